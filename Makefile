@@ -1,0 +1,33 @@
+# Lifeboat: two commands do everything on a fresh Debian 12 machine (as root):
+#   make demo   set up, then run the end-to-end disaster-recovery demo
+#   make test   set up, then run ruff, mypy and the whole test suite
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.lifeboat-installed
+
+.PHONY: setup demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh "$(VENV)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PYTHON) -m lifeboat.demo
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
+
+bench: setup
+	$(PYTHON) bench/files_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""Back up files and directories, a configured source (--source), or standard input (--stdin)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+
+if TYPE_CHECKING:
+    from lifeboat.operations.backup import BackupRequest
+
+
+def command(
+    ctx: typer.Context,
+    paths: Annotated[list[str] | None, typer.Argument(help="Files and directories to back up.")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="A configured source, or a label for these paths.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag the snapshot (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-e", help="Exclude pattern (repeatable).")] = None,
+    include: Annotated[
+        list[str] | None, typer.Option("--include", "-i", help="Only take matches (repeatable).")
+    ] = None,
+    one_file_system: Annotated[
+        bool, typer.Option("--one-file-system", "-x", help="Do not cross file-system boundaries.")
+    ] = False,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Back up standard input as one file.")] = False,
+    stdin_name: Annotated[str, typer.Option("--stdin-name", help="File name for --stdin.")] = "stdin",
+    host: Annotated[str | None, typer.Option("--host", help="Record this host name.")] = None,
+    parent: Annotated[str | None, typer.Option("--parent", help="Compare against this snapshot.")] = None,
+    lock_wait: Annotated[str | None, typer.Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+) -> None:
+    from lifeboat.app.cli.render import backup_summary
+    from lifeboat.core.progress import Progress
+    from lifeboat.errors import ExitCode, PartialBackup, UsageError
+    from lifeboat.operations.backup import backup_files, backup_stream
+
+    state: CliContext = ctx.obj
+    out = state.output
+    tags = tuple(tag or ())
+    if stdin:
+        if paths:
+            raise UsageError("--stdin takes no paths")
+        repo = state.open_repository()
+        progress = Progress()
+        with out.progress(progress, "backing up stdin"):
+            result = backup_stream(
+                repo,
+                sys.stdin.buffer,
+                name=stdin_name,
+                source=source or "",
+                tags=tags,
+                hostname=host,
+                lock_wait=state.lock_wait(lock_wait),
+                progress=progress,
+            )
+    else:
+        request = _request(state, paths or [], source, tags, exclude or [], include or [], one_file_system)
+        repo = state.open_repository()
+        request = replace(
+            request,
+            hostname=host or request.hostname,
+            parent=parent,
+            lock_wait=state.lock_wait(lock_wait),
+        )
+        progress = Progress()
+        with out.progress(progress, "backing up"):
+            result = backup_files(repo, request, progress=progress, notify=out.notice)
+    if state.json:
+        out.emit_json(result.to_json())
+    else:
+        for line in backup_summary(result.snapshot.summary, result.snapshot):
+            out.line(line)
+    if result.partial:
+        out.error(
+            PartialBackup(
+                f"snapshot {result.snapshot.short_id} is partial: {result.archive.errors} entries could not be read"
+            )
+        )
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _request(
+    state: CliContext,
+    paths: list[str],
+    source: str | None,
+    tags: tuple[str, ...],
+    exclude: list[str],
+    include: list[str],
+    one_file_system: bool,
+) -> BackupRequest:
+    from lifeboat.core.patterns import PathFilter
+    from lifeboat.errors import UsageError
+
+    config = state.config()
+    configured = config.sources.get(source) if config is not None and source else None
+    if configured is not None:
+        if paths:
+            raise UsageError(f"source {source!r} is configured; do not also give paths")
+        if configured.repository and not state.repo:
+            state.repo = configured.repository
+        from lifeboat.operations.backup import BackupRequest
+
+        return BackupRequest(
+            paths=tuple(configured.paths),
+            source=source or "",
+            tags=tuple(configured.tags) + tags,
+            includes=tuple(configured.include) + tuple(include),
+            excludes=tuple(configured.exclude) + tuple(exclude),
+            one_file_system=configured.one_file_system or one_file_system,
+        )
+    if not paths:
+        hint = "give paths to back up, or --source NAME of a configured source"
+        raise UsageError("nothing to back up", hint=hint)
+    try:
+        PathFilter.build(include, exclude)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from lifeboat.operations.backup import BackupRequest
+
+    return BackupRequest(
+        paths=tuple(paths),
+        source=source or "",
+        tags=tags,
+        includes=tuple(include),
+        excludes=tuple(exclude),
+        one_file_system=one_file_system,
+    )

@@ -1,0 +1,53 @@
+"""Verify the repository's structure, and with --read-data every byte of its data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.options import LockWaitOpt, NoLockOpt
+
+
+def command(
+    ctx: typer.Context,
+    read_data: Annotated[bool, typer.Option("--read-data", help="Download and verify every pack.")] = False,
+    read_data_subset: Annotated[
+        str | None, typer.Option("--read-data-subset", help="Verify a subset of packs: 10% or 2/5.")
+    ] = None,
+    no_lock: NoLockOpt = False,
+    lock_wait: LockWaitOpt = None,
+) -> None:
+    from lifeboat.errors import ExitCode, IntegrityError, UsageError
+    from lifeboat.operations.maintenance import check
+    from lifeboat.repository.check import DataSubset
+
+    state: CliContext = ctx.obj
+    out = state.output
+    subset: DataSubset | None = None
+    if read_data_subset is not None:
+        try:
+            subset = DataSubset.parse(read_data_subset)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    elif read_data:
+        subset = DataSubset()
+    repo = state.open_repository(read_only=no_lock)
+    result = check(
+        repo, read_data=subset, use_lock=not no_lock, lock_wait=state.lock_wait(lock_wait), progress=out.info
+    )
+    if state.json:
+        out.emit_json(result.to_json())
+    else:
+        for problem in result.warnings:
+            out.info(f"warning: {problem.object}: {problem.message}")
+        for problem in result.errors:
+            out.raw(f"error: {problem.object}: {problem.message}")
+        read = f", {result.packs_read} packs read and verified" if subset is not None else ""
+        out.line(f"checked {result.snapshots} snapshots, {result.packs} packs, {result.blobs} blobs{read}")
+    if not result.ok:
+        out.error(IntegrityError(f"the repository has {len(result.errors)} problems (listed above)"))
+        raise typer.Exit(int(ExitCode.INTEGRITY))
+    if not state.json:
+        out.line("no errors were found")

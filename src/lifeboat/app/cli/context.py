@@ -1,0 +1,153 @@
+"""What every command shares: global options, the configuration, passphrases and the
+opened repository. The only module that reads environment variables."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifeboat.app.cli.output import Output
+from lifeboat.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from lifeboat.config.model import LifeboatConfig, RepositoryConfig
+    from lifeboat.repository.repo import Repository
+
+ENV_REPO = "LIFEBOAT_REPO"
+ENV_CONFIG = "LIFEBOAT_CONFIG"
+ENV_PASSWORD = "LIFEBOAT_PASSWORD"
+ENV_PASSWORD_FILE = "LIFEBOAT_PASSWORD_FILE"
+ENV_PASSWORD_COMMAND = "LIFEBOAT_PASSWORD_COMMAND"
+ENV_NEW_PASSWORD = "LIFEBOAT_NEW_PASSWORD"
+ENV_NEW_PASSWORD_FILE = "LIFEBOAT_NEW_PASSWORD_FILE"
+ENV_NEW_PASSWORD_COMMAND = "LIFEBOAT_NEW_PASSWORD_COMMAND"
+
+
+def _read_secret_file(path: str, what: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    secret = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if not secret:
+        raise ConfigError(f"{what} {path} is empty")
+    return secret
+
+
+@dataclass
+class CliContext:
+    """Global options and lazily loaded shared state of one CLI invocation."""
+
+    repo: str | None = None
+    config_path: str | None = None
+    json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    output: Output = field(default_factory=Output)
+    _config: LifeboatConfig | None = None
+    _config_loaded: bool = False
+
+    @classmethod
+    def create(cls, *, repo: str | None, config_path: str | None, json: bool, quiet: bool, verbose: int) -> CliContext:
+        return cls(
+            repo=repo or os.environ.get(ENV_REPO) or None,
+            config_path=config_path or os.environ.get(ENV_CONFIG) or None,
+            json=json,
+            quiet=quiet,
+            verbose=verbose,
+            output=Output(json_mode=json, quiet=quiet, verbose=verbose),
+        )
+
+    # --- configuration ---------------------------------------------------------------------
+    def config(self) -> LifeboatConfig | None:
+        if not self._config_loaded:
+            self._config_loaded = True
+            if self.config_path:
+                from lifeboat.config.loader import load_config
+
+                self._config = load_config(self.config_path)
+        return self._config
+
+    def repository_target(self) -> tuple[str, RepositoryConfig | None]:
+        """The repository URL to use and its configuration entry, if any."""
+        config = self.config()
+        if config is not None:
+            found = config.repository(self.repo)
+            if found is not None:
+                return found[1].url, found[1]
+        if self.repo:
+            return self.repo, None
+        raise UsageError(
+            "no repository given",
+            hint=f"pass --repo, set {ENV_REPO}, or name a default_repository in the configuration file",
+        )
+
+    # --- passphrases ------------------------------------------------------------------------
+    def passphrase(self, repo_config: RepositoryConfig | None = None, *, confirm: bool = False) -> bytes:
+        """The repository passphrase, from (in order) the password file, the password
+        command, the repository's configured file or command, the environment, or a prompt."""
+        from lifeboat.sources.tools.secret_command import run_secret_command
+
+        if path := os.environ.get(ENV_PASSWORD_FILE):
+            return _read_secret_file(path, "password file")
+        if command := os.environ.get(ENV_PASSWORD_COMMAND):
+            return run_secret_command(command)
+        if repo_config is not None and repo_config.password_file:
+            return _read_secret_file(repo_config.password_file, "password file")
+        if repo_config is not None and repo_config.password_command:
+            return run_secret_command(repo_config.password_command)
+        if value := os.environ.get(ENV_PASSWORD):
+            return value.encode()
+        return self._prompt("repository passphrase", confirm=confirm)
+
+    def new_passphrase(self) -> bytes:
+        """A new passphrase for ``key add`` / ``key passwd``."""
+        from lifeboat.sources.tools.secret_command import run_secret_command
+
+        if path := os.environ.get(ENV_NEW_PASSWORD_FILE):
+            return _read_secret_file(path, "new password file")
+        if command := os.environ.get(ENV_NEW_PASSWORD_COMMAND):
+            return run_secret_command(command)
+        if value := os.environ.get(ENV_NEW_PASSWORD):
+            return value.encode()
+        return self._prompt("new passphrase", confirm=True)
+
+    def _prompt(self, what: str, *, confirm: bool) -> bytes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                f"no {what} available and no terminal to ask on",
+                hint=f"set {ENV_PASSWORD_FILE} or {ENV_PASSWORD_COMMAND} (or {ENV_PASSWORD})",
+            )
+        first = getpass.getpass(f"Enter {what}: ")
+        if not first:
+            raise ConfigError(f"the {what} must not be empty")
+        if confirm and getpass.getpass(f"Repeat {what}: ") != first:
+            raise ConfigError("the passphrases do not match")
+        return first.encode()
+
+    # --- the repository ------------------------------------------------------------------------
+    def open_repository(self, *, read_only: bool = False) -> Repository:
+        from lifeboat.repository.repo import Repository
+        from lifeboat.storage.registry import open_backend
+
+        url, repo_config = self.repository_target()
+        backend = open_backend(url, read_only=read_only)
+        Repository.read_header(backend)  # a missing repository is reported before asking for a passphrase
+        return Repository.open(backend, self.passphrase(repo_config))
+
+    def lock_wait(self, option: str | None) -> float:
+        from lifeboat.core.units import parse_duration
+
+        if option:
+            try:
+                return parse_duration(option).total_seconds()
+            except ValueError as exc:
+                raise UsageError(f"--lock-wait: {exc}") from None
+        _, repo_config = self.repository_target()
+        return parse_duration(repo_config.lock_wait).total_seconds() if repo_config else 0.0

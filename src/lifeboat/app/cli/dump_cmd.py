@@ -1,0 +1,29 @@
+"""Write one file of a snapshot to standard output."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt, snapshot_filter
+
+
+def command(
+    ctx: typer.Context,
+    snapshot: Annotated[str, typer.Argument(help="Snapshot id prefix or 'latest'.")],
+    path: Annotated[str, typer.Argument(help="Path of the file inside the snapshot.")],
+    source: SourceOpt = None,
+    host: HostOpt = None,
+    tag: TagOpt = None,
+    no_lock: NoLockOpt = False,
+) -> None:
+    from lifeboat.operations.restore import dump_file
+
+    state: CliContext = ctx.obj
+    repo = state.open_repository(read_only=no_lock)
+    dump_file(
+        repo, snapshot, path, sys.stdout.buffer, selection=snapshot_filter(source, host, tag), use_lock=not no_lock
+    )

@@ -1,0 +1,97 @@
+"""Remove snapshots by retention policy (or by id); --dry-run shows what is kept and why."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.options import HostOpt, LockWaitOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
+
+Keep = Annotated[int, typer.Option(min=-1, help="-1 keeps every period.")]
+
+
+def command(
+    ctx: typer.Context,
+    snapshot_ids: Annotated[list[str] | None, typer.Argument(help="Remove exactly these snapshots.")] = None,
+    keep_last: Keep = 0,
+    keep_hourly: Keep = 0,
+    keep_daily: Keep = 0,
+    keep_weekly: Keep = 0,
+    keep_monthly: Keep = 0,
+    keep_yearly: Keep = 0,
+    keep_within: Annotated[str | None, typer.Option(help="Keep all younger than this (e.g. 7d).")] = None,
+    keep_tag: Annotated[list[str] | None, typer.Option(help="Keep snapshots with this tag.")] = None,
+    source: SourceOpt = None,
+    host: HostOpt = None,
+    tag: TagOpt = None,
+    path: PathOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show what would be removed.")] = False,
+    prune_after: Annotated[bool, typer.Option("--prune", help="Run prune afterwards.")] = False,
+    lock_wait: LockWaitOpt = None,
+) -> None:
+    from lifeboat.app.cli.render import local_time
+    from lifeboat.core.retention import RetentionPolicy
+    from lifeboat.core.snapshot import Snapshot
+    from lifeboat.core.units import parse_duration
+    from lifeboat.errors import UsageError
+    from lifeboat.operations.maintenance import forget, forget_ids
+
+    state: CliContext = ctx.obj
+    out = state.output
+    within: timedelta | None = None
+    if keep_within:
+        try:
+            within = parse_duration(keep_within)
+        except ValueError as exc:
+            raise UsageError(f"--keep-within: {exc}") from None
+    given = RetentionPolicy(
+        keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, within, tuple(keep_tag or ())
+    )
+    repo = state.open_repository()
+    wait = state.lock_wait(lock_wait)
+    if snapshot_ids:
+        if not given.is_empty:
+            raise UsageError("give snapshot ids or a retention policy, not both")
+        result = forget_ids(repo, snapshot_ids, dry_run=dry_run, lock_wait=wait)
+    else:
+        config = state.config()
+        if given.is_empty and config is None:
+            raise UsageError(
+                "no retention policy given",
+                hint="pass --keep-daily 7 (etc.), or configure retention in the configuration file",
+            )
+
+        def policy_for(snapshot: Snapshot) -> RetentionPolicy | None:
+            if not given.is_empty:
+                return given
+            return config.retention_for(snapshot.source) if config is not None else None
+
+        result = forget(
+            repo,
+            policy_for,
+            selection=snapshot_filter(source, host, tag, path),
+            now=repo.clock(),
+            tz=repo.clock().astimezone().tzinfo or repo.clock().tzinfo,  # type: ignore[arg-type]
+            dry_run=dry_run,
+            lock_wait=wait,
+        )
+    if state.json:
+        out.emit_json(result.to_json())
+    else:
+        for (group_source, group_host), decisions in result.groups.items():
+            out.line(f"{group_source} on {group_host} ({result.policies.get((group_source, group_host), '')}):")
+            for decision in decisions:
+                verdict = "keep  " if decision.keep else "remove"
+                why = ", ".join(decision.reasons)
+                out.line(f"  {verdict} {decision.snapshot.short_id} {local_time(decision.snapshot.time)}  {why}")
+        verb = "would remove" if dry_run else "removed"
+        out.line(
+            f"{verb} {sum(1 for g in result.groups.values() for d in g if not d.keep) or len(result.removed)} snapshots"
+        )
+    if prune_after and not dry_run:
+        from lifeboat.app.cli.prune_cmd import run_prune
+
+        run_prune(state, repo, dry_run=False, safety_margin="1h", repack_threshold="10%", lock_wait=wait)

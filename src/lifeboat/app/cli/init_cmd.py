@@ -1,0 +1,42 @@
+"""Create a new, empty repository (the passphrase is asked twice or read from the environment)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+
+
+def command(
+    ctx: typer.Context,
+    kdf: Annotated[str, typer.Option(help="Key derivation: argon2id or scrypt.")] = "argon2id",
+    kdf_memory: Annotated[str, typer.Option(help="Argon2id memory per key derivation (e.g. 64MiB).")] = "64MiB",
+    kdf_iterations: Annotated[int, typer.Option(help="Argon2id passes.", min=1, max=64)] = 3,
+) -> None:
+    from lifeboat.core.units import parse_size
+    from lifeboat.errors import UsageError
+    from lifeboat.repository.crypto.keys import KdfParams
+    from lifeboat.repository.repo import Repository
+    from lifeboat.storage.registry import open_backend
+
+    state: CliContext = ctx.obj
+    if kdf not in ("argon2id", "scrypt"):
+        raise UsageError(f"unknown --kdf {kdf!r}", hint="use argon2id or scrypt")
+    try:
+        memory_kib = parse_size(kdf_memory) // 1024
+    except ValueError as exc:
+        raise UsageError(f"--kdf-memory: {exc}") from None
+    params = KdfParams(algorithm=kdf, time_cost=kdf_iterations, memory_kib=memory_kib)  # type: ignore[arg-type]
+    params.validate()
+    url, repo_config = state.repository_target()
+    backend = open_backend(url)
+    repo = Repository.init(backend, state.passphrase(repo_config, confirm=True), kdf=params)
+    if state.json:
+        state.output.emit_json(
+            {"repository_id": repo.header.repository_id, "location": backend.location, "key_id": repo.key_id}
+        )
+    else:
+        state.output.line(f"created repository {repo.header.repository_id[:8]} at {backend.location}")
+        state.output.line("keep the passphrase safe: without it the data cannot be read")

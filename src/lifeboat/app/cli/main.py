@@ -1,0 +1,137 @@
+"""The ``lifeboat`` command: global options, the command table and error handling.
+
+Each command lives in its own ``*_cmd`` module and imports what it needs when it runs,
+so ``lifeboat --help`` stays fast. Every error a user can cause ends here as one line
+with a hint and a documented exit code (docs/cli.md); a traceback only with ``-v``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from lifeboat import __version__
+from lifeboat.app.cli import (
+    backup_cmd,
+    check_cmd,
+    config_cmd,
+    diff_cmd,
+    dump_cmd,
+    forget_cmd,
+    init_cmd,
+    key_cmd,
+    ls_cmd,
+    prune_cmd,
+    repair_cmd,
+    restore_cmd,
+    snapshots_cmd,
+    stats_cmd,
+    unlock_cmd,
+)
+from lifeboat.app.cli.context import CliContext
+from lifeboat.errors import ExitCode, LifeboatError
+
+EXIT_CODES_HELP = """
+Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
+10 no repository · 11 repository locked · 12 wrong passphrase · 13 integrity error (damaged data) ·
+14 storage unreachable or refused · 15 missing tool · 130 interrupted.
+"""
+
+app = typer.Typer(
+    name="lifeboat",
+    help="Lifeboat: backup and disaster recovery, one encrypted deduplicated repository.\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"lifeboat {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    repo: Annotated[
+        str | None, typer.Option("--repo", "-r", help="Repository URL or configured name [env LIFEBOAT_REPO].")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="YAML configuration file [env LIFEBOAT_CONFIG].")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks.")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = CliContext.create(repo=repo, config_path=config, json=json_output, quiet=quiet, verbose=verbose)
+
+
+def guarded(fn: F) -> F:
+    """Run a command body, turning errors into one line, a hint and the exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
+        state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except LifeboatError as exc:
+            state.output.error(exc)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("lifeboat: interrupted; nothing was committed by the interrupted step\n")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+            state.output.internal_error(exc)
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _register() -> None:
+    for name, module in (
+        ("init", init_cmd),
+        ("backup", backup_cmd),
+        ("snapshots", snapshots_cmd),
+        ("ls", ls_cmd),
+        ("restore", restore_cmd),
+        ("dump", dump_cmd),
+        ("diff", diff_cmd),
+        ("check", check_cmd),
+        ("forget", forget_cmd),
+        ("prune", prune_cmd),
+        ("stats", stats_cmd),
+        ("unlock", unlock_cmd),
+    ):
+        app.command(name, help=module.__doc__)(guarded(module.command))
+    for name, module in (("key", key_cmd), ("repair", repair_cmd), ("config", config_cmd)):
+        group = typer.Typer(help=module.__doc__, no_args_is_help=True)
+        for sub, fn in module.COMMANDS.items():
+            group.command(sub, help=fn.__doc__)(guarded(fn))
+        app.add_typer(group, name=name)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Options several commands share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lifeboat.core.snapshot import SnapshotFilter
+
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")]
+HostOpt = Annotated[list[str] | None, typer.Option("--host", help="Only this host (repeatable).")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only snapshots with this tag (repeatable).")]
+PathOpt = Annotated[list[str] | None, typer.Option("--path", help="Only snapshots of this path (repeatable).")]
+LockWaitOpt = Annotated[
+    str | None, typer.Option("--lock-wait", help="Wait up to this long for a conflicting lock (e.g. 5m).")
+]
+NoLockOpt = Annotated[
+    bool, typer.Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
+]
+
+
+def snapshot_filter(
+    source: list[str] | None = None,
+    host: list[str] | None = None,
+    tag: list[str] | None = None,
+    path: list[str] | None = None,
+) -> SnapshotFilter:
+    return SnapshotFilter(
+        sources=tuple(source or ()), hostnames=tuple(host or ()), tags=tuple(tag or ()), paths=tuple(path or ())
+    )

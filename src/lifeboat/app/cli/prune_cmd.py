@@ -1,0 +1,85 @@
+"""Remove data no snapshot uses; repack half-empty packs (takes the exclusive lock)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.options import LockWaitOpt
+
+if TYPE_CHECKING:
+    from lifeboat.repository.repo import Repository
+
+
+def command(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show what would be removed.")] = False,
+    safety_margin: Annotated[
+        str, typer.Option(help="Keep packs no index lists until they are this old (interrupted backups).")
+    ] = "1h",
+    repack_threshold: Annotated[str, typer.Option(help="Repack packs with more than this unused.")] = "10%",
+    lock_wait: LockWaitOpt = None,
+) -> None:
+    state: CliContext = ctx.obj
+    repo = state.open_repository()
+    run_prune(
+        state,
+        repo,
+        dry_run=dry_run,
+        safety_margin=safety_margin,
+        repack_threshold=repack_threshold,
+        lock_wait=state.lock_wait(lock_wait),
+    )
+
+
+def run_prune(
+    state: CliContext,
+    repo: Repository,
+    *,
+    dry_run: bool,
+    safety_margin: str,
+    repack_threshold: str,
+    lock_wait: float,
+) -> None:
+    from lifeboat.core.units import format_bytes, parse_duration, parse_percent
+    from lifeboat.errors import UsageError
+    from lifeboat.operations.maintenance import prune
+
+    try:
+        margin = parse_duration(safety_margin)
+        threshold = parse_percent(repack_threshold)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = state.output
+    result = prune(
+        repo,
+        now=repo.clock(),
+        dry_run=dry_run,
+        margin=margin,
+        repack_threshold=threshold,
+        lock_wait=lock_wait,
+        progress=out.info,
+    )
+    plan = result.plan
+    if state.json:
+        out.emit_json({"dry_run": dry_run, **result.to_json()})
+        return
+    out.line(f"used blobs: {plan.blobs_used}")
+    for action, label in (
+        ("keep", "keep"),
+        ("delete", "remove (unused)"),
+        ("repack", "repack (partly used)"),
+        ("orphan-delete", "remove (left by interrupted backups)"),
+        ("orphan-keep", "keep for now (unindexed, younger than the safety margin)"),
+    ):
+        packs = plan.of(action)
+        if packs:
+            out.line(f"  {label}: {len(packs)} packs, {format_bytes(plan.bytes_of(action))}")
+    if dry_run:
+        out.line("dry run: nothing was changed")
+        return
+    out.line(f"removed {result.packs_deleted} packs, freed {format_bytes(result.bytes_freed)}")
+    for name in result.not_removed:
+        out.line(f"  could not remove yet (the storage refuses, e.g. object lock): {name}")

@@ -1,0 +1,67 @@
+"""Restore a snapshot (or ID:/sub/path) into a directory, verifying every byte."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt, snapshot_filter
+
+
+def command(
+    ctx: typer.Context,
+    snapshot: Annotated[str, typer.Argument(help="Snapshot id prefix, 'latest', or ID:/sub/path.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Directory to restore into.")],
+    include: Annotated[list[str] | None, typer.Option("--include", "-i", help="Only matching paths.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-e", help="Leave out matching paths.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be restored.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore into a non-empty directory, replacing files.")
+    ] = False,
+    source: SourceOpt = None,
+    host: HostOpt = None,
+    tag: TagOpt = None,
+    no_lock: NoLockOpt = False,
+) -> None:
+    from lifeboat.core.patterns import PathFilter
+    from lifeboat.core.progress import Progress
+    from lifeboat.core.units import format_bytes, format_duration
+    from lifeboat.errors import ExitCode, IntegrityError, UsageError
+    from lifeboat.operations.restore import RestoreOptions, restore_snapshot
+
+    state: CliContext = ctx.obj
+    out = state.output
+    try:
+        path_filter = PathFilter.build(include or (), exclude or ())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    options = RestoreOptions(target=target, filter=path_filter, force=force, dry_run=dry_run)
+    repo = state.open_repository(read_only=no_lock)
+    progress = Progress()
+    with out.progress(progress, "restoring"):
+        done = restore_snapshot(
+            repo,
+            snapshot,
+            options,
+            selection=snapshot_filter(source, host, tag),
+            use_lock=not no_lock,
+            progress=progress,
+            notify=out.notice,
+        )
+    result = done.result
+    if state.json:
+        out.emit_json({"snapshot": done.snapshot.id, "target": target, "dry_run": dry_run, **result.to_json()})
+    else:
+        verb = "would restore" if dry_run else "restored"
+        out.line(
+            f"{verb} {result.files} files, {result.dirs} directories, {result.links} links "
+            f"({format_bytes(result.bytes)}) from snapshot {done.snapshot.short_id} to {target}"
+            + ("" if dry_run else f" in {format_duration(progress.elapsed())}")
+        )
+    if result.damaged:
+        out.error(IntegrityError(f"{len(result.damaged)} files were not restored because their data is damaged"))
+        raise typer.Exit(int(ExitCode.INTEGRITY))
+    if result.errors:
+        raise typer.Exit(int(ExitCode.ERROR))

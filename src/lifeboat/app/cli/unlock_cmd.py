@@ -1,0 +1,26 @@
+"""Remove stale locks (held by processes that died); --remove-all removes every lock."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+
+
+def command(
+    ctx: typer.Context,
+    remove_all: Annotated[bool, typer.Option("--remove-all", help="Also remove locks that look alive.")] = False,
+) -> None:
+    from lifeboat.operations.maintenance import unlock
+
+    state: CliContext = ctx.obj
+    repo = state.open_repository()
+    removed = unlock(repo, remove_all=remove_all)
+    if state.json:
+        state.output.emit_json({"removed": [r.describe() for r in removed]})
+        return
+    for record in removed:
+        state.output.line(f"removed {record.describe()}")
+    state.output.line(f"{len(removed)} locks removed")

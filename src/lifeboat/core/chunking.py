@@ -1,0 +1,47 @@
+"""How byte streams are cut into blobs.
+
+Files and dumps use content-defined chunking (FastCDC 2020), seeded per repository so
+chunk boundaries do not reveal content to someone without the key; an insertion moves
+only the boundaries around it. PostgreSQL relation files use fixed, page-aligned blocks
+(:func:`fixed_chunks`), because their pages change in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """A content-defined chunker with fixed parameters and seed."""
+
+    min_size: int
+    avg_size: int
+    max_size: int
+    seed: int = 0
+
+    def chunks(self, stream: BinaryIO) -> Iterator[memoryview]:
+        """Yield chunks of ``stream``; each view is valid only until the next is yielded."""
+        from pyfastcdc import FastCDC
+
+        cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, seed=self.seed)
+        for chunk in cdc.cut_stream(stream):
+            yield chunk.data
+
+    def chunk_bytes(self, data: bytes | memoryview) -> Iterator[memoryview]:
+        from pyfastcdc import FastCDC
+
+        cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, seed=self.seed)
+        for chunk in cdc.cut_buf(data):
+            yield chunk.data
+
+
+def fixed_chunks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
+    """Yield ``block_size`` blocks (the last may be shorter)."""
+    while True:
+        block = stream.read(block_size)
+        if not block:
+            return
+        yield block

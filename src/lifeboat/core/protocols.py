@@ -1,0 +1,50 @@
+"""The narrow interfaces sources see instead of the repository.
+
+A source that backs something up needs only to store blobs and ask whether one is
+stored; a source that restores needs only to load them. Keeping these small lets a
+source be tested against an in-memory fake and keeps ``sources`` independent of
+``repository``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from lifeboat.core.ids import BlobType
+from lifeboat.core.tree import Tree
+
+
+class BlobSaver(Protocol):
+    """Stores blobs for a running backup."""
+
+    def blob_id(self, data: bytes | memoryview) -> bytes:
+        """The id the blob ``data`` would have (keyed hash)."""
+        ...
+
+    def save_blob(self, blob_type: BlobType, data: bytes | memoryview, blob_id: bytes | None = None) -> bool:
+        """Store the blob unless it is already stored; True when this call stored it.
+
+        May return before the blob is durable: durability comes with the session's commit.
+        """
+        ...
+
+    def has_blob(self, blob_id: bytes) -> bool:
+        """True when the blob is stored (or being stored by this session)."""
+        ...
+
+    def save_tree(self, tree: Tree) -> bytes:
+        """Store a tree blob; returns its id."""
+        ...
+
+
+class BlobLoader(Protocol):
+    """Reads blobs back, verified: damaged data raises IntegrityError, never returns."""
+
+    def load_blob(self, blob_id: bytes, blob_type: BlobType = BlobType.DATA) -> bytes: ...
+
+    def load_blobs(self, blob_ids: Sequence[bytes]) -> Iterator[bytes]:
+        """The data blobs in order, neighbours in one pack fetched with one read."""
+        ...
+
+    def load_tree(self, tree_id: bytes) -> Tree: ...

@@ -1,0 +1,199 @@
+"""Maintenance use cases: retention (forget), garbage collection (prune), check, repair,
+statistics and locks. Each takes the lock its work needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from lifeboat.core.retention import Decision, GroupKey, RetentionPolicy, apply_policy
+from lifeboat.core.snapshot import Snapshot, SnapshotFilter
+from lifeboat.repository.check import Checker, CheckResult, DataSubset
+from lifeboat.repository.gc import DEFAULT_MARGIN, PruneResult, execute_prune, plan_prune
+from lifeboat.repository.lock import LockRecord
+from lifeboat.repository.reachability import mark
+from lifeboat.repository.repair import RepairResult, rebuild_index
+from lifeboat.repository.repo import Repository
+
+
+@dataclass
+class ForgetResult:
+    groups: dict[GroupKey, list[Decision]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    policies: dict[GroupKey, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "groups": [
+                {
+                    "source": key[0],
+                    "hostname": key[1] if len(key) > 1 else "",
+                    "policy": self.policies.get(key, ""),
+                    "keep": [
+                        {"id": d.snapshot.id, "time": d.snapshot.time.isoformat(), "reasons": d.reasons}
+                        for d in decisions
+                        if d.keep
+                    ],
+                    "remove": [
+                        {"id": d.snapshot.id, "time": d.snapshot.time.isoformat()} for d in decisions if not d.keep
+                    ],
+                }
+                for key, decisions in self.groups.items()
+            ],
+            "removed": self.removed,
+        }
+
+
+PolicyFor = Callable[[Snapshot], RetentionPolicy | None]
+
+
+def forget(
+    repo: Repository,
+    policy_for: PolicyFor,
+    *,
+    selection: SnapshotFilter,
+    now: datetime,
+    tz: tzinfo,
+    dry_run: bool = False,
+    lock_wait: float = 0.0,
+) -> ForgetResult:
+    """Apply retention per (source, host) group; snapshots without a policy are kept."""
+    result = ForgetResult(dry_run=dry_run)
+    with repo.lock(exclusive=True, operation="forget", wait=lock_wait):
+        chosen = selection.apply(repo.snapshots())
+        by_policy: dict[RetentionPolicy, list[Snapshot]] = {}
+        for snapshot in chosen:
+            policy = policy_for(snapshot)
+            if policy is not None and not policy.is_empty:
+                by_policy.setdefault(policy, []).append(snapshot)
+        for policy, members in by_policy.items():
+            for key, decisions in apply_policy(members, policy, now, tz=tz).items():
+                result.groups[key] = decisions
+                result.policies[key] = policy.describe()
+        if not dry_run:
+            for decisions in result.groups.values():
+                for decision in decisions:
+                    if not decision.keep:
+                        repo.delete_snapshot(decision.snapshot.id)
+                        result.removed.append(decision.snapshot.id)
+    return result
+
+
+def forget_ids(repo: Repository, ids: list[str], *, dry_run: bool = False, lock_wait: float = 0.0) -> ForgetResult:
+    """Remove the named snapshots (id prefixes)."""
+    result = ForgetResult(dry_run=dry_run)
+    with repo.lock(exclusive=True, operation="forget", wait=lock_wait):
+        targets = [repo.resolve_snapshot(ref) for ref in ids]
+        for snapshot in targets:
+            if not dry_run:
+                repo.delete_snapshot(snapshot.id)
+            result.removed.append(snapshot.id)
+    return result
+
+
+def prune(
+    repo: Repository,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    margin: timedelta = DEFAULT_MARGIN,
+    repack_threshold: float = 0.10,
+    lock_wait: float = 0.0,
+    progress: Callable[[str], None] | None = None,
+) -> PruneResult:
+    with repo.lock(exclusive=True, operation="prune", wait=lock_wait):
+        plan = plan_prune(repo, now=now, margin=margin, repack_threshold=repack_threshold)
+        if dry_run or not plan.changes_anything:
+            return PruneResult(plan)
+        return execute_prune(repo, plan, progress=progress)
+
+
+def check(
+    repo: Repository,
+    *,
+    read_data: DataSubset | None = None,
+    use_lock: bool = True,
+    lock_wait: float = 0.0,
+    progress: Callable[[str], None] | None = None,
+) -> CheckResult:
+    checker = Checker(repo, progress=progress)
+    if not use_lock:
+        return checker.run(read_data=read_data)
+    with repo.lock(exclusive=False, operation="check", wait=lock_wait):
+        return checker.run(read_data=read_data)
+
+
+def repair_index(repo: Repository, *, lock_wait: float = 0.0) -> RepairResult:
+    with repo.lock(exclusive=True, operation="repair index", wait=lock_wait):
+        return rebuild_index(repo)
+
+
+def unlock(repo: Repository, *, remove_all: bool = False) -> list[LockRecord]:
+    return repo.locks.remove_stale(remove_all=remove_all)
+
+
+@dataclass
+class RepositoryStats:
+    snapshots: int = 0
+    packs: int = 0
+    stored_bytes: int = 0  # bytes in packs (compressed, encrypted)
+    blobs: int = 0
+    unique_bytes: int = 0  # plaintext bytes of the blobs the snapshots use
+    restore_bytes: int = 0  # sum over snapshots of the file bytes they would restore
+    files: int = 0
+
+    @property
+    def dedup_ratio(self) -> float:
+        return self.restore_bytes / self.unique_bytes if self.unique_bytes else 0.0
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.unique_bytes / self.stored_bytes if self.stored_bytes else 0.0
+
+    @property
+    def total_ratio(self) -> float:
+        return self.restore_bytes / self.stored_bytes if self.stored_bytes else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshots": self.snapshots,
+            "files": self.files,
+            "packs": self.packs,
+            "blobs": self.blobs,
+            "restore_bytes": self.restore_bytes,
+            "unique_bytes": self.unique_bytes,
+            "stored_bytes": self.stored_bytes,
+            "dedup_ratio": round(self.dedup_ratio, 3),
+            "compression_ratio": round(self.compression_ratio, 3),
+            "total_ratio": round(self.total_ratio, 3),
+        }
+
+
+def stats(repo: Repository, *, selection: SnapshotFilter | None = None, use_lock: bool = True) -> RepositoryStats:
+    """Stored bytes, the bytes the snapshots represent, and the ratios between them."""
+
+    def compute() -> RepositoryStats:
+        index = repo.index()
+        snapshots = (selection or SnapshotFilter()).apply(repo.snapshots())
+        result = RepositoryStats(snapshots=len(snapshots), packs=len(index.pack_ids))
+        result.stored_bytes = sum(index.pack_size(p) for p in index.pack_ids)
+        reach = mark(repo, snapshots, index=index)
+        for i in range(len(index)):
+            if i in reach.used:
+                result.blobs += 1
+                result.unique_bytes += index.at(i)[1].raw_length
+        for snapshot in snapshots:
+            result.restore_bytes += int(snapshot.summary.get("bytes_total", 0))
+            result.files += sum(
+                int(snapshot.summary.get(k, 0)) for k in ("files_new", "files_changed", "files_unmodified")
+            )
+        return result
+
+    if not use_lock:
+        return compute()
+    with repo.lock(exclusive=False, operation="stats"):
+        return compute()

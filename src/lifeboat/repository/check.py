@@ -1,0 +1,260 @@
+"""``check``: prove the repository is whole, and name precisely what is not.
+
+Structure: every index file decodes, every indexed pack exists with the indexed size,
+every snapshot decodes and every tree and data blob it needs is indexed and readable.
+With ``read_data`` (all packs or a subset), every pack is downloaded, its name checked
+against its hash, its trailer compared with the index and every blob decrypted and
+verified against its id. Problems are collected, never raised, so one run reports all.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from lifeboat.core.ids import short
+from lifeboat.core.snapshot import Snapshot
+from lifeboat.errors import IntegrityError, LifeboatError, StorageError
+from lifeboat.repository import layout
+from lifeboat.repository.compression import decompress
+from lifeboat.repository.crypto.aead import PackCipher
+from lifeboat.repository.index import BlobIndex
+from lifeboat.repository.pack import parse_header, read_pack_entries
+from lifeboat.repository.reachability import mark
+from lifeboat.repository.repo import Repository, object_hash
+
+
+class ProblemKind(StrEnum):
+    INDEX = "index"
+    PACK = "pack"
+    SNAPSHOT = "snapshot"
+    DATA = "data"
+    KEY = "key"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ProblemKind
+    object: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "object": self.object, "message": self.message}
+
+
+@dataclass
+class CheckResult:
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    snapshots: int = 0
+    packs: int = 0
+    packs_read: int = 0
+    blobs: int = 0
+    bytes_read: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "snapshots": self.snapshots,
+            "packs": self.packs,
+            "packs_read": self.packs_read,
+            "blobs": self.blobs,
+            "bytes_read": self.bytes_read,
+            "errors": [p.to_json() for p in self.errors],
+            "warnings": [p.to_json() for p in self.warnings],
+        }
+
+
+@dataclass(frozen=True)
+class DataSubset:
+    """Which packs ``--read-data-subset`` reads: a fraction, or slice n of m."""
+
+    fraction: float = 1.0
+    part: tuple[int, int] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DataSubset:
+        text = text.strip()
+        try:
+            if text.endswith("%"):
+                fraction = float(text[:-1]) / 100
+                if not 0 < fraction <= 1:
+                    raise ValueError
+                return cls(fraction=fraction)
+            if "/" in text:
+                n, m = (int(x) for x in text.split("/", 1))
+                if not 1 <= n <= m:
+                    raise ValueError
+                return cls(part=(n, m))
+        except ValueError:
+            pass
+        raise ValueError(f"invalid subset {text!r}: use a percentage like 10% or a slice like 2/5")
+
+    def select(self, pack_ids: list[str], rng: random.Random) -> list[str]:
+        ordered = sorted(pack_ids)
+        if self.part is not None:
+            n, m = self.part
+            return [p for p in ordered if int(p[:8], 16) % m == n - 1]
+        if self.fraction >= 1:
+            return ordered
+        count = max(1, round(len(ordered) * self.fraction)) if ordered else 0
+        return sorted(rng.sample(ordered, count))
+
+
+ProgressCallback = Callable[[str], None]
+
+
+class Checker:
+    def __init__(self, repo: Repository, *, progress: ProgressCallback | None = None, workers: int = 2) -> None:
+        self.repo = repo
+        self.result = CheckResult()
+        self._progress = progress or (lambda _msg: None)
+        self._workers = workers
+        self._damaged_blobs: set[bytes] = set()
+        self._unavailable_packs: set[bytes] = set()
+        self._index = BlobIndex()
+
+    def _error(self, kind: ProblemKind, obj: str, message: str) -> None:
+        self.result.errors.append(Problem(kind, obj, message))
+
+    def _warn(self, kind: ProblemKind, obj: str, message: str) -> None:
+        self.result.warnings.append(Problem(kind, obj, message))
+
+    def run(self, *, read_data: DataSubset | None = None, rng: random.Random | None = None) -> CheckResult:
+        index = self._index = self._load_index()
+        self.repo.use_index(index)
+        stored = self._check_packs(index)
+        self._unavailable_packs = set(index.pack_ids) - stored
+        if read_data is not None:
+            chosen = read_data.select([p.hex() for p in index.pack_ids if p in stored], rng or random.Random())  # noqa: S311 - sampling, not crypto
+            self._read_packs(index, chosen)
+        self._check_snapshots()
+        return self.result
+
+    # --- index ------------------------------------------------------------------------------
+    def _load_index(self) -> BlobIndex:
+        self._progress("loading index")
+        files = {}
+        for index_id in self.repo.index_ids():
+            try:
+                files[index_id] = self.repo.load_index_file(index_id)
+            except (IntegrityError, StorageError) as exc:
+                self._error(ProblemKind.INDEX, f"index/{index_id}", f"unreadable: {exc}")
+        superseded = {s.hex() for f in files.values() for s in f.supersedes}
+        index = BlobIndex()
+        index.bulk_load(f for i, f in files.items() if i not in superseded)
+        self.result.blobs = len(index)
+        return index
+
+    # --- packs --------------------------------------------------------------------------------
+    def _check_packs(self, index: BlobIndex) -> set[bytes]:
+        self._progress("listing packs")
+        listed = {}
+        for info in self.repo.backend.list(layout.DATA):
+            name_id = layout.pack_id_of(info.name)
+            try:
+                listed[bytes.fromhex(name_id)] = info.size
+            except ValueError:
+                self._warn(ProblemKind.PACK, info.name, "unexpected object in data/")
+        self.result.packs = len(listed)
+        present: set[bytes] = set()
+        for pack_id in index.pack_ids:
+            size = listed.get(pack_id)
+            if size is None:
+                self._error(ProblemKind.PACK, f"pack {short(pack_id)}", "is missing (the index lists it)")
+            elif size != index.pack_size(pack_id):
+                self._error(
+                    ProblemKind.PACK,
+                    f"pack {short(pack_id)}",
+                    f"has {size} bytes, the index says {index.pack_size(pack_id)} (truncated or damaged)",
+                )
+            else:
+                present.add(pack_id)
+        for pack_id in listed.keys() - set(index.pack_ids):
+            self._warn(
+                ProblemKind.PACK,
+                f"pack {short(pack_id)}",
+                "is not in the index (left by an interrupted backup, or the index is damaged: "
+                "'lifeboat repair index' adds it back; 'lifeboat prune' removes it if unused)",
+            )
+        return present
+
+    def _read_packs(self, index: BlobIndex, pack_hexes: list[str]) -> None:
+        self._progress(f"reading {len(pack_hexes)} packs")
+        by_pack: dict[bytes, list[tuple[bytes, int, int, int, int]]] = {}
+        for blob_id, loc in index.items():
+            by_pack.setdefault(loc.pack_id, []).append((blob_id, loc.type, loc.offset, loc.length, loc.raw_length))
+        with ThreadPoolExecutor(max_workers=max(1, self._workers)) as pool:
+            for pack_hex, problems, damaged, size in pool.map(
+                lambda h: self._read_pack(h, by_pack.get(bytes.fromhex(h), [])), pack_hexes
+            ):
+                self.result.packs_read += 1
+                self.result.bytes_read += size
+                self._damaged_blobs |= damaged
+                for message in problems:
+                    self._error(ProblemKind.DATA, f"pack {pack_hex[:8]}", message)
+
+    def _read_pack(
+        self, pack_hex: str, expected: list[tuple[bytes, int, int, int, int]]
+    ) -> tuple[str, list[str], set[bytes], int]:
+        problems: list[str] = []
+        all_blobs = {e[0] for e in expected}
+        try:
+            data = self.repo.backend.get(layout.pack_name(pack_hex))
+        except StorageError as exc:
+            return pack_hex, [f"cannot be read: {exc}"], all_blobs, 0
+        if object_hash(data) != pack_hex:
+            problems.append("content does not match its name (damaged)")
+        try:
+            entries = {e.id: e for e in read_pack_entries(data, self.repo.encryption_root)}
+        except IntegrityError as exc:
+            entries = {}
+            problems.append(f"trailer unreadable: {exc}")
+        damaged: set[bytes] = set()
+        try:
+            cipher: PackCipher | None = parse_header(data, self.repo.encryption_root)
+        except IntegrityError as exc:
+            cipher = None
+            problems.append(f"header unreadable: {exc}")
+        for blob_id, blob_type, offset, length, raw_length in expected:
+            entry = entries.get(blob_id)
+            if entries and (entry is None or (entry.offset, entry.length) != (offset, length)):
+                problems.append(f"blob {short(blob_id)}: the pack's trailer disagrees with the index")
+            try:
+                if cipher is None or offset + length > len(data):
+                    raise IntegrityError("pack is truncated")
+                payload = cipher.open_blob(offset, blob_type, blob_id, data[offset : offset + length])
+                plain = decompress(payload, raw_length)
+                if self.repo.blob_id(plain) != blob_id:
+                    raise IntegrityError("content does not match its id")
+            except IntegrityError as exc:
+                damaged.add(blob_id)
+                problems.append(f"blob {short(blob_id)} is damaged: {exc}")
+        return pack_hex, problems, damaged, len(data)
+
+    def _is_damaged(self, blob_id: bytes) -> bool:
+        if blob_id in self._damaged_blobs:
+            return True
+        location = self._index.lookup(blob_id)
+        return location is not None and location.pack_id in self._unavailable_packs
+
+    # --- snapshots -----------------------------------------------------------------------------
+    def _check_snapshots(self) -> None:
+        self._progress("checking snapshots")
+        snapshots: list[Snapshot] = []
+        for snapshot_id in self.repo.snapshot_ids():
+            try:
+                snapshots.append(self.repo.load_snapshot(snapshot_id))
+            except LifeboatError as exc:
+                self._error(ProblemKind.SNAPSHOT, f"snapshot {snapshot_id[:8]}", f"unreadable: {exc}")
+        self.result.snapshots = len(snapshots)
+        reach = mark(self.repo, snapshots, damaged=self._is_damaged)
+        for missing in reach.missing:
+            self._error(ProblemKind.SNAPSHOT, f"snapshot {missing.snapshot[:8]}", missing.describe())

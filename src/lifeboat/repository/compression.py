@@ -1,0 +1,69 @@
+"""Per-blob compression: zstd, skipped when it does not shrink the data.
+
+A compressed payload starts with one codec byte (0 = stored, 1 = zstd). zstd contexts
+are kept per thread: sharing one compressor between threads crashes the process.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import zstandard
+
+from lifeboat.errors import IntegrityError
+
+CODEC_NONE = 0
+CODEC_ZSTD = 1
+DEFAULT_LEVEL = 3
+# Refuse to inflate a blob beyond this: a hostile payload must not exhaust memory.
+MAX_BLOB_BYTES = 64 * 1024 * 1024
+
+
+class Compressor:
+    """Compresses blobs at one zstd level, one context per thread."""
+
+    def __init__(self, level: int = DEFAULT_LEVEL) -> None:
+        self.level = level
+        self._local = threading.local()
+
+    def _zstd(self) -> zstandard.ZstdCompressor:
+        ctx = getattr(self._local, "cctx", None)
+        if ctx is None:
+            ctx = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
+            self._local.cctx = ctx
+        return ctx
+
+    def compress(self, data: bytes | memoryview) -> bytes:
+        """``codec byte + body``, whichever of stored or zstd is smaller."""
+        if self.level > 0 and len(data) >= 64:
+            packed = self._zstd().compress(data)
+            if len(packed) < len(data):
+                return bytes((CODEC_ZSTD,)) + packed
+        return bytes((CODEC_NONE,)) + bytes(data)
+
+
+_decompressors = threading.local()
+
+
+def decompress(payload: bytes, expected_length: int | None = None) -> bytes:
+    """Invert :meth:`Compressor.compress`; damaged input raises :class:`IntegrityError`."""
+    if not payload:
+        raise IntegrityError("empty blob payload")
+    codec = payload[0]
+    if codec == CODEC_NONE:
+        data = payload[1:]
+    elif codec == CODEC_ZSTD:
+        dctx = getattr(_decompressors, "dctx", None)
+        if dctx is None:
+            dctx = zstandard.ZstdDecompressor()
+            _decompressors.dctx = dctx
+        limit = expected_length if expected_length is not None else MAX_BLOB_BYTES
+        try:
+            data = dctx.decompress(payload[1:], max_output_size=min(limit, MAX_BLOB_BYTES))
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"blob does not decompress: {exc}") from exc
+    else:
+        raise IntegrityError(f"unknown compression codec {codec}")
+    if expected_length is not None and len(data) != expected_length:
+        raise IntegrityError(f"blob has {len(data)} bytes, the index says {expected_length}")
+    return data

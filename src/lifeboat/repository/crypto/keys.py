@@ -1,0 +1,253 @@
+"""The master key and the key files that wrap it.
+
+A repository has one random 32-byte master key. Every secret the format uses is derived
+from it with BLAKE3's key-derivation mode under a fixed context string, so no two uses
+share a key. Key files (``keys/<id>``) wrap the master key under a key-encryption key
+derived from a passphrase with a memory-hard KDF (Argon2id by default, or scrypt);
+several key files may wrap the same master key, so passphrases can be added, changed and
+removed without re-encrypting any data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import blake3
+
+from lifeboat.errors import IntegrityError, PassphraseError
+
+MASTER_KEY_BYTES = 32
+KEY_FILE_VERSION = 1
+_WRAP_AAD = b"lifeboat-key-v1"
+
+KdfAlgorithm = Literal["argon2id", "scrypt"]
+
+# Upper bounds on KDF parameters read from a key file: a hostile key file must not make
+# us allocate terabytes or spin for hours.
+_MAX_MEMORY_KIB = 4 * 1024 * 1024
+_MAX_TIME_COST = 64
+_MAX_PARALLELISM = 64
+_MAX_SCRYPT_LOG_N = 24
+
+
+def _derive(master: bytes, context: str) -> bytes:
+    return blake3.blake3(master, derive_key_context=f"lifeboat 2026 v1 {context}").digest(32)
+
+
+@dataclass(frozen=True, repr=False)
+class MasterKey:
+    """The repository's root secret and the sub-keys derived from it."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != MASTER_KEY_BYTES:
+            raise ValueError("master key must be 32 bytes")
+
+    def __repr__(self) -> str:
+        return "MasterKey(<secret>)"
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls(secrets.token_bytes(MASTER_KEY_BYTES))
+
+    @property
+    def blob_id_key(self) -> bytes:
+        """Key of the keyed BLAKE3 that names blobs by their content."""
+        return _derive(self.raw, "blob id")
+
+    @property
+    def encryption_root(self) -> bytes:
+        """Root from which every per-pack and per-object AEAD key is derived."""
+        return _derive(self.raw, "encryption")
+
+    @property
+    def header_mac_key(self) -> bytes:
+        """Key of the MAC that protects the plaintext format header."""
+        return _derive(self.raw, "header mac")
+
+    @property
+    def chunker_seed(self) -> int:
+        """Seed of the content-defined chunker's gear table (keyed chunking)."""
+        return int.from_bytes(_derive(self.raw, "chunker seed")[:8], "little") or 1
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """A memory-hard KDF and its cost parameters."""
+
+    algorithm: KdfAlgorithm = "argon2id"
+    time_cost: int = 3  # argon2 passes
+    memory_kib: int = 64 * 1024  # argon2 memory
+    parallelism: int = 2
+    log_n: int = 17  # scrypt: N = 2**log_n, r = 8, p = 1
+
+    def to_json(self) -> dict[str, Any]:
+        if self.algorithm == "argon2id":
+            return {
+                "algorithm": "argon2id",
+                "time_cost": self.time_cost,
+                "memory_kib": self.memory_kib,
+                "parallelism": self.parallelism,
+            }
+        return {"algorithm": "scrypt", "log_n": self.log_n, "r": 8, "p": 1}
+
+    @classmethod
+    def from_json(cls, data: Any) -> KdfParams:
+        if not isinstance(data, dict):
+            raise IntegrityError("key file: 'kdf' is not an object")
+        algorithm = data.get("algorithm")
+        try:
+            if algorithm == "argon2id":
+                params = cls(
+                    "argon2id",
+                    time_cost=int(data["time_cost"]),
+                    memory_kib=int(data["memory_kib"]),
+                    parallelism=int(data["parallelism"]),
+                )
+            elif algorithm == "scrypt":
+                if (data.get("r"), data.get("p")) != (8, 1):
+                    raise IntegrityError("key file: unsupported scrypt r/p parameters")
+                params = cls("scrypt", log_n=int(data["log_n"]))
+            else:
+                raise IntegrityError(f"key file: unknown KDF {algorithm!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"key file: malformed KDF parameters ({exc})") from exc
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        if self.algorithm == "argon2id":
+            if not (1 <= self.time_cost <= _MAX_TIME_COST and 8 <= self.memory_kib <= _MAX_MEMORY_KIB):
+                raise IntegrityError("key file: argon2id parameters out of range")
+            if not 1 <= self.parallelism <= _MAX_PARALLELISM:
+                raise IntegrityError("key file: argon2id parallelism out of range")
+        elif not 10 <= self.log_n <= _MAX_SCRYPT_LOG_N:
+            raise IntegrityError("key file: scrypt parameters out of range")
+
+    def derive(self, passphrase: bytes, salt: bytes) -> bytes:
+        """The 32-byte key-encryption key for ``passphrase``."""
+        if self.algorithm == "argon2id":
+            from argon2.low_level import Type, hash_secret_raw
+
+            return hash_secret_raw(
+                passphrase,
+                salt,
+                time_cost=self.time_cost,
+                memory_cost=self.memory_kib,
+                parallelism=self.parallelism,
+                hash_len=32,
+                type=Type.ID,
+            )
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        return Scrypt(salt=salt, length=32, n=2**self.log_n, r=8, p=1).derive(passphrase)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise IntegrityError(f"key file: {what} is not a string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise IntegrityError(f"key file: {what} is not base64") from exc
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """One passphrase's wrapping of the master key (stored in plaintext JSON)."""
+
+    id: str
+    created: str
+    hostname: str
+    username: str
+    kdf: KdfParams
+    salt: bytes
+    nonce: bytes
+    wrapped: bytes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def wrap(
+        cls,
+        master: MasterKey,
+        passphrase: bytes,
+        *,
+        kdf: KdfParams,
+        created: str,
+        hostname: str,
+        username: str,
+    ) -> KeyFile:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        salt = secrets.token_bytes(16)
+        nonce = secrets.token_bytes(12)
+        kek = kdf.derive(passphrase, salt)
+        wrapped = AESGCM(kek).encrypt(nonce, master.raw, _WRAP_AAD)
+        return cls(secrets.token_hex(16), created, hostname, username, kdf, salt, nonce, wrapped)
+
+    def unwrap(self, passphrase: bytes) -> MasterKey:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        kek = self.kdf.derive(passphrase, self.salt)
+        try:
+            raw = AESGCM(kek).decrypt(self.nonce, self.wrapped, _WRAP_AAD)
+        except InvalidTag:
+            raise PassphraseError(f"the passphrase does not open key {self.id[:8]}") from None
+        if len(raw) != MASTER_KEY_BYTES:
+            raise IntegrityError(f"key file {self.id[:8]}: wrapped key has the wrong length")
+        return MasterKey(raw)
+
+    def encode(self) -> bytes:
+        doc = {
+            "version": KEY_FILE_VERSION,
+            "id": self.id,
+            "created": self.created,
+            "hostname": self.hostname,
+            "username": self.username,
+            "kdf": self.kdf.to_json(),
+            "salt": _b64(self.salt),
+            "nonce": _b64(self.nonce),
+            "wrapped": _b64(self.wrapped),
+            **self.extra,
+        }
+        return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def decode(cls, data: bytes) -> KeyFile:
+        try:
+            doc = json.loads(data)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise IntegrityError("key file is not valid JSON") from exc
+        if not isinstance(doc, dict):
+            raise IntegrityError("key file is not a JSON object")
+        if doc.get("version") != KEY_FILE_VERSION:
+            raise IntegrityError(f"key file has unsupported version {doc.get('version')!r}")
+        known = {"version", "id", "created", "hostname", "username", "kdf", "salt", "nonce", "wrapped"}
+        try:
+            key = cls(
+                id=str(doc["id"]),
+                created=str(doc["created"]),
+                hostname=str(doc.get("hostname", "")),
+                username=str(doc.get("username", "")),
+                kdf=KdfParams.from_json(doc["kdf"]),
+                salt=_unb64(doc["salt"], "salt"),
+                nonce=_unb64(doc["nonce"], "nonce"),
+                wrapped=_unb64(doc["wrapped"], "wrapped key"),
+                extra={k: v for k, v in doc.items() if k not in known},
+            )
+        except KeyError as exc:
+            raise IntegrityError(f"key file lacks the field {exc.args[0]!r}") from exc
+        if len(key.nonce) != 12 or len(key.salt) < 16:
+            raise IntegrityError(f"key file {key.id[:8]}: malformed salt or nonce")
+        return key

@@ -1,0 +1,224 @@
+"""``prune``: remove data no snapshot uses, safely.
+
+Mark every blob the snapshots reach; refuse to go on if any is missing (a damaged
+repository is repaired first, never pruned). Then, per pack: keep it when all its blobs
+are used, delete it when none are, and repack it (copy the used blobs into new packs)
+when more than ``repack_threshold`` of it is unused. Packs that no index lists were left
+by interrupted backups: they are deleted only once older than the safety margin, in
+case a backup whose lock we cannot see is still writing them.
+
+Order: new packs (repack) → new index files (the last supersedes the old) → old index
+files removed → packs removed. A crash at any step leaves a readable repository; what
+was not removed yet is removed by the next prune. Prune needs the exclusive lock, so
+no backup can be writing while it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from lifeboat.core.ids import short
+from lifeboat.errors import IntegrityError, StorageError, StorageNotFound, StoragePermissionDenied
+from lifeboat.repository import layout
+from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
+from lifeboat.repository.pack import PackEntry
+from lifeboat.repository.reachability import Bitmap, mark
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.session import WriteSession
+
+DEFAULT_MARGIN = timedelta(hours=1)
+
+
+@dataclass
+class PackVerdict:
+    pack_id: bytes
+    size: int
+    used_bytes: int
+    unused_bytes: int
+    action: str  # keep | delete | repack | orphan-delete | orphan-keep
+    reason: str
+    used_entries: list[PackEntry] = field(default_factory=list, repr=False)  # for repack
+
+
+@dataclass
+class PrunePlan:
+    verdicts: list[PackVerdict] = field(default_factory=list)
+    old_index_ids: list[str] = field(default_factory=list)
+    blobs_used: int = 0
+
+    def of(self, action: str) -> list[PackVerdict]:
+        return [v for v in self.verdicts if v.action == action]
+
+    def bytes_of(self, action: str) -> int:
+        return sum(v.size for v in self.of(action))
+
+    @property
+    def changes_anything(self) -> bool:
+        return any(v.action in ("delete", "repack", "orphan-delete") for v in self.verdicts)
+
+    def to_json(self) -> dict[str, object]:
+        summary: dict[str, object] = {
+            action: {"packs": len(self.of(action)), "bytes": self.bytes_of(action)}
+            for action in ("keep", "delete", "repack", "orphan-delete", "orphan-keep")
+        }
+        summary["bytes_unused_in_kept"] = sum(v.unused_bytes for v in self.of("keep"))
+        summary["blobs_used"] = self.blobs_used
+        return summary
+
+
+@dataclass
+class PruneResult:
+    plan: PrunePlan
+    packs_deleted: int = 0
+    bytes_freed: int = 0
+    packs_written: int = 0
+    not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "plan": self.plan.to_json(),
+            "packs_deleted": self.packs_deleted,
+            "bytes_freed": self.bytes_freed,
+            "packs_written": self.packs_written,
+            "not_removed": self.not_removed,
+        }
+
+
+def _is_used(index: BlobIndex, used: Bitmap, pack_id: bytes, entry: PackEntry) -> bool:
+    """A blob counts as used in this pack only where the index resolves it to this pack."""
+    location = index.lookup(entry.id)
+    return location is not None and location.pack_id == pack_id and index.position(entry.id) in used
+
+
+def plan_prune(
+    repo: Repository,
+    *,
+    now: datetime,
+    margin: timedelta = DEFAULT_MARGIN,
+    repack_threshold: float = 0.10,
+) -> PrunePlan:
+    repo.forget_index()
+    index = repo.index()
+    plan = PrunePlan(old_index_ids=repo.index_ids())
+    reach = mark(repo, repo.snapshots(), index=index)
+    if reach.missing:
+        raise IntegrityError(
+            f"refusing to prune: {len(reach.missing)} blob(s) the snapshots need are missing or unreadable "
+            f"({reach.missing[0].describe()})",
+            hint="run 'lifeboat check' and repair the repository before pruning",
+        )
+    plan.blobs_used = reach.trees + reach.data_blobs
+    listed = {bytes.fromhex(layout.pack_id_of(i.name)): i for i in repo.backend.list(layout.DATA)}
+    for pack_id, entries in _indexed_packs(repo, plan.old_index_ids):
+        info = listed.pop(pack_id, None)
+        if info is None:
+            continue  # check reports missing packs; nothing to remove
+        used = sum(e.length for e in entries if _is_used(index, reach.used, pack_id, e))
+        unused = sum(e.length for e in entries) - used
+        if used == 0:
+            verdict = PackVerdict(pack_id, info.size, 0, unused, "delete", "no snapshot uses it")
+        elif unused > repack_threshold * (used + unused):
+            verdict = PackVerdict(
+                pack_id,
+                info.size,
+                used,
+                unused,
+                "repack",
+                f"{unused * 100 // (used + unused)}% unused",
+                [e for e in entries if _is_used(index, reach.used, pack_id, e)],
+            )
+        else:
+            verdict = PackVerdict(pack_id, info.size, used, unused, "keep", "in use")
+        plan.verdicts.append(verdict)
+    for pack_id, info in listed.items():
+        age = now.timestamp() - info.mtime
+        if age >= margin.total_seconds():
+            plan.verdicts.append(PackVerdict(pack_id, info.size, 0, info.size, "orphan-delete", "in no index"))
+        else:
+            plan.verdicts.append(
+                PackVerdict(pack_id, info.size, 0, info.size, "orphan-keep", "in no index, younger than the margin")
+            )
+    return plan
+
+
+def _indexed_packs(repo: Repository, index_ids: list[str]) -> list[tuple[bytes, list[PackEntry]]]:
+    """Every pack the live index files list, once, with its entries."""
+    files = dict(repo.load_index_files(index_ids))
+    superseded = {s.hex() for f in files.values() for s in f.supersedes}
+    seen: dict[bytes, list[PackEntry]] = {}
+    for index_id, index_file in files.items():
+        if index_id in superseded:
+            continue
+        for pack in index_file.packs:
+            seen.setdefault(pack.pack_id, pack.entries)
+    return list(seen.items())
+
+
+def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str], None] | None = None) -> PruneResult:
+    """Carry out a plan made under the same exclusive lock."""
+    say = progress or (lambda _msg: None)
+    result = PruneResult(plan)
+    repack = plan.of("repack")
+    remove = {v.pack_id for v in plan.verdicts if v.action in ("delete", "repack", "orphan-delete")}
+    if repack:
+        say(f"repacking {len(repack)} packs")
+        # A fresh index, so the blobs are stored again instead of deduplicated against
+        # the packs they are leaving.
+        with WriteSession(repo, index=BlobIndex()) as fresh:
+            for verdict in repack:
+                data = repo.backend.get(layout.pack_name(verdict.pack_id.hex()))
+                for entry in verdict.used_entries:
+                    location = repo.locate(entry.id)
+                    ciphertext = data[entry.offset : entry.offset + entry.length]
+                    fresh.save_blob(entry.type, repo.decode_blob(entry.id, location, ciphertext), entry.id)
+            stats = fresh.commit()
+        result.packs_written = stats.packs
+    if remove:
+        say("writing the new index")
+        _rewrite_index(repo, plan.old_index_ids, exclude=remove)
+        for index_id in plan.old_index_ids:
+            try:
+                repo.backend.delete(layout.index_name(index_id))
+            except StorageNotFound:
+                pass
+            except StoragePermissionDenied:
+                result.not_removed.append(f"index/{index_id}")
+        say(f"removing {len(remove)} packs")
+        for verdict in plan.verdicts:
+            if verdict.pack_id not in remove:
+                continue
+            try:
+                repo.backend.delete(layout.pack_name(verdict.pack_id.hex()))
+                result.packs_deleted += 1
+                result.bytes_freed += verdict.size
+            except StorageNotFound:
+                pass
+            except StoragePermissionDenied:
+                result.not_removed.append(f"pack {short(verdict.pack_id)}")
+    repo.forget_index()
+    return result
+
+
+def _rewrite_index(repo: Repository, old_ids: list[str], *, exclude: set[bytes]) -> None:
+    """Write index files for every pack the old ones list except ``exclude``; the last supersedes them."""
+    batch: list[IndexedPack] = []
+    files = dict(repo.load_index_files(old_ids))
+    superseded = {s.hex() for f in files.values() for s in f.supersedes}
+    written: set[bytes] = set()
+    for index_id, index_file in files.items():
+        if index_id in superseded:
+            continue
+        for pack in index_file.packs:
+            if pack.pack_id in exclude or pack.pack_id in written:
+                continue
+            written.add(pack.pack_id)
+            batch.append(pack)
+            if sum(len(p.entries) for p in batch) >= MAX_ENTRIES_PER_FILE:
+                repo.save_index_file(IndexFile(batch))
+                batch = []
+    repo.save_index_file(IndexFile(batch, supersedes=[bytes.fromhex(i) for i in old_ids]))
+
+
+__all__ = ["DEFAULT_MARGIN", "PrunePlan", "PruneResult", "StorageError", "execute_prune", "plan_prune"]

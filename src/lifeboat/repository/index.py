@@ -1,0 +1,281 @@
+"""The index: which pack holds which blob.
+
+*Index files* (``index/<id>``, encrypted) list packs and their blobs; together they
+describe every pack a finished write session uploaded. An index file may name older
+index files it *supersedes* (after ``repair index`` or ``prune``); readers ignore those.
+
+In memory, :class:`BlobIndex` keeps the union of all index files in flat sorted arrays
+rather than Python objects: about 57 bytes per blob (8-byte search key, 32-byte id,
+16 bytes of location, 1 byte of type), measured in ``tests/unit/test_index.py`` and
+documented in docs/format.md.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from lifeboat.core.ids import ID_BYTES, BlobType
+from lifeboat.errors import IntegrityError
+from lifeboat.repository.pack import ENTRY, ENTRY_BYTES, PackEntry
+
+INDEX_VERSION = 1
+_HEAD = struct.Struct("<BI")
+_PACK_HEAD = struct.Struct("<32s16sQI")  # pack id, pack salt, pack size, entry count
+# An index file's entries are capped so no single object grows without bound.
+MAX_ENTRIES_PER_FILE = 100_000
+
+
+@dataclass
+class IndexedPack:
+    """One pack as an index file describes it."""
+
+    pack_id: bytes
+    salt: bytes  # the pack header's salt, so a blob can be decrypted without reading the header
+    size: int
+    entries: list[PackEntry]
+
+
+@dataclass
+class IndexFile:
+    """The decoded contents of one index file."""
+
+    packs: list[IndexedPack] = field(default_factory=list)
+    supersedes: list[bytes] = field(default_factory=list)
+
+    @property
+    def entry_count(self) -> int:
+        return sum(len(p.entries) for p in self.packs)
+
+    def encode(self) -> bytes:
+        parts = [_HEAD.pack(INDEX_VERSION, len(self.supersedes)), *self.supersedes]
+        parts.append(struct.pack("<I", len(self.packs)))
+        for pack in self.packs:
+            parts.append(_PACK_HEAD.pack(pack.pack_id, pack.salt, pack.size, len(pack.entries)))
+            parts.extend(ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries)
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, data: bytes) -> IndexFile:
+        try:
+            version, n_superseded = _HEAD.unpack_from(data, 0)
+            if version != INDEX_VERSION:
+                raise IntegrityError(f"index file has unsupported version {version}")
+            pos = _HEAD.size
+            supersedes = [bytes(data[pos + i * ID_BYTES : pos + (i + 1) * ID_BYTES]) for i in range(n_superseded)]
+            pos += n_superseded * ID_BYTES
+            if pos > len(data):
+                raise IntegrityError("index file is truncated")
+            (n_packs,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            packs: list[IndexedPack] = []
+            for _ in range(n_packs):
+                pack_id, salt, size, count = _PACK_HEAD.unpack_from(data, pos)
+                pos += _PACK_HEAD.size
+                if pos + count * ENTRY_BYTES > len(data):
+                    raise IntegrityError("index file is truncated")
+                entries = []
+                for _ in range(count):
+                    blob_type, blob_id, offset, length, raw_length = ENTRY.unpack_from(data, pos)
+                    pos += ENTRY_BYTES
+                    if blob_type not in (BlobType.DATA, BlobType.TREE):
+                        raise IntegrityError(f"index file names unknown blob type {blob_type}")
+                    if offset + length > size:
+                        raise IntegrityError("index file entry points beyond its pack")
+                    entries.append(PackEntry(BlobType(blob_type), blob_id, offset, length, raw_length))
+                packs.append(IndexedPack(pack_id, salt, size, entries))
+        except struct.error as exc:
+            raise IntegrityError("index file is truncated") from exc
+        if pos != len(data):
+            raise IntegrityError("index file has trailing bytes")
+        return cls(packs, supersedes)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """Where to find one blob."""
+
+    pack_id: bytes
+    type: BlobType
+    offset: int
+    length: int
+    raw_length: int
+
+
+def _key(blob_id: bytes | bytearray) -> int:
+    return int.from_bytes(blob_id[:8], "big")
+
+
+class BlobIndex:
+    """Blob id → location, for millions of blobs in flat arrays.
+
+    Additions go to an unsorted tail (a dict from id to tail position) that is merged
+    into the sorted arrays once it holds a quarter as many blobs; lookups search both.
+    :meth:`bulk_load` fills the arrays from index files with a single sort. Not
+    thread-safe for writes: the write session guards it.
+    """
+
+    MIN_TAIL = 4096
+
+    def __init__(self) -> None:
+        self._pack_ids: list[bytes] = []
+        self._pack_numbers: dict[bytes, int] = {}
+        self._pack_sizes: list[int] = []
+        self._pack_salts: list[bytes] = []
+        # sorted part
+        self._keys: array[int] = array("Q")
+        self._ids = bytearray()
+        self._locs: array[int] = array("I")  # pack number, offset, length, raw length
+        self._types = bytearray()
+        # unsorted tail
+        self._tail: dict[bytes, int] = {}
+        self._tail_ids = bytearray()
+        self._tail_locs: array[int] = array("I")
+        self._tail_types = bytearray()
+
+    # --- building ----------------------------------------------------------------------
+    def _pack_number(self, pack: IndexedPack) -> int:
+        number = self._pack_numbers.get(pack.pack_id)
+        if number is None:
+            number = len(self._pack_ids)
+            self._pack_ids.append(pack.pack_id)
+            self._pack_numbers[pack.pack_id] = number
+            self._pack_sizes.append(pack.size)
+            self._pack_salts.append(pack.salt)
+        return number
+
+    def _append_tail(self, number: int, entry: PackEntry) -> None:
+        self._tail_ids += entry.id
+        self._tail_locs.extend((number, entry.offset, entry.length, entry.raw_length))
+        self._tail_types.append(entry.type)
+
+    def add_pack(self, pack: IndexedPack) -> None:
+        """Add one pack's blobs; a blob already indexed keeps its first location."""
+        number = self._pack_number(pack)
+        for entry in pack.entries:
+            if entry.id in self._tail or self._find_sorted(entry.id) >= 0:
+                continue
+            self._tail[entry.id] = len(self._tail_types)
+            self._append_tail(number, entry)
+        if len(self._tail) >= max(self.MIN_TAIL, len(self._keys) // 4):
+            self.compact()
+
+    def bulk_load(self, index_files: Iterable[IndexFile]) -> None:
+        """Add many index files at once, with one sort at the end."""
+        self.compact()
+        for index in index_files:
+            for pack in index.packs:
+                number = self._pack_number(pack)
+                for entry in pack.entries:
+                    self._append_tail(number, entry)
+        self.compact()
+
+    def compact(self) -> None:
+        """Merge the tail into the sorted arrays, dropping duplicate ids (first wins)."""
+        n_tail = len(self._tail_types)
+        if not n_tail:
+            return
+        ids = self._ids + self._tail_ids
+        locs = self._locs + self._tail_locs
+        types = self._types + self._tail_types
+        n = len(types)
+        keys = self._keys + array("Q", (_key(self._tail_ids[i * ID_BYTES : i * ID_BYTES + 8]) for i in range(n_tail)))
+        # Sort positions by (key, position); ints pack both so the sort stays in C.
+        order = [v & 0xFFFFFFFF for v in sorted((k << 32) | i for i, k in enumerate(keys))]
+        new_keys: array[int] = array("Q")
+        new_ids = bytearray()
+        new_locs: array[int] = array("I")
+        new_types = bytearray()
+        run_key = -1
+        run_ids: set[bytes] = set()
+        for src in order:
+            blob_id = bytes(ids[src * ID_BYTES : (src + 1) * ID_BYTES])
+            key = keys[src]
+            if key != run_key:
+                run_key, run_ids = key, set()
+            if blob_id in run_ids:
+                continue  # a second copy of a blob: keep the first location
+            run_ids.add(blob_id)
+            new_keys.append(key)
+            new_ids += blob_id
+            new_locs.extend(locs[src * 4 : src * 4 + 4])
+            new_types.append(types[src])
+        assert len(new_types) <= n
+        self._keys, self._ids, self._locs, self._types = new_keys, new_ids, new_locs, new_types
+        self._tail = {}
+        self._tail_ids = bytearray()
+        self._tail_locs = array("I")
+        self._tail_types = bytearray()
+
+    # --- lookups -----------------------------------------------------------------------
+    def _find_sorted(self, blob_id: bytes) -> int:
+        key = _key(blob_id)
+        i = bisect_left(self._keys, key)
+        n = len(self._keys)
+        while i < n and self._keys[i] == key:
+            if self._ids[i * ID_BYTES : (i + 1) * ID_BYTES] == blob_id:
+                return i
+            i += 1
+        return -1
+
+    def __contains__(self, blob_id: object) -> bool:
+        if not isinstance(blob_id, bytes):
+            return False
+        return blob_id in self._tail or self._find_sorted(blob_id) >= 0
+
+    def lookup(self, blob_id: bytes) -> BlobLocation | None:
+        pos = self._tail.get(blob_id)
+        if pos is not None:
+            return self._location(self._tail_locs, self._tail_types, pos)
+        i = self._find_sorted(blob_id)
+        if i < 0:
+            return None
+        return self._location(self._locs, self._types, i)
+
+    def _location(self, locs: array[int], types: bytearray, i: int) -> BlobLocation:
+        number, offset, length, raw_length = locs[i * 4 : i * 4 + 4]
+        return BlobLocation(self._pack_ids[number], BlobType(types[i]), offset, length, raw_length)
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self._tail)
+
+    def position(self, blob_id: bytes) -> int:
+        """A dense position in ``[0, len)`` for ``blob_id``, or -1; stable until the next add."""
+        self.compact()
+        return self._find_sorted(blob_id)
+
+    def at(self, position: int) -> tuple[bytes, BlobLocation]:
+        """The blob id and location at a :meth:`position`."""
+        i = position
+        return bytes(self._ids[i * ID_BYTES : (i + 1) * ID_BYTES]), self._location(self._locs, self._types, i)
+
+    @property
+    def pack_ids(self) -> list[bytes]:
+        return list(self._pack_ids)
+
+    def pack_size(self, pack_id: bytes) -> int:
+        return self._pack_sizes[self._pack_numbers[pack_id]]
+
+    def pack_salt(self, pack_id: bytes) -> bytes:
+        return self._pack_salts[self._pack_numbers[pack_id]]
+
+    def has_pack(self, pack_id: bytes) -> bool:
+        return pack_id in self._pack_numbers
+
+    def items(self) -> Iterator[tuple[bytes, BlobLocation]]:
+        """Every (blob id, location); order unspecified."""
+        self.compact()
+        for i in range(len(self._keys)):
+            yield self.at(i)
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the sorted arrays (the per-blob cost once compacted)."""
+        return (
+            len(self._keys) * self._keys.itemsize
+            + len(self._ids)
+            + len(self._locs) * self._locs.itemsize
+            + len(self._types)
+        )

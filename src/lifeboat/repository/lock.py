@@ -1,0 +1,225 @@
+"""Repository locks: shared for writers that only add, exclusive for those that remove.
+
+A lock is an encrypted object ``locks/<random id>`` naming its holder. Taking a lock
+writes it first, then lists the others: a conflicting, live lock makes the taker remove
+its own and back off, so two takers can never both win. Holders refresh their lock
+every few minutes (a new object, then the old one removed); a lock not refreshed for
+``STALE_AFTER`` — or one held by a process that no longer runs on this host — is
+stale, ignored by takers and removed by ``lifeboat unlock``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from lifeboat.errors import IntegrityError, RepositoryLocked, StorageError, StorageNotFound
+from lifeboat.repository import layout
+from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind
+from lifeboat.storage.base import Backend
+
+STALE_AFTER = timedelta(minutes=30)
+REFRESH_EVERY = timedelta(minutes=5)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    """Who holds a lock and since when."""
+
+    exclusive: bool
+    operation: str
+    hostname: str
+    pid: int
+    username: str
+    created: datetime
+    refreshed: datetime
+    id: str = ""
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "exclusive": self.exclusive,
+                "operation": self.operation,
+                "hostname": self.hostname,
+                "pid": self.pid,
+                "username": self.username,
+                "created": self.created.isoformat(),
+                "refreshed": self.refreshed.isoformat(),
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes, lock_id: str) -> LockRecord:
+        try:
+            doc = json.loads(data)
+            return cls(
+                exclusive=bool(doc["exclusive"]),
+                operation=str(doc["operation"]),
+                hostname=str(doc["hostname"]),
+                pid=int(doc["pid"]),
+                username=str(doc["username"]),
+                created=datetime.fromisoformat(doc["created"]),
+                refreshed=datetime.fromisoformat(doc["refreshed"]),
+                id=lock_id,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"lock {lock_id[:8]} is malformed") from exc
+
+    def is_stale(self, now: datetime, hostname: str) -> bool:
+        if now - self.refreshed > STALE_AFTER:
+            return True
+        return self.hostname == hostname and not _pid_alive(self.pid)
+
+    def describe(self) -> str:
+        kind = "exclusive" if self.exclusive else "shared"
+        return (
+            f"{kind} lock {self.id[:8]} for {self.operation} by {self.username}@{self.hostname} "
+            f"pid {self.pid} since {self.created.isoformat(timespec='seconds')}"
+        )
+
+
+class LockStore:
+    """Reads, writes and judges the locks of one repository."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        cipher: ObjectCipher,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        hostname: str | None = None,
+    ) -> None:
+        self._backend = backend
+        self._cipher = cipher
+        self._clock = clock
+        self.hostname = hostname or socket.gethostname()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def records(self) -> Iterator[LockRecord]:
+        for info in self._backend.list(layout.LOCKS):
+            lock_id = info.name.rsplit("/", 1)[-1]
+            try:
+                data = self._backend.get(info.name)
+            except StorageNotFound:
+                continue  # released while we listed
+            yield LockRecord.decode(self._cipher.open(ObjectKind.LOCK, data, what=f"lock {lock_id[:8]}"), lock_id)
+
+    def write(self, record: LockRecord) -> LockRecord:
+        lock_id = secrets.token_hex(16)
+        self._backend.put(layout.lock_name(lock_id), self._cipher.seal(ObjectKind.LOCK, record.encode()))
+        return LockRecord(**{**record.__dict__, "id": lock_id})
+
+    def remove(self, lock_id: str) -> None:
+        with suppress(StorageNotFound):
+            self._backend.delete(layout.lock_name(lock_id))
+
+    def conflicts(self, mine: LockRecord) -> list[LockRecord]:
+        now = self.now()
+        return [
+            other
+            for other in self.records()
+            if other.id != mine.id and (mine.exclusive or other.exclusive) and not other.is_stale(now, self.hostname)
+        ]
+
+    def remove_stale(self, *, remove_all: bool = False) -> list[LockRecord]:
+        now = self.now()
+        removed = []
+        for record in self.records():
+            if remove_all or record.is_stale(now, self.hostname):
+                self.remove(record.id)
+                removed.append(record)
+        return removed
+
+
+class HeldLock:
+    """A lock this process holds; refreshed by a daemon thread until released."""
+
+    def __init__(self, store: LockStore, record: LockRecord, *, refresh_every: timedelta = REFRESH_EVERY) -> None:
+        self._store = store
+        self.record = record
+        self._stop = threading.Event()
+        self._refresh_every = refresh_every
+        self._thread = threading.Thread(target=self._refresh_loop, name="lifeboat-lock-refresh", daemon=True)
+        self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self._refresh_every.total_seconds()):
+            with suppress(StorageError):
+                self.refresh()
+
+    def refresh(self) -> None:
+        old = self.record
+        fresh = self._store.write(LockRecord(**{**old.__dict__, "refreshed": self._store.now(), "id": ""}))
+        self.record = fresh
+        self._store.remove(old.id)
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._store.remove(self.record.id)
+
+    def __enter__(self) -> HeldLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire(
+    store: LockStore,
+    *,
+    exclusive: bool,
+    operation: str,
+    wait: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+    refresh_every: timedelta = REFRESH_EVERY,
+) -> HeldLock:
+    """Take a lock, retrying for up to ``wait`` seconds while a conflicting lock is held."""
+    deadline = time.monotonic() + wait
+    delay = 0.2
+    while True:
+        now = store.now()
+        mine = store.write(LockRecord(exclusive, operation, store.hostname, os.getpid(), _username(), now, now))
+        try:
+            conflicts = store.conflicts(mine)
+        except BaseException:
+            store.remove(mine.id)
+            raise
+        if not conflicts:
+            return HeldLock(store, mine, refresh_every=refresh_every)
+        store.remove(mine.id)
+        if time.monotonic() >= deadline:
+            raise RepositoryLocked("the repository is locked: " + "; ".join(c.describe() for c in conflicts[:3]))
+        sleep(min(delay, max(0.0, deadline - time.monotonic())) * random.uniform(0.5, 1.0))  # noqa: S311
+        delay = min(delay * 2, 5.0)
+
+
+def _username() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.getuid())

@@ -1,0 +1,388 @@
+"""An open repository: its keys, its objects, its index, and verified reads.
+
+``Repository.init`` creates one; ``Repository.open`` unlocks one with a passphrase.
+Every read is verified: object names are checked against the hash of their bytes,
+ciphertexts are authenticated, and blobs are checked against their keyed id, so
+damaged or hostile data raises :class:`IntegrityError` and is never returned.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import blake3
+
+from lifeboat.core.chunking import Chunker
+from lifeboat.core.ids import BlobType, short
+from lifeboat.core.snapshot import Snapshot
+from lifeboat.core.tree import Tree
+from lifeboat.errors import (
+    IntegrityError,
+    ObjectNotFound,
+    PassphraseError,
+    RepositoryExists,
+    RepositoryNotFound,
+    StorageNotFound,
+)
+from lifeboat.repository import layout
+from lifeboat.repository.compression import Compressor, decompress
+from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher
+from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
+from lifeboat.repository.header import RepositoryHeader
+from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
+from lifeboat.repository.lock import REFRESH_EVERY, HeldLock, LockStore, acquire
+from lifeboat.storage.base import Backend
+
+_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+# Reads of whole objects (index files, snapshots) run this many at a time.
+READ_PARALLELISM = 8
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def object_hash(data: bytes | bytearray | memoryview) -> str:
+    """The name-id of a stand-alone object or pack: unkeyed BLAKE3 of its bytes."""
+    return blake3.blake3(data, max_threads=1).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key file as ``key list`` shows it."""
+
+    id: str
+    created: str
+    hostname: str
+    username: str
+    algorithm: str
+    current: bool
+
+
+class Repository:
+    """An unlocked repository on some backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        header: RepositoryHeader,
+        master: MasterKey,
+        *,
+        key_id: str = "",
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.backend = backend
+        self.header = header
+        self._master = master
+        self.key_id = key_id
+        self.clock = clock
+        self.encryption_root = master.encryption_root
+        self._blob_id_key = master.blob_id_key
+        self.chunker_seed = master.chunker_seed
+        self.objects = ObjectCipher(self.encryption_root)
+        self.compressor = Compressor(header.compression_level)
+        self.locks = LockStore(backend, self.objects, clock=clock)
+        self._index: BlobIndex | None = None
+        self._index_ids: set[str] = set()
+        self._index_guard = threading.Lock()
+
+    # --- creation and unlocking -----------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        backend: Backend,
+        passphrase: bytes,
+        *,
+        kdf: KdfParams | None = None,
+        header: RepositoryHeader | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> Repository:
+        """Create a repository in an empty location."""
+        try:
+            existing = next(iter(backend.list("")), None)
+        except StorageNotFound:
+            existing = None
+        if existing is not None:
+            raise RepositoryExists(f"{backend.location} is not empty (it holds {existing.name})")
+        master = MasterKey.generate()
+        header = header or RepositoryHeader(secrets.token_hex(16), clock().isoformat())
+        key = KeyFile.wrap(
+            master,
+            passphrase,
+            kdf=kdf or KdfParams(),
+            created=clock().isoformat(),
+            hostname=socket.gethostname(),
+            username=getpass.getuser(),
+        )
+        # Key first: a header without a key would be a repository nobody can open.
+        backend.put(layout.key_name(key.id), key.encode(), if_absent=True)
+        backend.put(layout.HEADER, header.encode(master.header_mac_key), if_absent=True)
+        return cls(backend, header, master, key_id=key.id, clock=clock)
+
+    @classmethod
+    def read_header(cls, backend: Backend) -> tuple[RepositoryHeader, str]:
+        try:
+            data = backend.get(layout.HEADER)
+        except StorageNotFound:
+            raise RepositoryNotFound(f"no Lifeboat repository at {backend.location}") from None
+        return RepositoryHeader.decode(data)
+
+    @classmethod
+    def open(cls, backend: Backend, passphrase: bytes, *, clock: Callable[[], datetime] = _now) -> Repository:
+        """Unlock the repository with any key file the passphrase opens."""
+        header, mac = cls.read_header(backend)
+        keys = list(cls._key_files(backend))
+        if not keys:
+            raise IntegrityError(f"the repository at {backend.location} has no key files")
+        for key in keys:
+            try:
+                master = key.unwrap(passphrase)
+            except PassphraseError:
+                continue
+            header.verify(mac, master.header_mac_key)
+            return cls(backend, header, master, key_id=key.id, clock=clock)
+        raise PassphraseError(f"wrong passphrase: none of the {len(keys)} key(s) of the repository opens with it")
+
+    @staticmethod
+    def _key_files(backend: Backend) -> Iterator[KeyFile]:
+        for info in backend.list(layout.KEYS):
+            yield KeyFile.decode(backend.get(info.name))
+
+    # --- key management (no data is re-encrypted) ---------------------------------------------
+    def list_keys(self) -> list[KeyInfo]:
+        return sorted(
+            (
+                KeyInfo(k.id, k.created, k.hostname, k.username, k.kdf.algorithm, k.id == self.key_id)
+                for k in self._key_files(self.backend)
+            ),
+            key=lambda k: k.created,
+        )
+
+    def add_key(self, passphrase: bytes, *, kdf: KdfParams | None = None) -> str:
+        key = KeyFile.wrap(
+            self._master,
+            passphrase,
+            kdf=kdf or KdfParams(),
+            created=self.clock().isoformat(),
+            hostname=socket.gethostname(),
+            username=getpass.getuser(),
+        )
+        self.backend.put(layout.key_name(key.id), key.encode(), if_absent=True)
+        return key.id
+
+    def resolve_key(self, prefix: str) -> str:
+        matches = [k.id for k in self.list_keys() if k.id.startswith(prefix)]
+        if not matches:
+            raise ObjectNotFound(f"no key with id {prefix!r}", hint="'lifeboat key list' shows the keys")
+        if len(matches) > 1:
+            raise ObjectNotFound(f"key id {prefix!r} is ambiguous", hint="give more digits of the id")
+        return matches[0]
+
+    def remove_key(self, key_id: str) -> None:
+        keys = self.list_keys()
+        if len(keys) <= 1:
+            raise IntegrityError(
+                "refusing to remove the only key: the repository could never be opened again",
+                hint="add another key first with 'lifeboat key add'",
+            )
+        if key_id == self.key_id:
+            raise IntegrityError(
+                "refusing to remove the key this command was opened with",
+                hint="open the repository with another passphrase to remove this key",
+            )
+        self.backend.delete(layout.key_name(key_id))
+
+    def change_passphrase(self, new_passphrase: bytes, *, kdf: KdfParams | None = None) -> str:
+        """Add a key for the new passphrase, then remove the one used to open."""
+        new_id = self.add_key(new_passphrase, kdf=kdf)
+        old_id, self.key_id = self.key_id, new_id
+        if old_id:
+            self.backend.delete(layout.key_name(old_id))
+        return new_id
+
+    def chunker(self) -> Chunker:
+        """The content-defined chunker every writer of this repository shares."""
+        params = self.header.chunker
+        return Chunker(params.min_size, params.avg_size, params.max_size, self.chunker_seed)
+
+    # --- blob ids and stand-alone objects ------------------------------------------------------
+    def blob_id(self, data: bytes | bytearray | memoryview) -> bytes:
+        return blake3.blake3(data, key=self._blob_id_key, max_threads=1).digest()
+
+    def seal_object(self, kind: ObjectKind, payload: bytes) -> tuple[str, bytes]:
+        sealed = self.objects.seal(kind, self.compressor.compress(payload))
+        return object_hash(sealed), sealed
+
+    def save_object(self, kind: ObjectKind, prefix: str, payload: bytes) -> str:
+        object_id, sealed = self.seal_object(kind, payload)
+        self.backend.put(prefix + object_id, sealed)
+        return object_id
+
+    def open_object(self, kind: ObjectKind, name: str, data: bytes) -> bytes:
+        """Verify and decrypt an object already read from storage."""
+        object_id = layout.pack_id_of(name)
+        if _HEX_RE.match(object_id) and object_hash(data) != object_id:
+            raise IntegrityError(f"{name}: content does not match its name (damaged)")
+        return decompress(self.objects.open(kind, data, what=name))
+
+    def load_object(self, kind: ObjectKind, name: str) -> bytes:
+        return self.open_object(kind, name, self.backend.get(name))
+
+    def _ids(self, prefix: str) -> list[str]:
+        return sorted(
+            name for name in (info.name[len(prefix) :] for info in self.backend.list(prefix)) if _HEX_RE.match(name)
+        )
+
+    # --- index -------------------------------------------------------------------------------
+    def index_ids(self) -> list[str]:
+        return self._ids(layout.INDEX)
+
+    def load_index_file(self, index_id: str) -> IndexFile:
+        return IndexFile.decode(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
+
+    def load_index_files(self, index_ids: Iterable[str]) -> Iterator[tuple[str, IndexFile]]:
+        ids = list(index_ids)
+        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+            yield from zip(ids, pool.map(self.load_index_file, ids), strict=True)
+
+    def index(self) -> BlobIndex:
+        """The in-memory index of every blob, loaded on first use."""
+        with self._index_guard:
+            if self._index is None:
+                ids = self.index_ids()
+                files = dict(self.load_index_files(ids))
+                superseded = {s.hex() for f in files.values() for s in f.supersedes}
+                index = BlobIndex()
+                index.bulk_load(f for i, f in files.items() if i not in superseded)
+                self._index = index
+                self._index_ids = set(ids)
+            return self._index
+
+    def use_index(self, index: BlobIndex) -> None:
+        """Read blobs through ``index`` (check builds one that tolerates damaged index files)."""
+        with self._index_guard:
+            self._index = index
+
+    def forget_index(self) -> None:
+        """Drop the cached index so the next use reloads it from storage."""
+        with self._index_guard:
+            self._index = None
+
+    def save_index_file(self, index: IndexFile) -> str:
+        return self.save_object(ObjectKind.INDEX, layout.INDEX, index.encode())
+
+    # --- blobs -------------------------------------------------------------------------------
+    def locate(self, blob_id: bytes) -> BlobLocation:
+        location = self.index().lookup(blob_id)
+        if location is None:
+            raise IntegrityError(
+                f"blob {short(blob_id)} is not in the index (missing data)",
+                hint="run 'lifeboat check'; 'lifeboat repair index' rebuilds the index from the packs",
+            )
+        return location
+
+    def decode_blob(self, blob_id: bytes, location: BlobLocation, ciphertext: bytes) -> bytes:
+        """Authenticate, decompress and verify one blob's ciphertext."""
+        if len(ciphertext) != location.length:
+            raise IntegrityError(f"blob {short(blob_id)}: pack {short(location.pack_id)} is truncated")
+        cipher = PackCipher(self.encryption_root, self.index().pack_salt(location.pack_id))
+        payload = cipher.open_blob(location.offset, location.type, blob_id, ciphertext)
+        data = decompress(payload, location.raw_length)
+        if self.blob_id(data) != blob_id:
+            raise IntegrityError(f"blob {short(blob_id)} does not match its id (damaged or tampered)")
+        return data
+
+    def load_blob(self, blob_id: bytes, blob_type: BlobType = BlobType.DATA) -> bytes:
+        location = self.locate(blob_id)
+        if location.type != blob_type:
+            raise IntegrityError(
+                f"blob {short(blob_id)} is a {location.type.name.lower()} blob, not {blob_type.name.lower()}"
+            )
+        pack = layout.pack_name(location.pack_id.hex())
+        ciphertext = self._read_pack_range(pack, location.offset, location.length)
+        return self.decode_blob(blob_id, location, ciphertext)
+
+    def load_blobs(self, blob_ids: Sequence[bytes], *, max_read: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        """Data blobs in order; blobs adjacent in one pack are fetched with a single read."""
+        i = 0
+        while i < len(blob_ids):
+            first = self.locate(blob_ids[i])
+            if first.type != BlobType.DATA:
+                raise IntegrityError(f"blob {short(blob_ids[i])} is not a data blob")
+            run = [(blob_ids[i], first)]
+            end = first.offset + first.length
+            j = i + 1
+            while j < len(blob_ids) and end - first.offset < max_read:
+                loc = self.index().lookup(blob_ids[j])
+                if loc is None or loc.pack_id != first.pack_id or loc.offset != end or loc.type != BlobType.DATA:
+                    break
+                run.append((blob_ids[j], loc))
+                end += loc.length
+                j += 1
+            data = self._read_pack_range(layout.pack_name(first.pack_id.hex()), first.offset, end - first.offset)
+            for blob_id, loc in run:
+                start = loc.offset - first.offset
+                yield self.decode_blob(blob_id, loc, data[start : start + loc.length])
+            i = j
+
+    def _read_pack_range(self, pack_name: str, offset: int, length: int) -> bytes:
+        try:
+            return self.backend.get_range(pack_name, offset, length)
+        except StorageNotFound:
+            raise IntegrityError(f"pack {short(layout.pack_id_of(pack_name))} is missing") from None
+
+    def load_tree(self, tree_id: bytes) -> Tree:
+        return Tree.decode(self.load_blob(tree_id, BlobType.TREE))
+
+    # --- snapshots ---------------------------------------------------------------------------
+    def snapshot_ids(self) -> list[str]:
+        return self._ids(layout.SNAPSHOTS)
+
+    def load_snapshot(self, snapshot_id: str) -> Snapshot:
+        try:
+            payload = self.load_object(ObjectKind.SNAPSHOT, layout.snapshot_name(snapshot_id))
+        except StorageNotFound:
+            raise ObjectNotFound(f"no snapshot {snapshot_id[:8]}") from None
+        return Snapshot.decode(payload, snapshot_id)
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot, oldest first."""
+        ids = self.snapshot_ids()
+        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+            found = list(pool.map(self.load_snapshot, ids))
+        return sorted(found, key=lambda s: (s.time, s.id))
+
+    def save_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        snapshot_id = self.save_object(ObjectKind.SNAPSHOT, layout.SNAPSHOTS, snapshot.encode())
+        return snapshot.with_id(snapshot_id)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.backend.delete(layout.snapshot_name(snapshot_id))
+
+    def resolve_snapshot(self, ref: str, *, candidates: list[Snapshot] | None = None) -> Snapshot:
+        """A snapshot by id prefix, or ``latest`` among ``candidates`` (all by default)."""
+        if ref == "latest" or ref.startswith("latest"):
+            pool = candidates if candidates is not None else self.snapshots()
+            if not pool:
+                raise ObjectNotFound("the repository holds no matching snapshot")
+            return pool[-1]
+        if not ref or not all(c in "0123456789abcdef" for c in ref):
+            raise ObjectNotFound(f"{ref!r} is not a snapshot id", hint="give an id prefix or 'latest'")
+        matches = [i for i in self.snapshot_ids() if i.startswith(ref)]
+        if not matches:
+            raise ObjectNotFound(f"no snapshot {ref!r}")
+        if len(matches) > 1:
+            raise ObjectNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} match)", hint="give more digits")
+        return self.load_snapshot(matches[0])
+
+    # --- locks --------------------------------------------------------------------------------
+    def lock(self, *, exclusive: bool, operation: str, wait: float = 0.0) -> HeldLock:
+        return acquire(self.locks, exclusive=exclusive, operation=operation, wait=wait, refresh_every=REFRESH_EVERY)

@@ -1,0 +1,275 @@
+"""The write session: how new blobs become packs, index files and finally a snapshot.
+
+Blobs handed to :meth:`WriteSession.save_blob` are deduplicated against the index and
+against blobs already in flight, then compressed by a pool of worker threads (zstd and
+AES-GCM release the GIL, so every core works). One pack per blob type is filled under a
+short lock; a full pack goes to an upload queue whose threads put it to storage. Only
+after a pack is durable are its blobs added to the index; index files are written only
+for uploaded packs, and the caller writes its snapshot only after :meth:`commit`
+returns. So the write order packs → index → snapshot holds, and a crash at any moment
+leaves unreferenced packs at worst, never a reference to missing data.
+
+Memory is bounded: a byte budget caps blobs waiting for the workers, the upload queue
+is short, and each pack is at most the configured pack size.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from lifeboat.core.ids import BlobType
+from lifeboat.core.tree import Tree
+from lifeboat.repository import layout
+from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
+from lifeboat.repository.pack import PackWriter
+from lifeboat.repository.repo import Repository
+
+_SENTINEL = object()
+
+
+@dataclass
+class SessionStats:
+    """What a session stored (for summaries, progress and metrics)."""
+
+    blobs_new: int = 0
+    blobs_deduplicated: int = 0
+    bytes_new: int = 0  # plaintext bytes of new blobs
+    bytes_deduplicated: int = 0
+    bytes_stored: int = 0  # pack bytes uploaded
+    packs: int = 0
+    index_files: list[str] = field(default_factory=list)
+
+
+class _ByteBudget:
+    """A counting semaphore over bytes: callers block while the budget is spent."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+
+    def take(self, amount: int) -> None:
+        with self._cond:
+            while self._used > 0 and self._used + amount > self._limit:
+                self._cond.wait()
+            self._used += amount
+
+    def give(self, amount: int) -> None:
+        with self._cond:
+            self._used -= amount
+            self._cond.notify_all()
+
+
+class WriteSession:
+    """Stores new blobs of one backup; use as a context manager, then :meth:`commit`."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        workers: int = 2,
+        uploads: int = 2,
+        pending_bytes: int = 32 * 1024 * 1024,
+        on_pack: Callable[[str, int], None] | None = None,
+        index: BlobIndex | None = None,
+    ) -> None:
+        self.repo = repo
+        self.stats = SessionStats()
+        # New packs are added to this index as they land; by default the repository's,
+        # so later sessions of this process deduplicate against them too.
+        self._index = index if index is not None else repo.index()
+        self._pack_size = repo.header.pack_size
+        self._workers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lifeboat-pack")
+        self._budget = _ByteBudget(pending_bytes)
+        self._state = threading.Lock()  # guards _in_flight, stats, index
+        self._in_flight: set[bytes] = set()
+        self._packers: dict[BlobType, PackWriter] = {}
+        self._packer_locks = {t: threading.Lock() for t in BlobType}
+        self._uploads: queue.Queue[object] = queue.Queue(maxsize=1)
+        self._uploaders = [
+            threading.Thread(target=self._upload_loop, name=f"lifeboat-upload-{i}", daemon=True)
+            for i in range(max(1, uploads))
+        ]
+        for thread in self._uploaders:
+            thread.start()
+        self._outstanding = 0  # blobs submitted to the workers and not yet packed
+        self._idle = threading.Condition(self._state)
+        self._unindexed: list[IndexedPack] = []
+        self._error: BaseException | None = None
+        self._closed = False
+        self._on_pack = on_pack
+
+    # --- the BlobSaver protocol --------------------------------------------------------------
+    def blob_id(self, data: bytes | memoryview) -> bytes:
+        return self.repo.blob_id(data)
+
+    def has_blob(self, blob_id: bytes) -> bool:
+        with self._state:
+            return blob_id in self._in_flight or blob_id in self._index
+
+    def save_blob(self, blob_type: BlobType, data: bytes | memoryview, blob_id: bytes | None = None) -> bool:
+        self._raise_if_failed()
+        if blob_id is None:
+            blob_id = self.repo.blob_id(data)
+        size = len(data)
+        with self._state:
+            if blob_id in self._in_flight or blob_id in self._index:
+                self.stats.blobs_deduplicated += 1
+                self.stats.bytes_deduplicated += size
+                return False
+            self._in_flight.add(blob_id)
+            self.stats.blobs_new += 1
+            self.stats.bytes_new += size
+        payload = bytes(data)
+        self._budget.take(size)
+        with self._state:
+            self._outstanding += 1
+        try:
+            self._workers.submit(self._store, blob_type, blob_id, payload)
+        except RuntimeError:  # the pool was shut down by abort()
+            self._done(size)
+            self._raise_if_failed()
+            raise
+        return True
+
+    def save_tree(self, tree: Tree) -> bytes:
+        data = tree.encode()
+        blob_id = self.repo.blob_id(data)
+        self.save_blob(BlobType.TREE, data, blob_id)
+        return blob_id
+
+    # --- workers ----------------------------------------------------------------------------------
+    def _done(self, size: int) -> None:
+        self._budget.give(size)
+        with self._state:
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._idle.notify_all()
+
+    def _store(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> None:
+        try:
+            if self._error is not None:
+                return
+            payload = self.repo.compressor.compress(data)
+            with self._packer_locks[blob_type]:
+                packer = self._packers.get(blob_type)
+                if packer is None:
+                    packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root)
+                packer.add(blob_type, blob_id, payload, len(data))
+                if packer.size >= self._pack_size:
+                    del self._packers[blob_type]
+                    self._enqueue(packer)
+        except Exception as exc:  # noqa: BLE001 - a worker thread reports any failure via commit()
+            if self._error is None:
+                self._error = exc
+        finally:
+            self._done(len(data))
+
+    def _enqueue(self, packer: PackWriter) -> None:
+        while True:
+            if self._error is not None:
+                raise RuntimeError("upload failed") from self._error
+            try:
+                self._uploads.put(packer, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _upload_loop(self) -> None:
+        while True:
+            item = self._uploads.get()
+            if item is _SENTINEL:
+                return
+            assert isinstance(item, PackWriter)
+            try:
+                if self._error is None:
+                    self._upload(item)
+            except Exception as exc:  # noqa: BLE001 - an uploader reports any failure via commit()
+                if self._error is None:
+                    self._error = exc
+
+    def _upload(self, packer: PackWriter) -> None:
+        entries = list(packer.entries)
+        salt = packer.salt
+        pack_hex, data = packer.finish()
+        self.repo.backend.put(layout.pack_name(pack_hex), data)
+        pack = IndexedPack(bytes.fromhex(pack_hex), salt, len(data), entries)
+        index_now: IndexFile | None = None
+        with self._state:
+            self._index.add_pack(pack)
+            for entry in entries:
+                self._in_flight.discard(entry.id)
+            self._unindexed.append(pack)
+            self.stats.packs += 1
+            self.stats.bytes_stored += len(data)
+            if sum(len(p.entries) for p in self._unindexed) >= MAX_ENTRIES_PER_FILE:
+                index_now, self._unindexed = IndexFile(self._unindexed), []
+        if self._on_pack is not None:
+            self._on_pack(pack_hex, len(data))
+        if index_now is not None:
+            self._write_index(index_now)
+
+    def _write_index(self, index: IndexFile) -> None:
+        index_id = self.repo.save_index_file(index)
+        with self._state:
+            self.stats.index_files.append(index_id)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # --- completion ---------------------------------------------------------------------------
+    def commit(self) -> SessionStats:
+        """Wait for every blob, upload the last packs, write the index; then return."""
+        if self._closed:
+            raise RuntimeError("session already closed")
+        with self._state:
+            while self._outstanding:
+                self._idle.wait()
+        self._raise_if_failed()
+        for blob_type in BlobType:
+            with self._packer_locks[blob_type]:
+                packer = self._packers.pop(blob_type, None)
+            if packer is not None and len(packer):
+                self._enqueue(packer)
+        self._stop_uploaders()
+        self._raise_if_failed()
+        with self._state:
+            rest, self._unindexed = self._unindexed, []
+        if rest:
+            self._write_index(IndexFile(rest))
+        return self.stats
+
+    def _stop_uploaders(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._workers.shutdown(wait=True)
+        for _ in self._uploaders:
+            self._uploads.put(_SENTINEL)
+        for thread in self._uploaders:
+            thread.join()
+
+    def abort(self) -> None:
+        """Stop without writing an index: whatever was uploaded stays unreferenced."""
+        if self._error is None:
+            self._error = RuntimeError("session aborted")
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        # Drain anything queued so uploaders can see the sentinel.
+        while True:
+            try:
+                self._uploads.get_nowait()
+            except queue.Empty:
+                break
+        self._stop_uploaders()
+
+    def __enter__(self) -> WriteSession:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self._closed:
+            self.abort()

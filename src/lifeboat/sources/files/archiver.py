@@ -1,0 +1,414 @@
+"""Backing up directory trees: walk, read, chunk and store, building tree blobs.
+
+The walker (the calling thread) lists directories and hands regular files to a pool
+of reader threads, which chunk and hash them and give the chunks to the blob saver
+(whose own workers compress and encrypt). Each directory becomes a job on a FIFO
+that a finisher thread completes once all its children are done; the walk produces
+directories in post-order, so the finisher never waits on a job behind it.
+
+A file whose size, mtime, ctime and inode equal those in the parent snapshot is not
+read again: its content list is reused when every blob is still stored. Files that
+vanish or change while read, and entries that cannot be read, are reported as notices,
+never as crashes; unreadable entries make the backup partial.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import stat
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+
+from lifeboat.core.chunking import Chunker
+from lifeboat.core.ids import BlobType
+from lifeboat.core.patterns import PathFilter
+from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
+from lifeboat.core.protocols import BlobLoader, BlobSaver
+from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.sources.files.metadata import (
+    OwnerNames,
+    describe_special,
+    is_sparse,
+    node_from_stat,
+    node_type,
+    unchanged,
+)
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class FileBackupOptions:
+    """What to back up and how."""
+
+    paths: tuple[str, ...]
+    filter: PathFilter = field(default_factory=PathFilter)
+    one_file_system: bool = False
+    readers: int = 2
+    max_files_in_flight: int = 64
+
+
+@dataclass
+class ArchiveResult:
+    """The root tree of the backup and what the walk found."""
+
+    tree: bytes = b""
+    files_new: int = 0
+    files_changed: int = 0
+    files_unmodified: int = 0
+    dirs: int = 0
+    bytes_total: int = 0
+    errors: int = 0
+    warnings: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "files_new": self.files_new,
+            "files_changed": self.files_changed,
+            "files_unmodified": self.files_unmodified,
+            "dirs": self.dirs,
+            "bytes_total": self.bytes_total,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+
+def normalize_paths(paths: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Absolute, component-split target paths, without ones covered by another."""
+    parts = sorted({PurePosixPath(os.path.abspath(p)).parts[1:] for p in paths})
+    kept: list[tuple[str, ...]] = []
+    for candidate in parts:
+        if not any(candidate[: len(k)] == k for k in kept):
+            kept.append(candidate)
+    return kept
+
+
+def _abs(parts: tuple[str, ...]) -> str:
+    return "/" + "/".join(parts)
+
+
+@dataclass
+class _DirJob:
+    node: Node  # metadata; subtree filled in by the finisher
+    children: list[Future[Node | None]]
+    result: Future[Node | None]
+    drop_if_empty: bool
+
+
+class FileArchiver:
+    """Backs up a set of paths into a tree; one instance per backup."""
+
+    def __init__(
+        self,
+        saver: BlobSaver,
+        chunker: Chunker,
+        options: FileBackupOptions,
+        *,
+        parent_loader: BlobLoader | None = None,
+        parent_tree: bytes | None = None,
+        progress: Progress | None = None,
+        notify: NoticeSink | None = None,
+    ) -> None:
+        self._saver = saver
+        self._chunker = chunker
+        self._options = options
+        self._parent_loader = parent_loader
+        self._parent_tree = parent_tree
+        self.progress = progress or Progress()
+        self._notify_sink = notify
+        self.result = ArchiveResult()
+        self._owners = OwnerNames()
+        self._counts = threading.Lock()
+        self._readers = ThreadPoolExecutor(max(1, options.readers), thread_name_prefix="lifeboat-read")
+        self._files_in_flight = threading.BoundedSemaphore(options.max_files_in_flight)
+        self._dir_jobs: queue.Queue[_DirJob | object] = queue.Queue(maxsize=10_000)
+        self._hardlinks: dict[tuple[int, int], tuple[tuple[bytes, ...], bool]] = {}
+        self._failed: BaseException | None = None
+
+    # --- notices and counters ---------------------------------------------------------------
+    def _notice(self, severity: Severity, path: str, message: str) -> None:
+        with self._counts:
+            if severity is Severity.ERROR:
+                self.result.errors += 1
+            else:
+                self.result.warnings += 1
+        if self._notify_sink is not None:
+            self._notify_sink(Notice(severity, path, message))
+
+    def _count(self, attribute: str, size: int = 0) -> None:
+        with self._counts:
+            setattr(self.result, attribute, getattr(self.result, attribute) + 1)
+            self.result.bytes_total += size
+
+    # --- parent snapshot --------------------------------------------------------------------
+    def _parent_children(self, parent: Node | None) -> dict[str, Node]:
+        if parent is None or parent.type is not NodeType.DIR or parent.subtree is None:
+            return {}
+        return self._load_parent_tree(parent.subtree)
+
+    def _load_parent_tree(self, tree_id: bytes) -> dict[str, Node]:
+        if self._parent_loader is None:
+            return {}
+        try:
+            return {n.name: n for n in self._parent_loader.load_tree(tree_id).nodes}
+        except Exception:  # noqa: BLE001 - a damaged parent only costs re-reading files
+            return {}
+
+    # --- the walk --------------------------------------------------------------------------
+    def run(self) -> ArchiveResult:
+        finisher = threading.Thread(target=self._finish_dirs, name="lifeboat-trees", daemon=True)
+        finisher.start()
+        try:
+            targets = normalize_paths(self._options.paths)
+            root_parent = self._load_parent_tree(self._parent_tree) if self._parent_tree else {}
+            root_children = self._virtual_children((), targets, root_parent)
+            root = Future[Node | None]()
+            self._dir_jobs.put(_DirJob(Node(name="root", type=NodeType.DIR), root_children, root, False))
+            self._dir_jobs.put(_DONE)
+            node = root.result()
+            assert node is not None and node.subtree is not None
+            self.result.tree = node.subtree
+            return self.result
+        except BaseException:
+            self._dir_jobs.put(_DONE)
+            raise
+        finally:
+            self._readers.shutdown(wait=True)
+            finisher.join()
+
+    def _virtual_children(
+        self, prefix: tuple[str, ...], targets: list[tuple[str, ...]], parent: dict[str, Node]
+    ) -> list[Future[Node | None]]:
+        """Children of an intermediate directory on the way to the requested paths."""
+        groups: dict[str, list[tuple[str, ...]]] = {}
+        for target in targets:
+            groups.setdefault(target[len(prefix)], []).append(target)
+        children: list[Future[Node | None]] = []
+        for name in sorted(groups):
+            path = (*prefix, name)
+            if path in groups[name]:
+                root_dev = self._lstat_dev(path)
+                children.append(self._entry(path, parent.get(name), root_dev))
+            else:
+                children.append(self._intermediate(path, groups[name], parent.get(name)))
+        return children
+
+    def _lstat_dev(self, path: tuple[str, ...]) -> int:
+        try:
+            return os.lstat(_abs(path)).st_dev
+        except OSError:
+            return -1
+
+    def _intermediate(
+        self, path: tuple[str, ...], targets: list[tuple[str, ...]], parent: Node | None
+    ) -> Future[Node | None]:
+        abs_path = _abs(path)
+        try:
+            st = os.stat(abs_path)
+        except OSError as exc:
+            self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
+            return _resolved(None)
+        node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
+        children = self._virtual_children(path, targets, self._parent_children(parent))
+        return self._dir_job(node, children, drop_if_empty=False)
+
+    def _dir_job(self, node: Node, children: list[Future[Node | None]], *, drop_if_empty: bool) -> Future[Node | None]:
+        result = Future[Node | None]()
+        self._dir_jobs.put(_DirJob(node, children, result, drop_if_empty))
+        return result
+
+    def _entry(
+        self, path: tuple[str, ...], parent: Node | None, root_dev: int, *, partial: bool = False
+    ) -> Future[Node | None]:
+        """Back up the entry at ``path`` (a requested path or something below one).
+
+        ``partial`` marks a directory entered only because an include pattern may match
+        below it: it is dropped when nothing inside matched.
+        """
+        abs_path = _abs(path)
+        try:
+            st = os.lstat(abs_path)
+        except FileNotFoundError:
+            self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
+            return _resolved(None)
+        except OSError as exc:
+            self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
+            return _resolved(None)
+        kind = node_type(st)
+        name = path[-1]
+        if kind is None:
+            self._notice(Severity.WARNING, abs_path, f"{describe_special(st)} skipped")
+            return _resolved(None)
+        if kind is NodeType.DIR:
+            return self._directory(path, st, parent, root_dev, drop_if_empty=partial)
+        if kind is NodeType.FILE:
+            return self._file(path, st, parent)
+        if kind is NodeType.SYMLINK:
+            try:
+                target = os.readlink(abs_path)
+            except OSError as exc:
+                self._notice(Severity.ERROR, abs_path, f"cannot read link: {exc.strerror}")
+                return _resolved(None)
+            return _resolved(node_from_stat(name, st, kind, self._owners, target=target))
+        return _resolved(node_from_stat(name, st, kind, self._owners))
+
+    def _directory(
+        self, path: tuple[str, ...], st: os.stat_result, parent: Node | None, root_dev: int, *, drop_if_empty: bool
+    ) -> Future[Node | None]:
+        abs_path = _abs(path)
+        node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
+        children: list[Future[Node | None]] = []
+        if self._options.one_file_system and st.st_dev != root_dev:
+            self._notice(Severity.WARNING, abs_path, "on another file system; contents skipped (--one-file-system)")
+            return self._dir_job(node, children, drop_if_empty=False)
+        filt = self._options.filter
+        try:
+            with os.scandir(abs_path) as listing:
+                names = sorted(entry.name for entry in listing)
+        except FileNotFoundError:
+            self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
+            return _resolved(None)
+        except OSError as exc:
+            self._notice(Severity.ERROR, abs_path, f"cannot list directory: {exc.strerror}")
+            names = []
+        previous = self._parent_children(parent)
+        for name in names:
+            child = (*path, name)
+            if filt.is_empty:
+                children.append(self._entry(child, previous.get(name), root_dev))
+                continue
+            if filt.excluded(child):
+                continue
+            if filt.selects(child):
+                children.append(self._entry(child, previous.get(name), root_dev))
+            elif filt.descend(child) and self._is_dir(child):
+                children.append(self._entry(child, previous.get(name), root_dev, partial=True))
+        return self._dir_job(node, children, drop_if_empty=drop_if_empty)
+
+    def _is_dir(self, path: tuple[str, ...]) -> bool:
+        try:
+            return stat.S_ISDIR(os.lstat(_abs(path)).st_mode)
+        except OSError:
+            return False
+
+    # --- files -----------------------------------------------------------------------------
+    def _file(self, path: tuple[str, ...], st: os.stat_result, parent: Node | None) -> Future[Node | None]:
+        abs_path = _abs(path)
+        name = path[-1]
+        if unchanged(parent, st) and parent is not None and all(self._saver.has_blob(b) for b in parent.content):
+            node = node_from_stat(name, st, NodeType.FILE, self._owners, content=parent.content, sparse=parent.sparse)
+            self._count("files_unmodified", st.st_size)
+            self.progress.bytes_read(st.st_size)
+            self.progress.file_done()
+            return _resolved(node)
+        status = "files_new" if parent is None else "files_changed"
+        self._files_in_flight.acquire()
+        try:
+            future = self._readers.submit(self._read_file, abs_path, name, st, status)
+        except BaseException:
+            self._files_in_flight.release()
+            raise
+        future.add_done_callback(lambda _f: self._files_in_flight.release())
+        return future
+
+    def _open(self, abs_path: str) -> int:
+        try:
+            return os.open(abs_path, _OPEN_FLAGS | _NOATIME)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM or not _NOATIME:
+                raise
+            return os.open(abs_path, _OPEN_FLAGS)  # O_NOATIME needs ownership
+
+    def _read_file(self, abs_path: str, name: str, st: os.stat_result, status: str) -> Node | None:
+        linked = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1:
+            with self._counts:
+                known = self._hardlinks.get(linked)
+            if known is not None:
+                self._count(status, st.st_size)
+                self.progress.bytes_read(st.st_size)
+                self.progress.file_done()
+                return node_from_stat(name, st, NodeType.FILE, self._owners, content=known[0], sparse=known[1])
+        try:
+            fd = self._open(abs_path)
+        except FileNotFoundError:
+            self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # replaced by a symlink since the walk
+                self._notice(Severity.WARNING, abs_path, "changed type while being backed up; skipped")
+                return None
+            self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
+            return None
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                self._notice(Severity.WARNING, abs_path, "changed type while being backed up; skipped")
+                return None
+            content: list[bytes] = []
+            size = 0
+            with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
+                for view in self._chunker.chunks(stream):
+                    data = bytes(view)
+                    blob_id = self._saver.blob_id(data)
+                    self._saver.save_blob(BlobType.DATA, data, blob_id)
+                    content.append(blob_id)
+                    size += len(data)
+                    self.progress.bytes_read(len(data))
+            after = os.fstat(fd)
+        except OSError as exc:
+            self._notice(Severity.ERROR, abs_path, f"read failed: {exc.strerror}")
+            return None
+        finally:
+            os.close(fd)
+        if after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
+            self._notice(Severity.WARNING, abs_path, "changed while being read; the snapshot holds what was read")
+        node = node_from_stat(
+            name, before, NodeType.FILE, self._owners, content=tuple(content), sparse=is_sparse(before)
+        )
+        node = replace(node, size=size)
+        if st.st_nlink > 1:
+            with self._counts:
+                self._hardlinks[linked] = (node.content, node.sparse)
+        self._count(status, size)
+        self.progress.file_done()
+        return node
+
+    # --- directories ----------------------------------------------------------------------
+    def _finish_dirs(self) -> None:
+        while True:
+            job = self._dir_jobs.get()
+            if job is _DONE:
+                return
+            assert isinstance(job, _DirJob)
+            if self._failed is not None:
+                job.result.set_exception(self._failed)
+                continue
+            try:
+                nodes = []
+                for child in job.children:
+                    node = child.result()
+                    if node is not None:
+                        nodes.append(node)
+                if job.drop_if_empty and not nodes:
+                    job.result.set_result(None)
+                    continue
+                tree_id = self._saver.save_tree(Tree(tuple(nodes)))
+                self._count("dirs")
+                self.progress.dir_done()
+                job.result.set_result(replace(job.node, subtree=tree_id))
+            except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the directory
+                self._failed = exc
+                job.result.set_exception(exc)
+
+
+def _resolved(node: Node | None) -> Future[Node | None]:
+    future = Future[Node | None]()
+    future.set_result(node)
+    return future

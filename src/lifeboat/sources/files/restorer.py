@@ -1,0 +1,327 @@
+"""Restoring a snapshot's tree onto disk, safely.
+
+Every entry is created relative to an open directory descriptor with ``O_NOFOLLOW`` /
+``O_EXCL``, so neither a hostile snapshot nor a symlink planted in the target can make
+the restore write outside it. Blob data is verified as it is read (authenticated
+decryption and the keyed id); a file with damaged data is removed and reported while
+the other files are restored. Sparse files are restored sparse; hard links are linked;
+ownership is restored when running as root; directory times are set last.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from lifeboat.core.patterns import PathFilter
+from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
+from lifeboat.core.protocols import BlobLoader
+from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    target: str
+    filter: PathFilter = field(default_factory=PathFilter)
+    force: bool = False
+    dry_run: bool = False
+    workers: int = 2
+    restore_owner: bool = field(default_factory=lambda: os.geteuid() == 0)
+
+
+@dataclass
+class RestoreResult:
+    files: int = 0
+    dirs: int = 0
+    links: int = 0
+    bytes: int = 0
+    errors: int = 0
+    damaged: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "dirs": self.dirs,
+            "links": self.links,
+            "bytes": self.bytes,
+            "errors": self.errors,
+            "damaged": self.damaged,
+        }
+
+
+def check_target(target: str, *, force: bool) -> None:
+    """Refuse a target that exists and is not an empty directory (unless forced)."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise RestoreRefused(f"restore target {target} exists and is not a directory")
+    if not force and any(True for _ in os.scandir(target)):
+        raise RestoreRefused(f"restore target {target} is not empty")
+
+
+def is_zero(data: bytes) -> bool:
+    return not data or (data[0] == 0 and data == bytes(len(data)))
+
+
+class FileRestorer:
+    """Writes one tree (or the filtered part of it) below ``options.target``."""
+
+    def __init__(
+        self,
+        loader: BlobLoader,
+        options: RestoreOptions,
+        *,
+        progress: Progress | None = None,
+        notify: NoticeSink | None = None,
+    ) -> None:
+        self._loader = loader
+        self._options = options
+        self.progress = progress or Progress()
+        self._notify_sink = notify
+        self.result = RestoreResult()
+        self._lock = threading.Lock()
+        self._links: dict[tuple[int, int], str] = {}  # (device, inode) -> first path below target
+        self._deferred_links: list[tuple[str, str, Node]] = []
+        self._slots = threading.BoundedSemaphore(4 * max(1, options.workers) + 16)
+        self._dirs: list[tuple[str, Node]] = []
+        self._root_fd = -1
+
+    def _notice(self, severity: Severity, path: str, message: str) -> None:
+        if severity is Severity.ERROR:
+            with self._lock:
+                self.result.errors += 1
+        if self._notify_sink is not None:
+            self._notify_sink(Notice(severity, path, message))
+
+    # --- entry point ---------------------------------------------------------------------------
+    def restore(self, tree: Tree) -> RestoreResult:
+        """Restore the entries of ``tree`` (a snapshot's root tree, or part of one)."""
+        opts = self._options
+        if opts.dry_run:
+            self._walk(tree, (), -1, None)
+            return self.result
+        check_target(opts.target, force=opts.force)
+        os.makedirs(opts.target, exist_ok=True)
+        self._root_fd = os.open(opts.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            with ThreadPoolExecutor(max(1, opts.workers), thread_name_prefix="lifeboat-restore") as pool:
+                self._walk(tree, (), self._root_fd, pool)
+            self._link_deferred()
+            for rel, node in reversed(self._dirs):
+                self._apply_dir_metadata(rel, node)
+        finally:
+            os.close(self._root_fd)
+        return self.result
+
+    def _walk(self, tree: Tree, prefix: tuple[str, ...], dir_fd: int, pool: ThreadPoolExecutor | None) -> None:
+        """Create the entries of one tree below ``dir_fd`` (only count them when ``pool`` is None)."""
+        filt = self._options.filter
+        for node in tree.nodes:
+            path = (*prefix, node.name)
+            rel = "/".join(path)
+            if node.type is NodeType.DIR:
+                if not filt.descend(path):
+                    continue
+                assert node.subtree is not None
+                self._count_dir()
+                if pool is None:
+                    self._walk(self._loader.load_tree(node.subtree), path, -1, None)
+                    continue
+                child_fd = self._make_dir(dir_fd, node.name, rel)
+                if child_fd < 0:
+                    continue
+                try:
+                    self._dirs.append((rel, node))
+                    self._walk(self._loader.load_tree(node.subtree), path, child_fd, pool)
+                finally:
+                    os.close(child_fd)
+            elif not filt.selects(path):
+                continue
+            elif pool is None:
+                self._count_entry(node)
+            elif node.type is NodeType.FILE:
+                if node.links > 1:
+                    first = self._links.setdefault((node.device, node.inode), rel)
+                    if first != rel:
+                        self._deferred_links.append((first, "/".join(prefix), node))
+                        continue
+                self._slots.acquire()  # bounds queued jobs and the descriptors they hold
+                pool.submit(self._restore_file_job, os.dup(dir_fd), node, rel)
+            else:
+                self._restore_special(dir_fd, node, rel)
+
+    def _link_deferred(self) -> None:
+        """Create the second and later names of hard-linked files."""
+        for first, parent_rel, node in self._deferred_links:
+            rel = f"{parent_rel}/{node.name}" if parent_rel else node.name
+            try:
+                dir_fd = _open_below(self._root_fd, parent_rel) if parent_rel else os.dup(self._root_fd)
+                try:
+                    self._clear(dir_fd, node.name)
+                    os.link(first, node.name, src_dir_fd=self._root_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                finally:
+                    os.close(dir_fd)
+            except OSError as exc:
+                self._notice(Severity.ERROR, rel, f"cannot create hard link to {first}: {exc.strerror}")
+                continue
+            self._count_entry(node)
+
+    def _count_dir(self) -> None:
+        with self._lock:
+            self.result.dirs += 1
+        self.progress.dir_done()
+
+    def _count_entry(self, node: Node) -> None:
+        with self._lock:
+            if node.type is NodeType.FILE:
+                self.result.files += 1
+                self.result.bytes += node.size
+            else:
+                self.result.links += 1
+        self.progress.file_done()
+        self.progress.bytes_read(node.size)
+
+    # --- creating entries ----------------------------------------------------------------------
+    def _make_dir(self, dir_fd: int, name: str, rel: str) -> int:
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            if not self._options.force:
+                self._notice(Severity.ERROR, rel, "already exists; skipped (use --force to overwrite)")
+                return -1
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and self._options.force:
+                # Something else (a file, a symlink) is in the way: replace it.
+                os.unlink(name, dir_fd=dir_fd)
+                os.mkdir(name, 0o700, dir_fd=dir_fd)
+                return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+            self._notice(Severity.ERROR, rel, f"cannot create directory: {exc.strerror}")
+            return -1
+
+    def _clear(self, dir_fd: int, name: str) -> None:
+        """With --force, remove a non-directory entry that is in the way."""
+        if not self._options.force:
+            return
+        with suppress(FileNotFoundError):
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=dir_fd)
+
+    def _restore_special(self, dir_fd: int, node: Node, rel: str) -> None:
+        try:
+            self._clear(dir_fd, node.name)
+            if node.type is NodeType.SYMLINK:
+                os.symlink(node.target, node.name, dir_fd=dir_fd)
+            elif node.type is NodeType.FIFO:
+                os.mkfifo(node.name, node.mode, dir_fd=dir_fd)
+            self._apply_link_metadata(dir_fd, node)
+            self._count_entry(node)
+        except OSError as exc:
+            self._notice(Severity.ERROR, rel, f"cannot create {node.type.value}: {exc.strerror}")
+
+    def _restore_file_job(self, dir_fd: int, node: Node, rel: str) -> None:
+        try:
+            self._restore_file(dir_fd, node, rel)
+        except LifeboatError as exc:
+            self._notice(Severity.ERROR, rel, str(exc))
+        except OSError as exc:
+            self._notice(Severity.ERROR, rel, f"cannot write: {exc.strerror}")
+        finally:
+            os.close(dir_fd)
+            self._slots.release()
+
+    def _restore_file(self, dir_fd: int, node: Node, rel: str) -> None:
+        self._clear(dir_fd, node.name)
+        fd = os.open(node.name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
+        try:
+            written = 0
+            try:
+                for data in self._loader.load_blobs(node.content):
+                    if node.sparse and is_zero(data):
+                        os.lseek(fd, len(data), os.SEEK_CUR)
+                    else:
+                        _write_all(fd, data)
+                    written += len(data)
+                    self.progress.bytes_read(len(data))
+            except IntegrityError as exc:
+                os.close(fd)
+                fd = -1
+                with suppress(OSError):
+                    os.unlink(node.name, dir_fd=dir_fd)
+                with self._lock:
+                    self.result.damaged.append(rel)
+                raise IntegrityError(f"damaged data, file not restored: {exc}") from exc
+            os.ftruncate(fd, written)
+            self._apply_file_metadata(fd, node)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        with self._lock:
+            self.result.files += 1
+            self.result.bytes += written
+        self.progress.file_done()
+
+    # --- metadata ---------------------------------------------------------------------------------
+    def _apply_file_metadata(self, fd: int, node: Node) -> None:
+        if self._options.restore_owner:
+            os.fchown(fd, node.uid, node.gid)
+        os.fchmod(fd, node.mode)
+        os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+
+    def _apply_link_metadata(self, dir_fd: int, node: Node) -> None:
+        if self._options.restore_owner:
+            os.chown(node.name, node.uid, node.gid, dir_fd=dir_fd, follow_symlinks=False)
+        if node.type is not NodeType.SYMLINK:
+            os.chmod(node.name, node.mode, dir_fd=dir_fd)
+        os.utime(node.name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+
+    def _apply_dir_metadata(self, rel: str, node: Node) -> None:
+        try:
+            fd = _open_below(self._root_fd, rel)
+        except OSError as exc:
+            self._notice(Severity.ERROR, rel, f"cannot set metadata: {exc.strerror}")
+            return
+        try:
+            if self._options.restore_owner:
+                os.fchown(fd, node.uid, node.gid)
+            os.fchmod(fd, node.mode)
+            os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+        finally:
+            os.close(fd)
+
+
+def _open_below(root_fd: int, rel: str) -> int:
+    """Open the directory ``rel`` below ``root_fd`` without following any symlink."""
+    fd = os.dup(root_fd)
+    try:
+        for part in rel.split("/"):
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+__all__ = ["FileRestorer", "Notice", "RestoreOptions", "RestoreResult", "check_target"]

@@ -1,0 +1,1 @@
+"""Typed wrappers around external programs; the only place that starts processes."""

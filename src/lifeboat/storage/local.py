@@ -1,0 +1,176 @@
+"""A repository in a directory of the local filesystem (or any mounted one).
+
+Objects are files; a name's ``/`` separators are directories. Publishing is atomic:
+write a temporary file beside the target, fsync it, rename (or hard-link, for
+put-if-absent) it into place, then fsync the directory so the new entry survives a
+power cut.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+from lifeboat.errors import (
+    StorageAlreadyExists,
+    StorageError,
+    StorageNotFound,
+    StoragePermissionDenied,
+    StorageQuotaExceeded,
+    TransientStorageError,
+)
+from lifeboat.storage.base import ObjectInfo, check_name
+
+TEMP_PREFIX = ".tmp-"
+_QUOTA_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE}
+
+
+def _translate(exc: OSError, what: str) -> StorageError:
+    if isinstance(exc, FileNotFoundError):
+        return StorageNotFound(f"{what}: no such object")
+    if isinstance(exc, PermissionError):
+        return StoragePermissionDenied(f"{what}: permission denied")
+    if exc.errno in _QUOTA_ERRNOS:
+        return StorageQuotaExceeded(f"{what}: no space left on the storage")
+    if exc.errno in _TRANSIENT_ERRNOS:
+        return TransientStorageError(f"{what}: {exc.strerror}")
+    return StorageError(f"{what}: {exc.strerror or exc}")
+
+
+class LocalBackend:
+    """Objects as files below ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self._root = Path(root).absolute()
+        self._fsync = fsync
+
+    @property
+    def location(self) -> str:
+        return str(self._root)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def _path(self, name: str) -> Path:
+        return self._root / check_name(name)
+
+    def get(self, name: str) -> bytes:
+        try:
+            return self._path(name).read_bytes()
+        except IsADirectoryError as exc:
+            raise StorageNotFound(f"{name}: no such object") from exc
+        except OSError as exc:
+            raise _translate(exc, name) from exc
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        try:
+            fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _translate(exc, name) from exc
+        try:
+            parts: list[bytes] = []
+            remaining = length
+            while remaining > 0:
+                part = os.pread(fd, remaining, offset)
+                if not part:
+                    break
+                parts.append(part)
+                offset += len(part)
+                remaining -= len(part)
+            return b"".join(parts)
+        except OSError as exc:
+            raise _translate(exc, name) from exc
+        finally:
+            os.close(fd)
+
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+        path = self._path(name)
+        directory = path.parent
+        tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if if_absent:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError as exc:
+                    raise StorageAlreadyExists(f"{name}: object already exists") from exc
+                finally:
+                    tmp.unlink()
+            else:
+                os.replace(tmp, path)
+            if self._fsync:
+                self._fsync_dir(directory)
+        except StorageError:
+            raise
+        except OSError as exc:
+            with suppress(OSError):
+                tmp.unlink()
+            raise _translate(exc, name) from exc
+
+    @staticmethod
+    def _fsync_dir(directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def delete(self, name: str) -> None:
+        try:
+            self._path(name).unlink()
+        except OSError as exc:
+            raise _translate(exc, name) from exc
+
+    def stat(self, name: str) -> ObjectInfo:
+        try:
+            st = self._path(name).stat()
+        except OSError as exc:
+            raise _translate(exc, name) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise StorageNotFound(f"{name}: no such object")
+        return ObjectInfo(name, st.st_size, st.st_mtime)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # Walk only the directory the prefix points into, then filter by the full prefix.
+        head, _, _ = prefix.rpartition("/")
+        start = self._root / head if head else self._root
+        if not start.is_dir():
+            if not self._root.exists():
+                raise StorageNotFound(f"{self._root}: no such directory")
+            return
+        for dirpath, dirnames, filenames in os.walk(start, onerror=None):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, self._root)
+            for filename in sorted(filenames):
+                if filename.startswith(TEMP_PREFIX):
+                    continue
+                name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
+                if not name.startswith(prefix):
+                    continue
+                try:
+                    st = os.stat(os.path.join(dirpath, filename))
+                except FileNotFoundError:
+                    continue  # deleted while listing
+                yield ObjectInfo(name, st.st_size, st.st_mtime)
+
+    def close(self) -> None:
+        return None

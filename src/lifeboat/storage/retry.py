@@ -1,0 +1,122 @@
+"""Retry transient storage failures with exponential backoff and full jitter.
+
+Only :class:`TransientStorageError` is retried; a permanent error (not found, permission
+denied, quota, already exists) fails at once. A put-if-absent that is retried after a
+transient failure may find its own earlier attempt stored: the wrapper then compares the
+stored bytes and treats an identical object as success.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from lifeboat.errors import StorageAlreadyExists, StorageNotFound, TransientStorageError
+from lifeboat.storage.base import Backend, ObjectInfo
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry."""
+
+    attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 15.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base * 2**attempt)]."""
+        return rng.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))
+
+
+class RetryingBackend:
+    """Wraps a backend; same contract, transient failures retried."""
+
+    def __init__(
+        self,
+        inner: Backend,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        on_retry: Callable[[str, int, Exception], None] | None = None,
+    ) -> None:
+        self._inner = inner
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._on_retry = on_retry
+
+    @property
+    def inner(self) -> Backend:
+        return self._inner
+
+    @property
+    def location(self) -> str:
+        return self._inner.location
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except TransientStorageError as exc:
+                attempt += 1
+                if attempt >= self._policy.attempts:
+                    raise
+                if self._on_retry is not None:
+                    self._on_retry(what, attempt, exc)
+                self._sleep(self._policy.delay(attempt, self._rng))
+
+    def get(self, name: str) -> bytes:
+        return self._call(f"get {name}", lambda: self._inner.get(name))
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        return self._call(f"get {name}", lambda: self._inner.get_range(name, offset, length))
+
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+        attempted = False
+
+        def attempt() -> None:
+            nonlocal attempted
+            try:
+                self._inner.put(name, data, if_absent=if_absent)
+            except StorageAlreadyExists:
+                # An earlier attempt may have landed before its response was lost.
+                if attempted and self._inner.get(name) == bytes(data):
+                    return
+                raise
+            finally:
+                attempted = True
+
+        self._call(f"put {name}", attempt)
+
+    def delete(self, name: str) -> None:
+        attempted = False
+
+        def attempt() -> None:
+            nonlocal attempted
+            try:
+                self._inner.delete(name)
+            except StorageNotFound:
+                if attempted:  # an earlier attempt removed it before its response was lost
+                    return
+                raise
+            finally:
+                attempted = True
+
+        self._call(f"delete {name}", attempt)
+
+    def stat(self, name: str) -> ObjectInfo:
+        return self._call(f"stat {name}", lambda: self._inner.stat(name))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # A listing is materialised so a retry restarts it cleanly.
+        return iter(self._call(f"list {prefix}", lambda: list(self._inner.list(prefix))))
+
+    def close(self) -> None:
+        self._inner.close()

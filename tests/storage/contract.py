@@ -1,0 +1,139 @@
+"""The storage contract, as tests every backend must pass.
+
+A backend's test module subclasses :class:`BackendContract` and provides a ``backend``
+fixture that yields a fresh, empty backend (on a real server for cloud providers).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lifeboat.errors import StorageAlreadyExists, StorageNotFound
+from lifeboat.storage.base import Backend
+
+
+class BackendContract:
+    """Every method's guarantee from lifeboat.storage.base, checked."""
+
+    def test_put_then_get_returns_the_same_bytes(self, backend: Backend) -> None:
+        backend.put("data/ab/abcdef", b"hello world")
+        assert backend.get("data/ab/abcdef") == b"hello world"
+
+    def test_empty_object_round_trips(self, backend: Backend) -> None:
+        backend.put("keys/empty", b"")
+        assert backend.get("keys/empty") == b""
+        assert backend.stat("keys/empty").size == 0
+
+    def test_large_object_round_trips(self, backend: Backend) -> None:
+        payload = bytes(range(256)) * (40 * 1024 * 4)  # 40 MiB
+        backend.put("data/00/large", payload)
+        assert backend.get("data/00/large") == payload
+
+    def test_get_of_a_missing_object_raises_not_found(self, backend: Backend) -> None:
+        with pytest.raises(StorageNotFound):
+            backend.get("index/missing")
+
+    def test_stat_of_a_missing_object_raises_not_found(self, backend: Backend) -> None:
+        with pytest.raises(StorageNotFound):
+            backend.stat("index/missing")
+
+    def test_delete_of_a_missing_object_raises_not_found(self, backend: Backend) -> None:
+        with pytest.raises(StorageNotFound):
+            backend.delete("index/missing")
+
+    def test_get_range_returns_exact_slices(self, backend: Backend) -> None:
+        payload = bytes(range(256)) * 16
+        backend.put("data/01/ranged", payload)
+        assert backend.get_range("data/01/ranged", 0, 10) == payload[:10]
+        assert backend.get_range("data/01/ranged", 1000, 300) == payload[1000:1300]
+        assert backend.get_range("data/01/ranged", len(payload) - 8, 8) == payload[-8:]
+
+    def test_get_range_past_the_end_is_short(self, backend: Backend) -> None:
+        backend.put("data/01/short", b"0123456789")
+        assert backend.get_range("data/01/short", 6, 100) == b"6789"
+
+    def test_put_replaces_an_existing_object(self, backend: Backend) -> None:
+        backend.put("locks/one", b"first")
+        backend.put("locks/one", b"second")
+        assert backend.get("locks/one") == b"second"
+
+    def test_put_if_absent_refuses_an_existing_object(self, backend: Backend) -> None:
+        backend.put("wal/seg", b"first", if_absent=True)
+        with pytest.raises(StorageAlreadyExists):
+            backend.put("wal/seg", b"second", if_absent=True)
+        assert backend.get("wal/seg") == b"first"
+
+    def test_stat_reports_size_and_mtime(self, backend: Backend) -> None:
+        backend.put("snapshots/s1", b"x" * 123)
+        info = backend.stat("snapshots/s1")
+        assert info.name == "snapshots/s1"
+        assert info.size == 123
+        assert info.mtime > 0
+
+    def test_list_yields_every_object_under_a_prefix_once(self, backend: Backend) -> None:
+        names = {f"data/{i:02x}/{i:064x}" for i in range(20)} | {"index/a", "index/b", "config"}
+        for name in names:
+            backend.put(name, name.encode())
+        listed = [info.name for info in backend.list("data/")]
+        assert sorted(listed) == sorted(n for n in names if n.startswith("data/"))
+        assert len(listed) == len(set(listed))
+        assert {info.name for info in backend.list("index/")} == {"index/a", "index/b"}
+        assert {info.name for info in backend.list("")} == names
+        sizes = {info.name: info.size for info in backend.list("index/")}
+        assert sizes == {"index/a": 7, "index/b": 7}
+
+    def test_list_of_an_empty_prefix_yields_nothing(self, backend: Backend) -> None:
+        backend.put("config", b"x")
+        assert list(backend.list("snapshots/")) == []
+
+    def test_delete_removes_the_object(self, backend: Backend) -> None:
+        backend.put("locks/gone", b"x")
+        backend.delete("locks/gone")
+        with pytest.raises(StorageNotFound):
+            backend.get("locks/gone")
+        assert [i.name for i in backend.list("locks/")] == []
+
+    def test_names_that_escape_the_repository_are_refused(self, backend: Backend) -> None:
+        for bad in ("../escape", "/absolute", "data/../../x", "a//b", ""):
+            with pytest.raises(ValueError):
+                backend.put(bad, b"x")
+
+    def test_concurrent_puts_of_distinct_objects_all_land(self, backend: Backend) -> None:
+        errors: list[BaseException] = []
+
+        def writer(n: int) -> None:
+            try:
+                for i in range(10):
+                    backend.put(f"data/{n:02x}/{n:02x}{i:062x}", bytes([n, i]) * 1000)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert len(list(backend.list("data/"))) == 80
+
+    def test_concurrent_put_if_absent_has_exactly_one_winner(self, backend: Backend) -> None:
+        wins: list[int] = []
+        lock = threading.Lock()
+
+        def racer(n: int) -> None:
+            try:
+                backend.put("wal/race", str(n).encode(), if_absent=True)
+            except StorageAlreadyExists:
+                return
+            with lock:
+                wins.append(n)
+
+        threads = [threading.Thread(target=racer, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(wins) == 1
+        assert backend.get("wal/race") == str(wins[0]).encode()
