@@ -19,11 +19,12 @@ import os
 import queue
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
-from lifeboat.core.chunking import Chunker
+from lifeboat.core.chunking import Chunker, fixed_chunks
 from lifeboat.core.ids import BlobType
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
@@ -52,6 +53,15 @@ class FileBackupOptions:
     one_file_system: bool = False
     readers: int = 2
     max_files_in_flight: int = 64
+    # Fixed-size, aligned blocks instead of content-defined chunks for some files
+    # (PostgreSQL relation files, whose pages change in place): path -> block size, 0 = CDC.
+    block_size_for: Callable[[tuple[str, ...]], int] | None = None
+    # Called with (path, offset, block) for every fixed block read (page checksum checks).
+    on_block: Callable[[str, int, bytes], None] | None = None
+    # A file whose mtime lies within this many ns before ``started_ns`` is read again even
+    # if it looks unchanged: a write in the same clock tick could leave its mtime as is.
+    reuse_window_ns: int = 0
+    started_ns: int = 0
 
 
 @dataclass
@@ -91,6 +101,10 @@ def normalize_paths(paths: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 def _abs(parts: tuple[str, ...]) -> str:
     return "/" + "/".join(parts)
+
+
+def _split(abs_path: str) -> tuple[str, ...]:
+    return tuple(part for part in abs_path.split("/") if part)
 
 
 @dataclass
@@ -301,7 +315,14 @@ class FileArchiver:
     def _file(self, path: tuple[str, ...], st: os.stat_result, parent: Node | None) -> Future[Node | None]:
         abs_path = _abs(path)
         name = path[-1]
-        if unchanged(parent, st) and parent is not None and all(self._saver.has_blob(b) for b in parent.content):
+        opts = self._options
+        recent = opts.reuse_window_ns > 0 and st.st_mtime_ns >= opts.started_ns - opts.reuse_window_ns
+        if (
+            not recent
+            and unchanged(parent, st)
+            and parent is not None
+            and all(self._saver.has_blob(b) for b in parent.content)
+        ):
             node = node_from_stat(name, st, NodeType.FILE, self._owners, content=parent.content, sparse=parent.sparse)
             self._count("files_unmodified", st.st_size)
             self.progress.bytes_read(st.st_size)
@@ -353,9 +374,14 @@ class FileArchiver:
                 return None
             content: list[bytes] = []
             size = 0
+            block_size = self._options.block_size_for(_split(abs_path)) if self._options.block_size_for else 0
+            on_block = self._options.on_block if block_size else None
             with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
-                for view in self._chunker.chunks(stream):
+                pieces = fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream)
+                for view in pieces:
                     data = bytes(view)
+                    if on_block is not None:
+                        on_block(abs_path, size, data)
                     blob_id = self._saver.blob_id(data)
                     self._saver.save_blob(BlobType.DATA, data, blob_id)
                     content.append(blob_id)
