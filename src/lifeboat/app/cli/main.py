@@ -128,9 +128,33 @@ def _register() -> None:
 _register()
 
 
+# Global options that take a value, so routing can skip over it.
+_VALUE_OPTIONS = {"--repo", "-r", "--config", "-c"}
+# ``lifeboat backup postgres ...`` runs the command ``backup-postgres`` (and so on): the
+# kinds of a verb that take different options are separate (hidden) commands.
+ROUTED_KINDS: dict[tuple[str, str], str] = {}
+
+
+def route(argv: list[str]) -> list[str]:
+    """Rewrite ``VERB KIND`` into the command registered for it in :data:`ROUTED_KINDS`."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        if i + 1 < len(argv) and (arg, argv[i + 1]) in ROUTED_KINDS:
+            return [*argv[:i], ROUTED_KINDS[(arg, argv[i + 1])], *argv[i + 2 :]]
+        return argv
+    return argv
+
+
 def main() -> None:
     """Console entry point."""
-    app()
+    app(args=route(sys.argv[1:]), prog_name="lifeboat")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""``python -m lifeboat`` runs the command line."""
+
+from lifeboat.app.cli.main import main
+
+main()

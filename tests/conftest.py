@@ -1,0 +1,89 @@
+"""Fixtures every test level shares: repositories, the CLI as a user runs it, sample trees."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lifeboat.repository.crypto.keys import KdfParams
+from lifeboat.repository.repo import Repository
+from lifeboat.storage.local import LocalBackend
+from lifeboat.storage.memory import MemoryBackend
+
+# Unit tests derive keys often; the CLI tests use the real defaults.
+FAST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)
+PASSPHRASE = b"correct horse battery staple"
+
+
+@pytest.fixture
+def memory_repo() -> Repository:
+    return Repository.init(MemoryBackend(), PASSPHRASE, kdf=FAST_KDF)
+
+
+@pytest.fixture
+def local_repo(tmp_path: Path) -> Repository:
+    return Repository.init(LocalBackend(tmp_path / "repo"), PASSPHRASE, kdf=FAST_KDF)
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+
+    def __repr__(self) -> str:  # shown by pytest when an assertion fails
+        return f"CliResult(code={self.code}, stdout={self.stdout[-2000:]!r}, stderr={self.stderr[-2000:]!r})"
+
+
+Cli = Callable[..., CliResult]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, input: bytes | None = None, timeout: float = 300
+) -> CliResult:
+    done = subprocess.run(
+        [sys.executable, "-m", "lifeboat", *args],
+        env={**os.environ, **(env or {})},
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(
+        done.returncode,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+        done.stdout,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment naming a fresh repository and a password file (never argv)."""
+    password_file = tmp_path / "passphrase"
+    password_file.write_bytes(PASSPHRASE + b"\n")
+    password_file.chmod(0o600)
+    env = {
+        "LIFEBOAT_REPO": str(tmp_path / "repo"),
+        "LIFEBOAT_PASSWORD_FILE": str(password_file),
+    }
+    for name in ("LIFEBOAT_PASSWORD", "LIFEBOAT_PASSWORD_COMMAND", "LIFEBOAT_CONFIG"):
+        os.environ.pop(name, None)
+    return env
+
+
+@pytest.fixture
+def cli(cli_env: dict[str, str]) -> Iterator[Cli]:
+    """Run ``lifeboat`` in a subprocess with the test repository's environment."""
+
+    def run(*args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> CliResult:
+        return run_cli(*args, env={**cli_env, **(env or {})}, input=input)
+
+    yield run
