@@ -10,11 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from lifeboat.repository.crypto.keys import KdfParams
 from lifeboat.repository.repo import Repository
 from lifeboat.storage.local import LocalBackend
 from lifeboat.storage.memory import MemoryBackend
+
+# The machine is small and shared: generation speed is not what these tests check.
+settings.register_profile(
+    "lifeboat", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("lifeboat")
 
 # Unit tests derive keys often; the CLI tests use the real defaults.
 FAST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)

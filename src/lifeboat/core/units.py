@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_DURATION_RE = re.compile(r"(\d+)\s*([smhdwy]|min|mo)", re.IGNORECASE)
+_DURATION_RE = re.compile(r"(\d+)\s*(min|mo|[smhdwy])", re.IGNORECASE)
 _UNIT_SECONDS = {
     "s": 1,
     "min": 60,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lifeboat.app.cli.context import CliContext
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt, snapshot_filter
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
@@ -18,6 +18,7 @@ def command(
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
+    path_filter: PathOpt = None,
     no_lock: NoLockOpt = False,
 ) -> None:
     from lifeboat.operations.restore import dump_file
@@ -25,5 +26,10 @@ def command(
     state: CliContext = ctx.obj
     repo = state.open_repository(read_only=no_lock)
     dump_file(
-        repo, snapshot, path, sys.stdout.buffer, selection=snapshot_filter(source, host, tag), use_lock=not no_lock
+        repo,
+        snapshot,
+        path,
+        sys.stdout.buffer,
+        selection=snapshot_filter(source, host, tag, path_filter),
+        use_lock=not no_lock,
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lifeboat.app.cli.context import CliContext
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt, snapshot_filter
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
@@ -19,6 +19,7 @@ def command(
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
+    path_filter: PathOpt = None,
     no_lock: NoLockOpt = False,
 ) -> None:
     from lifeboat.app.cli.render import long_listing
@@ -28,7 +29,7 @@ def command(
     state: CliContext = ctx.obj
     repo = state.open_repository(read_only=no_lock)
     with read_lock(repo, use_lock=not no_lock):
-        chosen = resolve(repo, snapshot, snapshot_filter(source, host, tag))
+        chosen = resolve(repo, snapshot, snapshot_filter(source, host, tag, path_filter))
         entries = list_entries(repo, chosen.tree, path, recursive=recursive)
         if state.json:
             state.output.emit_json(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lifeboat.app.cli.context import CliContext
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt, snapshot_filter
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
@@ -23,6 +23,7 @@ def command(
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
+    path_filter: PathOpt = None,
     no_lock: NoLockOpt = False,
 ) -> None:
     from lifeboat.core.patterns import PathFilter
@@ -34,10 +35,10 @@ def command(
     state: CliContext = ctx.obj
     out = state.output
     try:
-        path_filter = PathFilter.build(include or (), exclude or ())
+        patterns = PathFilter.build(include or (), exclude or ())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    options = RestoreOptions(target=target, filter=path_filter, force=force, dry_run=dry_run)
+    options = RestoreOptions(target=target, filter=patterns, force=force, dry_run=dry_run)
     repo = state.open_repository(read_only=no_lock)
     progress = Progress()
     with out.progress(progress, "restoring"):
@@ -45,7 +46,7 @@ def command(
             repo,
             snapshot,
             options,
-            selection=snapshot_filter(source, host, tag),
+            selection=snapshot_filter(source, host, tag, path_filter),
             use_lock=not no_lock,
             progress=progress,
             notify=out.notice,

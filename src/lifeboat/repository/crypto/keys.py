@@ -74,7 +74,8 @@ class MasterKey:
     @property
     def chunker_seed(self) -> int:
         """Seed of the content-defined chunker's gear table (keyed chunking)."""
-        return int.from_bytes(_derive(self.raw, "chunker seed")[:8], "little") or 1
+        # pyfastcdc shifts the seed left once inside a 64-bit integer: keep it to 62 bits.
+        return (int.from_bytes(_derive(self.raw, "chunker seed")[:8], "little") >> 2) or 1
 
 
 @dataclass(frozen=True)

@@ -109,23 +109,29 @@ class FileRestorer:
         """Restore the entries of ``tree`` (a snapshot's root tree, or part of one)."""
         opts = self._options
         if opts.dry_run:
-            self._walk(tree, (), -1, None)
+            self._walk(tree, (), _Directory.root(self, -1, dry_run=True), None)
             return self.result
         check_target(opts.target, force=opts.force)
         os.makedirs(opts.target, exist_ok=True)
         self._root_fd = os.open(opts.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        root = _Directory.root(self, os.dup(self._root_fd), dry_run=False)
         try:
             with ThreadPoolExecutor(max(1, opts.workers), thread_name_prefix="lifeboat-restore") as pool:
-                self._walk(tree, (), self._root_fd, pool)
+                self._walk(tree, (), root, pool)
             self._link_deferred()
             for rel, node in reversed(self._dirs):
                 self._apply_dir_metadata(rel, node)
         finally:
+            root.close()
             os.close(self._root_fd)
         return self.result
 
-    def _walk(self, tree: Tree, prefix: tuple[str, ...], dir_fd: int, pool: ThreadPoolExecutor | None) -> None:
-        """Create the entries of one tree below ``dir_fd`` (only count them when ``pool`` is None)."""
+    def _walk(self, tree: Tree, prefix: tuple[str, ...], here: _Directory, pool: ThreadPoolExecutor | None) -> None:
+        """Create the entries of one tree in ``here`` (only count them when ``pool`` is None).
+
+        A directory entered only because an include pattern may match below it is created
+        when the first entry inside it is restored, so no empty directories are left behind.
+        """
         filt = self._options.filter
         for node in tree.nodes:
             path = (*prefix, node.name)
@@ -134,21 +140,20 @@ class FileRestorer:
                 if not filt.descend(path):
                     continue
                 assert node.subtree is not None
-                self._count_dir()
-                if pool is None:
-                    self._walk(self._loader.load_tree(node.subtree), path, -1, None)
-                    continue
-                child_fd = self._make_dir(dir_fd, node.name, rel)
-                if child_fd < 0:
-                    continue
+                child = _Directory(self, here, node, rel, dry_run=pool is None)
                 try:
-                    self._dirs.append((rel, node))
-                    self._walk(self._loader.load_tree(node.subtree), path, child_fd, pool)
+                    if filt.selects(path):
+                        child.open()
+                    self._walk(self._loader.load_tree(node.subtree), path, child, pool)
                 finally:
-                    os.close(child_fd)
-            elif not filt.selects(path):
+                    child.close()
                 continue
-            elif pool is None:
+            if not filt.selects(path):
+                continue
+            dir_fd = here.open()
+            if dir_fd is None:
+                continue  # the directory could not be created (reported)
+            if pool is None:
                 self._count_entry(node)
             elif node.type is NodeType.FILE:
                 if node.links > 1:
@@ -250,8 +255,8 @@ class FileRestorer:
             written = 0
             try:
                 for data in self._loader.load_blobs(node.content):
-                    if node.sparse and is_zero(data):
-                        os.lseek(fd, len(data), os.SEEK_CUR)
+                    if node.sparse:
+                        _write_sparse(fd, data)
                     else:
                         _write_all(fd, data)
                     written += len(data)
@@ -303,6 +308,57 @@ class FileRestorer:
             os.close(fd)
 
 
+class _Directory:
+    """A directory of the restore, created (with its parents) on first use."""
+
+    def __init__(
+        self, restorer: FileRestorer, parent: _Directory | None, node: Node | None, rel: str, *, dry_run: bool
+    ) -> None:
+        self._restorer = restorer
+        self._parent = parent
+        self._node = node
+        self._rel = rel
+        self._dry_run = dry_run
+        self._failed = False
+        self._created = False
+        self.fd = -1
+
+    @classmethod
+    def root(cls, restorer: FileRestorer, fd: int, *, dry_run: bool) -> _Directory:
+        """The target directory itself: it exists already."""
+        directory = cls(restorer, None, None, "", dry_run=dry_run)
+        directory._created = True
+        directory.fd = fd
+        return directory
+
+    def open(self) -> int | None:
+        """The directory's descriptor (a dummy 0 in a dry run), creating it if needed."""
+        if self._failed:
+            return None
+        if self.fd >= 0 or (self._dry_run and self._created):
+            return self.fd if self.fd >= 0 else 0
+        parent_fd = self._parent.open() if self._parent is not None else None
+        if parent_fd is None or self._node is None:
+            self._failed = True
+            return None
+        self._created = True
+        self._restorer._count_dir()
+        if self._dry_run:
+            return 0
+        fd = self._restorer._make_dir(parent_fd, self._node.name, self._rel)
+        if fd < 0:
+            self._failed = True
+            return None
+        self._restorer._dirs.append((self._rel, self._node))
+        self.fd = fd
+        return fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 def _open_below(root_fd: int, rel: str) -> int:
     """Open the directory ``rel`` below ``root_fd`` without following any symlink."""
     fd = os.dup(root_fd)
@@ -317,7 +373,27 @@ def _open_below(root_fd: int, rel: str) -> int:
     return fd
 
 
-def _write_all(fd: int, data: bytes) -> None:
+_HOLE_GRAIN = 4096
+_ZERO_GRAIN = bytes(_HOLE_GRAIN)
+
+
+def _write_sparse(fd: int, data: bytes) -> None:
+    """Write ``data``, leaving holes where whole 4 KiB blocks are zero."""
+    if is_zero(data):
+        os.lseek(fd, len(data), os.SEEK_CUR)
+        return
+    view = memoryview(data)
+    start = 0
+    while start < len(view):
+        piece = view[start : start + _HOLE_GRAIN]
+        if piece == _ZERO_GRAIN:
+            os.lseek(fd, len(piece), os.SEEK_CUR)
+        else:
+            _write_all(fd, piece)
+        start += len(piece)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)

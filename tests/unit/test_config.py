@@ -1,0 +1,62 @@
+"""The configuration file: valid files load; every mistake names its key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from lifeboat.config.loader import parse_config
+from lifeboat.errors import ConfigError
+
+GOOD = """
+version: 1
+repositories:
+  main:
+    url: /srv/backup/repo
+    password_file: /etc/lifeboat/pass
+default_repository: main
+sources:
+  uploads:
+    type: files
+    paths: [/srv/app/uploads]
+    exclude: ["*.tmp"]
+    retention: {keep_daily: 7, keep_weekly: 4}
+retention:
+  keep_last: 3
+  keep_within: 2d
+"""
+
+
+def test_a_good_file_loads_with_its_retention() -> None:
+    config = parse_config(GOOD)
+    assert config.repository(None) is not None
+    name, repo = config.repository(None)  # type: ignore[misc]
+    assert (name, repo.url) == ("main", "/srv/backup/repo")
+    uploads = config.retention_for("uploads")
+    assert uploads is not None and uploads.keep_daily == 7
+    other = config.retention_for("elsewhere")
+    assert other is not None and other.keep_within == timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("repositories: {main: {url: /x, pasword_file: a}}", "repositories.main.pasword_file: unknown key"),
+        ("sources: {web: {paths: [rel]}}", "sources.web.paths: path 'rel' must be absolute"),
+        ("retention: {keep_daily: x}", "retention.keep_daily"),
+        ("retention: {keep_within: 7q}", "retention.keep_within: invalid duration"),
+        ("sources: {web: {paths: [/a], repository: nope}}", "names 'nope', which is not in repositories"),
+        ("default_repository: nope", "default_repository names 'nope'"),
+        ("version: 2", "version"),
+        ("a: [", "not valid YAML at line 1"),
+        ("- a\n- b", "must be a mapping"),
+        ("repositories: {main: {url: /x, password_file: a, password_command: b}}", "not both"),
+    ],
+)
+def test_mistakes_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, origin="lifeboat.yaml")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("lifeboat.yaml: ")
+    assert "\n" not in str(caught.value)

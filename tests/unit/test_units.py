@@ -1,0 +1,50 @@
+"""Sizes, durations and percentages as users type them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from lifeboat.core.units import format_bytes, parse_duration, parse_percent, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("15min", timedelta(minutes=15)),
+        ("12h", timedelta(hours=12)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("6mo", timedelta(days=180)),
+        ("1y", timedelta(days=365)),
+        ("1d12h", timedelta(hours=36)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "7", "7q", "d7", "1d x", "-1d"])
+def test_parse_duration_refuses_garbage(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("512", 512), ("64K", 65536), ("32MiB", 32 << 20), ("1.5G", 3 << 29), ("2gb", 2 << 30)]
+)
+def test_parse_size(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+def test_parse_percent_and_format_bytes() -> None:
+    assert parse_percent("10%") == pytest.approx(0.1)
+    assert parse_percent("0.25") == pytest.approx(0.25)
+    with pytest.raises(ValueError):
+        parse_percent("150%")
+    assert format_bytes(0) == "0 B"
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_bytes(5 << 30) == "5.0 GiB"
