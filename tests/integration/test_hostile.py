@@ -135,9 +135,7 @@ def test_truncated_or_garbage_objects_give_a_clean_integrity_error(
 
 
 @pytest.mark.parametrize("victim", ["config", "keys"])
-def test_a_damaged_header_or_key_file_is_reported_cleanly(
-    cli: Cli, cli_env: dict[str, str], victim: str
-) -> None:
+def test_a_damaged_header_or_key_file_is_reported_cleanly(cli: Cli, cli_env: dict[str, str], victim: str) -> None:
     assert cli("init").code == 0
     repo = Path(cli_env["LIFEBOAT_REPO"])
     path = repo / "config" if victim == "config" else next((repo / "keys").iterdir())

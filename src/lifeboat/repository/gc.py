@@ -111,10 +111,13 @@ def plan_prune(
         )
     plan.blobs_used = reach.trees + reach.data_blobs
     listed = {bytes.fromhex(layout.pack_id_of(i.name)): i for i in repo.backend.list(layout.DATA)}
+    missing: list[bytes] = []
     for pack_id, entries in _indexed_packs(repo, plan.old_index_ids):
         info = listed.pop(pack_id, None)
         if info is None:
-            continue  # check reports missing packs; nothing to remove
+            if any(_is_used(index, reach.used, pack_id, e) for e in entries):
+                missing.append(pack_id)
+            continue
         used = sum(e.length for e in entries if _is_used(index, reach.used, pack_id, e))
         unused = sum(e.length for e in entries) - used
         if used == 0:
@@ -132,6 +135,12 @@ def plan_prune(
         else:
             verdict = PackVerdict(pack_id, info.size, used, unused, "keep", "in use")
         plan.verdicts.append(verdict)
+    if missing:
+        raise IntegrityError(
+            f"refusing to prune: {len(missing)} pack(s) holding data the snapshots need are missing "
+            f"(pack {short(missing[0])})",
+            hint="run 'lifeboat check' and repair the repository before pruning",
+        )
     for pack_id, info in listed.items():
         age = now.timestamp() - info.mtime
         if age >= margin.total_seconds():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,18 +26,24 @@ ENV_PASSWORD_COMMAND = "LIFEBOAT_PASSWORD_COMMAND"
 ENV_NEW_PASSWORD = "LIFEBOAT_NEW_PASSWORD"
 ENV_NEW_PASSWORD_FILE = "LIFEBOAT_NEW_PASSWORD_FILE"
 ENV_NEW_PASSWORD_COMMAND = "LIFEBOAT_NEW_PASSWORD_COMMAND"
+# The source repository of 'lifeboat copy' (the destination uses the variables above).
+ENV_FROM_REPO = "LIFEBOAT_FROM_REPO"
+ENV_FROM_PASSWORD = "LIFEBOAT_FROM_PASSWORD"
+ENV_FROM_PASSWORD_FILE = "LIFEBOAT_FROM_PASSWORD_FILE"
+ENV_FROM_PASSWORD_COMMAND = "LIFEBOAT_FROM_PASSWORD_COMMAND"
 
 
 def _read_secret_file(path: str, what: str) -> bytes:
+    hint = "check the file's path and that this user may read it"
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist") from None
+        raise ConfigError(f"{what} {path} does not exist", hint=hint) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}", hint=hint) from None
     secret = data.split(b"\n", 1)[0].rstrip(b"\r")
     if not secret:
-        raise ConfigError(f"{what} {path} is empty")
+        raise ConfigError(f"{what} {path} is empty", hint="write the passphrase on the file's first line")
     return secret
 
 
@@ -137,9 +144,54 @@ class CliContext:
         from lifeboat.storage.registry import open_backend
 
         url, repo_config = self.repository_target()
-        backend = open_backend(url, read_only=read_only)
+        backend = open_backend(url, read_only=read_only, options=repo_config.options if repo_config else None)
         Repository.read_header(backend)  # a missing repository is reported before asking for a passphrase
         return Repository.open(backend, self.passphrase(repo_config))
+
+    # --- a second repository ('lifeboat copy') -------------------------------------------------
+    def named_repository(self, ref: str) -> tuple[str, RepositoryConfig | None]:
+        """A repository by configured name, else ``ref`` itself as a URL or path."""
+        config = self.config()
+        if config is not None and ref in config.repositories:
+            return config.repositories[ref].url, config.repositories[ref]
+        return ref, None
+
+    def from_repository(self) -> str | None:
+        """The ``--from`` repository given in the environment, if any."""
+        return os.environ.get(ENV_FROM_REPO) or None
+
+    def from_passphrase(self, repo_config: RepositoryConfig | None = None) -> bytes:
+        """The passphrase of the source repository of a copy: its own variables, never argv."""
+        from lifeboat.sources.tools.secret_command import run_secret_command
+
+        if path := os.environ.get(ENV_FROM_PASSWORD_FILE):
+            return _read_secret_file(path, "source password file")
+        if command := os.environ.get(ENV_FROM_PASSWORD_COMMAND):
+            return run_secret_command(command)
+        if repo_config is not None and repo_config.password_file:
+            return _read_secret_file(repo_config.password_file, "source password file")
+        if repo_config is not None and repo_config.password_command:
+            return run_secret_command(repo_config.password_command)
+        if value := os.environ.get(ENV_FROM_PASSWORD):
+            return value.encode()
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "no passphrase for the source repository and no terminal to ask on",
+                hint=f"set {ENV_FROM_PASSWORD_FILE} or {ENV_FROM_PASSWORD_COMMAND} (or {ENV_FROM_PASSWORD})",
+            )
+        return self._prompt("source repository passphrase", confirm=False)
+
+    def open_repository_at(
+        self, ref: str, passphrase: Callable[[RepositoryConfig | None], bytes], *, read_only: bool = False
+    ) -> Repository:
+        """Open the repository ``ref`` (a configured name or a URL) with ``passphrase``."""
+        from lifeboat.repository.repo import Repository
+        from lifeboat.storage.registry import open_backend
+
+        url, repo_config = self.named_repository(ref)
+        backend = open_backend(url, read_only=read_only, options=repo_config.options if repo_config else None)
+        Repository.read_header(backend)
+        return Repository.open(backend, passphrase(repo_config))
 
     def lock_wait(self, option: str | None) -> float:
         from lifeboat.core.units import parse_duration

@@ -88,9 +88,10 @@ def command(
                 why = ", ".join(decision.reasons)
                 out.line(f"  {verdict} {decision.snapshot.short_id} {local_time(decision.snapshot.time)}  {why}")
         verb = "would remove" if dry_run else "removed"
-        out.line(
-            f"{verb} {sum(1 for g in result.groups.values() for d in g if not d.keep) or len(result.removed)} snapshots"
-        )
+        doomed = sum(1 for group in result.groups.values() for d in group if not d.keep) or len(result.removed)
+        out.line(f"{verb} {doomed} snapshots")
+        for snapshot_id in result.not_removed:
+            out.line(f"  could not remove yet (the storage refuses, e.g. object lock): snapshot {snapshot_id[:8]}")
     if prune_after and not dry_run:
         from lifeboat.app.cli.prune_cmd import run_prune
 
