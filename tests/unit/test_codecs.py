@@ -253,3 +253,17 @@ def test_header_round_trips_and_its_mac_detects_tampering(min_size: int, level: 
     tampered = RepositoryHeader(**{**header.__dict__, "pack_size": header.pack_size * 2})
     with pytest.raises(IntegrityError, match="MAC"):
         tampered.verify(mac, b"k" * 32)
+
+
+@settings(max_examples=25)
+@given(st.binary(max_size=600_000), st.integers(-1, 700_000))
+def test_chunker_output_does_not_depend_on_the_size_hint(data: bytes, hint: int) -> None:
+    import io
+
+    from lifeboat.core.chunking import Chunker
+
+    chunker = Chunker(64 * 1024, 128 * 1024, 256 * 1024, seed=99)
+    plain = [bytes(c) for c in chunker.chunks(io.BytesIO(data))]
+    hinted = [bytes(c) for c in chunker.chunks(io.BytesIO(data), hint)]
+    assert hinted == plain
+    assert b"".join(plain) == data

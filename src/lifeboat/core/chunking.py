@@ -22,8 +22,19 @@ class Chunker:
     max_size: int
     seed: int = 0
 
-    def chunks(self, stream: BinaryIO) -> Iterator[memoryview]:
-        """Yield chunks of ``stream``; each view is valid only until the next is yielded."""
+    def chunks(self, stream: BinaryIO, size_hint: int = -1) -> Iterator[memoryview]:
+        """Yield chunks of ``stream``; each view is valid only until the next is yielded.
+
+        A stream expected to be shorter than the minimum chunk (``size_hint``) is one chunk
+        whatever the algorithm, so it is read at once without setting up the chunker.
+        """
+        if 0 <= size_hint < self.min_size:
+            head = _read_up_to(stream, self.min_size + 1)
+            if len(head) <= self.min_size:
+                if head:
+                    yield memoryview(head)
+                return
+            stream = _Prefixed(head, stream)  # it grew since it was measured
         from pyfastcdc import FastCDC
 
         cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, seed=self.seed)
@@ -45,3 +56,29 @@ def fixed_chunks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
         if not block:
             return
         yield block
+
+
+def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    parts: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        part = stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+class _Prefixed:
+    """``head`` followed by the rest of ``stream``, readable with ``read(n)``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, n: int) -> bytes:
+        if self._head:
+            part, self._head = self._head[:n], self._head[n:]
+            return part
+        return self._stream.read(n)

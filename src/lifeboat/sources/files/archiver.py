@@ -377,7 +377,9 @@ class FileArchiver:
             block_size = self._options.block_size_for(_split(abs_path)) if self._options.block_size_for else 0
             on_block = self._options.on_block if block_size else None
             with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
-                pieces = fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream)
+                pieces = (
+                    fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream, before.st_size)
+                )
                 for view in pieces:
                     data = bytes(view)
                     if on_block is not None:
