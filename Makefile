@@ -7,7 +7,7 @@ STAMP := $(VENV)/.lifeboat-installed
 
 .PHONY: setup demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/install-test-servers.sh
 	bash scripts/setup.sh "$(VENV)"
 	touch $(STAMP)
 

@@ -3,6 +3,7 @@ peak memory of the whole process tree, drop caches, size directories, describe t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -32,14 +33,17 @@ class Measurement:
 def drop_caches() -> None:
     """Cold-cache runs: flush dirty pages and drop the page cache (needs root)."""
     subprocess.run(["sync"], check=True)
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        pass
 
 
 def run_measured(
-    tool: str, scenario: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+    tool: str,
+    scenario: str,
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
     stdin: int | None = None,
 ) -> Measurement:
     """Run ``argv`` to completion; CPU and peak RSS come from wait4 on the child (its whole tree's
@@ -66,10 +70,8 @@ def dir_bytes(path: Path) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                pass
     return total
 
 
@@ -83,10 +85,8 @@ def machine() -> dict[str, object]:
     except OSError:
         pass
     mem_kib = 0
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

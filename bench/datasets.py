@@ -23,7 +23,9 @@ def _words(rng: random.Random) -> list[bytes]:
         for path in sorted(STDLIB.glob("*.py"))[:200]:
             tokens.update(path.read_bytes().split()[:2000])
     if not tokens:
-        tokens = {bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(2, 12))) for _ in range(5000)}
+        tokens = {
+            bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz_") for _ in range(rng.randint(2, 12))) for _ in range(5000)
+        }
     return sorted(tokens)
 
 
@@ -62,7 +64,9 @@ def build_code_text_media(root: Path, *, scale: float, seed: int = 2026) -> None
     rng = random.Random(seed)
     words = _words(rng)
     if STDLIB.is_dir():
-        shutil.copytree(STDLIB, root / "code" / "python3.11", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            STDLIB, root / "code" / "python3.11", symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     code_budget = int(300 * MiB * scale)
     n = 0
     while code_budget > 0:
@@ -103,22 +107,51 @@ def build_pgdata(target: Path, *, scale: float) -> None:
     os.chmod(work, 0o777)
     data = work / "data"
     port = 55000 + os.getpid() % 1000
-    subprocess.run(_as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"),
-                   check=True, capture_output=True)
     subprocess.run(
-        _as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {work} -c listen_addresses=''",
-                     "-l", str(work / "log"), "-w", "start"),
-        check=True, capture_output=True,
+        _as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_postgres(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            f"-p {port} -k {work} -c listen_addresses=''",
+            "-l",
+            str(work / "log"),
+            "-w",
+            "start",
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         subprocess.run(
-            _as_postgres(str(bindir / "pgbench"), "-h", str(work), "-p", str(port), "-U", "postgres", "-i", "-q",
-                         "-s", str(max(1, int(40 * scale))), "postgres"),
-            check=True, capture_output=True,
+            _as_postgres(
+                str(bindir / "pgbench"),
+                "-h",
+                str(work),
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-i",
+                "-q",
+                "-s",
+                str(max(1, int(40 * scale))),
+                "postgres",
+            ),
+            check=True,
+            capture_output=True,
         )
     finally:
-        subprocess.run(_as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
+            check=True,
+            capture_output=True,
+        )
     shutil.copytree(data, target, symlinks=True)
     shutil.rmtree(work)
 

@@ -14,7 +14,6 @@ borgbackup (``make bench`` installs them).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -45,7 +44,7 @@ class Tool:
     def restore(self, target: Path, data: Path) -> list[str]:
         raise NotImplementedError
 
-    env: dict[str, str] = {}
+    env: dict[str, str]
 
 
 class Lifeboat(Tool):
@@ -71,7 +70,11 @@ class Restic(Tool):
 
     def __init__(self, work: Path) -> None:
         super().__init__(work)
-        self.env = {"RESTIC_REPOSITORY": str(self.repo), "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")}
+        self.env = {
+            "RESTIC_REPOSITORY": str(self.repo),
+            "RESTIC_PASSWORD": PASSWORD,
+            "RESTIC_CACHE_DIR": str(work / "restic-cache"),
+        }
 
     def init(self) -> list[str]:
         return ["restic", "init", "--repository-version", "2"]
@@ -129,7 +132,7 @@ def main() -> None:
         m = run_measured(tool.name, "first backup", tool.backup(data, "first"), env=tool.env)
         m.repo_bytes = dir_bytes(tool.repo)
         results.append(m)
-        print(f"{tool.name:9} first  {m.wall_s:7.2f}s cpu {m.cpu_s:7.2f}s rss {m.peak_rss_mib:6.0f} MiB repo {m.repo_bytes / 2**20:8.1f} MiB", flush=True)
+        print(f"{tool.name:9} first  {_line(m)} repo {m.repo_bytes / 2**20:8.1f} MiB", flush=True)
     changed = mutate(data)
     for tool in tools:
         before = dir_bytes(tool.repo)
@@ -137,15 +140,17 @@ def main() -> None:
         m = run_measured(tool.name, "second backup", tool.backup(data, "second"), env=tool.env)
         m.repo_bytes = dir_bytes(tool.repo) - before
         results.append(m)
-        print(f"{tool.name:9} second {m.wall_s:7.2f}s cpu {m.cpu_s:7.2f}s rss {m.peak_rss_mib:6.0f} MiB added {m.repo_bytes / 2**20:8.1f} MiB", flush=True)
+        print(f"{tool.name:9} second {_line(m)} added {m.repo_bytes / 2**20:8.1f} MiB", flush=True)
     for tool in tools:
         target = work / f"restore-{tool.name}"
         if target.exists():
             shutil.rmtree(target)
         drop_caches()
-        m = run_measured(tool.name, "restore", tool.restore(target, data), env=tool.env, cwd=target if tool.name == "borg" else None)
+        m = run_measured(
+            tool.name, "restore", tool.restore(target, data), env=tool.env, cwd=target if tool.name == "borg" else None
+        )
         results.append(m)
-        print(f"{tool.name:9} restore {m.wall_s:6.2f}s cpu {m.cpu_s:7.2f}s rss {m.peak_rss_mib:6.0f} MiB", flush=True)
+        print(f"{tool.name:9} restore {_line(m)}", flush=True)
         shutil.rmtree(target)
     context = {
         "machine": machine(),
@@ -165,6 +170,10 @@ def main() -> None:
     }
     path = write_results("files", results, context, render(results, context))
     print(f"results: {path}")
+
+
+def _line(m: Measurement) -> str:
+    return f"{m.wall_s:7.2f}s cpu {m.cpu_s:7.2f}s rss {m.peak_rss_mib:6.0f} MiB"
 
 
 def render(results: list[Measurement], context: dict[str, object]) -> str:

@@ -6,6 +6,9 @@ set -euo pipefail
 venv="${1:-.venv}"
 
 packages=(python3 python3-venv python3-dev gcc make git ca-certificates)
+# PostgreSQL 15 server, client (pg_basebackup, pg_amcheck, pgbench) and contrib (amcheck), and
+# runuser (util-linux): the PostgreSQL tests and the demo run real clusters as user postgres.
+packages+=(postgresql-15 postgresql-client-15 postgresql-contrib util-linux)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -26,3 +29,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -e ".[dev]"
+# Storage servers the tests start (Azurite, sshd); see the script's header.
+bash "$(dirname "$0")/install-test-servers.sh" "$venv"

@@ -1,5 +1,5 @@
 """``python -m lifeboat`` runs the command line."""
 
-from lifeboat.app.cli.main import main
+from lifeboat.app.cli.entry import main
 
 main()

@@ -172,3 +172,33 @@ class StorageReadOnly(StorageError):
     """A write was attempted through a read-only backend."""
 
     default_hint = "this command opened the repository read-only"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+
+class PostgresError(LifeboatError):
+    """PostgreSQL refused or failed an operation Lifeboat asked of it."""
+
+    default_hint = "check the connection settings (--host/--port/--user, PG* variables) and the server log"
+
+
+class WalConflict(IntegrityError):
+    """A WAL file is already archived with different content."""
+
+    default_hint = (
+        "two clusters (or a restored copy) may archive into one place; "
+        "'lifeboat pg info' shows the archive — never overwrite archived WAL"
+    )
+
+
+class WalMissing(IntegrityError):
+    """WAL needed to reach a recovery target is not in the archive."""
+
+    default_hint = "'lifeboat pg info' shows the archived ranges and gaps; choose a target before the gap"
+
+
+class RecoveryFailed(LifeboatError):
+    """A restored cluster did not finish recovery."""
+
+    default_hint = "the last lines of the server log above say why; fix it and start the cluster again"

@@ -73,3 +73,42 @@ def test_index_costs_less_than_sixty_bytes_per_blob() -> None:
     assert len(index) == count
     assert index.memory_bytes() / count == 57
     assert per_blob < 60, f"{per_blob:.1f} bytes per blob"
+
+
+def test_lookups_stay_correct_while_other_threads_add_and_merge() -> None:
+    import threading
+
+    index = BlobIndex()
+    index.MIN_TAIL = 16  # merge often
+    known = [os.urandom(32) for _ in range(2000)]
+    index.add_pack(_pack(b"first".ljust(32, b"\0"), known))
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        try:
+            for k in range(60):
+                index.add_pack(_pack(f"w{n}-{k}".encode().ljust(32, b"\0"), [os.urandom(32) for _ in range(40)]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                for blob in known[::37]:
+                    location = index.lookup(blob)
+                    assert location is not None and location.pack_id.startswith(b"first")
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert errors == []
+    assert len(index) == 2000 + 2 * 60 * 40

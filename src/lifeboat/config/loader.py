@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lifeboat.config.model import LifeboatConfig
+from lifeboat.config.model import SOURCE_TYPES, LifeboatConfig
 from lifeboat.errors import ConfigError
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+    parts = [str(part) for part in loc if not str(part).startswith("function-")]
+    # pydantic names the union member (the source's type) after the source's name: drop it.
+    if len(parts) > 2 and parts[0] == "sources" and parts[2] in SOURCE_TYPES:
+        del parts[2]
+    return ".".join(parts)
 
 
 def parse_config(text: str, *, origin: str = "<config>") -> LifeboatConfig:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from lifeboat.core.retention import RetentionPolicy
-from lifeboat.core.units import parse_duration
+from lifeboat.core.units import parse_duration, parse_size
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 
@@ -24,6 +24,10 @@ class RepositoryConfig(_Strict):
     password_file: str | None = None
     password_command: str | None = None
     lock_wait: str = "0s"
+    # Storage options (docs/storage.md), merged over the URL's ?key=value options.
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # A secondary repository: 'lifeboat copy' brings over the snapshots of the one it follows.
+    follows: Name | None = None
 
     @field_validator("lock_wait")
     @classmethod
@@ -35,6 +39,17 @@ class RepositoryConfig(_Strict):
     def _one_password_source(self) -> RepositoryConfig:
         if self.password_file and self.password_command:
             raise ValueError("give password_file or password_command, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _storage(self) -> RepositoryConfig:
+        from lifeboat.errors import UsageError
+        from lifeboat.storage.registry import check_url
+
+        try:
+            check_url(self.url, self.options)  # URL grammar and storage options (docs/storage.md)
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
         return self
 
 
@@ -88,11 +103,75 @@ class FilesSourceConfig(_Strict):
         return paths
 
 
+class PostgresSourceConfig(_Strict):
+    """A PostgreSQL cluster: base backups, WAL archiving and point-in-time recovery (docs/postgres.md)."""
+
+    type: Literal["postgres"]
+    data_directory: str | None = None  # required for method "local"
+    method: Literal["local", "stream"] = "local"
+    host: str | None = None  # connection; unset values come from libpq's PG* variables
+    port: int | None = Field(None, ge=1, le=65535)
+    user: str | None = None
+    dbname: str = "postgres"
+    repository: Name | None = None
+    tags: list[str] = Field(default_factory=list)
+    retention: RetentionConfig | None = None
+    block_size: str | None = None  # fixed blocks of relation files; default: the repository's
+    verify_checksums: bool = False
+    workers: int | None = Field(None, ge=1, le=64)
+    archive_wait: str = "5min"  # how long a backup waits for its WAL to be archived
+    wal_spool_dir: str | None = None  # default: <data directory>/lifeboat_spool
+    archive_queue_max: str | None = None  # drop WAL (loudly) beyond this much queued
+    archive_parallel: int = Field(2, ge=1, le=32)
+    fetch_prefetch: int = Field(8, ge=0, le=256)
+    fetch_parallel: int = Field(2, ge=1, le=32)
+
+    @field_validator("data_directory", "wal_spool_dir")
+    @classmethod
+    def _absolute_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @field_validator("block_size", "archive_queue_max")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @field_validator("archive_wait")
+    @classmethod
+    def _wait(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _local_needs_directory(self) -> PostgresSourceConfig:
+        if self.method == "local" and not self.data_directory:
+            raise ValueError("method 'local' needs data_directory")
+        return self
+
+
+def _source_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "files"))
+    return str(getattr(value, "type", "files"))
+
+
+SOURCE_TYPES = ("files", "postgres")
+
+SourceConfig = Annotated[
+    Annotated[FilesSourceConfig, Tag("files")] | Annotated[PostgresSourceConfig, Tag("postgres")],
+    Discriminator(_source_type),
+]
+
+
 class LifeboatConfig(_Strict):
     version: Literal[1] = 1
     repositories: dict[Name, RepositoryConfig] = Field(default_factory=dict)
     default_repository: Name | None = None
-    sources: dict[Name, FilesSourceConfig] = Field(default_factory=dict)
+    sources: dict[Name, SourceConfig] = Field(default_factory=dict)
     retention: RetentionConfig | None = None
 
     @model_validator(mode="after")
@@ -102,6 +181,19 @@ class LifeboatConfig(_Strict):
         for name, source in self.sources.items():
             if source.repository and source.repository not in self.repositories:
                 raise ValueError(f"sources.{name}.repository names {source.repository!r}, which is not in repositories")
+        return self
+
+    @model_validator(mode="after")
+    def _followers(self) -> LifeboatConfig:
+        for name, repository in self.repositories.items():
+            if repository.follows is None:
+                continue
+            if repository.follows == name:
+                raise ValueError(f"repositories.{name}.follows names the repository itself")
+            if repository.follows not in self.repositories:
+                raise ValueError(
+                    f"repositories.{name}.follows names {repository.follows!r}, which is not in repositories"
+                )
         return self
 
     def repository(self, name: str | None) -> tuple[str, RepositoryConfig] | None:

@@ -28,17 +28,18 @@ class Chunker:
         A stream expected to be shorter than the minimum chunk (``size_hint``) is one chunk
         whatever the algorithm, so it is read at once without setting up the chunker.
         """
+        source: BinaryIO | _Prefixed = stream
         if 0 <= size_hint < self.min_size:
             head = _read_up_to(stream, self.min_size + 1)
             if len(head) <= self.min_size:
                 if head:
                     yield memoryview(head)
                 return
-            stream = _Prefixed(head, stream)  # it grew since it was measured
+            source = _Prefixed(head, stream)  # it grew since it was measured
         from pyfastcdc import FastCDC
 
         cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, seed=self.seed)
-        for chunk in cdc.cut_stream(stream):
+        for chunk in cdc.cut_stream(source):
             yield chunk.data
 
     def chunk_bytes(self, data: bytes | memoryview) -> Iterator[memoryview]:

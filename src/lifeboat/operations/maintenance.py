@@ -10,8 +10,10 @@ from typing import Any
 
 from lifeboat.core.retention import Decision, GroupKey, RetentionPolicy, apply_policy
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
+from lifeboat.errors import StoragePermissionDenied
 from lifeboat.repository.check import Checker, CheckResult, DataSubset
 from lifeboat.repository.gc import DEFAULT_MARGIN, PruneResult, execute_prune, plan_prune
+from lifeboat.repository.immutability import extend_object_locks
 from lifeboat.repository.lock import LockRecord
 from lifeboat.repository.reachability import mark
 from lifeboat.repository.repair import RepairResult, rebuild_index
@@ -22,6 +24,7 @@ from lifeboat.repository.repo import Repository
 class ForgetResult:
     groups: dict[GroupKey, list[Decision]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
+    not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
     dry_run: bool = False
     policies: dict[GroupKey, str] = field(default_factory=dict)
 
@@ -45,6 +48,7 @@ class ForgetResult:
                 for key, decisions in self.groups.items()
             ],
             "removed": self.removed,
+            "not_removed": self.not_removed,
         }
 
 
@@ -78,7 +82,11 @@ def forget(
             for decisions in result.groups.values():
                 for decision in decisions:
                     if not decision.keep:
-                        repo.delete_snapshot(decision.snapshot.id)
+                        try:
+                            repo.delete_snapshot(decision.snapshot.id)
+                        except StoragePermissionDenied:
+                            result.not_removed.append(decision.snapshot.id)
+                            continue
                         result.removed.append(decision.snapshot.id)
     return result
 
@@ -90,7 +98,11 @@ def forget_ids(repo: Repository, ids: list[str], *, dry_run: bool = False, lock_
         targets = [repo.resolve_snapshot(ref) for ref in ids]
         for snapshot in targets:
             if not dry_run:
-                repo.delete_snapshot(snapshot.id)
+                try:
+                    repo.delete_snapshot(snapshot.id)
+                except StoragePermissionDenied:
+                    result.not_removed.append(snapshot.id)
+                    continue
             result.removed.append(snapshot.id)
     return result
 
@@ -107,9 +119,12 @@ def prune(
 ) -> PruneResult:
     with repo.lock(exclusive=True, operation="prune", wait=lock_wait):
         plan = plan_prune(repo, now=now, margin=margin, repack_threshold=repack_threshold)
-        if dry_run or not plan.changes_anything:
+        if dry_run:
             return PruneResult(plan)
-        return execute_prune(repo, plan, progress=progress)
+        result = execute_prune(repo, plan, progress=progress) if plan.changes_anything else PruneResult(plan)
+        # On object-lock storage, keep locked what recent snapshots need (docs/storage.md).
+        result.object_locks = extend_object_locks(repo, now=now, progress=progress)
+        return result
 
 
 def check(

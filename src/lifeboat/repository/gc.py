@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from lifeboat.core.ids import short
 from lifeboat.errors import IntegrityError, StorageError, StorageNotFound, StoragePermissionDenied
 from lifeboat.repository import layout
+from lifeboat.repository.immutability import LockExtension
 from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
 from lifeboat.repository.pack import PackEntry
 from lifeboat.repository.reachability import Bitmap, mark
@@ -75,6 +76,7 @@ class PruneResult:
     bytes_freed: int = 0
     packs_written: int = 0
     not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
+    object_locks: LockExtension | None = None  # locks extended for recent snapshots (object-lock storage)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -83,6 +85,7 @@ class PruneResult:
             "bytes_freed": self.bytes_freed,
             "packs_written": self.packs_written,
             "not_removed": self.not_removed,
+            "object_locks": self.object_locks.to_json() if self.object_locks is not None else None,
         }
 
 

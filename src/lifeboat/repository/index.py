@@ -13,6 +13,7 @@ documented in docs/format.md.
 from __future__ import annotations
 
 import struct
+import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -114,13 +115,15 @@ class BlobIndex:
 
     Additions go to an unsorted tail (a dict from id to tail position) that is merged
     into the sorted arrays once it holds a quarter as many blobs; lookups search both.
-    :meth:`bulk_load` fills the arrays from index files with a single sort. Not
-    thread-safe for writes: the write session guards it.
+    :meth:`bulk_load` fills the arrays from index files with a single sort. Thread-safe:
+    uploader threads add packs while readers look blobs up; a merge builds new arrays and
+    never changes old ones, so :meth:`items` iterates a consistent generation unlocked.
     """
 
     MIN_TAIL = 4096
 
     def __init__(self) -> None:
+        self._guard = threading.RLock()
         self._pack_ids: list[bytes] = []
         self._pack_numbers: dict[bytes, int] = {}
         self._pack_sizes: list[int] = []
@@ -154,17 +157,26 @@ class BlobIndex:
 
     def add_pack(self, pack: IndexedPack) -> None:
         """Add one pack's blobs; a blob already indexed keeps its first location."""
+        with self._guard:
+            self._add_pack(pack)
+
+    def _add_pack(self, pack: IndexedPack) -> None:
         number = self._pack_number(pack)
         for entry in pack.entries:
             if entry.id in self._tail or self._find_sorted(entry.id) >= 0:
                 continue
-            self._tail[entry.id] = len(self._tail_types)
+            position = len(self._tail_types)
             self._append_tail(number, entry)
+            self._tail[entry.id] = position
         if len(self._tail) >= max(self.MIN_TAIL, len(self._keys) // 4):
-            self.compact()
+            self._compact()
 
     def bulk_load(self, index_files: Iterable[IndexFile]) -> None:
         """Add many index files at once, with one sort at the end."""
+        with self._guard:
+            self._bulk_load(index_files)
+
+    def _bulk_load(self, index_files: Iterable[IndexFile]) -> None:
         self.compact()
         for index in index_files:
             for pack in index.packs:
@@ -175,6 +187,10 @@ class BlobIndex:
 
     def compact(self) -> None:
         """Merge the tail into the sorted arrays, dropping duplicate ids (first wins)."""
+        with self._guard:
+            self._compact()
+
+    def _compact(self) -> None:
         n_tail = len(self._tail_types)
         if not n_tail:
             return
@@ -224,52 +240,65 @@ class BlobIndex:
     def __contains__(self, blob_id: object) -> bool:
         if not isinstance(blob_id, bytes):
             return False
-        return blob_id in self._tail or self._find_sorted(blob_id) >= 0
+        with self._guard:
+            return blob_id in self._tail or self._find_sorted(blob_id) >= 0
 
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
-        pos = self._tail.get(blob_id)
-        if pos is not None:
-            return self._location(self._tail_locs, self._tail_types, pos)
-        i = self._find_sorted(blob_id)
-        if i < 0:
-            return None
-        return self._location(self._locs, self._types, i)
+        with self._guard:
+            pos = self._tail.get(blob_id)
+            if pos is not None:
+                return self._location(self._tail_locs, self._tail_types, pos)
+            i = self._find_sorted(blob_id)
+            if i < 0:
+                return None
+            return self._location(self._locs, self._types, i)
 
     def _location(self, locs: array[int], types: bytearray, i: int) -> BlobLocation:
         number, offset, length, raw_length = locs[i * 4 : i * 4 + 4]
         return BlobLocation(self._pack_ids[number], BlobType(types[i]), offset, length, raw_length)
 
     def __len__(self) -> int:
-        return len(self._keys) + len(self._tail)
+        with self._guard:
+            return len(self._keys) + len(self._tail)
 
     def position(self, blob_id: bytes) -> int:
         """A dense position in ``[0, len)`` for ``blob_id``, or -1; stable until the next add."""
-        self.compact()
-        return self._find_sorted(blob_id)
+        with self._guard:
+            self._compact()
+            return self._find_sorted(blob_id)
 
     def at(self, position: int) -> tuple[bytes, BlobLocation]:
         """The blob id and location at a :meth:`position`."""
-        i = position
-        return bytes(self._ids[i * ID_BYTES : (i + 1) * ID_BYTES]), self._location(self._locs, self._types, i)
+        with self._guard:
+            i = position
+            return bytes(self._ids[i * ID_BYTES : (i + 1) * ID_BYTES]), self._location(self._locs, self._types, i)
 
     @property
     def pack_ids(self) -> list[bytes]:
-        return list(self._pack_ids)
+        with self._guard:
+            return list(self._pack_ids)
 
     def pack_size(self, pack_id: bytes) -> int:
-        return self._pack_sizes[self._pack_numbers[pack_id]]
+        with self._guard:
+            return self._pack_sizes[self._pack_numbers[pack_id]]
 
     def pack_salt(self, pack_id: bytes) -> bytes:
-        return self._pack_salts[self._pack_numbers[pack_id]]
+        with self._guard:
+            return self._pack_salts[self._pack_numbers[pack_id]]
 
     def has_pack(self, pack_id: bytes) -> bool:
-        return pack_id in self._pack_numbers
+        with self._guard:
+            return pack_id in self._pack_numbers
 
     def items(self) -> Iterator[tuple[bytes, BlobLocation]]:
         """Every (blob id, location); order unspecified."""
-        self.compact()
-        for i in range(len(self._keys)):
-            yield self.at(i)
+        with self._guard:
+            self._compact()
+            ids, locs, types, packs = self._ids, self._locs, self._types, list(self._pack_ids)
+        for i in range(len(types)):
+            number, offset, length, raw_length = locs[i * 4 : i * 4 + 4]
+            location = BlobLocation(packs[number], BlobType(types[i]), offset, length, raw_length)
+            yield bytes(ids[i * ID_BYTES : (i + 1) * ID_BYTES]), location
 
     def memory_bytes(self) -> int:
         """Bytes held by the sorted arrays (the per-blob cost once compacted)."""

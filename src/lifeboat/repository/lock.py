@@ -184,7 +184,11 @@ class HeldLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        if exc[0] is None:
+            self.release()
+            return
+        with suppress(StorageError):  # keep the original failure; a lock left behind goes stale
+            self.release()
 
 
 def acquire(

@@ -81,13 +81,16 @@ class PackWriter:
     def __init__(self, encryption_root: bytes) -> None:
         self._cipher = PackCipher.fresh(encryption_root)
         self._header = HEADER.pack(PACK_MAGIC, FORMAT_VERSION, SCHEME_SYMMETRIC, self._cipher.salt)
-        self._buffer = bytearray(self._header)
+        # The pieces are joined once, when the pack is finished: growing one buffer would
+        # copy it again and again.
+        self._parts: list[bytes] = [self._header]
+        self._size = len(self._header)
         self.entries: list[PackEntry] = []
         self.raw_bytes = 0
 
     @property
     def size(self) -> int:
-        return len(self._buffer)
+        return self._size
 
     @property
     def salt(self) -> bytes:
@@ -98,22 +101,25 @@ class PackWriter:
 
     def add(self, blob_type: BlobType, blob_id: bytes, payload: bytes, raw_length: int) -> PackEntry:
         """Encrypt ``payload`` (codec byte + body) into the pack."""
-        offset = len(self._buffer)
+        offset = self._size
         ciphertext = self._cipher.seal_blob(offset, blob_type, blob_id, payload)
         if offset + len(ciphertext) > MAX_PACK_BYTES // 2:
             raise ValueError("pack grew beyond the format's limit")
-        self._buffer += ciphertext
+        self._parts.append(ciphertext)
+        self._size += len(ciphertext)
         entry = PackEntry(blob_type, blob_id, offset, len(ciphertext), raw_length)
         self.entries.append(entry)
         self.raw_bytes += raw_length
         return entry
 
-    def finish(self) -> tuple[str, bytearray]:
+    def finish(self) -> tuple[str, bytes]:
         """Seal the trailer; return the pack's name-id (hex) and its bytes."""
         trailer = self._cipher.seal_trailer(self._header, encode_trailer(self.entries))
-        self._buffer += trailer
-        self._buffer += FOOTER.pack(len(trailer), FOOTER_MAGIC)
-        return blake3.blake3(self._buffer, max_threads=1).hexdigest(), self._buffer
+        self._parts.append(trailer)
+        self._parts.append(FOOTER.pack(len(trailer), FOOTER_MAGIC))
+        data = b"".join(self._parts)
+        self._parts = []
+        return blake3.blake3(data, max_threads=1).hexdigest(), data
 
 
 def parse_header(data: bytes, encryption_root: bytes) -> PackCipher:

@@ -27,6 +27,7 @@ from lifeboat.repository import layout
 from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
 from lifeboat.repository.pack import PackWriter
 from lifeboat.repository.repo import Repository
+from lifeboat.storage.base import connections
 
 _SENTINEL = object()
 
@@ -72,8 +73,8 @@ class WriteSession:
         repo: Repository,
         *,
         workers: int = 2,
-        uploads: int = 2,
-        pending_bytes: int = 32 * 1024 * 1024,
+        uploads: int | None = None,
+        pending_bytes: int = 16 * 1024 * 1024,
         on_pack: Callable[[str, int], None] | None = None,
         index: BlobIndex | None = None,
     ) -> None:
@@ -92,7 +93,7 @@ class WriteSession:
         self._uploads: queue.Queue[object] = queue.Queue(maxsize=1)
         self._uploaders = [
             threading.Thread(target=self._upload_loop, name=f"lifeboat-upload-{i}", daemon=True)
-            for i in range(max(1, uploads))
+            for i in range(max(1, uploads if uploads is not None else connections(repo.backend)))
         ]
         for thread in self._uploaders:
             thread.start()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 
@@ -72,6 +73,50 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release connections and threads; the backend is unusable afterwards."""
         ...
+
+
+@runtime_checkable
+class ObjectLock(Protocol):
+    """Storage that can lock objects against deletion for a time (S3 Object Lock).
+
+    Optional: a provider offers it only when writes are locked. Deletes of a locked
+    object fail with :class:`StoragePermissionDenied` until the lock has passed.
+    """
+
+    @property
+    def lock_period(self) -> timedelta | None:
+        """How long a new object stays locked; None when writes are not locked."""
+        ...
+
+    def extend_lock(self, name: str, until: datetime, *, to: datetime | None = None) -> bool:
+        """Keep ``name`` locked until at least ``until``, moving its lock to ``to`` (default
+        ``until``) when that takes a change; False when no change was needed (or it is exempt)."""
+        ...
+
+
+def object_lock(backend: Backend) -> ObjectLock | None:
+    """The object-lock control of ``backend`` or of the provider it wraps, if writes are locked."""
+    current: object = backend
+    for _ in range(16):
+        if isinstance(current, ObjectLock) and current.lock_period is not None:
+            return current
+        current = getattr(current, "inner", None)
+        if current is None:
+            return None
+    return None
+
+
+DEFAULT_CONNECTIONS = 2
+
+
+def connections(backend: Backend) -> int:
+    """How many requests ``backend`` serves well at once (its ``connections`` option).
+
+    Optional for providers: a backend without a ``connections`` attribute gets
+    :data:`DEFAULT_CONNECTIONS`. Wrappers pass their inner backend's value through.
+    """
+    value = getattr(backend, "connections", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_CONNECTIONS
 
 
 def check_name(name: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lifeboat.errors import TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.base import Backend, ObjectInfo, connections
 
 T = TypeVar("T")
 
@@ -53,6 +53,14 @@ class FaultyBackend:
     @property
     def location(self) -> str:
         return self._inner.location
+
+    @property
+    def connections(self) -> int:
+        return connections(self._inner)
+
+    @property
+    def inner(self) -> Backend:
+        return self._inner
 
     def down(self) -> None:
         """Every later request fails with a transient error."""

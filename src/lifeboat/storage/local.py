@@ -46,6 +46,9 @@ def _translate(exc: OSError, what: str) -> StorageError:
 class LocalBackend:
     """Objects as files below ``root``."""
 
+    # One writer keeps a local disk busy; more would only hold more packs in memory.
+    connections = 1
+
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self._root = Path(root).absolute()
         self._fsync = fsync

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from lifeboat.errors import StorageReadOnly
-from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.base import Backend, ObjectInfo, connections
 
 
 class ReadOnlyBackend:
@@ -17,6 +17,14 @@ class ReadOnlyBackend:
     @property
     def location(self) -> str:
         return self._inner.location
+
+    @property
+    def connections(self) -> int:
+        return connections(self._inner)
+
+    @property
+    def inner(self) -> Backend:
+        return self._inner
 
     def get(self, name: str) -> bytes:
         return self._inner.get(name)

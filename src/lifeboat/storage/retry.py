@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lifeboat.errors import StorageAlreadyExists, StorageNotFound, TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.base import Backend, ObjectInfo, connections
 
 T = TypeVar("T")
 
@@ -59,6 +59,10 @@ class RetryingBackend:
     def location(self) -> str:
         return self._inner.location
 
+    @property
+    def connections(self) -> int:
+        return connections(self._inner)
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         attempt = 0
         while True:
@@ -67,7 +71,9 @@ class RetryingBackend:
             except TransientStorageError as exc:
                 attempt += 1
                 if attempt >= self._policy.attempts:
-                    raise
+                    if attempt == 1:
+                        raise
+                    raise TransientStorageError(f"{exc.message} (tried {attempt} times)", hint=exc.hint) from exc
                 if self._on_retry is not None:
                     self._on_retry(what, attempt, exc)
                 self._sleep(self._policy.delay(attempt, self._rng))

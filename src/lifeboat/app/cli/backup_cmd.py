@@ -18,21 +18,30 @@ def command(
     ctx: typer.Context,
     paths: Annotated[list[str] | None, typer.Argument(help="Files and directories to back up.")] = None,
     source: Annotated[
-        str | None, typer.Option("--source", "-s", help="A configured source, or a label for these paths.")
+        str | None,
+        typer.Option("--source", "-s", metavar="SOURCE", help="A configured source, or a label for these paths."),
     ] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag the snapshot (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-e", help="Exclude pattern (repeatable).")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-e", metavar="PATTERN", help="Exclude pattern (repeatable).")
+    ] = None,
     include: Annotated[
-        list[str] | None, typer.Option("--include", "-i", help="Only take matches (repeatable).")
+        list[str] | None, typer.Option("--include", "-i", metavar="PATTERN", help="Only take matches (repeatable).")
     ] = None,
     one_file_system: Annotated[
         bool, typer.Option("--one-file-system", "-x", help="Do not cross file-system boundaries.")
     ] = False,
     stdin: Annotated[bool, typer.Option("--stdin", help="Back up standard input as one file.")] = False,
-    stdin_name: Annotated[str, typer.Option("--stdin-name", help="File name for --stdin.")] = "stdin",
-    host: Annotated[str | None, typer.Option("--host", help="Record this host name.")] = None,
-    parent: Annotated[str | None, typer.Option("--parent", help="Compare against this snapshot.")] = None,
-    lock_wait: Annotated[str | None, typer.Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+    stdin_name: Annotated[str, typer.Option("--stdin-name", metavar="NAME", help="File name for --stdin.")] = "stdin",
+    host: Annotated[str | None, typer.Option("--host", metavar="HOST", help="Record this host name.")] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot.")
+    ] = None,
+    lock_wait: Annotated[
+        str | None, typer.Option("--lock-wait", metavar="DURATION", help="Wait this long for a lock (e.g. 5m).")
+    ] = None,
 ) -> None:
     from lifeboat.app.cli.render import backup_summary
     from lifeboat.core.progress import Progress
@@ -98,7 +107,12 @@ def _request(
 
     config = state.config()
     configured = config.sources.get(source) if config is not None and source else None
-    if configured is not None:
+    if configured is not None and configured.type != "files":
+        raise UsageError(
+            f"source {source!r} is a {configured.type} source",
+            hint=f"run 'lifeboat backup {configured.type} --source {source}'",
+        )
+    if configured is not None and configured.type == "files":
         if paths:
             raise UsageError(f"source {source!r} is configured; do not also give paths")
         if configured.repository and not state.repo:

@@ -10,7 +10,7 @@ import typer
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.options import HostOpt, LockWaitOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
-Keep = Annotated[int, typer.Option(min=-1, help="-1 keeps every period.")]
+Keep = Annotated[int, typer.Option(min=-1, metavar="N", help="Keep N (-1: every period).")]
 
 
 def command(
@@ -22,8 +22,10 @@ def command(
     keep_weekly: Keep = 0,
     keep_monthly: Keep = 0,
     keep_yearly: Keep = 0,
-    keep_within: Annotated[str | None, typer.Option(help="Keep all younger than this (e.g. 7d).")] = None,
-    keep_tag: Annotated[list[str] | None, typer.Option(help="Keep snapshots with this tag.")] = None,
+    keep_within: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="Keep all younger than this (e.g. 7d).")
+    ] = None,
+    keep_tag: Annotated[list[str] | None, typer.Option(metavar="TAG", help="Keep snapshots with this tag.")] = None,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
@@ -89,7 +91,7 @@ def command(
                 out.line(f"  {verdict} {decision.snapshot.short_id} {local_time(decision.snapshot.time)}  {why}")
         verb = "would remove" if dry_run else "removed"
         doomed = sum(1 for group in result.groups.values() for d in group if not d.keep) or len(result.removed)
-        out.line(f"{verb} {doomed} snapshots")
+        out.line(f"{verb} {doomed - len(result.not_removed)} snapshots")
         for snapshot_id in result.not_removed:
             out.line(f"  could not remove yet (the storage refuses, e.g. object lock): snapshot {snapshot_id[:8]}")
     if prune_after and not dry_run:

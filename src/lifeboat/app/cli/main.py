@@ -17,20 +17,25 @@ import typer
 from lifeboat import __version__
 from lifeboat.app.cli import (
     backup_cmd,
+    backup_postgres_cmd,
     check_cmd,
     config_cmd,
+    copy_cmd,
     diff_cmd,
     dump_cmd,
     forget_cmd,
     init_cmd,
     key_cmd,
     ls_cmd,
+    pg_cmd,
     prune_cmd,
     repair_cmd,
     restore_cmd,
+    restore_postgres_cmd,
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
+    wal_cmd,
 )
 from lifeboat.app.cli.context import CliContext
 from lifeboat.errors import ExitCode, LifeboatError
@@ -63,10 +68,12 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     repo: Annotated[
-        str | None, typer.Option("--repo", "-r", help="Repository URL or configured name [env LIFEBOAT_REPO].")
+        str | None,
+        typer.Option("--repo", "-r", metavar="REPO", help="Repository URL or configured name [env LIFEBOAT_REPO]."),
     ] = None,
     config: Annotated[
-        str | None, typer.Option("--config", "-c", help="YAML configuration file [env LIFEBOAT_CONFIG].")
+        str | None,
+        typer.Option("--config", "-c", metavar="FILE", help="YAML configuration file [env LIFEBOAT_CONFIG]."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
@@ -116,13 +123,21 @@ def _register() -> None:
         ("prune", prune_cmd),
         ("stats", stats_cmd),
         ("unlock", unlock_cmd),
+        ("copy", copy_cmd),
     ):
         app.command(name, help=module.__doc__)(guarded(module.command))
-    for name, module in (("key", key_cmd), ("repair", repair_cmd), ("config", config_cmd)):
+    for name, module in (("key", key_cmd), ("repair", repair_cmd), ("config", config_cmd), ("pg", pg_cmd)):
         group = typer.Typer(help=module.__doc__, no_args_is_help=True)
         for sub, fn in module.COMMANDS.items():
             group.command(sub, help=fn.__doc__)(guarded(fn))
         app.add_typer(group, name=name)
+    # PostgreSQL (docs/postgres.md): archive/restore commands PostgreSQL runs, and the routed kinds.
+    app.command("wal-push", help=wal_cmd.push_command.__doc__)(guarded(wal_cmd.push_command))
+    app.command("wal-fetch", help=wal_cmd.fetch_command.__doc__)(guarded(wal_cmd.fetch_command))
+    app.command("backup-postgres", help=backup_postgres_cmd.__doc__, hidden=True)(guarded(backup_postgres_cmd.command))
+    app.command("restore-postgres", help=restore_postgres_cmd.__doc__, hidden=True)(
+        guarded(restore_postgres_cmd.command)
+    )
 
 
 _register()
@@ -132,11 +147,19 @@ _register()
 _VALUE_OPTIONS = {"--repo", "-r", "--config", "-c"}
 # ``lifeboat backup postgres ...`` runs the command ``backup-postgres`` (and so on): the
 # kinds of a verb that take different options are separate (hidden) commands.
-ROUTED_KINDS: dict[tuple[str, str], str] = {}
+ROUTED_KINDS: dict[tuple[str, str], str] = {
+    ("backup", "postgres"): "backup-postgres",
+    ("restore", "postgres"): "restore-postgres",
+}
+
+
+_FLAG_OPTIONS = {"--json", "--quiet", "-q", "--verbose", "-v", "-vv", "-vvv"}
 
 
 def route(argv: list[str]) -> list[str]:
-    """Rewrite ``VERB KIND`` into the command registered for it in :data:`ROUTED_KINDS`."""
+    """Rewrite ``VERB KIND`` into the command registered for it in :data:`ROUTED_KINDS`,
+    and move global options written after the command in front of it
+    (``lifeboat snapshots --json`` works like ``lifeboat --json snapshots``)."""
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -147,13 +170,44 @@ def route(argv: list[str]) -> list[str]:
             i += 1
             continue
         if i + 1 < len(argv) and (arg, argv[i + 1]) in ROUTED_KINDS:
-            return [*argv[:i], ROUTED_KINDS[(arg, argv[i + 1])], *argv[i + 2 :]]
-        return argv
+            argv = [*argv[:i], ROUTED_KINDS[(arg, argv[i + 1])], *argv[i + 2 :]]
+        return _hoist_globals(argv, i)
     return argv
+
+
+def _hoist_globals(argv: list[str], command_at: int) -> list[str]:
+    head, rest = argv[:command_at], argv[command_at:]
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg == "--":
+            kept.extend(rest[j:])
+            break
+        if arg in _FLAG_OPTIONS:
+            moved.append(arg)
+        elif arg in _VALUE_OPTIONS and j + 1 < len(rest):
+            moved.extend(rest[j : j + 2])
+            j += 1
+        elif arg.split("=", 1)[0] in ("--repo", "--config"):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+        j += 1
+    return [*head, *moved, *kept]
 
 
 def main() -> None:
     """Console entry point."""
+    from lifeboat.app.cli import walfast
+
+    code = walfast.main()  # wal-push / wal-fetch (also reached without typer via lifeboat.app.cli.entry)
+    if code is not None:
+        sys.exit(code)
+    from lifeboat.app.runtime import tune_process
+
+    tune_process()
     app(args=route(sys.argv[1:]), prog_name="lifeboat")
 
 

@@ -8,12 +8,19 @@ import typer
 
 from lifeboat.core.snapshot import SnapshotFilter
 
-SourceOpt = Annotated[list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")]
-HostOpt = Annotated[list[str] | None, typer.Option("--host", help="Only this host (repeatable).")]
-TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only snapshots with this tag (repeatable).")]
-PathOpt = Annotated[list[str] | None, typer.Option("--path", help="Only snapshots of this path (repeatable).")]
+SourceOpt = Annotated[
+    list[str] | None, typer.Option("--source", "-s", metavar="SOURCE", help="Only this source (repeatable).")
+]
+HostOpt = Annotated[list[str] | None, typer.Option("--host", metavar="HOST", help="Only this host (repeatable).")]
+TagOpt = Annotated[
+    list[str] | None, typer.Option("--tag", metavar="TAG", help="Only snapshots with this tag (repeatable).")
+]
+PathOpt = Annotated[
+    list[str] | None, typer.Option("--path", metavar="PATH", help="Only snapshots of this path (repeatable).")
+]
 LockWaitOpt = Annotated[
-    str | None, typer.Option("--lock-wait", help="Wait up to this long for a conflicting lock (e.g. 5m).")
+    str | None,
+    typer.Option("--lock-wait", metavar="DURATION", help="Wait up to this long for a conflicting lock (e.g. 5m)."),
 ]
 NoLockOpt = Annotated[
     bool, typer.Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")

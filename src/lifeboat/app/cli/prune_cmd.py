@@ -83,3 +83,12 @@ def run_prune(
     out.line(f"removed {result.packs_deleted} packs, freed {format_bytes(result.bytes_freed)}")
     for name in result.not_removed:
         out.line(f"  could not remove yet (the storage refuses, e.g. object lock): {name}")
+    locks = result.object_locks
+    if locks is not None and locks.until is not None:
+        days = locks.period.total_seconds() / 86400
+        out.line(
+            f"object lock: {locks.objects} objects that snapshots of the last {days:g} day{'s' if days != 1 else ''} "
+            f"need stay locked until at least {locks.until:%Y-%m-%d %H:%M} UTC ({locks.extended} extended now)"
+        )
+        for name in locks.failed:
+            out.line(f"  could not extend the lock of {name}")

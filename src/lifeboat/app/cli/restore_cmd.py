@@ -13,9 +13,13 @@ from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, Tag
 def command(
     ctx: typer.Context,
     snapshot: Annotated[str, typer.Argument(help="Snapshot id prefix, 'latest', or ID:/sub/path.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Directory to restore into.")],
-    include: Annotated[list[str] | None, typer.Option("--include", "-i", help="Only matching paths.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-e", help="Leave out matching paths.")] = None,
+    target: Annotated[str, typer.Option("--target", "-t", metavar="DIR", help="Directory to restore into.")],
+    include: Annotated[
+        list[str] | None, typer.Option("--include", "-i", metavar="PATTERN", help="Only matching paths.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-e", metavar="PATTERN", help="Leave out matching paths.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be restored.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Restore into a non-empty directory, replacing files.")

@@ -1,0 +1,197 @@
+"""PostgreSQL archiving: check it works, set it up, and see what the repository holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
+
+
+def check(
+    ctx: typer.Context,
+    source: SourceOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    user: UserOpt = None,
+    dbname: DbnameOpt = None,
+    no_round_trip: Annotated[
+        bool, typer.Option("--no-round-trip", help="Only check settings; do not switch WAL.")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the round trip.")] = 60.0,
+) -> None:
+    """Verify wal_level, archive_mode, archive_command, the archiver and a real round trip (exit 1 on failure)."""
+    from lifeboat.app.cli.pg_options import connection, source_config
+    from lifeboat.operations.pg_check import check_postgres
+
+    state: CliContext = ctx.obj
+    config = source_config(state, source)
+    report = check_postgres(
+        connection(config, host, port, user, dbname),
+        lambda: state.open_repository(read_only=True),
+        round_trip=not no_round_trip,
+        timeout=timeout,
+    )
+    out = state.output
+    if state.json:
+        out.emit_json(report.to_json())
+    else:
+        for item in report.items:
+            mark = "ok" if item.ok else ("WARN" if item.warning else "FAIL")
+            out.line(f"{mark:>4}  {item.name}: {item.detail}")
+            if not item.ok and item.hint:
+                out.line(f"      hint: {item.hint}")
+        out.line("archiving works" if report.ok else "archiving is NOT working")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def setup(
+    ctx: typer.Context,
+    source: SourceOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    user: UserOpt = None,
+    dbname: DbnameOpt = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the settings with ALTER SYSTEM and reload.")] = False,
+    queue_max: Annotated[
+        str | None, typer.Option("--queue-max", help="Put a queue limit into archive_command, e.g. 16GiB.")
+    ] = None,
+) -> None:
+    """Print the settings archiving into this repository needs (or apply them with --apply)."""
+    from lifeboat.app.cli.pg_options import connection, server_command, source_config
+    from lifeboat.errors import UsageError
+    from lifeboat.operations.pg_check import plan_setup
+    from lifeboat.sources.postgres.recoveryconf import quote
+
+    state: CliContext = ctx.obj
+    config = source_config(state, source)
+    extra: list[str] = []
+    spool = config.wal_spool_dir if config else None
+    if spool:
+        extra += ["--spool", spool]
+    limit = queue_max or (config.archive_queue_max if config else None)
+    if limit:
+        from lifeboat.core.units import parse_size
+
+        try:
+            parse_size(limit)
+        except ValueError as exc:
+            raise UsageError(f"--queue-max: {exc}") from None
+        extra += ["--queue-max", limit]
+    command, warnings = server_command(state, source, "wal-push", *extra, "%p")
+    plan = plan_setup(connection(config, host, port, user, dbname), command, apply=apply)
+    out = state.output
+    for warning in warnings:
+        out.info(f"warning: {warning}")
+    if state.json:
+        out.emit_json({**plan.to_json(), "archive_command": command, "warnings": warnings})
+        return
+    if not plan.changes:
+        out.line("the server is already set up to archive into this repository")
+        return
+    out.line("# postgresql.conf settings for archiving into this repository:")
+    for name, value in plan.changes.items():
+        out.line(f"{name} = {quote(value)}")
+    if plan.applied:
+        out.line("applied with ALTER SYSTEM and reloaded")
+        if plan.restart_needed:
+            out.line(f"restart PostgreSQL for {', '.join(plan.restart_needed)} to take effect")
+        out.line("then run 'lifeboat pg check'")
+    else:
+        out.line("# run again with --apply to write them with ALTER SYSTEM")
+
+
+def info(
+    ctx: typer.Context,
+    source: SourceOpt = None,
+    system_id: Annotated[str | None, typer.Option("--system-id", help="Only this database system.")] = None,
+) -> None:
+    """Base backups, archived WAL per timeline, gaps, and the recoverable window."""
+    from lifeboat.app.cli.render import local_time
+    from lifeboat.core.units import format_bytes
+    from lifeboat.operations.pg_info import pg_info
+
+    state: CliContext = ctx.obj
+    clusters = pg_info(state.open_repository(read_only=True), system_id=system_id, source=source)
+    out = state.output
+    if state.json:
+        out.emit_json({"clusters": [c.to_json() for c in clusters]})
+        return
+    if not clusters:
+        out.line("the repository holds no PostgreSQL backups or WAL")
+        return
+    for cluster in clusters:
+        out.line(f"database system {cluster.system_id}")
+        out.line("  base backups:")
+        rows = [
+            [
+                b.snapshot_id[:8],
+                local_time(b.stop_time),
+                b.method,
+                str(b.timeline),
+                f"{b.start_segment.name}..{b.stop_segment.name}",
+                format_bytes(sum(int(d.get("size", 0)) for d in b.databases)),
+            ]
+            for b in cluster.backups
+        ]
+        if rows:
+            out.table(
+                ["    ID", "Consistent at", "Method", "TL", "WAL", "Databases"], [["    " + r[0], *r[1:]] for r in rows]
+            )
+        else:
+            out.line("    none")
+        out.line(f"  WAL archive: {cluster.wal_files} files, {format_bytes(cluster.wal_bytes)} stored")
+        for timeline in cluster.timelines:
+            origin = f" (from timeline {timeline.parent} at {timeline.switchpoint})" if timeline.parent else ""
+            ranges = ", ".join(f"{r.first_segment.name}..{r.last_segment.name}" for r in timeline.ranges) or "-"
+            out.line(f"    timeline {timeline.timeline}{origin}: {ranges}")
+            if timeline.gaps:
+                shown = ", ".join(timeline.gaps[:10]) + (" …" if len(timeline.gaps) > 10 else "")
+                out.line(f"      GAP: {len(timeline.gaps)} missing: {shown}")
+        window = cluster.window
+        if window is None:
+            out.line("  recoverable: nothing (no base backup with its WAL)")
+        else:
+            latest = local_time(window.latest_archived_at) if window.latest_archived_at else "its end"
+            out.line(
+                f"  recoverable on timeline {window.timeline}: from {local_time(window.earliest_time)} "
+                f"(LSN {window.earliest_lsn}) to {window.latest_lsn} (WAL {window.latest_wal}, archived {latest})"
+            )
+            if window.blocked_by:
+                out.line(f"    later WAL exists but {window.blocked_by} is missing: recovery cannot pass it")
+        for problem in cluster.problems:
+            out.line(f"  problem: {problem}")
+
+
+def prune_wal(
+    ctx: typer.Context,
+    system_id: Annotated[str | None, typer.Option("--system-id", help="Only this database system.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would be removed.")] = False,
+    lock_wait: Annotated[str | None, typer.Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+) -> None:
+    """Remove archived WAL older than the oldest base backup (run after 'forget')."""
+    from lifeboat.core.units import format_bytes
+    from lifeboat.operations.pg_expire import expire_wal
+
+    state: CliContext = ctx.obj
+    results = expire_wal(
+        state.open_repository(), system_id=system_id, dry_run=dry_run, lock_wait=state.lock_wait(lock_wait)
+    )
+    if state.json:
+        state.output.emit_json([r.to_json() for r in results])
+        return
+    verb = "would remove" if dry_run else "removed"
+    for r in results:
+        span = f" ({r.removed[0]} .. {r.removed[-1]})" if r.removed else ""
+        state.output.line(
+            f"system {r.system_id}: {verb} {len(r.removed)} WAL files{span}, {format_bytes(r.removed_bytes)}; "
+            f"kept {r.kept} from {r.keep_from} on"
+        )
+    if not results:
+        state.output.line("nothing to do: no base backups")
+
+
+COMMANDS = {"check": check, "setup": setup, "info": info, "prune-wal": prune_wal}

@@ -1,0 +1,525 @@
+"""PostgreSQL base backups: *local* (read the data directory in backup mode) and *stream*
+(pg_basebackup's tar stream), each recorded with what a restore needs.
+
+*local*: ``pg_backup_start`` on a held connection, the data directory and tablespaces
+read in parallel by the file archiver (fixed page-aligned blocks for relation files,
+optional page-checksum verification, files unchanged since the previous backup of the
+source skipped — size, mtime, ctime and inode, with a safety window around that
+backup's start), ``pg_backup_stop``, its ``backup_label``/``tablespace_map`` written into
+the snapshot, then a wait until the WAL up to the stop position is archived in the
+repository. *stream*: ``pg_basebackup -Ft -D - -X fetch`` stored as it streams; the WAL
+needed for consistency travels inside the backup.
+
+Only then is the snapshot saved (packs → index → snapshot): a failure at any point, or
+a ``kill -9``, leaves no snapshot, and the server ends the backup when our connection
+drops, so it is never left in backup mode.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from lifeboat import __version__
+from lifeboat.core.basebackup import KIND, BaseBackup, TablespaceRecord
+from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
+from lifeboat.core.snapshot import Snapshot, SnapshotFilter
+from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.core.wal import Lsn, WalSegment, parse_backup_label
+from lifeboat.errors import LifeboatError, PostgresError, UsageError, WalMissing
+from lifeboat.operations.backup import default_workers
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.session import SessionStats, WriteSession
+from lifeboat.repository.wal import WalArchive
+from lifeboat.sources.files.archiver import ArchiveResult, FileArchiver, FileBackupOptions
+from lifeboat.sources.postgres import layout, pagecheck
+from lifeboat.sources.postgres.server import PgServer, ServerInfo, Tablespace
+from lifeboat.sources.postgres.tarstream import TarTreeBuilder
+from lifeboat.sources.postgres.treeparts import (
+    DATA,
+    TABLESPACES,
+    RecordingSaver,
+    SyntheticParent,
+    absolute_parent,
+    directory_node,
+    small_file,
+    split,
+    with_entries,
+)
+from lifeboat.sources.tools.pg import Connection, PgBasebackup
+
+REUSE_WINDOW_NS = 2_000_000_000  # re-read files modified this close to the previous backup's start
+MAX_REPORTED_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class PgBackupRequest:
+    method: str = "local"  # local | stream
+    connection: Connection = field(default_factory=Connection)
+    data_directory: str | None = None
+    source: str = ""
+    tags: tuple[str, ...] = ()
+    hostname: str = field(default_factory=socket.gethostname)
+    block_size: int | None = None  # default: the repository's
+    verify_checksums: bool = False
+    workers: int = field(default_factory=default_workers)
+    archive_wait: float = 300.0  # 0: do not wait for the WAL to be archived
+    lock_wait: float = 0.0
+    label: str | None = None
+    full: bool = False  # read every file, even unchanged ones
+
+
+@dataclass
+class PgBackupResult:
+    snapshot: Snapshot
+    backup: BaseBackup
+    stored: SessionStats
+    duration: float
+    wal_wait: float
+    archive: ArchiveResult | None = None
+    parent: str | None = None
+    notices: list[Notice] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.snapshot.to_json(),
+            "parent": self.parent,
+            "duration_seconds": round(self.duration, 3),
+            "wal_wait_seconds": round(self.wal_wait, 3),
+            **self.snapshot.summary,
+            "postgres": self.backup.to_json(),
+            "notices": [n.to_json() for n in self.notices],
+        }
+
+
+# Expected while PostgreSQL runs: files change or disappear under a base backup, and WAL
+# replay from the backup's start repairs whatever was read mid-change.
+EXPECTED_DURING_BACKUP = ("changed while being read", "vanished before it could be read")
+
+
+class _Notices:
+    """Collects the notices of a backup, leaving out the ones a live database always causes."""
+
+    def __init__(self, sink: NoticeSink | None) -> None:
+        self.notices: list[Notice] = []
+        self.expected = 0
+        self._sink = sink
+        self._lock = threading.Lock()
+
+    def __call__(self, notice: Notice) -> None:
+        if notice.severity is Severity.WARNING and notice.message.startswith(EXPECTED_DURING_BACKUP):
+            with self._lock:
+                self.expected += 1
+            return
+        with self._lock:
+            self.notices.append(notice)
+        if self._sink is not None:
+            self._sink(notice)
+
+
+def _summary(archive: ArchiveResult, stored: SessionStats, duration: float, **more: Any) -> dict[str, Any]:
+    return {
+        **archive.to_json(),
+        "blobs_new": stored.blobs_new,
+        "bytes_new": stored.bytes_new,
+        "bytes_deduplicated": stored.bytes_deduplicated,
+        "bytes_stored": stored.bytes_stored,
+        "packs_written": stored.packs,
+        "duration_seconds": round(duration, 3),
+        **more,
+    }
+
+
+def source_name(request: PgBackupRequest, info: ServerInfo) -> str:
+    return request.source or f"postgres-{info.system_id}"
+
+
+def find_parent_backup(repo: Repository, source: str, hostname: str) -> Snapshot | None:
+    found = SnapshotFilter(sources=(source,), hostnames=(hostname,), kinds=(KIND,)).apply(repo.snapshots())
+    return found[-1] if found else None
+
+
+def _block_size(repo: Repository, request: PgBackupRequest, page_size: int) -> int:
+    size = request.block_size or repo.header.block_size
+    if size < page_size or size % page_size:
+        raise UsageError(f"block size {size} must be a multiple of the page size {page_size}")
+    return size
+
+
+def _connect(request: PgBackupRequest) -> tuple[PgServer, ServerInfo]:
+    server = PgServer.connect(request.connection, application_name="lifeboat backup")
+    try:
+        info = server.info()
+        if info.in_recovery:
+            raise PostgresError("the server is a standby; take base backups from the primary")
+    except BaseException:
+        server.close()
+        raise
+    return server, info
+
+
+def backup_postgres(
+    repo: Repository,
+    request: PgBackupRequest,
+    *,
+    progress: Progress | None = None,
+    notify: NoticeSink | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> PgBackupResult:
+    """Take a base backup of the cluster ``request`` names; returns the saved snapshot."""
+    if request.method not in ("local", "stream"):
+        raise UsageError(f"unknown backup method {request.method!r}: use local or stream")
+    progress = progress or Progress()
+    notices = _Notices(notify)
+    with repo.lock(exclusive=False, operation="backup", wait=request.lock_wait):
+        if request.method == "local":
+            return _backup_local(repo, request, progress, notices, clock or repo.clock)
+        return _backup_stream(repo, request, progress, notices, clock or repo.clock)
+
+
+# --- local -------------------------------------------------------------------------------------
+
+
+class _ChecksumVerifier:
+    """The archiver's block hook: verifies relation pages, collects the damaged ones."""
+
+    def __init__(self, start_lsn: int, page_size: int, relation_segment_size: int, notify: NoticeSink) -> None:
+        self.start_lsn = start_lsn
+        self.page_size = page_size
+        self.relation_segment_size = relation_segment_size
+        self.damaged: list[dict[str, Any]] = []
+        self.pages = 0
+        self._notify = notify
+        self._lock = threading.Lock()
+
+    def __call__(self, path: str, offset: int, data: bytes) -> None:
+        name = os.path.basename(path)
+        first = layout.first_block(name, self.relation_segment_size, self.page_size) + offset // self.page_size
+        bad = pagecheck.damaged_pages(data, first, self.start_lsn)
+        with self._lock:
+            self.pages += len(data) // self.page_size
+            for page in bad:
+                if len(self.damaged) < MAX_REPORTED_PAGES:
+                    self.damaged.append({"path": path, "block": page.block, "stored": page.stored})
+        for page in bad:
+            self._notify(
+                Notice(
+                    Severity.WARNING,
+                    path,
+                    f"page {page.block} fails its checksum (stored {page.stored:#06x}, computed {page.computed:#06x})",
+                )
+            )
+
+
+def _previous_nodes(repo: Repository, parent: Snapshot | None) -> tuple[dict[str, Node], int]:
+    """Absolute path → node of the previous backup's data directory and tablespaces, and its start."""
+    if parent is None:
+        return {}, 0
+    try:
+        record = BaseBackup.of(parent)
+        root = repo.load_tree(parent.tree)
+    except LifeboatError:
+        return {}, 0
+    nodes: dict[str, Node] = {}
+    data = root.get(DATA)
+    if data is not None:
+        nodes[record.data_directory] = data
+    spaces = root.get(TABLESPACES)
+    if spaces is not None and spaces.subtree is not None:
+        listing = repo.load_tree(spaces.subtree)
+        for space in record.tablespaces:
+            node = listing.get(str(space.oid))
+            if node is not None:
+                nodes[space.location] = node
+    return nodes, int(record.start_time.timestamp() * 1_000_000_000)
+
+
+def _wait_for_wal(repo: Repository, backup: BaseBackup, timeout: float, progress_note: Callable[[str], None]) -> float:
+    """Wait until every segment from the backup's start to its stop is archived; returns seconds waited."""
+    if timeout <= 0:
+        return 0.0
+    archive = WalArchive(repo, backup.system_id)
+    started = time.monotonic()
+    segment: WalSegment = backup.start_segment
+    last = backup.stop_segment
+    while True:
+        while segment <= last and archive.exists(segment.name):
+            segment = segment.next()
+        if segment > last:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise WalMissing(
+                f"WAL segment {segment.name}, needed to restore this backup, did not reach the repository "
+                f"within {timeout:.0f}s; the backup was not saved",
+                hint="check that archive_command is 'lifeboat wal-push %p' into this repository "
+                "('lifeboat pg check'), and the server log for archive failures",
+            )
+        progress_note(segment.name)
+        time.sleep(0.05)
+
+
+def _backup_local(
+    repo: Repository, request: PgBackupRequest, progress: Progress, notices: _Notices, clock: Callable[[], datetime]
+) -> PgBackupResult:
+    started = time.monotonic()
+    server, info = _connect(request)
+    try:
+        data_dir = os.path.realpath(request.data_directory or info.data_directory)
+        if os.path.realpath(info.data_directory) != data_dir:
+            raise UsageError(
+                f"the server's data directory is {info.data_directory}, not {request.data_directory}",
+                hint="give the data directory of the server you connect to, or use --method stream",
+            )
+        if not os.path.isfile(os.path.join(data_dir, "PG_VERSION")):
+            raise UsageError(f"{data_dir} is not a readable PostgreSQL data directory on this host")
+        tablespaces = server.tablespaces()
+        databases = server.database_sizes()
+        source = source_name(request, info)
+        parent = None if request.full else find_parent_backup(repo, source, request.hostname)
+        previous, previous_start_ns = _previous_nodes(repo, parent)
+        block_size = _block_size(repo, request, info.block_size)
+        label = request.label or f"lifeboat {clock().astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        roots = [split(data_dir), *(split(t.location) for t in tablespaces)]
+        start_time = clock()
+        start_lsn = server.backup_start(label, fast=True)
+        verifier = (
+            _ChecksumVerifier(start_lsn, info.block_size, info.relation_segment_size, notices)
+            if request.verify_checksums
+            else None
+        )
+        if request.verify_checksums and not info.data_checksums:
+            notices(Notice(Severity.WARNING, data_dir, "data checksums are off in this cluster; nothing to verify"))
+            verifier = None
+        options = FileBackupOptions(
+            paths=(data_dir, *(t.location for t in tablespaces)),
+            filter=layout.backup_filter(data_dir),
+            readers=max(1, request.workers),
+            block_size_for=lambda parts: block_size if layout.is_relation_path(parts, roots) else 0,
+            on_block=verifier,
+            reuse_window_ns=REUSE_WINDOW_NS if previous else 0,
+            started_ns=previous_start_ns,
+        )
+        parent_root, parent_trees = absolute_parent(previous) if previous else (None, {})
+        with WriteSession(repo, workers=request.workers) as session:
+            saver = RecordingSaver(session)
+            archiver = FileArchiver(
+                saver,
+                repo.chunker(),
+                options,
+                parent_loader=SyntheticParent(repo, parent_trees),
+                parent_tree=parent_root,
+                progress=progress,
+                notify=notices,
+            )
+            archive = archiver.run()
+            stop = server.backup_stop()
+            next_xid = server.next_xid()
+            server.close()
+            root = _assemble(saver, archive.tree, data_dir, tablespaces, stop.label_file, stop.tablespace_map)
+            stored = session.commit()
+    finally:
+        server.close()
+    label_info = parse_backup_label(stop.label_file)
+    backup = BaseBackup(
+        method="local",
+        system_id=info.system_id,
+        version=info.version,
+        version_num=info.version_num,
+        timeline=label_info.start_timeline or info.timeline,
+        start_lsn=start_lsn,
+        stop_lsn=stop.lsn,
+        start_time=start_time,
+        stop_time=stop.stop_time,
+        label=label,
+        data_directory=data_dir,
+        wal_segment_size=info.wal_segment_size,
+        page_size=info.block_size,
+        data_checksums=info.data_checksums,
+        tablespaces=tuple(TablespaceRecord(t.oid, t.name, t.location) for t in tablespaces),
+        databases=tuple({"name": d.name, "oid": d.oid, "size": d.size} for d in databases),
+        next_xid=next_xid,
+        checksum_errors=tuple(verifier.damaged) if verifier else (),
+    )
+    if archive.errors:
+        raise LifeboatError(
+            f"{archive.errors} files of the data directory could not be read; the backup was not saved",
+            hint="the messages above name them; the backup must run as a user that can read the whole directory",
+        )
+    wal_wait = _wait_for_wal(repo, backup, request.archive_wait, lambda _name: None)
+    duration = time.monotonic() - started
+    more = {
+        "method": "local",
+        "checksum_pages_verified": verifier.pages if verifier else 0,
+        "checksum_failures": len(verifier.damaged) if verifier else 0,
+        "wal_wait_seconds": round(wal_wait, 3),
+        "files_changed_during_backup": notices.expected,
+    }
+    snapshot = repo.save_snapshot(
+        Snapshot(
+            time=start_time,
+            source=source,
+            kind=KIND,
+            tree=root,
+            hostname=request.hostname,
+            username=getpass.getuser(),
+            paths=(data_dir,),
+            tags=request.tags,
+            parent=parent.id if parent else None,
+            program_version=__version__,
+            summary=_summary(archive, stored, duration, **more),
+            extra={"postgres": backup.to_json()},
+        )
+    )
+    return PgBackupResult(
+        snapshot,
+        replace(backup, snapshot_id=snapshot.id),
+        stored,
+        duration,
+        wal_wait,
+        archive,
+        parent.id if parent else None,
+        notices.notices,
+    )
+
+
+def _next_xid(request: PgBackupRequest) -> int:
+    with PgServer.connect(request.connection, application_name="lifeboat backup") as server:
+        return server.next_xid()
+
+
+def _assemble(
+    saver: RecordingSaver,
+    root: bytes,
+    data_dir: str,
+    tablespaces: list[Tablespace],
+    label_file: str,
+    tablespace_map: str,
+) -> bytes:
+    """The snapshot's root tree: ``data/`` with the backup label, and ``tablespaces/<oid>/``."""
+    data = saver.node_at(root, split(data_dir))
+    if data is None or data.subtree is None:
+        raise LifeboatError(f"the data directory {data_dir} could not be backed up")
+    extra = [small_file(saver, "backup_label", label_file.encode(), data)]
+    if tablespace_map:
+        extra.append(small_file(saver, "tablespace_map", tablespace_map.encode(), data))
+    nodes = [with_entries(saver, data, extra, DATA)]
+    spaces = []
+    for space in tablespaces:
+        node = saver.node_at(root, split(space.location))
+        if node is None:
+            raise LifeboatError(f"tablespace {space.name} at {space.location} could not be backed up")
+        spaces.append(replace(node, name=str(space.oid)))
+    nodes.append(directory_node(saver, TABLESPACES, spaces, data))
+    return saver.save_tree(Tree(tuple(nodes)))
+
+
+# --- stream ------------------------------------------------------------------------------------
+
+
+def _backup_stream(
+    repo: Repository, request: PgBackupRequest, progress: Progress, notices: _Notices, clock: Callable[[], datetime]
+) -> PgBackupResult:
+    started = time.monotonic()
+    server, info = _connect(request)
+    try:
+        tablespaces = server.tablespaces()
+        if tablespaces:
+            raise UsageError(
+                f"the cluster has {len(tablespaces)} tablespaces; pg_basebackup cannot stream those to standard output",
+                hint="use --method local on the database host",
+            )
+        databases = server.database_sizes()
+    finally:
+        server.close()
+    source = source_name(request, info)
+    block_size = _block_size(repo, request, info.block_size)
+    label = request.label or f"lifeboat {clock().astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    start_time = clock()
+    tool = PgBasebackup(str(info.version_num // 10000))
+    with WriteSession(repo, workers=request.workers) as session:
+        saver = RecordingSaver(session)
+        builder = TarTreeBuilder(
+            saver,
+            repo.chunker(),
+            block_size_for=lambda parts: block_size if layout.is_relation_path(parts, [()]) else 0,
+            progress=progress,
+        )
+        with tool.stream(request.connection, label) as tar:
+            built = builder.consume(tar)
+        label_text = built.texts.get("backup_label", b"").decode(errors="replace")
+        if not label_text:
+            raise PostgresError("pg_basebackup's archive has no backup_label")
+        like = Node(name=DATA, type=NodeType.DIR, uid=built.root_uid, gid=built.root_gid)
+        data_node = directory_node(saver, DATA, (), like)
+        data_node = replace(data_node, subtree=built.tree, mode=0o700)
+        root = saver.save_tree(Tree((data_node, directory_node(saver, TABLESPACES, (), like))))
+        stored = session.commit()
+    stop_time = clock()
+    label_info = parse_backup_label(label_text)
+    stop_lsn = _stop_lsn(built.texts.get("backup_manifest", b""), tool.log) or label_info.start_lsn
+    try:
+        next_xid = _next_xid(request)
+    except LifeboatError:
+        next_xid = None
+    backup = BaseBackup(
+        method="stream",
+        system_id=info.system_id,
+        version=info.version,
+        version_num=info.version_num,
+        timeline=label_info.start_timeline or info.timeline,
+        start_lsn=label_info.start_lsn,
+        stop_lsn=stop_lsn,
+        start_time=start_time,
+        stop_time=stop_time,
+        label=label,
+        data_directory=info.data_directory,
+        wal_segment_size=info.wal_segment_size,
+        page_size=info.block_size,
+        data_checksums=info.data_checksums,
+        databases=tuple({"name": d.name, "oid": d.oid, "size": d.size} for d in databases),
+        next_xid=next_xid,
+        wal_included=True,
+    )
+    duration = time.monotonic() - started
+    archive = ArchiveResult(tree=root, files_new=built.files, dirs=built.dirs, bytes_total=built.bytes_total)
+    snapshot = repo.save_snapshot(
+        Snapshot(
+            time=start_time,
+            source=source,
+            kind=KIND,
+            tree=root,
+            hostname=request.hostname,
+            username=getpass.getuser(),
+            paths=(info.data_directory,),
+            tags=request.tags,
+            program_version=__version__,
+            summary=_summary(archive, stored, duration, method="stream"),
+            extra={"postgres": backup.to_json()},
+        )
+    )
+    return PgBackupResult(
+        snapshot, replace(backup, snapshot_id=snapshot.id), stored, duration, 0.0, archive, None, notices.notices
+    )
+
+
+def _stop_lsn(manifest: bytes, log: str) -> Lsn | None:
+    """The backup's end: the manifest's last WAL range, else pg_basebackup's 'end point' message."""
+    if manifest:
+        try:
+            ranges = json.loads(manifest).get("WAL-Ranges", [])
+            if ranges:
+                return Lsn.parse(str(ranges[-1]["End-LSN"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+    for line in log.splitlines():
+        if "write-ahead log end point:" in line:
+            return Lsn.parse(line.rsplit(":", 1)[1].strip())
+    return None

@@ -1,0 +1,459 @@
+"""Restore a PostgreSQL cluster to a point in time: choose a base backup, prove the WAL is
+there, lay the files down, write the recovery settings, and optionally start it.
+
+The base backup is chosen for the target (:func:`choose_base_backup`) on the path of the
+requested timeline (``latest`` by default, as PostgreSQL does). Before any file is
+written, the archive is checked for every segment recovery will need up to the target
+(for latest: to the end of the archive); a missing one fails the restore with its name.
+Targets known only by time, xid or name are checked up to consistency; the fetcher
+stops recovery if it meets a gap later. Restores never write into a running cluster or
+a non-empty directory unless forced (``--force`` empties it first).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lifeboat.core.basebackup import BaseBackup, RestoreTarget, base_backups, choose_base_backup, on_history
+from lifeboat.core.progress import NoticeSink, Progress
+from lifeboat.core.tree import Node
+from lifeboat.core.wal import (
+    TimelineHistory,
+    TimelinePeriod,
+    WalFileKind,
+    WalSegment,
+    history_file_name,
+    segments_needed,
+    timeline_for_segment,
+)
+from lifeboat.errors import (
+    IntegrityError,
+    ObjectNotFound,
+    RestoreRefused,
+    UsageError,
+    WalMissing,
+)
+from lifeboat.operations.restore import read_lock
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult, check_target
+from lifeboat.sources.postgres import recoveryconf
+from lifeboat.sources.postgres.layout import SPOOL_DIR_NAME
+from lifeboat.sources.postgres.pgdata import server_running
+from lifeboat.sources.postgres.recovery import RecoveryOutcome, start_and_wait
+from lifeboat.sources.postgres.treeparts import DATA, TABLESPACES
+
+
+@dataclass(frozen=True)
+class PgRestoreRequest:
+    target_dir: str
+    restore_command: str  # what the restored server runs to fetch WAL
+    target: RestoreTarget = field(default_factory=RestoreTarget)
+    timeline: str = "latest"  # latest | current | <number>
+    snapshot: str | None = None
+    system_id: str | None = None
+    source: str | None = None
+    tablespace_map: Mapping[str, str] = field(default_factory=dict)  # oid or name → directory
+    force: bool = False
+    workers: int = 2
+    target_action: str = "promote"  # promote | pause | shutdown
+    archive_mode_off: bool = False
+    port: int | None = None
+    start: bool = False
+    start_timeout: float = 3600.0
+    lock_wait: float = 0.0
+
+
+@dataclass
+class PgRestoreResult:
+    backup: BaseBackup
+    target_dir: str
+    timeline: int
+    restored: RestoreResult
+    restore_seconds: float
+    wal_checked_until: str
+    tablespaces: dict[int, str]
+    recovery: RecoveryOutcome | None = None
+    warnings: list[str] = field(default_factory=list)
+    total_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.backup.snapshot_id,
+            "backup": self.backup.to_json(),
+            "target_dir": self.target_dir,
+            "timeline": self.timeline,
+            "restored": self.restored.to_json(),
+            "restore_seconds": round(self.restore_seconds, 3),
+            "wal_checked_until": self.wal_checked_until,
+            "tablespaces": {str(k): v for k, v in self.tablespaces.items()},
+            "recovery": None
+            if self.recovery is None
+            else {
+                "state": self.recovery.state,
+                "seconds": round(self.recovery.seconds, 3),
+                "timeline": self.recovery.timeline,
+                "stop": self.recovery.stop,
+                "log": self.recovery.log_file,
+                "port": self.recovery.port,
+            },
+            "total_seconds": round(self.total_seconds, 3),
+            "warnings": self.warnings,
+        }
+
+
+# --- choosing ------------------------------------------------------------------------------------
+
+
+def histories(archive: WalArchive, names: set[str]) -> dict[int, TimelineHistory]:
+    """Every archived timeline history, by timeline."""
+    found: dict[int, TimelineHistory] = {}
+    for name in sorted(names):
+        if not name.endswith(".history"):
+            continue
+        timeline = int(name[:8], 16)
+        try:
+            found[timeline] = TimelineHistory.parse(timeline, archive.fetch(name).decode("utf-8", "replace"))
+        except ValueError as exc:
+            raise IntegrityError(f"archived {name} is malformed: {exc}") from None
+    return found
+
+
+def history_of(timeline: int, known: Mapping[int, TimelineHistory]) -> TimelineHistory:
+    if timeline in known:
+        return known[timeline]
+    if timeline == 1:
+        return TimelineHistory.root(1)
+    raise WalMissing(
+        f"timeline {timeline} has no history file ({history_file_name(timeline)}) in the archive",
+        hint="'lifeboat pg info' lists the archived timelines",
+    )
+
+
+def pick_system(repo: Repository, backups: list[BaseBackup], wanted: str | None) -> str:
+    systems = sorted({b.system_id for b in backups} | set(archived_systems(repo)))
+    if wanted:
+        if wanted not in systems:
+            raise ObjectNotFound(f"the repository holds nothing of database system {wanted}")
+        return wanted
+    with_backups = sorted({b.system_id for b in backups})
+    if not with_backups:
+        raise ObjectNotFound(
+            "the repository holds no PostgreSQL base backup", hint="take one: lifeboat backup postgres"
+        )
+    if len(with_backups) > 1:
+        raise UsageError(
+            f"the repository holds backups of {len(with_backups)} database systems: {', '.join(with_backups)}",
+            hint="pick one with --system-id (or --source)",
+        )
+    return with_backups[0]
+
+
+def plan_timeline(
+    requested: str, backups: list[BaseBackup], known: Mapping[int, TimelineHistory], chosen: BaseBackup | None
+) -> TimelineHistory:
+    if requested == "latest":
+        candidates = sorted({*known, *(b.timeline for b in backups)}, reverse=True)
+        for timeline in candidates:
+            history = history_of(timeline, known)
+            if any(on_history(b, history) for b in ([chosen] if chosen else backups)):
+                return history
+        raise ObjectNotFound("no timeline in the archive descends from a base backup")
+    if requested == "current":
+        if chosen is None:
+            newest = max(backups, key=lambda b: b.stop_time)
+            return history_of(newest.timeline, known)
+        return history_of(chosen.timeline, known)
+    try:
+        timeline = int(requested, 16) if requested.lower().startswith("0x") else int(requested)
+    except ValueError:
+        raise UsageError(f"--timeline {requested!r}: give latest, current or a number") from None
+    return history_of(timeline, known)
+
+
+def check_wal(
+    backup: BaseBackup, history: TimelineHistory, target: RestoreTarget, archived: set[str]
+) -> tuple[str, list[str]]:
+    """Prove the archive holds the WAL recovery will read; returns (last segment checked, warnings)."""
+    size = backup.wal_segment_size
+    path = history.path()
+    first = backup.stop_segment.next().start_lsn if backup.wal_included else backup.start_lsn
+    warnings: list[str] = []
+    consistent = -1 if backup.wal_included else max(backup.stop_lsn - 1, backup.start_lsn)
+    if target.kind == "lsn" and target.lsn is not None:
+        end = max(target.lsn, consistent)
+    elif target.kind == "latest":
+        end = max(_archive_end(path, archived, size, first), consistent)
+    else:
+        end = consistent
+    needed = segments_needed(path, first, end, size) if end >= first else []
+    for segment in needed:
+        if segment.name not in archived:
+            raise WalMissing(
+                f"WAL segment {segment.name} is missing from the archive: recovery from base backup "
+                f"{backup.snapshot_id[:8]} to {target.describe()} would have to pass it",
+                hint="choose a target before the gap ('lifeboat pg info' shows the archived ranges), "
+                "or put the segment back",
+            )
+    if target.kind in ("time", "xid", "name"):
+        after = needed[-1].next() if needed else backup.stop_segment.next()
+        gap = _next_gap(path, archived, size, after)
+        if gap is not None:
+            warnings.append(
+                f"the archive lacks WAL segment {gap.name}: if the {target.kind} target lies beyond it, "
+                "recovery will stop there with an error naming it"
+            )
+    return (needed[-1].name if needed else backup.stop_segment.name), warnings
+
+
+def _archived_on_path(path: Sequence[TimelinePeriod], archived: set[str], size: int) -> list[WalSegment]:
+    found: list[WalSegment] = []
+    for name in archived:
+        if len(name) != 24:
+            continue
+        try:
+            segment = WalSegment.parse(name, size)
+        except ValueError:
+            continue
+        if any(p.timeline == segment.timeline for p in path):
+            found.append(segment)
+    return found
+
+
+def _archive_end(path: Sequence[TimelinePeriod], archived: set[str], size: int, first: int) -> int:
+    """The last LSN recovery to 'latest' can reach: the end of the last archived segment on the path.
+
+    A missing segment before later archived ones is a gap: the returned end lies past it,
+    so the check names it.
+    """
+    usable = [
+        s
+        for s in _archived_on_path(path, archived, size)
+        if timeline_for_segment(path, s.number, size) == s.timeline and s.end_lsn > first
+    ]
+    if not usable:
+        return -1  # nothing archived after ``first``: recovery ends at consistency
+    return max(s.number for s in usable) * size
+
+
+def _next_gap(path: Sequence[TimelinePeriod], archived: set[str], size: int, after: WalSegment) -> WalSegment | None:
+    end = _archive_end(path, archived, size, after.start_lsn)
+    if end < after.start_lsn:
+        return None
+    for segment in segments_needed(path, after.start_lsn, end, size):
+        if segment.name not in archived:
+            return segment
+    return None
+
+
+# --- laying the files down -------------------------------------------------------------------------
+
+
+def _prepare_dir(path: str, *, force: bool, what: str) -> None:
+    running = server_running(path) if os.path.isdir(path) else None
+    if running is not None and not force:
+        raise RestoreRefused(
+            f"{what} {path} belongs to a running server (pid {running.pid})",
+            hint="stop it first, or restore elsewhere; --force replaces it (the server's files are removed)",
+        )
+    try:
+        check_target(path, force=False)
+    except RestoreRefused:
+        if not force:
+            raise RestoreRefused(f"{what} {path} is not empty") from None
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def tablespace_locations(backup: BaseBackup, mapping: Mapping[str, str]) -> dict[int, str]:
+    known = {str(t.oid) for t in backup.tablespaces} | {t.name for t in backup.tablespaces}
+    unknown = sorted(set(mapping) - known)
+    if unknown:
+        names = ", ".join(f"{t.name} ({t.oid})" for t in backup.tablespaces) or "none"
+        raise UsageError(f"--tablespace names {', '.join(unknown)}, not in the backup (it has: {names})")
+    locations: dict[int, str] = {}
+    for space in backup.tablespaces:
+        chosen = mapping.get(str(space.oid)) or mapping.get(space.name) or space.location
+        if not os.path.isabs(chosen):
+            raise UsageError(f"tablespace {space.name}: {chosen!r} must be an absolute path")
+        locations[space.oid] = chosen
+    return locations
+
+
+def _chown_like(path: Path, node: Node) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, node.uid, node.gid, follow_symlinks=False)
+
+
+def _fix_up(
+    target: Path,
+    data_node: Node,
+    backup: BaseBackup,
+    locations: Mapping[int, str],
+    request: PgRestoreRequest,
+    timeline: str,
+    clock: Callable[[], datetime],
+) -> None:
+    os.chmod(target, 0o700)
+    _chown_like(target, data_node)
+    for name in ("postmaster.pid", "postmaster.opts", "standby.signal", recoveryconf.SIGNAL):
+        (target / name).unlink(missing_ok=True)
+    spool = target / SPOOL_DIR_NAME
+    if spool.exists():
+        shutil.rmtree(spool)
+    for sub in ("pg_wal/archive_status",):
+        (target / sub).mkdir(parents=True, exist_ok=True)
+        _chown_like(target / sub, data_node)
+    tblspc = target / "pg_tblspc"
+    for oid, location in locations.items():
+        link = tblspc / str(oid)
+        link.unlink(missing_ok=True)
+        tblspc.mkdir(exist_ok=True)
+        os.symlink(location, link)
+        _chown_like(link, data_node)
+    map_file = target / "tablespace_map"
+    if map_file.exists():
+        map_file.write_text(recoveryconf.rewrite_tablespace_map(map_file.read_text(), locations))
+    settings = {"restore_command": request.restore_command}
+    settings.update(recoveryconf.target_settings(request.target, timeline, request.target_action))
+    if request.port:
+        settings["port"] = str(request.port)
+    if request.archive_mode_off:
+        settings["archive_mode"] = "off"
+    auto = target / recoveryconf.AUTO_CONF
+    existing = auto.read_text() if auto.exists() else ""
+    auto.write_text(recoveryconf.rewrite_auto_conf(existing, settings, when=clock()))
+    signal = target / recoveryconf.SIGNAL
+    signal.write_text("")
+    for path in (auto, signal, map_file):
+        if path.exists():
+            os.chmod(path, 0o600)
+            _chown_like(path, data_node)
+
+
+# --- the use case ------------------------------------------------------------------------------------
+
+
+def restore_postgres(
+    repo: Repository,
+    request: PgRestoreRequest,
+    *,
+    progress: Progress | None = None,
+    notify: NoticeSink | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> PgRestoreResult:
+    """Restore a base backup and the recovery settings for ``request.target``; optionally start it."""
+    clock = clock or (lambda: datetime.now(UTC))
+    started = time.monotonic()
+    progress = progress or Progress()
+    if request.target_action not in ("promote", "pause", "shutdown"):
+        raise UsageError(f"--target-action {request.target_action!r}: use promote, pause or shutdown")
+    with read_lock(repo, use_lock=True, wait=request.lock_wait):
+        snapshots = repo.snapshots()
+        if request.source:
+            snapshots = [s for s in snapshots if s.source == request.source]
+        backups = base_backups(snapshots)
+        if request.snapshot:
+            wanted = repo.resolve_snapshot(request.snapshot, candidates=None)
+            chosen_one = BaseBackup.of(wanted)
+            system_id = chosen_one.system_id
+            backups = [b for b in base_backups([wanted, *snapshots]) if b.system_id == system_id]
+        else:
+            chosen_one = None
+            system_id = pick_system(repo, backups, request.system_id)
+            backups = [b for b in backups if b.system_id == system_id]
+        archive = WalArchive(repo, system_id)
+        archived = {f.name for f in archive.files() if f.parsed.kind in (WalFileKind.SEGMENT, WalFileKind.HISTORY)}
+        known = histories(archive, archived)
+        if chosen_one is not None:
+            history = plan_timeline(request.timeline, backups, known, chosen_one)
+            if not on_history(chosen_one, history):
+                raise UsageError(
+                    f"base backup {chosen_one.snapshot_id[:8]} (timeline {chosen_one.timeline}) is not on the "
+                    f"path of timeline {history.timeline}",
+                    hint="pick another --snapshot or --timeline",
+                )
+            backup = chosen_one
+        else:
+            history = plan_timeline(request.timeline, backups, known, None)
+            found = choose_base_backup(backups, request.target, history)
+            if found is None:
+                oldest = min(backups, key=lambda b: b.stop_time) if backups else None
+                raise ObjectNotFound(
+                    f"no base backup can reach {request.target.describe()} on timeline {history.timeline}"
+                    + (f"; the oldest became consistent at {oldest.stop_time.isoformat()}" if oldest else ""),
+                    hint="'lifeboat pg info' shows the recoverable window",
+                )
+            backup = found
+        checked, warnings = check_wal(backup, history, request.target, archived)
+        locations = tablespace_locations(backup, request.tablespace_map)
+        target = Path(os.path.abspath(request.target_dir))
+        _prepare_dir(str(target), force=request.force, what="target directory")
+        for location in locations.values():
+            _prepare_dir(location, force=request.force, what="tablespace directory")
+        snapshot = repo.load_snapshot(backup.snapshot_id)
+        root = repo.load_tree(snapshot.tree)
+        data_node = root.get(DATA)
+        if data_node is None or data_node.subtree is None:
+            raise IntegrityError(f"snapshot {snapshot.short_id} has no data directory")
+        options = RestoreOptions(target=str(target), workers=request.workers)
+        restored = FileRestorer(repo, options, progress=progress, notify=notify).restore(
+            repo.load_tree(data_node.subtree)
+        )
+        spaces = root.get(TABLESPACES)
+        space_tree = repo.load_tree(spaces.subtree) if spaces is not None and spaces.subtree else None
+        for oid, location in locations.items():
+            node = space_tree.get(str(oid)) if space_tree else None
+            if node is None or node.subtree is None:
+                raise IntegrityError(f"snapshot {snapshot.short_id} lacks tablespace {oid}")
+            done = FileRestorer(
+                repo, RestoreOptions(target=location, workers=request.workers), progress=progress
+            ).restore(repo.load_tree(node.subtree))
+            os.chmod(location, 0o700)
+            _chown_like(Path(location), node)
+            restored.files += done.files
+            restored.bytes += done.bytes
+            restored.errors += done.errors
+            restored.damaged.extend(done.damaged)
+    if restored.errors or restored.damaged:
+        raise IntegrityError(
+            f"{restored.errors} files could not be restored ({len(restored.damaged)} damaged): "
+            "the restored cluster is incomplete",
+            hint="the messages above name them; run 'lifeboat check --read-data'",
+        )
+    timeline_setting = "latest" if request.timeline == "latest" else str(history.timeline)
+    _fix_up(target, data_node, backup, locations, request, timeline_setting, clock)
+    result = PgRestoreResult(
+        backup=backup,
+        target_dir=str(target),
+        timeline=history.timeline,
+        restored=restored,
+        restore_seconds=time.monotonic() - started,
+        wal_checked_until=checked,
+        tablespaces=locations,
+        warnings=warnings,
+    )
+    if request.start:
+        result.recovery = start_and_wait(
+            str(target),
+            port=request.port,
+            action=request.target_action,
+            timeout=request.start_timeout,
+            major=str(backup.version_num // 10000),
+        )
+        inbox = target / SPOOL_DIR_NAME
+        if inbox.is_dir():
+            for spool in inbox.iterdir():
+                shutil.rmtree(spool / "in", ignore_errors=True)
+    result.total_seconds = time.monotonic() - started
+    return result

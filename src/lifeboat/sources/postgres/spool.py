@@ -1,0 +1,251 @@
+"""The WAL spool: small status files shared by ``wal-push``/``wal-fetch`` calls and their
+background workers.
+
+Layout below the spool directory (one per cluster and repository)::
+
+    out/<wal file>.ok      pushed: durable in the repository (or deliberately dropped); kept
+                           until PostgreSQL has marked the file done, so a repeated call finds it
+    out/<wal file>.error   the push failed: JSON {code, message, hint}
+    out/worker.lock        held (flock) by the background pusher while it runs
+    in/<wal file>          a prefetched file, complete (written to a temporary name, renamed)
+    in/<wal file>.missing  not in the archive when asked for (content: why it matters, if it does)
+    in/<wal file>.error    the fetch failed: JSON {code, message, hint}
+    in/request             the file PostgreSQL asked for last, and a token
+    in/worker.lock         held by the background fetcher
+    worker.log             what the background workers did
+
+A status file only ever claims what is true: ``.ok`` is written after the repository
+said the object is durable. Losing the spool loses nothing but time: the next call
+pushes again, and pushing identical content is a success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+OK_SUFFIX = ".ok"
+ERROR_SUFFIX = ".error"
+MISSING_SUFFIX = ".missing"
+DROPPED = "dropped"
+LOG_NAME = "worker.log"
+LOG_LIMIT = 1024 * 1024
+_TMP = ".tmp-"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failure a worker reports to the call waiting for it."""
+
+    code: int
+    message: str
+    hint: str = ""
+
+    def encode(self) -> bytes:
+        return json.dumps({"code": self.code, "message": self.message, "hint": self.hint}).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Failure:
+        try:
+            doc = json.loads(data)
+            return cls(int(doc["code"]), str(doc["message"]), str(doc.get("hint", "")))
+        except (ValueError, KeyError, TypeError):
+            return cls(1, "a background worker reported an unreadable failure", "")
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The file is not in the archive; ``note`` explains a gap (later files exist)."""
+
+    note: str = ""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.parent / f"{_TMP}{secrets.token_hex(6)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+class WorkerLock:
+    """An exclusive ``flock`` on a file; released when closed or when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+
+    def try_acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def held_elsewhere(self) -> bool:
+        """True when another process holds the lock (probes without keeping it)."""
+        if self.try_acquire():
+            self.release()
+            return False
+        return True
+
+
+class Spool:
+    """Status files and prefetched WAL for one cluster and repository."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.out = self.root / "out"
+        self.inbox = self.root / "in"
+
+    def ensure(self) -> Spool:
+        for directory in (self.root, self.out, self.inbox):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self
+
+    # --- pushing ---------------------------------------------------------------------------
+    def push_done(self, name: str) -> str | None:
+        """``'pushed'``/``'dropped'`` when a worker finished ``name``, else None."""
+        data = _read(self.out / (name + OK_SUFFIX))
+        if data is None:
+            return None
+        return DROPPED if data.strip() == DROPPED.encode() else "pushed"
+
+    def push_failure(self, name: str) -> Failure | None:
+        data = _read(self.out / (name + ERROR_SUFFIX))
+        return Failure.decode(data) if data is not None else None
+
+    def mark_pushed(self, name: str, *, dropped: bool = False) -> None:
+        _write_atomic(self.out / (name + OK_SUFFIX), DROPPED.encode() if dropped else b"pushed")
+        _remove(self.out / (name + ERROR_SUFFIX))
+
+    def mark_push_failed(self, name: str, failure: Failure) -> None:
+        _write_atomic(self.out / (name + ERROR_SUFFIX), failure.encode())
+
+    def forget_push(self, name: str) -> None:
+        """Forget a finished push (once PostgreSQL no longer has the file queued)."""
+        _remove(self.out / (name + OK_SUFFIX))
+        _remove(self.out / (name + ERROR_SUFFIX))
+
+    def forget_push_failure(self, name: str) -> None:
+        _remove(self.out / (name + ERROR_SUFFIX))
+
+    def push_statuses(self) -> dict[str, str]:
+        """File name → ``ok`` or ``error`` for every push status present."""
+        found: dict[str, str] = {}
+        for entry in _listdir(self.out):
+            if entry.endswith(OK_SUFFIX):
+                found[entry[: -len(OK_SUFFIX)]] = "ok"
+            elif entry.endswith(ERROR_SUFFIX):
+                found.setdefault(entry[: -len(ERROR_SUFFIX)], "error")
+        return found
+
+    def push_lock(self) -> WorkerLock:
+        return WorkerLock(self.out / "worker.lock")
+
+    # --- fetching --------------------------------------------------------------------------
+    def prefetched(self, name: str) -> Path | None:
+        path = self.inbox / name
+        return path if path.is_file() else None
+
+    def store_prefetched(self, name: str, data: bytes) -> None:
+        _write_atomic(self.inbox / name, data)
+
+    def prefetched_names(self) -> set[str]:
+        return {e for e in _listdir(self.inbox) if "." not in e or e.endswith((".history", ".partial"))}
+
+    def discard_prefetched(self, name: str) -> None:
+        _remove(self.inbox / name)
+
+    def mark_missing(self, name: str, note: str = "") -> None:
+        """``name`` is not archived; ``note`` says why that matters (a gap), if it does."""
+        _write_atomic(self.inbox / (name + MISSING_SUFFIX), note.encode())
+
+    def mark_fetch_failed(self, name: str, failure: Failure) -> None:
+        _write_atomic(self.inbox / (name + ERROR_SUFFIX), failure.encode())
+
+    def fetch_outcome(self, name: str) -> Failure | Missing | None:
+        """:class:`Missing`, a :class:`Failure`, or None (nothing known yet) for ``name``."""
+        note = _read(self.inbox / (name + MISSING_SUFFIX))
+        if note is not None:
+            return Missing(note.decode(errors="replace"))
+        data = _read(self.inbox / (name + ERROR_SUFFIX))
+        return Failure.decode(data) if data is not None else None
+
+    def forget_fetch(self, name: str) -> None:
+        _remove(self.inbox / (name + MISSING_SUFFIX))
+        _remove(self.inbox / (name + ERROR_SUFFIX))
+
+    def request(self, name: str) -> None:
+        """Ask the fetcher for ``name`` (a fresh token makes a repeated request a new one)."""
+        _write_atomic(self.inbox / "request", f"{name} {secrets.token_hex(4)}".encode())
+
+    def current_request(self) -> tuple[str, str] | None:
+        """The last request as (file name, token), or None."""
+        data = _read(self.inbox / "request")
+        if not data:
+            return None
+        name, _, token = data.decode("ascii", errors="replace").strip().partition(" ")
+        return name, token
+
+    def fetch_lock(self) -> WorkerLock:
+        return WorkerLock(self.inbox / "worker.lock")
+
+    # --- housekeeping ------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.root / LOG_NAME
+
+    def log(self, line: str) -> None:
+        """Append one line to the worker log (truncated when it grows past 1 MiB)."""
+        path = self.log_path
+        with contextlib.suppress(OSError):
+            if path.exists() and path.stat().st_size > LOG_LIMIT:
+                path.replace(path.with_suffix(".log.1"))
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(line.rstrip("\n") + "\n")
+
+    def clean_temporaries(self) -> None:
+        for directory in (self.out, self.inbox):
+            for entry in _listdir(directory):
+                if entry.startswith(_TMP):
+                    _remove(directory / entry)
+
+
+def _listdir(directory: Path) -> Iterator[str]:
+    try:
+        with os.scandir(directory) as listing:
+            names = [entry.name for entry in listing]
+    except FileNotFoundError:
+        return iter(())
+    return iter(names)

@@ -1,0 +1,369 @@
+"""Repositories on an SSH server: ``sftp://user@host:port/path``.
+
+Runs on asyncssh in one background event-loop thread; the Backend methods submit
+coroutines to it, so many threads can have requests in flight on one SSH connection.
+Authentication is by key only (``?identity=`` files, the default ``~/.ssh/id_*`` keys,
+or the agent at ``SSH_AUTH_SOCK``) and the server's host key must be in ``known_hosts``.
+A put writes a temporary file beside the target, syncs it (``fsync@openssh.com``) and
+renames it into place: ``posix-rename`` replaces atomically; plain SFTP rename refuses
+an existing target, which makes put-if-absent atomic. A lost connection is reopened on
+the next request; every request has a timeout.
+
+A path is absolute (``sftp://host/srv/backups``) or, after ``/~/``, relative to the
+login directory (``sftp://host/~/backups``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import posixpath
+import secrets
+import stat as stat_module
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from lifeboat.errors import (
+    StorageAlreadyExists,
+    StorageError,
+    StorageNotFound,
+    StoragePermissionDenied,
+    StorageQuotaExceeded,
+    TransientStorageError,
+    UsageError,
+)
+from lifeboat.storage.base import ObjectInfo, check_name
+from lifeboat.storage.translate import detail
+from lifeboat.storage.url import Options, StorageUrl
+
+if TYPE_CHECKING:
+    import asyncssh
+
+T = TypeVar("T")
+TEMP_PREFIX = ".tmp-"
+OPTIONS = frozenset({"identity", "known_hosts", "connections", "connect_timeout", "timeout", "fsync"})
+
+
+@dataclass(frozen=True)
+class SftpSettings:
+    host: str
+    path: str  # absolute, or relative to the login directory
+    user: str
+    port: int = 22
+    identities: tuple[str, ...] = ()
+    known_hosts: str | None = None
+    connections: int = 4
+    connect_timeout: float = 15.0
+    timeout: float = 300.0
+    fsync: bool = True
+    shown_path: str = field(default="", compare=False)
+
+    @classmethod
+    def from_url(cls, url: StorageUrl) -> SftpSettings:
+        options = Options(url, OPTIONS)
+        if not url.host:
+            raise UsageError("the sftp URL names no host", hint="write sftp://user@host:port/path")
+        raw = url.path
+        if raw in ("", "/"):
+            raise UsageError(
+                "the sftp URL names no directory", hint="write sftp://host/srv/repo, or sftp://host/~/repo for ~/repo"
+            )
+        home_relative = raw == "/~" or raw.startswith("/~/")
+        path = (raw[3:].rstrip("/") or ".") if home_relative else (raw.rstrip("/") or "/")
+        identity = options.text("identity")
+        default = cls(host="", path="", user="")
+        return cls(
+            host=url.host,
+            path=path,
+            user=url.user or getpass.getuser(),
+            port=url.port or 22,
+            identities=tuple(p for p in identity.split(",") if p) if identity else (),
+            known_hosts=options.text("known_hosts"),
+            connections=options.integer("connections", default.connections, high=64),
+            connect_timeout=options.seconds("connect_timeout", default.connect_timeout),
+            timeout=options.seconds("timeout", default.timeout),
+            fsync=options.boolean("fsync", True),
+            shown_path=raw.rstrip("/"),
+        )
+
+    @property
+    def location(self) -> str:
+        port = f":{self.port}" if self.port != 22 else ""
+        return f"sftp://{self.user}@{self.host}{port}{self.shown_path or '/' + self.path}"
+
+
+def _translate(exc: BaseException, what: str) -> StorageError:
+    import asyncssh
+
+    if isinstance(exc, (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath)):
+        return StorageNotFound(f"{what}: no such object")
+    if isinstance(exc, (asyncssh.SFTPPermissionDenied, asyncssh.SFTPWriteProtect)):
+        return StoragePermissionDenied(f"{what}: permission denied by the server")
+    if isinstance(exc, (asyncssh.SFTPNoSpaceOnFilesystem, asyncssh.SFTPQuotaExceeded)):
+        return StorageQuotaExceeded(f"{what}: no space left on the server")
+    if isinstance(exc, asyncssh.SFTPFileAlreadyExists):
+        return StorageAlreadyExists(f"{what}: object already exists")
+    if isinstance(exc, (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection)):
+        return TransientStorageError(f"{what}: the SSH connection was lost")
+    if isinstance(exc, asyncssh.SFTPError):
+        reason = str(exc.reason or "failure")
+        if "space" in reason.lower() or "quota" in reason.lower():
+            return StorageQuotaExceeded(f"{what}: {reason}")
+        return StorageError(f"{what}: the server refused ({reason})")
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        return StorageError(
+            f"{what}: the server's host key is not trusted",
+            hint="add the host key to known_hosts after checking its fingerprint "
+            "(ssh-keyscan -p PORT HOST), or point ?known_hosts= at a file that has it",
+        )
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return StoragePermissionDenied(
+            f"{what}: the server refused the login",
+            hint="check the user, ?identity= key files or the SSH agent, and the server's authorized_keys",
+        )
+    if isinstance(exc, (asyncssh.DisconnectError, asyncssh.ChannelOpenError, OSError, EOFError)):
+        return TransientStorageError(f"{what}: the SSH connection failed ({type(exc).__name__})")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, FutureTimeout)):
+        return TransientStorageError(f"{what}: the server did not answer in time")
+    return StorageError(f"{what}: {type(exc).__name__}")
+
+
+class _LoopThread:
+    """An asyncio event loop running in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="lifeboat-sftp", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def submit(self, coro: Awaitable[T], timeout: float) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class SftpBackend:
+    """Objects as files below a directory of an SSH server."""
+
+    def __init__(self, settings: SftpSettings) -> None:
+        self.settings = settings
+        self._loop = _LoopThread()
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._directories: set[str] = set()
+        self._fsync = settings.fsync
+        self._closed = False
+
+    @property
+    def location(self) -> str:
+        return self.settings.location
+
+    @property
+    def connections(self) -> int:
+        return self.settings.connections
+
+    # --- the connection ----------------------------------------------------------------------
+    async def _client(self) -> asyncssh.SFTPClient:
+        import asyncssh
+
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._sftp is not None:
+                return self._sftp
+            settings = self.settings
+            options: dict[str, Any] = {
+                "username": settings.user,
+                "port": settings.port,
+                "connect_timeout": settings.connect_timeout,
+                "login_timeout": settings.connect_timeout,
+                "keepalive_interval": 15,
+                "keepalive_count_max": 4,
+            }
+            if settings.identities:
+                options["client_keys"] = list(settings.identities)
+            if settings.known_hosts:
+                options["known_hosts"] = settings.known_hosts
+            conn = await asyncssh.connect(settings.host, **options)
+            try:
+                sftp = await conn.start_sftp_client()
+            except BaseException:
+                conn.close()
+                raise
+            self._conn, self._sftp = conn, sftp
+            return sftp
+
+    async def _reset(self) -> None:
+        conn, self._conn, self._sftp = self._conn, None, None
+        if conn is not None:
+            conn.close()
+
+    def _run(self, what: str, operation: Callable[[asyncssh.SFTPClient], Awaitable[T]]) -> T:
+        if self._closed:
+            raise StorageError(f"{what}: the backend is closed")
+
+        async def guarded() -> T:
+            sftp = await self._client()
+            return await operation(sftp)
+
+        try:
+            return self._loop.submit(asyncio.wait_for(guarded(), self.settings.timeout), self.settings.timeout + 5)
+        except StorageError:
+            raise
+        except Exception as exc:
+            error = _translate(exc, what)
+            if isinstance(error, TransientStorageError):  # the connection is suspect: reopen it next time
+                asyncio.run_coroutine_threadsafe(self._reset(), self._loop.loop)
+            raise error from detail(exc)
+
+    def _path(self, name: str) -> str:
+        return posixpath.join(self.settings.path, check_name(name))
+
+    # --- the contract --------------------------------------------------------------------------
+    def get(self, name: str) -> bytes:
+        path = self._path(name)
+
+        async def read(sftp: asyncssh.SFTPClient) -> bytes:
+            async with sftp.open(path, "rb") as handle:
+                return bytes(cast(bytes, await handle.read()))
+
+        return self._run(f"get {name}", read)
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        path = self._path(name)
+
+        async def read(sftp: asyncssh.SFTPClient) -> bytes:
+            async with sftp.open(path, "rb") as handle:
+                return bytes(cast(bytes, await handle.read(length, offset))) if length else b""
+
+        return self._run(f"get {name}", read)
+
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+        import asyncssh
+
+        path = self._path(name)
+        directory = posixpath.dirname(path)
+        payload = bytes(data)
+
+        async def write(sftp: asyncssh.SFTPClient) -> None:
+            if directory not in self._directories:
+                await self._makedirs(sftp, directory)
+            tmp = posixpath.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+            published = False
+            try:
+                async with sftp.open(tmp, "wb") as handle:
+                    await handle.write(payload)
+                    if self._fsync:
+                        try:
+                            await handle.fsync()
+                        except asyncssh.SFTPOpUnsupported:
+                            self._fsync = False
+                if if_absent:
+                    try:
+                        await sftp.rename(tmp, path)
+                    except (asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists):
+                        if await sftp.exists(path):
+                            raise StorageAlreadyExists(f"put {name}: object already exists") from None
+                        raise
+                else:
+                    await sftp.posix_rename(tmp, path)
+                published = True
+            finally:
+                if not published:
+                    with contextlib.suppress(asyncssh.SFTPError, OSError):
+                        await sftp.remove(tmp)
+
+        self._run(f"put {name}", write)
+
+    async def _makedirs(self, sftp: asyncssh.SFTPClient, directory: str) -> None:
+        import asyncssh
+
+        try:
+            await sftp.makedirs(directory, exist_ok=True)
+        except asyncssh.SFTPFailure:
+            if not await sftp.isdir(directory):  # another writer may have made it meanwhile
+                raise
+        self._directories.add(directory)
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+
+        async def remove(sftp: asyncssh.SFTPClient) -> None:
+            await sftp.remove(path)
+
+        self._run(f"delete {name}", remove)
+
+    def stat(self, name: str) -> ObjectInfo:
+        path = self._path(name)
+
+        async def stat(sftp: asyncssh.SFTPClient) -> ObjectInfo:
+            attrs = await sftp.stat(path)
+            if attrs.permissions is not None and not stat_module.S_ISREG(attrs.permissions):
+                raise StorageNotFound(f"stat {name}: no such object")
+            return ObjectInfo(name, int(attrs.size or 0), float(attrs.mtime or 0))
+
+        return self._run(f"stat {name}", stat)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        import asyncssh
+
+        head = prefix.rpartition("/")[0]
+        root = self.settings.path
+
+        async def walk(sftp: asyncssh.SFTPClient) -> list[ObjectInfo]:
+            found: list[ObjectInfo] = []
+            pending = [head]
+            while pending:
+                relative = pending.pop()
+                directory = posixpath.join(root, relative) if relative else root
+                try:
+                    entries = [entry async for entry in sftp.scandir(directory)]
+                except asyncssh.SFTPNoSuchFile:
+                    continue
+                for entry in entries:
+                    filename = str(entry.filename)
+                    if filename in (".", "..") or filename.startswith(TEMP_PREFIX):
+                        continue
+                    name = f"{relative}/{filename}" if relative else filename
+                    mode = entry.attrs.permissions or 0
+                    if stat_module.S_ISDIR(mode):
+                        if name.startswith(prefix) or prefix.startswith(name + "/"):
+                            pending.append(name)
+                    elif stat_module.S_ISREG(mode) and name.startswith(prefix):
+                        found.append(ObjectInfo(name, int(entry.attrs.size or 0), float(entry.attrs.mtime or 0)))
+            return found
+
+        yield from self._run(f"list {prefix or '/'}", walk)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):  # closing a broken connection is best effort
+            self._loop.submit(self._reset(), 10)
+        self._loop.stop()
+
+
+def open_sftp(url: StorageUrl) -> SftpBackend:
+    return SftpBackend(SftpSettings.from_url(url))

@@ -1,0 +1,234 @@
+"""The WAL archive, the pusher and the fetcher, without a server (fake pg_wal directories)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, StorageNotFound, WalConflict
+from lifeboat.operations.wal_fetch import (
+    BackgroundFetcher,
+    FetchFailed,
+    FetchResult,
+    FetchSettings,
+    fetch_direct,
+    fetch_file,
+)
+from lifeboat.operations.wal_push import BackgroundPusher, PushSettings, archive_file, push_file
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.wal import PushOutcome, WalArchive, archived_systems
+from lifeboat.sources.postgres.spool import Spool
+from tests.postgres.fakewal import SYSTEM_ID, add_ready, make_pg_wal, mark_done, segment_bytes
+
+SEG1 = "000000010000000000000001"
+SEG2 = "000000010000000000000002"
+SEG3 = "000000010000000000000003"
+SEG4 = "000000010000000000000004"
+
+
+@pytest.fixture
+def archive(memory_repo: Repository) -> WalArchive:
+    return WalArchive(memory_repo, SYSTEM_ID)
+
+
+def test_pushed_segment_comes_back_identical_and_is_stored_compressed(archive: WalArchive) -> None:
+    data = segment_bytes(SEG1)
+    assert archive.push(SEG1, data) is PushOutcome.STORED
+    assert archive.fetch(SEG1) == data
+    stored = archive.repo.backend.get(archive.object_name(SEG1))
+    assert len(stored) < len(data) // 100
+    assert SEG1.encode() not in stored  # sealed: the storage sees ciphertext only
+    assert archived_systems(archive.repo) == [SYSTEM_ID]
+    assert archive.object_name(SEG1) == f"wal/{SYSTEM_ID}/00000001/{SEG1}"
+
+
+def test_pushing_identical_content_again_succeeds(archive: WalArchive) -> None:
+    data = segment_bytes(SEG1)
+    archive.push(SEG1, data)
+    assert archive.push(SEG1, data) is PushOutcome.ALREADY_ARCHIVED
+
+
+def test_pushing_different_content_under_an_archived_name_fails_loudly(archive: WalArchive) -> None:
+    archive.push(SEG1, segment_bytes(SEG1))
+    with pytest.raises(WalConflict, match="already archived with different content"):
+        archive.push(SEG1, segment_bytes(SEG1, fill=b"other"))
+    assert archive.fetch(SEG1) == segment_bytes(SEG1)
+
+
+def test_an_object_moved_to_another_name_is_refused(archive: WalArchive) -> None:
+    archive.push(SEG1, segment_bytes(SEG1))
+    backend = archive.repo.backend
+    backend.put(archive.object_name(SEG2), backend.get(archive.object_name(SEG1)))
+    with pytest.raises(IntegrityError, match="moved or swapped"):
+        archive.fetch(SEG2)
+
+
+def test_a_flipped_bit_is_detected(archive: WalArchive) -> None:
+    archive.push(SEG1, segment_bytes(SEG1))
+    backend = archive.repo.backend
+    damaged = bytearray(backend.get(archive.object_name(SEG1)))
+    damaged[len(damaged) // 2] ^= 1
+    backend.delete(archive.object_name(SEG1))
+    backend.put(archive.object_name(SEG1), bytes(damaged))
+    with pytest.raises(IntegrityError):
+        archive.fetch(SEG1)
+
+
+def test_a_segment_of_another_cluster_is_not_archived(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, SEG1, segment_bytes(SEG1, system_id="42"))
+    with pytest.raises(WalConflict, match="belongs to database system 42"):
+        push_file(archive, pg_wal, SEG1)
+    assert not archive.exists(SEG1)
+
+
+# --- pushing ------------------------------------------------------------------------------------------
+
+
+def test_the_pusher_pushes_every_ready_file_history_first(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    for name in (SEG1, SEG2, SEG3):
+        add_ready(pg_wal, name)
+    add_ready(pg_wal, "00000002.history", b"1\t0/3000000\tno recovery target specified\n")
+    spool = Spool(tmp_path / "spool").ensure()
+    pushed = BackgroundPusher(archive, pg_wal, spool, PushSettings(idle_exit=0.05)).run()
+    assert pushed == 4
+    assert all(spool.push_done(n) == "pushed" for n in (SEG1, SEG2, SEG3, "00000002.history"))
+    assert archive.fetch("00000002.history").startswith(b"1\t0/3000000")
+    log = spool.log_path.read_text()
+    assert log.index("00000002.history") < log.index(SEG1)
+
+
+def test_a_call_for_a_pushed_file_returns_at_once_without_a_worker(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, SEG1)
+    add_ready(pg_wal, SEG2)
+    spool = Spool(tmp_path / "spool").ensure()
+    starts: list[int] = []
+
+    def start_worker() -> None:
+        starts.append(1)
+        BackgroundPusher(archive, pg_wal, spool, PushSettings(idle_exit=0.01)).run()
+
+    first = archive_file(SEG1, pg_wal, spool, start_worker, PushSettings())
+    assert first.outcome == "pushed"
+    mark_done(pg_wal, SEG1)
+    second = archive_file(SEG2, pg_wal, spool, start_worker, PushSettings())
+    assert second.outcome == "pushed"
+    assert second.waited == 0.0  # pushed ahead by the first worker
+    assert len(starts) == 1
+
+
+def test_a_failed_push_is_reported_to_the_waiting_call_and_nothing_is_acknowledged(
+    archive: WalArchive, tmp_path: Path
+) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, SEG1)
+    archive.push(SEG1, segment_bytes(SEG1, fill=b"something else"))
+    spool = Spool(tmp_path / "spool").ensure()
+
+    def start_worker() -> None:
+        BackgroundPusher(archive, pg_wal, spool, PushSettings(idle_exit=0.01)).run()
+
+    with pytest.raises(LifeboatError, match="different content") as raised:
+        archive_file(SEG1, pg_wal, spool, start_worker, PushSettings())
+    assert raised.value.exit_code == ExitCode.INTEGRITY
+    assert spool.push_done(SEG1) is None
+
+
+def test_the_queue_limit_drops_wal_loudly(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    for name in (SEG1, SEG2, SEG3):
+        add_ready(pg_wal, name)
+    spool = Spool(tmp_path / "spool").ensure()
+    result = archive_file(SEG1, pg_wal, spool, lambda: None, PushSettings(queue_max=32 * 1024 * 1024))
+    assert result.outcome == "dropped"
+    assert result.dropped is not None
+    alert = result.dropped.alert()
+    assert "ALERT" in alert and "DROPPED 3 WAL files" in alert and SEG1 in alert and SEG3 in alert
+    assert spool.push_done(SEG3) == "dropped"
+    assert "DROPPED" in spool.log_path.read_text()
+    assert not archive.exists(SEG1)
+
+
+def test_below_the_queue_limit_nothing_is_dropped(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, SEG1)
+    spool = Spool(tmp_path / "spool").ensure()
+
+    def start_worker() -> None:
+        BackgroundPusher(archive, pg_wal, spool, PushSettings(idle_exit=0.01)).run()
+
+    result = archive_file(SEG1, pg_wal, spool, start_worker, PushSettings(queue_max=1024**3))
+    assert result.outcome == "pushed" and result.dropped is None
+    assert archive.fetch(SEG1) == segment_bytes(SEG1)
+
+
+# --- fetching ------------------------------------------------------------------------------------------
+
+
+def _serve(archive: WalArchive, spool: Spool) -> threading.Thread:
+    settings = FetchSettings(prefetch=2, idle_exit=0.3, poll=0.002, gap_recheck=0.01)
+    fetcher = BackgroundFetcher(archive, spool, settings, segment_size=16 * 1024 * 1024)
+    thread = threading.Thread(target=fetcher.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_fetch_restores_the_file_and_prefetches_the_next_segments(archive: WalArchive, tmp_path: Path) -> None:
+    for name in (SEG1, SEG2, SEG3, SEG4):
+        archive.push(name, segment_bytes(name))
+    spool = Spool(tmp_path / "spool").ensure()
+    workers: list[threading.Thread] = []
+    settings = FetchSettings(timeout=10)
+    target = tmp_path / "RECOVERYXLOG"
+    assert fetch_file(SEG1, target, spool, lambda: workers.append(_serve(archive, spool)), settings).found
+    assert target.read_bytes() == segment_bytes(SEG1)
+    for _ in range(200):
+        if spool.prefetched(SEG3):
+            break
+        threading.Event().wait(0.01)
+    assert spool.prefetched(SEG2) and spool.prefetched(SEG3)  # fetched while "PostgreSQL replays"
+    assert fetch_file(SEG2, target, spool, lambda: workers.append(_serve(archive, spool)), settings).found
+    assert target.read_bytes() == segment_bytes(SEG2)
+    assert len(workers) == 1
+
+
+def test_fetching_past_the_end_of_the_archive_says_not_found(archive: WalArchive, tmp_path: Path) -> None:
+    archive.push(SEG1, segment_bytes(SEG1))
+    spool = Spool(tmp_path / "spool").ensure()
+    start = lambda: _serve(archive, spool)  # noqa: E731
+    assert fetch_file(SEG2, tmp_path / "x", spool, start, FetchSettings(timeout=10)) == FetchResult(False)
+    assert fetch_file("00000002.history", tmp_path / "x", spool, start, FetchSettings(timeout=10)) == FetchResult(False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_gap_in_the_archive_is_not_found_with_a_note_naming_it(archive: WalArchive, tmp_path: Path) -> None:
+    for name in (SEG1, SEG3):
+        archive.push(name, segment_bytes(name))
+    spool = Spool(tmp_path / "spool").ensure()
+    result = fetch_file(SEG2, tmp_path / "x", spool, lambda: _serve(archive, spool), FetchSettings(timeout=10))
+    assert not result.found
+    assert f"{SEG2} is missing" in result.note and "later segments" in result.note
+    direct = fetch_direct(archive, SEG2, tmp_path / "x")
+    assert not direct.found and SEG2 in direct.note
+
+
+def test_a_damaged_segment_fails_the_fetch(archive: WalArchive, tmp_path: Path) -> None:
+    archive.push(SEG1, segment_bytes(SEG1))
+    backend = archive.repo.backend
+    backend.put(archive.object_name(SEG2), backend.get(archive.object_name(SEG1)))
+    spool = Spool(tmp_path / "spool").ensure()
+    with pytest.raises(FetchFailed, match="moved or swapped"):
+        fetch_file(SEG2, tmp_path / "x", spool, lambda: _serve(archive, spool), FetchSettings(timeout=10))
+
+
+def test_fetch_direct_restores_and_reports_absence(archive: WalArchive, tmp_path: Path) -> None:
+    archive.push(SEG1, segment_bytes(SEG1))
+    assert fetch_direct(archive, SEG1, tmp_path / "a").found
+    assert (tmp_path / "a").read_bytes() == segment_bytes(SEG1)
+    assert fetch_direct(archive, SEG2, tmp_path / "b") == FetchResult(False)
+    with pytest.raises(StorageNotFound):
+        archive.fetch(SEG2)

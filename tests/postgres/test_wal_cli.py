@@ -1,0 +1,128 @@
+"""``wal-push`` and ``wal-fetch`` as PostgreSQL runs them (fake WAL files, no server):
+exit codes, look-ahead, put-if-absent, the queue limit and the fast start."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.postgres.fakewal import add_ready, make_pg_wal, mark_done, segment_bytes
+
+SEGS = [f"0000000100000000000000{n:02X}" for n in range(1, 5)]
+
+
+@pytest.fixture
+def pg_wal(tmp_path: Path, cli: Cli) -> Path:
+    assert cli("init").code == 0
+    wal = make_pg_wal(tmp_path / "data")
+    for name in SEGS[:3]:
+        add_ready(wal, name)
+    return wal
+
+
+def spool(pg_wal: Path) -> Path:
+    return pg_wal.parent / "lifeboat_spool"
+
+
+def test_wal_push_archives_the_file_and_pushes_the_next_ready_ones_ahead(pg_wal: Path, cli: Cli) -> None:
+    first = cli("wal-push", str(pg_wal / SEGS[0]))
+    assert first.code == 0, first
+    mark_done(pg_wal, SEGS[0])
+    for _ in range(100):  # the background pusher finishes the rest of the queue
+        if all(list(spool(pg_wal).glob(f"*/out/{n}.ok")) for n in SEGS[1:3]):
+            break
+        time.sleep(0.05)
+    started = time.monotonic()
+    second = cli("wal-push", str(pg_wal / SEGS[1]))
+    elapsed = time.monotonic() - started
+    assert second.code == 0, second
+    assert elapsed < 1.0  # answered from the spool: no key derivation, no upload
+    info = json.loads(cli("--json", "pg", "info").stdout)["clusters"][0]
+    assert info["wal"]["files"] == 3
+    assert info["wal"]["timelines"][0]["ranges"] == [{"first": SEGS[0], "last": SEGS[2], "segments": 3}]
+
+
+def test_pushing_identical_content_again_succeeds_and_different_content_fails_loudly(pg_wal: Path, cli: Cli) -> None:
+    assert cli("wal-push", "--sync", str(pg_wal / SEGS[0])).code == 0
+    again = cli("wal-push", str(pg_wal / SEGS[0]))
+    assert again.code == 0, again
+    shutil.rmtree(spool(pg_wal))
+    (pg_wal / SEGS[0]).write_bytes(segment_bytes(SEGS[0], fill=b"rewritten history"))
+    conflict = cli("wal-push", str(pg_wal / SEGS[0]))
+    assert conflict.code == 13
+    assert f"WAL file {SEGS[0]} is already archived with different content" in conflict.stderr
+    assert "hint:" in conflict.stderr
+    sync = cli("wal-push", "--sync", str(pg_wal / SEGS[0]))
+    assert sync.code == 13
+
+
+def test_an_unreachable_repository_fails_the_push(pg_wal: Path, cli: Cli, tmp_path: Path) -> None:
+    gone = cli("wal-push", str(pg_wal / SEGS[0]), env={"LIFEBOAT_REPO": str(tmp_path / "nowhere")})
+    assert gone.code == 10
+    assert "no Lifeboat repository at" in gone.stderr
+    wrong = cli("wal-push", str(pg_wal / SEGS[0]), env={"LIFEBOAT_PASSWORD": "wrong", "LIFEBOAT_PASSWORD_FILE": ""})
+    assert wrong.code == 12
+    assert "wrong" not in wrong.stderr.replace("wrong passphrase", "")
+
+
+def test_the_queue_limit_drops_wal_with_an_alert(pg_wal: Path, cli: Cli, tmp_path: Path) -> None:
+    env = {"LIFEBOAT_REPO": str(tmp_path / "unreachable")}
+    dropped = cli("wal-push", "--queue-max", "40MiB", str(pg_wal / SEGS[0]), env=env)
+    assert dropped.code == 0, dropped
+    assert "ALERT" in dropped.stderr and "DROPPED 3 WAL files" in dropped.stderr
+    assert SEGS[0] in dropped.stderr and SEGS[2] in dropped.stderr
+    mark_done(pg_wal, SEGS[0])
+    later = cli("wal-push", "--queue-max", "40MiB", str(pg_wal / SEGS[1]), env=env)
+    assert later.code == 0
+    assert f"ALERT: {SEGS[1]} was DROPPED" in later.stderr
+    info = json.loads(cli("--json", "pg", "info").stdout)
+    assert info["clusters"] == []
+
+
+def test_wal_fetch_restores_says_not_found_at_the_end_and_names_a_gap(pg_wal: Path, cli: Cli) -> None:
+    for name in (SEGS[0], SEGS[2]):
+        assert cli("wal-push", "--sync", str(pg_wal / name)).code == 0
+    target = pg_wal / "RECOVERYXLOG"
+    found = cli("wal-fetch", SEGS[0], str(target))
+    assert found.code == 0, found
+    assert target.read_bytes() == segment_bytes(SEGS[0])
+    end = cli("wal-fetch", SEGS[3], str(target))
+    assert end.code == 1
+    history = cli("wal-fetch", "00000002.history", str(pg_wal / "RECOVERYHISTORY"))
+    assert history.code == 1
+    gap = cli("wal-fetch", SEGS[1], str(target))
+    assert gap.code == 1
+    assert f"warning: WAL segment {SEGS[1]} is missing" in gap.stderr
+    sync = cli("wal-fetch", "--sync", SEGS[2], str(target))
+    assert sync.code == 0
+    assert target.read_bytes() == segment_bytes(SEGS[2])
+
+
+def test_wal_fetch_failures_stop_recovery(pg_wal: Path, cli: Cli) -> None:
+    assert cli("wal-push", "--sync", str(pg_wal / SEGS[0])).code == 0
+    wrong = cli(
+        "wal-fetch",
+        SEGS[0],
+        str(pg_wal / "RECOVERYXLOG"),
+        env={"LIFEBOAT_PASSWORD": "wrong", "LIFEBOAT_PASSWORD_FILE": ""},
+    )
+    assert wrong.code == 126  # above 125: PostgreSQL aborts recovery instead of ending it early
+    assert "wrong passphrase" in wrong.stderr
+    assert not (pg_wal / "RECOVERYXLOG").exists()
+
+
+def test_wal_commands_refuse_calls_that_are_not_from_postgresql(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init").code == 0
+    missing = cli("wal-push", str(tmp_path / "pg_wal" / SEGS[0]))
+    assert missing.code == 2
+    assert "does not exist" in missing.stderr
+    os.makedirs(tmp_path / "x")
+    bad = cli("wal-fetch", "../../etc/passwd", str(tmp_path / "x" / "out"))
+    assert bad.code == 126
+    assert cli("wal-push", "--help").code == 0

@@ -1,0 +1,123 @@
+"""The wrappers every remote backend is opened with: read-ahead and retries keep the
+contract, and read-ahead turns many small adjacent reads into few requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lifeboat.errors import StorageNotFound, TransientStorageError
+from lifeboat.storage.base import Backend, ObjectInfo, connections, object_lock
+from lifeboat.storage.faulty import FaultPlan, FaultyBackend
+from lifeboat.storage.memory import MemoryBackend
+from lifeboat.storage.readahead import ReadAheadBackend
+from lifeboat.storage.readonly import ReadOnlyBackend
+from lifeboat.storage.retry import RetryingBackend, RetryPolicy
+from tests.storage.contract import BackendContract
+
+
+class CountingBackend(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranged_reads = 0
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        self.ranged_reads += 1
+        return super().get_range(name, offset, length)
+
+
+class TestReadAheadBackend(BackendContract):
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        yield ReadAheadBackend(MemoryBackend(), window=64 * 1024, budget=256 * 1024)
+
+
+class TestFullyWrappedBackend(BackendContract):
+    """The stack open_backend builds for remote storage, over storage that sometimes fails."""
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        faulty = FaultyBackend(MemoryBackend(), FaultPlan(rate=0.05, seed=3))
+        yield ReadAheadBackend(RetryingBackend(faulty, RetryPolicy(attempts=8, base_delay=0.0)), window=64 * 1024)
+
+
+def test_small_adjacent_reads_are_served_from_one_window() -> None:
+    inner = CountingBackend()
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    inner.put("data/aa/pack", payload)
+    backend = ReadAheadBackend(inner, window=256 * 1024)
+    offset = 0
+    while offset < len(payload):
+        assert backend.get_range("data/aa/pack", offset, 1000) == payload[offset : offset + 1000]
+        offset += 1000
+    assert inner.ranged_reads <= 5  # 1049 reads, windows of 256 KiB
+    assert backend.get_range("data/aa/pack", len(payload) - 10, 1000) == payload[-10:]
+
+
+def test_large_reads_pass_straight_through() -> None:
+    inner = CountingBackend()
+    inner.put("data/bb/pack", b"x" * 500_000)
+    backend = ReadAheadBackend(inner, window=100_000)
+    backend.get_range("data/bb/pack", 0, 200_000)
+    backend.get_range("data/bb/pack", 0, 200_000)
+    assert inner.ranged_reads == 2
+
+
+def test_memory_stays_within_the_budget() -> None:
+    inner = CountingBackend()
+    for i in range(10):
+        inner.put(f"data/cc/{i}", bytes([i]) * 100_000)
+    backend = ReadAheadBackend(inner, window=100_000, budget=300_000)
+    for i in range(10):
+        assert backend.get_range(f"data/cc/{i}", 5, 10) == bytes([i]) * 10
+    assert backend._used <= 300_000
+    assert backend.get_range("data/cc/0", 5, 10) == b"\x00" * 10  # evicted, read again
+    assert inner.ranged_reads == 11
+
+
+def test_a_deleted_object_is_not_served_from_memory() -> None:
+    backend = ReadAheadBackend(MemoryBackend(), window=1024)
+    backend.put("data/dd/pack", b"abcdef")
+    assert backend.get_range("data/dd/pack", 0, 3) == b"abc"
+    backend.delete("data/dd/pack")
+    with pytest.raises(StorageNotFound):
+        backend.get_range("data/dd/pack", 0, 3)
+
+
+def test_wrappers_pass_connections_and_object_lock_through() -> None:
+    class Locked(MemoryBackend):
+        connections = 7
+
+        @property
+        def lock_period(self) -> object:
+            from datetime import timedelta
+
+            return timedelta(days=1)
+
+        def extend_lock(self, name: str, until: object, *, to: object = None) -> bool:
+            return True
+
+    provider = Locked()
+    stack = ReadOnlyBackend(ReadAheadBackend(RetryingBackend(FaultyBackend(provider))))
+    assert connections(stack) == 7
+    assert object_lock(stack) is provider
+    assert object_lock(ReadAheadBackend(MemoryBackend())) is None
+
+
+def test_the_last_transient_error_says_how_often_it_was_tried() -> None:
+    down = FaultyBackend(MemoryBackend())
+    down.down()
+    backend = RetryingBackend(down, RetryPolicy(attempts=3, base_delay=0.0))
+    with pytest.raises(TransientStorageError, match=r"unreachable \(injected\) \(tried 3 times\)"):
+        backend.get("config")
+
+
+def test_listing_is_not_cached() -> None:
+    inner = MemoryBackend()
+    backend = ReadAheadBackend(inner)
+    inner.put("index/a", b"1")
+    assert [i.name for i in backend.list("index/")] == ["index/a"]
+    inner.put("index/b", b"2")
+    listed: list[ObjectInfo] = list(backend.list("index/"))
+    assert [i.name for i in listed] == ["index/a", "index/b"]
