@@ -78,7 +78,8 @@ class BackupResult:
         }
 
 
-def _summary(archive: ArchiveResult, stored: SessionStats, duration: float) -> dict[str, Any]:
+def snapshot_summary(archive: ArchiveResult, stored: SessionStats, duration: float, **more: Any) -> dict[str, Any]:
+    """The counters a snapshot records about the backup that made it."""
     return {
         **archive.to_json(),
         "blobs_new": stored.blobs_new,
@@ -87,6 +88,7 @@ def _summary(archive: ArchiveResult, stored: SessionStats, duration: float) -> d
         "bytes_stored": stored.bytes_stored,
         "packs_written": stored.packs,
         "duration_seconds": round(duration, 3),
+        **more,
     }
 
 
@@ -95,15 +97,29 @@ def find_parent(repo: Repository, source: str, hostname: str, kind: str) -> Snap
     return candidates[-1] if candidates else None
 
 
-class _NoticeCollector:
-    """Keeps the notices of a run and passes them on."""
+class NoticeCollector:
+    """Keeps the notices of a run and passes them on.
 
-    def __init__(self, sink: NoticeSink | None) -> None:
+    Warnings whose message starts with one of ``expected`` are only counted (a live
+    database changes files under its base backup, and WAL replay repairs that).
+    """
+
+    def __init__(self, sink: NoticeSink | None, *, expected: tuple[str, ...] = ()) -> None:
         self.notices: list[Notice] = []
+        self.expected = 0
+        self._expected_prefixes = expected
         self._sink = sink
         self._lock = threading.Lock()
 
     def __call__(self, notice: Notice) -> None:
+        if (
+            self._expected_prefixes
+            and notice.severity is Severity.WARNING
+            and notice.message.startswith(self._expected_prefixes)
+        ):
+            with self._lock:
+                self.expected += 1
+            return
         with self._lock:
             self.notices.append(notice)
         if self._sink is not None:
@@ -121,7 +137,7 @@ def backup_files(
     """Back up directory trees; returns the saved snapshot (partial if files were unreadable)."""
     clock = clock or repo.clock
     progress = progress or Progress()
-    collector = _NoticeCollector(notify)
+    collector = NoticeCollector(notify)
     started_at = clock()
     started = time.monotonic()
     source = request.source_name()
@@ -175,7 +191,7 @@ def backup_files(
                 tags=request.tags,
                 parent=parent.id if parent else None,
                 program_version=__version__,
-                summary=_summary(archive, stored, duration),
+                summary=snapshot_summary(archive, stored, duration),
             )
         )
     return BackupResult(snapshot, archive, stored, duration, collector.notices, parent.id if parent else None)
@@ -245,12 +261,8 @@ def backup_stream(
                 paths=(name,),
                 tags=tags,
                 program_version=__version__,
-                summary=_summary(archive, stored, duration),
+                summary=snapshot_summary(archive, stored, duration),
                 extra=extra or {},
             )
         )
     return BackupResult(snapshot, archive, stored, duration)
-
-
-def notice_is_error(notice: Notice) -> bool:
-    return notice.severity is Severity.ERROR

@@ -35,7 +35,7 @@ from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.core.wal import Lsn, WalSegment, parse_backup_label
 from lifeboat.errors import LifeboatError, PostgresError, UsageError, WalMissing
-from lifeboat.operations.backup import default_workers
+from lifeboat.operations.backup import NoticeCollector, default_workers, snapshot_summary
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import SessionStats, WriteSession
 from lifeboat.repository.wal import WalArchive
@@ -105,39 +105,6 @@ class PgBackupResult:
 EXPECTED_DURING_BACKUP = ("changed while being read", "vanished before it could be read")
 
 
-class _Notices:
-    """Collects the notices of a backup, leaving out the ones a live database always causes."""
-
-    def __init__(self, sink: NoticeSink | None) -> None:
-        self.notices: list[Notice] = []
-        self.expected = 0
-        self._sink = sink
-        self._lock = threading.Lock()
-
-    def __call__(self, notice: Notice) -> None:
-        if notice.severity is Severity.WARNING and notice.message.startswith(EXPECTED_DURING_BACKUP):
-            with self._lock:
-                self.expected += 1
-            return
-        with self._lock:
-            self.notices.append(notice)
-        if self._sink is not None:
-            self._sink(notice)
-
-
-def _summary(archive: ArchiveResult, stored: SessionStats, duration: float, **more: Any) -> dict[str, Any]:
-    return {
-        **archive.to_json(),
-        "blobs_new": stored.blobs_new,
-        "bytes_new": stored.bytes_new,
-        "bytes_deduplicated": stored.bytes_deduplicated,
-        "bytes_stored": stored.bytes_stored,
-        "packs_written": stored.packs,
-        "duration_seconds": round(duration, 3),
-        **more,
-    }
-
-
 def source_name(request: PgBackupRequest, info: ServerInfo) -> str:
     return request.source or f"postgres-{info.system_id}"
 
@@ -178,7 +145,7 @@ def backup_postgres(
     if request.method not in ("local", "stream"):
         raise UsageError(f"unknown backup method {request.method!r}: use local or stream")
     progress = progress or Progress()
-    notices = _Notices(notify)
+    notices = NoticeCollector(notify, expected=EXPECTED_DURING_BACKUP)
     with repo.lock(exclusive=False, operation="backup", wait=request.lock_wait):
         if request.method == "local":
             return _backup_local(repo, request, progress, notices, clock or repo.clock)
@@ -267,7 +234,11 @@ def _wait_for_wal(repo: Repository, backup: BaseBackup, timeout: float, progress
 
 
 def _backup_local(
-    repo: Repository, request: PgBackupRequest, progress: Progress, notices: _Notices, clock: Callable[[], datetime]
+    repo: Repository,
+    request: PgBackupRequest,
+    progress: Progress,
+    notices: NoticeCollector,
+    clock: Callable[[], datetime],
 ) -> PgBackupResult:
     started = time.monotonic()
     server, info = _connect(request)
@@ -374,7 +345,7 @@ def _backup_local(
             tags=request.tags,
             parent=parent.id if parent else None,
             program_version=__version__,
-            summary=_summary(archive, stored, duration, **more),
+            summary=snapshot_summary(archive, stored, duration, **more),
             extra={"postgres": backup.to_json()},
         )
     )
@@ -425,7 +396,11 @@ def _assemble(
 
 
 def _backup_stream(
-    repo: Repository, request: PgBackupRequest, progress: Progress, notices: _Notices, clock: Callable[[], datetime]
+    repo: Repository,
+    request: PgBackupRequest,
+    progress: Progress,
+    notices: NoticeCollector,
+    clock: Callable[[], datetime],
 ) -> PgBackupResult:
     started = time.monotonic()
     server, info = _connect(request)
@@ -501,7 +476,7 @@ def _backup_stream(
             paths=(info.data_directory,),
             tags=request.tags,
             program_version=__version__,
-            summary=_summary(archive, stored, duration, method="stream"),
+            summary=snapshot_summary(archive, stored, duration, method="stream"),
             extra={"postgres": backup.to_json()},
         )
     )

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lifeboat.errors import TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo, connections
+from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.wrapper import BackendWrapper
 
 T = TypeVar("T")
 
@@ -37,30 +38,18 @@ class FaultPlan:
     injected: dict[str, int] = field(default_factory=dict)
 
 
-class FaultyBackend:
+class FaultyBackend(BackendWrapper):
     """Wraps a backend and makes some of its requests fail."""
 
     def __init__(
         self, inner: Backend, plan: FaultPlan | None = None, *, sleep: Callable[[float], None] = time.sleep
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.plan = plan or FaultPlan()
         self._rng = random.Random(self.plan.seed)  # noqa: S311 - test fault injection
         self._lock = threading.Lock()
         self._down = False
         self._sleep = sleep
-
-    @property
-    def location(self) -> str:
-        return self._inner.location
-
-    @property
-    def connections(self) -> int:
-        return connections(self._inner)
-
-    @property
-    def inner(self) -> Backend:
-        return self._inner
 
     def down(self) -> None:
         """Every later request fails with a transient error."""
@@ -114,6 +103,3 @@ class FaultyBackend:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return iter(self._call("list", prefix, lambda: list(self._inner.list(prefix))))
-
-    def close(self) -> None:
-        self._inner.close()

@@ -13,37 +13,25 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 
-from lifeboat.storage.base import Backend, ObjectInfo, connections
+from lifeboat.storage.base import Backend
+from lifeboat.storage.wrapper import BackendWrapper
 
 DEFAULT_WINDOW = 4 * 1024 * 1024
 DEFAULT_BUDGET = 64 * 1024 * 1024
 
 
-class ReadAheadBackend:
+class ReadAheadBackend(BackendWrapper):
     """Wraps a backend; same contract, fewer requests for small adjacent ranged reads."""
 
     def __init__(self, inner: Backend, *, window: int = DEFAULT_WINDOW, budget: int = DEFAULT_BUDGET) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._window = window
         self._budget = max(budget, window)
         self._cached: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._used = 0
         self._lock = threading.Lock()
         self.requests_saved = 0
-
-    @property
-    def location(self) -> str:
-        return self._inner.location
-
-    @property
-    def connections(self) -> int:
-        return connections(self._inner)
-
-    @property
-    def inner(self) -> Backend:
-        return self._inner
 
     def _lookup(self, name: str, offset: int, length: int) -> bytes | None:
         with self._lock:
@@ -84,9 +72,6 @@ class ReadAheadBackend:
         self._remember(name, offset, data)
         return data[:length]
 
-    def get(self, name: str) -> bytes:
-        return self._inner.get(name)
-
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
         self._forget(name)
         self._inner.put(name, data, if_absent=if_absent)
@@ -94,12 +79,6 @@ class ReadAheadBackend:
     def delete(self, name: str) -> None:
         self._forget(name)
         self._inner.delete(name)
-
-    def stat(self, name: str) -> ObjectInfo:
-        return self._inner.stat(name)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self._inner.list(prefix)
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lifeboat.errors import StorageAlreadyExists, StorageNotFound, TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo, connections
+from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.wrapper import BackendWrapper
 
 T = TypeVar("T")
 
@@ -33,7 +34,7 @@ class RetryPolicy:
         return rng.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))
 
 
-class RetryingBackend:
+class RetryingBackend(BackendWrapper):
     """Wraps a backend; same contract, transient failures retried."""
 
     def __init__(
@@ -45,23 +46,11 @@ class RetryingBackend:
         rng: random.Random | None = None,
         on_retry: Callable[[str, int, Exception], None] | None = None,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._on_retry = on_retry
-
-    @property
-    def inner(self) -> Backend:
-        return self._inner
-
-    @property
-    def location(self) -> str:
-        return self._inner.location
-
-    @property
-    def connections(self) -> int:
-        return connections(self._inner)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         attempt = 0
@@ -123,6 +112,3 @@ class RetryingBackend:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # A listing is materialised so a retry restarts it cleanly.
         return iter(self._call(f"list {prefix}", lambda: list(self._inner.list(prefix))))
-
-    def close(self) -> None:
-        self._inner.close()

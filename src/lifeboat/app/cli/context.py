@@ -47,6 +47,34 @@ def _read_secret_file(path: str, what: str) -> bytes:
     return secret
 
 
+def _secret(variable: str, what: str, repo_config: RepositoryConfig | None, *, confirm: bool) -> bytes:
+    """A passphrase from ``VARIABLE_FILE``, ``VARIABLE_COMMAND``, the repository's configured
+    ``password_file`` / ``password_command``, ``VARIABLE`` itself, or a prompt — never argv."""
+    from lifeboat.sources.tools.secret_command import run_secret_command
+
+    if path := os.environ.get(f"{variable}_FILE"):
+        return _read_secret_file(path, f"{what} file")
+    if command := os.environ.get(f"{variable}_COMMAND"):
+        return run_secret_command(command)
+    if repo_config is not None and repo_config.password_file:
+        return _read_secret_file(repo_config.password_file, f"{what} file")
+    if repo_config is not None and repo_config.password_command:
+        return run_secret_command(repo_config.password_command)
+    if value := os.environ.get(variable):
+        return value.encode()
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"no {what} available and no terminal to ask on",
+            hint=f"set {variable}_FILE or {variable}_COMMAND (or {variable})",
+        )
+    first = getpass.getpass(f"Enter {what}: ")
+    if not first:
+        raise ConfigError(f"the {what} must not be empty")
+    if confirm and getpass.getpass(f"Repeat {what}: ") != first:
+        raise ConfigError("the passphrases do not match")
+    return first.encode()
+
+
 @dataclass
 class CliContext:
     """Global options and lazily loaded shared state of one CLI invocation."""
@@ -99,44 +127,11 @@ class CliContext:
     def passphrase(self, repo_config: RepositoryConfig | None = None, *, confirm: bool = False) -> bytes:
         """The repository passphrase, from (in order) the password file, the password
         command, the repository's configured file or command, the environment, or a prompt."""
-        from lifeboat.sources.tools.secret_command import run_secret_command
-
-        if path := os.environ.get(ENV_PASSWORD_FILE):
-            return _read_secret_file(path, "password file")
-        if command := os.environ.get(ENV_PASSWORD_COMMAND):
-            return run_secret_command(command)
-        if repo_config is not None and repo_config.password_file:
-            return _read_secret_file(repo_config.password_file, "password file")
-        if repo_config is not None and repo_config.password_command:
-            return run_secret_command(repo_config.password_command)
-        if value := os.environ.get(ENV_PASSWORD):
-            return value.encode()
-        return self._prompt("repository passphrase", confirm=confirm)
+        return _secret("LIFEBOAT_PASSWORD", "repository passphrase", repo_config, confirm=confirm)
 
     def new_passphrase(self) -> bytes:
         """A new passphrase for ``key add`` / ``key passwd``."""
-        from lifeboat.sources.tools.secret_command import run_secret_command
-
-        if path := os.environ.get(ENV_NEW_PASSWORD_FILE):
-            return _read_secret_file(path, "new password file")
-        if command := os.environ.get(ENV_NEW_PASSWORD_COMMAND):
-            return run_secret_command(command)
-        if value := os.environ.get(ENV_NEW_PASSWORD):
-            return value.encode()
-        return self._prompt("new passphrase", confirm=True)
-
-    def _prompt(self, what: str, *, confirm: bool) -> bytes:
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                f"no {what} available and no terminal to ask on",
-                hint=f"set {ENV_PASSWORD_FILE} or {ENV_PASSWORD_COMMAND} (or {ENV_PASSWORD})",
-            )
-        first = getpass.getpass(f"Enter {what}: ")
-        if not first:
-            raise ConfigError(f"the {what} must not be empty")
-        if confirm and getpass.getpass(f"Repeat {what}: ") != first:
-            raise ConfigError("the passphrases do not match")
-        return first.encode()
+        return _secret("LIFEBOAT_NEW_PASSWORD", "new passphrase", None, confirm=True)
 
     # --- the repository ------------------------------------------------------------------------
     def open_repository(self, *, read_only: bool = False) -> Repository:
@@ -162,24 +157,7 @@ class CliContext:
 
     def from_passphrase(self, repo_config: RepositoryConfig | None = None) -> bytes:
         """The passphrase of the source repository of a copy: its own variables, never argv."""
-        from lifeboat.sources.tools.secret_command import run_secret_command
-
-        if path := os.environ.get(ENV_FROM_PASSWORD_FILE):
-            return _read_secret_file(path, "source password file")
-        if command := os.environ.get(ENV_FROM_PASSWORD_COMMAND):
-            return run_secret_command(command)
-        if repo_config is not None and repo_config.password_file:
-            return _read_secret_file(repo_config.password_file, "source password file")
-        if repo_config is not None and repo_config.password_command:
-            return run_secret_command(repo_config.password_command)
-        if value := os.environ.get(ENV_FROM_PASSWORD):
-            return value.encode()
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                "no passphrase for the source repository and no terminal to ask on",
-                hint=f"set {ENV_FROM_PASSWORD_FILE} or {ENV_FROM_PASSWORD_COMMAND} (or {ENV_FROM_PASSWORD})",
-            )
-        return self._prompt("source repository passphrase", confirm=False)
+        return _secret("LIFEBOAT_FROM_PASSWORD", "source repository passphrase", repo_config, confirm=False)
 
     def open_repository_at(
         self, ref: str, passphrase: Callable[[RepositoryConfig | None], bytes], *, read_only: bool = False
