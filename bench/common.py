@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,24 +47,33 @@ def run_measured(
     cwd: Path | None = None,
     stdin: int | None = None,
 ) -> Measurement:
-    """Run ``argv`` to completion; CPU and peak RSS come from wait4 on the child (its whole tree's
-    CPU, the largest process's RSS)."""
+    """Run ``argv`` to completion under GNU time: wall time, CPU time (user+sys of the whole
+    process tree) and the peak RSS of its largest process.
+
+    The peak RSS is GNU time's: a child forked straight from this (large) Python process
+    would report this process's RSS as its own floor, because Linux carries the high-water
+    mark of the address space replaced by exec into the child's ``ru_maxrss``.
+    """
+    fd, timing_path = tempfile.mkstemp(prefix="lifeboat-bench-time-", suffix=".txt")
+    os.close(fd)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%e %U %S %M", "-o", timing_path, *argv],
         env={**os.environ, **(env or {})},
         cwd=cwd,
         stdin=stdin,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        check=False,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{tool} {scenario} failed with {code}: {stderr[-2000:]}")
-    return Measurement(tool, scenario, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    fields = Path(timing_path).read_text().split()
+    os.unlink(timing_path)
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode(errors="replace")
+        raise RuntimeError(f"{tool} {scenario} failed with {proc.returncode}: {stderr[-2000:]}")
+    _, user, system, max_kib = fields[-4:]
+    return Measurement(tool, scenario, wall, float(user) + float(system), int(max_kib) / 1024)
 
 
 def dir_bytes(path: Path) -> int:

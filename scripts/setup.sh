@@ -31,3 +31,4 @@ fi
 "$venv/bin/python" -m pip install -q -e ".[dev]"
 # Storage servers the tests start (Azurite, sshd); see the script's header.
 bash "$(dirname "$0")/install-test-servers.sh" "$venv"
+"$venv/bin/python" -m compileall -q src  # editable install: byte-compile once (environments often set PYTHONDONTWRITEBYTECODE)

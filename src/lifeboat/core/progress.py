@@ -62,6 +62,12 @@ class Progress:
         with self._lock:
             self.files_done += 1
 
+    def file_read(self, size: int) -> None:
+        """One whole file of ``size`` bytes is done."""
+        with self._lock:
+            self.files_done += 1
+            self.bytes_done += size
+
     def bytes_read(self, size: int) -> None:
         with self._lock:
             self.bytes_done += size

@@ -8,11 +8,11 @@ source be tested against an in-memory fake and keeps ``sources`` independent of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 from lifeboat.core.ids import BlobType
-from lifeboat.core.tree import Tree
+from lifeboat.core.tree import ParentEntry, Tree
 
 
 class BlobSaver(Protocol):
@@ -33,6 +33,10 @@ class BlobSaver(Protocol):
         """True when the blob is stored (or being stored by this session)."""
         ...
 
+    def has_blobs(self, blob_ids: Sequence[bytes]) -> bool:
+        """True when every one of the blobs is stored (one lookup pass for a whole file)."""
+        ...
+
     def save_tree(self, tree: Tree) -> bytes:
         """Store a tree blob; returns its id."""
         ...
@@ -48,3 +52,11 @@ class BlobLoader(Protocol):
         ...
 
     def load_tree(self, tree_id: bytes) -> Tree: ...
+
+
+class ParentTrees(Protocol):
+    """The trees of the snapshot a backup compares against (its parent)."""
+
+    def parent_entries(self, tree_id: bytes) -> Mapping[str, ParentEntry]:
+        """The entries of one tree of the parent, by name."""
+        ...

@@ -85,37 +85,56 @@ class Node:
     def from_json(cls, doc: Any) -> Node:
         if not isinstance(doc, dict):
             raise IntegrityError("tree node is not an object")
+        get = doc.get
         try:
-            node_type = NodeType(doc["type"])
+            node_type = _NODE_TYPES[doc["type"]]
             name = _check_name(doc["name"])
-            subtree_hex = doc.get("subtree")
+            ints: dict[str, int] = {}
+            for key, low, high in _INT_FIELDS:
+                value = get(key, 1 if key == "links" else 0)
+                if type(value) is not int or not low <= value <= high:
+                    raise ValueError(f"{key} out of range: {value!r}")
+                ints[key] = value
+            atime = get("atime_ns", ints["mtime_ns"])
+            if type(atime) is not int or not _MIN_NS <= atime <= _MAX_NS:
+                raise ValueError(f"atime_ns out of range: {atime!r}")
+            subtree_hex = get("subtree")
             node = cls(
                 name=name,
                 type=node_type,
-                mode=_int(doc.get("mode", 0), 0, 0o7777),
-                uid=_int(doc.get("uid", 0), 0, 2**32),
-                gid=_int(doc.get("gid", 0), 0, 2**32),
-                user=str(doc.get("user", "")),
-                group=str(doc.get("group", "")),
-                mtime_ns=_int(doc.get("mtime_ns", 0), -(2**63), 2**63),
-                atime_ns=_int(doc.get("atime_ns", doc.get("mtime_ns", 0)), -(2**63), 2**63),
-                ctime_ns=_int(doc.get("ctime_ns", 0), -(2**63), 2**63),
-                size=_int(doc.get("size", 0), 0, 2**63),
-                inode=_int(doc.get("inode", 0), 0, 2**64),
-                device=_int(doc.get("device", 0), 0, 2**64),
-                links=_int(doc.get("links", 1), 0, 2**32),
-                content=tuple(_blob_id(h) for h in doc.get("content", [])),
+                user=str(get("user", "")),
+                group=str(get("group", "")),
+                atime_ns=atime,
+                content=tuple(_blob_id(h) for h in get("content", ())),
                 subtree=_blob_id(subtree_hex) if subtree_hex is not None else None,
-                target=str(doc.get("target", "")),
-                sparse=bool(doc.get("sparse", False)),
+                target=str(get("target", "")),
+                sparse=bool(get("sparse", False)),
+                **ints,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise IntegrityError(f"malformed tree node: missing or unknown {exc}") from exc
+        except (TypeError, ValueError) as exc:
             raise IntegrityError(f"malformed tree node: {exc}") from exc
         if node.type is NodeType.DIR and node.subtree is None:
             raise IntegrityError(f"directory node {name!r} has no subtree")
         if "\x00" in node.target:
             raise IntegrityError(f"symlink node {name!r} has a NUL in its target")
         return node
+
+
+_NODE_TYPES = {t.value: t for t in NodeType}
+_MIN_NS, _MAX_NS = -(2**63), 2**63
+_INT_FIELDS = (
+    ("mode", 0, 0o7777),
+    ("uid", 0, 2**32),
+    ("gid", 0, 2**32),
+    ("mtime_ns", _MIN_NS, _MAX_NS),
+    ("ctime_ns", _MIN_NS, _MAX_NS),
+    ("size", 0, 2**63),
+    ("inode", 0, 2**64),
+    ("device", 0, 2**64),
+    ("links", 0, 2**32),
+)
 
 
 @dataclass(frozen=True)
@@ -160,13 +179,81 @@ def _check_name(value: Any) -> str:
     return value
 
 
-def _int(value: Any, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"integer out of range: {value!r}")
-    return value
-
-
 def _blob_id(value: Any) -> bytes:
-    if not isinstance(value, str) or len(value) != 2 * ID_BYTES:
+    if type(value) is not str or len(value) != 2 * ID_BYTES:
         raise ValueError(f"not a blob id: {value!r}")
     return bytes.fromhex(value)
+
+
+class ParentEntry:
+    """An entry of the parent snapshot, as a backup compares against it.
+
+    A backup looks at every entry of its parent once, to decide whether the file can be
+    taken over unread; decoding each into a :class:`Node` would cost more than the walk
+    itself. This view keeps the JSON object and validates only what is used, when it is
+    used (a blob id that is not 32 bytes of hex still raises :class:`IntegrityError`).
+    """
+
+    __slots__ = ("_doc",)
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self._doc = doc
+
+    @classmethod
+    def of(cls, node: Node) -> ParentEntry:
+        return cls(node.to_json())
+
+    @property
+    def is_file(self) -> bool:
+        return self._doc.get("type") == NodeType.FILE.value
+
+    @property
+    def subtree(self) -> bytes | None:
+        """The tree of a directory entry (None for anything else)."""
+        value = self._doc.get("subtree")
+        if self._doc.get("type") != NodeType.DIR.value or value is None:
+            return None
+        return _checked_id(value)
+
+    def same_file(self, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> bool:
+        doc = self._doc
+        return (
+            doc.get("type") == NodeType.FILE.value
+            and doc.get("size") == size
+            and doc.get("mtime_ns") == mtime_ns
+            and doc.get("ctime_ns") == ctime_ns
+            and doc.get("inode") == inode
+        )
+
+    @property
+    def content(self) -> tuple[bytes, ...]:
+        values = self._doc.get("content", ())
+        if not isinstance(values, list):
+            raise IntegrityError("tree node content is not a list")
+        return tuple(_checked_id(v) for v in values)
+
+    @property
+    def sparse(self) -> bool:
+        return bool(self._doc.get("sparse", False))
+
+
+def parse_parent_entries(data: bytes) -> dict[str, ParentEntry]:
+    """Name → :class:`ParentEntry` of a tree blob, for comparison during a backup."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IntegrityError("tree blob is not valid JSON") from exc
+    if not isinstance(doc, dict) or doc.get("version") != TREE_VERSION or not isinstance(doc.get("nodes"), list):
+        raise IntegrityError("tree blob has an unsupported version")
+    entries: dict[str, ParentEntry] = {}
+    for node in doc["nodes"]:
+        if isinstance(node, dict) and isinstance(node.get("name"), str):
+            entries[node["name"]] = ParentEntry(node)
+    return entries
+
+
+def _checked_id(value: Any) -> bytes:
+    try:
+        return _blob_id(value)
+    except ValueError as exc:
+        raise IntegrityError(f"malformed tree node: {exc}") from exc

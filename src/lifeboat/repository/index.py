@@ -243,6 +243,12 @@ class BlobIndex:
         with self._guard:
             return blob_id in self._tail or self._find_sorted(blob_id) >= 0
 
+    def has_all(self, blob_ids: Iterable[bytes]) -> bool:
+        """True when every one of ``blob_ids`` is indexed (one lock for the lot)."""
+        with self._guard:
+            tail, find = self._tail, self._find_sorted
+            return all(b in tail or find(b) >= 0 for b in blob_ids)
+
     def lookup(self, blob_id: bytes) -> BlobLocation | None:
         with self._guard:
             pos = self._tail.get(blob_id)

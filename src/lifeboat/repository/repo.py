@@ -23,7 +23,7 @@ import blake3
 from lifeboat.core.chunking import Chunker
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot
-from lifeboat.core.tree import Tree
+from lifeboat.core.tree import ParentEntry, Tree, parse_parent_entries
 from lifeboat.errors import (
     IntegrityError,
     ObjectNotFound,
@@ -341,6 +341,10 @@ class Repository:
 
     def load_tree(self, tree_id: bytes) -> Tree:
         return Tree.decode(self.load_blob(tree_id, BlobType.TREE))
+
+    def parent_entries(self, tree_id: bytes) -> dict[str, ParentEntry]:
+        """A tree as a backup compares against it (see :class:`ParentEntry`)."""
+        return parse_parent_entries(self.load_blob(tree_id, BlobType.TREE))
 
     # --- snapshots ---------------------------------------------------------------------------
     def snapshot_ids(self) -> list[str]:

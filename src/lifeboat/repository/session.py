@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -111,6 +111,11 @@ class WriteSession:
     def has_blob(self, blob_id: bytes) -> bool:
         with self._state:
             return blob_id in self._in_flight or blob_id in self._index
+
+    def has_blobs(self, blob_ids: Sequence[bytes]) -> bool:
+        with self._state:
+            in_flight = self._in_flight
+            return self._index.has_all(b for b in blob_ids if b not in in_flight)
 
     def save_blob(self, blob_type: BlobType, data: bytes | memoryview, blob_id: bytes | None = None) -> bool:
         self._raise_if_failed()

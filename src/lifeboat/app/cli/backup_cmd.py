@@ -75,6 +75,7 @@ def command(
             hostname=host or request.hostname,
             parent=parent,
             lock_wait=state.lock_wait(lock_wait),
+            estimate_total=out.shows_progress,
         )
         progress = Progress()
         with out.progress(progress, "backing up"):

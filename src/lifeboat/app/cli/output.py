@@ -76,10 +76,15 @@ class Output:
             traceback.print_exception(exc, file=sys.stderr)
 
     # --- progress ---------------------------------------------------------------------------
+    @property
+    def shows_progress(self) -> bool:
+        """Whether :meth:`progress` draws anything (a terminal, not --quiet or --json)."""
+        return not self.quiet and not self.json_mode and sys.stderr.isatty()
+
     @contextlib.contextmanager
     def progress(self, progress: Progress, label: str) -> Iterator[None]:
         """Show a live progress bar for ``progress`` while the block runs (terminals only)."""
-        if self.quiet or self.json_mode or not sys.stderr.isatty():
+        if not self.shows_progress:
             yield
             return
         from rich.console import Console

@@ -19,7 +19,7 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
@@ -28,15 +28,15 @@ from lifeboat.core.chunking import Chunker, fixed_chunks
 from lifeboat.core.ids import BlobType
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
-from lifeboat.core.protocols import BlobLoader, BlobSaver
-from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.core.protocols import BlobSaver, ParentTrees
+from lifeboat.core.tree import Node, NodeType, ParentEntry, Tree
+from lifeboat.errors import IntegrityError
 from lifeboat.sources.files.metadata import (
     OwnerNames,
     describe_special,
     is_sparse,
     node_from_stat,
     node_type,
-    unchanged,
 )
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -52,7 +52,7 @@ class FileBackupOptions:
     filter: PathFilter = field(default_factory=PathFilter)
     one_file_system: bool = False
     readers: int = 2
-    max_files_in_flight: int = 64
+    max_files_in_flight: int = 512
     # Fixed-size, aligned blocks instead of content-defined chunks for some files
     # (PostgreSQL relation files, whose pages change in place): path -> block size, 0 = CDC.
     block_size_for: Callable[[tuple[str, ...]], int] | None = None
@@ -107,10 +107,15 @@ def _split(abs_path: str) -> tuple[str, ...]:
     return tuple(part for part in abs_path.split("/") if part)
 
 
+# A child entry of a directory: done at once (a node, or None when skipped), or still
+# being read by a reader thread.
+Pending = Future[Node | None] | Node | None
+
+
 @dataclass
 class _DirJob:
     node: Node  # metadata; subtree filled in by the finisher
-    children: list[Future[Node | None]]
+    children: list[Pending]
     result: Future[Node | None]
     drop_if_empty: bool
 
@@ -124,7 +129,7 @@ class FileArchiver:
         chunker: Chunker,
         options: FileBackupOptions,
         *,
-        parent_loader: BlobLoader | None = None,
+        parent_loader: ParentTrees | None = None,
         parent_tree: bytes | None = None,
         progress: Progress | None = None,
         notify: NoticeSink | None = None,
@@ -161,16 +166,18 @@ class FileArchiver:
             self.result.bytes_total += size
 
     # --- parent snapshot --------------------------------------------------------------------
-    def _parent_children(self, parent: Node | None) -> dict[str, Node]:
-        if parent is None or parent.type is not NodeType.DIR or parent.subtree is None:
+    def _parent_children(self, parent: ParentEntry | None) -> Mapping[str, ParentEntry]:
+        try:
+            subtree = parent.subtree if parent is not None else None
+        except IntegrityError:
             return {}
-        return self._load_parent_tree(parent.subtree)
+        return self._load_parent_tree(subtree) if subtree is not None else {}
 
-    def _load_parent_tree(self, tree_id: bytes) -> dict[str, Node]:
+    def _load_parent_tree(self, tree_id: bytes) -> Mapping[str, ParentEntry]:
         if self._parent_loader is None:
             return {}
         try:
-            return {n.name: n for n in self._parent_loader.load_tree(tree_id).nodes}
+            return self._parent_loader.parent_entries(tree_id)
         except Exception:  # noqa: BLE001 - a damaged parent only costs re-reading files
             return {}
 
@@ -197,13 +204,13 @@ class FileArchiver:
             finisher.join()
 
     def _virtual_children(
-        self, prefix: tuple[str, ...], targets: list[tuple[str, ...]], parent: dict[str, Node]
-    ) -> list[Future[Node | None]]:
+        self, prefix: tuple[str, ...], targets: list[tuple[str, ...]], parent: Mapping[str, ParentEntry]
+    ) -> list[Pending]:
         """Children of an intermediate directory on the way to the requested paths."""
         groups: dict[str, list[tuple[str, ...]]] = {}
         for target in targets:
             groups.setdefault(target[len(prefix)], []).append(target)
-        children: list[Future[Node | None]] = []
+        children: list[Pending] = []
         for name in sorted(groups):
             path = (*prefix, name)
             if path in groups[name]:
@@ -220,26 +227,26 @@ class FileArchiver:
             return -1
 
     def _intermediate(
-        self, path: tuple[str, ...], targets: list[tuple[str, ...]], parent: Node | None
-    ) -> Future[Node | None]:
+        self, path: tuple[str, ...], targets: list[tuple[str, ...]], parent: ParentEntry | None
+    ) -> Pending:
         abs_path = _abs(path)
         try:
             st = os.stat(abs_path)
         except OSError as exc:
             self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
-            return _resolved(None)
+            return None
         node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
         children = self._virtual_children(path, targets, self._parent_children(parent))
         return self._dir_job(node, children, drop_if_empty=False)
 
-    def _dir_job(self, node: Node, children: list[Future[Node | None]], *, drop_if_empty: bool) -> Future[Node | None]:
+    def _dir_job(self, node: Node, children: list[Pending], *, drop_if_empty: bool) -> Future[Node | None]:
         result = Future[Node | None]()
         self._dir_jobs.put(_DirJob(node, children, result, drop_if_empty))
         return result
 
     def _entry(
-        self, path: tuple[str, ...], parent: Node | None, root_dev: int, *, partial: bool = False
-    ) -> Future[Node | None]:
+        self, path: tuple[str, ...], parent: ParentEntry | None, root_dev: int, *, partial: bool = False
+    ) -> Pending:
         """Back up the entry at ``path`` (a requested path or something below one).
 
         ``partial`` marks a directory entered only because an include pattern may match
@@ -250,15 +257,15 @@ class FileArchiver:
             st = os.lstat(abs_path)
         except FileNotFoundError:
             self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
-            return _resolved(None)
+            return None
         except OSError as exc:
             self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
-            return _resolved(None)
+            return None
         kind = node_type(st)
         name = path[-1]
         if kind is None:
             self._notice(Severity.WARNING, abs_path, f"{describe_special(st)} skipped")
-            return _resolved(None)
+            return None
         if kind is NodeType.DIR:
             return self._directory(path, st, parent, root_dev, drop_if_empty=partial)
         if kind is NodeType.FILE:
@@ -268,16 +275,22 @@ class FileArchiver:
                 target = os.readlink(abs_path)
             except OSError as exc:
                 self._notice(Severity.ERROR, abs_path, f"cannot read link: {exc.strerror}")
-                return _resolved(None)
-            return _resolved(node_from_stat(name, st, kind, self._owners, target=target))
-        return _resolved(node_from_stat(name, st, kind, self._owners))
+                return None
+            return node_from_stat(name, st, kind, self._owners, target=target)
+        return node_from_stat(name, st, kind, self._owners)
 
     def _directory(
-        self, path: tuple[str, ...], st: os.stat_result, parent: Node | None, root_dev: int, *, drop_if_empty: bool
-    ) -> Future[Node | None]:
+        self,
+        path: tuple[str, ...],
+        st: os.stat_result,
+        parent: ParentEntry | None,
+        root_dev: int,
+        *,
+        drop_if_empty: bool,
+    ) -> Pending:
         abs_path = _abs(path)
         node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
-        children: list[Future[Node | None]] = []
+        children: list[Pending] = []
         if self._options.one_file_system and st.st_dev != root_dev:
             self._notice(Severity.WARNING, abs_path, "on another file system; contents skipped (--one-file-system)")
             return self._dir_job(node, children, drop_if_empty=False)
@@ -287,7 +300,7 @@ class FileArchiver:
                 names = sorted(entry.name for entry in listing)
         except FileNotFoundError:
             self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
-            return _resolved(None)
+            return None
         except OSError as exc:
             self._notice(Severity.ERROR, abs_path, f"cannot list directory: {exc.strerror}")
             names = []
@@ -312,22 +325,25 @@ class FileArchiver:
             return False
 
     # --- files -----------------------------------------------------------------------------
-    def _file(self, path: tuple[str, ...], st: os.stat_result, parent: Node | None) -> Future[Node | None]:
+    def _file(self, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None) -> Pending:
         abs_path = _abs(path)
         name = path[-1]
         opts = self._options
         recent = opts.reuse_window_ns > 0 and st.st_mtime_ns >= opts.started_ns - opts.reuse_window_ns
         if (
-            not recent
-            and unchanged(parent, st)
-            and parent is not None
-            and all(self._saver.has_blob(b) for b in parent.content)
+            parent is not None
+            and not recent
+            and parent.same_file(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         ):
-            node = node_from_stat(name, st, NodeType.FILE, self._owners, content=parent.content, sparse=parent.sparse)
-            self._count("files_unmodified", st.st_size)
-            self.progress.bytes_read(st.st_size)
-            self.progress.file_done()
-            return _resolved(node)
+            try:
+                content = parent.content
+            except IntegrityError:
+                content = None  # a damaged parent entry: read the file again
+            if content is not None and self._saver.has_blobs(content):
+                node = node_from_stat(name, st, NodeType.FILE, self._owners, content=content, sparse=parent.sparse)
+                self._count("files_unmodified", st.st_size)
+                self.progress.file_read(st.st_size)
+                return node
         status = "files_new" if parent is None else "files_changed"
         self._files_in_flight.acquire()
         try:
@@ -421,7 +437,7 @@ class FileArchiver:
             try:
                 nodes = []
                 for child in job.children:
-                    node = child.result()
+                    node = child.result() if isinstance(child, Future) else child
                     if node is not None:
                         nodes.append(node)
                 if job.drop_if_empty and not nodes:
@@ -434,9 +450,3 @@ class FileArchiver:
             except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the directory
                 self._failed = exc
                 job.result.set_exception(exc)
-
-
-def _resolved(node: Node | None) -> Future[Node | None]:
-    future = Future[Node | None]()
-    future.set_result(node)
-    return future

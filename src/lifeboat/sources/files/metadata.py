@@ -7,6 +7,7 @@ import os
 import pwd
 import stat
 import threading
+from typing import Any
 
 from lifeboat.core.tree import Node, NodeType
 
@@ -20,22 +21,26 @@ class OwnerNames:
         self._lock = threading.Lock()
 
     def user(self, uid: int) -> str:
-        with self._lock:
-            if uid not in self._users:
+        name = self._users.get(uid)
+        if name is None:
+            with self._lock:
                 try:
-                    self._users[uid] = pwd.getpwuid(uid).pw_name
+                    name = pwd.getpwuid(uid).pw_name
                 except KeyError:
-                    self._users[uid] = ""
-            return self._users[uid]
+                    name = ""
+                self._users[uid] = name
+        return name
 
     def group(self, gid: int) -> str:
-        with self._lock:
-            if gid not in self._groups:
+        name = self._groups.get(gid)
+        if name is None:
+            with self._lock:
                 try:
-                    self._groups[gid] = grp.getgrgid(gid).gr_name
+                    name = grp.getgrgid(gid).gr_name
                 except KeyError:
-                    self._groups[gid] = ""
-            return self._groups[gid]
+                    name = ""
+                self._groups[gid] = name
+        return name
 
 
 def node_type(st: os.stat_result) -> NodeType | None:
@@ -63,26 +68,30 @@ def describe_special(st: os.stat_result) -> str:
     return "special file"
 
 
-def node_from_stat(name: str, st: os.stat_result, kind: NodeType, owners: OwnerNames, **fields: object) -> Node:
+def node_from_stat(name: str, st: os.stat_result, kind: NodeType, owners: OwnerNames, **fields: Any) -> Node:
     """A node carrying the metadata of ``st`` (content fields are passed by the caller)."""
-    base = {
-        "name": name,
-        "type": kind,
-        "mode": stat.S_IMODE(st.st_mode),
-        "uid": st.st_uid,
-        "gid": st.st_gid,
-        "user": owners.user(st.st_uid),
-        "group": owners.group(st.st_gid),
-        "mtime_ns": st.st_mtime_ns,
-        "atime_ns": st.st_atime_ns,
-        "ctime_ns": st.st_ctime_ns,
-    }
     if kind is NodeType.FILE:
-        base.update(size=st.st_size, inode=st.st_ino, device=st.st_dev, links=st.st_nlink)
-    elif kind is NodeType.DIR:
-        base.update(atime_ns=st.st_mtime_ns)  # listing changes atime: not stored (Node.to_json)
-    base.update(fields)
-    return Node(**base)  # type: ignore[arg-type]
+        fields.setdefault("size", st.st_size)
+        fields.setdefault("inode", st.st_ino)
+        fields.setdefault("device", st.st_dev)
+        fields.setdefault("links", st.st_nlink)
+        atime = st.st_atime_ns
+    else:
+        # A directory's atime changes when it is listed: not stored (Node.to_json).
+        atime = st.st_mtime_ns if kind is NodeType.DIR else st.st_atime_ns
+    return Node(
+        name=name,
+        type=kind,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        user=owners.user(st.st_uid),
+        group=owners.group(st.st_gid),
+        mtime_ns=st.st_mtime_ns,
+        atime_ns=atime,
+        ctime_ns=st.st_ctime_ns,
+        **fields,
+    )
 
 
 def is_sparse(st: os.stat_result) -> bool:

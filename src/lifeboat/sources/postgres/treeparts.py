@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 import blake3
 
 from lifeboat.core.ids import BlobType
-from lifeboat.core.protocols import BlobLoader, BlobSaver
-from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.core.protocols import BlobLoader, BlobSaver, ParentTrees
+from lifeboat.core.tree import Node, NodeType, ParentEntry, Tree
 
 DATA = "data"
 TABLESPACES = "tablespaces"
@@ -42,6 +43,9 @@ class RecordingSaver:
 
     def has_blob(self, blob_id: bytes) -> bool:
         return self._inner.has_blob(blob_id)
+
+    def has_blobs(self, blob_ids: Sequence[bytes]) -> bool:
+        return self._inner.has_blobs(blob_ids)
 
     def save_tree(self, tree: Tree) -> bytes:
         tree_id = self._inner.save_tree(tree)
@@ -123,10 +127,15 @@ def directory_node(saver: BlobSaver, name: str, children: Sequence[Node], like: 
     )
 
 
-class SyntheticParent:
-    """A :class:`BlobLoader` that adds in-memory trees to a real one (for the archiver's parent)."""
+class ParentLoader(BlobLoader, ParentTrees, Protocol):
+    """What :class:`SyntheticParent` reads real trees from (the repository)."""
 
-    def __init__(self, loader: BlobLoader, trees: Mapping[bytes, Tree]) -> None:
+
+class SyntheticParent:
+    """A :class:`BlobLoader` and :class:`ParentTrees` that adds in-memory trees to a real
+    repository's (for the archiver's parent)."""
+
+    def __init__(self, loader: ParentLoader, trees: Mapping[bytes, Tree]) -> None:
         self._loader = loader
         self._trees = dict(trees)
 
@@ -139,6 +148,12 @@ class SyntheticParent:
     def load_tree(self, tree_id: bytes) -> Tree:
         found = self._trees.get(tree_id)
         return found if found is not None else self._loader.load_tree(tree_id)
+
+    def parent_entries(self, tree_id: bytes) -> Mapping[str, ParentEntry]:
+        found = self._trees.get(tree_id)
+        if found is None:
+            return self._loader.parent_entries(tree_id)
+        return {node.name: ParentEntry.of(node) for node in found.nodes}
 
 
 def absolute_parent(previous: Mapping[str, Node]) -> tuple[bytes, dict[bytes, Tree]]:
