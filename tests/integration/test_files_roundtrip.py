@@ -116,3 +116,36 @@ def test_random_trees_round_trip(tmp_path_factory: object, spec: dict[str, objec
     target = base / "out"
     restore_snapshot(repo, f"{snapshot_id}:{source}", RestoreOptions(target=str(target)))
     assert describe(target) == before
+
+
+def test_unchanged_directories_keep_their_tree_and_changed_ones_get_a_new_one(
+    local_repo: Repository, tmp_path: Path
+) -> None:
+    from lifeboat.core.treewalk import find
+    from lifeboat.operations.backup import BackupRequest, backup_files
+
+    source = tmp_path / "src"
+    for folder in ("same", "chmod", "edit"):
+        (source / folder / "deeper").mkdir(parents=True)
+        (source / folder / "deeper" / "file.txt").write_text(f"{folder}\n")
+        (source / folder / "top.txt").write_text("top\n")
+    describe(source)  # settle atimes
+    first = backup_files(local_repo, BackupRequest(paths=(str(source),))).snapshot
+    (source / "chmod" / "deeper" / "file.txt").chmod(0o600)
+    (source / "edit" / "top.txt").write_text("edited\n")
+    second = backup_files(local_repo, BackupRequest(paths=(str(source),))).snapshot
+
+    def subtree(snapshot_tree: bytes, rel: str) -> bytes | None:
+        node = find(local_repo, snapshot_tree, f"{str(source).lstrip('/')}/{rel}")
+        assert node is not None
+        return node.subtree
+
+    assert subtree(first.tree, "same") == subtree(second.tree, "same")
+    assert subtree(first.tree, "edit/deeper") == subtree(second.tree, "edit/deeper")
+    assert subtree(first.tree, "chmod/deeper") != subtree(second.tree, "chmod/deeper")
+    assert subtree(first.tree, "chmod") != subtree(second.tree, "chmod")
+    assert subtree(first.tree, "edit") != subtree(second.tree, "edit")
+    before = describe(source)
+    target = tmp_path / "out"
+    restore_snapshot(local_repo, f"{second.id}:{source}", RestoreOptions(target=str(target)))
+    assert describe(target) == before

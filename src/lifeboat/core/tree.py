@@ -225,6 +225,26 @@ class ParentEntry:
             and doc.get("inode") == inode
         )
 
+    def same_metadata(
+        self, *, mode: int, uid: int, gid: int, user: str, group: str, atime_ns: int, device: int, links: int
+    ) -> bool:
+        """Whether a file that :meth:`same_file` matched also kept every other recorded field."""
+        doc = self._doc
+        return (
+            doc.get("mode") == mode
+            and doc.get("uid") == uid
+            and doc.get("gid") == gid
+            and doc.get("user", "") == user
+            and doc.get("group", "") == group
+            and doc.get("atime_ns") == atime_ns
+            and doc.get("device") == device
+            and doc.get("links") == links
+        )
+
+    def matches(self, node: Node) -> bool:
+        """Whether ``node`` would be recorded exactly as this entry was."""
+        return node.to_json() == self._doc
+
     @property
     def content(self) -> tuple[bytes, ...]:
         values = self._doc.get("content", ())

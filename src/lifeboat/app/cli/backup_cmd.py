@@ -6,41 +6,36 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context, Exit, Option
 
 if TYPE_CHECKING:
     from lifeboat.operations.backup import BackupRequest
 
 
 def command(
-    ctx: typer.Context,
-    paths: Annotated[list[str] | None, typer.Argument(help="Files and directories to back up.")] = None,
+    ctx: Context,
+    paths: Annotated[list[str] | None, Argument(help="Files and directories to back up.")] = None,
     source: Annotated[
         str | None,
-        typer.Option("--source", "-s", metavar="SOURCE", help="A configured source, or a label for these paths."),
+        Option("--source", "-s", metavar="SOURCE", help="A configured source, or a label for these paths."),
     ] = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")
-    ] = None,
+    tag: Annotated[list[str] | None, Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", "-e", metavar="PATTERN", help="Exclude pattern (repeatable).")
+        list[str] | None, Option("--exclude", "-e", metavar="PATTERN", help="Exclude pattern (repeatable).")
     ] = None,
     include: Annotated[
-        list[str] | None, typer.Option("--include", "-i", metavar="PATTERN", help="Only take matches (repeatable).")
+        list[str] | None, Option("--include", "-i", metavar="PATTERN", help="Only take matches (repeatable).")
     ] = None,
     one_file_system: Annotated[
-        bool, typer.Option("--one-file-system", "-x", help="Do not cross file-system boundaries.")
+        bool, Option("--one-file-system", "-x", help="Do not cross file-system boundaries.")
     ] = False,
-    stdin: Annotated[bool, typer.Option("--stdin", help="Back up standard input as one file.")] = False,
-    stdin_name: Annotated[str, typer.Option("--stdin-name", metavar="NAME", help="File name for --stdin.")] = "stdin",
-    host: Annotated[str | None, typer.Option("--host", metavar="HOST", help="Record this host name.")] = None,
-    parent: Annotated[
-        str | None, typer.Option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot.")
-    ] = None,
+    stdin: Annotated[bool, Option("--stdin", help="Back up standard input as one file.")] = False,
+    stdin_name: Annotated[str, Option("--stdin-name", metavar="NAME", help="File name for --stdin.")] = "stdin",
+    host: Annotated[str | None, Option("--host", metavar="HOST", help="Record this host name.")] = None,
+    parent: Annotated[str | None, Option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot.")] = None,
     lock_wait: Annotated[
-        str | None, typer.Option("--lock-wait", metavar="DURATION", help="Wait this long for a lock (e.g. 5m).")
+        str | None, Option("--lock-wait", metavar="DURATION", help="Wait this long for a lock (e.g. 5m).")
     ] = None,
 ) -> None:
     from lifeboat.app.cli.render import backup_summary
@@ -91,7 +86,7 @@ def command(
                 f"snapshot {result.snapshot.short_id} is partial: {result.archive.errors} entries could not be read"
             )
         )
-        raise typer.Exit(int(ExitCode.PARTIAL))
+        raise Exit(int(ExitCode.PARTIAL))
 
 
 def _request(

@@ -4,42 +4,41 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Exit, Option
 from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
 
 
 def command(
-    ctx: typer.Context,
+    ctx: Context,
     source: SourceOpt = None,
     data_dir: Annotated[
-        str | None, typer.Option("--data-dir", "-D", help="The data directory (method local; default: the server's).")
+        str | None, Option("--data-dir", "-D", help="The data directory (method local; default: the server's).")
     ] = None,
     method: Annotated[
-        str | None, typer.Option("--method", help="local: read the data directory here; stream: pg_basebackup.")
+        str | None, Option("--method", help="local: read the data directory here; stream: pg_basebackup.")
     ] = None,
     host: HostOpt = None,
     port: PortOpt = None,
     user: UserOpt = None,
     dbname: DbnameOpt = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag the snapshot (repeatable).")] = None,
-    label: Annotated[str | None, typer.Option("--label", help="The backup label PostgreSQL records.")] = None,
+    tag: Annotated[list[str] | None, Option("--tag", help="Tag the snapshot (repeatable).")] = None,
+    label: Annotated[str | None, Option("--label", help="The backup label PostgreSQL records.")] = None,
     verify_checksums: Annotated[
-        bool, typer.Option("--verify-checksums", help="Verify page checksums; report damaged pages.")
+        bool, Option("--verify-checksums", help="Verify page checksums; report damaged pages.")
     ] = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Read every file, even those unchanged since the last backup.")
+        bool, Option("--full", help="Read every file, even those unchanged since the last backup.")
     ] = False,
     block_size: Annotated[
-        str | None, typer.Option("--block-size", help="Fixed block size of relation files, e.g. 128KiB.")
+        str | None, Option("--block-size", help="Fixed block size of relation files, e.g. 128KiB.")
     ] = None,
     archive_wait: Annotated[
         str | None,
-        typer.Option("--archive-wait", help="How long to wait for the backup's WAL to be archived (0: don't)."),
+        Option("--archive-wait", help="How long to wait for the backup's WAL to be archived (0: don't)."),
     ] = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-j", help="Parallel readers and compressors.")] = None,
-    lock_wait: Annotated[str | None, typer.Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+    workers: Annotated[int | None, Option("--workers", "-j", help="Parallel readers and compressors.")] = None,
+    lock_wait: Annotated[str | None, Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
 ) -> None:
     from lifeboat.app.cli.pg_options import connection, source_config
     from lifeboat.app.cli.render import backup_summary
@@ -99,4 +98,4 @@ def command(
         if backup.checksum_errors:
             out.line(f"DAMAGED PAGES: {len(backup.checksum_errors)} pages failed their checksum (listed above)")
     if result.backup.checksum_errors:
-        raise typer.Exit(3)
+        raise Exit(3)

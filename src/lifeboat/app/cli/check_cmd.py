@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Exit, Option
 from lifeboat.app.cli.options import LockWaitOpt, NoLockOpt
 
 
 def command(
-    ctx: typer.Context,
-    read_data: Annotated[bool, typer.Option("--read-data", help="Download and verify every pack.")] = False,
+    ctx: Context,
+    read_data: Annotated[bool, Option("--read-data", help="Download and verify every pack.")] = False,
     read_data_subset: Annotated[
-        str | None, typer.Option("--read-data-subset", help="Verify a subset of packs: 10% or 2/5.")
+        str | None, Option("--read-data-subset", help="Verify a subset of packs: 10% or 2/5.")
     ] = None,
     no_lock: NoLockOpt = False,
     lock_wait: LockWaitOpt = None,
@@ -48,6 +47,6 @@ def command(
         out.line(f"checked {result.snapshots} snapshots, {result.packs} packs, {result.blobs} blobs{read}")
     if not result.ok:
         out.error(IntegrityError(f"the repository has {len(result.errors)} problems (listed above)"))
-        raise typer.Exit(int(ExitCode.INTEGRITY))
+        raise Exit(int(ExitCode.INTEGRITY))
     if not state.json:
         out.line("no errors were found")

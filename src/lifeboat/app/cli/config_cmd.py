@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context
 
 
-def validate(ctx: typer.Context) -> None:
+def validate(ctx: Context) -> None:
     """Check the configuration file; errors name the bad key (exit code 2)."""
     from lifeboat.errors import ConfigError
 

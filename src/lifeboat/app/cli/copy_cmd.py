@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context, Option
 from lifeboat.app.cli.options import HostOpt, LockWaitOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 if TYPE_CHECKING:
@@ -28,25 +27,21 @@ if TYPE_CHECKING:
 
 
 def command(
-    ctx: typer.Context,
-    snapshot_ids: Annotated[
-        list[str] | None, typer.Argument(help="Snapshots to copy (id prefixes or 'latest').")
-    ] = None,
+    ctx: Context,
+    snapshot_ids: Annotated[list[str] | None, Argument(help="Snapshots to copy (id prefixes or 'latest').")] = None,
     from_repo: Annotated[
-        str | None, typer.Option("--from", help="Source repository: URL or configured name [env LIFEBOAT_FROM_REPO].")
+        str | None, Option("--from", help="Source repository: URL or configured name [env LIFEBOAT_FROM_REPO].")
     ] = None,
     to_repo: Annotated[
-        str | None, typer.Option("--to", help="Destination repository: URL or configured name [default: --repo].")
+        str | None, Option("--to", help="Destination repository: URL or configured name [default: --repo].")
     ] = None,
-    all_snapshots: Annotated[bool, typer.Option("--all", help="Copy every snapshot (the filters apply).")] = False,
+    all_snapshots: Annotated[bool, Option("--all", help="Copy every snapshot (the filters apply).")] = False,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
     path: PathOpt = None,
-    no_wal: Annotated[bool, typer.Option("--no-wal", help="Do not copy archived WAL.")] = False,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Do not read the copied packs back to verify them.")
-    ] = False,
+    no_wal: Annotated[bool, Option("--no-wal", help="Do not copy archived WAL.")] = False,
+    no_verify: Annotated[bool, Option("--no-verify", help="Do not read the copied packs back to verify them.")] = False,
     lock_wait: LockWaitOpt = None,
 ) -> None:
     from lifeboat.errors import UsageError

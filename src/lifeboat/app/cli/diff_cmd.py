@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context
 from lifeboat.app.cli.options import NoLockOpt
 
 
 def command(
-    ctx: typer.Context,
-    first: Annotated[str, typer.Argument(help="The older snapshot.")],
-    second: Annotated[str, typer.Argument(help="The newer snapshot.")],
+    ctx: Context,
+    first: Annotated[str, Argument(help="The older snapshot.")],
+    second: Annotated[str, Argument(help="The newer snapshot.")],
     no_lock: NoLockOpt = False,
 ) -> None:
     from collections import Counter

@@ -5,16 +5,15 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context
 from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
-    ctx: typer.Context,
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id prefix or 'latest'.")],
-    path: Annotated[str, typer.Argument(help="Path of the file inside the snapshot.")],
+    ctx: Context,
+    snapshot: Annotated[str, Argument(help="Snapshot id prefix or 'latest'.")],
+    path: Annotated[str, Argument(help="Path of the file inside the snapshot.")],
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,

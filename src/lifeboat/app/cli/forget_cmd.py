@@ -5,33 +5,30 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context, Option
 from lifeboat.app.cli.options import HostOpt, LockWaitOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
-Keep = Annotated[int, typer.Option(min=-1, metavar="N", help="Keep N (-1: every period).")]
+Keep = Annotated[int, Option(min=-1, metavar="N", help="Keep N (-1: every period).")]
 
 
 def command(
-    ctx: typer.Context,
-    snapshot_ids: Annotated[list[str] | None, typer.Argument(help="Remove exactly these snapshots.")] = None,
+    ctx: Context,
+    snapshot_ids: Annotated[list[str] | None, Argument(help="Remove exactly these snapshots.")] = None,
     keep_last: Keep = 0,
     keep_hourly: Keep = 0,
     keep_daily: Keep = 0,
     keep_weekly: Keep = 0,
     keep_monthly: Keep = 0,
     keep_yearly: Keep = 0,
-    keep_within: Annotated[
-        str | None, typer.Option(metavar="DURATION", help="Keep all younger than this (e.g. 7d).")
-    ] = None,
-    keep_tag: Annotated[list[str] | None, typer.Option(metavar="TAG", help="Keep snapshots with this tag.")] = None,
+    keep_within: Annotated[str | None, Option(metavar="DURATION", help="Keep all younger than this (e.g. 7d).")] = None,
+    keep_tag: Annotated[list[str] | None, Option(metavar="TAG", help="Keep snapshots with this tag.")] = None,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
     path: PathOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show what would be removed.")] = False,
-    prune_after: Annotated[bool, typer.Option("--prune", help="Run prune afterwards.")] = False,
+    dry_run: Annotated[bool, Option("--dry-run", "-n", help="Only show what would be removed.")] = False,
+    prune_after: Annotated[bool, Option("--prune", help="Run prune afterwards.")] = False,
     lock_wait: LockWaitOpt = None,
 ) -> None:
     from lifeboat.app.cli.render import local_time

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Option
 
 
 def command(
-    ctx: typer.Context,
-    kdf: Annotated[str, typer.Option(help="Key derivation: argon2id or scrypt.")] = "argon2id",
-    kdf_memory: Annotated[str, typer.Option(help="Argon2id memory per key derivation (e.g. 64MiB).")] = "64MiB",
-    kdf_iterations: Annotated[int, typer.Option(help="Argon2id passes.", min=1, max=64)] = 3,
+    ctx: Context,
+    kdf: Annotated[str, Option(help="Key derivation: argon2id or scrypt.")] = "argon2id",
+    kdf_memory: Annotated[str, Option(help="Argon2id memory per key derivation (e.g. 64MiB).")] = "64MiB",
+    kdf_iterations: Annotated[int, Option(help="Argon2id passes.", min=1, max=64)] = 3,
 ) -> None:
     from lifeboat.core.units import parse_size
     from lifeboat.errors import UsageError

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context
 
 
-def list_keys(ctx: typer.Context) -> None:
+def list_keys(ctx: Context) -> None:
     """List the key files (the one in use is marked *)."""
     state: CliContext = ctx.obj
     repo = state.open_repository(read_only=True)
@@ -23,7 +22,7 @@ def list_keys(ctx: typer.Context) -> None:
     )
 
 
-def add(ctx: typer.Context) -> None:
+def add(ctx: Context) -> None:
     """Add a passphrase (read from LIFEBOAT_NEW_PASSWORD_FILE, ..._COMMAND, or a prompt)."""
     state: CliContext = ctx.obj
     repo = state.open_repository()
@@ -34,7 +33,7 @@ def add(ctx: typer.Context) -> None:
         state.output.line(f"added key {key_id[:8]}")
 
 
-def remove(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
+def remove(ctx: Context, key_id: Annotated[str, Argument(help="Key id or prefix.")]) -> None:
     """Remove a key file (never the last one, nor the one in use)."""
     state: CliContext = ctx.obj
     repo = state.open_repository()
@@ -46,7 +45,7 @@ def remove(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="Key i
         state.output.line(f"removed key {full[:8]}")
 
 
-def passwd(ctx: typer.Context) -> None:
+def passwd(ctx: Context) -> None:
     """Change the passphrase in use (adds a key for the new one, removes the old)."""
     state: CliContext = ctx.obj
     repo = state.open_repository()

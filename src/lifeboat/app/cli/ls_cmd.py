@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context, Option
 from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
-    ctx: typer.Context,
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id prefix or 'latest'.")],
-    path: Annotated[str, typer.Argument(help="Only below this path.")] = "/",
-    long: Annotated[bool, typer.Option("--long", "-l", help="Show mode, owner, size and time.")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into directories.")] = True,
+    ctx: Context,
+    snapshot: Annotated[str, Argument(help="Snapshot id prefix or 'latest'.")],
+    path: Annotated[str, Argument(help="Only below this path.")] = "/",
+    long: Annotated[bool, Option("--long", "-l", help="Show mode, owner, size and time.")] = False,
+    recursive: Annotated[bool, Option("--recursive/--no-recursive", help="Descend into directories.")] = True,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,

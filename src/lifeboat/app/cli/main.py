@@ -12,8 +12,6 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-import typer
-
 from lifeboat import __version__
 from lifeboat.app.cli import (
     backup_cmd,
@@ -38,6 +36,7 @@ from lifeboat.app.cli import (
     wal_cmd,
 )
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
 from lifeboat.errors import ExitCode, LifeboatError
 
 EXIT_CODES_HELP = """
@@ -46,13 +45,9 @@ Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (fil
 14 storage unreachable or refused · 15 missing tool · 130 interrupted.
 """
 
-app = typer.Typer(
-    name="lifeboat",
+app = App(
+    "lifeboat",
     help="Lifeboat: backup and disaster recovery, one encrypted deduplicated repository.\n" + EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,26 +56,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"lifeboat {__version__}\n")
-        raise typer.Exit(0)
+        raise Exit(0)
 
 
-@app.callback()
+@app.callback
 def main_options(
-    ctx: typer.Context,
+    ctx: Context,
     repo: Annotated[
         str | None,
-        typer.Option("--repo", "-r", metavar="REPO", help="Repository URL or configured name [env LIFEBOAT_REPO]."),
+        Option("--repo", "-r", metavar="REPO", help="Repository URL or configured name [env LIFEBOAT_REPO]."),
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", metavar="FILE", help="YAML configuration file [env LIFEBOAT_CONFIG]."),
+        Option("--config", "-c", metavar="FILE", help="YAML configuration file [env LIFEBOAT_CONFIG]."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks.")] = 0,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
+    json_output: Annotated[bool, Option("--json", help="Print one JSON document on stdout.")] = False,
+    quiet: Annotated[bool, Option("--quiet", "-q", help="Print only errors.")] = False,
+    verbose: Annotated[int, Option("--verbose", "-v", count=True, help="More detail; tracebacks.")] = 0,
+    version: Annotated[bool, Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     ctx.obj = CliContext.create(repo=repo, config_path=config, json=json_output, quiet=quiet, verbose=verbose)
 
@@ -90,21 +83,21 @@ def guarded(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
+        ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, Context)), None)
         state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
+        except (Exit, Abort):
             raise
         except LifeboatError as exc:
             state.output.error(exc)
-            raise typer.Exit(int(exc.exit_code)) from None
+            raise Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             sys.stderr.write("lifeboat: interrupted; nothing was committed by the interrupted step\n")
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            raise Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
             state.output.internal_error(exc)
-            raise typer.Exit(int(ExitCode.ERROR)) from None
+            raise Exit(int(ExitCode.ERROR)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -127,10 +120,10 @@ def _register() -> None:
     ):
         app.command(name, help=module.__doc__)(guarded(module.command))
     for name, module in (("key", key_cmd), ("repair", repair_cmd), ("config", config_cmd), ("pg", pg_cmd)):
-        group = typer.Typer(help=module.__doc__, no_args_is_help=True)
+        group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
             group.command(sub, help=fn.__doc__)(guarded(fn))
-        app.add_typer(group, name=name)
+        app.add_group(group)
     # PostgreSQL (docs/postgres.md): archive/restore commands PostgreSQL runs, and the routed kinds.
     app.command("wal-push", help=wal_cmd.push_command.__doc__)(guarded(wal_cmd.push_command))
     app.command("wal-fetch", help=wal_cmd.fetch_command.__doc__)(guarded(wal_cmd.fetch_command))
@@ -202,7 +195,7 @@ def main() -> None:
     """Console entry point."""
     from lifeboat.app.cli import walfast
 
-    code = walfast.main()  # wal-push / wal-fetch (also reached without typer via lifeboat.app.cli.entry)
+    code = walfast.main()  # wal-push / wal-fetch (also reached before any CLI import via lifeboat.app.cli.entry)
     if code is not None:
         sys.exit(code)
     from lifeboat.app.runtime import tune_process

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
+from lifeboat.app.cli.framework import Option
 from lifeboat.core.snapshot import SnapshotFilter
 
 SourceOpt = Annotated[
-    list[str] | None, typer.Option("--source", "-s", metavar="SOURCE", help="Only this source (repeatable).")
+    list[str] | None, Option("--source", "-s", metavar="SOURCE", help="Only this source (repeatable).")
 ]
-HostOpt = Annotated[list[str] | None, typer.Option("--host", metavar="HOST", help="Only this host (repeatable).")]
-TagOpt = Annotated[
-    list[str] | None, typer.Option("--tag", metavar="TAG", help="Only snapshots with this tag (repeatable).")
-]
+HostOpt = Annotated[list[str] | None, Option("--host", metavar="HOST", help="Only this host (repeatable).")]
+TagOpt = Annotated[list[str] | None, Option("--tag", metavar="TAG", help="Only snapshots with this tag (repeatable).")]
 PathOpt = Annotated[
-    list[str] | None, typer.Option("--path", metavar="PATH", help="Only snapshots of this path (repeatable).")
+    list[str] | None, Option("--path", metavar="PATH", help="Only snapshots of this path (repeatable).")
 ]
 LockWaitOpt = Annotated[
     str | None,
-    typer.Option("--lock-wait", metavar="DURATION", help="Wait up to this long for a conflicting lock (e.g. 5m)."),
+    Option("--lock-wait", metavar="DURATION", help="Wait up to this long for a conflicting lock (e.g. 5m)."),
 ]
 NoLockOpt = Annotated[
-    bool, typer.Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
+    bool, Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
 ]
 
 

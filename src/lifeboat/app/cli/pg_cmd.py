@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Exit, Option
 from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
 
 
 def check(
-    ctx: typer.Context,
+    ctx: Context,
     source: SourceOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
     user: UserOpt = None,
     dbname: DbnameOpt = None,
-    no_round_trip: Annotated[
-        bool, typer.Option("--no-round-trip", help="Only check settings; do not switch WAL.")
-    ] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the round trip.")] = 60.0,
+    no_round_trip: Annotated[bool, Option("--no-round-trip", help="Only check settings; do not switch WAL.")] = False,
+    timeout: Annotated[float, Option("--timeout", help="Seconds to wait for the round trip.")] = 60.0,
 ) -> None:
     """Verify wal_level, archive_mode, archive_command, the archiver and a real round trip (exit 1 on failure)."""
     from lifeboat.app.cli.pg_options import connection, source_config
@@ -45,19 +42,19 @@ def check(
                 out.line(f"      hint: {item.hint}")
         out.line("archiving works" if report.ok else "archiving is NOT working")
     if not report.ok:
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def setup(
-    ctx: typer.Context,
+    ctx: Context,
     source: SourceOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
     user: UserOpt = None,
     dbname: DbnameOpt = None,
-    apply: Annotated[bool, typer.Option("--apply", help="Write the settings with ALTER SYSTEM and reload.")] = False,
+    apply: Annotated[bool, Option("--apply", help="Write the settings with ALTER SYSTEM and reload.")] = False,
     queue_max: Annotated[
-        str | None, typer.Option("--queue-max", help="Put a queue limit into archive_command, e.g. 16GiB.")
+        str | None, Option("--queue-max", help="Put a queue limit into archive_command, e.g. 16GiB.")
     ] = None,
 ) -> None:
     """Print the settings archiving into this repository needs (or apply them with --apply)."""
@@ -105,9 +102,9 @@ def setup(
 
 
 def info(
-    ctx: typer.Context,
+    ctx: Context,
     source: SourceOpt = None,
-    system_id: Annotated[str | None, typer.Option("--system-id", help="Only this database system.")] = None,
+    system_id: Annotated[str | None, Option("--system-id", help="Only this database system.")] = None,
 ) -> None:
     """Base backups, archived WAL per timeline, gaps, and the recoverable window."""
     from lifeboat.app.cli.render import local_time
@@ -167,10 +164,10 @@ def info(
 
 
 def prune_wal(
-    ctx: typer.Context,
-    system_id: Annotated[str | None, typer.Option("--system-id", help="Only this database system.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would be removed.")] = False,
-    lock_wait: Annotated[str | None, typer.Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+    ctx: Context,
+    system_id: Annotated[str | None, Option("--system-id", help="Only this database system.")] = None,
+    dry_run: Annotated[bool, Option("--dry-run", "-n", help="Show what would be removed.")] = False,
+    lock_wait: Annotated[str | None, Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
 ) -> None:
     """Remove archived WAL older than the oldest base backup (run after 'forget')."""
     from lifeboat.core.units import format_bytes

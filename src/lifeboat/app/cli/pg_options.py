@@ -9,20 +9,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from lifeboat.app.cli.framework import Option
 from lifeboat.sources.tools.pg import Connection
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
     from lifeboat.config.model import PostgresSourceConfig
 
-HostOpt = Annotated[str | None, typer.Option("--host", "-h", help="Server host or socket directory [env PGHOST].")]
-PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="Server port [env PGPORT].")]
-UserOpt = Annotated[str | None, typer.Option("--user", "-U", help="User to connect as [env PGUSER].")]
-DbnameOpt = Annotated[str | None, typer.Option("--dbname", "-d", help="Database to connect to [env PGDATABASE].")]
+HostOpt = Annotated[str | None, Option("--host", "-h", help="Server host or socket directory [env PGHOST].")]
+PortOpt = Annotated[int | None, Option("--port", "-p", help="Server port [env PGPORT].")]
+UserOpt = Annotated[str | None, Option("--user", "-U", help="User to connect as [env PGUSER].")]
+DbnameOpt = Annotated[str | None, Option("--dbname", "-d", help="Database to connect to [env PGDATABASE].")]
 SourceOpt = Annotated[
-    str | None, typer.Option("--source", "-s", help="A configured postgres source (connection, data directory…).")
+    str | None, Option("--source", "-s", help="A configured postgres source (connection, data directory…).")
 ]
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Option
 from lifeboat.app.cli.options import LockWaitOpt
 
 if TYPE_CHECKING:
@@ -14,12 +13,12 @@ if TYPE_CHECKING:
 
 
 def command(
-    ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show what would be removed.")] = False,
+    ctx: Context,
+    dry_run: Annotated[bool, Option("--dry-run", "-n", help="Only show what would be removed.")] = False,
     safety_margin: Annotated[
-        str, typer.Option(help="Keep packs no index lists until they are this old (interrupted backups).")
+        str, Option(help="Keep packs no index lists until they are this old (interrupted backups).")
     ] = "1h",
-    repack_threshold: Annotated[str, typer.Option(help="Repack packs with more than this unused.")] = "10%",
+    repack_threshold: Annotated[str, Option(help="Repack packs with more than this unused.")] = "10%",
     lock_wait: LockWaitOpt = None,
 ) -> None:
     state: CliContext = ctx.obj

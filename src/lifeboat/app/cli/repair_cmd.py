@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context
 from lifeboat.app.cli.options import LockWaitOpt
 
 
-def index(ctx: typer.Context, lock_wait: LockWaitOpt = None) -> None:
+def index(ctx: Context, lock_wait: LockWaitOpt = None) -> None:
     """Rebuild the index from the packs' own trailers (takes the exclusive lock)."""
     from lifeboat.operations.maintenance import repair_index
 

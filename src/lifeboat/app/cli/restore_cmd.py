@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Argument, Context, Exit, Option
 from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
-    ctx: typer.Context,
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id prefix, 'latest', or ID:/sub/path.")],
-    target: Annotated[str, typer.Option("--target", "-t", metavar="DIR", help="Directory to restore into.")],
+    ctx: Context,
+    snapshot: Annotated[str, Argument(help="Snapshot id prefix, 'latest', or ID:/sub/path.")],
+    target: Annotated[str, Option("--target", "-t", metavar="DIR", help="Directory to restore into.")],
     include: Annotated[
-        list[str] | None, typer.Option("--include", "-i", metavar="PATTERN", help="Only matching paths.")
+        list[str] | None, Option("--include", "-i", metavar="PATTERN", help="Only matching paths.")
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", "-e", metavar="PATTERN", help="Leave out matching paths.")
+        list[str] | None, Option("--exclude", "-e", metavar="PATTERN", help="Leave out matching paths.")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be restored.")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Restore into a non-empty directory, replacing files.")
-    ] = False,
+    dry_run: Annotated[bool, Option("--dry-run", help="Show what would be restored.")] = False,
+    force: Annotated[bool, Option("--force", help="Restore into a non-empty directory, replacing files.")] = False,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
@@ -67,6 +64,6 @@ def command(
         )
     if result.damaged:
         out.error(IntegrityError(f"{len(result.damaged)} files were not restored because their data is damaged"))
-        raise typer.Exit(int(ExitCode.INTEGRITY))
+        raise Exit(int(ExitCode.INTEGRITY))
     if result.errors:
-        raise typer.Exit(int(ExitCode.ERROR))
+        raise Exit(int(ExitCode.ERROR))

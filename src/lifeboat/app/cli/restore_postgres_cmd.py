@@ -5,51 +5,44 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Option
 from lifeboat.app.cli.pg_options import SourceOpt
 
 
 def command(
-    ctx: typer.Context,
-    target_dir: Annotated[str, typer.Option("--target-dir", "-D", help="Where to restore (empty or absent).")],
+    ctx: Context,
+    target_dir: Annotated[str, Option("--target-dir", "-D", help="Where to restore (empty or absent).")],
     source: SourceOpt = None,
-    time: Annotated[
-        str | None, typer.Option("--time", help="Recover to this moment, e.g. '2026-05-01 12:34:56+02'.")
-    ] = None,
-    lsn: Annotated[str | None, typer.Option("--lsn", help="Recover to this WAL position, e.g. 0/3000060.")] = None,
-    xid: Annotated[int | None, typer.Option("--xid", help="Recover to the commit of this transaction.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Recover to this restore point.")] = None,
-    immediate: Annotated[
-        bool, typer.Option("--immediate", help="Stop as soon as the base backup is consistent.")
-    ] = False,
+    time: Annotated[str | None, Option("--time", help="Recover to this moment, e.g. '2026-05-01 12:34:56+02'.")] = None,
+    lsn: Annotated[str | None, Option("--lsn", help="Recover to this WAL position, e.g. 0/3000060.")] = None,
+    xid: Annotated[int | None, Option("--xid", help="Recover to the commit of this transaction.")] = None,
+    name: Annotated[str | None, Option("--name", help="Recover to this restore point.")] = None,
+    immediate: Annotated[bool, Option("--immediate", help="Stop as soon as the base backup is consistent.")] = False,
     exclusive: Annotated[
-        bool, typer.Option("--exclusive", help="Stop just before the target instead of just after it.")
+        bool, Option("--exclusive", help="Stop just before the target instead of just after it.")
     ] = False,
-    timeline: Annotated[str, typer.Option("--timeline", help="latest, current, or a timeline number.")] = "latest",
-    snapshot: Annotated[
-        str | None, typer.Option("--snapshot", help="Use this base backup instead of choosing one.")
-    ] = None,
-    system_id: Annotated[str | None, typer.Option("--system-id", help="The database system to restore.")] = None,
+    timeline: Annotated[str, Option("--timeline", help="latest, current, or a timeline number.")] = "latest",
+    snapshot: Annotated[str | None, Option("--snapshot", help="Use this base backup instead of choosing one.")] = None,
+    system_id: Annotated[str | None, Option("--system-id", help="The database system to restore.")] = None,
     tablespace: Annotated[
-        list[str] | None, typer.Option("--tablespace", help="Put a tablespace elsewhere: OID_OR_NAME=DIR (repeatable).")
+        list[str] | None, Option("--tablespace", help="Put a tablespace elsewhere: OID_OR_NAME=DIR (repeatable).")
     ] = None,
     target_action: Annotated[
-        str, typer.Option("--target-action", help="At the target: promote, pause or shutdown.")
+        str, Option("--target-action", help="At the target: promote, pause or shutdown.")
     ] = "promote",
     archive_off: Annotated[
-        bool, typer.Option("--archive-off", help="Set archive_mode=off in the copy (a test restore must not archive).")
+        bool, Option("--archive-off", help="Set archive_mode=off in the copy (a test restore must not archive).")
     ] = False,
-    start: Annotated[bool, typer.Option("--start", help="Start the cluster and wait until it is promoted.")] = False,
-    port: Annotated[int | None, typer.Option("--port", help="Port of the restored cluster.")] = None,
+    start: Annotated[bool, Option("--start", help="Start the cluster and wait until it is promoted.")] = False,
+    port: Annotated[int | None, Option("--port", help="Port of the restored cluster.")] = None,
     start_timeout: Annotated[
-        str, typer.Option("--start-timeout", help="How long --start waits for recovery (e.g. 2h).")
+        str, Option("--start-timeout", help="How long --start waits for recovery (e.g. 2h).")
     ] = "24h",
     force: Annotated[
-        bool, typer.Option("--force", help="Empty a non-empty target (even a running cluster's) first.")
+        bool, Option("--force", help="Empty a non-empty target (even a running cluster's) first.")
     ] = False,
-    workers: Annotated[int | None, typer.Option("--workers", "-j", help="Parallel restore workers.")] = None,
+    workers: Annotated[int | None, Option("--workers", "-j", help="Parallel restore workers.")] = None,
 ) -> None:
     from lifeboat.app.cli.pg_options import server_command, source_config
     from lifeboat.core.basebackup import RestoreTarget

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context
 from lifeboat.app.cli.options import HostOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
-    ctx: typer.Context,
+    ctx: Context,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context
 from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt, snapshot_filter
 
 
 def command(
-    ctx: typer.Context, source: SourceOpt = None, host: HostOpt = None, tag: TagOpt = None, no_lock: NoLockOpt = False
+    ctx: Context, source: SourceOpt = None, host: HostOpt = None, tag: TagOpt = None, no_lock: NoLockOpt = False
 ) -> None:
     from lifeboat.core.units import format_bytes
     from lifeboat.operations.maintenance import stats

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Option
 
 
 def command(
-    ctx: typer.Context,
-    remove_all: Annotated[bool, typer.Option("--remove-all", help="Also remove locks that look alive.")] = False,
+    ctx: Context,
+    remove_all: Annotated[bool, Option("--remove-all", help="Also remove locks that look alive.")] = False,
 ) -> None:
     from lifeboat.operations.maintenance import unlock
 

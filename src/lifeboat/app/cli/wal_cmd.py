@@ -1,46 +1,45 @@
 """Archive a WAL file (archive_command = 'lifeboat wal-push %p') or restore one
 (restore_command = 'lifeboat wal-fetch %f %p'); see docs/postgres.md.
 
-These typer commands serve ``--help`` and calls that did not come through the fast start
-(:mod:`lifeboat.app.cli.walfast`, which runs before typer is imported).
+These commands serve ``--help`` and calls that did not come through the fast start
+(:mod:`lifeboat.app.cli.walfast`, which runs before the command line is even imported).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from lifeboat.app.cli.framework import Argument, Context, Exit, Option
 from lifeboat.app.cli.walfast import WalInvocation, spool_root
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
 
 
-SourceOption = Annotated[str | None, typer.Option("--source", "-s", help="The configured postgres source.")]
+SourceOption = Annotated[str | None, Option("--source", "-s", help="The configured postgres source.")]
 SpoolOption = Annotated[
     str | None,
-    typer.Option("--spool", help="Spool directory [env LIFEBOAT_WAL_SPOOL; default DATADIR/lifeboat_spool]."),
+    Option("--spool", help="Spool directory [env LIFEBOAT_WAL_SPOOL; default DATADIR/lifeboat_spool]."),
 ]
-SyncOption = Annotated[bool, typer.Option("--sync", help="Do the work in this process: no background worker.")]
+SyncOption = Annotated[bool, Option("--sync", help="Do the work in this process: no background worker.")]
 
 
-def _invoke(ctx: typer.Context, inv: WalInvocation) -> None:
+def _invoke(ctx: Context, inv: WalInvocation) -> None:
     state: CliContext = ctx.obj
     inv.repo, inv.config, inv.verbose, inv.quiet = state.repo, state.config_path, state.verbose, state.quiet
     from lifeboat.app.cli.walrun import run
 
     code = run(inv, spool_root(inv))
-    raise typer.Exit(code)
+    raise Exit(code)
 
 
 def push_command(
-    ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="The WAL file's path (%p).")],
+    ctx: Context,
+    path: Annotated[str, Argument(help="The WAL file's path (%p).")],
     source: SourceOption = None,
     spool: SpoolOption = None,
     queue_max: Annotated[
-        str | None, typer.Option("--queue-max", help="Drop WAL (loudly) when more than this is queued, e.g. 8GiB.")
+        str | None, Option("--queue-max", help="Drop WAL (loudly) when more than this is queued, e.g. 8GiB.")
     ] = None,
     sync: SyncOption = False,
 ) -> None:
@@ -51,9 +50,9 @@ def push_command(
 
 
 def fetch_command(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The WAL file's name (%f).")],
-    path: Annotated[str, typer.Argument(help="Where to put it (%p).")],
+    ctx: Context,
+    name: Annotated[str, Argument(help="The WAL file's name (%f).")],
+    path: Annotated[str, Argument(help="Where to put it (%p).")],
     source: SourceOption = None,
     spool: SpoolOption = None,
     sync: SyncOption = False,

@@ -99,6 +99,13 @@ def normalize_paths(paths: tuple[str, ...]) -> list[tuple[str, ...]]:
     return kept
 
 
+def _subtree_of(entry: ParentEntry | None) -> bytes | None:
+    try:
+        return entry.subtree if entry is not None else None
+    except IntegrityError:
+        return None
+
+
 def _abs(parts: tuple[str, ...]) -> str:
     return "/" + "/".join(parts)
 
@@ -107,9 +114,43 @@ def _split(abs_path: str) -> tuple[str, ...]:
     return tuple(part for part in abs_path.split("/") if part)
 
 
-# A child entry of a directory: done at once (a node, or None when skipped), or still
-# being read by a reader thread.
-Pending = Future[Node | None] | Node | None
+class _Unchanged:
+    """A file taken over from the parent snapshot unread; its node is built only if needed.
+
+    When every entry of a directory is unchanged down to its metadata, the directory's
+    tree is the parent's tree, byte for byte, and nothing needs to be built at all.
+    """
+
+    __slots__ = ("content", "entry", "name", "owners", "st")
+
+    def __init__(
+        self, name: str, st: os.stat_result, entry: ParentEntry, content: tuple[bytes, ...], owners: OwnerNames
+    ) -> None:
+        self.name, self.st, self.entry, self.content, self.owners = name, st, entry, content, owners
+
+    def node(self) -> Node:
+        return node_from_stat(
+            self.name, self.st, NodeType.FILE, self.owners, content=self.content, sparse=self.entry.sparse
+        )
+
+    def same_as_parent(self) -> bool:
+        st = self.st
+        return self.entry.same_metadata(
+            mode=stat.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            user=self.owners.user(st.st_uid),
+            group=self.owners.group(st.st_gid),
+            atime_ns=st.st_atime_ns,
+            device=st.st_dev,
+            links=st.st_nlink,
+        )
+
+
+# A child entry of a directory: done at once (a node, an unchanged file, or None when
+# skipped), or still being read by a reader thread.
+Done = Node | _Unchanged | None
+Pending = Future[Node | None] | Done
 
 
 @dataclass
@@ -118,6 +159,8 @@ class _DirJob:
     children: list[Pending]
     result: Future[Node | None]
     drop_if_empty: bool
+    previous: Mapping[str, ParentEntry] = field(default_factory=dict)  # the parent snapshot's entries
+    previous_tree: bytes | None = None  # and its tree, reused when nothing changed
 
 
 class FileArchiver:
@@ -239,9 +282,17 @@ class FileArchiver:
         children = self._virtual_children(path, targets, self._parent_children(parent))
         return self._dir_job(node, children, drop_if_empty=False)
 
-    def _dir_job(self, node: Node, children: list[Pending], *, drop_if_empty: bool) -> Future[Node | None]:
+    def _dir_job(
+        self,
+        node: Node,
+        children: list[Pending],
+        *,
+        drop_if_empty: bool,
+        previous: Mapping[str, ParentEntry] | None = None,
+        previous_tree: bytes | None = None,
+    ) -> Future[Node | None]:
         result = Future[Node | None]()
-        self._dir_jobs.put(_DirJob(node, children, result, drop_if_empty))
+        self._dir_jobs.put(_DirJob(node, children, result, drop_if_empty, previous or {}, previous_tree))
         return result
 
     def _entry(
@@ -305,6 +356,7 @@ class FileArchiver:
             self._notice(Severity.ERROR, abs_path, f"cannot list directory: {exc.strerror}")
             names = []
         previous = self._parent_children(parent)
+        previous_tree = _subtree_of(parent) if previous else None
         for name in names:
             child = (*path, name)
             if filt.is_empty:
@@ -316,7 +368,9 @@ class FileArchiver:
                 children.append(self._entry(child, previous.get(name), root_dev))
             elif filt.descend(child) and self._is_dir(child):
                 children.append(self._entry(child, previous.get(name), root_dev, partial=True))
-        return self._dir_job(node, children, drop_if_empty=drop_if_empty)
+        return self._dir_job(
+            node, children, drop_if_empty=drop_if_empty, previous=previous, previous_tree=previous_tree
+        )
 
     def _is_dir(self, path: tuple[str, ...]) -> bool:
         try:
@@ -340,10 +394,9 @@ class FileArchiver:
             except IntegrityError:
                 content = None  # a damaged parent entry: read the file again
             if content is not None and self._saver.has_blobs(content):
-                node = node_from_stat(name, st, NodeType.FILE, self._owners, content=content, sparse=parent.sparse)
                 self._count("files_unmodified", st.st_size)
                 self.progress.file_read(st.st_size)
-                return node
+                return _Unchanged(name, st, parent, content, self._owners)
         status = "files_new" if parent is None else "files_changed"
         self._files_in_flight.acquire()
         try:
@@ -425,6 +478,21 @@ class FileArchiver:
         return node
 
     # --- directories ----------------------------------------------------------------------
+    def _reusable_tree(self, job: _DirJob, done: list[Node | _Unchanged]) -> bytes | None:
+        """The parent's tree when every entry is what the parent recorded (else None)."""
+        previous = job.previous
+        if job.previous_tree is None or len(done) != len(previous):
+            return None
+        for entry in done:
+            if isinstance(entry, _Unchanged):
+                if not entry.same_as_parent():
+                    return None
+            else:
+                recorded = previous.get(entry.name)
+                if recorded is None or not recorded.matches(entry):
+                    return None
+        return job.previous_tree if self._saver.has_blobs((job.previous_tree,)) else None
+
     def _finish_dirs(self) -> None:
         while True:
             job = self._dir_jobs.get()
@@ -435,15 +503,18 @@ class FileArchiver:
                 job.result.set_exception(self._failed)
                 continue
             try:
-                nodes = []
+                done: list[Node | _Unchanged] = []
                 for child in job.children:
-                    node = child.result() if isinstance(child, Future) else child
-                    if node is not None:
-                        nodes.append(node)
-                if job.drop_if_empty and not nodes:
+                    entry = child.result() if isinstance(child, Future) else child
+                    if entry is not None:
+                        done.append(entry)
+                if job.drop_if_empty and not done:
                     job.result.set_result(None)
                     continue
-                tree_id = self._saver.save_tree(Tree(tuple(nodes)))
+                tree_id = self._reusable_tree(job, done)
+                if tree_id is None:
+                    nodes = [e.node() if isinstance(e, _Unchanged) else e for e in done]
+                    tree_id = self._saver.save_tree(Tree(tuple(nodes)))
                 self._count("dirs")
                 self.progress.dir_done()
                 job.result.set_result(replace(job.node, subtree=tree_id))

@@ -1,0 +1,237 @@
+"""The small command-line framework under ``lifeboat``: typed functions become click commands.
+
+A command is a plain function whose parameters are annotated with :class:`Option` or
+:class:`Argument` (``Annotated[int, Option("--keep-last", help=...)]``); the parameter's type
+and default decide the rest: ``bool`` is a flag, ``list[str]`` repeats, ``X | None`` is
+optional, a parameter without a default is required. A parameter typed :class:`Context`
+receives the click context.
+
+Why not a bigger framework: every ``lifeboat`` invocation pays for its command line's
+start-up, and a scheduled backup runs often. Building the commands from these annotations
+costs a few milliseconds on top of click itself; the framework we used before spent about
+0.3 s building a validator per parameter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import click
+from click.exceptions import Abort, Exit
+
+Context = click.Context
+
+__all__ = ["Abort", "App", "Argument", "Context", "Exit", "Group", "Option"]
+
+
+class Option:
+    """``--name`` options: the declarations (``"--keep-last", "-k"``) and their help."""
+
+    def __init__(
+        self,
+        *decls: str,
+        help: str = "",
+        metavar: str | None = None,
+        min: int | None = None,
+        max: int | None = None,
+        count: bool = False,
+        is_eager: bool = False,
+        callback: Callable[[Any], None] | None = None,
+        hidden: bool = False,
+    ) -> None:
+        self.decls = decls
+        self.help = help
+        self.metavar = metavar
+        self.min = min
+        self.max = max
+        self.count = count
+        self.is_eager = is_eager
+        self.callback = callback
+        self.hidden = hidden
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A positional argument and its help."""
+
+    help: str = ""
+    metavar: str | None = None
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0], True
+    return annotation, False
+
+
+def _click_type(annotation: Any, spec: Option | None) -> tuple[Any, bool]:
+    """The click type of a parameter, and whether it takes several values."""
+    base, _ = _unwrap_optional(annotation)
+    if typing.get_origin(base) is list:
+        (item,) = typing.get_args(base)
+        return _click_type(item, spec)[0], True
+    if base is int:
+        if spec is not None and (spec.min is not None or spec.max is not None):
+            return click.IntRange(spec.min, spec.max), False
+        return click.INT, False
+    if base is float:
+        return click.FLOAT, False
+    return click.STRING, False
+
+
+def _metavar(kind: Any, explicit: str | None) -> str:
+    if explicit is not None:
+        return explicit
+    if kind is click.INT or isinstance(kind, click.IntRange):
+        return "N"
+    if kind is click.FLOAT:
+        return "NUMBER"
+    return "TEXT"
+
+
+def _parameter(name: str, annotation: Any, default: Any) -> click.Parameter | None:
+    if typing.get_origin(annotation) is not typing.Annotated:
+        raise TypeError(f"parameter {name!r} needs an Option or Argument annotation")
+    base, *extras = typing.get_args(annotation)
+    spec = next((e for e in extras if isinstance(e, Option | Argument)), None)
+    required = default is inspect.Parameter.empty
+    if isinstance(spec, Argument):
+        kind, multiple = _click_type(base, None)
+        return click.Argument(
+            [name],
+            type=kind,
+            nargs=-1 if multiple else 1,
+            required=required and not multiple,
+            default=None if required or multiple else default,
+            metavar=spec.metavar,
+        )
+    assert isinstance(spec, Option)
+    decls = list(spec.decls) or ["--" + name.replace("_", "-")]
+    stripped, _ = _unwrap_optional(base)
+    common: dict[str, Any] = {
+        "help": spec.help,
+        "hidden": spec.hidden,
+        "is_eager": spec.is_eager,
+        "expose_value": spec.callback is None,
+    }
+    if spec.callback is not None:
+        callback = spec.callback
+        common["callback"] = lambda _ctx, _param, value: callback(value)
+    if stripped is bool:
+        return click.Option([*decls, name], is_flag=True, default=bool(default), **common)
+    if spec.count:
+        return click.Option([*decls, name], count=True, default=0, **common)
+    kind, multiple = _click_type(base, spec)
+    show_default = not required and default is not None and not multiple and default != ""
+    return click.Option(
+        [*decls, name],
+        type=kind,
+        multiple=multiple,
+        required=required,
+        default=None if required or multiple else default,
+        metavar=_metavar(kind, spec.metavar),
+        show_default=show_default,
+        **common,
+    )
+
+
+def build_command(name: str, fn: Callable[..., Any], *, help: str | None, hidden: bool = False) -> click.Command:
+    """A click command calling ``fn`` with its options (and the context, if it asks)."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    params: list[click.Parameter] = []
+    wants_context: str | None = None
+    for parameter in inspect.signature(fn).parameters.values():
+        annotation = hints[parameter.name]
+        if annotation is click.Context:
+            wants_context = parameter.name
+            continue
+        built = _parameter(parameter.name, annotation, parameter.default)
+        if built is not None:
+            params.append(built)
+
+    def invoke(**kwargs: Any) -> Any:
+        if wants_context is not None:
+            kwargs[wants_context] = click.get_current_context()
+        return fn(**kwargs)
+
+    return click.Command(
+        name,
+        callback=invoke,
+        params=params,
+        help=help or fn.__doc__,
+        hidden=hidden,
+        context_settings={"help_option_names": ["--help"]},
+    )
+
+
+@dataclass
+class Group:
+    """A command with subcommands (``lifeboat key add``)."""
+
+    name: str
+    help: str = ""
+    commands: list[click.Command] = field(default_factory=list)
+    hidden: bool = False
+
+    def command(
+        self, name: str, *, help: str | None = None, hidden: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.commands.append(build_command(name, fn, help=help, hidden=hidden))
+            return fn
+
+        return register
+
+    def build(self) -> click.Group:
+        group = click.Group(self.name, help=self.help, no_args_is_help=True, hidden=self.hidden)
+        for command in self.commands:
+            group.add_command(command)
+        return group
+
+
+class App(Group):
+    """The top-level command: global options (its callback) and every command and group."""
+
+    def __init__(self, name: str, *, help: str) -> None:
+        super().__init__(name, help)
+        self.groups: list[Group] = []
+        self._callback: Callable[..., Any] | None = None
+
+    def callback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._callback = fn
+        return fn
+
+    def add_group(self, group: Group) -> None:
+        self.groups.append(group)
+
+    def build(self) -> click.Group:
+        params: list[click.Parameter] = []
+        invoke_callback: Callable[..., Any] | None = None
+        if self._callback is not None:
+            callback_command = build_command(self.name, self._callback, help=self.help)
+            params = callback_command.params
+            invoke_callback = callback_command.callback
+        root = click.Group(
+            self.name,
+            help=self.help,
+            params=params,
+            callback=invoke_callback,
+            no_args_is_help=True,
+            context_settings={"help_option_names": ["--help"], "max_content_width": 100},
+        )
+        for command in self.commands:
+            root.add_command(command)
+        for group in self.groups:
+            root.add_command(group.build())
+        return root
+
+    def __call__(self, *, args: list[str], prog_name: str) -> None:
+        self.build().main(args=args, prog_name=prog_name)
