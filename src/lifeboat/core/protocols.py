@@ -9,6 +9,7 @@ source be tested against an in-memory fake and keeps ``sources`` independent of
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Protocol
 
 from lifeboat.core.ids import BlobType
@@ -27,6 +28,10 @@ class BlobSaver(Protocol):
 
         May return before the blob is durable: durability comes with the session's commit.
         """
+        ...
+
+    def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[bytes]:
+        """Like :meth:`save_blob`, hashing on a worker thread; the future gives the id."""
         ...
 
     def has_blob(self, blob_id: bytes) -> bool:

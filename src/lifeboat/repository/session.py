@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lifeboat.core.ids import BlobType
@@ -142,6 +142,27 @@ class WriteSession:
             raise
         return True
 
+    def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[bytes]:
+        """Hash, deduplicate and store ``data`` on a worker; the future gives its id.
+
+        The reader of a large file only cuts it into chunks, and the workers hash them in
+        parallel. The id is known as soon as the blob is hashed; durability comes with
+        :meth:`commit`, as for :meth:`save_blob`.
+        """
+        self._raise_if_failed()
+        future: Future[bytes] = Future()
+        size = len(data)
+        self._budget.take(size)
+        with self._state:
+            self._outstanding += 1
+        try:
+            self._workers.submit(self._hash_and_store, blob_type, data, future)
+        except RuntimeError:  # the pool was shut down by abort()
+            self._done(size)
+            self._raise_if_failed()
+            raise
+        return future
+
     def save_tree(self, tree: Tree) -> bytes:
         data = tree.encode()
         blob_id = self.repo.blob_id(data)
@@ -158,22 +179,47 @@ class WriteSession:
 
     def _store(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> None:
         try:
-            if self._error is not None:
-                return
-            payload = self.repo.compressor.compress(data)
-            with self._packer_locks[blob_type]:
-                packer = self._packers.get(blob_type)
-                if packer is None:
-                    packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root)
-                packer.add(blob_type, blob_id, payload, len(data))
-                if packer.size >= self._pack_size:
-                    del self._packers[blob_type]
-                    self._enqueue(packer)
+            if self._error is None:
+                self._pack(blob_type, blob_id, data)
         except Exception as exc:  # noqa: BLE001 - a worker thread reports any failure via commit()
             if self._error is None:
                 self._error = exc
         finally:
             self._done(len(data))
+
+    def _hash_and_store(self, blob_type: BlobType, data: bytes, future: Future[bytes]) -> None:
+        try:
+            blob_id = self.repo.blob_id(data)
+            with self._state:
+                new = blob_id not in self._in_flight and blob_id not in self._index
+                if new:
+                    self._in_flight.add(blob_id)
+                    self.stats.blobs_new += 1
+                    self.stats.bytes_new += len(data)
+                else:
+                    self.stats.blobs_deduplicated += 1
+                    self.stats.bytes_deduplicated += len(data)
+            future.set_result(blob_id)
+            if new and self._error is None:
+                self._pack(blob_type, blob_id, data)
+        except Exception as exc:  # noqa: BLE001 - reported to the waiter and via commit()
+            if not future.done():
+                future.set_exception(exc)
+            if self._error is None:
+                self._error = exc
+        finally:
+            self._done(len(data))
+
+    def _pack(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> None:
+        payload = self.repo.compressor.compress(data)
+        with self._packer_locks[blob_type]:
+            packer = self._packers.get(blob_type)
+            if packer is None:
+                packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root)
+            packer.add(blob_type, blob_id, payload, len(data))
+            if packer.size >= self._pack_size:
+                del self._packers[blob_type]
+                self._enqueue(packer)
 
     def _enqueue(self, packer: PackWriter) -> None:
         while True:

@@ -441,7 +441,7 @@ class FileArchiver:
             if not stat.S_ISREG(before.st_mode):
                 self._notice(Severity.WARNING, abs_path, "changed type while being backed up; skipped")
                 return None
-            content: list[bytes] = []
+            ids: list[Future[bytes]] = []
             size = 0
             block_size = self._options.block_size_for(_split(abs_path)) if self._options.block_size_for else 0
             on_block = self._options.on_block if block_size else None
@@ -453,12 +453,12 @@ class FileArchiver:
                     data = bytes(view)
                     if on_block is not None:
                         on_block(abs_path, size, data)
-                    blob_id = self._saver.blob_id(data)
-                    self._saver.save_blob(BlobType.DATA, data, blob_id)
-                    content.append(blob_id)
+                    # Hashing runs on the session's workers, so one large file keeps every core busy.
+                    ids.append(self._saver.submit_blob(BlobType.DATA, data))
                     size += len(data)
                     self.progress.bytes_read(len(data))
             after = os.fstat(fd)
+            content = [future.result() for future in ids]
         except OSError as exc:
             self._notice(Severity.ERROR, abs_path, f"read failed: {exc.strerror}")
             return None

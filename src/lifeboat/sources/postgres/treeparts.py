@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Protocol
 
@@ -40,6 +41,9 @@ class RecordingSaver:
 
     def save_blob(self, blob_type: BlobType, data: bytes | memoryview, blob_id: bytes | None = None) -> bool:
         return self._inner.save_blob(blob_type, data, blob_id)
+
+    def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[bytes]:
+        return self._inner.submit_blob(blob_type, data)
 
     def has_blob(self, blob_id: bytes) -> bool:
         return self._inner.has_blob(blob_id)
