@@ -18,6 +18,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from lifeboat.core.ids import ID_BYTES, BlobType
 from lifeboat.errors import IntegrityError
@@ -104,6 +105,23 @@ class BlobLocation:
     offset: int
     length: int
     raw_length: int
+
+
+_KEY_PREFIX = struct.Struct(">Q24x")  # the search key: a blob id's first 8 bytes, big-endian
+
+
+def _first_copies(order: list[int], keys: array[int], ids: list[bytes]) -> list[int]:
+    """``order`` without later copies of the same blob (two backups stored it at once)."""
+    kept: list[int] = []
+    run_key = -1
+    run_ids: set[bytes] = set()
+    for position in order:
+        if keys[position] != run_key:
+            run_key, run_ids = keys[position], set()
+        if ids[position] not in run_ids:
+            run_ids.add(ids[position])
+            kept.append(position)
+    return kept
 
 
 def _key(blob_id: bytes | bytearray) -> int:
@@ -198,29 +216,22 @@ class BlobIndex:
         locs = self._locs + self._tail_locs
         types = self._types + self._tail_types
         n = len(types)
-        keys = self._keys + array("Q", (_key(self._tail_ids[i * ID_BYTES : i * ID_BYTES + 8]) for i in range(n_tail)))
-        # Sort positions by (key, position); ints pack both so the sort stays in C.
+        keys = self._keys + array("Q", (k for (k,) in _KEY_PREFIX.iter_unpack(self._tail_ids)))
+        # Sort positions by (key, position); ints pack both so the sort stays in C. Equal
+        # keys keep insertion order, so the first copy of a blob comes first.
         order = [v & 0xFFFFFFFF for v in sorted((k << 32) | i for i, k in enumerate(keys))]
-        new_keys: array[int] = array("Q")
-        new_ids = bytearray()
+        id_list = [bytes(ids[i : i + ID_BYTES]) for i in range(0, len(ids), ID_BYTES)]
+        if any(keys[a] == keys[b] for a, b in pairwise(order)):
+            order = _first_copies(order, keys, id_list)
+        raw_locs = locs.tobytes()
+        loc_list = [raw_locs[i : i + 16] for i in range(0, len(raw_locs), 16)]
         new_locs: array[int] = array("I")
-        new_types = bytearray()
-        run_key = -1
-        run_ids: set[bytes] = set()
-        for src in order:
-            blob_id = bytes(ids[src * ID_BYTES : (src + 1) * ID_BYTES])
-            key = keys[src]
-            if key != run_key:
-                run_key, run_ids = key, set()
-            if blob_id in run_ids:
-                continue  # a second copy of a blob: keep the first location
-            run_ids.add(blob_id)
-            new_keys.append(key)
-            new_ids += blob_id
-            new_locs.extend(locs[src * 4 : src * 4 + 4])
-            new_types.append(types[src])
-        assert len(new_types) <= n
-        self._keys, self._ids, self._locs, self._types = new_keys, new_ids, new_locs, new_types
+        new_locs.frombytes(b"".join([loc_list[i] for i in order]))
+        self._keys = array("Q", [keys[i] for i in order])
+        self._ids = bytearray(b"".join([id_list[i] for i in order]))
+        self._locs = new_locs
+        self._types = bytearray([types[i] for i in order])
+        assert len(self._types) <= n
         self._tail = {}
         self._tail_ids = bytearray()
         self._tail_locs = array("I")

@@ -25,7 +25,7 @@ from lifeboat.core.ids import BlobType
 from lifeboat.core.tree import Tree
 from lifeboat.repository import layout
 from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
-from lifeboat.repository.pack import PackWriter
+from lifeboat.repository.pack import PackEntry, PackWriter
 from lifeboat.repository.repo import Repository
 from lifeboat.storage.base import connections
 
@@ -43,6 +43,22 @@ class SessionStats:
     bytes_stored: int = 0  # pack bytes uploaded
     packs: int = 0
     index_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _FinishedPack:
+    """A sealed pack waiting for an uploader: its name, bytes, salt and entries."""
+
+    pack_hex: str
+    data: bytes
+    salt: bytes
+    entries: list[PackEntry]
+
+    @classmethod
+    def of(cls, packer: PackWriter) -> _FinishedPack:
+        entries, salt = list(packer.entries), packer.salt
+        pack_hex, data = packer.finish()
+        return cls(pack_hex, data, salt, entries)
 
 
 class _ByteBudget:
@@ -74,7 +90,7 @@ class WriteSession:
         *,
         workers: int = 2,
         uploads: int | None = None,
-        pending_bytes: int = 16 * 1024 * 1024,
+        pending_bytes: int = 8 * 1024 * 1024,
         on_pack: Callable[[str, int], None] | None = None,
         index: BlobIndex | None = None,
     ) -> None:
@@ -212,21 +228,23 @@ class WriteSession:
 
     def _pack(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> None:
         payload = self.repo.compressor.compress(data)
+        full: PackWriter | None = None
         with self._packer_locks[blob_type]:
             packer = self._packers.get(blob_type)
             if packer is None:
                 packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root)
             packer.add(blob_type, blob_id, payload, len(data))
             if packer.size >= self._pack_size:
-                del self._packers[blob_type]
-                self._enqueue(packer)
+                full = self._packers.pop(blob_type)
+        if full is not None:
+            self._enqueue(_FinishedPack.of(full))
 
-    def _enqueue(self, packer: PackWriter) -> None:
+    def _enqueue(self, pack: _FinishedPack) -> None:
         while True:
             if self._error is not None:
                 raise RuntimeError("upload failed") from self._error
             try:
-                self._uploads.put(packer, timeout=0.5)
+                self._uploads.put(pack, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -236,7 +254,7 @@ class WriteSession:
             item = self._uploads.get()
             if item is _SENTINEL:
                 return
-            assert isinstance(item, PackWriter)
+            assert isinstance(item, _FinishedPack)
             try:
                 if self._error is None:
                     self._upload(item)
@@ -244,12 +262,12 @@ class WriteSession:
                 if self._error is None:
                     self._error = exc
 
-    def _upload(self, packer: PackWriter) -> None:
-        entries = list(packer.entries)
-        salt = packer.salt
-        pack_hex, data = packer.finish()
+    def _upload(self, finished: _FinishedPack) -> None:
+        pack_hex, data = finished.pack_hex, finished.data
         self.repo.backend.put(layout.pack_name(pack_hex), data)
-        pack = IndexedPack(bytes.fromhex(pack_hex), salt, len(data), entries)
+        entries = finished.entries
+        pack = IndexedPack(bytes.fromhex(pack_hex), finished.salt, len(data), entries)
+        finished.data = b""  # the bytes are stored: let them go before the index work
         index_now: IndexFile | None = None
         with self._state:
             self._index.add_pack(pack)
@@ -287,7 +305,7 @@ class WriteSession:
             with self._packer_locks[blob_type]:
                 packer = self._packers.pop(blob_type, None)
             if packer is not None and len(packer):
-                self._enqueue(packer)
+                self._enqueue(_FinishedPack.of(packer))
         self._stop_uploaders()
         self._raise_if_failed()
         with self._state:
