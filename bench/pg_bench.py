@@ -7,7 +7,9 @@ realistic compression). Scenarios, each from a cold page cache:
   pg_basebackup);
 * a workload (``pgbench -T DURATION``, uniform), then a second backup (Lifeboat; pgBackRest
   incremental; Barman full again — it has no incremental with pg_basebackup);
-* a skewed workload (a hot 1 % of the accounts), then a third backup;
+* a skewed workload (a hot 1 % of the accounts), then a third backup; autovacuum is off and
+  each workload ends with VACUUM and CHECKPOINT, so the tools, one after another, back up
+  the same pages (not hint bits set in between);
 * restore of the last backup into an empty directory (files only, not started);
 * WAL: the sustained archive rate while pgbench writes as fast as it can, Lifeboat's
   archive_command beside pgBackRest's async archive-push (process-max 2): the archive lag in
@@ -67,6 +69,22 @@ SKEWED = "\\set aid random_exponential(1, 100000 * :scale, 100)\n" + (
     "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);\n"
     "END;\n"
 )
+
+
+WAL_DIRECTORIES = ("wal", "archive", "wals")  # Lifeboat, pgBackRest, Barman
+
+
+def backup_bytes(repo: Path) -> int:
+    """A repository's bytes without its archived WAL (compared separately): Lifeboat's and
+    pgBackRest's WAL directories sit at the top, Barman's one level down (per server)."""
+    wal_dirs = [repo / name for name in WAL_DIRECTORIES]
+    wal_dirs += [sub / name for sub in repo.iterdir() if sub.is_dir() for name in WAL_DIRECTORIES]
+    return dir_bytes(repo) - sum(dir_bytes(d) for d in wal_dirs if d.is_dir())
+
+
+def segment_number(walfile: str) -> int:
+    """Consecutive number of a 16 MiB WAL segment from its name (log * 256 + segment)."""
+    return int(walfile[8:16], 16) * 0x100 + int(walfile[16:24], 16)
 
 
 def as_postgres(*argv: str) -> list[str]:
@@ -171,6 +189,7 @@ class Bench:
                 "shared_buffers": "256MB",
                 "synchronous_commit": "off",
                 "max_replication_slots": "10",
+                "autovacuum": "off",  # the bench vacuums after each workload: every tool sees the same pages
             },
         )
         c.start()
@@ -208,10 +227,13 @@ class Bench:
 
     # --- measuring -------------------------------------------------------------------------------------
     def measure(self, tool: str, scenario: str, argv: list[str], repo: Path, env: dict[str, str] | None = None) -> None:
+        # The WAL of the workload is still being archived into every repository: wait until
+        # it is, and count the backup's own bytes (WAL directories excluded) for a fair share.
+        self.wait_archived()
         drop_caches()
-        before = dir_bytes(repo)
+        before = backup_bytes(repo)
         result = run_measured(tool, scenario, argv, env=env)
-        result.repo_bytes = dir_bytes(repo) - before
+        result.repo_bytes = backup_bytes(repo) - before
         result.extra["repo_total_bytes"] = dir_bytes(repo)
         self.results.append(result)
         print(
@@ -241,6 +263,7 @@ class Bench:
         done = self.cluster.client("pgbench", *args, "postgres", timeout=self.duration * 4 + 600)
         tps = next((line for line in done.stdout.decode().splitlines() if line.startswith("tps")), "")
         self.notes[f"workload_{name}"] = tps
+        self.cluster.psql("VACUUM")  # hint bits and visibility map set now, not during one tool's backup
         self.cluster.psql("CHECKPOINT")
         time.sleep(2.5)
 
@@ -264,6 +287,11 @@ class Bench:
         for path in targets.values():
             shutil.rmtree(path, ignore_errors=True)
 
+    def wait_archived(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while self.archive_lag()[0] > 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+
     def archive_lag(self) -> tuple[int, int]:
         row = self.cluster.psql(
             "SELECT pg_walfile_name(pg_current_wal_lsn()), coalesce(last_archived_wal, '') FROM pg_stat_archiver"
@@ -273,13 +301,15 @@ class Bench:
             archived = archived[:24]
         if not archived:
             return 0, 0
-        return int(current[8:], 16) - int(archived[8:], 16) - 1, int(current[8:], 16)
+        return segment_number(current) - segment_number(archived) - 1, segment_number(current)
 
     def wal_rate(self, tool: str) -> None:
         ours = tool == "lifeboat"
         command = self.archive_command(lifeboat=ours, pgbackrest=not ours, pgbackrest_async=True)
         self.set_archive_command(command)
         args = ["-T", str(self.duration), "-c", "4", "-j", "2", "-n", "-N", "postgres"]
+        commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'"
+        commits_before = int(self.cluster.psql(commits))
         load = self.cluster.background("pgbench", *args)
         lags: list[int] = []
         first_segment = self.archive_lag()[1]
@@ -289,6 +319,7 @@ class Bench:
             lags.append(self.archive_lag()[0])
         written = self.archive_lag()[1] - first_segment
         wall = time.monotonic() - started
+        tps = (int(self.cluster.psql(commits)) - commits_before) / wall
         drain_started = time.monotonic()
         self.cluster.psql("SELECT pg_switch_wal()")
         while self.archive_lag()[0] > 0 and time.monotonic() - drain_started < 600:
@@ -300,6 +331,7 @@ class Bench:
         result.extra.update(
             segments_written=written,
             segments_per_second=round(written / wall, 2) if wall else 0,
+            pgbench_tps=round(tps),
             max_lag_segments=max(lags or [0]),
             final_lag_segments=lags[-1] if lags else 0,
             lag_growing=growing,
@@ -307,7 +339,8 @@ class Bench:
         )
         self.results.append(result)
         print(
-            f"  {tool:10} wal archiving    {written} segments in {wall:.0f}s ({written / wall:.1f}/s), "
+            f"  {tool:10} wal archiving    {written} segments in {wall:.0f}s ({written / wall:.1f}/s) "
+            f"at {tps:.0f} tps, "
             f"max lag {max(lags or [0])}, drained in {drain:.1f}s, lag growing: {growing}",
             flush=True,
         )
@@ -342,13 +375,17 @@ def table(bench: Bench) -> str:
             f"| {m.tool} | {m.scenario} | {m.wall_s:.2f} | {m.cpu_s:.2f} | {m.peak_rss_mib:.0f} "
             f"| {m.repo_bytes / 1e6:.1f} |"
         )
-    lines += ["", "| tool | WAL under pgbench -N | segments/s | max lag | final lag | lag growing | drain s |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    lines += [
+        "",
+        "| tool | WAL under pgbench -N | pgbench tps | segments/s | max lag | final lag | lag growing | drain s |",
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|")
     for m in bench.results:
         if m.scenario == "wal archiving":
             e = m.extra
             lines.append(
-                f"| {m.tool} | {e['segments_written']} segments in {m.wall_s:.0f}s | {e['segments_per_second']} | "
+                f"| {m.tool} | {e['segments_written']} segments in {m.wall_s:.0f}s | {e.get('pgbench_tps', '')} "
+                f"| {e['segments_per_second']} | "
                 f"{e['max_lag_segments']} | {e['final_lag_segments']} | {e['lag_growing']} | {e['drain_seconds']} |"
             )
     return "\n".join(lines) + "\n"

@@ -254,7 +254,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 builds ~2 GiB (the files benchmark's tree)")
     parser.add_argument("--no-pgdata", action="store_true", help="leave the PostgreSQL data directory out")
-    parser.add_argument("--work", type=Path, default=HERE / "work-s3")
+    parser.add_argument("--work", type=Path, default=HERE / "work", help="shared with files_bench.py")
     parser.add_argument("--tools", default="lifeboat,restic")
     parser.add_argument("--name", default="s3", help="results file name (bench/results/NAME-date.md)")
     args = parser.parse_args()
@@ -320,7 +320,7 @@ def main() -> None:
             "restic": version_of(["restic", "version"]) if "restic" in tools_wanted else "",
         },
         "settings": {
-            "lifeboat": "defaults: 32 MiB packs, 4 uploads in flight, parts of 8 MiB above 16 MiB, zstd 3",
+            "lifeboat": "defaults: 32 MiB packs, 2 uploads in flight, parts of 8 MiB above 16 MiB, zstd 3",
             "restic": "repository v2, default compression (auto), default connections (5)",
         },
     }

@@ -86,6 +86,16 @@ def test_restore_refuses_a_non_empty_target_without_force(initialised: Cli, sour
     assert (target / "hello.txt").exists() and (target / "precious").read_text() == "keep me"
 
 
+def test_one_worker_backs_up_and_restores_and_zero_is_refused(initialised: Cli, source: Path, tmp_path: Path) -> None:
+    assert initialised("backup", str(source), "-j", "1").code == 0
+    target = tmp_path / "restored"
+    assert initialised("restore", f"latest:{source}", "--target", str(target), "--workers", "1").code == 0
+    assert (target / "sub" / "big.bin").read_bytes() == (source / "sub" / "big.bin").read_bytes()
+    refused = initialised("restore", "latest", "--target", str(tmp_path / "other"), "-j", "0")
+    assert refused.code == 2 and "workers" in refused.stderr
+    assert not (tmp_path / "other").exists()
+
+
 def test_second_backup_reuses_unchanged_files_and_diff_shows_changes(initialised: Cli, source: Path) -> None:
     cli = initialised
     first = json.loads(cli("--json", "backup", str(source)).stdout)

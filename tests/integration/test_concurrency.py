@@ -32,10 +32,16 @@ def popen(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def published_locks(repo: Path) -> list[Path]:
+    """Lock objects in a local repository; a lock still being written is a hidden temporary file."""
+    locks = repo / "locks"
+    return [p for p in locks.iterdir() if not p.name.startswith(".")] if locks.exists() else []
+
+
 def wait_for_lock(repo: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any((repo / "locks").glob("*")) if (repo / "locks").exists() else False:
+        if published_locks(repo):
             return
         time.sleep(0.02)
     raise AssertionError("the backup never took its lock")
@@ -96,9 +102,9 @@ def test_a_stale_lock_of_a_dead_process_does_not_block(cli: Cli, cli_env: dict[s
     wait_for_lock(repo)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert list((repo / "locks").iterdir())  # the dead backup left its lock behind
+    assert published_locks(repo)  # the dead backup left its lock behind
     pruned = cli("prune", "--safety-margin", "0s")  # exclusive: would conflict with a live lock
     assert pruned.code == 0, pruned
     unlocked = cli("unlock")
     assert unlocked.code == 0 and "1 locks removed" in unlocked.stdout
-    assert not list((repo / "locks").iterdir())
+    assert not published_locks(repo)

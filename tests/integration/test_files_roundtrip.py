@@ -149,3 +149,39 @@ def test_unchanged_directories_keep_their_tree_and_changed_ones_get_a_new_one(
     target = tmp_path / "out"
     restore_snapshot(local_repo, f"{second.id}:{source}", RestoreOptions(target=str(target)))
     assert describe(target) == before
+
+
+def test_a_large_file_is_restored_in_parallel_parts_and_a_damaged_part_removes_it(
+    local_repo: Repository, tmp_path: Path
+) -> None:
+    import random
+
+    from lifeboat.core.treewalk import find
+    from lifeboat.operations.backup import BackupRequest, backup_files
+    from lifeboat.repository import layout
+    from lifeboat.sources.files.restorer import PART_BYTES
+
+    source = tmp_path / "big"
+    source.mkdir()
+    payload = random.Random(5).randbytes(3 * PART_BYTES + 12345)
+    (source / "large.bin").write_bytes(payload)
+    (source / "small.txt").write_text("small\n")
+    snapshot = backup_files(local_repo, BackupRequest(paths=(str(source),))).snapshot
+    target = tmp_path / "restored"
+    done = restore_snapshot(local_repo, f"{snapshot.id}:{source}", RestoreOptions(target=str(target), workers=3))
+    assert done.result.errors == 0
+    assert (target / "large.bin").read_bytes() == payload
+
+    # Damage one blob in the third part: the file is not restored, the other file is.
+    node = find(local_repo, snapshot.tree, f"{str(source).lstrip('/')}/large.bin")
+    assert node is not None and len(node.content) > 8
+    victim = local_repo.locate(node.content[len(node.content) * 3 // 4])
+    pack = local_repo.backend.get(layout.pack_name(victim.pack_id.hex()))
+    damaged = bytearray(pack)
+    damaged[victim.offset + 10] ^= 0xFF
+    local_repo.backend.put(layout.pack_name(victim.pack_id.hex()), bytes(damaged))
+    again = tmp_path / "again"
+    result = restore_snapshot(local_repo, f"{snapshot.id}:{source}", RestoreOptions(target=str(again), workers=3))
+    assert result.result.damaged == ["large.bin"]
+    assert not (again / "large.bin").exists()
+    assert (again / "small.txt").read_text() == "small\n"

@@ -62,7 +62,7 @@ def test_partly_used_packs_are_repacked(clocked: tuple[Repository, MemoryBackend
     import io
 
     # Two streams in one session share packs: blobs of both end up in the same pack.
-    a, b = os.urandom(1_500_000), os.urandom(1_500_000)
+    a, b = os.urandom(6_000_000), os.urandom(1_500_000)  # a is long enough to hold several chunk boundaries
     first = backup_stream(repo, io.BytesIO(a + b), name="ab").snapshot.id
     second = backup_stream(repo, io.BytesIO(a), name="a").snapshot.id
     repo.delete_snapshot(first)  # b's blobs become unused; a's stay used by `second`

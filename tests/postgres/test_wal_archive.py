@@ -121,6 +121,27 @@ def test_a_call_for_a_pushed_file_returns_at_once_without_a_worker(archive: WalA
     assert len(starts) == 1
 
 
+def test_a_pusher_whose_spool_was_removed_stops_without_writing_statuses(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, SEG1)
+    spool = Spool(tmp_path / "spool").ensure()
+    lock = spool.push_lock()
+    assert lock.try_acquire()
+    assert lock.is_current()
+    (spool.out / "worker.lock").unlink()  # someone removed the spool; a new call will make a new one
+    assert not lock.is_current()
+    pushed = BackgroundPusher(archive, pg_wal, spool, PushSettings(idle_exit=5.0), owns_spool=lock.is_current).run()
+    lock.release()
+    assert pushed == 0
+    assert spool.push_statuses() == {}
+
+
+def test_an_unreadable_wal_file_is_reported_by_its_path(archive: WalArchive, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    with pytest.raises(LifeboatError, match=f"cannot read the WAL file {pg_wal / SEG1}: No such file"):
+        push_file(archive, pg_wal, SEG1)
+
+
 def test_a_failed_push_is_reported_to_the_waiting_call_and_nothing_is_acknowledged(
     archive: WalArchive, tmp_path: Path
 ) -> None:

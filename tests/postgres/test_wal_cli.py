@@ -52,6 +52,8 @@ def test_pushing_identical_content_again_succeeds_and_different_content_fails_lo
     assert cli("wal-push", "--sync", str(pg_wal / SEGS[0])).code == 0
     again = cli("wal-push", str(pg_wal / SEGS[0]))
     assert again.code == 0, again
+    # Losing the spool while its background pusher still runs loses nothing but time: the stale
+    # pusher stops instead of writing statuses into the new spool, and the conflict is found.
     shutil.rmtree(spool(pg_wal))
     (pg_wal / SEGS[0]).write_bytes(segment_bytes(SEGS[0], fill=b"rewritten history"))
     conflict = cli("wal-push", str(pg_wal / SEGS[0]))

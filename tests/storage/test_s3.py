@@ -232,5 +232,5 @@ def test_location_names_bucket_and_endpoint_but_no_credentials(moto: Server) -> 
     assert backend.location.startswith("s3://lb-")
     assert f"at {moto.endpoint}" in backend.location
     assert moto.env["AWS_ACCESS_KEY_ID"] not in backend.location
-    assert backend.connections == 4
+    assert backend.connections == 2
     assert s3(s3_url(moto, new_bucket(moto), connections="12")).connections == 12

@@ -21,6 +21,7 @@ from lifeboat.core.units import format_bytes, parse_duration, parse_percent, par
         ("6mo", timedelta(days=180)),
         ("1y", timedelta(days=365)),
         ("1d12h", timedelta(hours=36)),
+        ("0", timedelta(0)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:

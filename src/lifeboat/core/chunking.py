@@ -30,8 +30,9 @@ class Chunker:
         """
         source: BinaryIO | _Prefixed = stream
         if 0 <= size_hint < self.min_size:
-            head = _read_up_to(stream, self.min_size + 1)
-            if len(head) <= self.min_size:
+            # One byte past the expected size says whether the file grew since it was measured.
+            head = _read_up_to(stream, size_hint + 1)
+            if len(head) <= size_hint:
                 if head:
                     yield memoryview(head)
                 return

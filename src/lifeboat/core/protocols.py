@@ -58,6 +58,10 @@ class BlobLoader(Protocol):
 
     def load_tree(self, tree_id: bytes) -> Tree: ...
 
+    def raw_lengths(self, blob_ids: Sequence[bytes]) -> list[int]:
+        """The plaintext size of each blob, from the index (nothing is read)."""
+        ...
+
 
 class ParentTrees(Protocol):
     """The trees of the snapshot a backup compares against (its parent)."""

@@ -19,10 +19,13 @@ _UNIT_SECONDS = {
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``/``15min``, ``12h``, ``7d``, ``2w``, ``6mo``, ``1y``, or combinations (``1d12h``)."""
+    """``90s``, ``15m``/``15min``, ``12h``, ``7d``, ``2w``, ``6mo``, ``1y``, combinations (``1d12h``),
+    or a bare ``0`` (no time at all)."""
     cleaned = text.strip().lower()
     if not cleaned:
         raise ValueError("empty duration")
+    if cleaned == "0":
+        return timedelta(0)
     pos = 0
     seconds = 0
     for match in _DURATION_RE.finditer(cleaned):

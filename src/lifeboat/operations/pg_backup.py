@@ -41,7 +41,7 @@ from lifeboat.repository.session import SessionStats, WriteSession
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.files.archiver import ArchiveResult, FileArchiver, FileBackupOptions
 from lifeboat.sources.postgres import layout, pagecheck
-from lifeboat.sources.postgres.server import PgServer, ServerInfo, Tablespace
+from lifeboat.sources.postgres.server import DatabaseSize, PgServer, ServerInfo, Tablespace
 from lifeboat.sources.postgres.tarstream import TarTreeBuilder
 from lifeboat.sources.postgres.treeparts import (
     DATA,
@@ -257,7 +257,7 @@ def _backup_local(
         parent = None if request.full else find_parent_backup(repo, source, request.hostname)
         previous, previous_start_ns = _previous_nodes(repo, parent)
         block_size = _block_size(repo, request, info.block_size)
-        label = request.label or f"lifeboat {clock().astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        label = _label(request, clock)
         roots = [split(data_dir), *(split(t.location) for t in tablespaces)]
         start_time = clock()
         start_lsn = server.backup_start(label, fast=True)
@@ -315,7 +315,7 @@ def _backup_local(
         page_size=info.block_size,
         data_checksums=info.data_checksums,
         tablespaces=tuple(TablespaceRecord(t.oid, t.name, t.location) for t in tablespaces),
-        databases=tuple({"name": d.name, "oid": d.oid, "size": d.size} for d in databases),
+        databases=_database_records(databases),
         next_xid=next_xid,
         checksum_errors=tuple(verifier.damaged) if verifier else (),
     )
@@ -333,22 +333,50 @@ def _backup_local(
         "wal_wait_seconds": round(wal_wait, 3),
         "files_changed_during_backup": notices.expected,
     }
+    summary = snapshot_summary(archive, stored, duration, **more)
+    return _save(repo, request, source, root, backup, archive, stored, summary, duration, wal_wait, parent, notices)
+
+
+def _label(request: PgBackupRequest, clock: Callable[[], datetime]) -> str:
+    return request.label or f"lifeboat {clock().astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _database_records(databases: list[DatabaseSize]) -> tuple[dict[str, Any], ...]:
+    return tuple({"name": d.name, "oid": d.oid, "size": d.size} for d in databases)
+
+
+def _save(
+    repo: Repository,
+    request: PgBackupRequest,
+    source: str,
+    root: bytes,
+    backup: BaseBackup,
+    archive: ArchiveResult,
+    stored: SessionStats,
+    summary: dict[str, Any],
+    duration: float,
+    wal_wait: float,
+    parent: Snapshot | None,
+    notices: NoticeCollector,
+) -> PgBackupResult:
+    """Save the base backup's snapshot (its start time, the data directory as its path)."""
     snapshot = repo.save_snapshot(
         Snapshot(
-            time=start_time,
+            time=backup.start_time,
             source=source,
             kind=KIND,
             tree=root,
             hostname=request.hostname,
             username=getpass.getuser(),
-            paths=(data_dir,),
+            paths=(backup.data_directory,),
             tags=request.tags,
             parent=parent.id if parent else None,
             program_version=__version__,
-            summary=snapshot_summary(archive, stored, duration, **more),
+            summary=summary,
             extra={"postgres": backup.to_json()},
         )
     )
+    parent_id = parent.id if parent else None
     return PgBackupResult(
         snapshot,
         replace(backup, snapshot_id=snapshot.id),
@@ -356,7 +384,7 @@ def _backup_local(
         duration,
         wal_wait,
         archive,
-        parent.id if parent else None,
+        parent_id,
         notices.notices,
     )
 
@@ -416,7 +444,7 @@ def _backup_stream(
         server.close()
     source = source_name(request, info)
     block_size = _block_size(repo, request, info.block_size)
-    label = request.label or f"lifeboat {clock().astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    label = _label(request, clock)
     start_time = clock()
     tool = PgBasebackup(str(info.version_num // 10000))
     with WriteSession(repo, workers=request.workers) as session:
@@ -459,30 +487,14 @@ def _backup_stream(
         wal_segment_size=info.wal_segment_size,
         page_size=info.block_size,
         data_checksums=info.data_checksums,
-        databases=tuple({"name": d.name, "oid": d.oid, "size": d.size} for d in databases),
+        databases=_database_records(databases),
         next_xid=next_xid,
         wal_included=True,
     )
     duration = time.monotonic() - started
     archive = ArchiveResult(tree=root, files_new=built.files, dirs=built.dirs, bytes_total=built.bytes_total)
-    snapshot = repo.save_snapshot(
-        Snapshot(
-            time=start_time,
-            source=source,
-            kind=KIND,
-            tree=root,
-            hostname=request.hostname,
-            username=getpass.getuser(),
-            paths=(info.data_directory,),
-            tags=request.tags,
-            program_version=__version__,
-            summary=snapshot_summary(archive, stored, duration, method="stream"),
-            extra={"postgres": backup.to_json()},
-        )
-    )
-    return PgBackupResult(
-        snapshot, replace(backup, snapshot_id=snapshot.id), stored, duration, 0.0, archive, None, notices.notices
-    )
+    summary = snapshot_summary(archive, stored, duration, method="stream")
+    return _save(repo, request, source, root, backup, archive, stored, summary, duration, 0.0, None, notices)
 
 
 def _stop_lsn(manifest: bytes, log: str) -> Lsn | None:

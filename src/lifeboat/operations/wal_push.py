@@ -68,7 +68,13 @@ class PushResult:
 def read_wal_file(pg_wal: Path, name: str, system_id: str) -> bytes:
     """The content of ``pg_wal/<name>``, checked to belong to cluster ``system_id``."""
     parsed = parse_wal_file_name(name)
-    data = (pg_wal / name).read_bytes()
+    try:
+        data = (pg_wal / name).read_bytes()
+    except OSError as exc:
+        raise LifeboatError(
+            f"cannot read the WAL file {pg_wal / name}: {exc.strerror or exc}",
+            hint="archive_command must run as the cluster's owner and pass %p",
+        ) from None
     if parsed.kind in (WalFileKind.SEGMENT, WalFileKind.PARTIAL):
         header = read_segment_header(data)
         if header is None:
@@ -91,7 +97,8 @@ def failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, LifeboatError):
         return Failure(int(exc.exit_code), exc.message, exc.hint)
     if isinstance(exc, OSError):
-        return Failure(int(ExitCode.ERROR), f"cannot read the WAL file: {exc.strerror or exc}")
+        where = f" ({exc.filename})" if exc.filename else ""
+        return Failure(int(ExitCode.ERROR), f"WAL spool error: {exc.strerror or exc}{where}")
     return Failure(int(ExitCode.ERROR), f"internal error: {type(exc).__name__}: {exc}")
 
 
@@ -187,8 +194,10 @@ class BackgroundPusher:
         settings: PushSettings,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        owns_spool: Callable[[], bool] = lambda: True,
     ) -> None:
         self.archive = archive
+        self._owns_spool = owns_spool
         self.pg_wal = pg_wal
         self.spool = spool
         self.settings = settings
@@ -218,6 +227,8 @@ class BackgroundPusher:
         stop = False
         with ThreadPoolExecutor(max(1, self.settings.parallel), thread_name_prefix="lifeboat-walpush") as pool:
             while True:
+                if not self._owns_spool():
+                    return self.pushed  # the spool was removed: its statuses are no longer ours to write
                 ready = ready_files(self.pg_wal)
                 busy = set(in_flight.values())
                 if not stop:
@@ -237,6 +248,8 @@ class BackgroundPusher:
                             self.pushed += 1
                             self._log(f"pushed {name} ({future.result()})")
                             continue
+                        if not self._owns_spool():
+                            return self.pushed
                         failure = failure_of(exc)
                         self.failed.add(name)
                         self.spool.mark_push_failed(name, failure)

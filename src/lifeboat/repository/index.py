@@ -29,6 +29,7 @@ _HEAD = struct.Struct("<BI")
 _PACK_HEAD = struct.Struct("<32s16sQI")  # pack id, pack salt, pack size, entry count
 # An index file's entries are capped so no single object grows without bound.
 MAX_ENTRIES_PER_FILE = 100_000
+_BLOB_TYPES = {t.value: t for t in BlobType}  # a dict lookup is cheaper than BlobType(value)
 
 
 @dataclass
@@ -272,7 +273,7 @@ class BlobIndex:
 
     def _location(self, locs: array[int], types: bytearray, i: int) -> BlobLocation:
         number, offset, length, raw_length = locs[i * 4 : i * 4 + 4]
-        return BlobLocation(self._pack_ids[number], BlobType(types[i]), offset, length, raw_length)
+        return BlobLocation(self._pack_ids[number], _BLOB_TYPES[types[i]], offset, length, raw_length)
 
     def __len__(self) -> int:
         with self._guard:

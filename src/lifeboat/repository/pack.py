@@ -81,9 +81,9 @@ class PackWriter:
     def __init__(self, encryption_root: bytes) -> None:
         self._cipher = PackCipher.fresh(encryption_root)
         self._header = HEADER.pack(PACK_MAGIC, FORMAT_VERSION, SCHEME_SYMMETRIC, self._cipher.salt)
-        # The pieces are joined once, when the pack is finished: growing one buffer would
-        # copy it again and again.
-        self._parts: list[bytes] = [self._header]
+        # One growing buffer: each sealed blob is appended and freed at once, so a pack is
+        # held once (a large buffer grows by remapping, not copying).
+        self._buffer = bytearray(self._header)
         self._size = len(self._header)
         self.entries: list[PackEntry] = []
         self.raw_bytes = 0
@@ -105,20 +105,20 @@ class PackWriter:
         ciphertext = self._cipher.seal_blob(offset, blob_type, blob_id, payload)
         if offset + len(ciphertext) > MAX_PACK_BYTES // 2:
             raise ValueError("pack grew beyond the format's limit")
-        self._parts.append(ciphertext)
+        self._buffer += ciphertext
         self._size += len(ciphertext)
         entry = PackEntry(blob_type, blob_id, offset, len(ciphertext), raw_length)
         self.entries.append(entry)
         self.raw_bytes += raw_length
         return entry
 
-    def finish(self) -> tuple[str, bytes]:
-        """Seal the trailer; return the pack's name-id (hex) and its bytes."""
+    def finish(self) -> tuple[str, bytearray]:
+        """Seal the trailer; return the pack's name-id (hex) and its bytes (the writer's
+        buffer, handed over: the writer is spent)."""
         trailer = self._cipher.seal_trailer(self._header, encode_trailer(self.entries))
-        self._parts.append(trailer)
-        self._parts.append(FOOTER.pack(len(trailer), FOOTER_MAGIC))
-        data = b"".join(self._parts)
-        self._parts = []
+        data, self._buffer = self._buffer, bytearray()
+        data += trailer
+        data += FOOTER.pack(len(trailer), FOOTER_MAGIC)
         return blake3.blake3(data, max_threads=1).hexdigest(), data
 
 

@@ -44,6 +44,7 @@ from lifeboat.storage.base import Backend
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 # Reads of whole objects (index files, snapshots) run this many at a time.
 READ_PARALLELISM = 8
+PACK_CIPHER_CACHE = 1024  # pack ciphers kept by a repository (about 200 bytes each)
 
 
 def _now() -> datetime:
@@ -93,6 +94,7 @@ class Repository:
         self._index: BlobIndex | None = None
         self._index_ids: set[str] = set()
         self._index_guard = threading.Lock()
+        self._pack_ciphers: dict[tuple[bytes, bytes], PackCipher] = {}
 
     # --- creation and unlocking -----------------------------------------------------------
     @classmethod
@@ -289,11 +291,24 @@ class Repository:
             )
         return location
 
-    def decode_blob(self, blob_id: bytes, location: BlobLocation, ciphertext: bytes) -> bytes:
+    def _pack_cipher(self, pack_id: bytes) -> PackCipher:
+        """The pack's cipher; deriving one costs more than opening a small blob, so recent
+        ones are kept (a restore of many small files reads each pack many times)."""
+        key = (pack_id, self.index().pack_salt(pack_id))
+        cipher = self._pack_ciphers.get(key)
+        if cipher is None:
+            if len(self._pack_ciphers) >= PACK_CIPHER_CACHE:
+                self._pack_ciphers.clear()
+            cipher = self._pack_ciphers[key] = PackCipher(self.encryption_root, key[1])
+        return cipher
+
+    def decode_blob(
+        self, blob_id: bytes, location: BlobLocation, ciphertext: bytes, *, cipher: PackCipher | None = None
+    ) -> bytes:
         """Authenticate, decompress and verify one blob's ciphertext."""
         if len(ciphertext) != location.length:
             raise IntegrityError(f"blob {short(blob_id)}: pack {short(location.pack_id)} is truncated")
-        cipher = PackCipher(self.encryption_root, self.index().pack_salt(location.pack_id))
+        cipher = cipher or self._pack_cipher(location.pack_id)
         payload = cipher.open_blob(location.offset, location.type, blob_id, ciphertext)
         data = decompress(payload, location.raw_length)
         if self.blob_id(data) != blob_id:
@@ -309,6 +324,9 @@ class Repository:
         pack = layout.pack_name(location.pack_id.hex())
         ciphertext = self._read_pack_range(pack, location.offset, location.length)
         return self.decode_blob(blob_id, location, ciphertext)
+
+    def raw_lengths(self, blob_ids: Sequence[bytes]) -> list[int]:
+        return [self.locate(blob_id).raw_length for blob_id in blob_ids]
 
     def load_blobs(self, blob_ids: Sequence[bytes], *, max_read: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         """Data blobs in order; blobs adjacent in one pack are fetched with a single read."""
@@ -328,9 +346,10 @@ class Repository:
                 end += loc.length
                 j += 1
             data = self._read_pack_range(layout.pack_name(first.pack_id.hex()), first.offset, end - first.offset)
+            cipher = self._pack_cipher(first.pack_id)
             for blob_id, loc in run:
                 start = loc.offset - first.offset
-                yield self.decode_blob(blob_id, loc, data[start : start + loc.length])
+                yield self.decode_blob(blob_id, loc, data[start : start + loc.length], cipher=cipher)
             i = j
 
     def _read_pack_range(self, pack_name: str, offset: int, length: int) -> bytes:

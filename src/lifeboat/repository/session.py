@@ -50,7 +50,7 @@ class _FinishedPack:
     """A sealed pack waiting for an uploader: its name, bytes, salt and entries."""
 
     pack_hex: str
-    data: bytes
+    data: bytes | bytearray
     salt: bytes
     entries: list[PackEntry]
 
@@ -106,10 +106,15 @@ class WriteSession:
         self._in_flight: set[bytes] = set()
         self._packers: dict[BlobType, PackWriter] = {}
         self._packer_locks = {t: threading.Lock() for t in BlobType}
-        self._uploads: queue.Queue[object] = queue.Queue(maxsize=1)
+        uploaders = max(1, uploads if uploads is not None else connections(repo.backend))
+        # Every pack in memory (being filled, waiting, or going up) holds a slot until it is
+        # stored: one being filled per blob type plus one per uploader bounds the memory of a
+        # session to that many packs, whatever the data size.
+        self._pack_slots = threading.BoundedSemaphore(uploaders + len(BlobType))
+        self._uploads: queue.Queue[object] = queue.Queue()
         self._uploaders = [
             threading.Thread(target=self._upload_loop, name=f"lifeboat-upload-{i}", daemon=True)
-            for i in range(max(1, uploads if uploads is not None else connections(repo.backend)))
+            for i in range(uploaders)
         ]
         for thread in self._uploaders:
             thread.start()
@@ -232,6 +237,7 @@ class WriteSession:
         with self._packer_locks[blob_type]:
             packer = self._packers.get(blob_type)
             if packer is None:
+                self._take_pack_slot()
                 packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root)
             packer.add(blob_type, blob_id, payload, len(data))
             if packer.size >= self._pack_size:
@@ -239,15 +245,17 @@ class WriteSession:
         if full is not None:
             self._enqueue(_FinishedPack.of(full))
 
-    def _enqueue(self, pack: _FinishedPack) -> None:
-        while True:
+    def _take_pack_slot(self) -> None:
+        """Wait until fewer packs are in memory than the session allows."""
+        while not self._pack_slots.acquire(timeout=0.5):
             if self._error is not None:
                 raise RuntimeError("upload failed") from self._error
-            try:
-                self._uploads.put(pack, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+
+    def _enqueue(self, pack: _FinishedPack) -> None:
+        if self._error is not None:
+            self._pack_slots.release()
+            raise RuntimeError("upload failed") from self._error
+        self._uploads.put(pack)
 
     def _upload_loop(self) -> None:
         while True:
@@ -261,6 +269,9 @@ class WriteSession:
             except Exception as exc:  # noqa: BLE001 - an uploader reports any failure via commit()
                 if self._error is None:
                     self._error = exc
+            finally:
+                item.data = b""
+                self._pack_slots.release()
 
     def _upload(self, finished: _FinishedPack) -> None:
         pack_hex, data = finished.pack_hex, finished.data
@@ -304,8 +315,11 @@ class WriteSession:
         for blob_type in BlobType:
             with self._packer_locks[blob_type]:
                 packer = self._packers.pop(blob_type, None)
-            if packer is not None and len(packer):
-                self._enqueue(_FinishedPack.of(packer))
+            if packer is not None:
+                if len(packer):
+                    self._enqueue(_FinishedPack.of(packer))
+                else:
+                    self._pack_slots.release()
         self._stop_uploaders()
         self._raise_if_failed()
         with self._state:

@@ -39,7 +39,7 @@ class GcsSettings:
     project: str | None = None
     endpoint: str | None = None
     storage_class: str | None = None
-    connections: int = 4
+    connections: int = 2  # packs uploading at once; each is held in memory (32 MiB by default)
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
 

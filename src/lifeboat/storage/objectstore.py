@@ -58,7 +58,7 @@ _TRANSPORT_WORDS = (
 class Tuning:
     """Parallelism and timeouts of one object-store backend (storage options of the same names)."""
 
-    connections: int = 4  # uploads a write session keeps in flight
+    connections: int = 2  # packs a write session uploads at once (each in part_concurrency parts)
     part_size: int = 8 * MiB
     multipart_threshold: int = 16 * MiB
     part_concurrency: int = 4  # parts of one object in flight

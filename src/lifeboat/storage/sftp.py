@@ -57,7 +57,7 @@ class SftpSettings:
     port: int = 22
     identities: tuple[str, ...] = ()
     known_hosts: str | None = None
-    connections: int = 4
+    connections: int = 2  # packs uploading at once; each is held in memory (32 MiB by default)
     connect_timeout: float = 15.0
     timeout: float = 300.0
     fsync: bool = True

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
+from lifeboat.app.cli.options import WorkersOpt
 
 if TYPE_CHECKING:
     from lifeboat.operations.backup import BackupRequest
@@ -37,11 +38,12 @@ def command(
     lock_wait: Annotated[
         str | None, Option("--lock-wait", metavar="DURATION", help="Wait this long for a lock (e.g. 5m).")
     ] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     from lifeboat.app.cli.render import backup_summary
     from lifeboat.core.progress import Progress
     from lifeboat.errors import ExitCode, PartialBackup, UsageError
-    from lifeboat.operations.backup import backup_files, backup_stream
+    from lifeboat.operations.backup import backup_files, backup_stream, default_workers
 
     state: CliContext = ctx.obj
     out = state.output
@@ -61,6 +63,7 @@ def command(
                 hostname=host,
                 lock_wait=state.lock_wait(lock_wait),
                 progress=progress,
+                workers=workers,
             )
     else:
         request = _request(state, paths or [], source, tags, exclude or [], include or [], one_file_system)
@@ -71,6 +74,7 @@ def command(
             parent=parent,
             lock_wait=state.lock_wait(lock_wait),
             estimate_total=out.shows_progress,
+            workers=workers or default_workers(),
         )
         progress = Progress()
         with out.progress(progress, "backing up"):

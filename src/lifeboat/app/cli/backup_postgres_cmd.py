@@ -37,7 +37,9 @@ def command(
         str | None,
         Option("--archive-wait", help="How long to wait for the backup's WAL to be archived (0: don't)."),
     ] = None,
-    workers: Annotated[int | None, Option("--workers", "-j", help="Parallel readers and compressors.")] = None,
+    workers: Annotated[
+        int | None, Option("--workers", "-j", metavar="N", min=1, max=64, help="Parallel readers and compressors.")
+    ] = None,
     lock_wait: Annotated[str | None, Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
 ) -> None:
     from lifeboat.app.cli.pg_options import connection, source_config

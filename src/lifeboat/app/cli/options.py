@@ -19,6 +19,10 @@ LockWaitOpt = Annotated[
     str | None,
     Option("--lock-wait", metavar="DURATION", help="Wait up to this long for a conflicting lock (e.g. 5m)."),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    Option("--workers", "-j", metavar="N", min=1, max=64, help="Parallel workers (default: the number of cores)."),
+]
 NoLockOpt = Annotated[
     bool, Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
 ]

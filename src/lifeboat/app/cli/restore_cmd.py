@@ -6,7 +6,7 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, WorkersOpt, snapshot_filter
 
 
 def command(
@@ -26,11 +26,13 @@ def command(
     tag: TagOpt = None,
     path_filter: PathOpt = None,
     no_lock: NoLockOpt = False,
+    workers: WorkersOpt = None,
 ) -> None:
     from lifeboat.core.patterns import PathFilter
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, format_duration
     from lifeboat.errors import ExitCode, IntegrityError, UsageError
+    from lifeboat.operations.backup import default_workers
     from lifeboat.operations.restore import RestoreOptions, restore_snapshot
 
     state: CliContext = ctx.obj
@@ -39,7 +41,9 @@ def command(
         patterns = PathFilter.build(include or (), exclude or ())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    options = RestoreOptions(target=target, filter=patterns, force=force, dry_run=dry_run)
+    options = RestoreOptions(
+        target=target, filter=patterns, force=force, dry_run=dry_run, workers=workers or default_workers()
+    )
     repo = state.open_repository(read_only=no_lock)
     progress = Progress()
     with out.progress(progress, "restoring"):

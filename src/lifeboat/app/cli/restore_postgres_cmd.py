@@ -42,7 +42,9 @@ def command(
     force: Annotated[
         bool, Option("--force", help="Empty a non-empty target (even a running cluster's) first.")
     ] = False,
-    workers: Annotated[int | None, Option("--workers", "-j", help="Parallel restore workers.")] = None,
+    workers: Annotated[
+        int | None, Option("--workers", "-j", metavar="N", min=1, max=64, help="Parallel restore workers.")
+    ] = None,
 ) -> None:
     from lifeboat.app.cli.pg_options import server_command, source_config
     from lifeboat.core.basebackup import RestoreTarget

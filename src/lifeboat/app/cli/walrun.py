@@ -155,10 +155,12 @@ def _push_worker(inv: WalInvocation, root: str, first: str, pgdata: str, pg_wal:
         state = _context(inv)
         config = source_config(state, inv.source)
         archive = _open_archive(state, pgdata)
-        pusher = BackgroundPusher(archive, pg_wal, spool, _push_settings(inv, config))
+        pusher = BackgroundPusher(archive, pg_wal, spool, _push_settings(inv, config), owns_spool=lock.is_current)
         pushed = pusher.run()
         spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"pusher exits after {pushed} files")
     except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool
+        if not lock.is_current():
+            return  # the spool was removed under this worker; a new call starts a new one
         failure = failure_of(exc)
         spool.mark_push_failed(first, failure)
         spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"pusher FAILED: {failure.message}")

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -22,7 +23,10 @@ from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node, NodeType, Tree
-from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused
+from lifeboat.errors import IntegrityError, RestoreRefused
+
+# A file larger than this is written by several workers at once, in parts of this size.
+PART_BYTES = 32 * 1024 * 1024
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -90,7 +94,9 @@ class FileRestorer:
         self.progress = progress or Progress()
         self._notify_sink = notify
         self.result = RestoreResult()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._jobs = 0  # file and part jobs queued or running
+        self._pool: ThreadPoolExecutor | None = None
         self._links: dict[tuple[int, int], str] = {}  # (device, inode) -> first path below target
         self._deferred_links: list[tuple[str, str, Node]] = []
         self._slots = threading.BoundedSemaphore(4 * max(1, options.workers) + 16)
@@ -117,7 +123,11 @@ class FileRestorer:
         root = _Directory.root(self, os.dup(self._root_fd), dry_run=False)
         try:
             with ThreadPoolExecutor(max(1, opts.workers), thread_name_prefix="lifeboat-restore") as pool:
-                self._walk(tree, (), root, pool)
+                self._pool = pool
+                try:
+                    self._walk(tree, (), root, pool)
+                finally:
+                    self._wait_for_jobs()
             self._link_deferred()
             for rel, node in reversed(self._dirs):
                 self._apply_dir_metadata(rel, node)
@@ -162,7 +172,7 @@ class FileRestorer:
                         self._deferred_links.append((first, "/".join(prefix), node))
                         continue
                 self._slots.acquire()  # bounds queued jobs and the descriptors they hold
-                pool.submit(self._restore_file_job, os.dup(dir_fd), node, rel)
+                self._submit(self._restore_file_job, os.dup(dir_fd), node, rel)
             else:
                 self._restore_special(dir_fd, node, rel)
 
@@ -237,47 +247,112 @@ class FileRestorer:
         except OSError as exc:
             self._notice(Severity.ERROR, rel, f"cannot create {node.type.value}: {exc.strerror}")
 
+    def _submit(self, fn: Callable[..., None], *args: object) -> None:
+        """Run ``fn`` on the pool; :meth:`restore` waits for every such job to end."""
+        with self._lock:
+            self._jobs += 1
+
+        def run() -> None:
+            try:
+                fn(*args)
+            finally:
+                with self._lock:
+                    self._jobs -= 1
+                    if self._jobs == 0:
+                        self._lock.notify_all()
+
+        assert self._pool is not None
+        self._pool.submit(run)
+
+    def _wait_for_jobs(self) -> None:
+        with self._lock:
+            while self._jobs:
+                self._lock.wait()
+
     def _restore_file_job(self, dir_fd: int, node: Node, rel: str) -> None:
         try:
-            self._restore_file(dir_fd, node, rel)
-        except LifeboatError as exc:
-            self._notice(Severity.ERROR, rel, str(exc))
+            self._clear(dir_fd, node.name)
+            fd = os.open(node.name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
         except OSError as exc:
             self._notice(Severity.ERROR, rel, f"cannot write: {exc.strerror}")
-        finally:
             os.close(dir_fd)
             self._slots.release()
-
-    def _restore_file(self, dir_fd: int, node: Node, rel: str) -> None:
-        self._clear(dir_fd, node.name)
-        fd = os.open(node.name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
+            return
         try:
-            written = 0
-            try:
-                for data in self._loader.load_blobs(node.content):
-                    if node.sparse:
-                        _write_sparse(fd, data)
-                    else:
-                        _write_all(fd, data)
-                    written += len(data)
-                    self.progress.bytes_read(len(data))
-            except IntegrityError as exc:
-                os.close(fd)
-                fd = -1
+            parts = self._parts(node)
+        except IntegrityError as exc:
+            parts = []
+            error: BaseException | None = exc
+        else:
+            error = None
+        write = _FileWrite(self, dir_fd, fd, node, rel, max(1, len(parts)))
+        if error is not None or not parts:
+            write.part_done(0, error)
+            return
+        for offset, blob_ids in parts[1:]:
+            self._submit(self._write_part, write, offset, blob_ids)
+        self._write_part(write, *parts[0])
+
+    def _parts(self, node: Node) -> list[tuple[int, tuple[bytes, ...]]]:
+        """The file's blobs in pieces of about :data:`PART_BYTES`, each with its offset, so
+        several workers write one large file at once."""
+        if node.size <= PART_BYTES or len(node.content) < 2:
+            return [(0, node.content)]
+        parts: list[tuple[int, tuple[bytes, ...]]] = []
+        start_index, start_offset, offset = 0, 0, 0
+        for i, size in enumerate(self._loader.raw_lengths(node.content)):
+            if offset - start_offset >= PART_BYTES:
+                parts.append((start_offset, node.content[start_index:i]))
+                start_index, start_offset = i, offset
+            offset += size
+        parts.append((start_offset, node.content[start_index:]))
+        return parts
+
+    def _write_part(self, write: _FileWrite, offset: int, blob_ids: tuple[bytes, ...]) -> None:
+        position = offset
+        try:
+            for data in self._loader.load_blobs(blob_ids):
+                if write.node.sparse:
+                    _pwrite_sparse(write.fd, data, position)
+                else:
+                    _pwrite_all(write.fd, data, position)
+                position += len(data)
+                self.progress.bytes_read(len(data))
+        except (IntegrityError, OSError) as exc:
+            write.part_done(position - offset, exc)
+            return
+        write.part_done(position - offset, None)
+
+    def _finish_file(self, write: _FileWrite, error: BaseException | None) -> None:
+        """Called once, by whichever worker wrote the last part of the file."""
+        node, rel = write.node, write.rel
+        try:
+            if isinstance(error, IntegrityError):
+                os.close(write.fd)
                 with suppress(OSError):
-                    os.unlink(node.name, dir_fd=dir_fd)
+                    os.unlink(node.name, dir_fd=write.dir_fd)
                 with self._lock:
                     self.result.damaged.append(rel)
-                raise IntegrityError(f"damaged data, file not restored: {exc}") from exc
-            os.ftruncate(fd, written)
-            self._apply_file_metadata(fd, node)
+                self._notice(Severity.ERROR, rel, f"damaged data, file not restored: {error}")
+                return
+            if isinstance(error, OSError):
+                os.close(write.fd)
+                self._notice(Severity.ERROR, rel, f"cannot write: {error.strerror}")
+                return
+            try:
+                os.ftruncate(write.fd, write.written)
+                self._apply_file_metadata(write.fd, node)
+            except OSError as exc:
+                self._notice(Severity.ERROR, rel, f"cannot set metadata: {exc.strerror}")
+            finally:
+                os.close(write.fd)
+            with self._lock:
+                self.result.files += 1
+                self.result.bytes += write.written
+            self.progress.file_done()
         finally:
-            if fd >= 0:
-                os.close(fd)
-        with self._lock:
-            self.result.files += 1
-            self.result.bytes += written
-        self.progress.file_done()
+            os.close(write.dir_fd)
+            self._slots.release()
 
     # --- metadata ---------------------------------------------------------------------------------
     def _apply_file_metadata(self, fd: int, node: Node) -> None:
@@ -306,6 +381,27 @@ class FileRestorer:
             os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
         finally:
             os.close(fd)
+
+
+class _FileWrite:
+    """One file being restored, perhaps by several workers writing its parts."""
+
+    def __init__(self, restorer: FileRestorer, dir_fd: int, fd: int, node: Node, rel: str, parts: int) -> None:
+        self.restorer, self.dir_fd, self.fd, self.node, self.rel = restorer, dir_fd, fd, node, rel
+        self.written = 0
+        self._remaining = parts
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def part_done(self, written: int, error: BaseException | None) -> None:
+        with self._lock:
+            self.written += written
+            if error is not None and self._error is None:
+                self._error = error
+            self._remaining -= 1
+            last = self._remaining == 0
+        if last:
+            self.restorer._finish_file(self, self._error)
 
 
 class _Directory:
@@ -377,27 +473,23 @@ _HOLE_GRAIN = 4096
 _ZERO_GRAIN = bytes(_HOLE_GRAIN)
 
 
-def _write_sparse(fd: int, data: bytes) -> None:
-    """Write ``data``, leaving holes where whole 4 KiB blocks are zero."""
+def _pwrite_sparse(fd: int, data: bytes, offset: int) -> None:
+    """Write ``data`` at ``offset``, leaving holes where whole 4 KiB blocks are zero."""
     if is_zero(data):
-        os.lseek(fd, len(data), os.SEEK_CUR)
         return
     view = memoryview(data)
-    start = 0
-    while start < len(view):
+    for start in range(0, len(view), _HOLE_GRAIN):
         piece = view[start : start + _HOLE_GRAIN]
-        if piece == _ZERO_GRAIN:
-            os.lseek(fd, len(piece), os.SEEK_CUR)
-        else:
-            _write_all(fd, piece)
-        start += len(piece)
+        if piece != _ZERO_GRAIN:
+            _pwrite_all(fd, piece, offset + start)
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = os.pwrite(fd, view, offset)
         view = view[written:]
+        offset += written
 
 
 __all__ = ["FileRestorer", "Notice", "RestoreOptions", "RestoreResult", "check_target"]

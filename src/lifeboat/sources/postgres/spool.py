@@ -112,6 +112,17 @@ class WorkerLock:
             os.close(self._fd)
             self._fd = -1
 
+    def is_current(self) -> bool:
+        """True while the held lock file is still the one at ``path`` (the spool was not removed)."""
+        if self._fd < 0:
+            return False
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(self._fd)
+        return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
     def held_elsewhere(self) -> bool:
         """True when another process holds the lock (probes without keeping it)."""
         if self.try_acquire():

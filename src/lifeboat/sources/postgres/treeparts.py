@@ -149,6 +149,9 @@ class SyntheticParent:
     def load_blobs(self, blob_ids: Sequence[bytes]) -> Iterator[bytes]:
         return self._loader.load_blobs(blob_ids)
 
+    def raw_lengths(self, blob_ids: Sequence[bytes]) -> list[int]:
+        return self._loader.raw_lengths(blob_ids)
+
     def load_tree(self, tree_id: bytes) -> Tree:
         found = self._trees.get(tree_id)
         return found if found is not None else self._loader.load_tree(tree_id)

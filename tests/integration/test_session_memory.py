@@ -1,0 +1,82 @@
+"""A write session holds a bounded number of packs in memory, however slow the storage."""
+
+from __future__ import annotations
+
+import gc
+import os
+import secrets
+import threading
+import time
+
+from lifeboat.core.ids import BlobType
+from lifeboat.repository.header import RepositoryHeader
+from lifeboat.repository.pack import PackWriter
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.session import WriteSession, _FinishedPack
+from lifeboat.storage.memory import MemoryBackend
+from lifeboat.storage.wrapper import BackendWrapper
+from tests.conftest import FAST_KDF, PASSPHRASE
+
+MiB = 1024 * 1024
+
+
+class GatedBackend(BackendWrapper):
+    """Pack uploads wait until the gate opens; everything else goes straight through."""
+
+    def __init__(self, inner: MemoryBackend) -> None:
+        super().__init__(inner)
+        self.gate = threading.Event()
+        self.waiting = 0
+        self._count = threading.Lock()
+
+    def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+        if name.startswith("data/"):
+            with self._count:
+                self.waiting += 1
+            self.gate.wait(timeout=60)
+        super().put(name, data, if_absent=if_absent)
+
+
+def packs_in_memory() -> int:
+    """Packs sealed and not yet stored, and packs being filled."""
+    gc.collect()
+    return sum(
+        1
+        for o in gc.get_objects()
+        if (isinstance(o, _FinishedPack) and len(o.data)) or (isinstance(o, PackWriter) and len(o))
+    )
+
+
+def test_a_stalled_upload_stops_the_backup_instead_of_filling_memory() -> None:
+    header = RepositoryHeader(secrets.token_hex(16), "2026-11-22T00:00:00+00:00", pack_size=1 * MiB)
+    inner = MemoryBackend()
+    Repository.init(inner, PASSPHRASE, kdf=FAST_KDF, header=header)
+    backend = GatedBackend(inner)
+    repo = Repository.open(backend, PASSPHRASE)
+    blobs = [os.urandom(256 * 1024) for _ in range(160)]  # 40 MiB: far more than the packs and budget allowed
+    fed = 0
+    session = WriteSession(repo, workers=2, uploads=2)
+
+    def feed() -> None:
+        nonlocal fed
+        for blob in blobs:
+            session.save_blob(BlobType.DATA, blob, repo.blob_id(blob))
+            fed += 1
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    deadline = time.monotonic() + 10
+    while backend.waiting < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # time enough to fill memory, were it not bounded
+    assert backend.waiting == 2  # both uploaders hold a pack
+    assert packs_in_memory() <= 2 + len(BlobType)  # one per uploader, one being filled per blob type
+    assert feeder.is_alive() and fed < len(blobs)  # the backup waits for the storage
+
+    backend.gate.set()
+    feeder.join(timeout=60)
+    assert fed == len(blobs)
+    stats = session.commit()
+    assert stats.blobs_new == len(blobs)
+    reopened = Repository.open(inner, PASSPHRASE)
+    assert list(reopened.load_blobs([repo.blob_id(b) for b in blobs])) == blobs
