@@ -34,10 +34,14 @@ def test_wal_push_archives_the_file_and_pushes_the_next_ready_ones_ahead(pg_wal:
     first = cli("wal-push", str(pg_wal / SEGS[0]))
     assert first.code == 0, first
     mark_done(pg_wal, SEGS[0])
-    for _ in range(100):  # the background pusher finishes the rest of the queue
-        if all(list(spool(pg_wal).glob(f"*/out/{n}.ok")) for n in SEGS[1:3]):
-            break
+    deadline = time.monotonic() + 20  # the background pusher finishes the rest of the queue
+
+    def pushed_ahead() -> bool:
+        return all(list(spool(pg_wal).glob(f"*/out/{n}.ok")) for n in SEGS[1:3])
+
+    while not pushed_ahead() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert pushed_ahead()
     started = time.monotonic()
     second = cli("wal-push", str(pg_wal / SEGS[1]))
     elapsed = time.monotonic() - started

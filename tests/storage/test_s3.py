@@ -3,6 +3,7 @@ storage options — on moto (semantics), rclone (auth, ranges) and a fault-injec
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -202,6 +203,37 @@ def test_wrong_credentials_are_refused_without_echoing_them(
         backend.get("config")
     assert "definitely-wrong-secret" not in str(refused.value)
     assert S3_SECRET not in str(refused.value)
+
+
+def test_ranges_from_a_server_that_answers_them_with_200_are_exact(
+    rclone_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, rclone_server)
+    backend = s3(s3_url(rclone_server, new_bucket(rclone_server)))
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    backend.put("data/aa/pack", data)
+    assert backend.get_range("data/aa/pack", 1000, 5000) == data[1000:6000]  # rclone answers 200 here
+    assert backend.get_range("data/aa/pack", 0, 7) == data[:7]
+    assert backend.get_range("data/aa/pack", len(data) - 10, 100) == data[-10:]
+    assert backend.get_range("data/aa/pack", len(data), 10) == b""
+    with pytest.raises(StorageNotFound):
+        backend.get_range("data/aa/missing", 0, 10)
+
+
+def test_a_refused_presigned_range_read_quotes_no_credential(
+    rclone_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_env(monkeypatch, rclone_server)
+    bucket = new_bucket(rclone_server)
+    s3(s3_url(rclone_server, bucket)).put("data/aa/pack", b"x" * 4096)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "definitely-wrong-secret")
+    backend = s3(s3_url(rclone_server, bucket))
+    backend._ranges_via_url = True  # as after the server's first 200 answer to a range
+    with pytest.raises(StoragePermissionDenied) as refused:
+        backend.get_range("data/aa/pack", 10, 10)
+    text = str(refused.value) + repr(refused.value.__cause__)
+    for secret in ("definitely-wrong-secret", S3_SECRET, "Signature=", "X-Amz-Credential="):
+        assert secret not in text
 
 
 def test_no_credentials_at_all_is_reported_up_front(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,10 +96,6 @@ class Tuning:
         }
 
 
-class RangeNotPartial(Exception):
-    """The server answered a ranged GET with the whole object (rclone does)."""
-
-
 def translate(exc: Exception, what: str, *, container: str = "bucket", name: str = "") -> StorageError:
     """Map an obstore exception to a storage error (message built from status and code only)."""
     from obstore import exceptions as oe

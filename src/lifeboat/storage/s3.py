@@ -2,8 +2,9 @@
 
 The data plane (get, put, multipart, list) runs on obstore; boto3 does what obstore
 cannot: credentials from the whole AWS chain (environment, profile, SSO, instance or
-container role), Object Lock retention on writes, version-aware deletes, aborting a
-failed multipart upload, and ranged reads from servers that answer them with 200.
+container role), Object Lock retention on writes, version-aware deletes and aborting a
+failed multipart upload. Servers that answer a ranged read with status 200 (rclone) are
+read through presigned URLs with urllib3, which accepts such answers (obstore does not).
 
 With ``object_lock`` set, every object outside the exempt prefixes (the short-lived lock
 files) is written under retention for ``object_lock_period``, and a delete removes the
@@ -30,7 +31,7 @@ from lifeboat.errors import (
 )
 from lifeboat.storage.base import check_name
 from lifeboat.storage.objectstore import TUNING_OPTIONS, ObstoreBackend, Tuning
-from lifeboat.storage.translate import detail, from_status
+from lifeboat.storage.translate import code_of, detail, from_status
 from lifeboat.storage.url import Options, StorageUrl
 
 if TYPE_CHECKING:
@@ -203,7 +204,9 @@ class S3Backend(ObstoreBackend):
         )
         self._client_guard = threading.Lock()
         self._client_instance: S3Client | None = None
-        self._ranges_via_boto = False
+        self._ranges_via_url = False  # the server answers ranged reads with 200: see _range_fallback
+        self._http_guard = threading.Lock()
+        self._http_pool: Any = None
 
     def _boto_session(self) -> Any:
         """The boto3 session (the whole AWS credential chain), made on first use."""
@@ -242,28 +245,58 @@ class S3Backend(ObstoreBackend):
     def _boto(self, exc: Exception, what: str) -> StorageError:
         return _translate_boto(exc, what, self.settings.bucket)
 
-    # --- ranged reads from servers that ignore Range ---------------------------------------
+    # --- ranged reads from servers that answer them with 200 -------------------------------
     def get_range(self, name: str, offset: int, length: int) -> bytes:
-        if self._ranges_via_boto and length > 0:
+        if self._ranges_via_url and length > 0:
             return self._range_fallback(name, offset, length)
         return super().get_range(name, offset, length)
 
+    def _http(self) -> Any:
+        """A urllib3 pool for presigned reads, with the backend's timeouts (made on first use)."""
+        with self._http_guard:
+            if self._http_pool is None:
+                import urllib3
+
+                tuning = self.settings.tuning
+                self._http_pool = urllib3.PoolManager(
+                    maxsize=max(4, tuning.connections * tuning.part_concurrency),
+                    timeout=urllib3.Timeout(connect=tuning.connect_timeout, read=tuning.read_timeout),
+                    retries=False,  # one retry policy for the whole program: RetryingBackend's
+                    ca_certs=os.environ.get("AWS_CA_BUNDLE") or None,
+                )
+            return self._http_pool
+
     def _range_fallback(self, name: str, offset: int, length: int) -> bytes:
-        self._ranges_via_boto = True
+        """One ranged GET on a presigned URL, accepting 206, or 200 with or without Content-Range.
+
+        The signature is computed locally by obstore with the store's own credentials; the
+        URL carries it, so neither the URL nor a message quoting it is ever shown.
+        """
+        import obstore
+        import urllib3
+
+        self._ranges_via_url = True
         check_name(name)
+        what = f"get {name}"
         try:
-            response = self._client().get_object(
-                Bucket=self.settings.bucket,
-                Key=self.settings.key(name),
-                Range=f"bytes={offset}-{offset + length - 1}",
-            )
-            body = response["Body"].read()
+            url = obstore.sign(self._store, "GET", name, timedelta(minutes=15))
         except Exception as exc:
-            error = self._boto(exc, f"get {name}")
-            if "InvalidRange" in str(exc):
-                return b""
-            raise error from detail(exc)
-        content_range = response.get("ContentRange") or ""
+            raise self._fail(exc, what) from detail(exc)
+        try:
+            response = self._http().request(
+                "GET", url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, redirect=False
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransientStorageError(f"{what}: the storage did not answer (network error or timeout)") from detail(
+                exc
+            )
+        body = response.data
+        if response.status == 416:
+            return b""  # the object exists and ends before ``offset``
+        if response.status not in (200, 206):
+            text = body[:2000].decode("utf-8", errors="replace")
+            raise from_status(response.status, code_of(text), what, name=self.settings.bucket)
+        content_range = response.headers.get("Content-Range") or ""
         if content_range.startswith(f"bytes {offset}-"):
             return bytes(body[:length])
         return bytes(body[offset : offset + length])  # the whole object came back
@@ -420,6 +453,10 @@ class S3Backend(ObstoreBackend):
             if self._client_instance is not None:
                 self._client_instance.close()
                 self._client_instance = None
+        with self._http_guard:
+            if self._http_pool is not None:
+                self._http_pool.clear()
+                self._http_pool = None
         super().close()
 
 

@@ -54,7 +54,7 @@ DENIED_CODES = frozenset(
 _STATUS_RE = re.compile(r"status(?: code)?:? (\d{3})")
 _CODE_RE = re.compile(r"<Code>([^<]{1,100})</Code>")
 _SECRET_RE = re.compile(
-    r"(?i)(sig|signature|x-amz-signature|x-amz-credential|accountkey|sharedaccesssignature)=[^&;\s\"']+"
+    r"(?i)(sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|accountkey|sharedaccesssignature)=[^&;\s\"']+"
 )
 
 
