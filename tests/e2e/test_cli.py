@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,30 @@ def test_forget_dry_run_explains_and_forget_removes(initialised: Cli, source: Pa
     assert remaining == ids[2:]
     empty = cli("forget")
     assert empty.code == 2 and "no retention policy given" in empty.stderr
+
+
+def test_prune_removes_temporary_files_of_killed_writers_once_past_the_margin(
+    initialised: Cli, source: Path, tmp_path: Path
+) -> None:
+    cli = initialised
+    assert cli("backup", str(source)).code == 0
+    repo = tmp_path / "repo"
+    stale = next((repo / "data").iterdir()) / ".tmp-0123456789abcdef"  # what a SIGKILLed put leaves
+    stale.write_bytes(os.urandom(100_000))
+    three_hours_ago = time.time() - 3 * 3600
+    os.utime(stale, (three_hours_ago, three_hours_ago))
+    recent = repo / "index" / ".tmp-fedcba9876543210"  # may belong to a writer still running
+    recent.write_bytes(b"x" * 1000)
+    dry = cli("prune", "--dry-run")
+    assert dry.code == 0, dry
+    assert "remove (temporary files of interrupted writers): 1 file, 97.7 KiB" in dry.stdout
+    assert stale.exists()
+    done = cli("--json", "prune")
+    assert done.code == 0, done
+    report = json.loads(done.stdout)
+    assert report["temporaries_removed"] == 1 and report["bytes_freed"] >= 100_000
+    assert not stale.exists() and recent.exists()
+    assert cli("check", "--read-data").code == 0
 
 
 def test_prune_removes_data_of_forgotten_snapshots(initialised: Cli, tmp_path: Path) -> None:

@@ -82,4 +82,5 @@ def test_sigkill_at_random_moments_leaves_a_checkable_repository(
     # and prune clears what the killed backups left behind, without harming any snapshot
     pruned = cli("prune", "--safety-margin", "0s")
     assert pruned.code == 0, pruned
+    assert not list((tmp_path / "repo").rglob(".tmp-*"))  # half-written files of killed writers too
     assert cli("check", "--read-data").code == 0

@@ -17,6 +17,7 @@ from lifeboat.errors import (
     TransientStorageError,
 )
 from lifeboat.repository.repo import Repository
+from lifeboat.storage.base import temporaries
 from tests.conftest import FAST_KDF, PASSPHRASE
 from tests.servers.fixtures import AZURITE_KEY, Server, free_port, new_sftp_dir, sftp_url
 from tests.storage.remote import fresh_url, provider, use_env
@@ -80,6 +81,23 @@ def test_sftp_leaves_no_temporary_files_and_objects_are_files(
     on_disk = sorted(str(p.relative_to(path)) for p in Path(path).rglob("*") if p.is_file())
     assert on_disk == ["config", *(f"data/ab/{i:064x}" for i in range(5))]
     assert backend.location == f"sftp://{sshd_server.extra['user']}@127.0.0.1:{sshd_server.port}{path}"
+
+
+def test_sftp_finds_and_removes_temporary_files_a_killed_writer_left(sshd_server: Server) -> None:
+    path = new_sftp_dir(sshd_server)
+    backend = provider(sftp_url(sshd_server, path))  # wrapped (retry): found through the wrappers
+    backend.put("data/ab/" + "1" * 64, b"pack")
+    (Path(path) / "data" / "ab" / ".tmp-0011223344556677").write_bytes(b"half a pack")
+    leftovers = temporaries(backend)
+    assert leftovers is not None
+    assert [(t.name, t.size) for t in leftovers.temporaries()] == [("data/ab/.tmp-0011223344556677", 11)]
+    assert [i.name for i in backend.list("data/")] == ["data/ab/" + "1" * 64]
+    with pytest.raises(ValueError):
+        leftovers.remove_temporary("data/ab/" + "1" * 64)  # never an object
+    leftovers.remove_temporary("data/ab/.tmp-0011223344556677")
+    leftovers.remove_temporary("data/ab/.tmp-0011223344556677")  # gone already: fine
+    assert list(leftovers.temporaries()) == []
+    assert backend.get("data/ab/" + "1" * 64) == b"pack"
 
 
 def test_sftp_refuses_a_server_whose_host_key_is_unknown(

@@ -5,7 +5,8 @@ repository is repaired first, never pruned). Then, per pack: keep it when all it
 are used, delete it when none are, and repack it (copy the used blobs into new packs)
 when more than ``repack_threshold`` of it is unused. Packs that no index lists were left
 by interrupted backups: they are deleted only once older than the safety margin, in
-case a backup whose lock we cannot see is still writing them.
+case a backup whose lock we cannot see is still writing them. The same margin applies to
+the temporary files a killed writer leaves on local disk or SFTP (never listed as objects).
 
 Order: new packs (repack) → new index files (the last supersedes the old) → old index
 files removed → packs removed. A crash at any step leaves a readable repository; what
@@ -28,6 +29,7 @@ from lifeboat.repository.pack import PackEntry
 from lifeboat.repository.reachability import Bitmap, mark
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import WriteSession
+from lifeboat.storage.base import ObjectInfo, temporaries
 
 DEFAULT_MARGIN = timedelta(hours=1)
 
@@ -48,6 +50,7 @@ class PrunePlan:
     verdicts: list[PackVerdict] = field(default_factory=list)
     old_index_ids: list[str] = field(default_factory=list)
     blobs_used: int = 0
+    temporaries: list[ObjectInfo] = field(default_factory=list)  # left by killed writers, past the margin
 
     def of(self, action: str) -> list[PackVerdict]:
         return [v for v in self.verdicts if v.action == action]
@@ -57,7 +60,7 @@ class PrunePlan:
 
     @property
     def changes_anything(self) -> bool:
-        return any(v.action in ("delete", "repack", "orphan-delete") for v in self.verdicts)
+        return bool(self.temporaries) or any(v.action in ("delete", "repack", "orphan-delete") for v in self.verdicts)
 
     def to_json(self) -> dict[str, object]:
         summary: dict[str, object] = {
@@ -66,6 +69,7 @@ class PrunePlan:
         }
         summary["bytes_unused_in_kept"] = sum(v.unused_bytes for v in self.of("keep"))
         summary["blobs_used"] = self.blobs_used
+        summary["temporaries"] = {"files": len(self.temporaries), "bytes": sum(t.size for t in self.temporaries)}
         return summary
 
 
@@ -75,6 +79,7 @@ class PruneResult:
     packs_deleted: int = 0
     bytes_freed: int = 0
     packs_written: int = 0
+    temporaries_removed: int = 0
     not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
     object_locks: LockExtension | None = None  # locks extended for recent snapshots (object-lock storage)
 
@@ -84,6 +89,7 @@ class PruneResult:
             "packs_deleted": self.packs_deleted,
             "bytes_freed": self.bytes_freed,
             "packs_written": self.packs_written,
+            "temporaries_removed": self.temporaries_removed,
             "not_removed": self.not_removed,
             "object_locks": self.object_locks.to_json() if self.object_locks is not None else None,
         }
@@ -152,6 +158,10 @@ def plan_prune(
             plan.verdicts.append(
                 PackVerdict(pack_id, info.size, 0, info.size, "orphan-keep", "in no index, younger than the margin")
             )
+    leftovers = temporaries(repo.backend)
+    if leftovers is not None:
+        cutoff = now.timestamp() - margin.total_seconds()
+        plan.temporaries = [t for t in leftovers.temporaries() if t.mtime <= cutoff]
     return plan
 
 
@@ -209,6 +219,13 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
                 pass
             except StoragePermissionDenied:
                 result.not_removed.append(f"pack {short(verdict.pack_id)}")
+    leftovers = temporaries(repo.backend)
+    if plan.temporaries and leftovers is not None:
+        say(f"removing {len(plan.temporaries)} temporary files left by interrupted writers")
+        for leftover in plan.temporaries:
+            leftovers.remove_temporary(leftover.name)
+            result.temporaries_removed += 1
+            result.bytes_freed += leftover.size
     repo.forget_index()
     return result
 

@@ -94,15 +94,46 @@ class ObjectLock(Protocol):
         ...
 
 
-def object_lock(backend: Backend) -> ObjectLock | None:
-    """The object-lock control of ``backend`` or of the provider it wraps, if writes are locked."""
+@runtime_checkable
+class Temporaries(Protocol):
+    """Storage whose atomic publish writes a temporary file first (local disk, SFTP).
+
+    Optional. A writer killed between creating and renaming its temporary file leaves it
+    behind; listing never shows it, and ``prune`` removes those older than its margin.
+    """
+
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        """Every temporary file present, named by its path below the repository root."""
+        ...
+
+    def remove_temporary(self, name: str) -> None:
+        """Remove one file :meth:`temporaries` yielded (gone already is not an error)."""
+        ...
+
+
+def _chain(backend: Backend) -> Iterator[object]:
+    """``backend``, then each backend it wraps, down to the provider."""
     current: object = backend
     for _ in range(16):
-        if isinstance(current, ObjectLock) and current.lock_period is not None:
-            return current
+        yield current
         current = getattr(current, "inner", None)
         if current is None:
-            return None
+            return
+
+
+def object_lock(backend: Backend) -> ObjectLock | None:
+    """The object-lock control of ``backend`` or of the provider it wraps, if writes are locked."""
+    for layer in _chain(backend):
+        if isinstance(layer, ObjectLock) and layer.lock_period is not None:
+            return layer
+    return None
+
+
+def temporaries(backend: Backend) -> Temporaries | None:
+    """The temporary-file control of the provider ``backend`` wraps, if it writes any."""
+    for layer in _chain(backend):
+        if isinstance(layer, Temporaries):
+            return layer
     return None
 
 

@@ -154,7 +154,23 @@ class LocalBackend:
         return ObjectInfo(name, st.st_size, st.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        # Walk only the directory the prefix points into, then filter by the full prefix.
+        return self._walk(prefix, temporaries=False)
+
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        return self._walk("", temporaries=True)
+
+    def remove_temporary(self, name: str) -> None:
+        if not name.rpartition("/")[2].startswith(TEMP_PREFIX):
+            raise ValueError(f"{name!r} is not a temporary file")
+        try:
+            self._path(name).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _translate(exc, name) from exc
+
+    def _walk(self, prefix: str, *, temporaries: bool) -> Iterator[ObjectInfo]:
+        """Objects below the directory ``prefix`` points into (or only temporary files)."""
         head, _, _ = prefix.rpartition("/")
         start = self._root / head if head else self._root
         if not start.is_dir():
@@ -165,7 +181,7 @@ class LocalBackend:
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, self._root)
             for filename in sorted(filenames):
-                if filename.startswith(TEMP_PREFIX):
+                if filename.startswith(TEMP_PREFIX) != temporaries:
                     continue
                 name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
                 if not name.startswith(prefix):

@@ -22,7 +22,7 @@ import posixpath
 import secrets
 import stat as stat_module
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -326,6 +326,28 @@ class SftpBackend:
         return self._run(f"stat {name}", stat)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        yield from self._run(f"list {prefix or '/'}", self._walker(prefix, temporaries=False))
+
+    def temporaries(self) -> Iterator[ObjectInfo]:
+        yield from self._run("list temporary files", self._walker("", temporaries=True))
+
+    def remove_temporary(self, name: str) -> None:
+        import asyncssh
+
+        if not name.rpartition("/")[2].startswith(TEMP_PREFIX):
+            raise ValueError(f"{name!r} is not a temporary file")
+        path = self._path(name)
+
+        async def remove(sftp: asyncssh.SFTPClient) -> None:
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await sftp.remove(path)
+
+        self._run(f"delete {name}", remove)
+
+    def _walker(
+        self, prefix: str, *, temporaries: bool
+    ) -> Callable[[asyncssh.SFTPClient], Awaitable[Sequence[ObjectInfo]]]:
+        """A walk of the directory ``prefix`` points into, for objects (or only temporary files)."""
         import asyncssh
 
         head = prefix.rpartition("/")[0]
@@ -343,18 +365,22 @@ class SftpBackend:
                     continue
                 for entry in entries:
                     filename = str(entry.filename)
-                    if filename in (".", "..") or filename.startswith(TEMP_PREFIX):
+                    if filename in (".", ".."):
                         continue
                     name = f"{relative}/{filename}" if relative else filename
                     mode = entry.attrs.permissions or 0
                     if stat_module.S_ISDIR(mode):
                         if name.startswith(prefix) or prefix.startswith(name + "/"):
                             pending.append(name)
-                    elif stat_module.S_ISREG(mode) and name.startswith(prefix):
+                    elif (
+                        stat_module.S_ISREG(mode)
+                        and name.startswith(prefix)
+                        and filename.startswith(TEMP_PREFIX) == temporaries
+                    ):
                         found.append(ObjectInfo(name, int(entry.attrs.size or 0), float(entry.attrs.mtime or 0)))
             return found
 
-        yield from self._run(f"list {prefix or '/'}", walk)
+        return walk
 
     def close(self) -> None:
         if self._closed:

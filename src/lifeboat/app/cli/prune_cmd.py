@@ -76,10 +76,17 @@ def run_prune(
         packs = plan.of(action)
         if packs:
             out.line(f"  {label}: {len(packs)} packs, {format_bytes(plan.bytes_of(action))}")
+    if plan.temporaries:
+        size = format_bytes(sum(t.size for t in plan.temporaries))
+        count = len(plan.temporaries)
+        out.line(f"  remove (temporary files of interrupted writers): {count} file{'s' if count != 1 else ''}, {size}")
     if dry_run:
         out.line("dry run: nothing was changed")
         return
-    out.line(f"removed {result.packs_deleted} packs, freed {format_bytes(result.bytes_freed)}")
+    removed = f"removed {result.packs_deleted} packs"
+    if result.temporaries_removed:
+        removed += f" and {result.temporaries_removed} temporary files"
+    out.line(f"{removed}, freed {format_bytes(result.bytes_freed)}")
     for name in result.not_removed:
         out.line(f"  could not remove yet (the storage refuses, e.g. object lock): {name}")
     locks = result.object_locks
