@@ -151,16 +151,7 @@ class WriteSession:
             self._in_flight.add(blob_id)
             self.stats.blobs_new += 1
             self.stats.bytes_new += size
-        payload = bytes(data)
-        self._budget.take(size)
-        with self._state:
-            self._outstanding += 1
-        try:
-            self._workers.submit(self._store, blob_type, blob_id, payload)
-        except RuntimeError:  # the pool was shut down by abort()
-            self._done(size)
-            self._raise_if_failed()
-            raise
+        self._dispatch(size, self._store, blob_type, blob_id, bytes(data))
         return True
 
     def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[bytes]:
@@ -172,17 +163,20 @@ class WriteSession:
         """
         self._raise_if_failed()
         future: Future[bytes] = Future()
-        size = len(data)
+        self._dispatch(len(data), self._hash_and_store, blob_type, data, future)
+        return future
+
+    def _dispatch(self, size: int, work: Callable[..., None], *args: object) -> None:
+        """Hand ``work`` on ``size`` bytes to a worker, once the memory budget allows it."""
         self._budget.take(size)
         with self._state:
             self._outstanding += 1
         try:
-            self._workers.submit(self._hash_and_store, blob_type, data, future)
+            self._workers.submit(work, *args)
         except RuntimeError:  # the pool was shut down by abort()
             self._done(size)
             self._raise_if_failed()
             raise
-        return future
 
     def save_tree(self, tree: Tree) -> bytes:
         data = tree.encode()
