@@ -94,6 +94,16 @@ class ObjectLock(Protocol):
         ...
 
 
+TEMP_PREFIX = ".tmp-"  # a write not yet published, on storage that publishes by rename
+
+
+def check_temporary_name(name: str) -> str:
+    """Reject a name that is not a temporary file (so cleaning up can never remove an object)."""
+    if not name.rpartition("/")[2].startswith(TEMP_PREFIX):
+        raise ValueError(f"{name!r} is not a temporary file")
+    return check_name(name)
+
+
 @runtime_checkable
 class Temporaries(Protocol):
     """Storage whose atomic publish writes a temporary file first (local disk, SFTP).

@@ -24,9 +24,8 @@ from lifeboat.errors import (
     StorageQuotaExceeded,
     TransientStorageError,
 )
-from lifeboat.storage.base import ObjectInfo, check_name
+from lifeboat.storage.base import TEMP_PREFIX, ObjectInfo, check_name, check_temporary_name
 
-TEMP_PREFIX = ".tmp-"
 _QUOTA_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE}
 
@@ -160,8 +159,7 @@ class LocalBackend:
         return self._walk("", temporaries=True)
 
     def remove_temporary(self, name: str) -> None:
-        if not name.rpartition("/")[2].startswith(TEMP_PREFIX):
-            raise ValueError(f"{name!r} is not a temporary file")
+        check_temporary_name(name)
         try:
             self._path(name).unlink()
         except FileNotFoundError:

@@ -37,7 +37,7 @@ from lifeboat.errors import (
     TransientStorageError,
     UsageError,
 )
-from lifeboat.storage.base import ObjectInfo, check_name
+from lifeboat.storage.base import TEMP_PREFIX, ObjectInfo, check_name, check_temporary_name
 from lifeboat.storage.translate import detail
 from lifeboat.storage.url import Options, StorageUrl
 
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     import asyncssh
 
 T = TypeVar("T")
-TEMP_PREFIX = ".tmp-"
 OPTIONS = frozenset({"identity", "known_hosts", "connections", "connect_timeout", "timeout", "fsync"})
 
 
@@ -334,8 +333,7 @@ class SftpBackend:
     def remove_temporary(self, name: str) -> None:
         import asyncssh
 
-        if not name.rpartition("/")[2].startswith(TEMP_PREFIX):
-            raise ValueError(f"{name!r} is not a temporary file")
+        check_temporary_name(name)
         path = self._path(name)
 
         async def remove(sftp: asyncssh.SFTPClient) -> None:
