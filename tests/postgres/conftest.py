@@ -191,8 +191,10 @@ def worlds(server_lifeboat: str) -> Iterator[WorldFactory]:
         world.close()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float = 30, what: str = "condition", *, interval: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
-        time.sleep(0.1)
+        time.sleep(interval)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from lifeboat.repository.wal import WalArchive
@@ -70,8 +71,18 @@ def test_kill_9_during_a_base_backup_leaves_no_backup_mode_and_the_next_backup_w
     in_backup = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lifeboat backup'"
     # The session's last statement shows when backup mode has begun: kill right then, while
     # the files are still being read (a fixed delay let a fast machine finish the backup).
+    # Polled on one held connection every few milliseconds: a psql per poll was too slow to
+    # see a backup of this size under load.
     started = in_backup + " AND query LIKE '%pg_backup_start%'"
-    wait_until(lambda: c.psql(started) == "1", timeout=60, what="the backup's pg_backup_start")
+    with psycopg.connect(
+        host=str(c.socket_dir), port=c.port, user=c.db_user, dbname="postgres", autocommit=True
+    ) as watcher:
+        wait_until(
+            lambda: watcher.execute(started).fetchone() == (1,),
+            timeout=60,
+            what="the backup's pg_backup_start",
+            interval=0.005,
+        )
     os.killpg(killed.pid, signal.SIGKILL)
     assert killed.wait() == -signal.SIGKILL  # killed mid-backup, not after it finished
     wait_until(lambda: c.psql(in_backup) == "0", timeout=30, what="the server ending the backup")
