@@ -196,7 +196,7 @@ class Producer:
         if status != 0:
             raise SourceError(
                 ended.with_last_line(f"{self.program} failed ({ended.describe()})"),
-                hint="no snapshot was saved; its messages are above — fix the program's problem and run it again",
+                hint="no snapshot was saved; fix what the program reports and run it again",
             )
         return ended
 
@@ -270,7 +270,7 @@ class Consumer:
         ended = self._stderr.finish(self.program, process.returncode)
         raise SourceError(
             ended.with_last_line(f"{self.program} stopped reading after {self.written} bytes ({ended.describe()})"),
-            hint="the program did not take the whole stream; see its messages above",
+            hint="the program did not take the whole stream; fix what it reports and run the restore again",
         )
 
     def finish(self) -> ProgramExit:
@@ -284,7 +284,7 @@ class Consumer:
         if status != 0:
             raise SourceError(
                 ended.with_last_line(f"{self.program} failed ({ended.describe()})"),
-                hint="the program did not accept the stream; see its messages above",
+                hint="the program did not accept the stream; fix what it reports and run the restore again",
             )
         return ended
 
