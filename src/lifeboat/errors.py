@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     INTEGRITY = 13
     STORAGE = 14
     MISSING_TOOL = 15
+    SOURCE_FAILED = 16
     INTERRUPTED = 130
 
 
@@ -110,6 +111,15 @@ class PartialBackup(LifeboatError):
 
     exit_code = ExitCode.PARTIAL
     default_hint = "the snapshot was saved without the files listed above; fix their permissions and rerun"
+
+
+class SourceError(LifeboatError):
+    """What was to be backed up failed: a named path is missing or unreadable, or the program
+    producing the data failed or wrote nothing. No snapshot was saved. Also a program that a
+    restore streams into (``restore command``) that failed or stopped reading early."""
+
+    exit_code = ExitCode.SOURCE_FAILED
+    default_hint = "no snapshot was saved; fix the source (a path, or the program's error above) and run it again"
 
 
 class RestoreRefused(LifeboatError):

@@ -153,16 +153,47 @@ class PostgresSourceConfig(_Strict):
         return self
 
 
+class CommandSourceConfig(_Strict):
+    """A program whose standard output is the backup, e.g. ``pg_dump -Fc appdb`` (docs/configuration.md)."""
+
+    type: Literal["command"]
+    command: list[str] = Field(min_length=1)  # the producer: program and arguments, no shell
+    restore_command: list[str] | None = Field(None, min_length=1)  # the consumer 'restore command' runs
+    env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
+    name: Name | None = None  # the file name in the snapshot; default: the source's name
+    allow_empty: bool = False  # keep a snapshot of an empty output
+    repository: Name | None = None
+    tags: list[str] = Field(default_factory=list)
+    retention: RetentionConfig | None = None
+
+    @field_validator("command", "restore_command")
+    @classmethod
+    def _program(cls, argv: list[str] | None) -> list[str] | None:
+        if argv is not None and not argv[0]:
+            raise ValueError("the program (first item) must not be empty")
+        return argv
+
+    @field_validator("env")
+    @classmethod
+    def _variables(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return env
+
+
 def _source_type(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("type", "files"))
     return str(getattr(value, "type", "files"))
 
 
-SOURCE_TYPES = ("files", "postgres")
+SOURCE_TYPES = ("files", "postgres", "command")
 
 SourceConfig = Annotated[
-    Annotated[FilesSourceConfig, Tag("files")] | Annotated[PostgresSourceConfig, Tag("postgres")],
+    Annotated[FilesSourceConfig, Tag("files")]
+    | Annotated[PostgresSourceConfig, Tag("postgres")]
+    | Annotated[CommandSourceConfig, Tag("command")],
     Discriminator(_source_type),
 ]
 

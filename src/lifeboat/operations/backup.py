@@ -3,6 +3,8 @@
 Each takes the repository's shared lock, stores data through a write session, commits
 it (packs and index durable), and only then writes the snapshot. A failure before that
 leaves no snapshot and no damage; whatever packs were uploaded become garbage for prune.
+A source that failed is such a failure: a named path that is missing or unreadable
+(checked before the repository is touched), or an empty stream unless it is allowed.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from lifeboat import __version__
-from lifeboat.core.ids import BlobType
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
-from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.errors import SourceError
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import SessionStats, WriteSession
 from lifeboat.sources.files.archiver import ArchiveResult, FileArchiver, FileBackupOptions, normalize_paths
 from lifeboat.sources.files.scanner import scan
+from lifeboat.sources.files.targets import check_targets
+from lifeboat.sources.stream import check_stream_name, store_stream, stream_tree
 
 
 def default_workers() -> int:
@@ -129,6 +132,11 @@ class NoticeCollector:
             self._sink(notice)
 
 
+def check_paths(request: BackupRequest) -> None:
+    """Raise :class:`SourceError` if a path the request names is missing or unreadable."""
+    check_targets(request.paths, source=request.source)
+
+
 def backup_files(
     repo: Repository,
     request: BackupRequest,
@@ -137,7 +145,11 @@ def backup_files(
     notify: NoticeSink | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> BackupResult:
-    """Back up directory trees; returns the saved snapshot (partial if files were unreadable)."""
+    """Back up directory trees; returns the saved snapshot (partial if files were unreadable).
+
+    Raises :class:`SourceError` before taking a lock if a named path is missing or unreadable.
+    """
+    check_paths(request)
     clock = clock or repo.clock
     progress = progress or Progress()
     collector = NoticeCollector(notify)
@@ -221,45 +233,33 @@ def backup_stream(
     progress: Progress | None = None,
     clock: Callable[[], datetime] | None = None,
     workers: int | None = None,
+    allow_empty: bool = False,
 ) -> BackupResult:
-    """Back up one byte stream as a single file called ``name``."""
-    if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"invalid stream name {name!r}: use a plain file name")
+    """Back up one byte stream as a single file called ``name``.
+
+    An empty stream is usually a producer that failed: it raises :class:`SourceError`
+    (no snapshot) unless ``allow_empty``.
+    """
+    check_stream_name(name)
     clock = clock or repo.clock
     progress = progress or Progress()
     started_at = clock()
     started = time.monotonic()
     host = hostname or socket.gethostname()
-    chunker = repo.chunker()
     with repo.lock(exclusive=False, operation="backup", wait=lock_wait):
         with WriteSession(repo, workers=workers or default_workers()) as session:
-            content: list[bytes] = []
-            size = 0
-            for view in chunker.chunks(stream):
-                data = bytes(view)
-                blob_id = session.blob_id(data)
-                session.save_blob(BlobType.DATA, data, blob_id)
-                content.append(blob_id)
-                size += len(data)
-                progress.bytes_read(len(data))
-            now_ns = time.time_ns()
-            node = Node(
-                name=name,
-                type=NodeType.FILE,
-                mode=0o600,
-                uid=os.getuid(),
-                gid=os.getgid(),
-                mtime_ns=now_ns,
-                atime_ns=now_ns,
-                ctime_ns=now_ns,
-                size=size,
-                content=tuple(content),
-            )
-            tree = session.save_tree(Tree((node,)))
+            stored_stream = store_stream(session, repo.chunker(), stream, progress)
+            if stored_stream.size == 0 and not allow_empty:
+                raise SourceError(
+                    "standard input was empty (0 bytes)",
+                    hint="no snapshot was saved; the program piped in probably failed — "
+                    "'lifeboat backup command' checks it; pass --allow-empty if empty is right",
+                )
+            tree = stream_tree(session, name, stored_stream)
             stored = session.commit()
         progress.file_done()
         duration = time.monotonic() - started
-        archive = ArchiveResult(tree=tree, files_new=1, bytes_total=size)
+        archive = ArchiveResult(tree=tree, files_new=1, bytes_total=stored_stream.size)
         snapshot = repo.save_snapshot(
             Snapshot(
                 time=started_at,

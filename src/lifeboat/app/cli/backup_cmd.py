@@ -1,4 +1,7 @@
-"""Back up files and directories, a configured source (--source), or standard input (--stdin)."""
+"""Back up files and directories, a configured source (--source), or standard input (--stdin).
+
+A path that does not exist or cannot be read is an error (exit 16, no snapshot); so is an
+empty standard input, unless --allow-empty."""
 
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ def command(
     ] = False,
     stdin: Annotated[bool, Option("--stdin", help="Back up standard input as one file.")] = False,
     stdin_name: Annotated[str, Option("--stdin-name", metavar="NAME", help="File name for --stdin.")] = "stdin",
+    allow_empty: Annotated[
+        bool, Option("--allow-empty", help="With --stdin or a command source: save even an empty stream.")
+    ] = False,
     host: Annotated[str | None, Option("--host", metavar="HOST", help="Record this host name.")] = None,
     parent: Annotated[str | None, Option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot.")] = None,
     lock_wait: Annotated[
@@ -43,11 +49,28 @@ def command(
     from lifeboat.app.cli.render import backup_summary
     from lifeboat.core.progress import Progress
     from lifeboat.errors import ExitCode, PartialBackup, UsageError
-    from lifeboat.operations.backup import backup_files, backup_stream, default_workers
+    from lifeboat.operations.backup import backup_files, backup_stream, check_paths, default_workers
 
     state: CliContext = ctx.obj
     out = state.output
     tags = tuple(tag or ())
+    if not stdin and not paths and _is_command_source(state, source):
+        from lifeboat.app.cli.command_cmd import back_up
+
+        back_up(
+            state,
+            argv=(),
+            name=None,
+            source=source,
+            tags=tags,
+            allow_empty=allow_empty,
+            host=host,
+            lock_wait=lock_wait,
+            workers=workers,
+        )
+        return
+    if allow_empty and not stdin:
+        raise UsageError("--allow-empty goes with --stdin", hint="'lifeboat backup command' takes it too")
     if stdin:
         if paths:
             raise UsageError("--stdin takes no paths")
@@ -64,15 +87,18 @@ def command(
                 lock_wait=state.lock_wait(lock_wait),
                 progress=progress,
                 workers=workers,
+                allow_empty=allow_empty,
             )
     else:
         request = _request(state, paths or [], source, tags, exclude or [], include or [], one_file_system)
+        wait = state.lock_wait(lock_wait)  # usage errors first
+        check_paths(request)  # a missing path fails before the repository is opened
         repo = state.open_repository()
         request = replace(
             request,
             hostname=host or request.hostname,
             parent=parent,
-            lock_wait=state.lock_wait(lock_wait),
+            lock_wait=wait,
             estimate_total=out.shows_progress,
             workers=workers or default_workers(),
         )
@@ -91,6 +117,12 @@ def command(
             )
         )
         raise Exit(int(ExitCode.PARTIAL))
+
+
+def _is_command_source(state: CliContext, source: str | None) -> bool:
+    config = state.config()
+    configured = config.sources.get(source) if config is not None and source else None
+    return configured is not None and configured.type == "command"
 
 
 def _request(

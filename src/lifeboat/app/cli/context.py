@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,6 +170,18 @@ class CliContext:
         backend = open_backend(url, read_only=read_only, options=repo_config.options if repo_config else None)
         Repository.read_header(backend)
         return Repository.open(backend, passphrase(repo_config))
+
+    # --- programs Lifeboat runs ('backup command', 'restore command') -------------------------
+    def program_environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of a program Lifeboat runs: this process's without the passphrase
+        variables (the program has no business with them), plus ``extra``."""
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not (name.startswith("LIFEBOAT_") and "PASSWORD" in name)
+        }
+        env.update(extra or {})
+        return env
 
     def lock_wait(self, option: str | None) -> float:
         from lifeboat.core.units import parse_duration

@@ -17,6 +17,7 @@ from lifeboat.app.cli import (
     backup_cmd,
     backup_postgres_cmd,
     check_cmd,
+    command_cmd,
     config_cmd,
     copy_cmd,
     diff_cmd,
@@ -42,7 +43,8 @@ from lifeboat.errors import ExitCode, LifeboatError
 EXIT_CODES_HELP = """
 Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
 10 no repository · 11 repository locked · 12 wrong passphrase · 13 integrity error (damaged data) ·
-14 storage unreachable or refused · 15 missing tool · 130 interrupted.
+14 storage unreachable or refused · 15 missing tool ·
+16 source failed (a named path missing, a program failed; no snapshot saved) · 130 interrupted.
 """
 
 app = App(
@@ -131,6 +133,9 @@ def _register() -> None:
     app.command("restore-postgres", help=restore_postgres_cmd.__doc__, hidden=True)(
         guarded(restore_postgres_cmd.command)
     )
+    # A program's output (docs/cli.md): 'backup command' and 'restore command'.
+    app.command("backup-command", help=command_cmd.backup.__doc__, hidden=True)(guarded(command_cmd.backup))
+    app.command("restore-command", help=command_cmd.restore.__doc__, hidden=True)(guarded(command_cmd.restore))
 
 
 _register()
@@ -143,6 +148,8 @@ _VALUE_OPTIONS = {"--repo", "-r", "--config", "-c"}
 ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("backup", "postgres"): "backup-postgres",
     ("restore", "postgres"): "restore-postgres",
+    ("backup", "command"): "backup-command",
+    ("restore", "command"): "restore-command",
 }
 
 
