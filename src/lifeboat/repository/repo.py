@@ -182,7 +182,10 @@ class Repository:
 
     @staticmethod
     def _holds_key_files(backend: Backend) -> bool:
-        return any(_KEY_NAME_RE.match(info.name) for info in backend.list(layout.KEYS))
+        try:
+            return any(_KEY_NAME_RE.match(info.name) for info in backend.list(layout.KEYS))
+        except StorageNotFound:  # the location itself does not exist
+            return False
 
     @classmethod
     def open(cls, backend: Backend, passphrase: bytes, *, clock: Callable[[], datetime] = _now) -> Repository:

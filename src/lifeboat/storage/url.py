@@ -7,10 +7,11 @@ value to its type and turns an unknown key or a malformed value into a usage err
 names the key. URLs never carry credentials: a password in the URL is refused, so a
 location printed from a URL is always safe to show.
 
-Secrets stay out of messages by construction, not by searching text for them: a URL is
-shown only through :meth:`StorageUrl.location` or :func:`shown_url` (scheme, user, host,
-port and path: never a password or the query), a URL-valued option such as ``endpoint`` is
-shown the same way, and the value of an option a provider marks secret is never shown.
+Secrets stay out of messages by construction, not by searching text for them: a parsed
+URL is shown only through :meth:`StorageUrl.location` (also its ``str`` and ``repr``: no
+query, and a URL with a password never parses), any other URL — a rejected one, an
+``endpoint`` option — only through :func:`shown_url` (scheme, host, port and path), and the
+value of an option a provider marks secret is never shown.
 """
 
 from __future__ import annotations
