@@ -8,7 +8,10 @@ code; nothing else in the program decides exit codes. The codes are documented i
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
+
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
 
 class ExitCode(IntEnum):
@@ -61,8 +64,9 @@ class PassphraseError(LifeboatError):
 
     exit_code = ExitCode.WRONG_PASSPHRASE
     default_hint = (
-        "check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND / LIFEBOAT_PASSWORD; "
-        "'lifeboat key list' shows the keys"
+        "check that the passphrase source (the first line of LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND, "
+        "LIFEBOAT_PASSWORD, or the configured password_file / password_command) gives this repository's "
+        "passphrase and that --repo names the right repository; the passphrase of any other key opens it too"
     )
 
 
@@ -98,6 +102,24 @@ class IntegrityError(LifeboatError):
 
     exit_code = ExitCode.INTEGRITY
     default_hint = "run 'lifeboat check' to see what is damaged; 'lifeboat repair index' rebuilds the index"
+
+
+class DamagedHeader(IntegrityError):
+    """The format header (``config``) of a repository is damaged or missing."""
+
+    default_hint = (
+        "the header never changes after 'lifeboat init': restore 'config' from a copy or backup of the "
+        "repository's storage, or restore from the replica repository that 'lifeboat copy' keeps"
+    )
+
+
+class DamagedKey(IntegrityError):
+    """A key file is damaged, or the repository has none left."""
+
+    default_hint = (
+        "restore the 'keys/' files from a copy or backup of the repository's storage, or restore "
+        "from the replica repository that 'lifeboat copy' keeps (it has its own keys)"
+    )
 
 
 class ObjectNotFound(LifeboatError):
@@ -212,3 +234,46 @@ class RecoveryFailed(LifeboatError):
     """A restored cluster did not finish recovery."""
 
     default_hint = "the last lines of the server log above say why; fix it and start the cluster again"
+
+
+# --- what may be shown of any exception --------------------------------------------------
+
+
+class ProviderFailure(Exception):
+    """What a storage SDK raised, reduced to facts that are safe to show: its type, the HTTP
+    status and service code, and the types of its causes. It is the cause (``-v``) of the
+    storage error a provider raises. An SDK's own message can quote request URLs, headers,
+    signatures and connection strings, so it is never kept."""
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for ``exc``, with the message only where it cannot carry a secret.
+
+    Lifeboat's own errors are built from structured parts and shown whole. A built-in
+    exception raised in Lifeboat's code is shown whole; an operating-system error by its
+    errno and text. Anything raised inside a library (an SDK, a TLS or HTTP stack) is shown
+    by its type only: its message may quote a signed URL, a header or a key.
+    """
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(exc, LifeboatError):
+        return f"{name}: {exc.message}" if exc.message else name
+    if isinstance(exc, ProviderFailure):
+        return f"{name}: {exc}"
+    if kind.__module__ != "builtins":
+        return f"{name} (its message is not shown: it may quote credentials)"
+    if isinstance(exc, OSError):
+        return f"{name}: [Errno {exc.errno}] {exc.strerror}" if exc.errno is not None and exc.strerror else name
+    if _raised_in_lifeboat(exc):
+        text = str(exc)
+        return f"{name}: {text}" if text else name
+    return name
+
+
+def _raised_in_lifeboat(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR)

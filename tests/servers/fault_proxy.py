@@ -2,13 +2,16 @@
 
 A rule sees each request (method, path with query) and answers what to do with it:
 pass it on, answer 500 without forwarding, forward it and then drop the connection
-(the response is lost), or stall for a while before forwarding (to trip timeouts).
+(the response is lost), stall for a while before forwarding (to trip timeouts), or refuse
+it with 403 the way Amazon S3 refuses a bad signature — quoting the request's credentials
+back (access key id, session token, signature, the whole canonical request).
 The proxy also counts requests, so a test can say how many a client made.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import threading
 import time
@@ -20,8 +23,33 @@ PASS = "pass"
 FAIL = "fail"  # 500 InternalError, request never reaches the server
 DROP = "drop"  # forwarded, then the connection is closed before the response
 STALL = "stall"  # wait ``stall_seconds`` before forwarding
+REFUSE_QUOTING = "refuse-quoting"  # 403 SignatureDoesNotMatch quoting the request's credentials, as S3 does
 
 Rule = Callable[[str, str], str]
+_CREDENTIAL_RE = re.compile(r"Credential=([^/,&]+)")
+_SIGNATURE_RE = re.compile(r"Signature=([0-9a-f]+)")
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def signature_mismatch(method: str, path: str, headers: dict[str, str]) -> bytes:
+    """The error body S3 sends for a signature it does not accept: it quotes the access key
+    id, the signature provided, and the canonical request with every signed header (the
+    session token among them) — or, for a presigned URL, the query that carries them."""
+    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    unquoted = path.replace("%2F", "/")
+    key_id = _CREDENTIAL_RE.search(authorization) or _CREDENTIAL_RE.search(unquoted)
+    signature = _SIGNATURE_RE.search(authorization) or _SIGNATURE_RE.search(unquoted)
+    canonical = "\n".join([method, path, *(f"{k.lower()}:{v}" for k, v in sorted(headers.items()))])
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'
+        "<Message>The request signature we calculated does not match the signature you provided.</Message>"
+        f"<AWSAccessKeyId>{_xml(key_id.group(1) if key_id else '')}</AWSAccessKeyId>"
+        f"<SignatureProvided>{_xml(signature.group(1) if signature else '')}</SignatureProvided>"
+        f"<CanonicalRequest>{_xml(canonical)}</CanonicalRequest><RequestId>4442587FB7D0A2F9</RequestId></Error>"
+    ).encode()
 
 
 @dataclass
@@ -54,6 +82,15 @@ class FaultProxy:
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
+                    return
+                if action == REFUSE_QUOTING:
+                    payload = signature_mismatch(self.command, self.path, dict(self.headers.items()))
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
                     return
                 if action == STALL:
                     time.sleep(proxy.stall_seconds)

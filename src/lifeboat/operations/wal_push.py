@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.wal import WalFileKind, parse_wal_file_name
-from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict
+from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict, describe
 from lifeboat.repository.wal import PushOutcome, WalArchive
 from lifeboat.sources.postgres.pgdata import read_segment_header
 from lifeboat.sources.postgres.spool import DROPPED, Failure, Spool
@@ -99,7 +99,7 @@ def failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return Failure(int(ExitCode.ERROR), f"WAL spool error: {exc.strerror or exc}{where}")
-    return Failure(int(ExitCode.ERROR), f"internal error: {type(exc).__name__}: {exc}")
+    return Failure(int(ExitCode.ERROR), f"internal error: {describe(exc)}")
 
 
 # --- the call PostgreSQL makes ----------------------------------------------------------------

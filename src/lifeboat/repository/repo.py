@@ -25,6 +25,8 @@ from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import ParentEntry, Tree, parse_parent_entries
 from lifeboat.errors import (
+    DamagedHeader,
+    DamagedKey,
     IntegrityError,
     ObjectNotFound,
     PassphraseError,
@@ -36,12 +38,13 @@ from lifeboat.repository import layout
 from lifeboat.repository.compression import Compressor, decompress
 from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher
 from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
-from lifeboat.repository.header import RepositoryHeader
+from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
 from lifeboat.repository.lock import REFRESH_EVERY, HeldLock, LockStore, acquire
 from lifeboat.storage.base import Backend
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_KEY_NAME_RE = re.compile(r"^keys/[0-9a-f]{32}$")
 # Reads of whole objects (index files, snapshots) run this many at a time.
 READ_PARALLELISM = 8
 PACK_CIPHER_CACHE = 1024  # pack ciphers kept by a repository (about 200 bytes each)
@@ -56,6 +59,26 @@ def object_hash(data: bytes | bytearray | memoryview) -> str:
     return blake3.blake3(data, max_threads=1).hexdigest()
 
 
+def _short_key(name: str) -> str:
+    """``keys/3f9a2c1b`` for the key file ``keys/3f9a…``: how messages name a key file."""
+    return name[: len(layout.KEYS) + 8]
+
+
+def _damaged_keys(damaged: dict[str, DamagedKey], intact: int) -> DamagedKey:
+    """The error for damaged key files, with ``intact`` others that the passphrase did not open."""
+    if len(damaged) == 1:
+        what = next(iter(damaged.values())).message
+    else:
+        what = "key files " + ", ".join(_short_key(name) for name in damaged) + " are damaged"
+    if intact:
+        return DamagedKey(
+            f"{what}, and the passphrase opens none of the other {intact} key file(s)",
+            hint="another key may open the repository: try the passphrase of another key; if this passphrase "
+            "belongs to the damaged key file, restore it from a copy or backup of the repository's storage",
+        )
+    return DamagedKey(f"{what}, and the repository has no other key file: it cannot be opened")
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     """A key file as ``key list`` shows it."""
@@ -66,6 +89,7 @@ class KeyInfo:
     username: str
     algorithm: str
     current: bool
+    damaged: bool = False
 
 
 class Repository:
@@ -131,19 +155,49 @@ class Repository:
 
     @classmethod
     def read_header(cls, backend: Backend) -> tuple[RepositoryHeader, str]:
+        """The format header and its MAC. A location without one is "no repository" (10)
+        unless it holds this format's key files or the bytes name the format: then the
+        header is damaged or missing (13)."""
         try:
             data = backend.get(layout.HEADER)
         except StorageNotFound:
+            if cls._holds_key_files(backend):
+                raise DamagedHeader(
+                    f"the format header 'config' of the repository at {backend.location} is missing "
+                    "(its key files are there)"
+                ) from None
             raise RepositoryNotFound(f"no Lifeboat repository at {backend.location}") from None
-        return RepositoryHeader.decode(data)
+        try:
+            return RepositoryHeader.decode(data)
+        except RepositoryNotFound:
+            if mentions_format(data) or cls._holds_key_files(backend):
+                raise DamagedHeader(
+                    f"the format header 'config' of the repository at {backend.location} is damaged: "
+                    f"it is not readable as a format header ({len(data)} bytes)"
+                ) from None
+            raise RepositoryNotFound(
+                f"{backend.location} holds no Lifeboat repository: its 'config' is something else",
+                hint="check --repo / LIFEBOAT_REPO: it names a location that holds other files",
+            ) from None
+
+    @staticmethod
+    def _holds_key_files(backend: Backend) -> bool:
+        try:
+            return any(_KEY_NAME_RE.match(info.name) for info in backend.list(layout.KEYS))
+        except StorageNotFound:  # the location itself does not exist
+            return False
 
     @classmethod
     def open(cls, backend: Backend, passphrase: bytes, *, clock: Callable[[], datetime] = _now) -> Repository:
-        """Unlock the repository with any key file the passphrase opens."""
+        """Unlock the repository with any key file the passphrase opens.
+
+        A damaged key file does not stop the others from being tried. When none opens, the
+        error says which was true: no key file at all, damaged ones (another key may open the
+        repository), or — every key file intact — the wrong passphrase."""
         header, mac = cls.read_header(backend)
-        keys = list(cls._key_files(backend))
-        if not keys:
-            raise IntegrityError(f"the repository at {backend.location} has no key files")
+        keys, damaged = cls._read_key_files(backend)
+        if not keys and not damaged:
+            raise DamagedKey(f"the repository at {backend.location} has no key files: it cannot be opened without one")
         for key in keys:
             try:
                 master = key.unwrap(passphrase)
@@ -151,22 +205,41 @@ class Repository:
                 continue
             header.verify(mac, master.header_mac_key)
             return cls(backend, header, master, key_id=key.id, clock=clock)
-        raise PassphraseError(f"wrong passphrase: none of the {len(keys)} key(s) of the repository opens with it")
+        header.check_version()
+        if damaged:
+            raise _damaged_keys(damaged, len(keys))
+        message = f"wrong passphrase: none of the {len(keys)} key(s) of the repository opens with it"
+        unchecked = [key.id[:8] for key in keys if not key.checksummed]
+        if unchecked:
+            message += (
+                f" (key file(s) {', '.join(unchecked)} predate key-file checksums: damage to them cannot be "
+                "told apart from a wrong passphrase)"
+            )
+        raise PassphraseError(message)
 
     @staticmethod
-    def _key_files(backend: Backend) -> Iterator[KeyFile]:
+    def _read_key_files(backend: Backend) -> tuple[list[KeyFile], dict[str, DamagedKey]]:
+        """The intact key files, and what is wrong with the damaged ones (by name)."""
+        keys: list[KeyFile] = []
+        damaged: dict[str, DamagedKey] = {}
         for info in backend.list(layout.KEYS):
-            yield KeyFile.decode(backend.get(info.name))
+            try:
+                data = backend.get(info.name)
+            except StorageNotFound:
+                continue  # removed since listed ('key remove' in another process)
+            try:
+                keys.append(KeyFile.decode(data, f"key file {_short_key(info.name)}"))
+            except DamagedKey as exc:
+                damaged[info.name] = exc
+        return keys, damaged
 
     # --- key management (no data is re-encrypted) ---------------------------------------------
     def list_keys(self) -> list[KeyInfo]:
-        return sorted(
-            (
-                KeyInfo(k.id, k.created, k.hostname, k.username, k.kdf.algorithm, k.id == self.key_id)
-                for k in self._key_files(self.backend)
-            ),
-            key=lambda k: k.created,
-        )
+        """Every key file, oldest first; damaged ones (which tell nothing but their id) first."""
+        keys, damaged = self._read_key_files(self.backend)
+        infos = [KeyInfo(k.id, k.created, k.hostname, k.username, k.kdf.algorithm, k.id == self.key_id) for k in keys]
+        infos += [KeyInfo(name[len(layout.KEYS) :], "", "", "", "", False, damaged=True) for name in damaged]
+        return sorted(infos, key=lambda k: k.created)
 
     def add_key(self, passphrase: bytes, *, kdf: KdfParams | None = None) -> str:
         key = KeyFile.wrap(

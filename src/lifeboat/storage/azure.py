@@ -15,7 +15,7 @@ from typing import Any
 
 from lifeboat.errors import ConfigError, UsageError
 from lifeboat.storage.objectstore import TUNING_OPTIONS, ObstoreBackend, Tuning
-from lifeboat.storage.url import Options, StorageUrl
+from lifeboat.storage.url import Options, StorageUrl, shown_url
 
 OPTIONS = TUNING_OPTIONS | {"account", "endpoint", "access_tier", "use_azure_cli"}
 ACCESS_TIERS = ("Hot", "Cool", "Cold")
@@ -55,14 +55,12 @@ class AzureSettings:
                 "an az URL names a container, not a server",
                 hint="give the account as ?account=NAME and a custom endpoint as ?endpoint=URL",
             )
-        endpoint = options.text("endpoint")
-        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise UsageError(f"az storage option endpoint={endpoint!r}: expected an http:// or https:// URL")
+        endpoint = options.endpoint()
         return cls(
             container=url.host,
             prefix=url.path.strip("/"),
             account=options.text("account"),
-            endpoint=endpoint.rstrip("/") if endpoint else None,
+            endpoint=endpoint,
             access_tier=options.choice("access_tier", ACCESS_TIERS),
             use_azure_cli=options.boolean("use_azure_cli", False),
             tuning=Tuning.from_options(options),
@@ -124,7 +122,7 @@ class AzureBackend(ObstoreBackend):
                 hint="check the AZURE_STORAGE_* settings (docs/storage.md)",
             ) from None
         where = f"az://{settings.container}/{settings.prefix}" if settings.prefix else f"az://{settings.container}"
-        location = f"{where} (account {account}" + (f", {endpoint})" if endpoint else ")")
+        location = f"{where} (account {account}" + (f", {shown_url(endpoint)})" if endpoint else ")")
         attributes = {"Storage-Class": settings.access_tier} if settings.access_tier else None
         super().__init__(
             store, location=location, container=settings.container, tuning=settings.tuning, attributes=attributes

@@ -50,15 +50,13 @@ class GcsSettings:
             raise UsageError("the gs URL names no bucket", hint="write gs://bucket/prefix")
         if url.user or url.port:
             raise UsageError("a gs URL names a bucket, not a server", hint="give a custom server as ?endpoint=URL")
-        endpoint = options.text("endpoint")
-        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise UsageError(f"gs storage option endpoint={endpoint!r}: expected an http:// or https:// URL")
+        endpoint = options.endpoint()
         default = cls(bucket=url.host)
         return cls(
             bucket=url.host,
             prefix=url.path.strip("/"),
             project=options.text("project"),
-            endpoint=endpoint.rstrip("/") if endpoint else None,
+            endpoint=endpoint,
             storage_class=options.text("storage_class"),
             connections=options.integer("connections", default.connections, high=256),
             connect_timeout=options.seconds("connect_timeout", default.connect_timeout),

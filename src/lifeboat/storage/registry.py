@@ -19,7 +19,7 @@ from lifeboat.storage.base import Backend
 from lifeboat.storage.readahead import DEFAULT_BUDGET, DEFAULT_WINDOW, ReadAheadBackend
 from lifeboat.storage.readonly import ReadOnlyBackend
 from lifeboat.storage.retry import RetryingBackend, RetryPolicy
-from lifeboat.storage.url import GENERIC_OPTIONS, Options, OptionValue, StorageUrl, parse_url
+from lifeboat.storage.url import GENERIC_OPTIONS, Options, OptionValue, StorageUrl, parse_url, shown_url
 
 Opener = Callable[[StorageUrl], Backend]
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
@@ -96,8 +96,13 @@ def storage_url(url: str, options: Mapping[str, OptionValue] | None = None) -> S
         path = url
         if url.startswith("file:"):
             parts = urlsplit(url)
+            if "@" in parts.netloc:
+                raise UsageError(
+                    "the file URL contains user information (a name or a password)",
+                    hint="write file:///absolute/path; credentials never go in a URL",
+                )
             if parts.netloc not in ("", "localhost"):
-                raise UsageError(f"file URL {url!r} names a host", hint="write file:///absolute/path")
+                raise UsageError("the file URL names a host", hint="write file:///absolute/path")
             path = parts.path
         return StorageUrl("file", "", path, options={k: str(v) for k, v in (options or {}).items()})
     return parse_url(url, options)
@@ -108,7 +113,9 @@ def check_url(url: str, options: Mapping[str, OptionValue] | None = None) -> Non
     scheme = scheme_of(url)
     if scheme not in _PROVIDERS:
         known = ", ".join(sorted(_PROVIDERS))
-        raise UsageError(f"unknown repository scheme {scheme!r} in {url!r}", hint=f"supported schemes: {known}")
+        raise UsageError(
+            f"unknown repository scheme {scheme!r} in {shown_url(url)}", hint=f"supported schemes: {known}"
+        )
     parsed = storage_url(url, options)
     _retry_policy(parsed, None)
     Options(parsed, parsed.options.keys()).size("read_ahead", 0, low=0, high=1 << 30)
@@ -162,7 +169,7 @@ def open_backend(
     except KeyError:
         known = ", ".join(sorted(_PROVIDERS))
         raise UsageError(
-            f"unknown repository scheme {scheme!r} in {url!r}", hint=f"supported schemes: {known}"
+            f"unknown repository scheme {scheme!r} in {shown_url(url)}", hint=f"supported schemes: {known}"
         ) from None
     parsed = storage_url(url, options)
     policy = _retry_policy(parsed, retry)

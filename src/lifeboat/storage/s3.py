@@ -52,6 +52,8 @@ OPTIONS = TUNING_OPTIONS | {
     "lock_exempt",
     "conditional_writes",
 }
+# Options whose values are never shown in a message (they name a key).
+SECRET_OPTIONS = frozenset({"sse_kms_key_id"})
 SSE_CHOICES = ("AES256", "aws:kms", "aws:kms:dsse")
 LOCK_MODES = ("compliance", "governance")
 DEFAULT_LOCK_EXEMPT = ("locks/",)
@@ -68,7 +70,7 @@ class S3Settings:
     profile: str | None = None
     path_style: bool = False
     sse: str | None = None
-    sse_kms_key_id: str | None = None
+    sse_kms_key_id: str | None = field(default=None, repr=False)
     storage_class: str | None = None
     lock_mode: str | None = None  # "COMPLIANCE" | "GOVERNANCE"
     lock_period: timedelta = timedelta(days=30)
@@ -78,7 +80,7 @@ class S3Settings:
 
     @classmethod
     def from_url(cls, url: StorageUrl) -> S3Settings:
-        options = Options(url, OPTIONS)
+        options = Options(url, OPTIONS, secret=SECRET_OPTIONS)
         if not url.host:
             raise UsageError("the s3 URL names no bucket", hint="write s3://bucket/prefix")
         if url.user or url.port:
@@ -86,11 +88,7 @@ class S3Settings:
                 "an s3 URL names a bucket, not a server",
                 hint="give the server as ?endpoint=https://host:port; credentials come from the environment",
             )
-        endpoint = options.text("endpoint")
-        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise UsageError(f"s3 storage option endpoint={endpoint!r}: expected an http:// or https:// URL")
-        if endpoint is not None and "@" in endpoint.split("//", 1)[1].split("/", 1)[0]:
-            raise UsageError("the s3 endpoint contains credentials", hint="credentials come from the environment")
+        endpoint = options.endpoint()
         addressing = options.choice("addressing", ("path", "virtual"), "path" if endpoint else "virtual")
         lock = options.choice("object_lock", LOCK_MODES)
         period = timedelta(seconds=options.seconds("object_lock_period", 30 * 86400.0))
@@ -100,7 +98,7 @@ class S3Settings:
         return cls(
             bucket=url.host,
             prefix=url.path.strip("/"),
-            endpoint=endpoint.rstrip("/") if endpoint else None,
+            endpoint=endpoint,
             region=options.text("region"),
             profile=options.text("profile"),
             path_style=addressing == "path",
@@ -465,6 +463,9 @@ class _SessionCredentials:
 
     def __init__(self, credentials: Any) -> None:
         self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return "_SessionCredentials(<secret>)"
 
     def __call__(self) -> S3Credential:
         frozen = self._credentials.get_frozen_credentials()

@@ -3,8 +3,11 @@
 Cloud providers (S3, Azure, GCS) report failures as a status plus a short code
 (``SlowDown``, ``AccessDenied``, ``ContainerNotFound``…). This module decides, once for
 all of them, which failures are worth retrying and which are permanent, and builds a
-short message from the status and code only: SDK messages can embed request URLs, and a
-URL may carry a SAS signature, so they are never shown.
+short message from the status and code only. SDK messages are never shown, not even with
+``-v``: they can quote a presigned URL, a signed request's headers, an access key id or a
+session token (S3 echoes the canonical request of a refused signature). What ``-v`` shows
+of a provider's failure is a :class:`~lifeboat.errors.ProviderFailure` built by
+:func:`detail` from facts: exception types, status, service code and errno.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import re
 
 from lifeboat.errors import (
+    ProviderFailure,
     StorageError,
     StorageNotFound,
     StoragePermissionDenied,
@@ -53,9 +57,9 @@ DENIED_CODES = frozenset(
 
 _STATUS_RE = re.compile(r"status(?: code)?:? (\d{3})")
 _CODE_RE = re.compile(r"<Code>([^<]{1,100})</Code>")
-_SECRET_RE = re.compile(
-    r"(?i)(sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|accountkey|sharedaccesssignature)=[^&;\s\"']+"
-)
+# A service error code is an identifier (``SlowDown``, ``AccessDenied``); anything else in
+# its place is not shown.
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.:_-]{0,63}$")
 
 
 def status_of(text: str) -> int | None:
@@ -67,23 +71,47 @@ def status_of(text: str) -> int | None:
 def code_of(text: str) -> str | None:
     """The service error code in an XML error body quoted by the message, if any."""
     match = _CODE_RE.search(text)
-    return match.group(1) if match else None
+    return service_code(match.group(1)) if match else None
 
 
-def redact(text: str) -> str:
-    """Remove signatures and keys a message may quote."""
-    return _SECRET_RE.sub(r"\1=<redacted>", text)
+def service_code(value: object) -> str | None:
+    """``value`` if it is a service error code (an identifier), else None."""
+    return value if isinstance(value, str) and _IDENTIFIER_RE.match(value) else None
 
 
-def detail(exc: BaseException) -> Exception:
-    """The SDK's own message, redacted, to chain under a translated error (shown with -v)."""
-    return RuntimeError(f"{type(exc).__name__}: {redact(str(exc))[:2000]}")
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def detail(exc: BaseException, *, status: int | None = None, code: str | None = None) -> ProviderFailure:
+    """What may be shown of an SDK's exception: the cause to chain under a translated error.
+
+    The exception's type and those of its causes, the HTTP status and service code (given,
+    or found in the message), and an operating-system error's errno; never the message."""
+    text = str(exc)
+    status = status if status is not None else status_of(text)
+    code = service_code(code) if code is not None else code_of(text)
+    facts = [f"HTTP {status}" if status else "", code or ""]
+    chain: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(chain) < 8:
+        seen.add(id(current))
+        name = _type_name(current)
+        if isinstance(current, OSError) and current.errno is not None and type(current).__module__ == "builtins":
+            name += f" [Errno {current.errno}] {current.strerror}"
+        chain.append(name)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    shown = " ".join(f for f in facts if f)
+    return ProviderFailure(" <- ".join(chain) + (f" ({shown})" if shown else ""))
 
 
 def from_status(
     status: int | None, code: str | None, what: str, *, container: str = "bucket", name: str = ""
 ) -> StorageError:
     """The error for a failed request ``what`` that got ``status`` and service ``code``."""
+    code = service_code(code)
     detail = " ".join(str(p) for p in (f"HTTP {status}" if status else None, code) if p) or "failed"
     if code in MISSING_CONTAINER_CODES:
         return StorageError(

@@ -6,13 +6,19 @@ both name a key). A provider reads them through :class:`Options`, which converts
 value to its type and turns an unknown key or a malformed value into a usage error that
 names the key. URLs never carry credentials: a password in the URL is refused, so a
 location printed from a URL is always safe to show.
+
+Secrets stay out of messages by construction, not by searching text for them: a parsed
+URL is shown only through :meth:`StorageUrl.location` (also its ``str`` and ``repr``: no
+query, and a URL with a password never parses), any other URL — a rejected one, an
+``endpoint`` option — only through :func:`shown_url` (scheme, host, port and path), and the
+value of an option a provider marks secret is never shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from lifeboat.core.units import parse_duration, parse_size
 from lifeboat.errors import UsageError
@@ -47,14 +53,43 @@ class StorageUrl:
         path = f"/{self.path}" if self.path else ""
         return f"{self.scheme}://{user}{self.host}{port}{path}"
 
+    def __str__(self) -> str:
+        return self.location()
+
+    def __repr__(self) -> str:
+        return f"StorageUrl({self.location()!r})"
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: scheme, host, port and path — never the user
+    information (a password, or a token given as the user) or the query (which may hold a
+    signature or a token)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<a URL that cannot be parsed>"
+    if not parts.scheme:
+        return "<a value that is not a URL>"
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+
+
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` with its port read, or a usage error that quotes nothing of the URL."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it is the check
+    except ValueError:
+        raise UsageError(
+            "malformed repository URL: its host or port cannot be read", hint="see docs/storage.md for the URL grammar"
+        ) from None
+    return parts
+
 
 def parse_url(url: str, extra: Mapping[str, OptionValue] | None = None) -> StorageUrl:
     """Split ``url``; ``extra`` options (from the configuration) override the query's."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UsageError(f"malformed repository URL: {exc}", hint="see docs/storage.md for the URL grammar") from None
+    parts = _split(url)
+    port = parts.port
     scheme = parts.scheme.lower()
     if parts.password is not None:
         raise UsageError(
@@ -88,11 +123,15 @@ def parse_url(url: str, extra: Mapping[str, OptionValue] | None = None) -> Stora
 
 
 class Options:
-    """Typed access to a URL's options; every key must be one the provider knows."""
+    """Typed access to a URL's options; every key must be one the provider knows.
 
-    def __init__(self, url: StorageUrl, known: Iterable[str]) -> None:
+    ``secret`` names the options whose values are credentials or identify a key: a
+    message about them names the option, never its value."""
+
+    def __init__(self, url: StorageUrl, known: Iterable[str], *, secret: Iterable[str] = ()) -> None:
         self._scheme = url.scheme
         self._values = dict(url.options)
+        self._secret = frozenset(secret)
         allowed = set(known) | GENERIC_OPTIONS
         unknown = sorted(set(self._values) - allowed)
         if unknown:
@@ -102,7 +141,34 @@ class Options:
             )
 
     def _bad(self, key: str, value: str, expected: str) -> UsageError:
-        return UsageError(f"{self._scheme} storage option {key}={value!r}: expected {expected}")
+        shown = "" if key in self._secret else f"={value!r}"
+        return UsageError(f"{self._scheme} storage option {key}{shown}: expected {expected}")
+
+    def endpoint(self, key: str = "endpoint") -> str | None:
+        """An ``http://`` or ``https://`` server URL without credentials, query or fragment,
+        with no trailing slash; shown in messages only as :func:`shown_url` shows it."""
+        value = self.text(key)
+        if value is None:
+            return None
+        prefix = f"{self._scheme} storage option {key}"
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - reading it is the check
+        except ValueError:
+            raise UsageError(f"{prefix}: its host or port cannot be read") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"{prefix}: expected an http:// or https:// URL such as https://minio.example:9000")
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            raise UsageError(
+                f"{prefix} contains credentials ({shown_url(value)})",
+                hint="credentials never go in a URL; see docs/storage.md for where each provider reads them",
+            )
+        if parts.query or parts.fragment:
+            raise UsageError(
+                f"{prefix} has a query or fragment ({shown_url(value)})",
+                hint="give the server only: scheme, host, port and path",
+            )
+        return value.rstrip("/")
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self._values.get(key)

@@ -9,7 +9,7 @@ from lifeboat.app.cli.framework import Argument, Context
 
 
 def list_keys(ctx: Context) -> None:
-    """List the key files (the one in use is marked *)."""
+    """List the key files (the one in use is marked *; a damaged one says so)."""
     state: CliContext = ctx.obj
     repo = state.open_repository(read_only=True)
     keys = repo.list_keys()
@@ -18,7 +18,17 @@ def list_keys(ctx: Context) -> None:
         return
     state.output.table(
         ["", "ID", "Created", "Host", "User", "KDF"],
-        [["*" if k.current else "", k.id[:8], k.created[:19], k.hostname, k.username, k.algorithm] for k in keys],
+        [
+            [
+                "*" if k.current else "",
+                k.id[:8],
+                "damaged key file" if k.damaged else k.created[:19],
+                k.hostname,
+                k.username,
+                k.algorithm,
+            ]
+            for k in keys
+        ],
     )
 
 

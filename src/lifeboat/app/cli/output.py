@@ -10,13 +10,12 @@ import contextlib
 import json
 import sys
 import threading
-import traceback
 from collections.abc import Iterator
 from typing import Any
 
 from lifeboat.core.progress import Notice, Progress, Severity
 from lifeboat.core.units import format_bytes
-from lifeboat.errors import LifeboatError
+from lifeboat.errors import LifeboatError, describe
 
 
 class Output:
@@ -67,13 +66,19 @@ class Output:
         if exc.hint:
             sys.stderr.write(f"  hint: {exc.hint}\n")
         if self.verbose:
-            traceback.print_exception(exc, file=sys.stderr)
+            self._traceback(exc)
 
     def internal_error(self, exc: BaseException) -> None:
-        sys.stderr.write(f"lifeboat: internal error: {type(exc).__name__}: {exc}\n")
+        sys.stderr.write(f"lifeboat: internal error: {describe(exc)}\n")
         sys.stderr.write("  hint: rerun with -v for the traceback and report it\n")
         if self.verbose:
-            traceback.print_exception(exc, file=sys.stderr)
+            self._traceback(exc)
+
+    def _traceback(self, exc: BaseException) -> None:
+        """The traceback for ``-v``: frames and causes, no message that could quote a secret."""
+        from lifeboat.app.cli.tracebacks import format_traceback
+
+        sys.stderr.write(format_traceback(exc))
 
     # --- progress ---------------------------------------------------------------------------
     @property

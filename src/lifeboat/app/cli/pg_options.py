@@ -91,6 +91,9 @@ def server_command(state: CliContext, source: str | None, verb: str, *extra: str
     if state.config_path:
         argv += ["--config", os.path.abspath(state.config_path)]
     if state.repo and _is_url(state):
+        from lifeboat.storage.registry import check_url
+
+        check_url(state.repo)  # a URL carrying a credential is refused, never written into the server's settings
         argv += ["--repo", _absolute_repo(state.repo)]
     argv.append(verb)
     if source:

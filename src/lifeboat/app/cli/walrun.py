@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.app.cli.walfast import WalInvocation, data_directory
-from lifeboat.errors import ExitCode, LifeboatError, UsageError
+from lifeboat.errors import ExitCode, LifeboatError, UsageError, describe
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
@@ -40,9 +40,9 @@ def _error(exc: LifeboatError, verbose: int) -> None:
     if exc.hint:
         _say(f"  hint: {exc.hint}")
     if verbose:
-        import traceback
+        from lifeboat.app.cli.tracebacks import format_traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        sys.stderr.write(format_traceback(exc))
 
 
 def run(inv: WalInvocation, root: str) -> int:
@@ -57,7 +57,7 @@ def run(inv: WalInvocation, root: str) -> int:
         _say("lifeboat: interrupted")
         return FETCH_FATAL if fetching else int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - PostgreSQL's log gets one line, never a traceback
-        _say(f"lifeboat: internal error: {type(exc).__name__}: {exc}")
+        _say(f"lifeboat: internal error: {describe(exc)}")
         return FETCH_FATAL if fetching else int(ExitCode.ERROR)
 
 

@@ -6,6 +6,13 @@ share a key. Key files (``keys/<id>``) wrap the master key under a key-encryptio
 derived from a passphrase with a memory-hard KDF (Argon2id by default, or scrypt);
 several key files may wrap the same master key, so passphrases can be added, changed and
 removed without re-encrypting any data.
+
+AES-GCM cannot tell a wrong passphrase from a damaged wrapped key: both fail to
+authenticate. So a key file also carries a checksum (unkeyed BLAKE3) over its fields,
+which anyone can check without the passphrase: a key file whose checksum does not match is
+damaged, and one whose checksum matches but does not open was given the wrong passphrase.
+Key files written before the checksum existed are still read; their damage stays
+indistinguishable from a wrong passphrase (:attr:`KeyFile.checksummed` is False).
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ from typing import Any, Literal
 
 import blake3
 
-from lifeboat.errors import IntegrityError, PassphraseError
+from lifeboat.errors import DamagedKey, IntegrityError, PassphraseError, UnsupportedFormat
 
 MASTER_KEY_BYTES = 32
 KEY_FILE_VERSION = 1
 _WRAP_AAD = b"lifeboat-key-v1"
+CHECKSUM_FIELD = "checksum"
 
 KdfAlgorithm = Literal["argon2id", "scrypt"]
 
@@ -150,17 +158,24 @@ class KdfParams:
         return Scrypt(salt=salt, length=32, n=2**self.log_n, r=8, p=1).derive(passphrase)
 
 
+def fields_checksum(doc: dict[str, Any]) -> str:
+    """BLAKE3-256 (hex) of the canonical JSON of every field but the checksum itself."""
+    fields = {k: v for k, v in doc.items() if k != CHECKSUM_FIELD}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return blake3.blake3(canonical.encode("ascii")).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
 def _unb64(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
-        raise IntegrityError(f"key file: {what} is not a string")
+        raise DamagedKey(f"its {what} is not a string")
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
-        raise IntegrityError(f"key file: {what} is not base64") from exc
+    except binascii.Error:
+        raise DamagedKey(f"its {what} is not base64") from None
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,8 @@ class KeyFile:
     nonce: bytes
     wrapped: bytes
     extra: dict[str, Any] = field(default_factory=dict)
+    # Whether the file carried a checksum that matched (False: written before checksums).
+    checksummed: bool = field(default=True, compare=False)
 
     @classmethod
     def wrap(
@@ -222,19 +239,39 @@ class KeyFile:
             "wrapped": _b64(self.wrapped),
             **self.extra,
         }
+        doc[CHECKSUM_FIELD] = fields_checksum(doc)
         return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
-    def decode(cls, data: bytes) -> KeyFile:
+    def decode(cls, data: bytes, what: str = "key file") -> KeyFile:
+        """Parse and check a key file; ``what`` names it in errors (``key file keys/3f9a2c1b``).
+
+        Raises :class:`DamagedKey` for anything malformed or a checksum that does not match."""
+        try:
+            return cls._decode(data)
+        except DamagedKey as exc:
+            raise DamagedKey(f"{what} is damaged ({exc.message})") from None
+        except UnsupportedFormat as exc:
+            raise UnsupportedFormat(f"{what}: {exc.message}") from None
+        except IntegrityError as exc:  # bounds of the KDF parameters
+            raise DamagedKey(f"{what} is damaged ({exc.message.removeprefix('key file: ')})") from None
+
+    @classmethod
+    def _decode(cls, data: bytes) -> KeyFile:
         try:
             doc = json.loads(data)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise IntegrityError("key file is not valid JSON") from exc
+        except (UnicodeDecodeError, ValueError):
+            raise DamagedKey("it is not valid JSON") from None
         if not isinstance(doc, dict):
-            raise IntegrityError("key file is not a JSON object")
+            raise DamagedKey("it is not a JSON object")
+        stored = doc.get(CHECKSUM_FIELD)
+        if stored is not None and stored != fields_checksum(doc):
+            raise DamagedKey("its checksum does not match its contents")
         if doc.get("version") != KEY_FILE_VERSION:
-            raise IntegrityError(f"key file has unsupported version {doc.get('version')!r}")
-        known = {"version", "id", "created", "hostname", "username", "kdf", "salt", "nonce", "wrapped"}
+            if stored is None:
+                raise DamagedKey(f"its version field is {doc.get('version')!r}")
+            raise UnsupportedFormat(f"key file version {doc.get('version')!r}; this Lifeboat reads version 1")
+        known = {"version", "id", "created", "hostname", "username", "kdf", "salt", "nonce", "wrapped", CHECKSUM_FIELD}
         try:
             key = cls(
                 id=str(doc["id"]),
@@ -246,9 +283,12 @@ class KeyFile:
                 nonce=_unb64(doc["nonce"], "nonce"),
                 wrapped=_unb64(doc["wrapped"], "wrapped key"),
                 extra={k: v for k, v in doc.items() if k not in known},
+                checksummed=stored is not None,
             )
         except KeyError as exc:
-            raise IntegrityError(f"key file lacks the field {exc.args[0]!r}") from exc
+            raise DamagedKey(f"it lacks the field {exc.args[0]!r}") from None
         if len(key.nonce) != 12 or len(key.salt) < 16:
-            raise IntegrityError(f"key file {key.id[:8]}: malformed salt or nonce")
+            raise DamagedKey("malformed salt or nonce")
+        if len(key.wrapped) != MASTER_KEY_BYTES + 16:
+            raise DamagedKey("the wrapped key has the wrong length")
         return key
