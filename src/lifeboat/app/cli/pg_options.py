@@ -91,7 +91,7 @@ def server_command(state: CliContext, source: str | None, verb: str, *extra: str
     if state.config_path:
         argv += ["--config", os.path.abspath(state.config_path)]
     if state.repo and _is_url(state):
-        argv += ["--repo", _absolute_repo(state.repo)]
+        argv += ["--repo", absolute_repo(state.repo)]
     argv.append(verb)
     if source:
         argv += ["--source", source]
@@ -105,7 +105,8 @@ def _is_url(state: CliContext) -> bool:
     return config is None or state.repo not in config.repositories
 
 
-def _absolute_repo(repo: str) -> str:
+def absolute_repo(repo: str) -> str:
+    """A local repository path made absolute (the server, or another user, runs elsewhere)."""
     from lifeboat.storage.registry import scheme_of
 
     if scheme_of(repo) == "file" and not repo.startswith("file:"):
