@@ -230,6 +230,14 @@ class WalMissing(IntegrityError):
     default_hint = "'lifeboat pg info' shows the archived ranges and gaps; choose a target before the gap"
 
 
+class ArchivingFailed(LifeboatError):
+    """PostgreSQL's archive_command fails, and no reason was recorded where Lifeboat can read it."""
+
+    default_hint = (
+        "the server log has wal-push's messages; 'lifeboat pg check' tests the repository as the server's OS user"
+    )
+
+
 class RecoveryFailed(LifeboatError):
     """A restored cluster did not finish recovery."""
 
@@ -277,3 +285,28 @@ def _raised_in_lifeboat(exc: BaseException) -> bool:
     while tb.tb_next is not None:
         tb = tb.tb_next
     return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+
+
+def error_from(code: int, kind: str, message: str, hint: str = "") -> LifeboatError:
+    """Rebuild an error another process reported by its exit code, class name and message.
+
+    The class is one of this tree's (found by name), so the exit code and the kind of
+    failure — a permission, not damage — survive the trip; an unknown name gives a plain
+    :class:`LifeboatError` with the reported exit code.
+    """
+    pending: list[type[LifeboatError]] = [LifeboatError]
+    found: type[LifeboatError] = LifeboatError
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == kind:
+            found = cls
+            break
+        pending.extend(cls.__subclasses__())
+    error = found(message, hint=hint or None)
+    try:
+        exit_code = ExitCode(code)
+    except ValueError:
+        exit_code = ExitCode.ERROR
+    if error.exit_code != exit_code:
+        error.exit_code = exit_code
+    return error

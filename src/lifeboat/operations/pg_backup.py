@@ -33,12 +33,12 @@ from lifeboat.core.basebackup import KIND, BaseBackup, TablespaceRecord
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.core.tree import Node, NodeType, Tree
-from lifeboat.core.wal import Lsn, WalSegment, parse_backup_label
-from lifeboat.errors import LifeboatError, PostgresError, UsageError, WalMissing
+from lifeboat.core.wal import Lsn, parse_backup_label
+from lifeboat.errors import LifeboatError, PostgresError, UsageError
+from lifeboat.operations.archive_wait import ArchiverWatch, wait_for_wal
 from lifeboat.operations.backup import NoticeCollector, default_workers, snapshot_summary
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import SessionStats, WriteSession
-from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.files.archiver import ArchiveResult, FileArchiver, FileBackupOptions
 from lifeboat.sources.postgres import layout, pagecheck
 from lifeboat.sources.postgres.server import DatabaseSize, PgServer, ServerInfo, Tablespace
@@ -209,30 +209,6 @@ def _previous_nodes(repo: Repository, parent: Snapshot | None) -> tuple[dict[str
     return nodes, int(record.start_time.timestamp() * 1_000_000_000)
 
 
-def _wait_for_wal(repo: Repository, backup: BaseBackup, timeout: float, progress_note: Callable[[str], None]) -> float:
-    """Wait until every segment from the backup's start to its stop is archived; returns seconds waited."""
-    if timeout <= 0:
-        return 0.0
-    archive = WalArchive(repo, backup.system_id)
-    started = time.monotonic()
-    segment: WalSegment = backup.start_segment
-    last = backup.stop_segment
-    while True:
-        while segment <= last and archive.exists(segment.name):
-            segment = segment.next()
-        if segment > last:
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise WalMissing(
-                f"WAL segment {segment.name}, needed to restore this backup, did not reach the repository "
-                f"within {timeout:.0f}s; the backup was not saved",
-                hint="check that archive_command is 'lifeboat wal-push %p' into this repository "
-                "('lifeboat pg check'), and the server log for archive failures",
-            )
-        progress_note(segment.name)
-        time.sleep(0.05)
-
-
 def _backup_local(
     repo: Repository,
     request: PgBackupRequest,
@@ -259,6 +235,7 @@ def _backup_local(
         block_size = _block_size(repo, request, info.block_size)
         label = _label(request, clock)
         roots = [split(data_dir), *(split(t.location) for t in tablespaces)]
+        watch = _watch_archiver(request, server, data_dir)
         start_time = clock()
         start_lsn = server.backup_start(label, fast=True)
         verifier = (
@@ -324,7 +301,11 @@ def _backup_local(
             f"{archive.errors} files of the data directory could not be read; the backup was not saved",
             hint="the messages above name them; the backup must run as a user that can read the whole directory",
         )
-    wal_wait = _wait_for_wal(repo, backup, request.archive_wait, lambda _name: None)
+    try:
+        wal_wait = wait_for_wal(repo, backup, request.archive_wait, watch)
+    finally:
+        if watch is not None:
+            watch.close()
     duration = time.monotonic() - started
     more = {
         "method": "local",
@@ -335,6 +316,18 @@ def _backup_local(
     }
     summary = snapshot_summary(archive, stored, duration, **more)
     return _save(repo, request, source, root, backup, archive, stored, summary, duration, wal_wait, parent, notices)
+
+
+def _watch_archiver(request: PgBackupRequest, server: PgServer, data_dir: str) -> ArchiverWatch | None:
+    """A watch on the server's archiving from now on, for the wait for WAL (None when not waiting)."""
+    if request.archive_wait <= 0:
+        return None
+    try:
+        return ArchiverWatch(
+            server, data_dir, connect=lambda: PgServer.connect(request.connection, application_name="lifeboat backup")
+        )
+    except PostgresError:
+        return None  # a role that may not read the archiver's statistics: wait without watching
 
 
 def _label(request: PgBackupRequest, clock: Callable[[], datetime]) -> str:

@@ -2,24 +2,31 @@
 does a WAL file really get there?
 
 The check verifies the settings (``wal_level``, ``archive_mode``, ``archive_command``,
-``archive_timeout``), the archiver's recent failures, and makes a round trip: it writes
+``archive_timeout``), the archiver's recent failures, the repository as the server's OS
+user sees it (the data directory's owner, who runs ``archive_command``: every file it
+cannot read or write is named with its owner and mode), and makes a round trip: it writes
 a WAL record, switches to a new segment, and waits until that segment is in the
-repository. Setup computes the settings that are missing and can apply them with
-``ALTER SYSTEM`` (``wal_level`` and ``archive_mode`` then need a restart).
+repository — or until ``wal-push`` fails on it, whose error it reports. Setup computes the
+settings that are missing and can apply them with ``ALTER SYSTEM`` (``wal_level`` and
+``archive_mode`` then need a restart).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifeboat.errors import LifeboatError
+from lifeboat.errors import LifeboatError, PostgresError
+from lifeboat.operations.archive_wait import WATCH_EVERY, ArchiverWatch
+from lifeboat.operations.repo_access import AccessReport
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.server import PgServer, ServerInfo
 from lifeboat.sources.tools.pg import Connection
+from lifeboat.storage.ownership import user_name
 
 RESTART_SETTINGS = ("wal_level", "archive_mode")
 
@@ -73,8 +80,13 @@ def check_postgres(
     *,
     round_trip: bool = True,
     timeout: float = 60.0,
+    probe_as: Callable[[str], AccessReport] | None = None,
 ) -> CheckReport:
-    """Check the server's archiving into the repository ``open_repository`` opens."""
+    """Check the server's archiving into the repository ``open_repository`` opens.
+
+    ``probe_as(user)`` tests the repository as the OS user ``user`` (``lifeboat pg access``
+    run as that user); without it that check is left out.
+    """
     report = CheckReport()
     try:
         server = PgServer.connect(connection, application_name="lifeboat check")
@@ -141,27 +153,85 @@ def check_postgres(
             report.add("repository", False, exc.message, exc.hint)
             return report
         report.add("repository", True, repo.backend.location)
+        if probe_as is not None:
+            _check_server_user(report, info, probe_as)
         if not round_trip:
             return report
         if info.in_recovery or not (uses_lifeboat and mode in ("on", "always")):
             report.add("round trip", False, "skipped: archiving is not set up", "fix the failed checks above first")
             return report
         archive = WalArchive(repo, info.system_id)
+        try:
+            watch: ArchiverWatch | None = ArchiverWatch(server, info.data_directory)
+        except PostgresError:
+            watch = None
         started = time.monotonic()
+        next_look = started
         name = server.switch_wal()
         while not archive.exists(name):
-            if time.monotonic() - started > timeout:
+            now = time.monotonic()
+            failed = watch.check() if watch is not None and now >= next_look else None
+            next_look = now + WATCH_EVERY if now >= next_look else next_look
+            if failed is not None:
+                report.add("round trip", False, failed.message, failed.hint)
+                return report
+            if now - started > timeout:
+                seen = watch.seen if watch is not None else None
                 report.add(
                     "round trip",
                     False,
-                    f"{name} did not reach the repository within {timeout:.0f}s",
-                    "check the server log for wal-push errors; is archive_command archiving into this repository?",
+                    f"{name} did not reach the repository within {timeout:.0f}s"
+                    + (f": {seen.message}" if seen is not None else ""),
+                    seen.hint
+                    if seen is not None
+                    else "check the server log for wal-push errors; is archive_command archiving into this repository?",
                 )
                 return report
             time.sleep(0.1)
         report.round_trip_seconds = time.monotonic() - started
         report.add("round trip", True, f"{name} archived in {report.round_trip_seconds:.2f}s")
     return report
+
+
+def _check_server_user(report: CheckReport, info: ServerInfo, probe_as: Callable[[str], AccessReport]) -> None:
+    """Test the repository as the data directory's owner, the user that runs archive_command."""
+    try:
+        uid = os.stat(info.data_directory).st_uid
+    except OSError:
+        report.add(
+            "server user",
+            False,
+            f"the data directory {info.data_directory} is not on this host (or not visible to this user)",
+            "run 'lifeboat pg access' as the server's OS user on the database host",
+            warning=True,
+        )
+        return
+    user = user_name(uid)
+    if os.geteuid() not in (0, uid):
+        report.add(
+            "server user",
+            False,
+            f"not tested: archive_command runs as {user}",
+            f"run pg check as root or as {user}, or run 'lifeboat pg access' as {user}",
+            warning=True,
+        )
+        return
+    try:
+        access = probe_as(user)
+    except LifeboatError as exc:
+        report.add("server user", False, exc.message, exc.hint)
+        return
+    if access.ok:
+        checked = f" ({access.checked} files and directories)" if access.checked else ""
+        report.add("server user", True, f"{user} can read and write {access.location}{checked}")
+        return
+    hint = access.error.hint if access.error is not None and not access.problems else ""
+    if access.problems:
+        hint = (
+            f"archive_command runs as {user}: 'chown -R {user}: {access.location}' (as root) gives the repository "
+            "back to it (docs/postgres.md, 'Who owns the repository')"
+        )
+    report.add("server user", False, f"{user} (archive_command's user): {access.summary()}", hint)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifeboat.core.wal import WalFileKind, parse_wal_file_name
-from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict, describe
+from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict, describe, error_from
 from lifeboat.repository.wal import PushOutcome, WalArchive
 from lifeboat.sources.postgres.pgdata import read_segment_header
 from lifeboat.sources.postgres.spool import DROPPED, Failure, Spool
@@ -95,7 +95,7 @@ def push_file(archive: WalArchive, pg_wal: Path, name: str) -> PushOutcome:
 
 def failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, LifeboatError):
-        return Failure(int(exc.exit_code), exc.message, exc.hint)
+        return Failure(int(exc.exit_code), exc.message, exc.hint, type(exc).__name__)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return Failure(int(ExitCode.ERROR), f"WAL spool error: {exc.strerror or exc}{where}")
@@ -172,12 +172,7 @@ def archive_file(
 
 
 def _failure_error(failure: Failure) -> LifeboatError:
-    error = LifeboatError(failure.message, hint=failure.hint or None)
-    try:
-        error.exit_code = ExitCode(failure.code)
-    except ValueError:
-        error.exit_code = ExitCode.ERROR
-    return error
+    return error_from(failure.code, failure.kind, failure.message, failure.hint)
 
 
 # --- the background pusher ---------------------------------------------------------------------

@@ -25,7 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from lifeboat.storage.ownership import AccessFindings
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,27 @@ def temporaries(backend: Backend) -> Temporaries | None:
     """The temporary-file control of the provider ``backend`` wraps, if it writes any."""
     for layer in _chain(backend):
         if isinstance(layer, Temporaries):
+            return layer
+    return None
+
+
+@runtime_checkable
+class AccessAudit(Protocol):
+    """Storage whose permissions belong to OS users (a local directory).
+
+    Optional. Tells which files and directories of the repository the calling process
+    could not read or write, so a check run as another user can name them.
+    """
+
+    def access_problems(self, *, limit: int = 1000) -> AccessFindings:
+        """What this process cannot read or write, the first ``limit`` problems listed."""
+        ...
+
+
+def access_audit(backend: Backend) -> AccessAudit | None:
+    """The access audit of the provider ``backend`` wraps, if it has one."""
+    for layer in _chain(backend):
+        if isinstance(layer, AccessAudit):
             return layer
     return None
 

@@ -3,7 +3,9 @@
 Objects are files; a name's ``/`` separators are directories. Publishing is atomic:
 write a temporary file beside the target, fsync it, rename (or hard-link, for
 put-if-absent) it into place, then fsync the directory so the new entry survives a
-power cut.
+power cut. Every file and directory created gets the repository's owner and modes
+(:mod:`lifeboat.storage.ownership`), so root and the database's user can share one; a
+refused access names the path that refused it and its owner.
 """
 
 from __future__ import annotations
@@ -25,21 +27,30 @@ from lifeboat.errors import (
     TransientStorageError,
 )
 from lifeboat.storage.base import TEMP_PREFIX, ObjectInfo, check_name, check_temporary_name
+from lifeboat.storage.ownership import AccessFindings, TreeOwner, access_problems, permission_denied
 
 _QUOTA_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE}
 
 
-def _translate(exc: OSError, what: str) -> StorageError:
+def _translate(exc: OSError, what: str, root: Path | None = None, *, write: bool = False) -> StorageError:
     if isinstance(exc, FileNotFoundError):
         return StorageNotFound(f"{what}: no such object")
     if isinstance(exc, PermissionError):
+        if root is not None:
+            return permission_denied(root, what, exc, write=write)
         return StoragePermissionDenied(f"{what}: permission denied")
     if exc.errno in _QUOTA_ERRNOS:
         return StorageQuotaExceeded(f"{what}: no space left on the storage")
     if exc.errno in _TRANSIENT_ERRNOS:
         return TransientStorageError(f"{what}: {exc.strerror}")
     return StorageError(f"{what}: {exc.strerror or exc}")
+
+
+def _unless_vanished(exc: OSError) -> None:
+    """``os.walk``'s error handler: a directory removed while listing is no error, others are."""
+    if not isinstance(exc, FileNotFoundError):
+        raise exc
 
 
 class LocalBackend:
@@ -52,6 +63,7 @@ class LocalBackend:
         self._root = Path(root).absolute()
         self._prefix = f"{self._root}/".replace("//", "/")  # for the hot read path: no Path objects
         self._fsync = fsync
+        self._owner: TreeOwner | None = None  # learned at the first write
 
     @property
     def location(self) -> str:
@@ -70,7 +82,7 @@ class LocalBackend:
         except IsADirectoryError as exc:
             raise StorageNotFound(f"{name}: no such object") from exc
         except OSError as exc:
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self._root) from exc
 
     def get_range(self, name: str, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:
@@ -78,7 +90,7 @@ class LocalBackend:
         try:
             fd = os.open(self._prefix + check_name(name), os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self._root) from exc
         try:
             parts: list[bytes] = []
             remaining = length
@@ -100,9 +112,10 @@ class LocalBackend:
         directory = path.parent
         tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            owner = self._learn_owner()
+            fd = self._create(tmp, owner)
             try:
+                owner.settle_file(fd, path)
                 view = memoryview(data)
                 while view:
                     written = os.write(fd, view)
@@ -123,11 +136,34 @@ class LocalBackend:
             if self._fsync:
                 self._fsync_dir(directory)
         except StorageError:
+            with suppress(OSError):
+                tmp.unlink()  # gone already after a refused put-if-absent
             raise
         except OSError as exc:
             with suppress(OSError):
                 tmp.unlink()
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self._root, write=True) from exc
+
+    def _learn_owner(self) -> TreeOwner:
+        if self._owner is None:
+            self._root.mkdir(parents=True, exist_ok=True)  # a new repository belongs to its creator
+            self._owner = TreeOwner.learn(self._root)
+        return self._owner
+
+    def _create(self, tmp: Path, owner: TreeOwner) -> int:
+        """Open the new temporary file ``tmp``, creating its directories when they are missing."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(tmp, flags, owner.file_mode)
+        except FileNotFoundError:
+            self._make_directories(tmp.parent, owner)
+            return os.open(tmp, flags, owner.file_mode)
+
+    def _make_directories(self, directory: Path, owner: TreeOwner) -> None:
+        if directory == self._root or directory.is_dir():
+            return
+        self._make_directories(directory.parent, owner)
+        owner.make_directory(directory, directory.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}")
 
     @staticmethod
     def _fsync_dir(directory: Path) -> None:
@@ -141,13 +177,13 @@ class LocalBackend:
         try:
             self._path(name).unlink()
         except OSError as exc:
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self._root, write=True) from exc
 
     def stat(self, name: str) -> ObjectInfo:
         try:
             st = self._path(name).stat()
         except OSError as exc:
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self._root) from exc
         if not stat.S_ISREG(st.st_mode):
             raise StorageNotFound(f"{name}: no such object")
         return ObjectInfo(name, st.st_size, st.st_mtime)
@@ -165,30 +201,43 @@ class LocalBackend:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise _translate(exc, name) from exc
+            raise _translate(exc, name, self._root, write=True) from exc
 
     def _walk(self, prefix: str, *, temporaries: bool) -> Iterator[ObjectInfo]:
-        """Objects below the directory ``prefix`` points into (or only temporary files)."""
+        """Objects below the directory ``prefix`` points into (or only temporary files).
+
+        A directory this process may not read fails the listing: skipping it would make
+        its objects look missing (an integrity error) when the fault is a permission.
+        """
         head, _, _ = prefix.rpartition("/")
         start = self._root / head if head else self._root
-        if not start.is_dir():
-            if not self._root.exists():
-                raise StorageNotFound(f"{self._root}: no such directory")
-            return
-        for dirpath, dirnames, filenames in os.walk(start, onerror=None):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, self._root)
-            for filename in sorted(filenames):
-                if filename.startswith(TEMP_PREFIX) != temporaries:
-                    continue
-                name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
-                if not name.startswith(prefix):
-                    continue
-                try:
-                    st = os.stat(os.path.join(dirpath, filename))
-                except FileNotFoundError:
-                    continue  # deleted while listing
-                yield ObjectInfo(name, st.st_size, st.st_mtime)
+        try:
+            if not start.is_dir():
+                if not self._root.exists():
+                    raise StorageNotFound(f"{self._root}: no such directory")
+                return
+            for dirpath, dirnames, filenames in os.walk(start, onerror=_unless_vanished):
+                dirnames.sort()
+                rel_dir = os.path.relpath(dirpath, self._root)
+                for filename in sorted(filenames):
+                    if filename.startswith(TEMP_PREFIX) != temporaries:
+                        continue
+                    name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
+                    if not name.startswith(prefix):
+                        continue
+                    try:
+                        st = os.stat(os.path.join(dirpath, filename))
+                    except FileNotFoundError:
+                        continue  # deleted while listing
+                    yield ObjectInfo(name, st.st_size, st.st_mtime)
+        except OSError as exc:
+            raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
+
+    def access_problems(self, *, limit: int = 1000) -> AccessFindings:
+        """What this process cannot read or write in the repository (see :mod:`lifeboat.storage.ownership`)."""
+        if not self._root.exists():
+            raise StorageNotFound(f"{self._root}: no such directory")
+        return access_problems(self._root, limit=limit)
 
     def close(self) -> None:
         return None

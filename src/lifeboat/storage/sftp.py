@@ -7,7 +7,9 @@ or the agent at ``SSH_AUTH_SOCK``) and the server's host key must be in ``known_
 A put writes a temporary file beside the target, syncs it (``fsync@openssh.com``) and
 renames it into place: ``posix-rename`` replaces atomically; plain SFTP rename refuses
 an existing target, which makes put-if-absent atomic. A lost connection is reopened on
-the next request; every request has a timeout.
+the next request; every request has a timeout. New files get the mode of the repository's
+``config`` (``0600`` unless opened to a group) and directories that of its root; when the
+login may (it is root on the server), they also get the root directory's owner.
 
 A path is absolute (``sftp://host/srv/backups``) or, after ``/~/``, relative to the
 login directory (``sftp://host/~/backups``).
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     import asyncssh
 
 T = TypeVar("T")
+_FILE_MODE = 0o600
 OPTIONS = frozenset({"identity", "known_hosts", "connections", "connect_timeout", "timeout", "fsync"})
 
 
@@ -132,6 +135,49 @@ def _translate(exc: BaseException, what: str) -> StorageError:
     return StorageError(f"{what}: {type(exc).__name__}")
 
 
+@dataclass
+class _RemoteTree:
+    """The owner and modes of a repository on the server, and whether this login may give the owner."""
+
+    uid: int | None
+    gid: int | None
+    file_mode: int
+    dir_mode: int
+    chown: bool | None = None  # None: not known yet (learned from the first file created)
+
+    async def _give(self, target: Any, attrs: Any) -> None:
+        """Give ``target`` (a path's client or an open file) the root's owner, if it lacks it and we may."""
+        import asyncssh
+
+        if self.uid is None or self.gid is None or self.chown is False:
+            return
+        if self.chown is None and attrs.uid == self.uid:
+            self.chown = False  # we log in as the owner: what we create is already its
+            return
+        if attrs.uid == self.uid:
+            return
+        try:
+            await target(uid=self.uid, gid=self.gid)
+        except (asyncssh.SFTPPermissionDenied, asyncssh.SFTPFailure, asyncssh.SFTPOpUnsupported):
+            self.chown = False  # another, unprivileged login: its files stay its own
+            return
+        self.chown = True
+
+    async def settle(self, handle: asyncssh.SFTPClientFile) -> None:
+        """Give a file just created the repository's owner and mode (a umask must not narrow it)."""
+        if self.file_mode != _FILE_MODE:
+            await handle.chmod(self.file_mode)
+        if self.chown is not False:
+            await self._give(handle.chown, await handle.stat())
+
+    async def settle_directory(self, sftp: asyncssh.SFTPClient, path: str) -> None:
+        attrs = await sftp.stat(path)
+        if attrs.permissions is not None and attrs.permissions & 0o2777 != self.dir_mode:
+            await sftp.chmod(path, self.dir_mode)
+        if self.chown is not False:
+            await self._give(lambda **ids: sftp.chown(path, **ids), attrs)
+
+
 class _LoopThread:
     """An asyncio event loop running in a daemon thread."""
 
@@ -169,6 +215,7 @@ class SftpBackend:
         self._sftp: asyncssh.SFTPClient | None = None
         self._connecting: asyncio.Lock | None = None
         self._directories: set[str] = set()
+        self._tree: _RemoteTree | None = None  # learned at the first write
         self._fsync = settings.fsync
         self._closed = False
 
@@ -266,12 +313,14 @@ class SftpBackend:
         payload = bytes(data)
 
         async def write(sftp: asyncssh.SFTPClient) -> None:
+            tree = await self._learn_tree(sftp)
             if directory not in self._directories:
-                await self._makedirs(sftp, directory)
+                await self._makedirs(sftp, directory, tree)
             tmp = posixpath.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
             published = False
             try:
-                async with sftp.open(tmp, "wb") as handle:
+                async with sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=tree.file_mode)) as handle:
+                    await tree.settle(handle)
                     await handle.write(payload)
                     if self._fsync:
                         try:
@@ -295,15 +344,48 @@ class SftpBackend:
 
         self._run(f"put {name}", write)
 
-    async def _makedirs(self, sftp: asyncssh.SFTPClient, directory: str) -> None:
+    async def _learn_tree(self, sftp: asyncssh.SFTPClient) -> _RemoteTree:
+        """The owner and modes of the repository (its root is created if missing)."""
         import asyncssh
 
-        try:
-            await sftp.makedirs(directory, exist_ok=True)
-        except asyncssh.SFTPFailure:
-            if not await sftp.isdir(directory):  # another writer may have made it meanwhile
-                raise
-        self._directories.add(directory)
+        if self._tree is None:
+            root = self.settings.path
+            try:
+                await sftp.makedirs(root, exist_ok=True)
+            except asyncssh.SFTPFailure:
+                if not await sftp.isdir(root):  # another writer may have made it meanwhile
+                    raise
+            attrs = await sftp.stat(root)
+            try:
+                config_mode = (await sftp.stat(posixpath.join(root, "config"))).permissions or _FILE_MODE
+            except asyncssh.SFTPNoSuchFile:
+                config_mode = _FILE_MODE
+            self._tree = _RemoteTree(
+                attrs.uid,
+                attrs.gid,
+                _FILE_MODE | (config_mode & 0o040),
+                (attrs.permissions or 0o700) & 0o2777,
+            )
+            self._directories.add(root)
+        return self._tree
+
+    async def _makedirs(self, sftp: asyncssh.SFTPClient, directory: str, tree: _RemoteTree) -> None:
+        """Create the missing directories down to ``directory``, each with the repository's mode and owner."""
+        import asyncssh
+
+        current = self.settings.path
+        for part in posixpath.relpath(directory, current).split("/"):
+            current = posixpath.join(current, part)
+            if current in self._directories:
+                continue
+            try:
+                await sftp.mkdir(current, asyncssh.SFTPAttrs(permissions=tree.dir_mode))
+            except (asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists):
+                if not await sftp.isdir(current):  # another writer may have made it meanwhile
+                    raise
+            else:
+                await tree.settle_directory(sftp, current)
+            self._directories.add(current)
 
     def delete(self, name: str) -> None:
         path = self._path(name)

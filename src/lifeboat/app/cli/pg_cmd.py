@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Exit, Option
 from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
+
+if TYPE_CHECKING:
+    from lifeboat.operations.repo_access import AccessReport
 
 
 def check(
@@ -19,7 +23,8 @@ def check(
     no_round_trip: Annotated[bool, Option("--no-round-trip", help="Only check settings; do not switch WAL.")] = False,
     timeout: Annotated[float, Option("--timeout", help="Seconds to wait for the round trip.")] = 60.0,
 ) -> None:
-    """Verify wal_level, archive_mode, archive_command, the archiver and a real round trip (exit 1 on failure)."""
+    """Verify wal_level, archive_mode, archive_command, the archiver, the repository as the server's
+    OS user sees it, and a real round trip (exit 1 on failure)."""
     from lifeboat.app.cli.pg_options import connection, source_config
     from lifeboat.operations.pg_check import check_postgres
 
@@ -30,6 +35,7 @@ def check(
         lambda: state.open_repository(read_only=True),
         round_trip=not no_round_trip,
         timeout=timeout,
+        probe_as=_access_as(state),
     )
     out = state.output
     if state.json:
@@ -43,6 +49,70 @@ def check(
         out.line("archiving works" if report.ok else "archiving is NOT working")
     if not report.ok:
         raise Exit(1)
+
+
+def _access_as(state: CliContext) -> Callable[[str], AccessReport]:
+    """``lifeboat pg access`` run as another OS user, on this command's repository and passphrase source."""
+
+    def probe(os_user: str) -> AccessReport:
+        import os
+
+        from lifeboat.app.cli.context import ENV_CONFIG, ENV_PASSWORD_FILE, ENV_REPO
+        from lifeboat.app.cli.pg_options import absolute_repo, lifeboat_program
+        from lifeboat.errors import LifeboatError
+        from lifeboat.operations.repo_access import AccessReport
+        from lifeboat.sources.tools.lifeboat_as import LifeboatAs
+
+        env: dict[str, str] = {}
+        if state.repo:
+            env[ENV_REPO] = absolute_repo(state.repo)
+        if state.config_path:
+            env[ENV_CONFIG] = os.path.abspath(state.config_path)
+        if path := os.environ.get(ENV_PASSWORD_FILE):
+            env[ENV_PASSWORD_FILE] = os.path.abspath(path)
+        doc = LifeboatAs(os_user, lifeboat_program()).json(["pg", "access"], env)
+        if "user" not in doc:
+            raise LifeboatError(f"'lifeboat pg access' run as {os_user} failed: {doc.get('error', doc)}")
+        return AccessReport.from_json(doc)
+
+    return probe
+
+
+def access(ctx: Context) -> None:
+    """Can this OS user read and write the repository? 'pg check' runs it as the server's user (exit 14 if not)."""
+    from lifeboat.operations.repo_access import check_access
+    from lifeboat.repository.repo import Repository
+    from lifeboat.storage.base import Backend
+    from lifeboat.storage.registry import open_backend
+
+    state: CliContext = ctx.obj
+    url, repo_config = state.repository_target()
+
+    def open_repository(backend: Backend) -> Repository:
+        Repository.read_header(backend)
+        return Repository.open(backend, state.passphrase(repo_config))
+
+    backend = open_backend(url, options=repo_config.options if repo_config else None)
+    try:
+        report = check_access(backend, open_repository)
+    finally:
+        backend.close()
+    out = state.output
+    if state.json:
+        out.emit_json(report.to_json())
+    elif report.ok:
+        checked = f" ({report.checked} files and directories checked)" if report.checked else ""
+        out.line(f"{report.user} can read and write {report.location}{checked}")
+    else:
+        out.line(f"{report.user} cannot use {report.location}:")
+        for problem in report.problems:
+            out.line(f"  {problem.describe()}")
+        if report.total_problems > len(report.problems):
+            out.line(f"  and {report.total_problems - len(report.problems)} more")
+        if report.error is not None and not (report.problems and report.permission_only):
+            out.line(f"  {report.error.message}")
+    if not report.ok:
+        raise Exit(14 if report.permission_only or report.error is None else report.error.code)
 
 
 def setup(
@@ -191,4 +261,4 @@ def prune_wal(
         state.output.line("nothing to do: no base backups")
 
 
-COMMANDS = {"check": check, "setup": setup, "info": info, "prune-wal": prune_wal}
+COMMANDS = {"check": check, "access": access, "setup": setup, "info": info, "prune-wal": prune_wal}

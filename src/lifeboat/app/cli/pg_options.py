@@ -94,7 +94,7 @@ def server_command(state: CliContext, source: str | None, verb: str, *extra: str
         from lifeboat.storage.registry import check_url
 
         check_url(state.repo)  # a URL carrying a credential is refused, never written into the server's settings
-        argv += ["--repo", _absolute_repo(state.repo)]
+        argv += ["--repo", absolute_repo(state.repo)]
     argv.append(verb)
     if source:
         argv += ["--source", source]
@@ -108,7 +108,8 @@ def _is_url(state: CliContext) -> bool:
     return config is None or state.repo not in config.repositories
 
 
-def _absolute_repo(repo: str) -> str:
+def absolute_repo(repo: str) -> str:
+    """A local repository path made absolute (the server, or another user, runs elsewhere)."""
     from lifeboat.storage.registry import scheme_of
 
     if scheme_of(repo) == "file" and not repo.startswith("file:"):

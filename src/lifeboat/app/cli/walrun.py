@@ -10,6 +10,7 @@ from the fast start in :mod:`lifeboat.app.cli.walfast`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -52,13 +53,27 @@ def run(inv: WalInvocation, root: str) -> int:
         return _fetch(inv, root) if fetching else _push(inv, root)
     except LifeboatError as exc:
         _error(exc, inv.verbose)
+        if not fetching:
+            _record_failure(inv, root, exc)
         return FETCH_FATAL if fetching else int(exc.exit_code)
     except KeyboardInterrupt:
         _say("lifeboat: interrupted")
         return FETCH_FATAL if fetching else int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - PostgreSQL's log gets one line, never a traceback
         _say(f"lifeboat: internal error: {describe(exc)}")
+        if not fetching:
+            _record_failure(inv, root, exc)
         return FETCH_FATAL if fetching else int(ExitCode.ERROR)
+
+
+def _record_failure(inv: WalInvocation, root: str, exc: Exception) -> None:
+    """Keep why this push failed in the spool: a base backup waiting for the file reports it."""
+    from lifeboat.operations.wal_push import failure_of
+    from lifeboat.sources.postgres.spool import RecordedFailure, Spool
+
+    record = RecordedFailure(os.path.basename(inv.args[0]), time.time(), failure_of(exc))
+    with contextlib.suppress(OSError):  # the failure is reported on stderr all the same
+        Spool(root).record_failure(record)
 
 
 # --- configuration ----------------------------------------------------------------------------
