@@ -198,6 +198,10 @@ def test_a_hole_recovery_must_pass_is_an_error_one_a_newer_backup_bridges_a_warn
     assert [i.details["file"] for i in issues if i.error] == []
     assert len(warnings(issues)) == 2
     assert "base backup bbbbbbbb and later are not affected" in warnings(issues)[0]
+    # Before every base backup, a hole costs nothing a recovery could read.
+    issues = run_check(archive, [tuesday])
+    assert errors(issues) == []
+    assert warnings(issues)[0].endswith("no base backup starts before it, so no recovery reads it")
 
 
 def test_a_hole_whose_successor_just_arrived_may_still_be_archiving(archive: WalArchive) -> None:

@@ -10,7 +10,8 @@ and what it must hold follows from the other records (docs/format.md, "The WAL a
 * a timeline's segments run without a hole from its first archived segment to its last:
   a hole is an error when recovery must pass it, a warning when only point-in-time
   recovery from older base backups is cut (a newer base backup on that timeline starts
-  after it) or when later segments arrived so recently that it may still be on its way;
+  after it), when no base backup starts before it, or when later segments arrived so
+  recently that it may still be on its way;
 * each object is a well-named ``wal/<system>/<timeline>/<file>`` of a plausible size.
 
 With ``read_data``, every listed file (or the subset's share) is read back and verified
@@ -224,7 +225,8 @@ class _System:
 
     def _consequence(self, segment: WalSegment) -> tuple[bool, str]:
         """What is lost without ``segment``, in a user's words; True when the newest
-        recoverable point is lost (an error), False when a newer base backup bridges it."""
+        recoverable point is lost (an error), False when a newer base backup bridges it or
+        no recovery reads it."""
         for backup in self.backups:
             if (
                 not backup.wal_included
@@ -232,6 +234,8 @@ class _System:
                 and backup.start_segment.number <= segment.number <= backup.stop_segment.number
             ):
                 return True, f"base backup {backup.snapshot_id[:8]} cannot be restored without it"
+        if not any(b.start_segment.number <= segment.number for b in self.backups):
+            return False, "no base backup starts before it, so no recovery reads it"
         newer = self._newer_backup(segment)
         if newer is not None:
             return False, (
