@@ -238,6 +238,15 @@ class ArchivingFailed(LifeboatError):
     )
 
 
+class WalDamaged(IntegrityError):
+    """An archived WAL file is damaged, truncated, swapped or not what its name says."""
+
+    default_hint = (
+        "restore from a replica repository made by 'lifeboat copy', or choose a recovery target before "
+        "this file; 'lifeboat check --read-data' shows every damaged WAL file"
+    )
+
+
 class RecoveryFailed(LifeboatError):
     """A restored cluster did not finish recovery."""
 

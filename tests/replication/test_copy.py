@@ -226,3 +226,18 @@ class RacingBackend(MemoryBackend):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return (i for i in super().list(prefix) if not i.name.startswith("wal/"))
+
+
+def test_a_damaged_wal_object_at_the_source_is_named_with_a_hint_that_helps(
+    source_repo: Repository, tmp_path: Path
+) -> None:
+    WalArchive(source_repo, "42").push(WAL_SEGMENT, b"source content")
+    name = "wal/42/00000001/" + WAL_SEGMENT
+    stored = tmp_path / "source-repo" / name
+    sealed = bytearray(stored.read_bytes())
+    sealed[-1] ^= 0x01
+    stored.write_bytes(bytes(sealed))
+    dst = Repository.init(MemoryBackend(), OTHER_PASSPHRASE, kdf=FAST_KDF)
+    with pytest.raises(IntegrityError, match=f"source {name}: fails authentication") as caught:
+        copy_snapshots(source_repo, dst)
+    assert "check --read-data" in caught.value.hint and "repair index" not in caught.value.hint

@@ -425,7 +425,14 @@ def copy_wal(
     say(f"copying {len(todo)} archived WAL objects")
 
     def copy_one(name: str) -> int:
-        plain = src.objects.open(ObjectKind.WAL, src.backend.get(name), what=name)
+        try:
+            plain = src.objects.open(ObjectKind.WAL, src.backend.get(name), what=name)
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"source {exc.message}",
+                hint="the source's archived WAL object is damaged: 'lifeboat check --read-data' on the source shows "
+                "every damaged WAL file; a replica that holds a good copy can be copied back with 'lifeboat copy'",
+            ) from None
         try:
             dst.backend.put(name, dst.objects.seal(ObjectKind.WAL, plain), if_absent=True)
         except StorageAlreadyExists:

@@ -4,7 +4,8 @@ there, lay the files down, write the recovery settings, and optionally start it.
 The base backup is chosen for the target (:func:`choose_base_backup`) on the path of the
 requested timeline (``latest`` by default, as PostgreSQL does). Before any file is
 written, the archive is checked for every segment recovery will need up to the target
-(for latest: to the end of the archive); a missing one fails the restore with its name.
+(for latest: to the end of the archive), and each of them is read back and verified; a
+missing or damaged one fails the restore with its name.
 Targets known only by time, xid or name are checked up to consistency; the fetcher
 stops recovery if it meets a gap later. Restores never write into a running cluster or
 a non-empty directory unless forced (``--force`` empties it first).
@@ -43,6 +44,7 @@ from lifeboat.errors import (
 from lifeboat.operations.restore import read_lock
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.repository.walverify import verify_recovery_wal
 from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult, check_target
 from lifeboat.sources.postgres import recoveryconf
 from lifeboat.sources.postgres.layout import SPOOL_DIR_NAME
@@ -179,9 +181,14 @@ def plan_timeline(
 
 
 def check_wal(
-    backup: BaseBackup, history: TimelineHistory, target: RestoreTarget, archived: set[str]
+    backup: BaseBackup,
+    history: TimelineHistory,
+    target: RestoreTarget,
+    archived: set[str],
+    verify: Callable[[list[WalSegment]], object] | None = None,
 ) -> tuple[str, list[str]]:
-    """Prove the archive holds the WAL recovery will read; returns (last segment checked, warnings)."""
+    """Prove the archive holds the WAL recovery will read, and with ``verify``, that each
+    of those segments reads back whole; returns (last segment checked, warnings)."""
     size = backup.wal_segment_size
     path = history.path()
     first = backup.stop_segment.next().start_lsn if backup.wal_included else backup.start_lsn
@@ -202,6 +209,8 @@ def check_wal(
                 hint="choose a target before the gap ('lifeboat pg info' shows the archived ranges), "
                 "or put the segment back",
             )
+    if verify is not None:
+        verify(needed)
     if target.kind in ("time", "xid", "name"):
         after = needed[-1].next() if needed else backup.stop_segment.next()
         gap = _next_gap(path, archived, size, after)
@@ -395,7 +404,13 @@ def restore_postgres(
                     hint="'lifeboat pg info' shows the recoverable window",
                 )
             backup = found
-        checked, warnings = check_wal(backup, history, request.target, archived)
+        checked, warnings = check_wal(
+            backup,
+            history,
+            request.target,
+            archived,
+            verify=lambda needed: verify_recovery_wal(archive, needed, history, workers=request.workers),
+        )
         locations = tablespace_locations(backup, request.tablespace_map)
         target = Path(os.path.abspath(request.target_dir))
         _prepare_dir(str(target), force=request.force, what="target directory")

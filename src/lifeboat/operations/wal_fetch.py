@@ -16,9 +16,14 @@ What PostgreSQL is told:
   segments past its target; a target that is really beyond a gap makes PostgreSQL fail
   ("recovery ended before configured recovery target was reached"), and ``restore
   postgres`` checks the archive before a recovery to *latest*;
-* anything else — a damaged object, a wrong key, an unreachable repository — a status
-  above 125 (:data:`FATAL`), which makes PostgreSQL stop recovery instead of ending it
-  early and promoting a database that silently lacks WAL.
+* a damaged file, when the recovery has an explicit target PostgreSQL insists on reaching
+  (:attr:`FetchSettings.damage_ends_recovery`) — not found, with a warning naming the
+  damage: PostgreSQL reads ahead of replay, and a damaged segment past the target must not
+  stop a recovery that needs none of it; one before the target makes PostgreSQL stop
+  ("recovery ended before configured recovery target was reached");
+* anything else — a damaged object on the way to the end of the archive, a wrong key, an
+  unreachable repository — a status above 125 (:data:`FATAL`), which makes PostgreSQL
+  stop recovery instead of ending it early and promoting a database that silently lacks WAL.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.core.wal import WalFileKind, WalSegment, parse_wal_file_name
-from lifeboat.errors import ExitCode, LifeboatError, StorageNotFound, WalMissing
+from lifeboat.errors import ExitCode, LifeboatError, StorageNotFound, WalDamaged, WalMissing
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.spool import Failure, Missing, Spool
 
@@ -48,6 +53,7 @@ class FetchSettings:
     timeout: float = 600.0
     poll: float = 0.005
     gap_recheck: float = 1.0  # look again before calling a missing segment a gap
+    damage_ends_recovery: bool = False  # a damaged file is answered as not archived (explicit target)
 
 
 class FetchFailed(LifeboatError):
@@ -130,15 +136,30 @@ def fetch_file(
         sleep(settings.poll)
 
 
-def fetch_direct(archive: WalArchive, name: str, destination: Path) -> FetchResult:
+def fetch_direct(
+    archive: WalArchive, name: str, destination: Path, *, damage_ends_recovery: bool = False
+) -> FetchResult:
     """Fetch without spool or worker (``--sync``)."""
     try:
         data = archive.fetch(name)
     except StorageNotFound:
         gap = gap_after(archive, name, {f.name for f in archive.files()})
         return FetchResult(False, gap.message if gap is not None else "")
+    except WalDamaged as exc:
+        if not damage_ends_recovery:
+            raise
+        return FetchResult(False, damaged_note(exc))
     write_file(destination, data)
     return FetchResult(True)
+
+
+def damaged_note(exc: WalDamaged) -> str:
+    """What the server log says when a damaged file is answered as not archived."""
+    return (
+        f"{exc.message}; answered as not archived, so recovery ends before it: if the recovery target lies "
+        "beyond, PostgreSQL stops with 'recovery ended before configured recovery target was reached' "
+        f"({exc.hint})"
+    )
 
 
 def gap_after(archive: WalArchive, name: str, archived: set[str]) -> WalMissing | None:
@@ -177,6 +198,7 @@ class BackgroundFetcher:
         self._monotonic = monotonic
         self._sleep = sleep
         self._archived: set[str] = set()
+        self._failed: set[str] = set()  # not prefetched again (PostgreSQL's own request still fetches)
         self._listed_at = -1e9
         self.fetched = 0
 
@@ -250,6 +272,12 @@ class BackgroundFetcher:
                         if self._requested() == name:
                             self._answer_missing(name)
                         continue
+                    self._failed.add(name)
+                    if isinstance(exc, WalDamaged) and self.settings.damage_ends_recovery:
+                        self._log(f"DAMAGED {name}: {exc.message}")
+                        if self._requested() == name:
+                            self.spool.mark_missing(name, damaged_note(exc))
+                        continue
                     message = exc.message if isinstance(exc, LifeboatError) else f"{type(exc).__name__}: {exc}"
                     hint = exc.hint if isinstance(exc, LifeboatError) else ""
                     self._log(f"FAILED {name}: {message}")
@@ -273,7 +301,7 @@ class BackgroundFetcher:
                     for name in self._wanted(answered):
                         if len(in_flight) >= 2 * max(1, self.settings.parallel):
                             break
-                        if name not in have and name not in in_flight:
+                        if name not in have and name not in in_flight and name not in self._failed:
                             in_flight[name] = pool.submit(self._fetch, name)
                 if not in_flight and now - last_request_at >= self.settings.idle_exit:
                     return self.fetched

@@ -65,6 +65,12 @@ class PushResult:
     notes: list[str] = field(default_factory=list)
 
 
+_NOT_A_SEGMENT_HINT = (
+    "the file in pg_wal is not a whole WAL segment (damaged, or not written by PostgreSQL); nothing was archived "
+    "and PostgreSQL retries: check the disk, and what else writes into pg_wal"
+)
+
+
 def read_wal_file(pg_wal: Path, name: str, system_id: str) -> bytes:
     """The content of ``pg_wal/<name>``, checked to belong to cluster ``system_id``."""
     parsed = parse_wal_file_name(name)
@@ -78,14 +84,18 @@ def read_wal_file(pg_wal: Path, name: str, system_id: str) -> bytes:
     if parsed.kind in (WalFileKind.SEGMENT, WalFileKind.PARTIAL):
         header = read_segment_header(data)
         if header is None:
-            raise IntegrityError(f"{name} does not start with a WAL page header; refusing to archive it")
+            raise IntegrityError(
+                f"{name} does not start with a WAL page header; refusing to archive it", hint=_NOT_A_SEGMENT_HINT
+            )
         if header.system_id != system_id:
             raise WalConflict(
                 f"{name} belongs to database system {header.system_id}, not {system_id} (pg_control)",
                 hint="the segment is from another cluster; check the data directory archive_command runs in",
             )
         if len(data) != header.segment_size:
-            raise IntegrityError(f"{name} has {len(data)} bytes, its header says {header.segment_size}")
+            raise IntegrityError(
+                f"{name} has {len(data)} bytes, its header says {header.segment_size}", hint=_NOT_A_SEGMENT_HINT
+            )
     return data
 
 

@@ -1,10 +1,13 @@
 """``check``: prove the repository is whole, and name precisely what is not.
 
 Structure: every index file decodes, every indexed pack exists with the indexed size,
-every snapshot decodes and every tree and data blob it needs is indexed and readable.
-With ``read_data`` (all packs or a subset), every pack is downloaded, its name checked
-against its hash, its trailer compared with the index and every blob decrypted and
-verified against its id. Problems are collected, never raised, so one run reports all.
+every snapshot decodes and every tree and data blob it needs is indexed and readable,
+and the archived WAL holds what base backups and timelines need
+(:mod:`lifeboat.repository.walcheck`). With ``read_data`` (all packs or a subset), every
+pack is downloaded, its name checked against its hash, its trailer compared with the
+index and every blob decrypted and verified against its id; every archived WAL file (or
+the subset's share) is read back and verified too. Problems are collected, never raised,
+so one run reports all.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lifeboat.core.basebackup import KIND as BASE_BACKUP_KIND
+from lifeboat.core.basebackup import BaseBackup
 from lifeboat.core.ids import short
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.errors import IntegrityError, LifeboatError, StorageError
@@ -25,6 +30,7 @@ from lifeboat.repository.index import BlobIndex
 from lifeboat.repository.pack import parse_header, read_pack_entries
 from lifeboat.repository.reachability import mark
 from lifeboat.repository.repo import Repository, object_hash
+from lifeboat.repository.walcheck import WalChecker
 
 
 class ProblemKind(StrEnum):
@@ -33,6 +39,7 @@ class ProblemKind(StrEnum):
     SNAPSHOT = "snapshot"
     DATA = "data"
     KEY = "key"
+    WAL = "wal"
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,10 @@ class Problem:
     kind: ProblemKind
     object: str
     message: str
+    details: dict[str, str | int] = field(default_factory=dict)  # e.g. a WAL file's system, timeline, name
 
-    def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind.value, "object": self.object, "message": self.message}
+    def to_json(self) -> dict[str, str | int]:
+        return {"kind": self.kind.value, "object": self.object, "message": self.message, **self.details}
 
 
 @dataclass
@@ -54,10 +62,16 @@ class CheckResult:
     packs_read: int = 0
     blobs: int = 0
     bytes_read: int = 0
+    wal_files: int = 0
+    wal_files_read: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def wal_damaged(self) -> bool:
+        return any(p.kind is ProblemKind.WAL for p in self.errors)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -67,9 +81,22 @@ class CheckResult:
             "packs_read": self.packs_read,
             "blobs": self.blobs,
             "bytes_read": self.bytes_read,
+            "wal_files": self.wal_files,
+            "wal_files_read": self.wal_files_read,
             "errors": [p.to_json() for p in self.errors],
             "warnings": [p.to_json() for p in self.warnings],
         }
+
+
+def check_hint(result: CheckResult) -> str:
+    """What helps with the problems ``result`` found (damaged WAL needs other remedies than packs)."""
+    wal = (
+        "for damaged or missing WAL: restore from a replica repository made by 'lifeboat copy', or recover "
+        "to a target before it"
+    )
+    if all(p.kind is ProblemKind.WAL for p in result.errors):
+        return wal
+    return f"{IntegrityError.default_hint}; {wal}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +147,7 @@ class Checker:
         self._damaged_blobs: set[bytes] = set()
         self._unavailable_packs: set[bytes] = set()
         self._index = BlobIndex()
+        self._snapshots: list[Snapshot] = []
 
     def _error(self, kind: ProblemKind, obj: str, message: str) -> None:
         self.result.errors.append(Problem(kind, obj, message))
@@ -136,6 +164,7 @@ class Checker:
             chosen = read_data.select([p.hex() for p in index.pack_ids if p in stored], rng or random.Random())  # noqa: S311 - sampling, not crypto
             self._read_packs(index, chosen)
         self._check_snapshots()
+        self._check_wal(read_data, rng)
         return self.result
 
     # --- index ------------------------------------------------------------------------------
@@ -255,6 +284,26 @@ class Checker:
             except LifeboatError as exc:
                 self._error(ProblemKind.SNAPSHOT, f"snapshot {snapshot_id[:8]}", f"unreadable: {exc}")
         self.result.snapshots = len(snapshots)
+        self._snapshots = snapshots
         reach = mark(self.repo, snapshots, damaged=self._is_damaged)
         for missing in reach.missing:
             self._error(ProblemKind.SNAPSHOT, f"snapshot {missing.snapshot[:8]}", missing.describe())
+
+    # --- archived WAL ----------------------------------------------------------------------------
+    def _check_wal(self, read_data: DataSubset | None, rng: random.Random | None) -> None:
+        backups: list[BaseBackup] = []
+        for snapshot in self._snapshots:
+            if snapshot.kind != BASE_BACKUP_KIND:
+                continue
+            try:
+                backups.append(BaseBackup.of(snapshot))
+            except IntegrityError as exc:
+                self._error(ProblemKind.SNAPSHOT, f"snapshot {snapshot.short_id}", str(exc))
+        checker = WalChecker(self.repo, backups, workers=self._workers, progress=self._progress)
+        wal = checker.run(read_subset=read_data.select if read_data is not None else None, rng=rng)
+        self.result.wal_files += wal.files
+        self.result.wal_files_read += wal.files_read
+        self.result.bytes_read += wal.bytes_read
+        for issue in wal.issues:
+            problem = Problem(ProblemKind.WAL, issue.object, issue.message, issue.details)
+            (self.result.errors if issue.error else self.result.warnings).append(problem)

@@ -21,7 +21,7 @@ import blake3
 import zstandard
 
 from lifeboat.core.wal import MAX_SEGMENT_SIZE, WalFileName, parse_wal_file_name
-from lifeboat.errors import IntegrityError, StorageAlreadyExists, StorageNotFound, WalConflict
+from lifeboat.errors import IntegrityError, StorageAlreadyExists, StorageNotFound, WalConflict, WalDamaged
 from lifeboat.repository.compression import CODEC_NONE, CODEC_ZSTD, Compressor
 from lifeboat.repository.crypto.aead import ObjectKind
 from lifeboat.repository.repo import Repository
@@ -32,6 +32,10 @@ _MAGIC = b"LBWAL\x01"
 _NAME_LEN = struct.Struct("<H")
 _SIZE = struct.Struct("<Q")
 _HASH_BYTES = 32
+_PREFIX_MAX = len(_MAGIC) + _NAME_LEN.size + 0xFFFF + _SIZE.size + _HASH_BYTES
+_MAX_PAYLOAD = MAX_SEGMENT_SIZE + 4096  # the largest segment and its embedded name, size and hash
+READ_CHUNK = 1024 * 1024
+HEAD_BYTES = 512  # what read_verified keeps of a file by default: enough for a page header
 _decompressors = threading.local()
 
 
@@ -68,44 +72,86 @@ def encode_payload(name: str, data: bytes) -> bytes:
     return b"".join((_MAGIC, _NAME_LEN.pack(len(encoded)), encoded, _SIZE.pack(len(data)), digest, data))
 
 
+def _payload_prefix(name: str, payload: bytes | bytearray | memoryview, what: str) -> tuple[int, int, bytes]:
+    """(where the file's content starts, its size, its hash), after checking the embedded name."""
+    fixed = len(_MAGIC) + _NAME_LEN.size
+    if len(payload) < fixed or bytes(payload[: len(_MAGIC)]) != _MAGIC:
+        raise WalDamaged(f"{what}: not a Lifeboat WAL object")
+    (name_len,) = _NAME_LEN.unpack_from(payload, len(_MAGIC))
+    pos = fixed + name_len
+    if len(payload) < pos + _SIZE.size + _HASH_BYTES:
+        raise WalDamaged(f"{what}: the object ends inside its header (truncated)")
+    stored_name = bytes(payload[fixed:pos]).decode("ascii", errors="replace")
+    if stored_name != name:
+        raise WalDamaged(f"{what}: the object holds {stored_name} (moved or swapped)")
+    (size,) = _SIZE.unpack_from(payload, pos)
+    pos += _SIZE.size
+    return pos + _HASH_BYTES, size, bytes(payload[pos : pos + _HASH_BYTES])
+
+
 def decode_payload(name: str, payload: bytes) -> bytes:
     """The file content, after checking the embedded name, size and hash."""
     what = f"archived WAL file {name}"
-    if not payload.startswith(_MAGIC) or len(payload) < len(_MAGIC) + _NAME_LEN.size:
-        raise IntegrityError(f"{what}: not a Lifeboat WAL object")
-    pos = len(_MAGIC)
-    (name_len,) = _NAME_LEN.unpack_from(payload, pos)
-    pos += _NAME_LEN.size
-    stored_name = payload[pos : pos + name_len].decode("ascii", errors="replace")
-    pos += name_len
-    if stored_name != name:
-        raise IntegrityError(f"{what}: the object holds {stored_name} (moved or swapped)")
-    (size,) = _SIZE.unpack_from(payload, pos)
-    pos += _SIZE.size
-    digest = payload[pos : pos + _HASH_BYTES]
-    pos += _HASH_BYTES
+    pos, size, digest = _payload_prefix(name, payload, what)
     data = payload[pos:]
     if len(data) != size:
-        raise IntegrityError(f"{what}: {len(data)} bytes, expected {size} (truncated)")
+        raise WalDamaged(f"{what}: {len(data)} bytes, expected {size} (truncated)")
     if blake3.blake3(data, max_threads=1).digest() != digest:
-        raise IntegrityError(f"{what}: content does not match its hash (damaged)")
+        raise WalDamaged(f"{what}: content does not match its hash (damaged)")
     return data
+
+
+def _dctx() -> zstandard.ZstdDecompressor:
+    dctx = getattr(_decompressors, "dctx", None)
+    if dctx is None:
+        dctx = _decompressors.dctx = zstandard.ZstdDecompressor()
+    return dctx
 
 
 def _decompress(payload: bytes, what: str) -> bytes:
     if not payload:
-        raise IntegrityError(f"{what}: empty payload")
+        raise WalDamaged(f"{what}: empty payload")
     if payload[0] == CODEC_NONE:
         return payload[1:]
     if payload[0] != CODEC_ZSTD:
-        raise IntegrityError(f"{what}: unknown compression codec {payload[0]}")
-    dctx = getattr(_decompressors, "dctx", None)
-    if dctx is None:
-        dctx = _decompressors.dctx = zstandard.ZstdDecompressor()
+        raise WalDamaged(f"{what}: unknown compression codec {payload[0]}")
     try:
-        return bytes(dctx.decompress(payload[1:], max_output_size=MAX_SEGMENT_SIZE + 4096))
+        return bytes(_dctx().decompress(payload[1:], max_output_size=_MAX_PAYLOAD))
     except zstandard.ZstdError as exc:
-        raise IntegrityError(f"{what}: does not decompress: {exc}") from None
+        raise WalDamaged(f"{what}: does not decompress: {exc}") from None
+
+
+def _payload_chunks(payload: bytes, what: str) -> Iterator[bytes | memoryview]:
+    """The decompressed payload in pieces of at most :data:`READ_CHUNK` bytes."""
+    if not payload:
+        raise WalDamaged(f"{what}: empty payload")
+    body = memoryview(payload)[1:]
+    if payload[0] == CODEC_NONE:
+        for start in range(0, len(body), READ_CHUNK):
+            yield body[start : start + READ_CHUNK]
+        return
+    if payload[0] != CODEC_ZSTD:
+        raise WalDamaged(f"{what}: unknown compression codec {payload[0]}")
+    total = 0
+    try:
+        with _dctx().stream_reader(body) as reader:
+            while chunk := reader.read(READ_CHUNK):
+                total += len(chunk)
+                if total > _MAX_PAYLOAD:
+                    raise WalDamaged(f"{what}: decompresses beyond the largest WAL segment")
+                yield chunk
+    except zstandard.ZstdError as exc:
+        raise WalDamaged(f"{what}: does not decompress: {exc}") from None
+
+
+@dataclass(frozen=True)
+class WalContent:
+    """What reading an archived file back proved: its size, and its first bytes."""
+
+    name: str
+    size: int
+    head: bytes  # the first bytes (HEAD_BYTES unless asked otherwise)
+    stored_bytes: int  # the sealed object's size
 
 
 class WalArchive:
@@ -139,7 +185,9 @@ class WalArchive:
             except IntegrityError as exc:
                 raise WalConflict(
                     f"WAL file {name} is already archived but the archived copy is unreadable: {exc}",
-                    hint="run 'lifeboat pg info'; remove the damaged object only if you are sure",
+                    hint="'lifeboat check --read-data' shows every damaged WAL file; the copy PostgreSQL "
+                    f"retries from pg_wal is the good one: removing the damaged {self.object_name(name)} "
+                    "lets archiving store it again",
                 ) from None
             if existing != data:
                 raise WalConflict(
@@ -156,8 +204,47 @@ class WalArchive:
 
     def open(self, name: str, sealed: bytes) -> bytes:
         what = f"archived WAL file {name}"
-        plain = self.repo.objects.open(ObjectKind.WAL, sealed, what=what)
-        return decode_payload(name, _decompress(plain, what))
+        return decode_payload(name, _decompress(self._authenticate(name, sealed, what), what))
+
+    def _authenticate(self, name: str, sealed: bytes, what: str) -> bytes:
+        try:
+            return self.repo.objects.open(ObjectKind.WAL, sealed, what=what)
+        except IntegrityError as exc:
+            raise WalDamaged(exc.message) from None
+
+    def read_verified(self, name: str, *, keep: int = HEAD_BYTES) -> WalContent:
+        """Read ``name`` back and prove it whole — authenticated, decompressed, its embedded
+        name, size and hash checked — holding only the sealed object and a chunk of the
+        file at a time; keeps the first ``keep`` bytes. StorageNotFound when not archived,
+        WalDamaged when damaged."""
+        what = f"archived WAL file {name}"
+        sealed = self.repo.backend.get(self.object_name(name))
+        stored = len(sealed)
+        plain = self._authenticate(name, sealed, what)
+        del sealed
+        chunks = _payload_chunks(plain, what)
+        pending = bytearray()
+        for chunk in chunks:
+            pending += chunk
+            if len(pending) >= _PREFIX_MAX:
+                break
+        start, size, digest = _payload_prefix(name, pending, what)
+        hasher = blake3.blake3(max_threads=1)
+        content = memoryview(pending)[start:]
+        head = bytes(content[:keep])
+        hasher.update(content)
+        length = len(content)
+        content.release()
+        for chunk in chunks:
+            if len(head) < keep:
+                head += bytes(chunk[: keep - len(head)])
+            hasher.update(chunk)
+            length += len(chunk)
+        if length != size:
+            raise WalDamaged(f"{what}: {length} bytes, expected {size} (truncated)")
+        if hasher.digest() != digest:
+            raise WalDamaged(f"{what}: content does not match its hash (damaged)")
+        return WalContent(name, size, head, stored)
 
     def exists(self, name: str) -> bool:
         try:

@@ -11,16 +11,18 @@ from lifeboat.app.cli.options import LockWaitOpt, NoLockOpt
 
 def command(
     ctx: Context,
-    read_data: Annotated[bool, Option("--read-data", help="Download and verify every pack.")] = False,
+    read_data: Annotated[
+        bool, Option("--read-data", help="Download and verify every pack and every archived WAL file.")
+    ] = False,
     read_data_subset: Annotated[
-        str | None, Option("--read-data-subset", help="Verify a subset of packs: 10% or 2/5.")
+        str | None, Option("--read-data-subset", help="Verify a subset of packs and WAL files: 10% or 2/5.")
     ] = None,
     no_lock: NoLockOpt = False,
     lock_wait: LockWaitOpt = None,
 ) -> None:
     from lifeboat.errors import ExitCode, IntegrityError, UsageError
     from lifeboat.operations.maintenance import check
-    from lifeboat.repository.check import DataSubset
+    from lifeboat.repository.check import DataSubset, check_hint
 
     state: CliContext = ctx.obj
     out = state.output
@@ -43,10 +45,14 @@ def command(
             out.info(f"warning: {problem.object}: {problem.message}")
         for problem in result.errors:
             out.raw(f"error: {problem.object}: {problem.message}")
+        wal = f", {result.wal_files} archived WAL files" if result.wal_files else ""
         read = f", {result.packs_read} packs read and verified" if subset is not None else ""
-        out.line(f"checked {result.snapshots} snapshots, {result.packs} packs, {result.blobs} blobs{read}")
+        if subset is not None and result.wal_files:
+            read += f", {result.wal_files_read} WAL files read and verified"
+        out.line(f"checked {result.snapshots} snapshots, {result.packs} packs, {result.blobs} blobs{wal}{read}")
     if not result.ok:
-        out.error(IntegrityError(f"the repository has {len(result.errors)} problems (listed above)"))
+        summary = f"the repository has {len(result.errors)} problems (listed above)"
+        out.error(IntegrityError(summary, hint=check_hint(result)) if result.wal_damaged else IntegrityError(summary))
         raise Exit(int(ExitCode.INTEGRITY))
     if not state.json:
         out.line("no errors were found")

@@ -112,12 +112,16 @@ def _push_settings(inv: WalInvocation, config: PostgresSourceConfig | None) -> P
     return PushSettings(parallel=config.archive_parallel if config else 2, queue_max=limit)
 
 
-def _fetch_settings(config: PostgresSourceConfig | None) -> FetchSettings:
+def _fetch_settings(config: PostgresSourceConfig | None, pgdata: str | None = None) -> FetchSettings:
     from lifeboat.operations.wal_fetch import FetchSettings
+    from lifeboat.sources.postgres.recoveryconf import recovering_to_a_target
 
+    damage_ends = pgdata is not None and recovering_to_a_target(pgdata)
     if config is None:
-        return FetchSettings()
-    return FetchSettings(prefetch=config.fetch_prefetch, parallel=config.fetch_parallel)
+        return FetchSettings(damage_ends_recovery=damage_ends)
+    return FetchSettings(
+        prefetch=config.fetch_prefetch, parallel=config.fetch_parallel, damage_ends_recovery=damage_ends
+    )
 
 
 def _open_archive(state: CliContext, pgdata: str) -> WalArchive:
@@ -198,7 +202,8 @@ def _fetch_worker(inv: WalInvocation, root: str, first: str, pgdata: str) -> Non
         state = _context(inv)
         config = source_config(state, inv.source)
         archive = _open_archive(state, pgdata)
-        fetcher = BackgroundFetcher(archive, spool, _fetch_settings(config), segment_size=DEFAULT_SEGMENT_SIZE)
+        settings = _fetch_settings(config, pgdata)
+        fetcher = BackgroundFetcher(archive, spool, settings, segment_size=DEFAULT_SEGMENT_SIZE)
         fetched = fetcher.run()
         spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"fetcher exits after {fetched} files")
     except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool
@@ -254,7 +259,8 @@ def _fetch(inv: WalInvocation, root: str) -> int:
     if inv.sync:
         state = _context(inv)
         source_config(state, inv.source)
-        result = fetch_direct(_open_archive(state, pgdata), name, destination)
+        damage_ends = _fetch_settings(None, pgdata).damage_ends_recovery
+        result = fetch_direct(_open_archive(state, pgdata), name, destination, damage_ends_recovery=damage_ends)
     else:
         spool = Spool(root).ensure()
         result = fetch_file(

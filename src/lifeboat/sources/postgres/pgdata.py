@@ -8,13 +8,12 @@ to; ``postmaster.pid`` says whether (and where) a server runs on the directory.
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.walpage import parse_long_header
+
 CONTROL_FILE = "global/pg_control"
-XLP_LONG_HEADER = 0x0002
-_LONG_HEADER = struct.Struct("<HHIQI4xQII")  # magic, info, tli, pageaddr, rem_len, pad, sysid, seg_size, blcksz
 
 
 def read_system_id(data_dir: str | os.PathLike[str]) -> str:
@@ -40,12 +39,13 @@ class SegmentHeader:
 
 def read_segment_header(data: bytes) -> SegmentHeader | None:
     """The header of a segment's first page, or None if it has none (not a segment)."""
-    if len(data) < _LONG_HEADER.size:
+    try:
+        header = parse_long_header(data)
+    except ValueError:
         return None
-    magic, info, tli, pageaddr, _rem, sysid, seg_size, blcksz = _LONG_HEADER.unpack_from(data)
-    if not info & XLP_LONG_HEADER:
-        return None
-    return SegmentHeader(magic, tli, pageaddr, str(sysid), seg_size, blcksz)
+    return SegmentHeader(
+        header.magic, header.timeline, header.page_address, header.system_id, header.segment_size, header.block_size
+    )
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from lifeboat.core.basebackup import RestoreTarget
 
 AUTO_CONF = "postgresql.auto.conf"
 SIGNAL = "recovery.signal"
+STANDBY_SIGNAL = "standby.signal"
+TARGETS = (
+    "recovery_target",
+    "recovery_target_name",
+    "recovery_target_time",
+    "recovery_target_xid",
+    "recovery_target_lsn",
+)
 MARKER = "# --- lifeboat restore"
 RECOVERY_SETTINGS = (
     "restore_command",
@@ -86,3 +95,47 @@ def rewrite_tablespace_map(existing: str, locations: Mapping[int, str]) -> str:
         else:
             lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _value(line: str) -> str:
+    """The value of a ``name = value`` line: a quoted literal unquoted, a bare word, or ''."""
+    raw = line.split("=", 1)[1].strip() if "=" in line else ""
+    if not raw.startswith("'"):
+        return raw.split("#", 1)[0].strip()
+    value, i = [], 1
+    while i < len(raw):
+        if raw[i] == "'" and raw[i + 1 : i + 2] == "'":
+            value.append("'")
+            i += 2
+        elif raw[i] == "'":
+            break
+        else:
+            value.append(raw[i])
+            i += 1
+    return "".join(value)
+
+
+def recovering_to_a_target(data_dir: str | Path) -> bool:
+    """Whether ``data_dir`` is in archive recovery toward an explicit target (set in
+    ``postgresql.auto.conf``) that PostgreSQL 13 or later insists on reaching.
+
+    Then a WAL file answered as not archived cannot end recovery silently short of the
+    target: PostgreSQL stops with "recovery ended before configured recovery target was
+    reached" unless it has reached the target already (and only read ahead).
+    """
+    path = Path(data_dir)
+    if not (path / SIGNAL).exists() or (path / STANDBY_SIGNAL).exists():
+        return False
+    try:
+        major = int((path / "PG_VERSION").read_text().strip().split(".")[0])
+        text = (path / AUTO_CONF).read_text(errors="replace")
+    except (OSError, ValueError):
+        return False
+    if major < 13:
+        return False
+    values = {name: "" for name in TARGETS}
+    for line in text.splitlines():
+        name = _setting_name(line)
+        if name in values:
+            values[name] = _value(line)  # the last one wins, as in PostgreSQL
+    return any(values.values())
