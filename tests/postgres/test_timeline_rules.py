@@ -374,3 +374,20 @@ def test_an_unreadable_history_file_is_skipped_for_latest_and_refused_when_asked
     assert timeline_warnings(plan) == [f"{problems[3]}; that timeline was not considered"]
     with pytest.raises(IntegrityError, match=r"00000003\.history is malformed"):
         plan_timeline("3", [MONDAY], {1: PRODUCTION}, None, problems=problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "on"),
+    [
+        ("1\t0/2000100\tafter an immediate recovery\n", True),  # branched exactly at the backup's end
+        ("1\t0/20000FF\n", False),  # before its end: the backup cannot become consistent there
+        ("1\t0/2000028\n", False),
+        ("1\t0/5000000\n\n2\t0/2000100\n", True),  # an earlier switch point, still after the backup
+        ("1\t0/5000000\n\n2\t0/2000050\n", False),
+    ],
+)
+def test_a_backup_is_on_a_history_that_holds_its_timeline_from_start_to_consistency(text: str, on: bool) -> None:
+    from lifeboat.core.basebackup import on_history
+
+    timeline = int(text.strip().splitlines()[-1].split()[0]) + 1
+    assert on_history(MONDAY, TimelineHistory.parse(timeline, text)) is on  # MONDAY: 0/2000028 .. 0/2000100

@@ -1,6 +1,7 @@
 """Timelines with real clusters: copies restored to earlier points never break the archive, a
 test restore does not archive, a disaster restore does and is followed, and `pg info` says
-which timeline is live and exits 13 on a gap after the newest base backup."""
+which timeline is live and exits 13 on a gap after the newest base backup. Most clusters use
+1 MiB WAL segments to keep recoveries short; the test and disaster restores use the default."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_copies_restored_to_earlier_points_leave_every_timeline_restorable(world
     """The reproduction: two promoted copies restored to earlier points archive timelines 2 and 3
     (3's history has a switch point before 2's, as PostgreSQL writes it); every later restore
     failed with 'archived 00000003.history is malformed'."""
-    world = worlds(settings=SETTINGS)
+    world = worlds(settings=SETTINGS, wal_segment_mb=1)
     model = production(world)
     c = world.cluster
     r1, r2 = model.write(c, 1), model.write(c, 1)
@@ -129,7 +130,7 @@ def test_a_test_restore_does_not_archive_and_production_stays_latest(worlds: Wor
 def test_a_copy_that_archived_is_named_but_never_becomes_latest(worlds: WorldFactory) -> None:
     """Before: after one copy kept archiving, the default restore returned the copy's data and
     `pg info` reported production's newer WAL as a gap of the copy's timeline."""
-    world = worlds(settings=SETTINGS)
+    world = worlds(settings=SETTINGS, wal_segment_mb=1)
     model = production(world)
     c = world.cluster
     early = model.write(c, 1)
@@ -203,7 +204,7 @@ def test_a_disaster_restore_keeps_archiving_and_the_next_restore_follows_it(worl
 
 
 def test_pg_info_exits_13_on_a_gap_after_the_newest_base_backup(worlds: WorldFactory) -> None:
-    world = worlds(settings=SETTINGS)
+    world = worlds(settings=SETTINGS, wal_segment_mb=1)
     model = production(world)
     c = world.cluster
     segments: list[str] = []
