@@ -147,6 +147,7 @@ def make_world(
     settings: dict[str, str] | None = None,
     archive_extra: tuple[str, ...] = (),
     start: bool = True,
+    wal_segment_mb: int | None = None,
 ) -> PgWorld:
     base = Path(tempfile.mkdtemp(prefix="lifeboat-pg-", dir="/tmp"))
     os.chmod(base, 0o755)
@@ -167,6 +168,7 @@ def make_world(
             "archive_timeout": "0",
             **(settings or {}),
         },
+        wal_segment_mb=wal_segment_mb,
     )
     if start:
         cluster.start()

@@ -93,7 +93,7 @@ def test_restore_to_the_end_of_the_backup_only(markers: Markers) -> None:
 
 def test_after_a_pitr_archiving_continues_on_timeline_2_and_a_later_restore_reaches_it(markers: Markers) -> None:
     world = markers.world
-    first, branch = world.restore(world.new_dir("branch"), "--time", markers.time_target)
+    first, branch = world.restore(world.new_dir("branch"), "--time", markers.time_target, "--archive")
     assert first.code == 0, first
     assert json.loads(first.stdout)["recovery"]["timeline"] == 2
     insert(branch, "on-timeline-2")

@@ -123,8 +123,9 @@ def test_history_file_gives_the_path_of_a_timeline() -> None:
     assert history.timeline_at(Lsn.parse("0/2000000")) == 1
     assert history.timeline_at(Lsn.parse("0/4000000")) == 2
     assert history.timeline_at(Lsn.parse("0/9000000")) == 3
-    assert history.contains(1, Lsn.parse("0/3000198"))
-    assert not history.contains(1, Lsn.parse("0/3000199"))
+    assert history.contains(1, Lsn.parse("0/3000197"))
+    assert not history.contains(1, Lsn.parse("0/3000198"))  # the switch point is the child's (tliOfPointInHistory)
+    assert history.contains(2, Lsn.parse("0/3000198"))
     assert history.contains(3, Lsn.parse("7/0"))
 
 

@@ -151,8 +151,14 @@ class RestoreTarget:
 
 
 def on_history(backup: BaseBackup, history: TimelineHistory) -> bool:
-    """Whether the backup's WAL (start to consistency) lies on the path to ``history``'s timeline."""
-    return history.contains(backup.timeline, backup.start_lsn) and history.contains(backup.timeline, backup.stop_lsn)
+    """Whether ``history`` holds the backup's own timeline from its start to its consistency
+    point (PostgreSQL checks the checkpoint and the minimum recovery point the same way).
+
+    The stop LSN is the end of the backup's last record, so a timeline that branched off
+    exactly there — a recovery stopped at ``immediate`` — still holds the backup.
+    """
+    last = max(backup.stop_lsn - 1, backup.start_lsn)
+    return history.contains(backup.timeline, backup.start_lsn) and history.contains(backup.timeline, last)
 
 
 def choose_base_backup(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -182,10 +182,14 @@ def history_file_name(timeline: int) -> str:
 
 # --- timelines ------------------------------------------------------------------------------
 
+# PostgreSQL reads a line with sscanf("%u\t%X/%X"): a decimal timeline, whitespace, the
+# switch point; whatever follows (the reason) is ignored.
+_HISTORY_LINE_RE = re.compile(r"\s*([0-9]+)\s*(?:0[xX])?([0-9A-Fa-f]+)/\s*(?:0[xX])?([0-9A-Fa-f]+)(.*)$")
+
 
 @dataclass(frozen=True)
 class TimelineSwitch:
-    """One line of a history file: ``timeline`` ended at ``switchpoint``."""
+    """One line of a history file: ``timeline`` was left at ``switchpoint`` for the next one."""
 
     timeline: int
     switchpoint: Lsn
@@ -193,42 +197,84 @@ class TimelineSwitch:
 
 
 @dataclass(frozen=True)
+class TimelinePeriod:
+    """One entry of a history (PostgreSQL's ``TimeLineHistoryEntry``): ``timeline`` from
+    ``begin`` (the previous line's switch point) to ``end`` (its own; None for the tip).
+
+    Switch points need not increase: a recovery that follows a timeline but stops before
+    that timeline began writes a history whose last line has an earlier switch point. An
+    entry can then be empty or inverted (``end <= begin``); such a timeline owns nothing.
+    """
+
+    timeline: int
+    begin: Lsn
+    end: Lsn | None
+
+    def holds(self, lsn: int) -> bool:
+        """Whether ``lsn`` lies in ``[begin, end)`` (PostgreSQL's test in tliOfPointInHistory)."""
+        return self.begin <= lsn and (self.end is None or lsn < self.end)
+
+
+@dataclass(frozen=True)
 class TimelineHistory:
-    """The ancestry of ``timeline`` as its ``.history`` file records it."""
+    """The ancestry of ``timeline`` as its ``.history`` file records it, read as PostgreSQL does.
+
+    Rules (timeline.c): lines are ``parent<TAB>switchpoint<TAB>reason``; empty lines and
+    lines starting with ``#`` are skipped; timeline ids must increase and stay below
+    ``timeline``; switch points may go backwards. The LSN ``x`` belongs to the newest entry
+    whose ``[begin, end)`` holds it (tliOfPointInHistory), and recovery reads segment ``n``
+    from the newest entry whose ``begin`` lies in segment ``n`` or before
+    (XLogFileReadAnyTLI).
+    """
 
     timeline: int
     switches: tuple[TimelineSwitch, ...] = ()
 
     @classmethod
     def parse(cls, timeline: int, text: str) -> TimelineHistory:
-        """Parse ``0000000N.history`` content (``parent<TAB>switchpoint<TAB>reason`` lines)."""
+        """Parse ``0000000N.history`` content; :class:`ValueError` for what PostgreSQL refuses.
+
+        A switch point of 0/0, which PostgreSQL never writes, is refused too.
+        """
         switches: list[TimelineSwitch] = []
         for number, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
+            line = raw.lstrip()
             if not line or line.startswith("#"):
                 continue
-            fields = line.split(None, 2)
-            if len(fields) < 2:
-                raise ValueError(f"history of timeline {timeline}, line {number}: expected 'timeline switchpoint'")
-            try:
-                parent = int(fields[0])
-                point = Lsn.parse(fields[1])
-            except ValueError as exc:
-                raise ValueError(f"history of timeline {timeline}, line {number}: {exc}") from None
-            if parent >= timeline or (switches and parent <= switches[-1].timeline):
-                raise ValueError(f"history of timeline {timeline}, line {number}: timelines out of order")
-            if switches and point < switches[-1].switchpoint:
-                raise ValueError(f"history of timeline {timeline}, line {number}: switchpoints out of order")
-            switches.append(TimelineSwitch(parent, point, fields[2] if len(fields) > 2 else ""))
+            where = f"history of timeline {timeline}, line {number}"
+            match = _HISTORY_LINE_RE.match(line)
+            if not match:
+                raise ValueError(f"{where}: expected 'timeline<TAB>switchpoint', got {line[:60]!r}")
+            parent, high, low = int(match.group(1)), int(match.group(2), 16), int(match.group(3), 16)
+            if parent < 1 or parent > 0xFFFFFFFF or high > 0xFFFFFFFF or low > 0xFFFFFFFF:
+                raise ValueError(f"{where}: value out of range")
+            if switches and parent <= switches[-1].timeline:
+                raise ValueError(f"{where}: timeline ids must increase")
+            point = Lsn((high << 32) | low)
+            if point == 0:
+                raise ValueError(f"{where}: switch point 0/0 is impossible")
+            switches.append(TimelineSwitch(parent, point, match.group(4).strip()))
+        if switches and switches[-1].timeline >= timeline:
+            raise ValueError(f"history of timeline {timeline}: names timeline {switches[-1].timeline}, not older")
         return cls(timeline, tuple(switches))
 
     @classmethod
     def root(cls, timeline: int = 1) -> TimelineHistory:
-        """A timeline without a history file (the first one)."""
+        """A timeline without a history file: PostgreSQL assumes it has no parents."""
         return cls(timeline, ())
 
+    @property
+    def parent(self) -> int | None:
+        """The timeline this one was created from (the recovery's target timeline then)."""
+        return self.switches[-1].timeline if self.switches else None
+
+    @property
+    def switchpoint(self) -> Lsn | None:
+        """Where this timeline begins: the end of the WAL its creating recovery replayed."""
+        return self.switches[-1].switchpoint if self.switches else None
+
     def path(self) -> list[TimelinePeriod]:
-        """Every timeline on the way to this one, oldest first, with the LSNs each covers."""
+        """Every entry, oldest first, each beginning at the previous line's switch point."""
         periods: list[TimelinePeriod] = []
         begin = Lsn(0)
         for switch in self.switches:
@@ -238,31 +284,42 @@ class TimelineHistory:
         return periods
 
     def timeline_at(self, lsn: int) -> int:
-        """The timeline this history was on at ``lsn``."""
-        for period in self.path():
-            if period.end is None or lsn < period.end:
+        """The timeline whose WAL this history holds at ``lsn`` (newest entry first)."""
+        for period in reversed(self.path()):
+            if period.holds(lsn):
                 return period.timeline
-        return self.timeline
+        raise AssertionError("unreachable: the entries of a history cover every LSN")
 
     def contains(self, timeline: int, lsn: int) -> bool:
-        """Whether position ``lsn`` of ``timeline`` lies on this history's path."""
-        return any(p.timeline == timeline and p.begin <= lsn and (p.end is None or lsn <= p.end) for p in self.path())
+        """Whether this history holds ``timeline``'s WAL at ``lsn``."""
+        return self.timeline_at(lsn) == timeline
 
+    def span(self, timeline: int) -> tuple[Lsn, Lsn | None] | None:
+        """The LSNs ``[begin, end)`` this history takes from ``timeline`` (end None: open);
+        None when it takes none (not on the path, or an entry a later switch point hides)."""
+        path = self.path()
+        for index, period in enumerate(path):
+            if period.timeline != timeline:
+                continue
+            later = [p.end for p in path[index:] if p.end is not None]
+            end = min(later) if later else None
+            return (period.begin, end) if end is None or period.begin < end else None
+        return None
 
-@dataclass(frozen=True)
-class TimelinePeriod:
-    """A stretch of WAL ``[begin, end)`` written on ``timeline`` (``end`` None: still open)."""
-
-    timeline: int
-    begin: Lsn
-    end: Lsn | None
+    def branch_timeline(self) -> int | None:
+        """The timeline whose WAL this one continues: usually the parent, but when the
+        creating recovery stopped before the parent began, the ancestor that held that point."""
+        if not self.switches:
+            return None
+        parent = TimelineHistory(self.switches[-1].timeline, self.switches[:-1])
+        return parent.timeline_at(self.switches[-1].switchpoint - 1)
 
 
 def timeline_for_segment(path: Sequence[TimelinePeriod], number: int, size: int = DEFAULT_SEGMENT_SIZE) -> int:
-    """The timeline whose file recovery reads for segment ``number``.
+    """The timeline whose file recovery reads for segment ``number`` when every file is there.
 
-    PostgreSQL takes the newest timeline of the path whose first segment is at or before
-    the segment asked for (so the segment holding a switchpoint comes from the new one).
+    PostgreSQL tries the entries newest first, skipping those that begin after the segment
+    (so the segment holding a switch point comes from the new timeline).
     """
     for period in reversed(path):
         if period.begin // size <= number:
@@ -280,6 +337,60 @@ def segments_needed(
         WalSegment(timeline_for_segment(path, number, size), number, size)
         for number in range(start // size, end // size + 1)
     ]
+
+
+def segment_recovery_reads(
+    path: Sequence[TimelinePeriod],
+    number: int,
+    archived: Container[str],
+    *,
+    previous: int = 0,
+    size: int = DEFAULT_SEGMENT_SIZE,
+) -> WalSegment | None:
+    """The file recovery actually opens for segment ``number`` from an archive holding ``archived``.
+
+    PostgreSQL's XLogFileReadAnyTLI: entries newest first, skipping those that begin after
+    the segment, never older than ``previous`` (the timeline of the file read before); the
+    first file that exists wins. When the file :func:`timeline_for_segment` names is missing
+    it may thus *fall back* to an older timeline's file of the same number — whose WAL past
+    the newer timeline's switch point is not on this history.
+    """
+    for period in reversed(path):
+        if period.timeline < previous:
+            break
+        if number < period.begin // size:
+            continue
+        segment = WalSegment(period.timeline, number, size)
+        if segment.name in archived:
+            return segment
+    return None
+
+
+def last_archived_on_path(
+    path: Sequence[TimelinePeriod], archived: Iterable[str], after: int, size: int = DEFAULT_SEGMENT_SIZE
+) -> WalSegment | None:
+    """The newest archived segment recovery along ``path`` would read that ends after ``after``.
+
+    Only a segment of the timeline the path reads it from counts: WAL another timeline
+    wrote past the point where this path left it is not on this history.
+    """
+    on_path = {p.timeline for p in path}
+    best: WalSegment | None = None
+    for name in archived:
+        if len(name) != 24:
+            continue
+        try:
+            segment = WalSegment.parse(name, size)
+        except ValueError:
+            continue
+        if (
+            segment.timeline in on_path
+            and segment.end_lsn > after
+            and timeline_for_segment(path, segment.number, size) == segment.timeline
+            and (best is None or segment.number > best.number)
+        ):
+            best = segment
+    return best
 
 
 # --- archived ranges ------------------------------------------------------------------------

@@ -1,10 +1,15 @@
-"""``pg info``: the base backups, the archived WAL per timeline (ranges and gaps), and the
-recoverable window of every PostgreSQL cluster in a repository.
+"""``pg info``: the base backups, the archived WAL per timeline (parent, switch point, ranges
+and gaps), and the recoverable window of every PostgreSQL cluster in a repository.
 
-The window runs from the oldest base backup whose WAL up to consistency is archived
-(earliest point) to the end of the WAL archived without a gap after the newest usable
-backup, on the newest timeline that descends from one (latest point). Times of WAL are
-when the segment reached the repository — an upper bound of the commits it holds.
+The window is computed on the *live* timeline — the one a default restore follows
+(:mod:`lifeboat.core.timelines`) — along that timeline's history only: WAL another timeline
+wrote past the point where this history leaves it is never a gap of this one. It runs from
+the oldest base backup whose WAL up to consistency is archived (earliest point) to the end
+of the WAL archived without a gap after the newest usable backup (latest point). A segment
+that recovery from the *newest* base backup would need before the end of the archived WAL
+on that history and that is missing is the cluster's ``gap``: its status is then ``gap``,
+and the command exits with the integrity code. Times of WAL are when the segment reached
+the repository — an upper bound of the commits it holds.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lifeboat.core.basebackup import BaseBackup, base_backups, on_history
+from lifeboat.core.timelines import ArchivedTimeline
 from lifeboat.core.wal import (
     DEFAULT_SEGMENT_SIZE,
     SegmentRange,
@@ -21,12 +27,14 @@ from lifeboat.core.wal import (
     WalFileKind,
     WalSegment,
     contiguous_ranges,
+    first_missing,
+    last_archived_on_path,
     missing_between,
     segments_needed,
     timeline_for_segment,
 )
-from lifeboat.errors import LifeboatError
-from lifeboat.operations.pitr import histories
+from lifeboat.errors import LifeboatError, ObjectNotFound
+from lifeboat.operations.pitr import TimelinePlan, plan_timeline, read_timelines, timeline_warnings
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
 
@@ -39,12 +47,18 @@ class TimelineArchive:
     parent: int | None = None
     switchpoint: str | None = None
     partial: list[str] = field(default_factory=list)
+    branched_from: int | None = None  # whose WAL it continues (the parent, unless it began before the parent)
+    history_file: bool = False
+    live: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "timeline": self.timeline,
             "parent": self.parent,
             "switchpoint": self.switchpoint,
+            "branched_from": self.branched_from,
+            "history_file": self.history_file,
+            "live": self.live,
             "ranges": [
                 {"first": r.first_segment.name, "last": r.last_segment.name, "segments": r.count} for r in self.ranges
             ],
@@ -87,10 +101,30 @@ class ClusterInfo:
     wal_bytes: int
     history_files: list[str]
     problems: list[str] = field(default_factory=list)
+    gap: str | None = None  # the first segment recovery from the newest base backup lacks
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``ok``; ``gap`` (recovery from the newest base backup cannot reach the end of the
+        archived WAL); ``unrestorable`` (base backups, but no timeline to restore them on);
+        ``no-backup`` (nothing to restore from)."""
+        if self.gap is not None:
+            return "gap"
+        if self.window is not None:
+            return "ok"
+        return "unrestorable" if self.backups else "no-backup"
+
+    @property
+    def damaged(self) -> bool:
+        """Whether ``pg info`` exits with the integrity code for this cluster."""
+        return self.status in ("gap", "unrestorable")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "system_id": self.system_id,
+            "status": self.status,
+            "gap": self.gap,
             "backups": [{"snapshot": b.snapshot_id, **b.to_json()} for b in self.backups],
             "wal": {
                 "files": self.wal_files,
@@ -100,6 +134,7 @@ class ClusterInfo:
             },
             "recoverable": self.window.to_json() if self.window else None,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
@@ -107,12 +142,18 @@ def _segment_size(backups: list[BaseBackup]) -> int:
     return backups[-1].wal_segment_size if backups else DEFAULT_SEGMENT_SIZE
 
 
-def _wal_complete(backup: BaseBackup, history: TimelineHistory, names: set[str]) -> bool:
-    if backup.wal_included:
-        return True
-    end = max(backup.stop_lsn - 1, backup.start_lsn)
-    needed = segments_needed(history.path(), backup.start_lsn, end, backup.wal_segment_size)
-    return all(s.name in names for s in needed)
+def _first_lsn(backup: BaseBackup) -> int:
+    """Where recovery from ``backup`` starts reading archived WAL."""
+    return backup.stop_segment.next().start_lsn if backup.wal_included else backup.start_lsn
+
+
+def _missing(backup: BaseBackup, history: TimelineHistory, names: set[str], end: int) -> WalSegment | None:
+    """The first segment recovery from ``backup`` along ``history`` lacks up to ``end`` (and at
+    least up to consistency)."""
+    size = backup.wal_segment_size
+    consistent = -1 if backup.wal_included else max(backup.stop_lsn - 1, backup.start_lsn)
+    needed = segments_needed(history.path(), _first_lsn(backup), max(end, consistent), size)
+    return first_missing(needed, names)
 
 
 def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) -> ClusterInfo:
@@ -122,12 +163,17 @@ def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) ->
     by_name: dict[str, ArchivedFile] = {f.name: f for f in files}
     names = set(by_name)
     segments = [f.parsed.segment(size) for f in files if f.parsed.kind is WalFileKind.SEGMENT]
-    problems: list[str] = []
+    known, unreadable = read_timelines(archive, files, backups, size)
+    problems = list(unreadable.values())
+    plan: TimelinePlan | None
     try:
-        known = histories(archive, {n for n in names if n.endswith(".history")})
+        plan = plan_timeline("latest", backups, known, None, size=size)
+    except ObjectNotFound:
+        plan = None
     except LifeboatError as exc:
-        known = {}
+        plan = None
         problems.append(str(exc))
+    live = plan.history.timeline if plan else None
     timelines: dict[int, TimelineArchive] = {}
     for r in contiguous_ranges(segments):
         timelines.setdefault(r.timeline, TimelineArchive(r.timeline)).ranges.append(r)
@@ -136,12 +182,14 @@ def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) ->
     for f in files:
         if f.parsed.kind is WalFileKind.PARTIAL:
             timelines.setdefault(f.parsed.timeline, TimelineArchive(f.parsed.timeline)).partial.append(f.name)
-    for timeline, history in known.items():
-        entry = timelines.setdefault(timeline, TimelineArchive(timeline))
-        if history.switches:
-            entry.parent = history.switches[-1].timeline
-            entry.switchpoint = str(history.switches[-1].switchpoint)
-    window = _window(backups, known, names, by_name, size)
+    for number, entry in known.items():
+        if not (entry.history_file or entry.arrivals or number in timelines):
+            continue  # named only by a backup record
+        archived = timelines.setdefault(number, TimelineArchive(number))
+        _describe(archived, entry)
+    if live is not None:
+        timelines.setdefault(live, TimelineArchive(live)).live = True
+    window, window_gap = _window(backups, plan.history, names, by_name, size) if plan else (None, None)
     for archived in timelines.values():
         if archived.gaps:
             shown = ", ".join(archived.gaps[:5]) + (" …" if len(archived.gaps) > 5 else "")
@@ -155,69 +203,65 @@ def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) ->
         wal_bytes=sum(f.stored_bytes for f in files),
         history_files=sorted(n for n in names if n.endswith(".history")),
         problems=problems,
+        gap=window_gap,
+        notes=timeline_warnings(plan) if plan else [],
     )
 
 
-def _history(timeline: int, known: dict[int, TimelineHistory]) -> TimelineHistory | None:
-    if timeline in known:
-        return known[timeline]
-    return TimelineHistory.root(timeline) if timeline == 1 else None
+def _describe(archived: TimelineArchive, entry: ArchivedTimeline) -> None:
+    history = entry.history
+    archived.history_file = entry.history_file
+    if history.switchpoint is not None:
+        archived.parent = history.parent
+        archived.switchpoint = str(history.switchpoint)
+        archived.branched_from = history.branch_timeline()
 
 
 def _window(
     backups: list[BaseBackup],
-    known: dict[int, TimelineHistory],
+    history: TimelineHistory,
     names: set[str],
     by_name: dict[str, ArchivedFile],
     size: int,
-) -> RecoverableWindow | None:
-    candidates = sorted({*known, *(b.timeline for b in backups)}, reverse=True)
-    for timeline in candidates:
-        history = _history(timeline, known)
-        if history is None:
-            continue
-        usable = [b for b in backups if on_history(b, history) and _wal_complete(b, history, names)]
-        if not usable:
-            continue
-        earliest = min(usable, key=lambda b: b.stop_lsn)
-        newest = max(usable, key=lambda b: b.stop_lsn)
-        path = history.path()
-        segment: WalSegment = (
-            newest.stop_segment.next()
-            if newest.wal_included
-            else WalSegment.containing(newest.start_lsn, newest.timeline, size)
-        )
-        last: WalSegment | None = None
-        while True:
-            on_path = WalSegment(timeline_for_segment(path, segment.number, size), segment.number, size)
-            if on_path.name not in names:
-                break
-            last = on_path
-            segment = on_path.next()
-        later = [
-            n
-            for n in names
-            if len(n) == 24
-            and any(p.timeline == int(n[:8], 16) for p in path)
-            and WalSegment.parse(n, size).number > segment.number
-        ]
-        blocked = WalSegment(timeline_for_segment(path, segment.number, size), segment.number, size).name
-        if last is None:
-            latest_wal, latest_lsn, archived_at = newest.stop_segment.name, str(newest.stop_lsn), None
-        else:
-            latest_wal, latest_lsn = last.name, str(last.end_lsn)
-            archived_at = datetime.fromtimestamp(by_name[last.name].mtime, UTC)
-        return RecoverableWindow(
-            timeline=timeline,
-            earliest_time=earliest.stop_time,
-            earliest_lsn=str(earliest.stop_lsn),
-            earliest_backup=earliest.snapshot_id,
-            latest_wal=latest_wal,
-            latest_lsn=latest_lsn,
-            latest_archived_at=archived_at,
-            blocked_by=blocked if later else None,
-        )
-    return None
+) -> tuple[RecoverableWindow | None, str | None]:
+    """The recoverable window on ``history``'s timeline, and the gap after its newest base backup."""
+    on_path = [b for b in backups if on_history(b, history)]
+    if not on_path:
+        return None, None
+    path = history.path()
+    last = last_archived_on_path(path, names, -1, size)
+    end = last.end_lsn - 1 if last else -1
+    newest = max(on_path, key=lambda b: (b.stop_lsn, b.stop_time))
+    gap = _missing(newest, history, names, end)
+    usable = [b for b in on_path if _missing(b, history, names, -1) is None]
+    if not usable:
+        return None, gap.name if gap else None
+    earliest = min(usable, key=lambda b: b.stop_lsn)
+    newest_usable = max(usable, key=lambda b: (b.stop_lsn, b.stop_time))
+    first = _first_lsn(newest_usable)
+    blocked = _missing(newest_usable, history, names, end)
+    reached = last
+    if blocked is not None:
+        before = blocked.number - 1
+        reached = WalSegment(timeline_for_segment(path, before, size), before, size) if before >= 0 else None
+    if reached is not None and (reached.end_lsn <= first or reached.name not in names):
+        reached = None
+    if reached is None:
+        latest_wal, latest_lsn, archived_at = newest_usable.stop_segment.name, str(newest_usable.stop_lsn), None
+    else:
+        latest_wal, latest_lsn = reached.name, str(reached.end_lsn)
+        archived_at = datetime.fromtimestamp(by_name[reached.name].mtime, UTC)
+    window = RecoverableWindow(
+        timeline=history.timeline,
+        earliest_time=earliest.stop_time,
+        earliest_lsn=str(earliest.stop_lsn),
+        earliest_backup=earliest.snapshot_id,
+        latest_wal=latest_wal,
+        latest_lsn=latest_lsn,
+        latest_archived_at=archived_at,
+        blocked_by=blocked.name if blocked else None,
+    )
+    return window, gap.name if gap else None
 
 
 def pg_info(repo: Repository, *, system_id: str | None = None, source: str | None = None) -> list[ClusterInfo]:

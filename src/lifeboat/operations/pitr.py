@@ -1,14 +1,20 @@
 """Restore a PostgreSQL cluster to a point in time: choose a base backup, prove the WAL is
 there, lay the files down, write the recovery settings, and optionally start it.
 
-The base backup is chosen for the target (:func:`choose_base_backup`) on the path of the
-requested timeline (``latest`` by default, as PostgreSQL does). Before any file is
-written, the archive is checked for every segment recovery will need up to the target
-(for latest: to the end of the archive), and each of them is read back and verified; a
-missing or damaged one fails the restore with its name.
-Targets known only by time, xid or name are checked up to consistency; the fetcher
-stops recovery if it meets a gap later. Restores never write into a running cluster or
-a non-empty directory unless forced (``--force`` empties it first).
+The timeline is resolved here, never left to PostgreSQL: ``latest`` (the default) is the
+*live* timeline — the one whose WAL most recently reached the repository among those
+descending from a base backup (:mod:`lifeboat.core.timelines`) — and the recovery settings
+name its number, so a copy that archived a newer-numbered timeline cannot silently become
+what a restore returns; the other timelines that matter are named in warnings. The base
+backup is chosen for the target (:func:`choose_base_backup`) on that timeline's history.
+Before any file is written, the archive is checked for every segment recovery will need up
+to the target (for latest: to the end of the archive), and each of them is read back and
+verified; a missing or damaged one fails the restore with its name, and so does a missing
+first segment of a timeline that PostgreSQL would replace with an older timeline's file.
+Targets known only by time, xid or name are checked up to consistency; the fetcher stops
+recovery if it meets a gap later. Restored copies do not archive unless asked
+(``archive``). Restores never write into a running cluster or a non-empty directory unless
+forced (``--force`` empties it first).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +30,17 @@ from typing import Any
 
 from lifeboat.core.basebackup import BaseBackup, RestoreTarget, base_backups, choose_base_backup, on_history
 from lifeboat.core.progress import NoticeSink, Progress
+from lifeboat.core.timelines import ArchivedTimeline, OtherTimeline, live_timeline, not_followed
 from lifeboat.core.tree import Node
 from lifeboat.core.wal import (
+    DEFAULT_SEGMENT_SIZE,
     TimelineHistory,
     TimelinePeriod,
     WalFileKind,
     WalSegment,
     history_file_name,
+    last_archived_on_path,
+    segment_recovery_reads,
     segments_needed,
     timeline_for_segment,
 )
@@ -43,7 +53,7 @@ from lifeboat.errors import (
 )
 from lifeboat.operations.restore import read_lock
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
 from lifeboat.repository.walverify import verify_recovery_wal
 from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult, check_target
 from lifeboat.sources.postgres import recoveryconf
@@ -66,7 +76,7 @@ class PgRestoreRequest:
     force: bool = False
     workers: int = 2
     target_action: str = "promote"  # promote | pause | shutdown
-    archive_mode_off: bool = False
+    archive: bool = False  # keep archive_mode: the promoted copy archives its new timeline here
     port: int | None = None
     start: bool = False
     start_timeout: float = 3600.0
@@ -85,6 +95,9 @@ class PgRestoreResult:
     recovery: RecoveryOutcome | None = None
     warnings: list[str] = field(default_factory=list)
     total_seconds: float = 0.0
+    timeline_rule: str = "requested"  # live | newest-backup | requested | current
+    other_timelines: list[OtherTimeline] = field(default_factory=list)
+    archive: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +105,9 @@ class PgRestoreResult:
             "backup": self.backup.to_json(),
             "target_dir": self.target_dir,
             "timeline": self.timeline,
+            "timeline_rule": self.timeline_rule,
+            "other_timelines": [o.to_json() for o in self.other_timelines],
+            "archive": self.archive,
             "restored": self.restored.to_json(),
             "restore_seconds": round(self.restore_seconds, 3),
             "wal_checked_until": self.wal_checked_until,
@@ -114,29 +130,39 @@ class PgRestoreResult:
 # --- choosing ------------------------------------------------------------------------------------
 
 
-def histories(archive: WalArchive, names: set[str]) -> dict[int, TimelineHistory]:
-    """Every archived timeline history, by timeline."""
-    found: dict[int, TimelineHistory] = {}
-    for name in sorted(names):
-        if not name.endswith(".history"):
-            continue
-        timeline = int(name[:8], 16)
+def read_timelines(
+    archive: WalArchive, files: Iterable[ArchivedFile], backups: Iterable[BaseBackup], size: int
+) -> tuple[dict[int, ArchivedTimeline], dict[int, str]]:
+    """Every timeline the archive or a base backup names, and the history files that could not
+    be read (timeline → what is wrong; such a timeline is left out)."""
+    arrivals: dict[int, dict[int, float]] = {}
+    history_files: dict[int, ArchivedFile] = {}
+    for f in files:
+        if f.parsed.kind is WalFileKind.SEGMENT:
+            arrivals.setdefault(f.parsed.timeline, {})[f.parsed.segment(size).number] = f.mtime
+        elif f.parsed.kind is WalFileKind.HISTORY:
+            history_files[f.parsed.timeline] = f
+    problems: dict[int, str] = {}
+    parsed: dict[int, TimelineHistory] = {}
+    for timeline, f in sorted(history_files.items()):
         try:
-            found[timeline] = TimelineHistory.parse(timeline, archive.fetch(name).decode("utf-8", "replace"))
+            parsed[timeline] = TimelineHistory.parse(timeline, archive.fetch(f.name).decode("utf-8", "replace"))
         except ValueError as exc:
-            raise IntegrityError(f"archived {name} is malformed: {exc}") from None
-    return found
-
-
-def history_of(timeline: int, known: Mapping[int, TimelineHistory]) -> TimelineHistory:
-    if timeline in known:
-        return known[timeline]
-    if timeline == 1:
-        return TimelineHistory.root(1)
-    raise WalMissing(
-        f"timeline {timeline} has no history file ({history_file_name(timeline)}) in the archive",
-        hint="'lifeboat pg info' lists the archived timelines",
-    )
+            problems[timeline] = f"archived {f.name} is malformed: {exc}"
+        except IntegrityError as exc:
+            problems[timeline] = str(exc)
+    numbers = {*arrivals, *history_files, *(b.timeline for b in backups)}
+    timelines = {
+        n: ArchivedTimeline(
+            timeline=n,
+            history=parsed.get(n) or TimelineHistory.root(n),
+            history_file=n in parsed,
+            born=history_files[n].mtime if n in parsed else None,
+            arrivals=arrivals.get(n, {}),
+        )
+        for n in sorted(numbers - set(problems))
+    }
+    return timelines, problems
 
 
 def pick_system(repo: Repository, backups: list[BaseBackup], wanted: str | None) -> str:
@@ -158,26 +184,107 @@ def pick_system(repo: Repository, backups: list[BaseBackup], wanted: str | None)
     return with_backups[0]
 
 
+@dataclass(frozen=True)
+class TimelinePlan:
+    """The timeline a restore follows, how it was chosen, and the others worth naming."""
+
+    history: TimelineHistory
+    rule: str  # live | newest-backup | requested | current
+    others: tuple[OtherTimeline, ...] = ()
+    skipped: tuple[str, ...] = ()  # history files that could not be read
+
+
 def plan_timeline(
-    requested: str, backups: list[BaseBackup], known: Mapping[int, TimelineHistory], chosen: BaseBackup | None
-) -> TimelineHistory:
+    requested: str,
+    backups: Sequence[BaseBackup],
+    timelines: Mapping[int, ArchivedTimeline],
+    chosen: BaseBackup | None,
+    *,
+    problems: Mapping[int, str] | None = None,
+    size: int = DEFAULT_SEGMENT_SIZE,
+) -> TimelinePlan:
+    """Resolve ``--timeline`` (latest, current or a number) to one timeline's history."""
+    problems = problems or {}
+    if chosen is None and not backups:
+        raise ObjectNotFound(
+            "the repository holds no PostgreSQL base backup of this system", hint="take one: lifeboat backup postgres"
+        )
     if requested == "latest":
-        candidates = sorted({*known, *(b.timeline for b in backups)}, reverse=True)
-        for timeline in candidates:
-            history = history_of(timeline, known)
-            if any(on_history(b, history) for b in ([chosen] if chosen else backups)):
-                return history
-        raise ObjectNotFound("no timeline in the archive descends from a base backup")
+        pool = [chosen] if chosen else list(backups)
+        eligible = [n for n, t in timelines.items() if any(on_history(b, t.history) for b in pool)]
+        if not eligible:
+            raise ObjectNotFound("no timeline in the archive descends from a base backup")
+        live = live_timeline(timelines, eligible)
+        rule = "live"
+        if live is None:  # no segment archived at all: the newest base backup's timeline
+            newest = max(pool, key=lambda b: (b.stop_time, b.stop_lsn))
+            live = newest.timeline if newest.timeline in eligible else max(eligible)
+            rule = "newest-backup"
+        followed = timelines[live]
+        return TimelinePlan(
+            followed.history, rule, tuple(not_followed(timelines, followed, size)), tuple(problems.values())
+        )
     if requested == "current":
-        if chosen is None:
-            newest = max(backups, key=lambda b: b.stop_time)
-            return history_of(newest.timeline, known)
-        return history_of(chosen.timeline, known)
+        timeline = (chosen or max(backups, key=lambda b: b.stop_time)).timeline
+        if timeline in problems:
+            raise IntegrityError(problems[timeline])
+        entry = timelines.get(timeline)
+        return TimelinePlan(entry.history if entry else TimelineHistory.root(timeline), "current")
     try:
         timeline = int(requested, 16) if requested.lower().startswith("0x") else int(requested)
     except ValueError:
         raise UsageError(f"--timeline {requested!r}: give latest, current or a number") from None
-    return history_of(timeline, known)
+    if timeline in problems:
+        raise IntegrityError(problems[timeline])
+    entry = timelines.get(timeline)
+    if timeline != 1 and (entry is None or not entry.history_file):
+        raise WalMissing(
+            f"timeline {timeline} has no history file ({history_file_name(timeline)}) in the archive",
+            hint="'lifeboat pg info' lists the archived timelines; --timeline current follows the base backup's own",
+        )
+    return TimelinePlan(entry.history if entry else TimelineHistory.root(1), "requested")
+
+
+def recovery_timeline_setting(history: TimelineHistory, timelines: Mapping[int, ArchivedTimeline]) -> str:
+    """``recovery_target_timeline``: the number, so PostgreSQL cannot pick another; 'current'
+    for a timeline without a history file (PostgreSQL refuses such a number)."""
+    entry = timelines.get(history.timeline)
+    if history.timeline == 1 or (entry is not None and entry.history_file):
+        return str(history.timeline)
+    return "current"
+
+
+def timeline_warnings(plan: TimelinePlan) -> list[str]:
+    """What a restore to the live timeline (and ``pg info``) says about the timelines it does not follow."""
+    warnings = [f"{problem}; that timeline was not considered" for problem in plan.skipped]
+    live = plan.history.timeline
+    for other in plan.others:
+        origin = f" (from timeline {other.parent} at {other.switchpoint})" if other.parent else ""
+        if other.last_wal:
+            newest = f"newest WAL {other.last_wal}, archived {_when(other.last_arrival)}"
+            pick = f"to restore it give --timeline {other.timeline}"
+        else:
+            newest = "none of its WAL is archived yet"
+            pick = f"once its WAL is archived, --timeline {other.timeline} restores it"
+        if other.newer_numbered:
+            text = (
+                f"timeline {other.timeline}{origin} is newer-numbered than timeline {live}, which a default "
+                f"restore follows because its WAL reached the repository most recently ({newest})"
+            )
+            if other.wal_after_branch:
+                text += f"; it kept receiving WAL after timeline {live} began"
+            warnings.append(f"{text}; {pick}")
+        else:
+            warnings.append(
+                f"timeline {other.timeline}{origin} kept receiving WAL that is not on timeline {live}'s history "
+                f"after timeline {live} began ({newest}); if timeline {live} is a copy rather than the "
+                f"production server, {pick}"
+            )
+    return warnings
+
+
+def _when(epoch: float | None) -> str:
+    return "?" if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def check_wal(
@@ -209,10 +316,12 @@ def check_wal(
                 hint="choose a target before the gap ('lifeboat pg info' shows the archived ranges), "
                 "or put the segment back",
             )
+    after = needed[-1].next() if needed else backup.stop_segment.next()
+    if target.kind in ("latest", "time", "xid", "name"):
+        _refuse_fallback(path, archived, size, after.number)
     if verify is not None:
         verify(needed)
     if target.kind in ("time", "xid", "name"):
-        after = needed[-1].next() if needed else backup.stop_segment.next()
         gap = _next_gap(path, archived, size, after)
         if gap is not None:
             warnings.append(
@@ -222,18 +331,25 @@ def check_wal(
     return (needed[-1].name if needed else backup.stop_segment.name), warnings
 
 
-def _archived_on_path(path: Sequence[TimelinePeriod], archived: set[str], size: int) -> list[WalSegment]:
-    found: list[WalSegment] = []
-    for name in archived:
-        if len(name) != 24:
-            continue
-        try:
-            segment = WalSegment.parse(name, size)
-        except ValueError:
-            continue
-        if any(p.timeline == segment.timeline for p in path):
-            found.append(segment)
-    return found
+def _refuse_fallback(path: Sequence[TimelinePeriod], archived: set[str], size: int, number: int) -> None:
+    """Refuse when recovery, at the first segment from ``number`` on that the archive lacks,
+    would open an older timeline's file of that number instead (PostgreSQL's fallback) and
+    replay WAL that is not on this history as if it were."""
+    while WalSegment(timeline_for_segment(path, number, size), number, size).name in archived:
+        number += 1
+    expected = WalSegment(timeline_for_segment(path, number, size), number, size)
+    previous = timeline_for_segment(path, number - 1, size) if number > 0 else 0
+    read = segment_recovery_reads(path, number, archived, previous=previous, size=size)
+    if read is None:
+        return
+    raise WalMissing(
+        f"timeline {expected.timeline}'s WAL segment {expected.name} is not in the archive but "
+        f"{read.name} of timeline {read.timeline} is: PostgreSQL would replay that one in its place and go on "
+        f"with timeline {read.timeline}'s WAL past the point where timeline {expected.timeline} branched off",
+        hint=f"restore timeline {read.timeline} (--timeline {read.timeline}), whose WAL is the same up to that "
+        f"point, or first archive {expected.name} from the server on timeline {expected.timeline} "
+        "(SELECT pg_switch_wal() there)",
+    )
 
 
 def _archive_end(path: Sequence[TimelinePeriod], archived: set[str], size: int, first: int) -> int:
@@ -242,14 +358,10 @@ def _archive_end(path: Sequence[TimelinePeriod], archived: set[str], size: int, 
     A missing segment before later archived ones is a gap: the returned end lies past it,
     so the check names it.
     """
-    usable = [
-        s
-        for s in _archived_on_path(path, archived, size)
-        if timeline_for_segment(path, s.number, size) == s.timeline and s.end_lsn > first
-    ]
-    if not usable:
+    last = last_archived_on_path(path, archived, first, size)
+    if last is None:
         return -1  # nothing archived after ``first``: recovery ends at consistency
-    return max(s.number for s in usable) * size
+    return last.start_lsn
 
 
 def _next_gap(path: Sequence[TimelinePeriod], archived: set[str], size: int, after: WalSegment) -> WalSegment | None:
@@ -337,7 +449,7 @@ def _fix_up(
     settings.update(recoveryconf.target_settings(request.target, timeline, request.target_action))
     if request.port:
         settings["port"] = str(request.port)
-    if request.archive_mode_off:
+    if not request.archive:
         settings["archive_mode"] = "off"
     auto = target / recoveryconf.AUTO_CONF
     existing = auto.read_text() if auto.exists() else ""
@@ -382,10 +494,13 @@ def restore_postgres(
             system_id = pick_system(repo, backups, request.system_id)
             backups = [b for b in backups if b.system_id == system_id]
         archive = WalArchive(repo, system_id)
-        archived = {f.name for f in archive.files() if f.parsed.kind in (WalFileKind.SEGMENT, WalFileKind.HISTORY)}
-        known = histories(archive, archived)
+        files = list(archive.files())
+        archived = {f.name for f in files if f.parsed.kind in (WalFileKind.SEGMENT, WalFileKind.HISTORY)}
+        size = (chosen_one or backups[-1]).wal_segment_size if chosen_one or backups else DEFAULT_SEGMENT_SIZE
+        timelines, problems = read_timelines(archive, files, backups, size)
+        plan = plan_timeline(request.timeline, backups, timelines, chosen_one, problems=problems, size=size)
+        history = plan.history
         if chosen_one is not None:
-            history = plan_timeline(request.timeline, backups, known, chosen_one)
             if not on_history(chosen_one, history):
                 raise UsageError(
                     f"base backup {chosen_one.snapshot_id[:8]} (timeline {chosen_one.timeline}) is not on the "
@@ -394,7 +509,6 @@ def restore_postgres(
                 )
             backup = chosen_one
         else:
-            history = plan_timeline(request.timeline, backups, known, None)
             found = choose_base_backup(backups, request.target, history)
             if found is None:
                 oldest = min(backups, key=lambda b: b.stop_time) if backups else None
@@ -404,13 +518,14 @@ def restore_postgres(
                     hint="'lifeboat pg info' shows the recoverable window",
                 )
             backup = found
-        checked, warnings = check_wal(
+        checked, wal_warnings = check_wal(
             backup,
             history,
             request.target,
             archived,
             verify=lambda needed: verify_recovery_wal(archive, needed, history, workers=request.workers),
         )
+        warnings = [*timeline_warnings(plan), *wal_warnings]
         locations = tablespace_locations(backup, request.tablespace_map)
         target = Path(os.path.abspath(request.target_dir))
         _prepare_dir(str(target), force=request.force, what="target directory")
@@ -446,8 +561,7 @@ def restore_postgres(
             "the restored cluster is incomplete",
             hint="the messages above name them; run 'lifeboat check --read-data'",
         )
-    timeline_setting = "latest" if request.timeline == "latest" else str(history.timeline)
-    _fix_up(target, data_node, backup, locations, request, timeline_setting, clock)
+    _fix_up(target, data_node, backup, locations, request, recovery_timeline_setting(history, timelines), clock)
     result = PgRestoreResult(
         backup=backup,
         target_dir=str(target),
@@ -457,6 +571,9 @@ def restore_postgres(
         wal_checked_until=checked,
         tablespaces=locations,
         warnings=warnings,
+        timeline_rule=plan.rule,
+        other_timelines=list(plan.others),
+        archive=request.archive,
     )
     if request.start:
         result.recovery = start_and_wait(

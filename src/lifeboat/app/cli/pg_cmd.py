@@ -176,16 +176,20 @@ def info(
     source: SourceOpt = None,
     system_id: Annotated[str | None, Option("--system-id", help="Only this database system.")] = None,
 ) -> None:
-    """Base backups, archived WAL per timeline, gaps, and the recoverable window."""
+    """Base backups, archived WAL per timeline, gaps, and the recoverable window (exit 13 on a gap)."""
     from lifeboat.app.cli.render import local_time
     from lifeboat.core.units import format_bytes
+    from lifeboat.errors import ExitCode
     from lifeboat.operations.pg_info import pg_info
 
     state: CliContext = ctx.obj
     clusters = pg_info(state.open_repository(read_only=True), system_id=system_id, source=source)
     out = state.output
+    damaged = any(c.damaged for c in clusters)
     if state.json:
         out.emit_json({"clusters": [c.to_json() for c in clusters]})
+        if damaged:
+            raise Exit(int(ExitCode.INTEGRITY))
         return
     if not clusters:
         out.line("the repository holds no PostgreSQL backups or WAL")
@@ -212,15 +216,29 @@ def info(
             out.line("    none")
         out.line(f"  WAL archive: {cluster.wal_files} files, {format_bytes(cluster.wal_bytes)} stored")
         for timeline in cluster.timelines:
-            origin = f" (from timeline {timeline.parent} at {timeline.switchpoint})" if timeline.parent else ""
+            origin = ""
+            if timeline.parent:
+                via = (
+                    f", on timeline {timeline.branched_from}'s WAL"
+                    if timeline.branched_from not in (None, timeline.parent)
+                    else ""
+                )
+                origin = f" (from timeline {timeline.parent} at {timeline.switchpoint}{via})"
+            elif timeline.timeline != 1 and not timeline.history_file:
+                origin = " (no history file archived)"
             ranges = ", ".join(f"{r.first_segment.name}..{r.last_segment.name}" for r in timeline.ranges) or "-"
-            out.line(f"    timeline {timeline.timeline}{origin}: {ranges}")
+            live = "  <- live" if timeline.live else ""
+            out.line(f"    timeline {timeline.timeline}{origin}: {ranges}{live}")
             if timeline.gaps:
                 shown = ", ".join(timeline.gaps[:10]) + (" …" if len(timeline.gaps) > 10 else "")
                 out.line(f"      GAP: {len(timeline.gaps)} missing: {shown}")
         window = cluster.window
         if window is None:
-            out.line("  recoverable: nothing (no base backup with its WAL)")
+            out.line(
+                "  recoverable: nothing (no base backup with its WAL)"
+                if cluster.status != "unrestorable"
+                else "  recoverable: NOTHING: no timeline to restore the base backups on (see the problems below)"
+            )
         else:
             latest = local_time(window.latest_archived_at) if window.latest_archived_at else "its end"
             out.line(
@@ -229,8 +247,17 @@ def info(
             )
             if window.blocked_by:
                 out.line(f"    later WAL exists but {window.blocked_by} is missing: recovery cannot pass it")
+        if cluster.gap:
+            out.line(
+                f"  GAP after the newest base backup: {cluster.gap} is missing, so recovery cannot reach "
+                "the end of the archived WAL"
+            )
+        for note in cluster.notes:
+            out.line(f"  note: {note}")
         for problem in cluster.problems:
             out.line(f"  problem: {problem}")
+    if damaged:
+        raise Exit(int(ExitCode.INTEGRITY))
 
 
 def prune_wal(

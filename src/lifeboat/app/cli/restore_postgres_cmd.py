@@ -31,8 +31,16 @@ def command(
     target_action: Annotated[
         str, Option("--target-action", help="At the target: promote, pause or shutdown.")
     ] = "promote",
+    archive: Annotated[
+        bool,
+        Option(
+            "--archive",
+            help="Keep archive_mode: the promoted copy archives its new timeline into this repository "
+            "(a disaster restore that replaces the lost server). Default: the copy does not archive.",
+        ),
+    ] = False,
     archive_off: Annotated[
-        bool, Option("--archive-off", help="Set archive_mode=off in the copy (a test restore must not archive).")
+        bool, Option("--archive-off", help="archive_mode=off in the copy: the default, kept for scripts.")
     ] = False,
     start: Annotated[bool, Option("--start", help="Start the cluster and wait until it is promoted.")] = False,
     port: Annotated[int | None, Option("--port", help="Port of the restored cluster.")] = None,
@@ -62,6 +70,8 @@ def command(
         given.append("--immediate")
     if len(given) > 1:
         raise UsageError(f"give one recovery target, not {' and '.join(given)}")
+    if archive and archive_off:
+        raise UsageError("give --archive or --archive-off, not both")
     try:
         target = RestoreTarget(
             time=_parse_time(time) if time else None,
@@ -96,7 +106,7 @@ def command(
         force=force,
         workers=workers or default_workers(),
         target_action=target_action,
-        archive_mode_off=archive_off,
+        archive=archive,
         port=port,
         start=start,
         start_timeout=timeout,
@@ -117,9 +127,18 @@ def command(
         f"timeline {backup.timeline}) to {result.target_dir}: {result.restored.files} files, "
         f"{format_bytes(result.restored.bytes)} in {format_duration(result.restore_seconds)}"
     )
+    why = {
+        "live": " (the timeline whose WAL reached the repository most recently)",
+        "newest-backup": " (the newest base backup's; no WAL is archived)",
+    }.get(result.timeline_rule, "")
     out.line(
-        f"recovery target: {target.describe()} on timeline {result.timeline}; "
+        f"recovery target: {target.describe()} on timeline {result.timeline}{why}; "
         f"WAL checked up to {result.wal_checked_until}"
+    )
+    out.line(
+        "archiving: on in the copy: once promoted it archives its new timeline into this repository"
+        if result.archive
+        else "archiving: off in the copy (archive_mode=off); give --archive when it replaces the lost server"
     )
     if result.recovery is None:
         out.line("start the cluster to recover (recovery.signal and the settings are in place)")

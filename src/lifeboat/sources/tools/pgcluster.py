@@ -81,7 +81,9 @@ class ScratchCluster:
         return {"PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGUSER": self.db_user}
 
     # --- life cycle ---------------------------------------------------------------------------
-    def init(self, *, checksums: bool = True, settings: Mapping[str, str] | None = None) -> ScratchCluster:
+    def init(
+        self, *, checksums: bool = True, settings: Mapping[str, str] | None = None, wal_segment_mb: int | None = None
+    ) -> ScratchCluster:
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)  # noqa: S103 - the server's OS user must reach its directories
         for directory in (self.socket_dir, self.log.parent):
@@ -92,6 +94,7 @@ class ScratchCluster:
             chown_tree(self.data_dir.parent, self.os_user)
         args = ["-D", str(self.data_dir), "-U", self.db_user, "-A", "trust", "--no-sync", "-E", "UTF8"]
         args += ["--locale=C.UTF-8"] + (["--data-checksums"] if checksums else [])
+        args += [f"--wal-segsize={wal_segment_mb}"] if wal_segment_mb else []
         if os.geteuid() == 0:
             self.data_dir.mkdir(mode=0o700, exist_ok=True)
             chown_tree(self.data_dir, self.os_user)
