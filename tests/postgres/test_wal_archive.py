@@ -192,9 +192,20 @@ def test_below_the_queue_limit_nothing_is_dropped(archive: WalArchive, tmp_path:
 
 
 def _serve(archive: WalArchive, spool: Spool) -> threading.Thread:
+    """Start a fetcher as the real worker process runs one: holding the spool's fetch lock
+    (taken before the caller goes on, so it never starts a second worker) until it exits."""
     settings = FetchSettings(prefetch=2, idle_exit=0.3, poll=0.002, gap_recheck=0.01)
     fetcher = BackgroundFetcher(archive, spool, settings, segment_size=16 * 1024 * 1024)
-    thread = threading.Thread(target=fetcher.run, daemon=True)
+    lock = spool.fetch_lock()
+    assert lock.try_acquire(), "a fetcher is already running"
+
+    def run() -> None:
+        try:
+            fetcher.run()
+        finally:
+            lock.release()
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
 
