@@ -60,8 +60,9 @@ class PassphraseError(LifeboatError):
 
     exit_code = ExitCode.WRONG_PASSPHRASE
     default_hint = (
-        "check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND / LIFEBOAT_PASSWORD; "
-        "'lifeboat key list' shows the keys"
+        "the first of LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND, the configured password_file or "
+        "password_command, LIFEBOAT_PASSWORD is used (a file's first line): check that one; "
+        "any passphrase added with 'key add' opens the repository too"
     )
 
 
