@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -22,6 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+MEMORY_LIMIT = 3 << 30  # address space of one command line
+# Working directories in memory when there is a tmpfs: creating, syncing and removing hundreds
+# of small repositories on a busy disk would cost more than the commands themselves.
+SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 # What the commands import lazily, loaded here once so that each child starts warm.
 WARM = [
@@ -54,6 +60,8 @@ def _child(argv: list[str], env: dict[str, str], work: Path) -> None:
     code = 99
     try:
         os.setpgid(0, 0)
+        # A command that reads without bound (a /dev/zero passphrase file) fails here, not the machine.
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
         os.chdir(work)
         os.environ.clear()
         os.environ.update(env)
@@ -86,7 +94,7 @@ def _child(argv: list[str], env: dict[str, str], work: Path) -> None:
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="lifeboat-fuzz-"))
+    work = Path(tempfile.mkdtemp(prefix="lifeboat-fuzz-", dir=SCRATCH))
     try:
         template = case.get("template")
         if template:

@@ -25,9 +25,10 @@ import pytest
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.repository.repo import Repository
 from lifeboat.storage.local import LocalBackend
-from tests.conftest import PASSPHRASE, Cli, CliResult
+from tests.conftest import FAST_KDF, PASSPHRASE, Cli, CliResult
 
 DRIVER = Path(__file__).with_name("cli_fork.py")
+DRIVERS = 2
 SMALL_KDF = ("--kdf-memory", "8MiB", "--kdf-iterations", "1")
 # Exit codes docs/cli.md documents for every command.
 DOCUMENTED = {0, 1, 2, 3, 10, 11, 12, 13, 14, 15}
@@ -299,8 +300,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         done = run(["init", *SMALL_KDF], {**env, "LIFEBOAT_REPO": str(root / name)}, cwd=root)
         assert done.returncode == 0, done
     assert run(["backup", "data"], env, cwd=root).returncode == 0
-    added = run(["--json", "key", "add"], {**env, "LIFEBOAT_NEW_PASSWORD_FILE": str(root / "newpass")}, cwd=root)
-    (root / "second-key").write_text(json.loads(added.stdout)["added"][:8])
+    repo = Repository.open(LocalBackend(root / "repo"), PASSPHRASE)
+    (root / "second-key").write_text(repo.add_key(b"a new passphrase", kdf=FAST_KDF)[:8])  # cheap to try
     (root / "good.yaml").write_text("repositories: {main: {url: repo, password_file: pass}}\n")
     (root / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     (root / "pattern.yaml").write_text("sources: {s: {paths: [/x], exclude: ['[']}}\n")
@@ -340,19 +341,22 @@ def run_many(template: Path, cases: list[dict[str, Any]]) -> list[dict[str, Any]
     for case in cases:
         case.setdefault("template", str(template))
         case["env"] = {**base_env(), **case.get("env", {})}
+    found: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
-        given, results = Path(scratch, "cases.json"), Path(scratch, "results.json")
-        given.write_text(json.dumps(cases))
-        done = subprocess.run(
-            [sys.executable, str(DRIVER), str(given), str(results)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        found: list[dict[str, Any]] = json.loads(results.read_text())
-        return found
+        drivers = []
+        for part in range(DRIVERS):  # one driver per core: the cases are independent
+            given, results = Path(scratch, f"cases-{part}.json"), Path(scratch, f"results-{part}.json")
+            given.write_text(json.dumps(cases[part::DRIVERS]))
+            command = [sys.executable, str(DRIVER), str(given), str(results)]
+            drivers.append((subprocess.Popen(command, stderr=subprocess.PIPE, text=True), results))
+        parts = []
+        for process, results in drivers:
+            _, errors = process.communicate(timeout=900)
+            assert process.returncode == 0, errors
+            parts.append(json.loads(results.read_text()))
+    for i in range(len(cases)):
+        found.append(parts[i % DRIVERS][i // DRIVERS])
+    return found
 
 
 def as_result(found: dict[str, Any]) -> CliResult:
@@ -458,6 +462,10 @@ def commands() -> Iterator[tuple[list[str], click.Command]]:
     yield from walk(app.build(), [])
 
 
+# Flags the table leaves out: they act outside the working directory (a server, every lock).
+UNSAFE_FLAGS = {"--apply", "--start", "--remove-all", "--help"}
+
+
 def takes_value(param: click.Parameter) -> bool:
     return not (isinstance(param, click.Option) and (param.is_flag or param.count))
 
@@ -465,13 +473,17 @@ def takes_value(param: click.Parameter) -> bool:
 def hostile_cases(*, every_value: bool) -> list[list[str]]:
     """``--help`` and no arguments for every command; each parameter taking a value with a
     hostile value (all of them, or one each in turn), the others filled plausibly."""
-    cases: list[list[str]] = []
+    cases: list[list[str]] = [["backup", "--stdin", "--stdin-name", value] for value in ("", ".", "..", "a/b")]
     turn = 0
     for path, command in commands():
         cases.append([*path, "--help"])
         cases.append(["--json", *path])
         wal = path[0] in ("wal-push", "wal-fetch")
         required = [p for p in command.params if p.required and isinstance(p, click.Argument)]
+        fills = [FILLS.get(p.name or "", "x") for p in required]
+        fills += [o for p in command.params if p.required and isinstance(p, click.Option) for o in (p.opts[-1], "x")]
+        flags = [p.opts[0] for p in command.params if not takes_value(p) and p.opts[0] not in UNSAFE_FLAGS]
+        cases.append([*path, *fills, *flags])  # every flag at once
         for param in command.params:
             if not takes_value(param):
                 continue

@@ -51,6 +51,8 @@ def command(
     if stdin:
         if paths:
             raise UsageError("--stdin takes no paths")
+        if not stdin_name or "/" in stdin_name or stdin_name in (".", ".."):
+            raise UsageError(f"--stdin-name {stdin_name!r} is not a file name", hint="give a plain name like dump.sql")
         repo = state.open_repository()
         progress = Progress()
         with out.progress(progress, "backing up stdin"):
