@@ -158,6 +158,21 @@ def test_dump_into_a_closed_pipe_ends_quietly(cli: Cli, cli_env: dict[str, str],
     assert piped.returncode == 0 and piped.stderr == b""
 
 
+def test_a_file_name_that_is_not_utf8_is_listed_as_its_bytes_in_a_strict_utf8_locale(cli: Cli, tmp_path: Path) -> None:
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name\n")
+    assert cli("init", *SMALL_KDF).code == 0
+    assert cli("backup", str(odd)).code == 0
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}  # what en_US.UTF-8 gives: no surrogateescape
+    listed = cli("ls", "latest", str(odd), env=strict)
+    assert listed.code == 0 and listed.stderr == "", listed
+    assert listed.stdout_bytes == os.fsencode(odd) + b"/caf\xe9.txt\n"
+    described = cli("--json", "ls", "latest", str(odd), env=strict)
+    assert described.code == 0
+    assert one_document(described.stdout)["entries"][0]["path"] == os.fsdecode(os.fsencode(odd) + b"/caf\xe9.txt")
+
+
 # --- durations ------------------------------------------------------------------------------------
 
 

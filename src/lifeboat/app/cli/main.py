@@ -232,6 +232,9 @@ def _display(error: LifeboatError) -> LifeboatError:
 
 def run(argv: list[str]) -> int:
     """Run one command line (after :func:`route`); returns the exit code."""
+    with contextlib.suppress(AttributeError, ValueError):
+        # A file name that is not UTF-8 is printed as its own bytes (as ls does), whatever the locale.
+        sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     try:
         try:
             code = app(args=argv, prog_name="lifeboat")
