@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from lifeboat.config.loader import parse_config
+from lifeboat.config.loader import load_config, parse_config
 from lifeboat.errors import ConfigError
 
 GOOD = """
@@ -60,3 +62,39 @@ def test_mistakes_name_the_key(text: str, message: str) -> None:
     assert message in str(caught.value)
     assert str(caught.value).startswith("lifeboat.yaml: ")
     assert "\n" not in str(caught.value)
+
+
+def test_durations_and_sizes_may_be_bare_numbers() -> None:
+    config = parse_config(
+        "repositories: {main: {url: /r, lock_wait: 30}}\n"
+        "retention: {keep_within: 600}\n"
+        "sources: {db: {type: postgres, data_directory: /pg, archive_wait: 120, archive_queue_max: 1048576}}\n"
+    )
+    assert config.repositories["main"].lock_wait == "30"
+    policy = config.retention_for("elsewhere")
+    assert policy is not None and policy.keep_within == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+        ("retention: {keep_within: 2020-13-45}", "not valid YAML: a value cannot be read (month must be in 1..12)"),
+        ("retention: {keep_last: !!int 'zz'}", "not valid YAML: a value cannot be read"),
+        ("sources: {s: {paths: [/x], include: ['[abc']}}", "sources.s.include: invalid pattern '[abc'"),
+        ("repositories: {main: {url: /r, lock_wait: true}}", "repositories.main.lock_wait"),
+        ("".join(f"k{i}: 1\n" for i in range(20)), "; and 15 more"),
+    ],
+)
+def test_hostile_files_are_configuration_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(text)
+
+
+def test_a_binary_or_oversized_file_is_a_configuration_error(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x7fELF" + bytes(range(256)))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(binary)
+    with pytest.raises(ConfigError, match="larger than 4 MiB"):
+        load_config("/dev/zero")

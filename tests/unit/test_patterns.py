@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lifeboat.core.patterns import PathFilter, Pattern, split_path
 
@@ -49,3 +53,29 @@ def test_includes_let_the_walk_reach_deep_matches() -> None:
 def test_empty_patterns_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         Pattern.parse(bad)
+
+
+@pytest.mark.parametrize("pattern", ["[", "[!", "[]", "[!]", "data/[abc", "/a/[b/c", "x[y"])
+def test_a_class_that_is_never_closed_is_refused_naming_the_pattern(pattern: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"invalid pattern {pattern!r}")):
+        Pattern.parse(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["", " ", "/", ".", "./", "/./"])
+def test_a_pattern_naming_nothing_is_refused(pattern: str) -> None:
+    with pytest.raises(ValueError, match="empty pattern"):
+        Pattern.parse(pattern)
+
+
+@pytest.mark.parametrize(("pattern", "path"), [("[[]x", "/d/[x"), ("[]]", "/d/]"), ("a]", "/d/a]"), ("[!a]b", "/d/xb")])
+def test_closed_classes_and_a_literal_bracket_still_match(pattern: str, path: str) -> None:
+    assert Pattern.parse(pattern).matches(split_path(path))
+
+
+@given(st.text(max_size=20))
+def test_any_text_is_a_pattern_or_a_value_error(text: str) -> None:
+    try:
+        pattern = Pattern.parse(text)
+    except ValueError:
+        return
+    pattern.matches(split_path("/a/b/c"))

@@ -27,6 +27,10 @@ def parse_config(text: str, *, origin: str = "<config>") -> LifeboatConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(f"{origin}: not valid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: nested too deeply to be a Lifeboat configuration", hint=_SHAPE) from None
+    except Exception as exc:  # noqa: BLE001 - PyYAML's constructors fail with plain errors (!!int "x", 2020-13-01)
+        raise ConfigError(f"{origin}: not valid YAML: a value cannot be read ({exc})", hint=_SHAPE) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -41,16 +45,43 @@ def parse_config(text: str, *, origin: str = "<config>") -> LifeboatConfig:
                 message = "unknown key (check its spelling)"
             where = _location(tuple(error["loc"]))
             problems.append(f"{where}: {message}" if where else message)
-        raise ConfigError(f"{origin}: " + "; ".join(problems)) from None
+        shown = "; ".join(problems[:MAX_PROBLEMS])
+        more = f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+        raise ConfigError(f"{origin}: {shown}{more}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: nested too deeply to be a Lifeboat configuration", hint=_SHAPE) from None
+
+
+_SHAPE = "docs/configuration.md shows the file's keys and their shape; 'lifeboat config validate' checks it"
+# A message stays one readable line: the first problems, then how many more.
+MAX_PROBLEMS = 5
+# A configuration is a few kilobytes; this bounds what a wrong --config (/dev/zero) can cost.
+MAX_CONFIG_BYTES = 4 << 20
 
 
 def load_config(path: str | Path) -> LifeboatConfig:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             f"configuration file {path} does not exist", hint="check --config / LIFEBOAT_CONFIG"
         ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+        raise ConfigError(
+            f"cannot read configuration file {path}: {exc.strerror}",
+            hint="check --config / LIFEBOAT_CONFIG and that this user may read the file",
+        ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"configuration file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a Lifeboat configuration",
+            hint="check --config / LIFEBOAT_CONFIG",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"configuration file {path} is not UTF-8 text (byte {exc.start} is not)",
+            hint="a configuration file is YAML text (docs/configuration.md); check --config / LIFEBOAT_CONFIG",
+        ) from None
     return parse_config(text, origin=str(path))

@@ -5,12 +5,43 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
+from lifeboat.core.patterns import Pattern
 from lifeboat.core.retention import RetentionPolicy
 from lifeboat.core.units import parse_duration, parse_size
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+
+
+def _as_text(value: Any) -> Any:
+    """YAML reads ``lock_wait: 30`` as a number: a bare number is seconds (or bytes), as on the command line."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _duration_text(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _size_text(value: str) -> str:
+    parse_size(value)
+    return value
+
+
+# A duration (``30s``, ``5min``, ``120``) or a size (``8MiB``, ``1048576``), kept as written.
+Duration = Annotated[str, BeforeValidator(_as_text), AfterValidator(_duration_text)]
+Size = Annotated[str, BeforeValidator(_as_text), AfterValidator(_size_text)]
 
 
 class _Strict(BaseModel):
@@ -23,17 +54,11 @@ class RepositoryConfig(_Strict):
     url: str = Field(min_length=1)
     password_file: str | None = None
     password_command: str | None = None
-    lock_wait: str = "0s"
+    lock_wait: Duration = "0s"
     # Storage options (docs/storage.md), merged over the URL's ?key=value options.
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     # A secondary repository: 'lifeboat copy' brings over the snapshots of the one it follows.
     follows: Name | None = None
-
-    @field_validator("lock_wait")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _one_password_source(self) -> RepositoryConfig:
@@ -60,15 +85,8 @@ class RetentionConfig(_Strict):
     keep_weekly: int = Field(0, ge=-1)
     keep_monthly: int = Field(0, ge=-1)
     keep_yearly: int = Field(0, ge=-1)
-    keep_within: str | None = None
+    keep_within: Duration | None = None
     keep_tags: list[str] = Field(default_factory=list)
-
-    @field_validator("keep_within")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     def policy(self) -> RetentionPolicy:
         within: timedelta | None = parse_duration(self.keep_within) if self.keep_within else None
@@ -102,6 +120,13 @@ class FilesSourceConfig(_Strict):
                 raise ValueError(f"path {path!r} must be absolute")
         return paths
 
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            Pattern.parse(pattern)  # docs/cli.md#patterns
+        return patterns
+
 
 class PostgresSourceConfig(_Strict):
     """A PostgreSQL cluster: base backups, WAL archiving and point-in-time recovery (docs/postgres.md)."""
@@ -116,12 +141,12 @@ class PostgresSourceConfig(_Strict):
     repository: Name | None = None
     tags: list[str] = Field(default_factory=list)
     retention: RetentionConfig | None = None
-    block_size: str | None = None  # fixed blocks of relation files; default: the repository's
+    block_size: Size | None = None  # fixed blocks of relation files; default: the repository's
     verify_checksums: bool = False
     workers: int | None = Field(None, ge=1, le=64)
-    archive_wait: str = "5min"  # how long a backup waits for its WAL to be archived
+    archive_wait: Duration = "5min"  # how long a backup waits for its WAL to be archived
     wal_spool_dir: str | None = None  # default: <data directory>/lifeboat_spool
-    archive_queue_max: str | None = None  # drop WAL (loudly) beyond this much queued
+    archive_queue_max: Size | None = None  # drop WAL (loudly) beyond this much queued
     archive_parallel: int = Field(2, ge=1, le=32)
     fetch_prefetch: int = Field(8, ge=0, le=256)
     fetch_parallel: int = Field(2, ge=1, le=32)
@@ -131,19 +156,6 @@ class PostgresSourceConfig(_Strict):
     def _absolute_dir(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
             raise ValueError(f"path {value!r} must be absolute")
-        return value
-
-    @field_validator("block_size", "archive_queue_max")
-    @classmethod
-    def _size(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_size(value)
-        return value
-
-    @field_validator("archive_wait")
-    @classmethod
-    def _wait(cls, value: str) -> str:
-        parse_duration(value)
         return value
 
     @model_validator(mode="after")

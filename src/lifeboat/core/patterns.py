@@ -41,6 +41,14 @@ class Pattern:
             raise ValueError(f"empty pattern {text!r}")
         anchored = stripped.startswith("/")
         parts = split_path(stripped.rstrip("/"))
+        if not parts:
+            raise ValueError(f"empty pattern {text!r}")
+        for part in parts:
+            if _unclosed_class(part):
+                raise ValueError(
+                    f"invalid pattern {text!r}: a '[' opens a character class that is never closed"
+                    " (write '[[]' to match a literal '[')"
+                )
         if not anchored and parts[0] != "**":
             parts = ("**", *parts)
         return cls(text, parts, anchored)
@@ -52,6 +60,24 @@ class Pattern:
     def may_match_below(self, path: Sequence[str]) -> bool:
         """True if some descendant of the directory ``path`` could match."""
         return _prefix_match(self.parts, tuple(path))
+
+
+def _unclosed_class(component: str) -> bool:
+    """Whether a ``[`` in ``component`` starts a class with no closing ``]`` (read as fnmatch reads it)."""
+    i = 0
+    while i < len(component):
+        if component[i] == "[":
+            j = i + 1
+            if j < len(component) and component[j] == "!":
+                j += 1
+            if j < len(component) and component[j] == "]":
+                j += 1
+            end = component.find("]", j)
+            if end < 0:
+                return True
+            i = end
+        i += 1
+    return False
 
 
 def _match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:

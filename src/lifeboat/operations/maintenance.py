@@ -151,6 +151,20 @@ def unlock(repo: Repository, *, remove_all: bool = False) -> list[LockRecord]:
     return repo.locks.remove_stale(remove_all=remove_all)
 
 
+_SUMMARY_COUNTS = ("bytes_total", "files_new", "files_changed", "files_unmodified")
+
+
+def _summary_counts(snapshot: Snapshot) -> tuple[int, ...] | str:
+    """The counts stats adds up from a snapshot's summary, or what is wrong with them."""
+    values = []
+    for key in _SUMMARY_COUNTS:
+        value = snapshot.summary.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"its summary is malformed: {key} is {value!r:.40}, not a count"
+        values.append(value)
+    return tuple(values)
+
+
 @dataclass
 class RepositoryStats:
     snapshots: int = 0
@@ -160,6 +174,7 @@ class RepositoryStats:
     unique_bytes: int = 0  # plaintext bytes of the blobs the snapshots use
     restore_bytes: int = 0  # sum over snapshots of the file bytes they would restore
     files: int = 0
+    problems: list[str] = field(default_factory=list)  # snapshots left out of the sums, and why
 
     @property
     def dedup_ratio(self) -> float:
@@ -185,6 +200,7 @@ class RepositoryStats:
             "dedup_ratio": round(self.dedup_ratio, 3),
             "compression_ratio": round(self.compression_ratio, 3),
             "total_ratio": round(self.total_ratio, 3),
+            "problems": self.problems,
         }
 
 
@@ -202,10 +218,12 @@ def stats(repo: Repository, *, selection: SnapshotFilter | None = None, use_lock
                 result.blobs += 1
                 result.unique_bytes += index.at(i)[1].raw_length
         for snapshot in snapshots:
-            result.restore_bytes += int(snapshot.summary.get("bytes_total", 0))
-            result.files += sum(
-                int(snapshot.summary.get(k, 0)) for k in ("files_new", "files_changed", "files_unmodified")
-            )
+            counts = _summary_counts(snapshot)
+            if isinstance(counts, str):
+                result.problems.append(f"snapshot {snapshot.short_id}: {counts}")
+                continue
+            result.restore_bytes += counts[0]
+            result.files += sum(counts[1:])
         return result
 
     if not use_lock:

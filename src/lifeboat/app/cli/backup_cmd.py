@@ -74,6 +74,8 @@ def command(
     if stdin:
         if paths:
             raise UsageError("--stdin takes no paths")
+        if not stdin_name or "/" in stdin_name or stdin_name in (".", ".."):
+            raise UsageError(f"--stdin-name {stdin_name!r} is not a file name", hint="give a plain name like dump.sql")
         repo = state.open_repository()
         progress = Progress()
         with out.progress(progress, "backing up stdin"):
@@ -134,9 +136,16 @@ def _request(
     include: list[str],
     one_file_system: bool,
 ) -> BackupRequest:
+    from lifeboat.app.cli.options import PATTERN_HINT
     from lifeboat.core.patterns import PathFilter
     from lifeboat.errors import UsageError
 
+    try:
+        PathFilter.build(include, exclude)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint=PATTERN_HINT) from None
+    if any(not path for path in paths):
+        raise UsageError("an empty path was given", hint="name the files and directories to back up ('.' is here)")
     config = state.config()
     configured = config.sources.get(source) if config is not None and source else None
     if configured is not None and configured.type != "files":
@@ -162,10 +171,6 @@ def _request(
     if not paths:
         hint = "give paths to back up, or --source NAME of a configured source"
         raise UsageError("nothing to back up", hint=hint)
-    try:
-        PathFilter.build(include, exclude)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     from lifeboat.operations.backup import BackupRequest
 
     return BackupRequest(

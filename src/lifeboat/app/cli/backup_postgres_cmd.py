@@ -46,7 +46,7 @@ def command(
     from lifeboat.app.cli.render import backup_summary
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, parse_duration, parse_size
-    from lifeboat.errors import UsageError
+    from lifeboat.errors import ExitCode, PartialBackup, UsageError
     from lifeboat.operations.backup import default_workers
     from lifeboat.operations.pg_backup import PgBackupRequest, backup_postgres
 
@@ -100,4 +100,11 @@ def command(
         if backup.checksum_errors:
             out.line(f"DAMAGED PAGES: {len(backup.checksum_errors)} pages failed their checksum (listed above)")
     if result.backup.checksum_errors:
-        raise Exit(3)
+        out.error(
+            PartialBackup(
+                f"snapshot {result.snapshot.short_id} holds {len(result.backup.checksum_errors)} pages that failed"
+                " their checksum (listed above)",
+                hint="the backup was saved as read; check the server's storage and the tables those pages belong to",
+            )
+        )
+        raise Exit(int(ExitCode.PARTIAL))

@@ -33,14 +33,21 @@ ENV_FROM_PASSWORD_FILE = "LIFEBOAT_FROM_PASSWORD_FILE"
 ENV_FROM_PASSWORD_COMMAND = "LIFEBOAT_FROM_PASSWORD_COMMAND"
 
 
+# A passphrase is a line; reading stops here whatever the file is (/dev/zero included).
+MAX_SECRET_LINE = 4096
+
+
 def _read_secret_file(path: str, what: str) -> bytes:
     hint = "check the file's path and that this user may read it"
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_SECRET_LINE + 1)
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist", hint=hint) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}", hint=hint) from None
+    if b"\n" not in data and len(data) > MAX_SECRET_LINE:
+        raise ConfigError(f"the first line of {what} {path} is longer than {MAX_SECRET_LINE} bytes", hint=hint)
     secret = data.split(b"\n", 1)[0].rstrip(b"\r")
     if not secret:
         raise ConfigError(f"{what} {path} is empty", hint="write the passphrase on the file's first line")

@@ -15,7 +15,7 @@ Copying is idempotent and verified: the packs written are read back before a sna
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
@@ -54,8 +54,12 @@ def command(
     if origin is None and to_repo is None and not snapshot_ids:
         followers = _followers(state)
         if followers and not state.repo:
-            for follower, leader in followers:
+            documents = [
                 _copy(state, leader, follower, [], True, source, host, tag, path, no_wal, no_verify, lock_wait)
+                for follower, leader in followers
+            ]
+            if state.json:
+                state.output.emit_json({"copies": documents})
             return
     if not snapshot_ids and not all_snapshots:
         raise UsageError(
@@ -70,7 +74,7 @@ def command(
             "no source repository given",
             hint="pass --from (a URL or a configured name) or set LIFEBOAT_FROM_REPO",
         )
-    _copy(
+    document = _copy(
         state,
         origin,
         destination,
@@ -84,6 +88,8 @@ def command(
         no_verify,
         lock_wait,
     )
+    if state.json:
+        state.output.emit_json(document)
 
 
 def _followers(state: CliContext) -> list[tuple[str, str]]:
@@ -123,7 +129,8 @@ def _copy(
     no_wal: bool,
     no_verify: bool,
     lock_wait: str | None,
-) -> None:
+) -> dict[str, Any]:
+    """Copy from ``origin`` to ``destination``; prints the text report, returns the JSON one."""
     from lifeboat.core.units import parse_duration
     from lifeboat.errors import UsageError
     from lifeboat.operations.copy import copy_snapshots
@@ -149,10 +156,9 @@ def _copy(
         lock_wait=wait,
         progress=out.info,
     )
-    if state.json:
-        out.emit_json({"from": src.backend.location, "to": dst.backend.location, **result.to_json()})
-        return
-    _render(state, src, dst, result, verified=not no_verify)
+    if not state.json:
+        _render(state, src, dst, result, verified=not no_verify)
+    return {"from": src.backend.location, "to": dst.backend.location, **result.to_json()}
 
 
 def _render(state: CliContext, src: Repository, dst: Repository, result: CopyResult, *, verified: bool) -> None:

@@ -20,9 +20,15 @@ def command(
     path_filter: PathOpt = None,
     no_lock: NoLockOpt = False,
 ) -> None:
+    from lifeboat.errors import UsageError
     from lifeboat.operations.restore import dump_file
 
     state: CliContext = ctx.obj
+    if state.json:
+        raise UsageError(
+            "dump writes the file's own bytes to stdout; it has no --json form",
+            hint="run it without --json and redirect stdout to a file; 'lifeboat --json ls' describes files",
+        )
     repo = state.open_repository(read_only=no_lock)
     dump_file(
         repo,

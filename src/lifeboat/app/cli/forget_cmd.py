@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
 from lifeboat.app.cli.options import HostOpt, LockWaitOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
+
+if TYPE_CHECKING:
+    from lifeboat.operations.maintenance import ForgetResult
 
 Keep = Annotated[int, Option(min=-1, metavar="N", help="Keep N (-1: every period).")]
 
@@ -31,11 +34,10 @@ def command(
     prune_after: Annotated[bool, Option("--prune", help="Run prune afterwards.")] = False,
     lock_wait: LockWaitOpt = None,
 ) -> None:
-    from lifeboat.app.cli.render import local_time
     from lifeboat.core.retention import RetentionPolicy
     from lifeboat.core.snapshot import Snapshot
     from lifeboat.core.units import parse_duration
-    from lifeboat.errors import UsageError
+    from lifeboat.errors import LifeboatError, UsageError
     from lifeboat.operations.maintenance import forget, forget_ids
 
     state: CliContext = ctx.obj
@@ -77,21 +79,42 @@ def command(
             dry_run=dry_run,
             lock_wait=wait,
         )
+    if prune_after and not dry_run:
+        # One JSON document for the whole command: the forget result with the prune's inside.
+        from lifeboat.app.cli.output import error_document
+        from lifeboat.app.cli.prune_cmd import prune_json, render_prune, run_prune
+
+        if not state.json:
+            _render(state, result, dry_run=dry_run)
+        try:
+            pruned = run_prune(state, repo, dry_run=False, margin=timedelta(hours=1), threshold=0.10, lock_wait=wait)
+        except LifeboatError as exc:
+            if state.json:  # the snapshots are gone even so: say which, and why prune failed
+                out.emit_json({**result.to_json(), "prune": error_document(exc)})
+            raise
+        if state.json:
+            out.emit_json({**result.to_json(), "prune": prune_json(pruned, dry_run=False)})
+        else:
+            render_prune(state, pruned, dry_run=False)
+        return
     if state.json:
         out.emit_json(result.to_json())
     else:
-        for (group_source, group_host), decisions in result.groups.items():
-            out.line(f"{group_source} on {group_host} ({result.policies.get((group_source, group_host), '')}):")
-            for decision in decisions:
-                verdict = "keep  " if decision.keep else "remove"
-                why = ", ".join(decision.reasons)
-                out.line(f"  {verdict} {decision.snapshot.short_id} {local_time(decision.snapshot.time)}  {why}")
-        verb = "would remove" if dry_run else "removed"
-        doomed = sum(1 for group in result.groups.values() for d in group if not d.keep) or len(result.removed)
-        out.line(f"{verb} {doomed - len(result.not_removed)} snapshots")
-        for snapshot_id in result.not_removed:
-            out.line(f"  could not remove yet (the storage refuses, e.g. object lock): snapshot {snapshot_id[:8]}")
-    if prune_after and not dry_run:
-        from lifeboat.app.cli.prune_cmd import run_prune
+        _render(state, result, dry_run=dry_run)
 
-        run_prune(state, repo, dry_run=False, safety_margin="1h", repack_threshold="10%", lock_wait=wait)
+
+def _render(state: CliContext, result: ForgetResult, *, dry_run: bool) -> None:
+    from lifeboat.app.cli.render import local_time
+
+    out = state.output
+    for (group_source, group_host), decisions in result.groups.items():
+        out.line(f"{group_source} on {group_host} ({result.policies.get((group_source, group_host), '')}):")
+        for decision in decisions:
+            verdict = "keep  " if decision.keep else "remove"
+            why = ", ".join(decision.reasons)
+            out.line(f"  {verdict} {decision.snapshot.short_id} {local_time(decision.snapshot.time)}  {why}")
+    verb = "would remove" if dry_run else "removed"
+    doomed = sum(1 for group in result.groups.values() for d in group if not d.keep) or len(result.removed)
+    out.line(f"{verb} {doomed - len(result.not_removed)} snapshots")
+    for snapshot_id in result.not_removed:
+        out.line(f"  could not remove yet (the storage refuses, e.g. object lock): snapshot {snapshot_id[:8]}")

@@ -24,6 +24,8 @@ from typing import Any, Union
 import click
 from click.exceptions import Abort, Exit
 
+from lifeboat.errors import UsageError
+
 Context = click.Context
 
 __all__ = ["Abort", "App", "Argument", "Context", "Exit", "Group", "Option"]
@@ -63,6 +65,25 @@ class Argument:
     metavar: str | None = None
 
 
+class _IntRange(click.IntRange):
+    name = "integer"  # click says "'x' is not a valid integer range"
+
+
+class _Command(click.Command):
+    """A click command whose command-line mistakes always name the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.ctx = exc.ctx or ctx
+            raise
+
+
+class _Group(_Command, click.Group):
+    """A click group whose command-line mistakes always name the group."""
+
+
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(annotation)
     if origin in (Union, types.UnionType):
@@ -80,7 +101,7 @@ def _click_type(annotation: Any, spec: Option | None) -> tuple[Any, bool]:
         return _click_type(item, spec)[0], True
     if base is int:
         if spec is not None and (spec.min is not None or spec.max is not None):
-            return click.IntRange(spec.min, spec.max), False
+            return _IntRange(spec.min, spec.max), False
         return click.INT, False
     if base is float:
         return click.FLOAT, False
@@ -105,12 +126,14 @@ def _parameter(name: str, annotation: Any, default: Any) -> click.Parameter | No
     required = default is inspect.Parameter.empty
     if isinstance(spec, Argument):
         kind, multiple = _click_type(base, None)
+        # A required parameter gets no default at all: click 8.2 and later take an explicit
+        # ``default=None`` as a value, and would call the command without the argument.
         return click.Argument(
             [name],
             type=kind,
             nargs=-1 if multiple else 1,
             required=required and not multiple,
-            default=None if required or multiple else default,
+            **({} if required or multiple else {"default": default}),
             metavar=spec.metavar,
         )
     assert isinstance(spec, Option)
@@ -136,7 +159,7 @@ def _parameter(name: str, annotation: Any, default: Any) -> click.Parameter | No
         type=kind,
         multiple=multiple,
         required=required,
-        default=None if required or multiple else default,
+        **({} if required or multiple else {"default": default}),
         metavar=_metavar(kind, spec.metavar),
         show_default=show_default,
         **common,
@@ -162,7 +185,7 @@ def build_command(name: str, fn: Callable[..., Any], *, help: str | None, hidden
             kwargs[wants_context] = click.get_current_context()
         return fn(**kwargs)
 
-    return click.Command(
+    return _Command(
         name,
         callback=invoke,
         params=params,
@@ -191,10 +214,27 @@ class Group:
         return register
 
     def build(self) -> click.Group:
-        group = click.Group(self.name, help=self.help, no_args_is_help=True, hidden=self.hidden)
+        group = _Group(
+            self.name,
+            help=self.help,
+            callback=_require_command,
+            invoke_without_command=True,
+            no_args_is_help=False,
+            hidden=self.hidden,
+        )
         for command in self.commands:
             group.add_command(command)
         return group
+
+
+class MissingCommand(click.UsageError):
+    """A group (``lifeboat``, ``lifeboat key``) was called without one of its commands."""
+
+
+def _require_command() -> None:
+    ctx = click.get_current_context()
+    if ctx.invoked_subcommand is None:
+        raise MissingCommand("no command given", ctx=ctx)
 
 
 class App(Group):
@@ -214,17 +254,24 @@ class App(Group):
 
     def build(self) -> click.Group:
         params: list[click.Parameter] = []
-        invoke_callback: Callable[..., Any] | None = None
+        options_callback: Callable[..., Any] | None = None
         if self._callback is not None:
             callback_command = build_command(self.name, self._callback, help=self.help)
             params = callback_command.params
-            invoke_callback = callback_command.callback
-        root = click.Group(
+            options_callback = callback_command.callback
+
+        def invoke_callback(**kwargs: Any) -> None:
+            if options_callback is not None:
+                options_callback(**kwargs)
+            _require_command()
+
+        root = _Group(
             self.name,
             help=self.help,
             params=params,
             callback=invoke_callback,
-            no_args_is_help=True,
+            invoke_without_command=True,
+            no_args_is_help=False,
             context_settings={"help_option_names": ["--help"], "max_content_width": 100},
         )
         for command in self.commands:
@@ -233,5 +280,64 @@ class App(Group):
             root.add_command(group.build())
         return root
 
-    def __call__(self, *, args: list[str], prog_name: str) -> None:
-        self.build().main(args=args, prog_name=prog_name)
+    def __call__(self, *, args: list[str], prog_name: str) -> int:
+        """Run the command line; returns the exit code.
+
+        Every mistake click finds on the command line (an unknown option or command, a
+        missing argument, a bad value) is raised as one :class:`lifeboat.errors.UsageError`
+        with a hint, so it is reported like every other error (docs/cli.md).
+        """
+        command = self.build()
+        try:
+            with command.make_context(prog_name, list(args)) as ctx:
+                command.invoke(ctx)
+        except Exit as exc:
+            return exc.exit_code
+        except click.UsageError as exc:
+            raise usage_error(exc) from None
+        except Abort:
+            raise KeyboardInterrupt from None
+        return 0
+
+
+def usage_error(exc: click.UsageError) -> UsageError:
+    """Click's report of a bad command line as one line and a hint."""
+    ctx = exc.ctx
+    path = ctx.command_path if ctx is not None else "lifeboat"
+    where = path.partition(" ")[2]
+    prefix = f"{where}: " if where else ""
+    lists = "the commands and global options" if not where else "its options"
+    if isinstance(ctx.command if ctx is not None else None, click.Group):
+        lists = "its commands" if where else lists
+    help_hint = f"'{path} --help' lists {lists}"
+    if isinstance(exc, MissingCommand) and ctx is not None and isinstance(ctx.command, click.Group):
+        names = [name for name, cmd in ctx.command.commands.items() if not cmd.hidden]
+        return UsageError(f"{prefix}no command given", hint=f"commands: {', '.join(names)}; {help_hint}")
+    possibilities = getattr(exc, "possibilities", None) or []
+    suggestion = f"did you mean {' or '.join(possibilities)}? " if possibilities else ""
+    if isinstance(exc, click.NoSuchOption):
+        return UsageError(f"{prefix}unknown option {exc.option_name}", hint=suggestion + help_hint)
+    command_name = getattr(exc, "command_name", None)  # click.NoSuchCommand (click 8.4 and later)
+    if isinstance(command_name, str):
+        return UsageError(f"{prefix}unknown command {command_name!r}", hint=suggestion + help_hint)
+    param = getattr(exc, "param", None)
+    name = _param_name(param) if isinstance(param, click.Parameter) else ""
+    if isinstance(exc, click.MissingParameter) and name:
+        kind = "argument" if isinstance(param, click.Argument) else "option"
+        return UsageError(f"{prefix}missing {kind} {name}", hint=help_hint)
+    text = _clause(exc.message)
+    if name:
+        text = f"{name}: {text}"
+    return UsageError(prefix + text, hint=suggestion + help_hint)
+
+
+def _param_name(param: click.Parameter) -> str:
+    if isinstance(param, click.Argument):
+        return (param.metavar or param.name or "").upper()
+    return param.opts[0] if param.opts else (param.name or "")
+
+
+def _clause(message: str) -> str:
+    """Click's sentence as a clause: one line, no final period, lower-case start."""
+    text = " ".join(message.split()).rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) < 2 else text

@@ -7,6 +7,7 @@ with a hint and a documented exit code (docs/cli.md); a traceback only with ``-v
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -38,7 +39,8 @@ from lifeboat.app.cli import (
 )
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
-from lifeboat.errors import ExitCode, LifeboatError
+from lifeboat.app.cli.output import Output, stream_closed
+from lifeboat.errors import ExitCode, Interrupted, LifeboatError
 
 EXIT_CODES_HELP = """
 Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
@@ -80,6 +82,24 @@ def main_options(
     ctx.obj = CliContext.create(repo=repo, config_path=config, json=json_output, quiet=quiet, verbose=verbose)
 
 
+class OutputClosed(Exception):
+    """The reader of stdout or stderr went away (``lifeboat ls | head -1``)."""
+
+
+def report(output: Output, exc: BaseException, *, exit_code: int | None = None) -> int:
+    """Print ``exc`` the one way every error is printed; returns the exit code (its own,
+    unless ``exit_code`` is given)."""
+    if isinstance(exc, BrokenPipeError) and (stream_closed(sys.stdout) or stream_closed(sys.stderr)):
+        raise OutputClosed from None
+    if isinstance(exc, KeyboardInterrupt):
+        exc = Interrupted("interrupted")
+    if isinstance(exc, LifeboatError):
+        output.error(exc, exit_code=exit_code)
+        return int(exc.exit_code) if exit_code is None else exit_code
+    output.internal_error(exc)  # the last line of defence: one line, the traceback only with -v
+    return int(ExitCode.ERROR)
+
+
 def guarded(fn: F) -> F:
     """Run a command body, turning errors into one line, a hint and the exit code."""
 
@@ -91,15 +111,8 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except (Exit, Abort):
             raise
-        except LifeboatError as exc:
-            state.output.error(exc)
-            raise Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            sys.stderr.write("lifeboat: interrupted; nothing was committed by the interrupted step\n")
-            raise Exit(int(ExitCode.INTERRUPTED)) from None
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-            state.output.internal_error(exc)
-            raise Exit(int(ExitCode.ERROR)) from None
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error leaves as one line
+            raise Exit(report(state.output, exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -198,6 +211,72 @@ def _hoist_globals(argv: list[str], command_at: int) -> list[str]:
     return [*head, *moved, *kept]
 
 
+def _globals(argv: list[str]) -> tuple[list[str], str | None]:
+    """The global options of a routed command line, and its command."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        i += 2 if argv[i] in _VALUE_OPTIONS else 1
+    return argv[:i], argv[i] if i < len(argv) else None
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether ``--json`` is among the global options of a routed command line."""
+    return "--json" in _globals(argv)[0]
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command a routed command line runs (``ls``, ``restore-postgres``)."""
+    return _globals(argv)[1]
+
+
+def _display(error: LifeboatError) -> LifeboatError:
+    """``restore-postgres`` is how the command line names ``restore postgres``; say it the user's way."""
+    for (verb, kind), routed in ROUTED_KINDS.items():
+        error.message = error.message.replace(routed, f"{verb} {kind}")
+        error.hint = error.hint.replace(routed, f"{verb} {kind}")
+    return error
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line (after :func:`route`); returns the exit code."""
+    with contextlib.suppress(AttributeError, ValueError):
+        # A file name that is not UTF-8 is printed as its own bytes (as ls does), whatever the locale.
+        sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    try:
+        try:
+            code = app(args=argv, prog_name="lifeboat")
+        except OutputClosed:
+            raise
+        except LifeboatError as exc:  # the command line itself was wrong
+            fatal = None
+            if command_of(argv) == "wal-fetch":  # PostgreSQL takes 2 for "not archived": recovery would end
+                from lifeboat.app.cli.walrun import FETCH_FATAL
+
+                fatal = FETCH_FATAL
+            code = report(Output(json_mode=wants_json(argv)), _display(exc), exit_code=fatal)
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error leaves as one line
+            code = report(Output(json_mode=wants_json(argv)), exc)
+        sys.stdout.flush()
+    except (OutputClosed, BrokenPipeError):
+        return _closed()
+    return code
+
+
+def _closed() -> int:
+    """Leave quietly because the reader of our output is gone, as coreutils, git and restic do:
+    by SIGPIPE (a shell reports 141). Locks and temporary files were released on the way out."""
+    import os
+    import signal
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())  # nothing left in a buffer can complain at exit
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    return 128 + signal.SIGPIPE  # not reached
+
+
 def main() -> None:
     """Console entry point."""
     from lifeboat.app.cli import walfast
@@ -208,7 +287,7 @@ def main() -> None:
     from lifeboat.app.runtime import tune_process
 
     tune_process()
-    app(args=route(sys.argv[1:]), prog_name="lifeboat")
+    sys.exit(run(route(sys.argv[1:])))
 
 
 if __name__ == "__main__":

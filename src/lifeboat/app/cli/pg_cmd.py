@@ -26,6 +26,7 @@ def check(
     """Verify wal_level, archive_mode, archive_command, the archiver, the repository as the server's
     OS user sees it, and a real round trip (exit 1 on failure)."""
     from lifeboat.app.cli.pg_options import connection, source_config
+    from lifeboat.errors import LifeboatError
     from lifeboat.operations.pg_check import check_postgres
 
     state: CliContext = ctx.obj
@@ -48,6 +49,13 @@ def check(
                 out.line(f"      hint: {item.hint}")
         out.line("archiving works" if report.ok else "archiving is NOT working")
     if not report.ok:
+        failed = sum(1 for item in report.items if not item.ok and not item.warning)
+        out.error(
+            LifeboatError(
+                f"archiving is not working: {failed} checks failed (listed above)",
+                hint="each failed check above says what to fix; 'lifeboat pg setup' prints the settings",
+            )
+        )
         raise Exit(1)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
 from lifeboat.app.cli.options import LockWaitOpt
 
 if TYPE_CHECKING:
+    from lifeboat.repository.gc import PruneResult
     from lifeboat.repository.repo import Repository
 
 
@@ -21,16 +23,22 @@ def command(
     repack_threshold: Annotated[str, Option(help="Repack packs with more than this unused.")] = "10%",
     lock_wait: LockWaitOpt = None,
 ) -> None:
+    from lifeboat.core.units import parse_duration, parse_percent
+    from lifeboat.errors import UsageError
+
     state: CliContext = ctx.obj
+    try:
+        margin = parse_duration(safety_margin)
+        threshold = parse_percent(repack_threshold)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     repo = state.open_repository()
-    run_prune(
-        state,
-        repo,
-        dry_run=dry_run,
-        safety_margin=safety_margin,
-        repack_threshold=repack_threshold,
-        lock_wait=state.lock_wait(lock_wait),
-    )
+    wait = state.lock_wait(lock_wait)
+    result = run_prune(state, repo, dry_run=dry_run, margin=margin, threshold=threshold, lock_wait=wait)
+    if state.json:
+        state.output.emit_json(prune_json(result, dry_run=dry_run))
+    else:
+        render_prune(state, result, dry_run=dry_run)
 
 
 def run_prune(
@@ -38,33 +46,32 @@ def run_prune(
     repo: Repository,
     *,
     dry_run: bool,
-    safety_margin: str,
-    repack_threshold: str,
+    margin: timedelta,
+    threshold: float,
     lock_wait: float,
-) -> None:
-    from lifeboat.core.units import format_bytes, parse_duration, parse_percent
-    from lifeboat.errors import UsageError
+) -> PruneResult:
     from lifeboat.operations.maintenance import prune
 
-    try:
-        margin = parse_duration(safety_margin)
-        threshold = parse_percent(repack_threshold)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    out = state.output
-    result = prune(
+    return prune(
         repo,
         now=repo.clock(),
         dry_run=dry_run,
         margin=margin,
         repack_threshold=threshold,
         lock_wait=lock_wait,
-        progress=out.info,
+        progress=state.output.info,
     )
+
+
+def prune_json(result: PruneResult, *, dry_run: bool) -> dict[str, Any]:
+    return {"dry_run": dry_run, **result.to_json()}
+
+
+def render_prune(state: CliContext, result: PruneResult, *, dry_run: bool) -> None:
+    from lifeboat.core.units import format_bytes
+
+    out = state.output
     plan = result.plan
-    if state.json:
-        out.emit_json({"dry_run": dry_run, **result.to_json()})
-        return
     out.line(f"used blobs: {plan.blobs_used}")
     for action, label in (
         ("keep", "keep"),

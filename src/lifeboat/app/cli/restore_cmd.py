@@ -6,7 +6,16 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, PathOpt, SourceOpt, TagOpt, WorkersOpt, snapshot_filter
+from lifeboat.app.cli.options import (
+    PATTERN_HINT,
+    HostOpt,
+    NoLockOpt,
+    PathOpt,
+    SourceOpt,
+    TagOpt,
+    WorkersOpt,
+    snapshot_filter,
+)
 
 
 def command(
@@ -31,7 +40,7 @@ def command(
     from lifeboat.core.patterns import PathFilter
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, format_duration
-    from lifeboat.errors import ExitCode, IntegrityError, UsageError
+    from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError
     from lifeboat.operations.backup import default_workers
     from lifeboat.operations.restore import RestoreOptions, restore_snapshot
 
@@ -40,7 +49,7 @@ def command(
     try:
         patterns = PathFilter.build(include or (), exclude or ())
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc), hint=PATTERN_HINT) from None
     options = RestoreOptions(
         target=target, filter=patterns, force=force, dry_run=dry_run, workers=workers or default_workers()
     )
@@ -70,4 +79,10 @@ def command(
         out.error(IntegrityError(f"{len(result.damaged)} files were not restored because their data is damaged"))
         raise Exit(int(ExitCode.INTEGRITY))
     if result.errors:
+        out.error(
+            LifeboatError(
+                f"{result.errors} entries could not be restored (listed above)",
+                hint="the other entries were restored; fix what is named above and restore those paths again",
+            )
+        )
         raise Exit(int(ExitCode.ERROR))

@@ -130,7 +130,7 @@ def spool_root(inv: WalInvocation) -> str:
             config_stamp = "missing"
     repo = inv.repo or os.environ.get("LIFEBOAT_REPO") or ""
     identity = "\0".join((pgdata, os.path.abspath(config) if config else "", config_stamp, repo, inv.source or ""))
-    key = identity.encode()
+    key = identity.encode(errors="surrogateescape")  # paths are bytes: a non-UTF-8 name is fine
     return os.path.join(base, f"{zlib.crc32(key):08x}{zlib.crc32(key[::-1]):08x}")
 
 

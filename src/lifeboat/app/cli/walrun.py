@@ -37,9 +37,9 @@ def _say(text: str) -> None:
 
 
 def _error(exc: LifeboatError, verbose: int) -> None:
-    _say(f"lifeboat: error: {exc.message}")
+    _say(f"lifeboat: error: {' '.join(exc.message.split())}")  # one line, whatever a path holds
     if exc.hint:
-        _say(f"  hint: {exc.hint}")
+        _say(f"  hint: {' '.join(exc.hint.split())}")
     if verbose:
         from lifeboat.app.cli.tracebacks import format_traceback
 
@@ -225,7 +225,7 @@ def _push(inv: WalInvocation, root: str) -> int:
     name = os.path.basename(path)
     pg_wal = Path(os.path.dirname(os.path.abspath(path)))
     pgdata = data_directory(path)
-    if not (pg_wal / name).is_file():
+    if not os.path.isfile(pg_wal / name):  # False for any path the system refuses, too long ones included
         raise UsageError(f"{pg_wal / name} does not exist", hint="archive_command must pass %p (the file's path)")
     queued = (pg_wal / "archive_status" / f"{name}.ready").exists()
     if inv.sync or not queued:  # the background pusher only pushes what PostgreSQL queued

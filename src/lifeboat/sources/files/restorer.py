@@ -23,7 +23,7 @@ from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node, NodeType, Tree
-from lifeboat.errors import IntegrityError, RestoreRefused
+from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, UsageError
 
 # A file larger than this is written by several workers at once, in parts of this size.
 PART_BYTES = 32 * 1024 * 1024
@@ -63,15 +63,39 @@ class RestoreResult:
 
 
 def check_target(target: str, *, force: bool) -> None:
-    """Refuse a target that exists and is not an empty directory (unless forced)."""
+    """Refuse a target that exists and is not an empty directory (unless forced), and one
+    that cannot be a directory at all (an empty path, a path below a file)."""
+    if not target:
+        raise UsageError("the restore target is an empty path", hint="name the directory to restore into")
     try:
         st = os.stat(target)
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise unusable_target(target, exc) from None
     if not stat.S_ISDIR(st.st_mode):
         raise RestoreRefused(f"restore target {target} exists and is not a directory")
-    if not force and any(True for _ in os.scandir(target)):
-        raise RestoreRefused(f"restore target {target} is not empty")
+    try:
+        if not force and any(True for _ in os.scandir(target)):
+            raise RestoreRefused(f"restore target {target} is not empty")
+    except OSError as exc:
+        raise unusable_target(target, exc) from None
+
+
+def unusable_target(target: str, exc: OSError) -> LifeboatError:
+    """The error for a restore target the system refuses (``FILE/sub``, no permission)."""
+    if exc.errno == errno.ENOTDIR:
+        parent = os.path.dirname(os.path.normpath(target))
+        while parent and parent != os.path.dirname(parent) and not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        return UsageError(
+            f"restore target {target} cannot be a directory: {parent or target} is not a directory",
+            hint="choose a target directory whose parents are directories",
+        )
+    return LifeboatError(
+        f"cannot use restore target {target}: {exc.strerror or exc}",
+        hint="choose a directory this user can create and write",
+    )
 
 
 def is_zero(data: bytes) -> bool:

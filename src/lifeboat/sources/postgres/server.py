@@ -97,7 +97,7 @@ class PgServer:
                 params[key] = value
         try:
             conn = psycopg.connect(**params)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:  # ValueError: a host name no resolver accepts
             where = f"{settings.host or 'default host'}:{settings.port or 'default port'}"
             raise PostgresError(f"cannot connect to PostgreSQL at {where}: {_first_line(exc)}") from None
         return cls(conn, settings)

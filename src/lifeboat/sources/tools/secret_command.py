@@ -15,13 +15,21 @@ TIMEOUT_SECONDS = 60
 
 
 def run_secret_command(command: str) -> bytes:
-    argv = shlex.split(command)
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:  # an unclosed quote: the command itself is never repeated
+        raise ConfigError(f"the password command cannot be split into words: {exc}") from None
     if not argv:
         raise ConfigError("the password command is empty")
     try:
         done = subprocess.run(argv, capture_output=True, timeout=TIMEOUT_SECONDS, check=False, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise MissingTool(f"password command {argv[0]!r} was not found") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"password command {argv[0]!r} cannot be run: {exc.strerror or exc}",
+            hint="check that it names an executable program",
+        ) from None
     except subprocess.TimeoutExpired:
         raise ConfigError(f"password command {argv[0]!r} did not finish within {TIMEOUT_SECONDS}s") from None
     if done.returncode != 0:
