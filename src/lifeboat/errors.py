@@ -64,9 +64,9 @@ class PassphraseError(LifeboatError):
 
     exit_code = ExitCode.WRONG_PASSPHRASE
     default_hint = (
-        "check that the passphrase source (the first line of LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND, "
-        "LIFEBOAT_PASSWORD, or the configured password_file / password_command) gives this repository's "
-        "passphrase and that --repo names the right repository; the passphrase of any other key opens it too"
+        "the first of LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND, the configured password_file or "
+        "password_command, LIFEBOAT_PASSWORD is used: check that it gives this repository's passphrase and "
+        "that --repo names the right repository; the passphrase of any other key (added with 'key add') opens it too"
     )
 
 
