@@ -1,7 +1,7 @@
 """An HTTP proxy between a client and a test server that breaks chosen requests.
 
 A rule sees each request (method, path with query) and answers what to do with it:
-pass it on, answer 500 without forwarding, forward it and then drop the connection
+pass it on, answer 500 (or 403) without forwarding, forward it and then drop the connection
 (the response is lost), or stall for a while before forwarding (to trip timeouts).
 The proxy also counts requests, so a test can say how many a client made.
 """
@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PASS = "pass"
 FAIL = "fail"  # 500 InternalError, request never reaches the server
+DENY = "deny"  # 403 AccessDenied, request never reaches the server
 DROP = "drop"  # forwarded, then the connection is closed before the response
 STALL = "stall"  # wait ``stall_seconds`` before forwarding
 
@@ -47,9 +48,10 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 action = proxy.rule(self.command, self.path)
                 proxy.requests.append((self.command, self.path, action))  # list.append is atomic
-                if action == FAIL:
-                    payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
-                    self.send_response(500)
+                if action in (FAIL, DENY):
+                    code = b"InternalError" if action == FAIL else b"AccessDenied"
+                    payload = b"<Error><Code>" + code + b"</Code><Message>injected</Message></Error>"
+                    self.send_response(500 if action == FAIL else 403)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

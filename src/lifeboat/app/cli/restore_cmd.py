@@ -31,7 +31,7 @@ def command(
     from lifeboat.core.patterns import PathFilter
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, format_duration
-    from lifeboat.errors import ExitCode, IntegrityError, UsageError
+    from lifeboat.errors import UsageError
     from lifeboat.operations.backup import default_workers
     from lifeboat.operations.restore import RestoreOptions, restore_snapshot
 
@@ -66,8 +66,7 @@ def command(
             f"({format_bytes(result.bytes)}) from snapshot {done.snapshot.short_id} to {target}"
             + ("" if dry_run else f" in {format_duration(progress.elapsed())}")
         )
-    if result.damaged:
-        out.error(IntegrityError(f"{len(result.damaged)} files were not restored because their data is damaged"))
-        raise Exit(int(ExitCode.INTEGRITY))
-    if result.errors:
-        raise Exit(int(ExitCode.ERROR))
+    failure = result.failure()
+    if failure is not None:
+        out.error(failure)
+        raise Exit(int(failure.exit_code))

@@ -23,7 +23,7 @@ from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node, NodeType, Tree
-from lifeboat.errors import IntegrityError, RestoreRefused
+from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, StorageError
 
 # A file larger than this is written by several workers at once, in parts of this size.
 PART_BYTES = 32 * 1024 * 1024
@@ -44,12 +44,21 @@ class RestoreOptions:
 
 @dataclass
 class RestoreResult:
+    """What a restore wrote, and what it could not.
+
+    Every entry that could not be restored is reported as an error notice naming it, and
+    counted here: ``damaged`` (the repository's data failed verification), ``unreadable``
+    (the storage could not deliver it), and the other errors (writing the target, setting
+    metadata) in ``errors``, which counts all three.
+    """
+
     files: int = 0
     dirs: int = 0
     links: int = 0
     bytes: int = 0
     errors: int = 0
     damaged: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -59,7 +68,36 @@ class RestoreResult:
             "bytes": self.bytes,
             "errors": self.errors,
             "damaged": self.damaged,
+            "unreadable": self.unreadable,
         }
+
+    def failure(self) -> LifeboatError | None:
+        """The error a restore with failures ends with (None when everything was restored).
+
+        One exit code for a mix of failures, the most severe one: damaged data (13, the
+        repository itself is damaged; restoring again cannot help) over unreadable storage
+        (14, restoring again once the storage is reachable can) over everything else (1).
+        The message counts each kind.
+        """
+        other = self.errors - len(self.damaged) - len(self.unreadable)
+        parts = []
+        if self.damaged:
+            parts.append(f"{len(self.damaged)} files were not restored because their data is damaged")
+        if self.unreadable:
+            parts.append(f"{len(self.unreadable)} files were not restored because the storage could not be read")
+        if other > 0:
+            parts.append(f"{other} other entries failed")
+        if not parts:
+            return None
+        message = "; ".join(parts) + " (each is named above)"
+        if self.damaged:
+            return IntegrityError(message, hint="run 'lifeboat check --read-data' to see what is damaged")
+        if self.unreadable:
+            return StorageError(
+                message,
+                hint="check that the storage is reachable and readable with these credentials, then restore again",
+            )
+        return LifeboatError(message, hint="fix what the messages above name, then restore again (--force replaces)")
 
 
 def check_target(target: str, *, force: bool) -> None:
@@ -102,6 +140,7 @@ class FileRestorer:
         self._slots = threading.BoundedSemaphore(4 * max(1, options.workers) + 16)
         self._dirs: list[tuple[str, Node]] = []
         self._root_fd = -1
+        self._escaped: BaseException | None = None  # an exception no job handled (a bug)
 
     def _notice(self, severity: Severity, path: str, message: str) -> None:
         if severity is Severity.ERROR:
@@ -128,6 +167,8 @@ class FileRestorer:
                     self._walk(tree, (), root, pool)
                 finally:
                     self._wait_for_jobs()
+            if self._escaped is not None:
+                raise self._escaped
             self._link_deferred()
             for rel, node in reversed(self._dirs):
                 self._apply_dir_metadata(rel, node)
@@ -171,10 +212,24 @@ class FileRestorer:
                     if first != rel:
                         self._deferred_links.append((first, "/".join(prefix), node))
                         continue
-                self._slots.acquire()  # bounds queued jobs and the descriptors they hold
-                self._submit(self._restore_file_job, os.dup(dir_fd), node, rel)
+                self._submit_file(dir_fd, node, rel)
             else:
                 self._restore_special(dir_fd, node, rel)
+
+    def _submit_file(self, dir_fd: int, node: Node, rel: str) -> None:
+        """Queue the restore of one file; the job owns a slot and a copy of ``dir_fd``."""
+        self._slots.acquire()  # bounds queued jobs and the descriptors they hold
+        try:
+            job_fd = os.dup(dir_fd)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            self._submit(self._restore_file_job, job_fd, node, rel)
+        except BaseException:
+            os.close(job_fd)
+            self._slots.release()
+            raise
 
     def _link_deferred(self) -> None:
         """Create the second and later names of hard-linked files."""
@@ -248,21 +303,36 @@ class FileRestorer:
             self._notice(Severity.ERROR, rel, f"cannot create {node.type.value}: {exc.strerror}")
 
     def _submit(self, fn: Callable[..., None], *args: object) -> None:
-        """Run ``fn`` on the pool; :meth:`restore` waits for every such job to end."""
+        """Run ``fn`` on the pool; :meth:`restore` waits for every such job to end.
+
+        Jobs report their own failures; whatever still escapes one (a bug) is kept in
+        ``_escaped`` and raised by :meth:`restore`, never lost in an unread future.
+        """
         with self._lock:
             self._jobs += 1
 
         def run() -> None:
             try:
                 fn(*args)
-            finally:
+            except BaseException as exc:  # noqa: BLE001 - reaches the command through restore()
                 with self._lock:
-                    self._jobs -= 1
-                    if self._jobs == 0:
-                        self._lock.notify_all()
+                    if self._escaped is None:
+                        self._escaped = exc
+            finally:
+                self._job_ended()
 
         assert self._pool is not None
-        self._pool.submit(run)
+        try:
+            self._pool.submit(run)
+        except BaseException:
+            self._job_ended()
+            raise
+
+    def _job_ended(self) -> None:
+        with self._lock:
+            self._jobs -= 1
+            if self._jobs == 0:
+                self._lock.notify_all()
 
     def _wait_for_jobs(self) -> None:
         with self._lock:
@@ -270,27 +340,36 @@ class FileRestorer:
                 self._lock.wait()
 
     def _restore_file_job(self, dir_fd: int, node: Node, rel: str) -> None:
+        """Create one file and write its data; owns ``dir_fd`` and one of the slots.
+
+        Whatever happens, the descriptor is closed and the slot released exactly once
+        (by :meth:`_finish_file` once the file exists), and a failure is reported.
+        """
         try:
             self._clear(dir_fd, node.name)
             fd = os.open(node.name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
-        except OSError as exc:
-            self._notice(Severity.ERROR, rel, f"cannot write: {exc.strerror}")
-            os.close(dir_fd)
-            self._slots.release()
+        except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
+            try:
+                self._file_failed(rel, exc)
+            finally:
+                os.close(dir_fd)
+                self._slots.release()
             return
+        write = _FileWrite(self, dir_fd, fd, node, rel)
         try:
             parts = self._parts(node)
-        except IntegrityError as exc:
-            parts = []
-            error: BaseException | None = exc
-        else:
-            error = None
-        write = _FileWrite(self, dir_fd, fd, node, rel, max(1, len(parts)))
-        if error is not None or not parts:
-            write.part_done(0, error)
+        except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
+            write.start(1)
+            write.part_done(0, exc)
             return
-        for offset, blob_ids in parts[1:]:
-            self._submit(self._write_part, write, offset, blob_ids)
+        write.start(len(parts))
+        for number, (offset, blob_ids) in enumerate(parts[1:], 1):
+            try:
+                self._submit(self._write_part, write, offset, blob_ids)
+            except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
+                for _ in parts[number:]:  # never submitted: each still counts as a part done
+                    write.part_done(0, exc)
+                break
         self._write_part(write, *parts[0])
 
     def _parts(self, node: Node) -> list[tuple[int, tuple[bytes, ...]]]:
@@ -310,56 +389,78 @@ class FileRestorer:
 
     def _write_part(self, write: _FileWrite, offset: int, blob_ids: tuple[bytes, ...]) -> None:
         position = offset
+        error: BaseException | None = None
         try:
-            for data in self._loader.load_blobs(blob_ids):
-                if write.node.sparse:
-                    _pwrite_sparse(write.fd, data, position)
-                else:
-                    _pwrite_all(write.fd, data, position)
-                position += len(data)
-                self.progress.bytes_read(len(data))
-        except (IntegrityError, OSError) as exc:
-            write.part_done(position - offset, exc)
-            return
-        write.part_done(position - offset, None)
+            if not write.failed:  # another part already failed: the file is removed anyway
+                for data in self._loader.load_blobs(blob_ids):
+                    if write.node.sparse:
+                        _pwrite_sparse(write.fd, data, position)
+                    else:
+                        _pwrite_all(write.fd, data, position)
+                    position += len(data)
+                    self.progress.bytes_read(len(data))
+        except BaseException as exc:  # noqa: BLE001 - every failure is the file's, reported once
+            error = exc
+        write.part_done(position - offset, error)
 
     def _finish_file(self, write: _FileWrite, error: BaseException | None) -> None:
-        """Called once, by whichever worker wrote the last part of the file."""
+        """Called once, by whichever worker ended the last part of the file.
+
+        A file any part of which failed is removed, so nothing incomplete is left looking
+        restored; the descriptors are closed and the slot released whatever happens.
+        """
         node, rel = write.node, write.rel
         try:
-            if isinstance(error, IntegrityError):
-                os.close(write.fd)
+            if error is None:
+                try:
+                    os.ftruncate(write.fd, write.written)
+                except BaseException as exc:  # noqa: BLE001 - reported below, the file removed
+                    error = exc
+            if error is not None:
                 with suppress(OSError):
                     os.unlink(node.name, dir_fd=write.dir_fd)
-                with self._lock:
-                    self.result.damaged.append(rel)
-                self._notice(Severity.ERROR, rel, f"damaged data, file not restored: {error}")
-                return
-            if isinstance(error, OSError):
-                os.close(write.fd)
-                self._notice(Severity.ERROR, rel, f"cannot write: {error.strerror}")
+                self._file_failed(rel, error)
                 return
             try:
-                os.ftruncate(write.fd, write.written)
                 self._apply_file_metadata(write.fd, node)
-            except OSError as exc:
-                self._notice(Severity.ERROR, rel, f"cannot set metadata: {exc.strerror}")
-            finally:
-                os.close(write.fd)
+            except BaseException as exc:  # noqa: BLE001 - the data is whole; the metadata is reported
+                self._notice(Severity.ERROR, rel, f"cannot set metadata: {_reason(exc)}")
             with self._lock:
                 self.result.files += 1
                 self.result.bytes += write.written
             self.progress.file_done()
         finally:
-            os.close(write.dir_fd)
+            for fd in (write.fd, write.dir_fd):
+                with suppress(OSError):
+                    os.close(fd)
             self._slots.release()
+
+    def _file_failed(self, rel: str, error: BaseException) -> None:
+        """Report a file that was not restored, filed by what went wrong."""
+        if isinstance(error, IntegrityError):
+            with self._lock:
+                self.result.damaged.append(rel)
+            self._notice(Severity.ERROR, rel, f"damaged data, file not restored: {error}")
+        elif isinstance(error, StorageError):
+            with self._lock:
+                self.result.unreadable.append(rel)
+            self._notice(Severity.ERROR, rel, f"cannot read from the repository, file not restored: {error}")
+        else:
+            self._notice(Severity.ERROR, rel, f"cannot write: {_reason(error)}")
 
     # --- metadata ---------------------------------------------------------------------------------
     def _apply_file_metadata(self, fd: int, node: Node) -> None:
+        """Owner, mode and times; a refused owner still leaves the mode and times right."""
+        refused: OSError | OverflowError | None = None
         if self._options.restore_owner:
-            os.fchown(fd, node.uid, node.gid)
+            try:
+                os.fchown(fd, node.uid, node.gid)
+            except (OSError, OverflowError) as exc:
+                refused = exc
         os.fchmod(fd, node.mode)
         os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+        if refused is not None:
+            raise refused
 
     def _apply_link_metadata(self, dir_fd: int, node: Node) -> None:
         if self._options.restore_owner:
@@ -386,12 +487,20 @@ class FileRestorer:
 class _FileWrite:
     """One file being restored, perhaps by several workers writing its parts."""
 
-    def __init__(self, restorer: FileRestorer, dir_fd: int, fd: int, node: Node, rel: str, parts: int) -> None:
+    def __init__(self, restorer: FileRestorer, dir_fd: int, fd: int, node: Node, rel: str) -> None:
         self.restorer, self.dir_fd, self.fd, self.node, self.rel = restorer, dir_fd, fd, node, rel
         self.written = 0
-        self._remaining = parts
+        self._remaining = 0
         self._error: BaseException | None = None
         self._lock = threading.Lock()
+
+    def start(self, parts: int) -> None:
+        """Set how many parts must end before the file is finished (before any is written)."""
+        self._remaining = parts
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
 
     def part_done(self, written: int, error: BaseException | None) -> None:
         with self._lock:
@@ -467,6 +576,15 @@ def _open_below(root_fd: int, rel: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _reason(exc: BaseException) -> str:
+    """The part of an exception worth showing after a path."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, LifeboatError):
+        return exc.message
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 _HOLE_GRAIN = 4096
