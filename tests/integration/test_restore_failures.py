@@ -16,12 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -40,11 +37,11 @@ from lifeboat.storage.faulty import FaultPlan, FaultyBackend
 from lifeboat.storage.local import LocalBackend
 from lifeboat.storage.registry import open_backend
 from tests.conftest import FAST_KDF, PASSPHRASE, CliResult, run_cli
+from tests.integration.deadline import within
 from tests.servers.fault_proxy import DENY, FAIL, PASS, FaultProxy
 from tests.servers.fixtures import Server, new_bucket
 from tests.storage.remote import s3_url, use_env
 
-T = TypeVar("T")
 USER = "nobody"
 OLD_FILES = 3
 
@@ -192,27 +189,15 @@ def restore_through_faults(sample: Sample, base: Path, plan: FaultPlan, target: 
     return within(60, lambda: restore_snapshot(repo, "latest", RestoreOptions(target=str(target), workers=2))).result
 
 
-def within(seconds: float, work: Callable[[], T]) -> T:
-    """``work()``'s result, or a failed test if it takes longer (it is left running, as a daemon)."""
-    done: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(work())
-        except BaseException as exc:
-            done.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
-    try:
-        return done.result(timeout=seconds)
-    except TimeoutError:
-        pytest.fail(f"still running after {seconds} s: it hangs", pytrace=False)
-
-
 @pytest.mark.parametrize("new_files", [1, 40])
 @pytest.mark.parametrize(
     ("kind", "code", "listed"),
-    [("io", ExitCode.STORAGE, "unreadable"), ("denied", ExitCode.STORAGE, "unreadable"), ("crash", ExitCode.ERROR, "")],
+    [
+        ("io", ExitCode.STORAGE, "unreadable"),
+        ("denied", ExitCode.STORAGE, "unreadable"),
+        ("crash", ExitCode.ERROR, ""),  # an exception no provider should raise: an internal error
+        ("cancelled", ExitCode.ERROR, ""),  # and a BaseException
+    ],
 )
 def test_a_failing_read_of_a_pack_fails_the_restore_and_leaves_no_file_of_it(
     base: Path, new_files: int, kind: str, code: ExitCode, listed: str

@@ -5,13 +5,15 @@ Kinds: ``error`` (the request fails before it reaches the storage, like a 5xx),
 ``reset`` (the request is carried out but its response is lost), ``timeout`` (a slow
 request that then fails) — all transient, so retried — and, chosen explicitly, the
 permanent ``io`` (an I/O error, like EIO from a failing disk), ``denied`` (permission
-refused) and ``crash`` (an exception no provider should raise, like a bug in one).
+refused), ``crash`` (an exception no provider should raise, like a bug in one) and
+``cancelled`` (``asyncio.CancelledError``, a ``BaseException`` an async SDK can let out).
 ``slow`` adds latency to every request. ``down()`` makes every later request fail, like
 a backend that stays unreachable. ``objects`` limits the faults to some names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -26,7 +28,7 @@ from lifeboat.storage.wrapper import BackendWrapper
 T = TypeVar("T")
 
 FAULT_KINDS = ("error", "reset", "timeout")
-PERMANENT_KINDS = ("io", "denied", "crash")
+PERMANENT_KINDS = ("io", "denied", "crash", "cancelled")
 
 
 class InjectedCrash(RuntimeError):
@@ -100,6 +102,8 @@ class FaultyBackend(BackendWrapper):
             raise StoragePermissionDenied(f"{op} {name}: permission denied (injected)")
         if fault == "crash":
             raise InjectedCrash(f"{op} {name}: unexpected failure (injected)")
+        if fault == "cancelled":
+            raise asyncio.CancelledError(f"{op} {name}: task cancelled (injected)")
         result = fn()
         if fault == "reset":
             raise TransientStorageError(f"{op} {name}: connection reset after the request (injected)")

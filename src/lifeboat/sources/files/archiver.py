@@ -518,6 +518,7 @@ class FileArchiver:
                 self._count("dirs")
                 self.progress.dir_done()
                 job.result.set_result(replace(job.node, subtree=tree_id))
-            except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the directory
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the directory;
+                # a finisher that died instead would leave the walk waiting for the root forever
                 self._failed = exc
                 job.result.set_exception(exc)
