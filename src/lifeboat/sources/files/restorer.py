@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -23,12 +23,14 @@ from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.core.treewalk import check_expansion
 from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, StorageError
+from lifeboat.sources.files.dirchain import DIR_FLAGS, DirectoryChain
 
 # A file larger than this is written by several workers at once, in parts of this size.
 PART_BYTES = 32 * 1024 * 1024
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = DIR_FLAGS
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -138,7 +140,7 @@ class FileRestorer:
         self._links: dict[tuple[int, int], str] = {}  # (device, inode) -> first path below target
         self._deferred_links: list[tuple[str, str, Node]] = []
         self._slots = threading.BoundedSemaphore(4 * max(1, options.workers) + 16)
-        self._dirs: list[tuple[str, Node]] = []
+        self._dirs: list[tuple[int, int, Node]] = []  # created directories: (parent's index, depth, node)
         self._root_fd = -1
         self._escaped: BaseException | None = None  # an exception no job handled (a bug)
 
@@ -151,70 +153,136 @@ class FileRestorer:
 
     # --- entry point ---------------------------------------------------------------------------
     def restore(self, tree: Tree) -> RestoreResult:
-        """Restore the entries of ``tree`` (a snapshot's root tree, or part of one)."""
+        """Restore the entries of ``tree`` (a snapshot's root tree, or part of one).
+
+        A tree whose shared subtrees would expand beyond the bound (core/treewalk.py) is
+        refused before anything is written.
+        """
         opts = self._options
+        check_expansion(self._loader, tree, "the tree to restore")
         if opts.dry_run:
-            self._walk(tree, (), _Directory.root(self, -1, dry_run=True), None)
+            self._walk(tree, None)
             return self.result
         check_target(opts.target, force=opts.force)
         os.makedirs(opts.target, exist_ok=True)
         self._root_fd = os.open(opts.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        root = _Directory.root(self, os.dup(self._root_fd), dry_run=False)
         try:
             with ThreadPoolExecutor(max(1, opts.workers), thread_name_prefix="lifeboat-restore") as pool:
                 self._pool = pool
                 try:
-                    self._walk(tree, (), root, pool)
+                    with DirectoryChain(os.dup(self._root_fd)) as chain:
+                        self._walk(tree, chain)
                 finally:
                     self._wait_for_jobs()
             if self._escaped is not None:
                 raise self._escaped
             self._link_deferred()
-            for rel, node in reversed(self._dirs):
-                self._apply_dir_metadata(rel, node)
+            self._apply_dirs_metadata()
         finally:
-            root.close()
             os.close(self._root_fd)
         return self.result
 
-    def _walk(self, tree: Tree, prefix: tuple[str, ...], here: _Directory, pool: ThreadPoolExecutor | None) -> None:
-        """Create the entries of one tree in ``here`` (only count them when ``pool`` is None).
+    def _walk(self, tree: Tree, chain: DirectoryChain | None) -> None:
+        """Create the entries of ``tree`` below the chain's root (only count them without a chain).
 
-        A directory entered only because an include pattern may match below it is created
+        Iterative, with a stack of directories, so a tree thousands of levels deep is
+        restored like any other; the chain holds the descriptors of the created ones. A
+        directory entered only because an include pattern may match below it is created
         when the first entry inside it is restored, so no empty directories are left behind.
         """
         filt = self._options.filter
-        for node in tree.nodes:
-            path = (*prefix, node.name)
-            rel = "/".join(path)
+        stack = [_Frame("", iter(tree.nodes), None, created=True, index=-1)]
+        names: list[str] = []  # the path of the directory on top of the stack
+        while stack:
+            frame = stack[-1]
+            node = next(frame.nodes, None)
+            if node is None:
+                stack.pop()
+                if frame.node is not None:
+                    names.pop()
+                    if frame.created and chain is not None:
+                        chain.leave()
+                continue
+            path = (*names, node.name) if not filt.is_empty else ()
             if node.type is NodeType.DIR:
-                if not filt.descend(path):
+                if path and not filt.descend(path):
                     continue
-                assert node.subtree is not None
-                child = _Directory(self, here, node, rel, dry_run=pool is None)
-                try:
-                    if filt.selects(path):
-                        child.open()
-                    self._walk(self._loader.load_tree(node.subtree), path, child, pool)
-                finally:
-                    child.close()
+                subtree = self._subtree(node, names)
+                if subtree is None:
+                    continue
+                stack.append(_Frame(node.name, iter(subtree.nodes), node, created=False, index=-1))
+                names.append(node.name)
+                if not path or filt.selects(path):
+                    self._create_dirs(stack, names, chain)
                 continue
-            if not filt.selects(path):
+            if path and not filt.selects(path):
                 continue
-            dir_fd = here.open()
-            if dir_fd is None:
+            if not self._create_dirs(stack, names, chain):
                 continue  # the directory could not be created (reported)
-            if pool is None:
+            rel = "/".join((*names, node.name))
+            if chain is None:
                 self._count_entry(node)
-            elif node.type is NodeType.FILE:
+                continue
+            try:
+                dir_fd = chain.fd
+            except OSError as exc:
+                self._notice(Severity.ERROR, rel, f"cannot write: {exc.strerror}")
+                continue
+            if node.type is NodeType.FILE:
                 if node.links > 1:
                     first = self._links.setdefault((node.device, node.inode), rel)
                     if first != rel:
-                        self._deferred_links.append((first, "/".join(prefix), node))
+                        self._deferred_links.append((first, "/".join(names), node))
                         continue
                 self._submit_file(dir_fd, node, rel)
             else:
                 self._restore_special(dir_fd, node, rel)
+
+    def _subtree(self, node: Node, names: list[str]) -> Tree | None:
+        """The tree of directory ``node``; None when it cannot be read (reported, and nothing
+        below it is restored)."""
+        assert node.subtree is not None
+        try:
+            return self._loader.load_tree(node.subtree)
+        except (IntegrityError, StorageError) as exc:
+            rel = "/".join((*names, node.name))
+            listed = self.result.damaged if isinstance(exc, IntegrityError) else self.result.unreadable
+            with self._lock:
+                listed.append(rel + "/")
+            self._notice(Severity.ERROR, rel + "/", f"cannot read the directory's listing, not restored: {exc}")
+            return None
+
+    def _create_dirs(self, stack: list[_Frame], names: list[str], chain: DirectoryChain | None) -> bool:
+        """Create the directories on the stack not created yet, outermost first; False when one
+        cannot be (reported): it and what is below it are left out of the walk."""
+        first = len(stack)
+        while not stack[first - 1].created:
+            first -= 1
+        for i in range(first, len(stack)):
+            frame = stack[i]
+            assert frame.node is not None
+            if chain is not None:
+                rel = "/".join(names[:i])
+                try:
+                    fd = self._make_dir(chain.fd, frame.node.name, rel)
+                except OSError as exc:
+                    self._notice(Severity.ERROR, rel, f"cannot create directory: {exc.strerror}")
+                    fd = -1
+                if fd < 0:
+                    del stack[i:]
+                    del names[i - 1 :]
+                    return False
+                try:
+                    chain.adopt(frame.node.name, fd)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                parent = stack[i - 1].index
+                frame.index = len(self._dirs)
+                self._dirs.append((parent, i, frame.node))
+            frame.created = True
+            self._count_dir()
+        return True
 
     def _submit_file(self, dir_fd: int, node: Node, rel: str) -> None:
         """Queue the restore of one file; the job owns a slot and a copy of ``dir_fd``."""
@@ -232,16 +300,22 @@ class FileRestorer:
             raise
 
     def _link_deferred(self) -> None:
-        """Create the second and later names of hard-linked files."""
+        """Create the second and later names of hard-linked files (one name per system call,
+        each directory opened by descriptor: the paths may be longer than PATH_MAX)."""
         for first, parent_rel, node in self._deferred_links:
             rel = f"{parent_rel}/{node.name}" if parent_rel else node.name
+            first_parent, _, first_name = first.rpartition("/")
             try:
-                dir_fd = _open_below(self._root_fd, parent_rel) if parent_rel else os.dup(self._root_fd)
+                src_fd = _open_below(self._root_fd, first_parent)
                 try:
-                    self._clear(dir_fd, node.name)
-                    os.link(first, node.name, src_dir_fd=self._root_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                    dir_fd = _open_below(self._root_fd, parent_rel)
+                    try:
+                        self._clear(dir_fd, node.name)
+                        os.link(first_name, node.name, src_dir_fd=src_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                    finally:
+                        os.close(dir_fd)
                 finally:
-                    os.close(dir_fd)
+                    os.close(src_fd)
             except OSError as exc:
                 self._notice(Severity.ERROR, rel, f"cannot create hard link to {first}: {exc.strerror}")
                 continue
@@ -469,19 +543,56 @@ class FileRestorer:
             os.chmod(node.name, node.mode, dir_fd=dir_fd)
         os.utime(node.name, ns=(node.atime_ns, node.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
 
-    def _apply_dir_metadata(self, rel: str, node: Node) -> None:
-        try:
-            fd = _open_below(self._root_fd, rel)
-        except OSError as exc:
-            self._notice(Severity.ERROR, rel, f"cannot set metadata: {exc.strerror}")
-            return
-        try:
-            if self._options.restore_owner:
-                os.fchown(fd, node.uid, node.gid)
-            os.fchmod(fd, node.mode)
-            os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
-        finally:
-            os.close(fd)
+    def _apply_dirs_metadata(self) -> None:
+        """Owner, mode and times of every created directory, deepest first (after everything
+        was written into them). One chain moves through them in that order, so each directory
+        is entered once: no path from the root is opened per directory, however deep."""
+        dirs = self._dirs
+        on_chain: list[int] = []  # indices into dirs of the chain's levels
+        with DirectoryChain(os.dup(self._root_fd)) as chain:
+            for index in reversed(range(len(dirs))):
+                entering = [index]
+                ancestor = dirs[index][0]
+                while ancestor >= 0 and not (
+                    dirs[ancestor][1] <= len(on_chain) and on_chain[dirs[ancestor][1] - 1] == ancestor
+                ):
+                    entering.append(ancestor)
+                    ancestor = dirs[ancestor][0]
+                keep = dirs[ancestor][1] if ancestor >= 0 else 0
+                node = dirs[index][2]
+                try:
+                    while len(on_chain) > keep:
+                        chain.leave()
+                        on_chain.pop()
+                    for entered in reversed(entering):
+                        chain.enter(dirs[entered][2].name)
+                        on_chain.append(entered)
+                    fd = chain.fd
+                    if self._options.restore_owner:
+                        os.fchown(fd, node.uid, node.gid)
+                    os.fchmod(fd, node.mode)
+                    os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+                except OSError as exc:
+                    self._notice(Severity.ERROR, self._dir_rel(index), f"cannot set metadata: {exc.strerror}")
+
+    def _dir_rel(self, index: int) -> str:
+        names: list[str] = []
+        while index >= 0:
+            parent, _depth, node = self._dirs[index]
+            names.append(node.name)
+            index = parent
+        return "/".join(reversed(names))
+
+
+@dataclass
+class _Frame:
+    """A directory of the walk: its entries still to restore."""
+
+    name: str
+    nodes: Iterator[Node]
+    node: Node | None  # the directory's own entry (None for the restore's root)
+    created: bool  # exists below the target (and is on the chain)
+    index: int  # its position in FileRestorer._dirs (-1: the root, or not created)
 
 
 class _FileWrite:
@@ -513,62 +624,11 @@ class _FileWrite:
             self.restorer._finish_file(self, self._error)
 
 
-class _Directory:
-    """A directory of the restore, created (with its parents) on first use."""
-
-    def __init__(
-        self, restorer: FileRestorer, parent: _Directory | None, node: Node | None, rel: str, *, dry_run: bool
-    ) -> None:
-        self._restorer = restorer
-        self._parent = parent
-        self._node = node
-        self._rel = rel
-        self._dry_run = dry_run
-        self._failed = False
-        self._created = False
-        self.fd = -1
-
-    @classmethod
-    def root(cls, restorer: FileRestorer, fd: int, *, dry_run: bool) -> _Directory:
-        """The target directory itself: it exists already."""
-        directory = cls(restorer, None, None, "", dry_run=dry_run)
-        directory._created = True
-        directory.fd = fd
-        return directory
-
-    def open(self) -> int | None:
-        """The directory's descriptor (a dummy 0 in a dry run), creating it if needed."""
-        if self._failed:
-            return None
-        if self.fd >= 0 or (self._dry_run and self._created):
-            return self.fd if self.fd >= 0 else 0
-        parent_fd = self._parent.open() if self._parent is not None else None
-        if parent_fd is None or self._node is None:
-            self._failed = True
-            return None
-        self._created = True
-        self._restorer._count_dir()
-        if self._dry_run:
-            return 0
-        fd = self._restorer._make_dir(parent_fd, self._node.name, self._rel)
-        if fd < 0:
-            self._failed = True
-            return None
-        self._restorer._dirs.append((self._rel, self._node))
-        self.fd = fd
-        return fd
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
 def _open_below(root_fd: int, rel: str) -> int:
-    """Open the directory ``rel`` below ``root_fd`` without following any symlink."""
+    """Open the directory ``rel`` below ``root_fd`` one name at a time, following no symlink."""
     fd = os.dup(root_fd)
     try:
-        for part in rel.split("/"):
+        for part in rel.split("/") if rel else ():
             child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
