@@ -262,9 +262,10 @@ def test_a_crafted_uid_beyond_32_bits_is_refused_not_restored_as_an_empty_file(
 
 
 # --- S3 answering 500 or 403 -----------------------------------------------------------------------
+@pytest.mark.parametrize("new_files", [1, 40])
 @pytest.mark.parametrize("action", [FAIL, DENY])
 def test_s3_refusing_the_pack_after_retries_fails_the_restore_with_14(
-    moto_server: Server, monkeypatch: pytest.MonkeyPatch, base: Path, action: str
+    moto_server: Server, monkeypatch: pytest.MonkeyPatch, base: Path, action: str, new_files: int
 ) -> None:
     use_env(monkeypatch, moto_server)
     bucket = new_bucket(moto_server)
@@ -272,16 +273,16 @@ def test_s3_refusing_the_pack_after_retries_fails_the_restore_with_14(
     try:
         url = s3_url(moto_server, bucket).replace(moto_server.endpoint, proxy.endpoint)
         url += "&retries=2&retry_max_delay=0.2"
-        sample = make_sample(open_backend(url), base, 40, url)
+        sample = make_sample(open_backend(url), base, new_files, url)
         failing = [name.rsplit("/", 1)[1] for name in sample.new_packs]
         proxy.rule = lambda method, path: action if method == "GET" and any(p in path for p in failing) else PASS
         result = run_cli(
             "restore", "latest", "--target", str(sample.target()), env={**sample.env, **moto_server.env}, timeout=120
         )
         assert result.code == ExitCode.STORAGE, result
-        assert result.stderr.count("cannot read from the repository") == 40
+        assert result.stderr.count("cannot read from the repository") == new_files
         assert ("HTTP 500 InternalError (tried 3 times)" if action == FAIL else "access denied") in result.stderr
-        assert "40 files were not restored because the storage could not be read" in result.stderr
+        assert f"{new_files} files were not restored because the storage could not be read" in result.stderr
         assert_only_old_files_restored(sample, sample.target())
     finally:
         proxy.stop()

@@ -3,9 +3,12 @@
 Every entry is created relative to an open directory descriptor with ``O_NOFOLLOW`` /
 ``O_EXCL``, so neither a hostile snapshot nor a symlink planted in the target can make
 the restore write outside it. Blob data is verified as it is read (authenticated
-decryption and the keyed id); a file with damaged data is removed and reported while
-the other files are restored. Sparse files are restored sparse; hard links are linked;
-ownership is restored when running as root; directory times are set last.
+decryption and the keyed id); a file that cannot be restored whole — damaged data, a
+storage that cannot be read, anything a worker meets — is removed and reported while the
+other files are restored, and :meth:`RestoreResult.failure` gives the command its error.
+The walk is iterative and keeps few descriptors whatever the depth; a tree whose shared
+subtrees expand beyond the bound is refused first. Sparse files are restored sparse; hard
+links are linked; ownership is restored when running as root; directory times are set last.
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ class FileRestorer:
         when the first entry inside it is restored, so no empty directories are left behind.
         """
         filt = self._options.filter
-        stack = [_Frame("", iter(tree.nodes), None, created=True, index=-1)]
+        stack = [_Frame(iter(tree.nodes), None, created=True, index=-1)]
         names: list[str] = []  # the path of the directory on top of the stack
         while stack:
             frame = stack[-1]
@@ -210,7 +213,7 @@ class FileRestorer:
                 subtree = self._subtree(node, names)
                 if subtree is None:
                     continue
-                stack.append(_Frame(node.name, iter(subtree.nodes), node, created=False, index=-1))
+                stack.append(_Frame(iter(subtree.nodes), node, created=False, index=-1))
                 names.append(node.name)
                 if not path or filt.selects(path):
                     self._create_dirs(stack, names, chain)
@@ -588,7 +591,6 @@ class FileRestorer:
 class _Frame:
     """A directory of the walk: its entries still to restore."""
 
-    name: str
     nodes: Iterator[Node]
     node: Node | None  # the directory's own entry (None for the restore's root)
     created: bool  # exists below the target (and is on the chain)
