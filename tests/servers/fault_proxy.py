@@ -1,7 +1,7 @@
 """An HTTP proxy between a client and a test server that breaks chosen requests.
 
 A rule sees each request (method, path with query) and answers what to do with it:
-pass it on, answer 500 without forwarding, forward it and then drop the connection
+pass it on, answer 500 (or 403) without forwarding, forward it and then drop the connection
 (the response is lost), stall for a while before forwarding (to trip timeouts), or refuse
 it with 403 the way Amazon S3 refuses a bad signature — quoting the request's credentials
 back (access key id, session token, signature, the whole canonical request).
@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PASS = "pass"
 FAIL = "fail"  # 500 InternalError, request never reaches the server
+DENY = "deny"  # 403 AccessDenied, request never reaches the server
 DROP = "drop"  # forwarded, then the connection is closed before the response
 STALL = "stall"  # wait ``stall_seconds`` before forwarding
 REFUSE_QUOTING = "refuse-quoting"  # 403 SignatureDoesNotMatch quoting the request's credentials, as S3 does
@@ -75,9 +76,10 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 action = proxy.rule(self.command, self.path)
                 proxy.requests.append((self.command, self.path, action))  # list.append is atomic
-                if action == FAIL:
-                    payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
-                    self.send_response(500)
+                if action in (FAIL, DENY):
+                    code = b"InternalError" if action == FAIL else b"AccessDenied"
+                    payload = b"<Error><Code>" + code + b"</Code><Message>injected</Message></Error>"
+                    self.send_response(500 if action == FAIL else 403)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

@@ -126,8 +126,8 @@ _NODE_TYPES = {t.value: t for t in NodeType}
 _MIN_NS, _MAX_NS = -(2**63), 2**63
 _INT_FIELDS = (
     ("mode", 0, 0o7777),
-    ("uid", 0, 2**32),
-    ("gid", 0, 2**32),
+    ("uid", 0, 2**32 - 2),  # a 32-bit id; 2**32 - 1 means "unchanged" to chown, never an owner
+    ("gid", 0, 2**32 - 2),
     ("mtime_ns", _MIN_NS, _MAX_NS),
     ("ctime_ns", _MIN_NS, _MAX_NS),
     ("size", 0, 2**63),

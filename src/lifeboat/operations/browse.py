@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lifeboat.core.patterns import split_path
 from lifeboat.core.tree import Node, NodeType
-from lifeboat.core.treewalk import find, walk
+from lifeboat.core.treewalk import check_expansion, find, tree_shapes, walk
 from lifeboat.errors import ObjectNotFound
 from lifeboat.repository.repo import Repository
 
@@ -26,6 +26,8 @@ def list_entries(
             yield "/" + prefix, node
             return
         start = node.subtree
+    if recursive:
+        check_expansion(repo, repo.load_tree(start), f"/{prefix}" if prefix else "the snapshot's tree")
     for rel, node in walk(repo, start, prefix, descend=(lambda _p, _n: recursive)):
         yield "/" + rel, node
 
@@ -47,29 +49,66 @@ def change_symbol(kind: str) -> str:
     return _SYMBOLS[kind]
 
 
+@dataclass(frozen=True)
+class _Compare:
+    """Two trees still to compare, at ``path``."""
+
+    old: bytes | None
+    new: bytes | None
+    path: str
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """An entry added or removed with everything below it, still to report."""
+
+    node: Node
+    path: str
+    kind: str
+
+
 def diff_trees(repo: Repository, old: bytes | None, new: bytes | None, prefix: str = "") -> Iterator[Change]:
-    """Changes from tree ``old`` to tree ``new``; identical subtrees are skipped unread."""
-    if old == new:
-        return
-    old_nodes = {n.name: n for n in repo.load_tree(old).nodes} if old else {}
-    new_nodes = {n.name: n for n in repo.load_tree(new).nodes} if new else {}
-    for name in sorted(old_nodes.keys() | new_nodes.keys()):
-        path = f"{prefix}/{name}"
-        before, after = old_nodes.get(name), new_nodes.get(name)
-        if before is not None and after is not None and before.type is after.type:
-            if after.type is NodeType.DIR:
-                if _metadata(before) != _metadata(after):
-                    yield Change("metadata", path + "/", "dir")
-                yield from diff_trees(repo, before.subtree, after.subtree, path)
-            elif _content(before) != _content(after):
-                yield Change("modified", path, after.type.value)
-            elif _metadata(before) != _metadata(after):
-                yield Change("metadata", path, after.type.value)
+    """Changes from tree ``old`` to tree ``new``, by path; identical subtrees are skipped unread.
+
+    Iterative: a stack of what is still to compare or report, so any depth compares. Trees
+    beyond the expansion bound are refused first (both are read whole for that).
+    """
+    shapes = tree_shapes(repo)
+    for tree_id, which in ((old, "the first snapshot's tree"), (new, "the second snapshot's tree")):
+        if tree_id is not None:
+            check_expansion(repo, repo.load_tree(tree_id), which, shapes=shapes)
+    todo: list[Change | _Compare | _Whole] = [_Compare(old, new, prefix)]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Change):
+            yield item
             continue
-        if before is not None:
-            yield from _all(repo, before, path, "removed")
-        if after is not None:
-            yield from _all(repo, after, path, "added")
+        if isinstance(item, _Whole):
+            yield from _all(repo, item.node, item.path, item.kind)
+            continue
+        if item.old == item.new:
+            continue
+        old_nodes = {n.name: n for n in repo.load_tree(item.old).nodes} if item.old else {}
+        new_nodes = {n.name: n for n in repo.load_tree(item.new).nodes} if item.new else {}
+        found: list[Change | _Compare | _Whole] = []
+        for name in sorted(old_nodes.keys() | new_nodes.keys()):
+            path = f"{item.path}/{name}"
+            before, after = old_nodes.get(name), new_nodes.get(name)
+            if before is not None and after is not None and before.type is after.type:
+                if after.type is NodeType.DIR:
+                    if _metadata(before) != _metadata(after):
+                        found.append(Change("metadata", path + "/", "dir"))
+                    found.append(_Compare(before.subtree, after.subtree, path))
+                elif _content(before) != _content(after):
+                    found.append(Change("modified", path, after.type.value))
+                elif _metadata(before) != _metadata(after):
+                    found.append(Change("metadata", path, after.type.value))
+                continue
+            if before is not None:
+                found.append(_Whole(before, path, "removed"))
+            if after is not None:
+                found.append(_Whole(after, path, "added"))
+        todo.extend(reversed(found))  # popped in name order, each subtree before the next name
 
 
 def _all(repo: Repository, node: Node, path: str, kind: str) -> Iterator[Change]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
+from lifeboat.core.trampoline import Nested, run_nested
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.errors import (
     IntegrityError,
@@ -143,7 +144,11 @@ class _TreeCopier:
 
         ``parent`` pairs a source tree with its copy already at the destination (complete,
         since a snapshot refers to it): identical subtrees and files are taken from it.
+        Subtrees are copied first, without recursion (core/trampoline.py): any depth copies.
         """
+        return run_nested(self._copy_tree(tree_id, parent, pool))
+
+    def _copy_tree(self, tree_id: bytes, parent: tuple[bytes, bytes] | None, pool: ThreadPoolExecutor) -> Nested[bytes]:
         done = self.tree_memo.get(tree_id)
         if done is not None:
             return done
@@ -175,7 +180,8 @@ class _TreeCopier:
                     and before_dst.subtree is not None
                     else None
                 )
-                nodes.append(_with(node, subtree=self.copy_tree(node.subtree, child_parent, pool)))
+                subtree = yield self._copy_tree(node.subtree, child_parent, pool)
+                nodes.append(_with(node, subtree=subtree))
             elif node.name in contents:
                 nodes.append(_with(node, content=contents[node.name]))
             else:

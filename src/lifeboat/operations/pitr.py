@@ -547,7 +547,7 @@ def restore_postgres(
             if node is None or node.subtree is None:
                 raise IntegrityError(f"snapshot {snapshot.short_id} lacks tablespace {oid}")
             done = FileRestorer(
-                repo, RestoreOptions(target=location, workers=request.workers), progress=progress
+                repo, RestoreOptions(target=location, workers=request.workers), progress=progress, notify=notify
             ).restore(repo.load_tree(node.subtree))
             os.chmod(location, 0o700)
             _chown_like(Path(location), node)
@@ -555,12 +555,10 @@ def restore_postgres(
             restored.bytes += done.bytes
             restored.errors += done.errors
             restored.damaged.extend(done.damaged)
-    if restored.errors or restored.damaged:
-        raise IntegrityError(
-            f"{restored.errors} files could not be restored ({len(restored.damaged)} damaged): "
-            "the restored cluster is incomplete",
-            hint="the messages above name them; run 'lifeboat check --read-data'",
-        )
+            restored.unreadable.extend(done.unreadable)
+    failure = restored.failure()
+    if failure is not None:  # damaged data 13, unreadable storage 14, anything else 1
+        raise type(failure)(f"the restored cluster is incomplete: {failure.message}", hint=failure.hint)
     _fix_up(target, data_node, backup, locations, request, recovery_timeline_setting(history, timelines), clock)
     result = PgRestoreResult(
         backup=backup,

@@ -22,6 +22,7 @@ from lifeboat.core.basebackup import KIND as BASE_BACKUP_KIND
 from lifeboat.core.basebackup import BaseBackup
 from lifeboat.core.ids import short
 from lifeboat.core.snapshot import Snapshot
+from lifeboat.core.treewalk import TreeShapes
 from lifeboat.errors import IntegrityError, LifeboatError, StorageError
 from lifeboat.repository import layout
 from lifeboat.repository.compression import decompress
@@ -285,9 +286,18 @@ class Checker:
                 self._error(ProblemKind.SNAPSHOT, f"snapshot {snapshot_id[:8]}", f"unreadable: {exc}")
         self.result.snapshots = len(snapshots)
         self._snapshots = snapshots
-        reach = mark(self.repo, snapshots, damaged=self._is_damaged)
+        shapes = TreeShapes(lambda _tree_id: None)  # every readable tree is recorded as it is marked
+        reach = mark(self.repo, snapshots, damaged=self._is_damaged, on_tree=shapes.record)
         for missing in reach.missing:
             self._error(ProblemKind.SNAPSHOT, f"snapshot {missing.snapshot[:8]}", missing.describe())
+        for snapshot in snapshots:  # the expansion bound (docs/format.md §9)
+            size = shapes.exceeds(snapshot.tree)
+            if size is not None:
+                self._error(
+                    ProblemKind.SNAPSHOT,
+                    f"snapshot {snapshot.short_id}",
+                    f"{size.describe()}: restore, ls and diff refuse it (crafted or damaged)",
+                )
 
     # --- archived WAL ----------------------------------------------------------------------------
     def _check_wal(self, read_data: DataSubset | None, rng: random.Random | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot
-from lifeboat.core.tree import NodeType
+from lifeboat.core.tree import NodeType, Tree
 from lifeboat.errors import IntegrityError
 from lifeboat.repository.index import BlobIndex
 from lifeboat.repository.repo import Repository
@@ -67,8 +67,12 @@ def mark(
     *,
     index: BlobIndex | None = None,
     damaged: Callable[[bytes], bool] = lambda _blob: False,
+    on_tree: Callable[[bytes, Tree], None] | None = None,
 ) -> Reachability:
-    """Mark every blob reachable from ``snapshots``; report what is missing or damaged."""
+    """Mark every blob reachable from ``snapshots``; report what is missing or damaged.
+
+    ``on_tree`` sees each distinct tree once, as it is read (check measures the walks).
+    """
     index = index if index is not None else repo.index()
     index.compact()
     result = Reachability(Bitmap(len(index)))
@@ -88,6 +92,8 @@ def mark(
             except IntegrityError as exc:
                 result.missing.append(MissingData(snapshot.id, path, tree_id, f"unreadable ({exc})"))
                 continue
+            if on_tree is not None:
+                on_tree(tree_id, tree)
             for node in tree.nodes:
                 child = f"{path}/{node.name}" if path else node.name
                 if node.type is NodeType.DIR and node.subtree is not None:

@@ -196,7 +196,7 @@ class WriteSession:
         try:
             if self._error is None:
                 self._pack(blob_type, blob_id, data)
-        except Exception as exc:  # noqa: BLE001 - a worker thread reports any failure via commit()
+        except BaseException as exc:  # noqa: BLE001 - a worker thread reports any failure via commit()
             if self._error is None:
                 self._error = exc
         finally:
@@ -217,7 +217,7 @@ class WriteSession:
             future.set_result(blob_id)
             if new and self._error is None:
                 self._pack(blob_type, blob_id, data)
-        except Exception as exc:  # noqa: BLE001 - reported to the waiter and via commit()
+        except BaseException as exc:  # noqa: BLE001 - reported to the waiter and via commit()
             if not future.done():
                 future.set_exception(exc)
             if self._error is None:
@@ -260,7 +260,9 @@ class WriteSession:
             try:
                 if self._error is None:
                     self._upload(item)
-            except Exception as exc:  # noqa: BLE001 - an uploader reports any failure via commit()
+            except BaseException as exc:  # noqa: BLE001 - an uploader reports any failure via commit(); a
+                # BaseException too (an async SDK's CancelledError): a dead uploader would leave
+                # its pack unstored with no error, and every writer waiting for a pack slot
                 if self._error is None:
                     self._error = exc
             finally:

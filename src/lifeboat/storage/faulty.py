@@ -3,12 +3,17 @@
 Faults are drawn from a seeded random generator, so a failing test can be replayed.
 Kinds: ``error`` (the request fails before it reaches the storage, like a 5xx),
 ``reset`` (the request is carried out but its response is lost), ``timeout`` (a slow
-request that then fails). ``slow`` adds latency to every request. ``down()`` makes
-every later request fail, like a backend that stays unreachable.
+request that then fails) — all transient, so retried — and, chosen explicitly, the
+permanent ``io`` (an I/O error, like EIO from a failing disk), ``denied`` (permission
+refused), ``crash`` (an exception no provider should raise, like a bug in one) and
+``cancelled`` (``asyncio.CancelledError``, a ``BaseException`` an async SDK can let out).
+``slow`` adds latency to every request. ``down()`` makes every later request fail, like
+a backend that stays unreachable. ``objects`` limits the faults to some names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -16,13 +21,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from lifeboat.errors import TransientStorageError
+from lifeboat.errors import StorageError, StoragePermissionDenied, TransientStorageError
 from lifeboat.storage.base import Backend, ObjectInfo
 from lifeboat.storage.wrapper import BackendWrapper
 
 T = TypeVar("T")
 
 FAULT_KINDS = ("error", "reset", "timeout")
+PERMANENT_KINDS = ("io", "denied", "crash", "cancelled")
+
+
+class InjectedCrash(RuntimeError):
+    """The ``crash`` fault: an exception outside the storage error classes."""
 
 
 @dataclass
@@ -32,6 +42,7 @@ class FaultPlan:
     rate: float = 0.0
     kinds: tuple[str, ...] = FAULT_KINDS
     operations: tuple[str, ...] = ("get", "get_range", "put", "delete", "stat", "list")
+    objects: tuple[str, ...] = ()  # names (or prefixes ending in /) that may fail; empty: all
     slow: tuple[float, float] = (0.0, 0.0)
     timeout_delay: float = 0.01
     seed: int = 0
@@ -58,20 +69,24 @@ class FaultyBackend(BackendWrapper):
     def up(self) -> None:
         self._down = False
 
-    def _draw(self, op: str) -> tuple[str | None, float]:
+    def _chosen(self, name: str) -> bool:
+        objects = self.plan.objects
+        return not objects or any(name == o or (o.endswith("/") and name.startswith(o)) for o in objects)
+
+    def _draw(self, op: str, name: str) -> tuple[str | None, float]:
         with self._lock:
             low, high = self.plan.slow
             delay = self._rng.uniform(low, high) if high > 0 else 0.0
             if self._down:
                 return "down", delay
-            if op in self.plan.operations and self._rng.random() < self.plan.rate:
+            if op in self.plan.operations and self._chosen(name) and self._rng.random() < self.plan.rate:
                 kind = self._rng.choice(self.plan.kinds)
                 self.plan.injected[kind] = self.plan.injected.get(kind, 0) + 1
                 return kind, delay
             return None, delay
 
     def _call(self, op: str, name: str, fn: Callable[[], T]) -> T:
-        fault, delay = self._draw(op)
+        fault, delay = self._draw(op, name)
         if delay:
             self._sleep(delay)
         if fault == "down":
@@ -81,6 +96,14 @@ class FaultyBackend(BackendWrapper):
         if fault == "timeout":
             self._sleep(self.plan.timeout_delay)
             raise TransientStorageError(f"{op} {name}: request timed out (injected)")
+        if fault == "io":
+            raise StorageError(f"{op} {name}: Input/output error (injected)")
+        if fault == "denied":
+            raise StoragePermissionDenied(f"{op} {name}: permission denied (injected)")
+        if fault == "crash":
+            raise InjectedCrash(f"{op} {name}: unexpected failure (injected)")
+        if fault == "cancelled":
+            raise asyncio.CancelledError(f"{op} {name}: task cancelled (injected)")
         result = fn()
         if fault == "reset":
             raise TransientStorageError(f"{op} {name}: connection reset after the request (injected)")

@@ -40,7 +40,7 @@ def command(
     from lifeboat.core.patterns import PathFilter
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, format_duration
-    from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError
+    from lifeboat.errors import UsageError
     from lifeboat.operations.backup import default_workers
     from lifeboat.operations.restore import RestoreOptions, restore_snapshot
 
@@ -75,14 +75,7 @@ def command(
             f"({format_bytes(result.bytes)}) from snapshot {done.snapshot.short_id} to {target}"
             + ("" if dry_run else f" in {format_duration(progress.elapsed())}")
         )
-    if result.damaged:
-        out.error(IntegrityError(f"{len(result.damaged)} files were not restored because their data is damaged"))
-        raise Exit(int(ExitCode.INTEGRITY))
-    if result.errors:
-        out.error(
-            LifeboatError(
-                f"{result.errors} entries could not be restored (listed above)",
-                hint="the other entries were restored; fix what is named above and restore those paths again",
-            )
-        )
-        raise Exit(int(ExitCode.ERROR))
+    failure = result.failure()
+    if failure is not None:
+        out.error(failure)
+        raise Exit(int(failure.exit_code))

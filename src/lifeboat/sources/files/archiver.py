@@ -19,18 +19,21 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
+from typing import Any
 
 from lifeboat.core.chunking import Chunker, fixed_chunks
 from lifeboat.core.ids import BlobType
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobSaver, ParentTrees
+from lifeboat.core.trampoline import Nested, run_nested
 from lifeboat.core.tree import Node, NodeType, ParentEntry, Tree
 from lifeboat.errors import IntegrityError
+from lifeboat.sources.files.dirchain import DIR_FLAGS, DirectoryChain
 from lifeboat.sources.files.metadata import (
     OwnerNames,
     describe_special,
@@ -110,10 +113,6 @@ def _abs(parts: tuple[str, ...]) -> str:
     return "/" + "/".join(parts)
 
 
-def _split(abs_path: str) -> tuple[str, ...]:
-    return tuple(part for part in abs_path.split("/") if part)
-
-
 class _Unchanged:
     """A file taken over from the parent snapshot unread; its node is built only if needed.
 
@@ -151,6 +150,8 @@ class _Unchanged:
 # skipped), or still being read by a reader thread.
 Done = Node | _Unchanged | None
 Pending = Future[Node | None] | Done
+# The walk of a directory: yields the walks of its subdirectories, returns its own entry.
+_Walk = Generator[Any, Pending, Pending]
 
 
 @dataclass
@@ -225,13 +226,18 @@ class FileArchiver:
             return {}
 
     # --- the walk --------------------------------------------------------------------------
+    # The walk is written as nested generators (see core/trampoline.py): a directory yields
+    # the walk of each subdirectory instead of calling it, so a tree thousands of levels deep
+    # costs heap, not stack. Below a requested path every entry is opened relative to its
+    # directory's descriptor (sources/files/dirchain.py): no path handed to a system call is
+    # longer than one name, however deep the tree.
     def run(self) -> ArchiveResult:
         finisher = threading.Thread(target=self._finish_dirs, name="lifeboat-trees", daemon=True)
         finisher.start()
         try:
             targets = normalize_paths(self._options.paths)
             root_parent = self._load_parent_tree(self._parent_tree) if self._parent_tree else {}
-            root_children = self._virtual_children((), targets, root_parent)
+            root_children = run_nested(self._virtual_children((), targets, root_parent))
             root = Future[Node | None]()
             self._dir_jobs.put(_DirJob(Node(name="root", type=NodeType.DIR), root_children, root, False))
             self._dir_jobs.put(_DONE)
@@ -248,7 +254,7 @@ class FileArchiver:
 
     def _virtual_children(
         self, prefix: tuple[str, ...], targets: list[tuple[str, ...]], parent: Mapping[str, ParentEntry]
-    ) -> list[Pending]:
+    ) -> Nested[list[Pending]]:
         """Children of an intermediate directory on the way to the requested paths."""
         groups: dict[str, list[tuple[str, ...]]] = {}
         for target in targets:
@@ -258,9 +264,10 @@ class FileArchiver:
             path = (*prefix, name)
             if path in groups[name]:
                 root_dev = self._lstat_dev(path)
-                children.append(self._entry(path, parent.get(name), root_dev))
+                entry = self._requested(path, parent.get(name), root_dev)
             else:
-                children.append(self._intermediate(path, groups[name], parent.get(name)))
+                entry = self._intermediate(path, groups[name], parent.get(name))
+            children.append((yield entry) if isinstance(entry, Generator) else entry)
         return children
 
     def _lstat_dev(self, path: tuple[str, ...]) -> int:
@@ -271,7 +278,7 @@ class FileArchiver:
 
     def _intermediate(
         self, path: tuple[str, ...], targets: list[tuple[str, ...]], parent: ParentEntry | None
-    ) -> Pending:
+    ) -> Nested[Pending]:
         abs_path = _abs(path)
         try:
             st = os.stat(abs_path)
@@ -279,7 +286,7 @@ class FileArchiver:
             self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
             return None
         node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
-        children = self._virtual_children(path, targets, self._parent_children(parent))
+        children = yield self._virtual_children(path, targets, self._parent_children(parent))
         return self._dir_job(node, children, drop_if_empty=False)
 
     def _dir_job(
@@ -295,14 +302,8 @@ class FileArchiver:
         self._dir_jobs.put(_DirJob(node, children, result, drop_if_empty, previous or {}, previous_tree))
         return result
 
-    def _entry(
-        self, path: tuple[str, ...], parent: ParentEntry | None, root_dev: int, *, partial: bool = False
-    ) -> Pending:
-        """Back up the entry at ``path`` (a requested path or something below one).
-
-        ``partial`` marks a directory entered only because an include pattern may match
-        below it: it is dropped when nothing inside matched.
-        """
+    def _requested(self, path: tuple[str, ...], parent: ParentEntry | None, root_dev: int) -> Pending | _Walk:
+        """Back up a path named in the request (found by its absolute path)."""
         abs_path = _abs(path)
         try:
             st = os.lstat(abs_path)
@@ -313,74 +314,166 @@ class FileArchiver:
             self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
             return None
         kind = node_type(st)
-        name = path[-1]
         if kind is None:
             self._notice(Severity.WARNING, abs_path, f"{describe_special(st)} skipped")
             return None
         if kind is NodeType.DIR:
-            return self._directory(path, st, parent, root_dev, drop_if_empty=partial)
+            return self._requested_directory(path, st, parent, root_dev)
         if kind is NodeType.FILE:
-            return self._file(path, st, parent)
+            try:
+                dir_fd = os.open(_abs(path[:-1]), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as exc:
+                self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
+                return None
+            try:
+                return self._file(dir_fd, path, st, parent)
+            finally:
+                os.close(dir_fd)
         if kind is NodeType.SYMLINK:
             try:
                 target = os.readlink(abs_path)
             except OSError as exc:
                 self._notice(Severity.ERROR, abs_path, f"cannot read link: {exc.strerror}")
                 return None
+            return node_from_stat(path[-1], st, kind, self._owners, target=target)
+        return node_from_stat(path[-1], st, kind, self._owners)
+
+    def _requested_directory(
+        self, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None, root_dev: int
+    ) -> _Walk:
+        try:
+            chain = DirectoryChain(os.open(_abs(path), DIR_FLAGS))
+        except OSError as exc:
+            self._unopenable(path, exc)
+            return None
+        try:
+            return (yield from self._directory(chain, path, st, parent, root_dev, drop_if_empty=False))
+        finally:
+            chain.close()
+
+    def _unopenable(self, path: tuple[str, ...], exc: OSError) -> None:
+        if isinstance(exc, FileNotFoundError):
+            self._notice(Severity.WARNING, _abs(path), "vanished before it could be read; skipped")
+        elif exc.errno in (errno.ELOOP, errno.ENOTDIR):  # replaced by a symlink or a file since its stat
+            self._notice(Severity.WARNING, _abs(path), "changed type while being backed up; skipped")
+        else:
+            self._notice(Severity.ERROR, _abs(path), f"cannot list directory: {exc.strerror}")
+
+    def _entry(
+        self,
+        chain: DirectoryChain,
+        path: tuple[str, ...],
+        parent: ParentEntry | None,
+        root_dev: int,
+        *,
+        partial: bool = False,
+    ) -> Pending | _Walk:
+        """Back up the entry ``path[-1]`` of the chain's current directory.
+
+        ``partial`` marks a directory entered only because an include pattern may match
+        below it: it is dropped when nothing inside matched.
+        """
+        name = path[-1]
+        try:
+            dir_fd = chain.fd
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            self._notice(Severity.WARNING, _abs(path), "vanished before it could be read; skipped")
+            return None
+        except OSError as exc:
+            self._notice(Severity.ERROR, _abs(path), f"cannot read: {exc.strerror}")
+            return None
+        kind = node_type(st)
+        if kind is None:
+            self._notice(Severity.WARNING, _abs(path), f"{describe_special(st)} skipped")
+            return None
+        if kind is NodeType.DIR:
+            return self._subdirectory(chain, path, st, parent, root_dev, drop_if_empty=partial)
+        if kind is NodeType.FILE:
+            return self._file(dir_fd, path, st, parent)
+        if kind is NodeType.SYMLINK:
+            try:
+                target = os.readlink(name, dir_fd=dir_fd)
+            except OSError as exc:
+                self._notice(Severity.ERROR, _abs(path), f"cannot read link: {exc.strerror}")
+                return None
             return node_from_stat(name, st, kind, self._owners, target=target)
         return node_from_stat(name, st, kind, self._owners)
 
-    def _directory(
+    def _subdirectory(
         self,
+        chain: DirectoryChain,
         path: tuple[str, ...],
         st: os.stat_result,
         parent: ParentEntry | None,
         root_dev: int,
         *,
         drop_if_empty: bool,
-    ) -> Pending:
-        abs_path = _abs(path)
+    ) -> _Walk:
+        try:
+            chain.enter(path[-1])
+        except OSError as exc:
+            self._unopenable(path, exc)
+            return None
+        try:
+            return (yield from self._directory(chain, path, st, parent, root_dev, drop_if_empty=drop_if_empty))
+        finally:
+            chain.leave()
+
+    def _directory(
+        self,
+        chain: DirectoryChain,
+        path: tuple[str, ...],
+        st: os.stat_result,
+        parent: ParentEntry | None,
+        root_dev: int,
+        *,
+        drop_if_empty: bool,
+    ) -> _Walk:
+        """The directory that is the chain's current one: list it, back up its entries
+        (yielding the walk of each subdirectory), and queue its tree for the finisher."""
         node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
         children: list[Pending] = []
         if self._options.one_file_system and st.st_dev != root_dev:
-            self._notice(Severity.WARNING, abs_path, "on another file system; contents skipped (--one-file-system)")
+            self._notice(Severity.WARNING, _abs(path), "on another file system; contents skipped (--one-file-system)")
             return self._dir_job(node, children, drop_if_empty=False)
         filt = self._options.filter
         try:
-            with os.scandir(abs_path) as listing:
-                names = sorted(entry.name for entry in listing)
-        except FileNotFoundError:
-            self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
-            return None
+            names = sorted(os.listdir(chain.fd))
         except OSError as exc:
-            self._notice(Severity.ERROR, abs_path, f"cannot list directory: {exc.strerror}")
+            self._notice(Severity.ERROR, _abs(path), f"cannot list directory: {exc.strerror}")
             names = []
         previous = self._parent_children(parent)
         previous_tree = _subtree_of(parent) if previous else None
         for name in names:
+            if self._failed is not None:  # the finisher failed: the backup is lost, stop walking
+                raise self._failed
             child = (*path, name)
             if filt.is_empty:
-                children.append(self._entry(child, previous.get(name), root_dev))
+                entry = self._entry(chain, child, previous.get(name), root_dev)
+            elif filt.excluded(child):
                 continue
-            if filt.excluded(child):
+            elif filt.selects(child):
+                entry = self._entry(chain, child, previous.get(name), root_dev)
+            elif filt.descend(child) and self._is_dir(chain, name):
+                entry = self._entry(chain, child, previous.get(name), root_dev, partial=True)
+            else:
                 continue
-            if filt.selects(child):
-                children.append(self._entry(child, previous.get(name), root_dev))
-            elif filt.descend(child) and self._is_dir(child):
-                children.append(self._entry(child, previous.get(name), root_dev, partial=True))
+            children.append((yield entry) if isinstance(entry, Generator) else entry)
         return self._dir_job(
             node, children, drop_if_empty=drop_if_empty, previous=previous, previous_tree=previous_tree
         )
 
-    def _is_dir(self, path: tuple[str, ...]) -> bool:
+    def _is_dir(self, chain: DirectoryChain, name: str) -> bool:
         try:
-            return stat.S_ISDIR(os.lstat(_abs(path)).st_mode)
+            return stat.S_ISDIR(os.stat(name, dir_fd=chain.fd, follow_symlinks=False).st_mode)
         except OSError:
             return False
 
     # --- files -----------------------------------------------------------------------------
-    def _file(self, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None) -> Pending:
-        abs_path = _abs(path)
+    def _file(self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None) -> Pending:
+        """A regular file in the directory ``dir_fd``: taken over from the parent snapshot,
+        or read by a reader thread (which gets a copy of ``dir_fd``)."""
         name = path[-1]
         opts = self._options
         recent = opts.reuse_window_ns > 0 and st.st_mtime_ns >= opts.started_ns - opts.reuse_window_ns
@@ -400,51 +493,70 @@ class FileArchiver:
         status = "files_new" if parent is None else "files_changed"
         self._files_in_flight.acquire()
         try:
-            future = self._readers.submit(self._read_file, abs_path, name, st, status)
+            job_fd = os.dup(dir_fd)
         except BaseException:
+            self._files_in_flight.release()
+            raise
+        try:
+            future = self._readers.submit(self._read_file, job_fd, path, st, status)
+        except BaseException:
+            os.close(job_fd)
             self._files_in_flight.release()
             raise
         future.add_done_callback(lambda _f: self._files_in_flight.release())
         return future
 
-    def _open(self, abs_path: str) -> int:
+    def _open(self, dir_fd: int, name: str) -> int:
         try:
-            return os.open(abs_path, _OPEN_FLAGS | _NOATIME)
+            return os.open(name, _OPEN_FLAGS | _NOATIME, dir_fd=dir_fd)
         except PermissionError as exc:
             if exc.errno != errno.EPERM or not _NOATIME:
                 raise
-            return os.open(abs_path, _OPEN_FLAGS)  # O_NOATIME needs ownership
+            return os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)  # O_NOATIME needs ownership
 
-    def _read_file(self, abs_path: str, name: str, st: os.stat_result, status: str) -> Node | None:
+    def _read_file(self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, status: str) -> Node | None:
+        """A reader thread's job: owns ``dir_fd``, the descriptor of the file's directory."""
+        name = path[-1]
         linked = (st.st_dev, st.st_ino)
-        if st.st_nlink > 1:
-            with self._counts:
-                known = self._hardlinks.get(linked)
-            if known is not None:
-                self._count(status, st.st_size)
-                self.progress.bytes_read(st.st_size)
-                self.progress.file_done()
-                return node_from_stat(name, st, NodeType.FILE, self._owners, content=known[0], sparse=known[1])
         try:
-            fd = self._open(abs_path)
+            if st.st_nlink > 1:
+                with self._counts:
+                    known = self._hardlinks.get(linked)
+                if known is not None:
+                    self._count(status, st.st_size)
+                    self.progress.bytes_read(st.st_size)
+                    self.progress.file_done()
+                    return node_from_stat(name, st, NodeType.FILE, self._owners, content=known[0], sparse=known[1])
+            fd = self._open(dir_fd, name)
         except FileNotFoundError:
-            self._notice(Severity.WARNING, abs_path, "vanished before it could be read; skipped")
+            self._notice(Severity.WARNING, _abs(path), "vanished before it could be read; skipped")
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # replaced by a symlink since the walk
-                self._notice(Severity.WARNING, abs_path, "changed type while being backed up; skipped")
+                self._notice(Severity.WARNING, _abs(path), "changed type while being backed up; skipped")
                 return None
-            self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
+            self._notice(Severity.ERROR, _abs(path), f"cannot read: {exc.strerror}")
             return None
+        finally:
+            os.close(dir_fd)
+        try:
+            return self._read_open_file(fd, path, st, status)
+        finally:
+            os.close(fd)
+
+    def _read_open_file(self, fd: int, path: tuple[str, ...], st: os.stat_result, status: str) -> Node | None:
+        name = path[-1]
+        linked = (st.st_dev, st.st_ino)
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
-                self._notice(Severity.WARNING, abs_path, "changed type while being backed up; skipped")
+                self._notice(Severity.WARNING, _abs(path), "changed type while being backed up; skipped")
                 return None
             ids: list[Future[bytes]] = []
             size = 0
-            block_size = self._options.block_size_for(_split(abs_path)) if self._options.block_size_for else 0
+            block_size = self._options.block_size_for(path) if self._options.block_size_for else 0
             on_block = self._options.on_block if block_size else None
+            abs_path = _abs(path) if on_block is not None else ""
             with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
                 pieces = (
                     fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream, before.st_size)
@@ -460,12 +572,10 @@ class FileArchiver:
             after = os.fstat(fd)
             content = [future.result() for future in ids]
         except OSError as exc:
-            self._notice(Severity.ERROR, abs_path, f"read failed: {exc.strerror}")
+            self._notice(Severity.ERROR, _abs(path), f"read failed: {exc.strerror}")
             return None
-        finally:
-            os.close(fd)
         if after.st_size != size or after.st_mtime_ns != before.st_mtime_ns:
-            self._notice(Severity.WARNING, abs_path, "changed while being read; the snapshot holds what was read")
+            self._notice(Severity.WARNING, _abs(path), "changed while being read; the snapshot holds what was read")
         node = node_from_stat(
             name, before, NodeType.FILE, self._owners, content=tuple(content), sparse=is_sparse(before)
         )
@@ -518,6 +628,7 @@ class FileArchiver:
                 self._count("dirs")
                 self.progress.dir_done()
                 job.result.set_result(replace(job.node, subtree=tree_id))
-            except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the directory
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the directory;
+                # a finisher that died instead would leave the walk waiting for the root forever
                 self._failed = exc
                 job.result.set_exception(exc)
