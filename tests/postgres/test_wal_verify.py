@@ -222,7 +222,7 @@ def test_a_timeline_that_began_mid_segment_verifies_in_check_and_restore(worlds:
     c.psql("INSERT INTO t VALUES (2)")
     world.wait_archived(world.switch_wal())
     c.stop()
-    first, branch = world.restore(world.new_dir("branch"), "--lsn", lsn)  # keeps archiving: timeline 2
+    first, branch = world.restore(world.new_dir("branch"), "--lsn", lsn, "--archive")  # timeline 2, archived
     assert first.code == 0, first
     branch.psql("INSERT INTO t VALUES (3)")
     world.wait_archived(world.switch_wal(branch))

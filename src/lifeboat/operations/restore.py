@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -19,8 +18,6 @@ from lifeboat.sources.files.restorer import (
     FileRestorer,
     RestoreOptions,
     RestoreResult,
-    check_target,
-    unusable_target,
 )
 
 
@@ -75,19 +72,8 @@ def restore_snapshot(
             tree = repo.load_tree(node.subtree) if node.subtree is not None else Tree((node,))
         else:
             tree = repo.load_tree(tree_id)
-        if not options.dry_run:
-            _create_target(options.target, force=options.force)
         result = FileRestorer(repo, options, progress=progress, notify=notify).restore(tree)
     return SnapshotRestore(snapshot, result, subpath)
-
-
-def _create_target(target: str, *, force: bool) -> None:
-    """Check the target and create it, reporting a path the system refuses as such."""
-    check_target(target, force=force)
-    try:
-        os.makedirs(target, exist_ok=True)
-    except OSError as exc:
-        raise unusable_target(target, exc) from None
 
 
 def dump_file(

@@ -191,7 +191,10 @@ class FileRestorer:
             self._walk(tree, None)
             return self.result
         check_target(opts.target, force=opts.force)
-        os.makedirs(opts.target, exist_ok=True)
+        try:
+            os.makedirs(opts.target, exist_ok=True)
+        except OSError as exc:
+            raise unusable_target(opts.target, exc) from None
         self._root_fd = os.open(opts.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             with ThreadPoolExecutor(max(1, opts.workers), thread_name_prefix="lifeboat-restore") as pool:
