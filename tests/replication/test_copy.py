@@ -238,6 +238,6 @@ def test_a_damaged_wal_object_at_the_source_is_named_with_a_hint_that_helps(
     sealed[-1] ^= 0x01
     stored.write_bytes(bytes(sealed))
     dst = Repository.init(MemoryBackend(), OTHER_PASSPHRASE, kdf=FAST_KDF)
-    with pytest.raises(IntegrityError, match=f"source {name}: fails authentication") as caught:
+    with pytest.raises(IntegrityError, match=f"source archived WAL file {WAL_SEGMENT}: fails authentication") as caught:
         copy_snapshots(source_repo, dst)
     assert "check --read-data" in caught.value.hint and "repair index" not in caught.value.hint
