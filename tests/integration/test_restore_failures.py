@@ -273,7 +273,7 @@ def test_s3_refusing_the_pack_after_retries_fails_the_restore_with_14(
     try:
         url = s3_url(moto_server, bucket).replace(moto_server.endpoint, proxy.endpoint)
         url += "&retries=2&retry_max_delay=0.2"
-        sample = make_sample(open_backend(url), base, new_files, url)
+        sample = make_sample(open_backend(url, env=os.environ), base, new_files, url)
         failing = [name.rsplit("/", 1)[1] for name in sample.new_packs]
         proxy.rule = lambda method, path: action if method == "GET" and any(p in path for p in failing) else PASS
         result = run_cli(

@@ -19,6 +19,7 @@ from lifeboat.operations.restore import RestoreOptions, restore_snapshot
 from lifeboat.repository import layout
 from lifeboat.repository.check import DataSubset
 from lifeboat.repository.header import RepositoryHeader
+from lifeboat.repository.pack import pack_hash
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive
 from lifeboat.storage.base import Backend, ObjectInfo
@@ -193,6 +194,23 @@ def test_a_pack_damaged_on_upload_is_caught_and_no_snapshot_is_written(source_re
     assert dst.snapshot_ids() == []
 
 
+def test_verify_pack_opens_every_blob_not_only_the_name(source_repo: Repository, tmp_path: Path) -> None:
+    """A pack damaged inside a blob and stored under the hash of its damaged bytes passes the
+    name check; the blob check must still catch it."""
+    tree = tmp_path / "data"
+    make_tree(tree, seed=10)
+    backup(source_repo, tree)
+    pack = next(info.name for info in source_repo.backend.list(layout.DATA))
+    sound = layout.pack_id_of(pack)
+    assert source_repo.verify_pack(sound)  # its entries
+    damaged = bytearray(source_repo.backend.get(pack))
+    damaged[40] ^= 0x01  # inside the first blob (the header is 24 bytes)
+    renamed = pack_hash(damaged)
+    source_repo.backend.put(layout.pack_name(renamed), bytes(damaged))
+    with pytest.raises(IntegrityError, match=f"pack {renamed[:8]}: blob [0-9a-f]+ at offset 24 fails authentication"):
+        source_repo.verify_pack(renamed)
+
+
 def test_archived_wal_is_copied_resealed_for_the_destination(
     source_repo: Repository, moto_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,6 +256,6 @@ def test_a_damaged_wal_object_at_the_source_is_named_with_a_hint_that_helps(
     sealed[-1] ^= 0x01
     stored.write_bytes(bytes(sealed))
     dst = Repository.init(MemoryBackend(), OTHER_PASSPHRASE, kdf=FAST_KDF)
-    with pytest.raises(IntegrityError, match=f"source {name}: fails authentication") as caught:
+    with pytest.raises(IntegrityError, match=f"source archived WAL file {WAL_SEGMENT}: fails authentication") as caught:
         copy_snapshots(source_repo, dst)
     assert "check --read-data" in caught.value.hint and "repair index" not in caught.value.hint

@@ -4,11 +4,17 @@ environment (never argv), a secondary repository that follows the primary, JSON 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from lifeboat.errors import ExitCode
+from lifeboat.repository.repo import Repository
+from lifeboat.storage.local import LocalBackend
 from tests.conftest import PASSPHRASE, run_cli
 from tests.replication.test_copy import OTHER_PASSPHRASE, contents, make_tree
 from tests.servers.fixtures import Server, new_bucket
@@ -123,3 +129,52 @@ def test_without_a_source_passphrase_copy_says_which_variable_to_set(
     nothing = run_cli("copy", "--from", main, env={**env, "LIFEBOAT_FROM_PASSWORD_FILE": str(secrets_dir / "main")})
     assert nothing.code == ExitCode.USAGE
     assert "--all" in nothing.stderr
+
+
+def _attempt_refused(locks: Path, held: str, process: subprocess.Popen[bytes]) -> None:
+    """Return once another taker has written a lock beside ``held`` and removed it again — it
+    saw ``held`` and backed off — or once ``process`` has ended."""
+    deadline = time.monotonic() + 120
+    seen: str | None = None
+    while process.poll() is None and time.monotonic() < deadline:
+        others = {entry.name for entry in os.scandir(locks) if not entry.name.startswith(".")} - {held}
+        if seen is None and others:
+            seen = next(iter(others))
+        elif seen is not None and seen not in others:
+            return
+        time.sleep(0.0005)
+
+
+def test_copy_waits_for_a_locked_destination_as_long_as_its_configured_lock_wait(
+    tmp_path: Path, secrets_dir: Path
+) -> None:
+    main, offsite = tmp_path / "main-repo", tmp_path / "offsite-repo"
+    config = tmp_path / "lifeboat.yaml"
+    config.write_text(
+        f"""
+repositories:
+  main: {{url: {main}, password_file: {secrets_dir / "main"}}}
+  offsite: {{url: {offsite}, password_file: {secrets_dir / "offsite"}, lock_wait: 5m}}
+"""
+    )
+    env = {"LIFEBOAT_CONFIG": str(config)}
+    assert run_cli("-r", "main", *FAST_INIT, env=env).code == 0
+    assert run_cli("-r", "offsite", *FAST_INIT, env=env).code == 0
+    tree = tmp_path / "data"
+    make_tree(tree, seed=13)
+    assert run_cli("-r", "main", "backup", str(tree), env=env).code == 0
+
+    lock = Repository.open(LocalBackend(offsite), OTHER_PASSPHRASE).lock(exclusive=True, operation="prune")
+    try:
+        copying = subprocess.Popen(
+            [sys.executable, "-m", "lifeboat", "copy", "--from", "main", "--to", "offsite", "--all"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _attempt_refused(offsite / "locks", lock.record.id, copying)
+    finally:
+        lock.release()
+    out, err = copying.communicate(timeout=300)
+    assert copying.returncode == 0, err.decode()  # without the wait: exit 11, "the repository is locked"
+    assert "copied 1 snapshots" in out.decode()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import pytest
 
 from lifeboat.storage.base import Backend
-from lifeboat.storage.registry import _PROVIDERS, storage_url
+from lifeboat.storage.registry import open_provider
 from tests.servers.fixtures import (
     Server,
     new_bucket,
@@ -16,10 +19,10 @@ from tests.servers.fixtures import (
 )
 
 
-def provider(url: str) -> Backend:
-    """The provider's backend itself, without the retry wrapper (to test its own contract)."""
-    parsed = storage_url(url)
-    return _PROVIDERS[parsed.scheme](parsed)
+def provider(url: str, env: Mapping[str, str] | None = None) -> Backend:
+    """The provider's backend itself, without the retry wrapper (to test its own contract);
+    credentials from ``env``, by default this process's environment (see :func:`use_env`)."""
+    return open_provider(url, env=os.environ if env is None else env)
 
 
 def use_env(monkeypatch: pytest.MonkeyPatch, server: Server) -> None:

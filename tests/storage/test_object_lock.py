@@ -5,6 +5,7 @@ repository stays sound, and prune keeps locked what recent snapshots need."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,7 +105,9 @@ def test_prune_under_lock_leaves_a_sound_repository(
 def test_prune_extends_the_locks_recent_snapshots_rely_on(
     moto_server: Server, locked_bucket: str, tmp_path: Path
 ) -> None:
-    backend = open_backend(s3_url(moto_server, locked_bucket, object_lock="compliance", object_lock_period="2d"))
+    backend = open_backend(
+        s3_url(moto_server, locked_bucket, object_lock="compliance", object_lock_period="2d"), env=os.environ
+    )
     repo = Repository.init(backend, PASSPHRASE, kdf=FAST_KDF)
     tree = tmp_path / "data"
     make_tree(tree, seed=23)
@@ -130,5 +133,5 @@ def test_prune_extends_the_locks_recent_snapshots_rely_on(
 
 
 def test_storage_without_object_lock_extends_nothing(tmp_path: Path) -> None:
-    repo = Repository.init(open_backend(str(tmp_path / "repo")), PASSPHRASE, kdf=FAST_KDF)
+    repo = Repository.init(open_backend(str(tmp_path / "repo"), env={}), PASSPHRASE, kdf=FAST_KDF)
     assert extend_object_locks(repo, now=datetime.now(UTC)) is None

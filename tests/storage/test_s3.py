@@ -139,7 +139,7 @@ def test_a_lost_response_to_put_if_absent_is_retried_to_success(moto: Server, pr
         return PASS
 
     proxy.rule = drop_first_put
-    backend = open_backend(f"s3://{bucket}/repo?endpoint={proxy.endpoint}&retry_max_delay=0.1")
+    backend = open_backend(f"s3://{bucket}/repo?endpoint={proxy.endpoint}&retry_max_delay=0.1", env=os.environ)
     backend.put("wal/000000010000000000000001", b"segment", if_absent=True)
     assert dropped
     assert backend.get("wal/000000010000000000000001") == b"segment"
@@ -159,7 +159,7 @@ def test_server_errors_are_transient_and_retried(moto: Server, proxy: FaultProxy
     proxy.rule = fail_twice
     with pytest.raises(TransientStorageError):
         provider(f"s3://{bucket}/repo?endpoint={proxy.endpoint}").get("config")
-    backend = open_backend(f"s3://{bucket}/repo?endpoint={proxy.endpoint}&retry_max_delay=0.1")
+    backend = open_backend(f"s3://{bucket}/repo?endpoint={proxy.endpoint}&retry_max_delay=0.1", env=os.environ)
     assert backend.get("config") == b"header"
     assert len(failures) == 2
 

@@ -113,13 +113,13 @@ def test_configured_options_override_the_url() -> None:
 
 
 def test_retries_are_a_generic_option(tmp_path: Path) -> None:
-    backend = open_backend(str(tmp_path / "repo"), options={"retries": 2, "retry_max_delay": "3s"})
+    backend = open_backend(str(tmp_path / "repo"), options={"retries": 2, "retry_max_delay": "3s"}, env={})
     assert isinstance(backend, RetryingBackend)
     assert backend._policy.attempts == 3
     assert backend._policy.max_delay == 3
     assert isinstance(backend.inner, LocalBackend)
     with pytest.raises(UsageError, match="unknown file storage option"):
-        open_backend(str(tmp_path / "repo"), options={"connections": 4})
+        open_backend(str(tmp_path / "repo"), options={"connections": 4}, env={})
 
 
 def test_a_local_path_is_taken_literally(tmp_path: Path) -> None:

@@ -99,8 +99,9 @@ def test_wrappers_pass_connections_and_object_lock_through() -> None:
             return True
 
     provider = Locked()
-    stack = ReadOnlyBackend(ReadAheadBackend(RetryingBackend(FaultyBackend(provider))))
+    stack = ReadAheadBackend(RetryingBackend(FaultyBackend(provider)))
     assert connections(stack) == 7
+    assert connections(ReadOnlyBackend(stack)) == 7
     assert object_lock(stack) is provider
     assert object_lock(ReadAheadBackend(MemoryBackend())) is None
 

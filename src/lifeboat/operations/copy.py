@@ -15,9 +15,10 @@ directories and files are recognised against an earlier copy of the same source 
 
 Verification, before the snapshot is written: every blob a rewritten tree refers to must
 be stored or on its way in the session; the packs written are read back and every blob in
-them is decrypted and checked against its id under the destination's keys; and the index
-files written are confirmed in storage. Archived WAL objects (``wal/``) are opened with the source's keys,
-sealed for the destination, written put-if-absent and read back.
+them is decrypted and checked against its id under the destination's keys
+(:meth:`Repository.verify_pack`); and the index files written are confirmed in storage.
+Archived WAL files are fetched with the source's keys and archived at the destination by
+:class:`~lifeboat.repository.wal.WalArchive`, as ``wal-push`` archives them, then read back.
 """
 
 from __future__ import annotations
@@ -33,21 +34,13 @@ from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.core.trampoline import Nested, run_nested
 from lifeboat.core.tree import Node, NodeType, Tree
-from lifeboat.errors import (
-    IntegrityError,
-    StorageAlreadyExists,
-    StorageNotFound,
-    UsageError,
-)
+from lifeboat.errors import IntegrityError, StorageNotFound, UsageError, WalConflict, WalDamaged
 from lifeboat.repository import layout
-from lifeboat.repository.compression import decompress
-from lifeboat.repository.crypto.aead import ObjectKind
-from lifeboat.repository.pack import parse_header, read_pack_entries
-from lifeboat.repository.repo import Repository, object_hash
+from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import WriteSession
+from lifeboat.repository.wal import PushOutcome, WalArchive, archived_files
 
 ORIGIN = "origin"
-WAL_PREFIX = "wal/"
 _PROBE = b"lifeboat copy: do the two repositories share their blob-id key?"
 _BLOB_MEMO_LIMIT = 500_000  # entries of the source→destination blob map kept across snapshots
 
@@ -261,16 +254,10 @@ def _verify_packs(dst: Repository, packs: Iterable[str], workers: int) -> int:
     """Read back each pack and check every blob in it under the destination's keys."""
 
     def verify(pack_hex: str) -> None:
-        data = dst.backend.get(layout.pack_name(pack_hex))
-        if object_hash(data) != pack_hex:
-            raise IntegrityError(f"copied pack {pack_hex[:8]} does not match its name after upload")
-        cipher = parse_header(data, dst.encryption_root)
-        for entry in read_pack_entries(data, dst.encryption_root):
-            payload = cipher.open_blob(
-                entry.offset, entry.type, entry.id, data[entry.offset : entry.offset + entry.length]
-            )
-            if dst.blob_id(decompress(payload, entry.raw_length)) != entry.id:
-                raise IntegrityError(f"copied pack {pack_hex[:8]}: blob {short(entry.id)} does not match its id")
+        try:
+            dst.verify_pack(pack_hex)
+        except IntegrityError as exc:
+            raise IntegrityError(f"copied {exc.message}") from None
 
     chosen = list(packs)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -324,15 +311,20 @@ def copy_snapshots(
     verify: bool = True,
     workers: int = 4,
     lock_wait: float = 0.0,
+    source_lock_wait: float | None = None,
     progress: Progress | None = None,
 ) -> CopyResult:
-    """Copy the chosen snapshots (``refs``, else every one ``selection`` matches) and the WAL."""
+    """Copy the chosen snapshots (``refs``, else every one ``selection`` matches) and the WAL.
+
+    ``lock_wait`` is how long to wait for the destination's lock, ``source_lock_wait`` for
+    the source's (by default the same)."""
     say = progress or (lambda _message: None)
     if src.header.repository_id == dst.header.repository_id:
         raise UsageError("the source and destination are the same repository", hint="give two different repositories")
     result = CopyResult(same_keys=share_keys(src, dst))
     with ExitStack() as stack:
-        stack.enter_context(src.lock(exclusive=False, operation="copy (read)", wait=lock_wait))
+        source_wait = lock_wait if source_lock_wait is None else source_lock_wait
+        stack.enter_context(src.lock(exclusive=False, operation="copy (read)", wait=source_wait))
         stack.enter_context(dst.lock(exclusive=False, operation="copy", wait=lock_wait))
         chosen = _select(src, refs, selection)
         source_by_origin = {origin_of(src, s): s for s in src.snapshots()}
@@ -414,44 +406,43 @@ def copy_wal(
     workers: int = 4,
     progress: Progress | None = None,
 ) -> None:
-    """Copy every object under ``wal/`` that the destination lacks, re-sealed for it."""
+    """Copy every archived WAL file the destination lacks: fetched and verified with the
+    source's keys, archived at the destination as ``wal-push`` archives (put-if-absent, never
+    overwriting different content) and, with ``verify``, read back."""
     say = progress or (lambda _message: None)
-    try:
-        source_objects = [info.name for info in src.backend.list(WAL_PREFIX)]
-    except StorageNotFound:
-        return
-    try:
-        existing = {info.name for info in dst.backend.list(WAL_PREFIX)}
-    except StorageNotFound:
-        existing = set()
-    todo = [name for name in source_objects if name not in existing]
-    result.wal_present += len(source_objects) - len(todo)
+    source_files = [(system_id, archived.name) for system_id, archived in archived_files(src)]
+    existing = {(system_id, archived.name) for system_id, archived in archived_files(dst)}
+    todo = [item for item in source_files if item not in existing]
+    result.wal_present += len(source_files) - len(todo)
     if not todo:
         return
-    say(f"copying {len(todo)} archived WAL objects")
+    say(f"copying {len(todo)} archived WAL files")
+    archives = {system_id: (WalArchive(src, system_id), WalArchive(dst, system_id)) for system_id, _ in todo}
 
-    def copy_one(name: str) -> int:
+    def copy_one(item: tuple[str, str]) -> int:
+        system_id, name = item
+        source, destination = archives[system_id]
         try:
-            plain = src.objects.open(ObjectKind.WAL, src.backend.get(name), what=name)
-        except IntegrityError as exc:
+            data = source.fetch(name)
+        except WalDamaged as exc:
             raise IntegrityError(
                 f"source {exc.message}",
-                hint="the source's archived WAL object is damaged: 'lifeboat check --read-data' on the source shows "
+                hint="the source's archived WAL file is damaged: 'lifeboat check --read-data' on the source shows "
                 "every damaged WAL file; a replica that holds a good copy can be copied back with 'lifeboat copy'",
             ) from None
         try:
-            dst.backend.put(name, dst.objects.seal(ObjectKind.WAL, plain), if_absent=True)
-        except StorageAlreadyExists:
-            there = dst.objects.open(ObjectKind.WAL, dst.backend.get(name), what=name)
-            if there != plain and decompress(there) != decompress(plain):
-                raise IntegrityError(
-                    f"{name} exists at the destination with different content; not overwritten",
-                    hint="the two repositories archived different WAL under one name: check both clusters",
-                ) from None
+            outcome = destination.push(name, data)
+        except WalConflict as exc:
+            raise WalConflict(
+                f"destination: {exc.message}",
+                hint="nothing was overwritten: the two repositories hold different WAL under one name (check both "
+                "clusters), or the destination's copy is damaged ('lifeboat check --read-data' there)",
+            ) from None
+        if outcome is PushOutcome.ALREADY_ARCHIVED:
             return 0
-        if verify and dst.objects.open(ObjectKind.WAL, dst.backend.get(name), what=name) != plain:
-            raise IntegrityError(f"{name} does not read back as written at the destination")
-        return len(plain)
+        if verify and destination.fetch(name) != data:
+            raise IntegrityError(f"{destination.object_name(name)} does not read back as written at the destination")
+        return len(data)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for size in pool.map(copy_one, todo):

@@ -41,6 +41,7 @@ from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
 from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
 from lifeboat.repository.lock import REFRESH_EVERY, HeldLock, LockStore, acquire
+from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
 from lifeboat.storage.base import Backend
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -424,6 +425,28 @@ class Repository:
                 start = loc.offset - first.offset
                 yield self.decode_blob(blob_id, loc, data[start : start + loc.length], cipher=cipher)
             i = j
+
+    def verify_pack(self, pack_hex: str) -> list[PackEntry]:
+        """Read pack ``pack_hex`` whole and prove it: its bytes hash to its name, its header
+        and trailer authenticate, and every blob it lists decrypts and matches its id under
+        this repository's keys. Returns the pack's entries; IntegrityError names what failed."""
+        data = self.backend.get(layout.pack_name(pack_hex))
+        where = f"pack {pack_hex[:8]}"
+        if object_hash(data) != pack_hex:
+            raise IntegrityError(f"{where}: content does not match its name (damaged)")
+        try:
+            cipher = parse_header(data, self.encryption_root)
+            entries = read_pack_entries(data, self.encryption_root)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{where}: {exc.message}") from None
+        pack_id = bytes.fromhex(pack_hex)
+        for entry in entries:
+            location = BlobLocation(pack_id, entry.type, entry.offset, entry.length, entry.raw_length)
+            try:
+                self.decode_blob(entry.id, location, data[entry.offset : entry.offset + entry.length], cipher=cipher)
+            except IntegrityError as exc:
+                raise IntegrityError(f"{where}: {exc.message}") from None
+        return entries
 
     def _read_pack_range(self, pack_name: str, offset: int, length: int) -> bytes:
         try:

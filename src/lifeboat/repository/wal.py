@@ -25,6 +25,7 @@ from lifeboat.errors import IntegrityError, StorageAlreadyExists, StorageNotFoun
 from lifeboat.repository.compression import CODEC_NONE, CODEC_ZSTD, Compressor
 from lifeboat.repository.crypto.aead import ObjectKind
 from lifeboat.repository.repo import Repository
+from lifeboat.storage.base import ObjectInfo
 
 WAL_PREFIX = "wal/"
 WAL_COMPRESSION_LEVEL = 1
@@ -260,17 +261,40 @@ class WalArchive:
         except StorageNotFound:
             return
         for info in listing:
-            name = info.name.rsplit("/", 1)[-1]
-            try:
-                parsed = parse_wal_file_name(name)
-            except ValueError:
-                continue
-            if info.name != self.object_name(name):
-                continue
-            yield ArchivedFile(name, info.size, info.mtime, parsed)
+            found = _archived(info)
+            if found is not None and found[0] == self.system_id:
+                yield found[1]
 
     def delete(self, name: str) -> None:
         self.repo.backend.delete(self.object_name(name))
+
+
+def _archived(info: ObjectInfo) -> tuple[str, ArchivedFile] | None:
+    """The cluster (system identifier) and archived file an object under ``wal/`` holds;
+    None for an object that is not where an archived file of its name belongs."""
+    parts = info.name.split("/")
+    if len(parts) != 4:
+        return None
+    system_id, name = parts[1], parts[3]
+    try:
+        parsed = parse_wal_file_name(name)
+        if info.name != object_name(system_id, name):
+            return None
+    except ValueError:
+        return None
+    return system_id, ArchivedFile(name, info.size, info.mtime, parsed)
+
+
+def archived_files(repo: Repository) -> Iterator[tuple[str, ArchivedFile]]:
+    """Every archived file of every cluster, with its system identifier, from one listing."""
+    try:
+        listing = list(repo.backend.list(WAL_PREFIX))
+    except StorageNotFound:
+        return
+    for info in listing:
+        found = _archived(info)
+        if found is not None:
+            yield found
 
 
 def archived_systems(repo: Repository) -> list[str]:

@@ -9,7 +9,7 @@ Entra ID (service principal, workload or managed identity, ``use_azure_cli=true`
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,10 +73,11 @@ class AzureBackend(ObstoreBackend):
     container_word = "container"
     delete_reports_missing = True
 
-    def __init__(self, settings: AzureSettings, *, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: AzureSettings, *, env: Mapping[str, str]) -> None:
+        """``env``: the variables to take the account and its key or token from (docs/storage.md,
+        "Credentials"); Microsoft Entra ID settings are left to obstore."""
         from obstore.store import AzureStore
 
-        env = dict(os.environ) if environ is None else environ
         config: dict[str, Any] = {}
         connection = env.get(ENV_CONNECTION_STRING)
         if connection:
@@ -91,17 +92,20 @@ class AzureBackend(ObstoreBackend):
                 config["endpoint"] = fields["BlobEndpoint"].rstrip("/")
         if env.get("AZURE_STORAGE_SAS_TOKEN") and "sas_key" not in config:
             config["sas_key"] = env["AZURE_STORAGE_SAS_TOKEN"].lstrip("?")
-        if env.get("AZURE_STORAGE_KEY") and "account_key" not in config and not env.get("AZURE_STORAGE_ACCOUNT_KEY"):
-            config["account_key"] = env["AZURE_STORAGE_KEY"]  # the name the az CLI uses
-        if env.get("AZURE_STORAGE_ACCOUNT") and not env.get("AZURE_STORAGE_ACCOUNT_NAME"):
-            config.setdefault("account_name", env["AZURE_STORAGE_ACCOUNT"])
+        # AZURE_STORAGE_KEY and AZURE_STORAGE_ACCOUNT are the names the az CLI uses.
+        key = env.get("AZURE_STORAGE_ACCOUNT_KEY") or env.get("AZURE_STORAGE_KEY")
+        if key and "account_key" not in config:
+            config["account_key"] = key
+        name = env.get("AZURE_STORAGE_ACCOUNT_NAME") or env.get("AZURE_STORAGE_ACCOUNT")
+        if name and "account_name" not in config:
+            config["account_name"] = name
         if settings.account:
             config["account_name"] = settings.account
         if settings.endpoint:
             config["endpoint"] = settings.endpoint
         if settings.use_azure_cli:
             config["use_azure_cli"] = True
-        account = config.get("account_name") or env.get("AZURE_STORAGE_ACCOUNT_NAME")
+        account = config.get("account_name")
         if not account:
             raise UsageError(
                 "no Azure storage account given",
@@ -129,5 +133,10 @@ class AzureBackend(ObstoreBackend):
         )
 
 
-def open_azure(url: StorageUrl) -> AzureBackend:
-    return AzureBackend(AzureSettings.from_url(url))
+# --- the provider (lifeboat.storage.registry) ---------------------------------------------------
+def check(url: StorageUrl) -> None:
+    AzureSettings.from_url(url)
+
+
+def connect(url: StorageUrl, env: Mapping[str, str]) -> AzureBackend:
+    return AzureBackend(AzureSettings.from_url(url), env=env)

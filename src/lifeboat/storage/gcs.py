@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from lifeboat.storage.base import ObjectInfo, check_name
 from lifeboat.storage.translate import detail, from_status
 from lifeboat.storage.url import Options, StorageUrl
 
+ENV_EMULATOR = "STORAGE_EMULATOR_HOST"
 OPTIONS = frozenset({"project", "endpoint", "storage_class", "connections", "connect_timeout", "read_timeout"})
 
 
@@ -109,13 +110,25 @@ def _translate(exc: BaseException, what: str, bucket: str, *, missing_means_buck
 class GcsBackend:
     """Objects in a GCS bucket under a prefix."""
 
-    def __init__(self, settings: GcsSettings) -> None:
+    def __init__(self, settings: GcsSettings, *, env: Mapping[str, str]) -> None:
+        """``env``: ``STORAGE_EMULATOR_HOST`` (an emulator, without credentials) is taken from
+        it; Application Default Credentials are left to google-auth (docs/storage.md)."""
         from google.cloud import storage
 
         self.settings = settings
-        client_options = {"api_endpoint": settings.endpoint} if settings.endpoint else None
+        emulator = None if settings.endpoint else env.get(ENV_EMULATOR) or None
         try:
-            self._client = storage.Client(project=settings.project, client_options=client_options)
+            if emulator:
+                from google.auth.credentials import AnonymousCredentials
+
+                self._client = storage.Client(
+                    project=settings.project,
+                    credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                    client_options={"api_endpoint": emulator},
+                )
+            else:
+                client_options = {"api_endpoint": settings.endpoint} if settings.endpoint else None
+                self._client = storage.Client(project=settings.project, client_options=client_options)
         except Exception as exc:
             raise _translate(exc, f"open {settings.location}", settings.bucket) from detail(exc)
         self._bucket = self._client.bucket(settings.bucket)
@@ -221,5 +234,10 @@ def _mtime(blob: Any) -> float:
     return float(updated.timestamp()) if updated is not None else 0.0
 
 
-def open_gcs(url: StorageUrl) -> GcsBackend:
-    return GcsBackend(GcsSettings.from_url(url))
+# --- the provider (lifeboat.storage.registry) ---------------------------------------------------
+def check(url: StorageUrl) -> None:
+    GcsSettings.from_url(url)
+
+
+def connect(url: StorageUrl, env: Mapping[str, str]) -> GcsBackend:
+    return GcsBackend(GcsSettings.from_url(url), env=env)

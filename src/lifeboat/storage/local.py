@@ -14,7 +14,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from lifeboat.errors import (
 )
 from lifeboat.storage.base import TEMP_PREFIX, ObjectInfo, check_name, check_temporary_name
 from lifeboat.storage.ownership import AccessFindings, TreeOwner, access_problems, permission_denied
+from lifeboat.storage.url import Options, StorageUrl
 
 _QUOTA_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE}
@@ -241,3 +242,15 @@ class LocalBackend:
 
     def close(self) -> None:
         return None
+
+
+# --- the provider (lifeboat.storage.registry) ---------------------------------------------------
+def check(url: StorageUrl) -> None:
+    """A local repository takes no provider options."""
+    Options(url, ())
+
+
+def connect(url: StorageUrl, env: Mapping[str, str]) -> LocalBackend:
+    """The directory ``url`` names; reads nothing from ``env``."""
+    check(url)
+    return LocalBackend(url.path)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from lifeboat.errors import StorageAlreadyExists, StorageNotFound
 from lifeboat.storage.base import ObjectInfo, check_name
+from lifeboat.storage.url import Options, StorageUrl
 
 
 class MemoryBackend:
@@ -72,3 +73,15 @@ class MemoryBackend:
         with self._lock:
             _, mtime = self._objects[name]
             self._objects[name] = (data, mtime)
+
+
+# --- the provider (lifeboat.storage.registry) ---------------------------------------------------
+def check(url: StorageUrl) -> None:
+    """``memory:`` takes no provider options."""
+    Options(url, ())
+
+
+def connect(url: StorageUrl, env: Mapping[str, str]) -> MemoryBackend:
+    """A new, empty store (the provider for ``memory:``); reads nothing from ``env``."""
+    check(url)
+    return MemoryBackend()

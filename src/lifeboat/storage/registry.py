@@ -3,15 +3,25 @@
 Grammar (docs/storage.md): a plain path or ``file:///path`` for the local filesystem;
 ``memory:`` for a throw-away in-process store; ``s3://bucket/prefix``,
 ``gs://bucket/prefix``, ``az://container/prefix`` and ``sftp://user@host:port/path``
-for remote storage, each with ``?key=value`` options. Providers register a scheme here;
-their modules (and SDKs) are imported only when a URL of their scheme is opened.
+for remote storage, each with ``?key=value`` options.
+
+:data:`PROVIDERS` is the one list of schemes: each names the module that implements it,
+imported (with its SDK) only when a URL of its scheme is checked or opened, so
+``lifeboat --help`` never pays for an SDK. A provider module offers two functions, see
+:class:`ProviderModule`.
+
+Nothing here reads the process environment: whoever opens a backend passes ``env``, the
+variables a provider may take credentials and endpoints from (the command line passes
+``os.environ``; docs/storage.md lists what each provider reads).
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 from lifeboat.errors import UsageError
@@ -21,62 +31,40 @@ from lifeboat.storage.readonly import ReadOnlyBackend
 from lifeboat.storage.retry import RetryingBackend, RetryPolicy
 from lifeboat.storage.url import GENERIC_OPTIONS, Options, OptionValue, StorageUrl, parse_url, shown_url
 
-Opener = Callable[[StorageUrl], Backend]
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-_LOCAL_SCHEMES = frozenset({"file", "memory"})
 
 
-def _open_local(url: StorageUrl) -> Backend:
-    from lifeboat.storage.local import LocalBackend
+class ProviderModule(Protocol):
+    """What a provider module offers (``lifeboat.storage.s3`` and the others)."""
 
-    Options(url, ())
-    return LocalBackend(url.path)
+    def check(self, url: StorageUrl) -> None:
+        """Validate the URL and its provider options without connecting (UsageError if wrong)."""
+        ...
 
-
-def _open_memory(url: StorageUrl) -> Backend:
-    from lifeboat.storage.memory import MemoryBackend
-
-    Options(url, ())
-    return MemoryBackend()
+    def connect(self, url: StorageUrl, env: Mapping[str, str]) -> Backend:
+        """The provider's backend for ``url``; credentials and endpoints come from ``env``."""
+        ...
 
 
-def _open_s3(url: StorageUrl) -> Backend:
-    from lifeboat.storage.s3 import open_s3
+@dataclass(frozen=True)
+class Provider:
+    """One storage scheme: the module that implements it, imported on first use."""
 
-    return open_s3(url)
+    module: str
+    local: bool = False  # local storage: no read-ahead by default
 
-
-def _open_gcs(url: StorageUrl) -> Backend:
-    from lifeboat.storage.gcs import open_gcs
-
-    return open_gcs(url)
-
-
-def _open_azure(url: StorageUrl) -> Backend:
-    from lifeboat.storage.azure import open_azure
-
-    return open_azure(url)
+    def load(self) -> ProviderModule:
+        return cast(ProviderModule, importlib.import_module(self.module))
 
 
-def _open_sftp(url: StorageUrl) -> Backend:
-    from lifeboat.storage.sftp import open_sftp
-
-    return open_sftp(url)
-
-
-_PROVIDERS: dict[str, Opener] = {
-    "file": _open_local,
-    "memory": _open_memory,
-    "s3": _open_s3,
-    "gs": _open_gcs,
-    "az": _open_azure,
-    "sftp": _open_sftp,
+PROVIDERS: Mapping[str, Provider] = {
+    "file": Provider("lifeboat.storage.local", local=True),
+    "memory": Provider("lifeboat.storage.memory", local=True),
+    "s3": Provider("lifeboat.storage.s3"),
+    "gs": Provider("lifeboat.storage.gcs"),
+    "az": Provider("lifeboat.storage.azure"),
+    "sftp": Provider("lifeboat.storage.sftp"),
 }
-
-
-def register_provider(scheme: str, opener: Opener) -> None:
-    """Make ``scheme://…`` URLs open with ``opener``."""
-    _PROVIDERS[scheme] = opener
 
 
 def scheme_of(url: str) -> str:
@@ -85,6 +73,17 @@ def scheme_of(url: str) -> str:
     if sep and len(head) > 1 and _SCHEME_RE.match(head):
         return head.lower()
     return "file"
+
+
+def _provider(url: str) -> Provider:
+    scheme = scheme_of(url)
+    try:
+        return PROVIDERS[scheme]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDERS))
+        raise UsageError(
+            f"unknown repository scheme {scheme!r} in {shown_url(url)}", hint=f"supported schemes: {known}"
+        ) from None
 
 
 def storage_url(url: str, options: Mapping[str, OptionValue] | None = None) -> StorageUrl:
@@ -108,77 +107,68 @@ def storage_url(url: str, options: Mapping[str, OptionValue] | None = None) -> S
     return parse_url(url, options)
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """A URL split into what the registry applies (retries, read-ahead) and what the provider gets."""
+
+    provider: Provider
+    provider_url: StorageUrl
+    retry: RetryPolicy
+    read_ahead: int
+
+
+def _parse(url: str, options: Mapping[str, OptionValue] | None, retry: RetryPolicy | None) -> _Parsed:
+    provider = _provider(url)
+    parsed = storage_url(url, options)
+    generic = Options(parsed, parsed.options.keys())  # generic keys only; the provider checks the rest
+    policy = retry or RetryPolicy()
+    attempts = generic.integer("retries", policy.attempts - 1, low=0, high=100) + 1
+    max_delay = generic.seconds("retry_max_delay", policy.max_delay)
+    read_ahead = generic.size("read_ahead", 0 if provider.local else DEFAULT_WINDOW, low=0, high=1 << 30)
+    provider_url = replace(parsed, options={k: v for k, v in parsed.options.items() if k not in GENERIC_OPTIONS})
+    return _Parsed(provider, provider_url, replace(policy, attempts=attempts, max_delay=max_delay), read_ahead)
+
+
+def _given(url: str) -> str:
+    if not url:
+        raise UsageError("no repository given", hint="pass --repo or set LIFEBOAT_REPO")
+    return url
+
+
 def check_url(url: str, options: Mapping[str, OptionValue] | None = None) -> None:
     """Validate a repository URL and its options without connecting (UsageError if wrong)."""
-    scheme = scheme_of(url)
-    if scheme not in _PROVIDERS:
-        known = ", ".join(sorted(_PROVIDERS))
-        raise UsageError(
-            f"unknown repository scheme {scheme!r} in {shown_url(url)}", hint=f"supported schemes: {known}"
-        )
-    parsed = storage_url(url, options)
-    _retry_policy(parsed, None)
-    Options(parsed, parsed.options.keys()).size("read_ahead", 0, low=0, high=1 << 30)
-    provider_url = replace(parsed, options={k: v for k, v in parsed.options.items() if k not in GENERIC_OPTIONS})
-    if scheme in _LOCAL_SCHEMES:
-        Options(provider_url, ())
-    elif scheme == "s3":
-        from lifeboat.storage.s3 import S3Settings
-
-        S3Settings.from_url(provider_url)
-    elif scheme == "gs":
-        from lifeboat.storage.gcs import GcsSettings
-
-        GcsSettings.from_url(provider_url)
-    elif scheme == "az":
-        from lifeboat.storage.azure import AzureSettings
-
-        AzureSettings.from_url(provider_url)
-    elif scheme == "sftp":
-        from lifeboat.storage.sftp import SftpSettings
-
-        SftpSettings.from_url(provider_url)
+    parsed = _parse(url, options, None)
+    parsed.provider.load().check(parsed.provider_url)
 
 
-def _retry_policy(url: StorageUrl, given: RetryPolicy | None) -> RetryPolicy:
-    policy = given or RetryPolicy()
-    options = Options(url, url.options.keys())  # generic keys only; the provider checks the rest
-    attempts = options.integer("retries", policy.attempts - 1, low=0, high=100) + 1
-    max_delay = options.seconds("retry_max_delay", policy.max_delay)
-    return replace(policy, attempts=attempts, max_delay=max_delay)
+def open_provider(url: str, *, env: Mapping[str, str], options: Mapping[str, OptionValue] | None = None) -> Backend:
+    """The provider's own backend for ``url``, without the wrappers :func:`open_backend` adds
+    (for tests of a provider's contract and tools that measure the provider itself)."""
+    parsed = _parse(_given(url), options, None)
+    return parsed.provider.load().connect(parsed.provider_url, env)
 
 
 def open_backend(
     url: str,
     *,
+    env: Mapping[str, str],
     read_only: bool = False,
     retry: RetryPolicy | None = None,
     options: Mapping[str, OptionValue] | None = None,
 ) -> Backend:
     """The backend for ``url``, with retries and (optionally) read-only protection.
 
-    ``options`` (from the configuration file) add to and override the URL's ``?key=value``
-    options; ``retries`` and ``retry_max_delay`` set the retry policy for any scheme, and
-    ``read_ahead`` the window of ranged reads (on by default for remote storage; 0 = off).
+    ``env`` holds the variables a provider reads credentials and endpoints from (the
+    caller's environment; docs/storage.md, "Credentials"). ``options`` (from the
+    configuration file) add to and override the URL's ``?key=value`` options; ``retries``
+    and ``retry_max_delay`` set the retry policy for any scheme, and ``read_ahead`` the
+    window of ranged reads (on by default for remote storage; 0 = off).
     """
-    if not url:
-        raise UsageError("no repository given", hint="pass --repo or set LIFEBOAT_REPO")
-    scheme = scheme_of(url)
-    try:
-        opener = _PROVIDERS[scheme]
-    except KeyError:
-        known = ", ".join(sorted(_PROVIDERS))
-        raise UsageError(
-            f"unknown repository scheme {scheme!r} in {shown_url(url)}", hint=f"supported schemes: {known}"
-        ) from None
-    parsed = storage_url(url, options)
-    policy = _retry_policy(parsed, retry)
-    generic = Options(parsed, parsed.options.keys())
-    read_ahead = generic.size("read_ahead", 0 if scheme in _LOCAL_SCHEMES else DEFAULT_WINDOW, low=0, high=1 << 30)
-    provider_url = replace(parsed, options={k: v for k, v in parsed.options.items() if k not in GENERIC_OPTIONS})
-    backend: Backend = RetryingBackend(opener(provider_url), policy)
-    if read_ahead:
-        backend = ReadAheadBackend(backend, window=read_ahead, budget=max(DEFAULT_BUDGET, 16 * read_ahead))
+    parsed = _parse(_given(url), options, retry)
+    backend: Backend = RetryingBackend(parsed.provider.load().connect(parsed.provider_url, env), parsed.retry)
+    if parsed.read_ahead:
+        window = parsed.read_ahead
+        backend = ReadAheadBackend(backend, window=window, budget=max(DEFAULT_BUDGET, 16 * window))
     if read_only:
         backend = ReadOnlyBackend(backend)
     return backend

@@ -14,7 +14,6 @@ while the retention lasts, and callers report what they could not remove yet.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -146,11 +145,13 @@ class S3Backend(ObstoreBackend):
 
     container_word = "bucket"
 
-    def __init__(self, settings: S3Settings, *, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: S3Settings, *, env: Mapping[str, str]) -> None:
+        """``env``: the variables to take keys, region and CA bundle from (docs/storage.md,
+        "Credentials"); without keys there, boto3's credential chain finds them."""
         from obstore.store import S3Store
 
         self.settings = settings
-        env = os.environ if environ is None else environ
+        self._ca_bundle = env.get("AWS_CA_BUNDLE") or None
         self._session: Any = None
         config: dict[str, Any] = {"virtual_hosted_style_request": not settings.path_style}
         if settings.profile is None and env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
@@ -260,7 +261,7 @@ class S3Backend(ObstoreBackend):
                     maxsize=max(4, tuning.connections * tuning.part_concurrency),
                     timeout=urllib3.Timeout(connect=tuning.connect_timeout, read=tuning.read_timeout),
                     retries=False,  # one retry policy for the whole program: RetryingBackend's
-                    ca_certs=os.environ.get("AWS_CA_BUNDLE") or None,
+                    ca_certs=self._ca_bundle,
                 )
             return self._http_pool
 
@@ -477,5 +478,10 @@ class _SessionCredentials:
         }
 
 
-def open_s3(url: StorageUrl) -> S3Backend:
-    return S3Backend(S3Settings.from_url(url))
+# --- the provider (lifeboat.storage.registry) ---------------------------------------------------
+def check(url: StorageUrl) -> None:
+    S3Settings.from_url(url)
+
+
+def connect(url: StorageUrl, env: Mapping[str, str]) -> S3Backend:
+    return S3Backend(S3Settings.from_url(url), env=env)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
+import os
 import posixpath
+import pwd
 import secrets
 import stat as stat_module
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -51,6 +52,14 @@ _FILE_MODE = 0o600
 OPTIONS = frozenset({"identity", "known_hosts", "connections", "connect_timeout", "timeout", "fsync"})
 
 
+def login_name(env: Mapping[str, str]) -> str:
+    """The local user name as ``getpass.getuser`` finds it, from ``env`` rather than the process."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if env.get(variable):
+            return env[variable]
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
 @dataclass(frozen=True)
 class SftpSettings:
     host: str
@@ -66,7 +75,8 @@ class SftpSettings:
     shown_path: str = field(default="", compare=False)
 
     @classmethod
-    def from_url(cls, url: StorageUrl) -> SftpSettings:
+    def from_url(cls, url: StorageUrl, env: Mapping[str, str] | None = None) -> SftpSettings:
+        """``env`` gives the login name when the URL names no user (as ``ssh`` takes it)."""
         options = Options(url, OPTIONS)
         if not url.host:
             raise UsageError("the sftp URL names no host", hint="write sftp://user@host:port/path")
@@ -82,7 +92,7 @@ class SftpSettings:
         return cls(
             host=url.host,
             path=path,
-            user=url.user or getpass.getuser(),
+            user=url.user or login_name(env or {}),
             port=url.port or 22,
             identities=tuple(p for p in identity.split(",") if p) if identity else (),
             known_hosts=options.text("known_hosts"),
@@ -471,5 +481,12 @@ class SftpBackend:
         self._loop.stop()
 
 
-def open_sftp(url: StorageUrl) -> SftpBackend:
-    return SftpBackend(SftpSettings.from_url(url))
+# --- the provider (lifeboat.storage.registry) ---------------------------------------------------
+def check(url: StorageUrl) -> None:
+    SftpSettings.from_url(url)
+
+
+def connect(url: StorageUrl, env: Mapping[str, str]) -> SftpBackend:
+    """``env`` gives the default login name; asyncssh finds the agent (``SSH_AUTH_SOCK``) and
+    the ``~/.ssh`` files itself."""
+    return SftpBackend(SftpSettings.from_url(url, env))

@@ -141,12 +141,18 @@ class CliContext:
         return _secret("LIFEBOAT_NEW_PASSWORD", "new passphrase", None, confirm=True)
 
     # --- the repository ------------------------------------------------------------------------
+    def environment(self) -> Mapping[str, str]:
+        """The variables storage providers take credentials and endpoints from (docs/storage.md)."""
+        return os.environ
+
     def open_repository(self, *, read_only: bool = False) -> Repository:
         from lifeboat.repository.repo import Repository
         from lifeboat.storage.registry import open_backend
 
         url, repo_config = self.repository_target()
-        backend = open_backend(url, read_only=read_only, options=repo_config.options if repo_config else None)
+        backend = open_backend(
+            url, env=self.environment(), read_only=read_only, options=repo_config.options if repo_config else None
+        )
         Repository.read_header(backend)  # a missing repository is reported before asking for a passphrase
         return Repository.open(backend, self.passphrase(repo_config))
 
@@ -174,7 +180,9 @@ class CliContext:
         from lifeboat.storage.registry import open_backend
 
         url, repo_config = self.named_repository(ref)
-        backend = open_backend(url, read_only=read_only, options=repo_config.options if repo_config else None)
+        backend = open_backend(
+            url, env=self.environment(), read_only=read_only, options=repo_config.options if repo_config else None
+        )
         Repository.read_header(backend)
         return Repository.open(backend, passphrase(repo_config))
 

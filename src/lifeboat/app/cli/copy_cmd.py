@@ -116,6 +116,20 @@ def _leader_of(state: CliContext, destination: str) -> str | None:
     return None
 
 
+def _lock_wait(option: str | None, state: CliContext, ref: str) -> float:
+    """How long to wait for the lock of repository ``ref``: ``--lock-wait``, else its configured ``lock_wait``."""
+    from lifeboat.core.units import parse_duration
+    from lifeboat.errors import UsageError
+
+    if option:
+        try:
+            return parse_duration(option).total_seconds()
+        except ValueError as exc:
+            raise UsageError(f"--lock-wait: {exc}") from None
+    _, repo_config = state.named_repository(ref)
+    return parse_duration(repo_config.lock_wait).total_seconds() if repo_config else 0.0
+
+
 def _copy(
     state: CliContext,
     origin: str,
@@ -131,17 +145,10 @@ def _copy(
     lock_wait: str | None,
 ) -> dict[str, Any]:
     """Copy from ``origin`` to ``destination``; prints the text report, returns the JSON one."""
-    from lifeboat.core.units import parse_duration
-    from lifeboat.errors import UsageError
     from lifeboat.operations.copy import copy_snapshots
     from lifeboat.storage.base import connections
 
-    wait = 0.0
-    if lock_wait:
-        try:
-            wait = parse_duration(lock_wait).total_seconds()
-        except ValueError as exc:
-            raise UsageError(f"--lock-wait: {exc}") from None
+    source_wait, wait = _lock_wait(lock_wait, state, origin), _lock_wait(lock_wait, state, destination)
     src = state.open_repository_at(origin, state.from_passphrase, read_only=False)
     dst = state.open_repository_at(destination, state.passphrase)
     out = state.output
@@ -154,6 +161,7 @@ def _copy(
         verify=not no_verify,
         workers=max(4, connections(dst.backend)),
         lock_wait=wait,
+        source_lock_wait=source_wait,
         progress=out.info,
     )
     if not state.json:

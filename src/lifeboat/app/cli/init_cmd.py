@@ -30,7 +30,7 @@ def command(
     params = KdfParams(algorithm=kdf, time_cost=kdf_iterations, memory_kib=memory_kib)  # type: ignore[arg-type]
     params.validate()
     url, repo_config = state.repository_target()
-    backend = open_backend(url, options=repo_config.options if repo_config else None)
+    backend = open_backend(url, env=state.environment(), options=repo_config.options if repo_config else None)
     repo = Repository.init(backend, state.passphrase(repo_config, confirm=True), kdf=params)
     if state.json:
         state.output.emit_json(

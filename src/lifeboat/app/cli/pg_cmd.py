@@ -100,7 +100,7 @@ def access(ctx: Context) -> None:
         Repository.read_header(backend)
         return Repository.open(backend, state.passphrase(repo_config))
 
-    backend = open_backend(url, options=repo_config.options if repo_config else None)
+    backend = open_backend(url, env=state.environment(), options=repo_config.options if repo_config else None)
     try:
         report = check_access(backend, open_repository)
     finally:
