@@ -67,7 +67,8 @@ class Operator:
         if offsite_follows:
             repositories += "    follows: main\n"
         if newsite is not None:  # a new replica of the promoted one (its own passphrase in real life)
-            repositories += f"  newsite:\n    url: {newsite}\n    password_file: {w.password_file}\n    follows: offsite\n"
+            repositories += f"  newsite:\n    url: {newsite}\n    password_file: {w.password_file}\n"
+            repositories += "    follows: offsite\n"
         self.config.write_text(
             f"version: 1\ndefault_repository: {default}\nrepositories:\n{repositories}"
             "sources:\n"
