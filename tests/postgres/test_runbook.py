@@ -378,12 +378,16 @@ def test_passphrase_lost_a_second_key_opens_the_repository_and_replaces_it(world
     assert copy.psql("SELECT count(*) FROM orders") == "200"
     copy.stop()
 
-    # Every key file lost: the passphrase alone opens nothing; the saved copy of keys/ does.
+    # The key files lost, or the header: the passphrase alone opens nothing; the saved copies do.
+    (world.repo_dir / "config").unlink()
+    without = ops("snapshots", env=as_recovery)
+    assert without.code == 13 and "'config' of the repository" in without.stderr, without
+    shutil.copy2(saved / "config", world.repo_dir / "config")
     shutil.rmtree(world.repo_dir / "keys")
     without = ops("snapshots", env=as_recovery)
-    assert without.code == 13, without
+    assert without.code == 13 and "has no key files" in without.stderr, without
     shutil.copytree(saved / "keys", world.repo_dir / "keys")
-    chown_tree(world.repo_dir / "keys", OS_USER)
+    chown_tree(world.repo_dir, OS_USER)
     back = ops("snapshots", env=as_recovery)
     assert back.code == 0, back
 
