@@ -168,7 +168,8 @@ def test_primary_lost_restore_latest_with_archiving_and_a_new_base_backup(worlds
     assert info.code == 0, info
     assert "recoverable on timeline 1" in info.stdout and "<- live" in info.stdout
 
-    # 2. Restore the latest state into the server's place, archiving on (no --port: its own).
+    # 2-3. (Nothing left to move aside.) Restore the latest state into the server's place,
+    #      archiving on; no --port: the server's own.
     restored = ops("restore", "postgres", "--source", "db", "--target-dir", str(c.data_dir), "--archive", "--start")
     assert restored.code == 0, restored
     assert "promoted" in restored.stdout
@@ -176,15 +177,13 @@ def test_primary_lost_restore_latest_with_archiving_and_a_new_base_backup(worlds
     assert c.psql("SELECT count(*) FROM orders WHERE id = 9999") == "0"  # the unarchived segment is lost
     assert c.psql("SHOW archive_mode") == "on"
 
-    # 3. Archiving works again, on the new timeline.
+    # 4. Archiving works again, on the new timeline.
     checked = ops("pg", "check", "--source", "db")
     assert checked.code == 0, checked
     assert "archiving works" in checked.stdout
 
-    # 4. A base backup on the new timeline; the window is whole.
+    # 5. A base backup on the new timeline; the window is whole.
     assert ops("backup", "postgres", "--source", "db").code == 0
-    c.psql("INSERT INTO orders VALUES (10000, 'on the new timeline')")
-    archive_now(world)
     code, info_json = ops.json("pg", "info")
     assert code == 0 and status(info_json) == ("ok", None)
     assert live_timeline(info_json) == 2
@@ -353,7 +352,7 @@ def test_passphrase_lost_a_second_key_opens_the_repository_and_replaces_it(world
     wrong = ops("snapshots", env={"LIFEBOAT_PASSWORD_FILE": str(guess)})
     assert wrong.code == 12 and "none of the 2 key(s)" in wrong.stderr
 
-    # 1-3. The recovery passphrase opens it; a new key replaces the lost one.
+    # 1-2. The recovery passphrase opens it; a new key replaces the lost one.
     as_recovery = {"LIFEBOAT_PASSWORD_FILE": str(recovery)}
     code, keys = ops.json("key", "list", env=as_recovery)
     assert code == 0 and isinstance(keys, list)
@@ -367,7 +366,7 @@ def test_passphrase_lost_a_second_key_opens_the_repository_and_replaces_it(world
     os.rename(new_pass, world.password_file)  # where the configuration's password_file points
     chown_tree(world.password_file, OS_USER)
 
-    # 4. Archiving resumes (the stuck segment too) and everything restores.
+    # 3. Archiving works again, and everything restores.
     checked = ops("pg", "check", "--source", "db")
     assert checked.code == 0, checked
     wait_archived(world, world.repo_dir, NEW_PASSPHRASE, world.switch_wal())
@@ -421,7 +420,7 @@ def test_archiving_stuck_the_queue_limit_drops_wal_and_a_new_base_backup_closes_
     assert stuck.code == 1, stuck
     assert "archiving is NOT working" in stuck.stdout
 
-    # 1. A queue limit: beyond it the queue is dropped, loudly, and pg_wal can be recycled.
+    # 1-2. A queue limit: beyond it the queue is dropped, loudly, and pg_wal can be recycled.
     limited = ops("pg", "setup", "--source", "db", "--queue-max", "4MiB", "--apply")
     assert limited.code == 0, limited
     assert "--queue-max 4MiB" in c.psql("SHOW archive_command")
@@ -429,8 +428,10 @@ def test_archiving_stuck_the_queue_limit_drops_wal_and_a_new_base_backup_closes_
     log = c.log.read_text()
     assert "lifeboat: ALERT: archive queue of" in log and "DROPPED" in log
 
-    # 2. Archiving comes back; pg info names the hole after the newest base backup (exit 13).
+    # 3. The cause fixed, archiving works; pg info names the hole after the newest base backup.
     os.rename(away, world.repo_dir)
+    checked = ops("pg", "check", "--source", "db")
+    assert checked.code == 0, checked
     c.psql("INSERT INTO orders SELECT generate_series(1001, 1100)")
     archive_now(world)
     code, info = ops.json("pg", "info")
@@ -438,9 +439,7 @@ def test_archiving_stuck_the_queue_limit_drops_wal_and_a_new_base_backup_closes_
     text = ops("pg", "info")
     assert text.code == 13 and "GAP after the newest base backup" in text.stdout
 
-    # 3. A new base backup re-establishes the window.
-    checked = ops("pg", "check", "--source", "db")
-    assert checked.code == 0, checked
+    # 4. A new base backup re-establishes the window.
     assert ops("backup", "postgres", "--source", "db").code == 0
     code, info = ops.json("pg", "info")
     assert code == 0 and status(info) == ("ok", None), info
@@ -490,7 +489,7 @@ def test_damaged_repository_check_repair_index_and_what_a_lost_pack_costs(worlds
     ids = {first["snapshot"]["id"][:8], second["snapshot"]["id"][:8]}
     data_pack = max(packs(world.repo_dir) - before, key=lambda p: p.stat().st_size)
 
-    # Bit rot in one pack: the structure is fine, reading the data is not.
+    # Bit rot in one pack. 1. The structure is fine, reading the data is not.
     with open(data_pack, "r+b") as f:
         f.seek(data_pack.stat().st_size // 2)
         byte = f.read(1)
@@ -505,7 +504,7 @@ def test_damaged_repository_check_repair_index_and_what_a_lost_pack_costs(worlds
     damaged_file = named[first["snapshot"]["id"][:8]]
     assert damaged_file <= {f"{app}/settings.yaml", f"{app}/upload.bin"} and damaged_file
 
-    # 1. Take the damaged pack out, rebuild the index from the packs that are left.
+    # 2. Take the damaged pack out, rebuild the index from the packs that are left.
     quarantine = world.base / "quarantine"
     quarantine.mkdir()
     shutil.move(data_pack, quarantine / data_pack.name)
@@ -517,13 +516,14 @@ def test_damaged_repository_check_repair_index_and_what_a_lost_pack_costs(worlds
     refused = ops("prune")
     assert refused.code == 13, refused  # prune never runs over missing data
 
-    # 2. A new backup stores again what still exists unchanged; older snapshots heal with it.
+    # 3. A new backup stores again what still exists unchanged; older snapshots heal with it.
     (app / "upload.bin").write_bytes(os.urandom(300_000))  # this one changed since: its old content is gone
     assert ops("backup", str(app)).code == 0
+    assert ops("backup", "postgres", "--source", "db").code == 0
     named = damaged_snapshots(ops)
     assert set(named) == ids and all(paths == {f"{app}/upload.bin"} for paths in named.values()), named
 
-    # 3. Forget what cannot be healed, prune, check: whole again.
+    # 4-5. Forget what cannot be healed, prune, check: whole again.
     forgot = ops("forget", *sorted(named))
     assert forgot.code == 0, forgot
     assert ops("prune").code == 0
