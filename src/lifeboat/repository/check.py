@@ -290,6 +290,12 @@ class Checker:
         reach = mark(self.repo, snapshots, damaged=self._is_damaged, on_tree=shapes.record)
         for missing in reach.missing:
             self._error(ProblemKind.SNAPSHOT, f"snapshot {missing.snapshot[:8]}", missing.describe())
+        for snapshot_id, more in reach.unlisted.items():
+            self._error(
+                ProblemKind.SNAPSHOT,
+                f"snapshot {snapshot_id[:8]}",
+                f"snapshot {snapshot_id[:8]} needs {more} more blobs that are missing or damaged (not listed)",
+            )
         for snapshot in snapshots:  # the expansion bound (docs/format.md §9)
             size = shapes.exceeds(snapshot.tree)
             if size is not None:

@@ -113,8 +113,9 @@ def plan_prune(
     plan = PrunePlan(old_index_ids=repo.index_ids())
     reach = mark(repo, repo.snapshots(), index=index)
     if reach.missing:
+        blobs = len({m.blob for m in reach.missing})  # a blob several snapshots need is listed for each
         raise IntegrityError(
-            f"refusing to prune: {len(reach.missing)} blob(s) the snapshots need are missing or unreadable "
+            f"refusing to prune: {blobs} blob(s) the snapshots need are missing or unreadable "
             f"({reach.missing[0].describe()})",
             hint="run 'lifeboat check' and repair the repository before pruning",
         )

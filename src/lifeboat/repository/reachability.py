@@ -1,7 +1,10 @@
 """Which blobs the snapshots use: the mark phase shared by check, prune and stats.
 
 Marks live in a bitmap over the index's dense blob positions (one bit per blob), and
-each tree is walked once however many snapshots share it.
+each tree is walked once however many snapshots share it. When something is missing, a
+second walk attributes it to *every* snapshot that needs it — a tree shared by several
+snapshots is read once, but each of them is named with its own paths (up to
+:data:`MISSING_LISTED` per snapshot; the rest are counted).
 """
 
 from __future__ import annotations
@@ -53,10 +56,14 @@ class MissingData:
         return f"snapshot {self.snapshot[:8]}: {where} needs blob {short(self.blob)}, which is {self.reason}"
 
 
+MISSING_LISTED = 1000  # missing blobs listed per snapshot; beyond this they are only counted
+
+
 @dataclass
 class Reachability:
     used: Bitmap
-    missing: list[MissingData] = field(default_factory=list)
+    missing: list[MissingData] = field(default_factory=list)  # every snapshot's, up to MISSING_LISTED each
+    unlisted: dict[str, int] = field(default_factory=dict)  # snapshot id -> missing blobs beyond the list
     trees: int = 0
     data_blobs: int = 0
 
@@ -75,6 +82,7 @@ def mark(
     """
     index = index if index is not None else repo.index()
     index.compact()
+    snapshots = list(snapshots)
     result = Reachability(Bitmap(len(index)))
     for snapshot in snapshots:
         stack: list[tuple[str, bytes]] = [("", snapshot.tree)]
@@ -108,7 +116,80 @@ def mark(
                         result.missing.append(MissingData(snapshot.id, child, blob, "damaged"))
                     if result.used.add(pos):
                         result.data_blobs += 1
+    if result.missing:  # rare: name every snapshot that needs what is missing, not only the first
+        below = _missing_below(repo, index, damaged, [s.tree for s in snapshots])
+        result.missing = []
+        for snapshot in snapshots:
+            found = below[snapshot.tree]
+            result.missing.extend(MissingData(snapshot.id, path, blob, reason) for path, blob, reason in found.items)
+            if found.count > len(found.items):
+                result.unlisted[snapshot.id] = found.count - len(found.items)
     return result
+
+
+@dataclass(frozen=True)
+class _Below:
+    """What is missing below one tree: the first few (path relative to it, blob, reason), and how many."""
+
+    items: tuple[tuple[str, bytes, str], ...] = ()
+    count: int = 0
+
+
+_CLEAN = _Below()
+
+
+def _missing_below(
+    repo: Repository, index: BlobIndex, damaged: Callable[[bytes], bool], roots: list[bytes]
+) -> dict[bytes, _Below]:
+    """For each tree reachable from ``roots``, what is missing below it; each tree read once,
+    iteratively (post-order), so depth and sharing cost nothing but the count."""
+    memo: dict[bytes, _Below] = {}
+    open_trees: dict[bytes, Tree] = {}  # read, children not all done yet
+    for root in roots:
+        stack: list[bytes] = [root]
+        while stack:
+            tree_id = stack[-1]
+            if tree_id in memo:
+                stack.pop()
+                continue
+            tree = open_trees.get(tree_id)
+            if tree is None:
+                if index.position(tree_id) < 0:
+                    memo[tree_id] = _Below((("", tree_id, "not in the index"),), 1)
+                    continue
+                try:
+                    tree = open_trees[tree_id] = repo.load_tree(tree_id)
+                except IntegrityError as exc:
+                    memo[tree_id] = _Below((("", tree_id, f"unreadable ({exc})"),), 1)
+                    continue
+                children = [n.subtree for n in tree.nodes if n.type is NodeType.DIR and n.subtree is not None]
+                pending = [c for c in children if c not in memo and c not in open_trees]
+                if pending:
+                    stack.extend(pending)
+                    continue
+            del open_trees[tree_id]
+            stack.pop()
+            memo[tree_id] = _collect(tree, memo, index, damaged)
+    return memo
+
+
+def _collect(tree: Tree, memo: dict[bytes, _Below], index: BlobIndex, damaged: Callable[[bytes], bool]) -> _Below:
+    items: list[tuple[str, bytes, str]] = []
+    count = 0
+    for node in tree.nodes:
+        if node.type is NodeType.DIR and node.subtree is not None:
+            child = memo.get(node.subtree, _CLEAN)  # absent only for a tree that contains itself
+            count += child.count
+            room = MISSING_LISTED - len(items)
+            items.extend((f"{node.name}/{p}" if p else node.name, b, r) for p, b, r in child.items[:room])
+            continue
+        for blob in node.content:
+            reason = "not in the index" if index.position(blob) < 0 else "damaged" if damaged(blob) else None
+            if reason is not None:
+                count += 1
+                if len(items) < MISSING_LISTED:
+                    items.append((node.name, blob, reason))
+    return _Below(tuple(items), count) if count else _CLEAN
 
 
 def blob_type_at(index: BlobIndex, position: int) -> BlobType:

@@ -95,12 +95,28 @@ def server_command(state: CliContext, source: str | None, verb: str, *extra: str
 
         check_url(state.repo)  # a URL carrying a credential is refused, never written into the server's settings
         argv += ["--repo", absolute_repo(state.repo)]
+    elif state.repo and state.repo != _implied_repository(state, source):
+        argv += ["--repo", state.repo]  # a configured name other than the one the server would find itself
     argv.append(verb)
     if source:
         argv += ["--source", source]
     argv += list(extra)
     text = " ".join(env + [shlex.quote(a) for a in argv])
     return text, warnings
+
+
+def _implied_repository(state: CliContext, source: str | None) -> str | None:
+    """The configured repository the server's command finds without ``--repo``: the source's,
+    else the default. Left implied, it follows the configuration (a replica promoted by editing
+    the file takes over archiving at once); any other name chosen with ``--repo`` is written out."""
+    config = state.config()
+    if config is None:
+        return None
+    configured = config.sources.get(source) if source else None
+    if configured is not None and configured.repository:
+        return configured.repository
+    found = config.repository(None)
+    return found[0] if found is not None else None
 
 
 def _is_url(state: CliContext) -> bool:
