@@ -93,27 +93,22 @@ def command(
 
 
 def _followers(state: CliContext) -> list[tuple[str, str]]:
-    config = state.config()
-    if config is None:
-        return []
-    return [(name, repo.follows) for name, repo in config.repositories.items() if repo.follows]
+    from lifeboat.config.resolve import followers
+
+    return followers(state.config())
 
 
 def _default_destination(state: CliContext) -> str:
+    from lifeboat.config.resolve import repository_name
+
     url, repo_config = state.repository_target()
-    config = state.config()
-    if config is not None and repo_config is not None:
-        for name, candidate in config.repositories.items():
-            if candidate is repo_config:
-                return name
-    return url
+    return repository_name(state.config(), url, repo_config)
 
 
 def _leader_of(state: CliContext, destination: str) -> str | None:
-    config = state.config()
-    if config is not None and destination in config.repositories:
-        return config.repositories[destination].follows
-    return None
+    from lifeboat.config.resolve import leader_of
+
+    return leader_of(state.config(), destination)
 
 
 def _copy(
@@ -131,17 +126,12 @@ def _copy(
     lock_wait: str | None,
 ) -> dict[str, Any]:
     """Copy from ``origin`` to ``destination``; prints the text report, returns the JSON one."""
-    from lifeboat.core.units import parse_duration
-    from lifeboat.errors import UsageError
+    from lifeboat.config.resolve import lock_wait as resolve_lock_wait
     from lifeboat.operations.copy import copy_snapshots
     from lifeboat.storage.base import connections
 
-    wait = 0.0
-    if lock_wait:
-        try:
-            wait = parse_duration(lock_wait).total_seconds()
-        except ValueError as exc:
-            raise UsageError(f"--lock-wait: {exc}") from None
+    # --lock-wait, else the destination's configured lock_wait (the copy's locks are taken there).
+    wait = resolve_lock_wait(lock_wait, state.named_repository(destination)[1])
     src = state.open_repository_at(origin, state.from_passphrase, read_only=False)
     dst = state.open_repository_at(destination, state.passphrase)
     out = state.output
