@@ -109,6 +109,15 @@ class NoticeRaised:
 
 
 @dataclass(frozen=True)
+class StepAnnounced:
+    """A step of a long operation (``check``, ``prune``), said in words as it begins:
+    ``reading 120 packs``. A front end may show it as a line."""
+
+    operation: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ProgramOutput:
     """A piece of what a program the operation runs (a producer, a consumer) wrote on its
     standard error, as it came: a front end passes it on (the CLI: to its own stderr)."""
@@ -125,7 +134,7 @@ class ResultReady:
     document: dict[str, Any] = field(compare=False)
 
 
-Event = PhaseStarted | PhaseFinished | ProgressReport | NoticeRaised | ProgramOutput | ResultReady
+Event = PhaseStarted | PhaseFinished | ProgressReport | NoticeRaised | StepAnnounced | ProgramOutput | ResultReady
 EventSink = Callable[[Event], None]
 
 
@@ -190,6 +199,10 @@ class Events:
     def notice(self, notice: Notice) -> None:
         """A :data:`~lifeboat.core.progress.NoticeSink` that emits :class:`NoticeRaised`."""
         self.emit(NoticeRaised(self.operation, notice))
+
+    def step(self, message: str) -> None:
+        """Announce a step in words (:class:`StepAnnounced`); a ``Callable[[str], None]``."""
+        self.emit(StepAnnounced(self.operation, message))
 
     def program_output(self, data: bytes) -> None:
         """A ``StderrSink`` for a program the operation runs: emits :class:`ProgramOutput`."""

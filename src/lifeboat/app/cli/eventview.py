@@ -27,6 +27,7 @@ from lifeboat.core.events import (
     ProgramOutput,
     ProgressReport,
     ResultReady,
+    StepAnnounced,
 )
 from lifeboat.core.units import format_bytes
 
@@ -54,6 +55,8 @@ class EventView:
             if not self.output.quiet:
                 sys.stderr.write(self._decoder.decode(event.data))
                 sys.stderr.flush()
+        elif isinstance(event, StepAnnounced):
+            self.output.info(event.message)
         elif isinstance(event, PhaseStarted):
             self._started(event)
         elif isinstance(event, ProgressReport):
