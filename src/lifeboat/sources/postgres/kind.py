@@ -3,6 +3,7 @@ point-in-time recovery (``restore postgres``, docs/postgres.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lifeboat.core.basebackup import KIND, BaseBackup
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from lifeboat.config.model import PostgresSourceConfig
     from lifeboat.core.protocols import BlobLoader
     from lifeboat.sources.postgres.basebackup import PgBackupRequest
+    from lifeboat.sources.tools.pg import Connection
 
 METHODS = ("local", "stream")
 
@@ -42,7 +44,6 @@ class PostgresSource(SourceKind):
         variables for an unset connection setting)."""
         from lifeboat.core.units import parse_duration, parse_size
         from lifeboat.sources.postgres.basebackup import PgBackupRequest
-        from lifeboat.sources.tools.pg import Connection
 
         given = options.settings
 
@@ -62,9 +63,7 @@ class PostgresSource(SourceKind):
             raise UsageError(str(exc)) from None
         return PgBackupRequest(
             method=method,
-            connection=Connection(
-                host=setting("host"), port=setting("port"), user=setting("user"), dbname=setting("dbname")
-            ),
+            connection=connection_for(config, given),
             data_directory=setting("data_directory"),
             source=options.source,
             block_size=block_size,
@@ -124,3 +123,15 @@ class PostgresSource(SourceKind):
         if backup.checksum_errors:
             lines.append(f"DAMAGED PAGES: {len(backup.checksum_errors)} pages failed their checksum (listed above)")
         return lines
+
+
+def connection_for(config: PostgresSourceConfig | None, given: Mapping[str, Any]) -> Connection:
+    """How to reach the server: each connection setting given (``host``, ``port``, ``user``,
+    ``dbname``), else the configured source's; unset ones are left to libpq's PG* variables."""
+    from lifeboat.sources.tools.pg import Connection
+
+    def setting(key: str) -> Any:
+        value = given.get(key)
+        return getattr(config, key) if value is None and config is not None else value
+
+    return Connection(host=setting("host"), port=setting("port"), user=setting("user"), dbname=setting("dbname"))
