@@ -111,6 +111,7 @@ def restore_snapshot(
         force=options.force,
         dry_run=options.dry_run,
         workers=options.workers,
+        restore_owner=options.restore_owner,
     )
     # Any snapshot's tree is laid down by the files kind, whatever kind made it.
     done = restore_source(repo, FilesSource(), ref, into, selection=selection, use_lock=use_lock, events=events)

@@ -131,6 +131,7 @@ class IntoDirectory:
     force: bool = False
     dry_run: bool = False
     workers: int = 2
+    restore_owner: bool | None = None  # restore ownership; None: when running as root
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lifeboat.core.patterns import PATTERN_HINT, PathFilter
@@ -174,6 +174,8 @@ class FilesSource(SourceKind):
         options = RestoreOptions(
             target=into.path, filter=into.filter, force=into.force, dry_run=into.dry_run, workers=into.workers
         )
+        if into.restore_owner is not None:
+            options = replace(options, restore_owner=into.restore_owner)
         restorer = FileRestorer(
             ctx.loader, options, progress=ctx.events.progress, notify=ctx.events.notice, cancel=ctx.events.check
         )
