@@ -9,6 +9,8 @@ code; nothing else in the program decides exit codes. The codes are documented i
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from enum import IntEnum
 
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
@@ -32,15 +34,39 @@ class ExitCode(IntEnum):
 
 
 class LifeboatError(Exception):
-    """Base of every error Lifeboat reports to a user."""
+    """Base of every error Lifeboat reports to a user.
+
+    ``message`` and ``hint`` read as plain text, any option they name spelled as its
+    configuration key; a front end spells options its own way with :meth:`spelled`.
+    """
 
     exit_code: ExitCode = ExitCode.ERROR
     default_hint: str = ""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(spell_options(message))
         self.message = message
         self.hint = self.default_hint if hint is None else hint
+
+    @property
+    def message(self) -> str:
+        return spell_options(self._message)
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self._message = text
+
+    @property
+    def hint(self) -> str:
+        return spell_options(self._hint)
+
+    @hint.setter
+    def hint(self, text: str) -> None:
+        self._hint = text
+
+    def spelled(self, spell: Callable[[str], str]) -> tuple[str, str]:
+        """The message and the hint with their options spelled by ``spell`` (e.g. :func:`cli_flag`)."""
+        return spell_options(self._message, spell), spell_options(self._hint, spell)
 
     def __str__(self) -> str:
         return self.message
@@ -94,7 +120,9 @@ class RepositoryLocked(LifeboatError):
     """Another process holds a lock that conflicts with the one asked for."""
 
     exit_code = ExitCode.LOCKED
-    default_hint = "wait for the other operation, retry with --lock-wait, or remove stale locks with 'lifeboat unlock'"
+    default_hint = (
+        "wait for the other operation, retry with {option:lock_wait}, or remove stale locks with 'lifeboat unlock'"
+    )
 
 
 class IntegrityError(LifeboatError):
@@ -147,7 +175,7 @@ class SourceError(LifeboatError):
 class RestoreRefused(LifeboatError):
     """A restore would overwrite something that must not be overwritten."""
 
-    default_hint = "restore into an empty directory, or pass --force to overwrite"
+    default_hint = "restore into an empty directory, or pass {option:force} to overwrite"
 
 
 class MissingTool(LifeboatError):
@@ -162,6 +190,19 @@ class Interrupted(LifeboatError):
 
     exit_code = ExitCode.INTERRUPTED
     default_hint = "nothing was committed; earlier snapshots are intact, run the command again"
+
+
+class Cancelled(Interrupted):
+    """The operation was asked to stop (a cancel token: the daemon's API, a front end) and
+    stopped at a safe point, before anything was committed. Exit code 130, as an interrupt."""
+
+    default_hint = "nothing was committed; earlier snapshots are intact, run it again when wanted"
+
+
+class NotSupported(UsageError):
+    """A kind of source cannot do what was asked (restore into a server, start a scratch instance…)."""
+
+    default_hint = "docs/configuration.md lists what each kind of source can do"
 
 
 # --- storage ---------------------------------------------------------------------------
@@ -251,6 +292,36 @@ class RecoveryFailed(LifeboatError):
     """A restored cluster did not finish recovery."""
 
     default_hint = "the last lines of the server log above say why; fix it and start the cluster again"
+
+
+# --- options named in messages ----------------------------------------------------------
+# An operation or a source names one of its options in a message, a hint or a notice as
+# ``{option:allow_empty}`` (see :func:`option`): the configuration key, which the command line
+# spells ``--allow-empty`` and the configuration file and the API spell ``allow_empty``. So
+# nothing below ``app/`` names a command-line flag, and each front end still names the exact
+# option to change.
+
+_OPTION = re.compile(r"\{option:([a-z][a-z0-9_]*)\}")
+
+
+def option(name: str) -> str:
+    """The marker for the option (configuration key) ``name`` in a message."""
+    return "{option:" + name + "}"
+
+
+def config_key(name: str) -> str:
+    """How the configuration file and the API spell an option: its key."""
+    return name
+
+
+def cli_flag(name: str) -> str:
+    """How the command line spells an option: ``allow_empty`` → ``--allow-empty``."""
+    return "--" + name.replace("_", "-")
+
+
+def spell_options(text: str, spell: Callable[[str], str] = config_key) -> str:
+    """``text`` with each option marker spelled by ``spell`` (by default: the configuration key)."""
+    return _OPTION.sub(lambda found: spell(found.group(1)), text) if "{option:" in text else text
 
 
 # --- what may be shown of any exception --------------------------------------------------

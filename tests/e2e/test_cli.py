@@ -368,3 +368,17 @@ def test_partial_backup_of_unreadable_files_exits_3() -> None:
     listing = as_nobody("ls", "latest", str(work / "data"))
     assert listing.stdout.splitlines() == [f"{work}/data/readable.txt"]
     shutil.rmtree(work)
+
+
+def test_progress_lines_show_each_step_of_a_backup_from_the_same_events(initialised: Cli, source: Path) -> None:
+    quiet = initialised("backup", str(source))
+    assert quiet.code == 0 and quiet.stderr == ""  # not a terminal: no progress at all by default
+    lines = initialised("backup", str(source), env={"LIFEBOAT_PROGRESS": "lines"})
+    assert lines.code == 0, lines
+    said = lines.stderr.splitlines()
+    assert said[:2] == ["lifeboat: backup: backing up", "lifeboat: backup: store: 3 files, 683.6 KiB"]
+    assert [said[3], said[5]] == ["lifeboat: backup: writing the index", "lifeboat: backup: saving the snapshot"]
+    for line, step in zip(said[2::2], ("store", "commit", "snapshot"), strict=True):
+        assert line.startswith(f"lifeboat: backup: {step} done in "), said
+    as_json = initialised("--json", "backup", str(source), env={"LIFEBOAT_PROGRESS": "lines"})
+    assert as_json.code == 0 and as_json.stderr == ""  # --json: the document only

@@ -257,6 +257,15 @@ def test_a_configured_command_source_backs_up_and_restores_without_passphrase_va
     restored = initialised("-c", str(config), "restore", "command", "--source", "appdb", "latest", env=env)
     assert restored.code == 0, restored
     assert json.loads(out.read_text()) == {"secret": "s3cr3t-value", "names": []}
+    # The generic restore dispatches through the source's kind: no --target, no program.
+    out.unlink()
+    generic = initialised("-c", str(config), "--json", "restore", "--source", "appdb", "latest", env=env)
+    assert generic.code == 0, generic
+    assert json.loads(out.read_text()) == {"secret": "s3cr3t-value", "names": []}
+    document = json.loads(generic.stdout)
+    assert (document["path"], document["exit_status"]) == ("/appdb", 0)
+    no_target = initialised("-c", str(config), "restore", "latest", env=env)
+    assert no_target.code == 2 and "restore: missing option --target" in no_target.stderr
 
 
 # --- Lifeboat failing or stopped while a program runs ----------------------------------------------

@@ -17,9 +17,8 @@ from tests.integration.trees import allocated_bytes, describe, make_mixed_tree
 
 
 def backup(repo: Repository, *paths: Path, **kwargs: object) -> tuple[str, list[Notice]]:
-    notices: list[Notice] = []
-    result = backup_files(repo, BackupRequest(paths=tuple(str(p) for p in paths), **kwargs), notify=notices.append)  # type: ignore[arg-type]
-    return result.snapshot.id, notices
+    result = backup_files(repo, BackupRequest(paths=tuple(str(p) for p in paths), **kwargs))  # type: ignore[arg-type]
+    return result.snapshot.id, result.notices
 
 
 def test_mixed_tree_restores_with_content_modes_times_links_and_holes(local_repo: Repository, tmp_path: Path) -> None:

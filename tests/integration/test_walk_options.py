@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lifeboat.core.progress import Notice
 from lifeboat.core.treewalk import walk
+from lifeboat.errors import cli_flag, spell_options
 from lifeboat.operations.backup import BackupRequest, backup_files
 from lifeboat.repository.repo import Repository
 
@@ -34,14 +34,17 @@ def mounted(tmp_path: Path) -> Path:
 
 
 def test_one_file_system_keeps_the_mount_point_but_not_its_contents(local_repo: Repository, mounted: Path) -> None:
-    notices: list[Notice] = []
     crossing = backup_files(local_repo, BackupRequest(paths=(str(mounted),)))
-    staying = backup_files(
-        local_repo, BackupRequest(paths=(str(mounted),), one_file_system=True), notify=notices.append
-    )
+    staying = backup_files(local_repo, BackupRequest(paths=(str(mounted),), one_file_system=True))
     assert paths_in(local_repo, crossing.snapshot.id, mounted) == ["local.txt", "mnt", "mnt/elsewhere.txt"]
     assert paths_in(local_repo, staying.snapshot.id, mounted) == ["local.txt", "mnt"]
-    assert [n.message for n in notices] == ["on another file system; contents skipped (--one-file-system)"]
+    # The notice names the option the way each front end spells it.
+    assert [spell_options(n.message, cli_flag) for n in staying.notices] == [
+        "on another file system; contents skipped (--one-file-system)"
+    ]
+    assert [n.to_json()["message"] for n in staying.notices] == [
+        "on another file system; contents skipped (one_file_system)"
+    ]
 
 
 def test_include_and_exclude_patterns_select_what_is_backed_up(local_repo: Repository, tmp_path: Path) -> None:
@@ -71,11 +74,11 @@ def test_a_file_growing_while_read_is_reported_not_fatal(local_repo: Repository,
 
     writer = threading.Thread(target=append)
     writer.start()
-    notices: list[Notice] = []
     try:
-        result = backup_files(local_repo, BackupRequest(paths=(str(root),)), notify=notices.append)
+        result = backup_files(local_repo, BackupRequest(paths=(str(root),)))
     finally:
         stop.set()
         writer.join()
+    notices = result.notices
     assert result.archive.errors == 0
     assert [n.message for n in notices] == ["changed while being read; the snapshot holds what was read"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,60 @@ def test_a_failing_pg_dump_is_exit_16_and_saves_no_snapshot(worlds: WorldFactory
     assert failed.code == 16, failed
     assert "failed (exit status 1)" in failed.stderr and 'database "no_such_db" does not exist' in failed.stderr
     assert json.loads(world.lifeboat("--json", "snapshots").stdout) == before
+
+
+def test_backup_and_restore_source_dispatch_every_configured_kind(worlds: WorldFactory, tmp_path: Path) -> None:
+    """``backup --source NAME`` backs up a postgres and a command source alike, through the
+    registry; ``restore --source NAME`` streams into the configured consumer."""
+    world = worlds()
+    c = world.cluster
+    c.psql("CREATE DATABASE appdb")
+    c.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500)", dbname="appdb")
+    c.psql("CREATE DATABASE restored")
+    connect = ["-h", str(c.socket_dir), "-p", str(c.port), "-U", "postgres"]
+    config = tmp_path / "lifeboat.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "repositories": {"main": {"url": str(world.repo_dir), "password_file": str(world.password_file)}},
+                "sources": {
+                    "cluster": {
+                        "type": "postgres",
+                        "data_directory": str(c.data_dir),
+                        "host": str(c.socket_dir),
+                        "port": c.port,
+                        "user": "postgres",
+                        "archive_wait": "60s",
+                        "tags": ["physical"],
+                    },
+                    "appdb": {
+                        "type": "command",
+                        "command": [find_program("pg_dump"), "-Fc", *connect, "appdb"],
+                        "restore_command": [find_program("pg_restore"), *connect, "-d", "restored"],
+                    },
+                },
+            }
+        )
+    )
+    env = {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_REPO": ""}
+    physical = world.lifeboat("--json", "backup", "--source", "cluster", env=env)
+    assert physical.code == 0, physical
+    document = json.loads(physical.stdout)
+    assert (document["snapshot"]["kind"], document["snapshot"]["source"]) == ("postgres", "cluster")
+    assert document["snapshot"]["tags"] == ["physical"] and document["postgres"]["system_id"]
+    text = world.lifeboat("backup", "--source", "cluster", env=env)
+    assert text.code == 0, text
+    assert "PostgreSQL 15" in text.stdout and "databases: " in text.stdout  # the kind's own lines
+
+    logical = world.lifeboat("--json", "backup", "--source", "appdb", env=env)
+    assert logical.code == 0, logical
+    assert json.loads(logical.stdout)["snapshot"]["kind"] == "command"
+    refused = world.lifeboat("backup", "--source", "appdb", "/etc", env=env)
+    assert refused.code == 2 and "source 'appdb' is a command source: it takes no paths" in refused.stderr
+
+    restored = world.lifeboat("restore", "--source", "appdb", "latest", env=env)
+    assert restored.code == 0, restored
+    assert c.psql("SELECT count(*), sum(id) FROM t", dbname="restored") == "500|125250"
+    # A postgres source is restored by point-in-time recovery, and says so.
+    pitr = world.lifeboat("restore", "--source", "cluster", "latest", env=env)
+    assert pitr.code == 2 and "restore postgres" in pitr.stderr

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lifeboat.config.model import SOURCE_TYPES, LifeboatConfig
+from lifeboat.config.model import LifeboatConfig
 from lifeboat.errors import ConfigError
+from lifeboat.sources.registry import kind_names
 
 
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(part) for part in loc if not str(part).startswith("function-")]
     # pydantic names the union member (the source's type) after the source's name: drop it.
-    if len(parts) > 2 and parts[0] == "sources" and parts[2] in SOURCE_TYPES:
+    if len(parts) > 2 and parts[0] == "sources" and parts[2] in kind_names():
         del parts[2]
     return ".".join(parts)
 
@@ -41,9 +42,13 @@ def parse_config(text: str, *, origin: str = "<config>") -> LifeboatConfig:
         problems = []
         for error in exc.errors():
             message = error["msg"].removeprefix("Value error, ")
+            where = _location(tuple(error["loc"]))
             if error["type"] == "extra_forbidden":
                 message = "unknown key (check its spelling)"
-            where = _location(tuple(error["loc"]))
+            elif error["type"] == "union_tag_invalid":  # a source's type that no kind has
+                where = f"{where}.type"
+                tag = (error.get("ctx") or {}).get("tag", "")
+                message = f"unknown source type {tag!r} (known: {', '.join(kind_names())})"
             problems.append(f"{where}: {message}" if where else message)
         shown = "; ".join(problems[:MAX_PROBLEMS])
         more = f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from lifeboat.core.defaults import ARCHIVE_WAIT, LOCK_WAIT
 from lifeboat.core.patterns import Pattern
 from lifeboat.core.retention import RetentionPolicy
 from lifeboat.core.units import parse_duration, parse_size
@@ -54,7 +55,7 @@ class RepositoryConfig(_Strict):
     url: str = Field(min_length=1)
     password_file: str | None = None
     password_command: str | None = None
-    lock_wait: Duration = "0s"
+    lock_wait: Duration = LOCK_WAIT
     # Storage options (docs/storage.md), merged over the URL's ?key=value options.
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     # A secondary repository: 'lifeboat copy' brings over the snapshots of the one it follows.
@@ -144,7 +145,7 @@ class PostgresSourceConfig(_Strict):
     block_size: Size | None = None  # fixed blocks of relation files; default: the repository's
     verify_checksums: bool = False
     workers: int | None = Field(None, ge=1, le=64)
-    archive_wait: Duration = "5min"  # how long a backup waits for its WAL to be archived
+    archive_wait: Duration = ARCHIVE_WAIT  # how long a backup waits for its WAL to be archived
     wal_spool_dir: str | None = None  # default: <data directory>/lifeboat_spool
     archive_queue_max: Size | None = None  # drop WAL (loudly) beyond this much queued
     archive_parallel: int = Field(2, ge=1, le=32)
@@ -200,8 +201,7 @@ def _source_type(value: Any) -> str:
     return str(getattr(value, "type", "files"))
 
 
-SOURCE_TYPES = ("files", "postgres", "command")
-
+# One member per kind of lifeboat.sources.registry (tests/unit/test_source_registry.py holds them equal).
 SourceConfig = Annotated[
     Annotated[FilesSourceConfig, Tag("files")]
     | Annotated[PostgresSourceConfig, Tag("postgres")]

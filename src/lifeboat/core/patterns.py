@@ -16,6 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+# What a user who wrote a malformed include / exclude pattern needs to know.
+PATTERN_HINT = "patterns: * ? [...] within a path component, ** across components (docs/cli.md#patterns)"
+
 
 def split_path(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part and part != ".")

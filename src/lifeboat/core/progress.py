@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lifeboat.errors import spell_options
+
 
 class Severity(StrEnum):
     WARNING = "warning"  # reported; the result is still complete
@@ -29,7 +31,7 @@ class Notice:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        return {"severity": self.severity.value, "path": self.path, "message": self.message}
+        return {"severity": self.severity.value, "path": self.path, "message": spell_options(self.message)}
 
 
 NoticeSink = Callable[[Notice], None]

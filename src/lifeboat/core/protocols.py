@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from lifeboat.core.ids import BlobType
+from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import ParentEntry, Tree
 
 
@@ -68,4 +69,25 @@ class ParentTrees(Protocol):
 
     def parent_entries(self, tree_id: bytes) -> Mapping[str, ParentEntry]:
         """The entries of one tree of the parent, by name."""
+        ...
+
+
+class RepositoryReader(BlobLoader, ParentTrees, Protocol):
+    """What a running backup may read of the repository: blobs and trees (the parent's),
+    and the snapshots (to find the parent)."""
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot, oldest first."""
+        ...
+
+    def resolve_snapshot(self, ref: str, *, candidates: list[Snapshot] | None = None) -> Snapshot:
+        """A snapshot by id prefix, or ``latest``."""
+        ...
+
+
+class ArchivedWal(Protocol):
+    """The archived WAL of one database system, as a base backup waits for it."""
+
+    def exists(self, name: str) -> bool:
+        """True when the WAL file ``name`` is archived."""
         ...

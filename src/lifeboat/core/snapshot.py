@@ -138,3 +138,10 @@ class SnapshotFilter:
 
     def apply(self, snapshots: list[Snapshot]) -> list[Snapshot]:
         return [s for s in snapshots if self.matches(s)]
+
+
+def find_parent(snapshots: list[Snapshot], source: str, hostname: str, kind: str) -> Snapshot | None:
+    """The newest snapshot of ``source`` taken on ``hostname`` with ``kind``: what a new backup
+    of the same source compares against (``snapshots`` oldest first, as a repository lists them)."""
+    candidates = SnapshotFilter(sources=(source,), hostnames=(hostname,), kinds=(kind,)).apply(snapshots)
+    return candidates[-1] if candidates else None

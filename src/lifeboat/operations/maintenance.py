@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from lifeboat.core.events import Events
 from lifeboat.core.retention import Decision, GroupKey, RetentionPolicy, apply_policy
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.errors import StoragePermissionDenied
@@ -64,8 +65,12 @@ def forget(
     tz: tzinfo,
     dry_run: bool = False,
     lock_wait: float = 0.0,
+    events: Events | None = None,
 ) -> ForgetResult:
-    """Apply retention per (source, host) group; snapshots without a policy are kept."""
+    """Apply retention per (source, host) group; snapshots without a policy are kept.
+
+    Cancellable until the first snapshot is removed; the result is also an event."""
+    events = (events or Events()).for_operation("forget")
     result = ForgetResult(dry_run=dry_run)
     with repo.lock(exclusive=True, operation="forget", wait=lock_wait):
         chosen = selection.apply(repo.snapshots())
@@ -78,6 +83,7 @@ def forget(
             for key, decisions in apply_policy(members, policy, now, tz=tz).items():
                 result.groups[key] = decisions
                 result.policies[key] = policy.describe()
+        events.check()
         if not dry_run:
             for decisions in result.groups.values():
                 for decision in decisions:
@@ -88,14 +94,19 @@ def forget(
                             result.not_removed.append(decision.snapshot.id)
                             continue
                         result.removed.append(decision.snapshot.id)
+    events.result(result.to_json())
     return result
 
 
-def forget_ids(repo: Repository, ids: list[str], *, dry_run: bool = False, lock_wait: float = 0.0) -> ForgetResult:
+def forget_ids(
+    repo: Repository, ids: list[str], *, dry_run: bool = False, lock_wait: float = 0.0, events: Events | None = None
+) -> ForgetResult:
     """Remove the named snapshots (id prefixes)."""
+    events = (events or Events()).for_operation("forget")
     result = ForgetResult(dry_run=dry_run)
     with repo.lock(exclusive=True, operation="forget", wait=lock_wait):
         targets = [repo.resolve_snapshot(ref) for ref in ids]
+        events.check()
         for snapshot in targets:
             if not dry_run:
                 try:
@@ -104,6 +115,7 @@ def forget_ids(repo: Repository, ids: list[str], *, dry_run: bool = False, lock_
                     result.not_removed.append(snapshot.id)
                     continue
             result.removed.append(snapshot.id)
+    events.result(result.to_json())
     return result
 
 
@@ -115,15 +127,18 @@ def prune(
     margin: timedelta = DEFAULT_MARGIN,
     repack_threshold: float = 0.10,
     lock_wait: float = 0.0,
-    progress: Callable[[str], None] | None = None,
+    events: Events | None = None,
 ) -> PruneResult:
+    """Remove unreferenced data; its steps are announced as events (``StepAnnounced``)."""
+    events = (events or Events()).for_operation("prune")
     with repo.lock(exclusive=True, operation="prune", wait=lock_wait):
         plan = plan_prune(repo, now=now, margin=margin, repack_threshold=repack_threshold)
         if dry_run:
             return PruneResult(plan)
-        result = execute_prune(repo, plan, progress=progress) if plan.changes_anything else PruneResult(plan)
+        events.check()  # the last moment a prune can stop without having deleted anything
+        result = execute_prune(repo, plan, progress=events.step) if plan.changes_anything else PruneResult(plan)
         # On object-lock storage, keep locked what recent snapshots need (docs/storage.md).
-        result.object_locks = extend_object_locks(repo, now=now, progress=progress)
+        result.object_locks = extend_object_locks(repo, now=now, progress=events.step)
         return result
 
 
@@ -133,9 +148,11 @@ def check(
     read_data: DataSubset | None = None,
     use_lock: bool = True,
     lock_wait: float = 0.0,
-    progress: Callable[[str], None] | None = None,
+    events: Events | None = None,
 ) -> CheckResult:
-    checker = Checker(repo, progress=progress)
+    """Check the repository; its steps are announced as events (``StepAnnounced``)."""
+    events = (events or Events()).for_operation("check")
+    checker = Checker(repo, progress=events.step)
     if not use_lock:
         return checker.run(read_data=read_data)
     with repo.lock(exclusive=False, operation="check", wait=lock_wait):

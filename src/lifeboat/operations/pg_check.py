@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifeboat.errors import LifeboatError, PostgresError
-from lifeboat.operations.archive_wait import WATCH_EVERY, ArchiverWatch
 from lifeboat.operations.repo_access import AccessReport
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive
+from lifeboat.sources.postgres.archive_wait import WATCH_EVERY, ArchiverWatch
 from lifeboat.sources.postgres.server import PgServer, ServerInfo
 from lifeboat.sources.tools.pg import Connection
 from lifeboat.storage.ownership import user_name

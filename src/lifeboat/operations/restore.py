@@ -1,24 +1,24 @@
-"""Restore use cases: a snapshot (or part of it) onto disk, or one file to a stream."""
+"""Restore use cases: a snapshot (or part of it) onto disk, into a program or a server
+through its kind (:func:`restore_source`), or one file to a stream."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 
+from lifeboat.core.events import Events
 from lifeboat.core.patterns import PathFilter
-from lifeboat.core.progress import NoticeSink, Progress
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
-from lifeboat.core.tree import NodeType, Tree
+from lifeboat.core.tree import NodeType
 from lifeboat.core.treewalk import find
 from lifeboat.errors import ObjectNotFound, UsageError
 from lifeboat.repository.repo import Repository
-from lifeboat.sources.files.restorer import (
-    FileRestorer,
-    RestoreOptions,
-    RestoreResult,
-)
+from lifeboat.sources.base import IntoDirectory, IntoProgram, RestoreContext, Restored, RestoreDestination, SourceKind
+from lifeboat.sources.files.kind import FilesSource
+from lifeboat.sources.files.restorer import RestoreOptions, RestoreResult
 
 
 @dataclass
@@ -49,6 +49,52 @@ def read_lock(repo: Repository, *, use_lock: bool, wait: float = 0.0) -> Iterato
         yield
 
 
+@dataclass
+class SourceRestore:
+    """What a restore through a kind restored, from which snapshot."""
+
+    snapshot: Snapshot
+    result: Restored
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return self.result.to_json()
+
+
+def restore_source(
+    repo: Repository,
+    kind: SourceKind,
+    ref: str,
+    into: RestoreDestination,
+    *,
+    selection: SnapshotFilter | None = None,
+    use_lock: bool = True,
+    events: Events | None = None,
+    config: Any = None,
+    environment: Mapping[str, str] | None = None,
+) -> SourceRestore:
+    """Restore ``ref`` (``id``, ``latest`` or ``id:/sub/path``) through ``kind`` into ``into``.
+
+    Under a shared lock (unless ``use_lock`` is off), so prune cannot remove data being read.
+    """
+    events = (events or Events()).for_operation("restore")
+    kind.check_restore(into)
+    snapshot_ref, subpath = split_ref(ref)
+    if subpath and isinstance(into, IntoDirectory) and not into.subpath:
+        into = replace(into, subpath=subpath)
+    elif subpath and isinstance(into, IntoProgram) and not into.path:
+        into = replace(into, path=subpath)
+    with read_lock(repo, use_lock=use_lock):
+        snapshot = resolve(repo, snapshot_ref, selection)
+        ctx = RestoreContext(loader=repo, events=events, config=config, environment=environment)
+        started = time.monotonic()
+        with events.phase("restore", "restoring", counts=True):
+            result = kind.restore(ctx, snapshot, into)
+    done = SourceRestore(snapshot, result, time.monotonic() - started)
+    events.result(done.to_json())
+    return done
+
+
 def restore_snapshot(
     repo: Repository,
     ref: str,
@@ -56,24 +102,22 @@ def restore_snapshot(
     *,
     selection: SnapshotFilter | None = None,
     use_lock: bool = True,
-    progress: Progress | None = None,
-    notify: NoticeSink | None = None,
+    events: Events | None = None,
 ) -> SnapshotRestore:
     """Restore ``ref`` (``id``, ``latest`` or ``id:/sub/path``) below ``options.target``."""
-    snapshot_ref, subpath = split_ref(ref)
-    with read_lock(repo, use_lock=use_lock):
-        snapshot = resolve(repo, snapshot_ref, selection)
-        tree_id = snapshot.tree
-        if subpath:
-            node = find(repo, snapshot.tree, subpath)
-            if node is None:
-                raise ObjectNotFound(f"snapshot {snapshot.short_id} has no path /{subpath}")
-            # A directory's contents go straight into the target; a single entry goes into it.
-            tree = repo.load_tree(node.subtree) if node.subtree is not None else Tree((node,))
-        else:
-            tree = repo.load_tree(tree_id)
-        result = FileRestorer(repo, options, progress=progress, notify=notify).restore(tree)
-    return SnapshotRestore(snapshot, result, subpath)
+    into = IntoDirectory(
+        path=options.target,
+        filter=options.filter,
+        force=options.force,
+        dry_run=options.dry_run,
+        workers=options.workers,
+        restore_owner=options.restore_owner,
+    )
+    # Any snapshot's tree is laid down by the files kind, whatever kind made it.
+    done = restore_source(repo, FilesSource(), ref, into, selection=selection, use_lock=use_lock, events=events)
+    result = done.result
+    assert isinstance(result, RestoreResult)
+    return SnapshotRestore(done.snapshot, result, split_ref(ref)[1])
 
 
 def dump_file(
@@ -101,4 +145,13 @@ def dump_file(
     return written
 
 
-__all__ = ["PathFilter", "RestoreOptions", "SnapshotRestore", "dump_file", "restore_snapshot", "split_ref"]
+__all__ = [
+    "PathFilter",
+    "RestoreOptions",
+    "SnapshotRestore",
+    "SourceRestore",
+    "dump_file",
+    "restore_snapshot",
+    "restore_source",
+    "split_ref",
+]

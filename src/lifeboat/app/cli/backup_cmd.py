@@ -1,20 +1,22 @@
-"""Back up files and directories, a configured source (--source), or standard input (--stdin).
+"""Back up files and directories, any configured source (--source NAME), or standard input (--stdin).
 
 A path that does not exist or cannot be read is an error (exit 16, no snapshot); so is an
-empty standard input, unless --allow-empty."""
+empty standard input, unless --allow-empty. A configured source of any kind (files,
+postgres, command, …) is backed up by --source NAME alone."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
 from lifeboat.app.cli.options import WorkersOpt
 
 if TYPE_CHECKING:
-    from lifeboat.operations.backup import BackupRequest
+    from lifeboat.operations.snapshots import SourceBackup
+    from lifeboat.sources.base import BackupOptions
 
 
 def command(
@@ -22,7 +24,7 @@ def command(
     paths: Annotated[list[str] | None, Argument(help="Files and directories to back up.")] = None,
     source: Annotated[
         str | None,
-        Option("--source", "-s", metavar="SOURCE", help="A configured source, or a label for these paths."),
+        Option("--source", "-s", metavar="SOURCE", help="A configured source (any kind), or a label for these paths."),
     ] = None,
     tag: Annotated[list[str] | None, Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")] = None,
     exclude: Annotated[
@@ -46,138 +48,111 @@ def command(
     ] = None,
     workers: WorkersOpt = None,
 ) -> None:
-    from lifeboat.app.cli.render import backup_summary
-    from lifeboat.core.progress import Progress
-    from lifeboat.errors import ExitCode, PartialBackup, UsageError
-    from lifeboat.operations.backup import backup_files, backup_stream, check_paths, default_workers
+    from lifeboat.config.resolve import configured_source
+    from lifeboat.errors import UsageError
+    from lifeboat.sources.base import BackupOptions
 
     state: CliContext = ctx.obj
-    out = state.output
     tags = tuple(tag or ())
-    if not stdin and not paths and _is_command_source(state, source):
-        from lifeboat.app.cli.command_cmd import back_up
-
-        back_up(
-            state,
-            argv=(),
-            name=None,
-            source=source,
-            tags=tags,
-            allow_empty=allow_empty,
-            host=host,
-            lock_wait=lock_wait,
-            workers=workers,
-        )
-        return
-    if allow_empty and not stdin:
-        raise UsageError("--allow-empty goes with --stdin", hint="'lifeboat backup command' takes it too")
     if stdin:
         if paths:
             raise UsageError("--stdin takes no paths")
         if not stdin_name or "/" in stdin_name or stdin_name in (".", ".."):
             raise UsageError(f"--stdin-name {stdin_name!r} is not a file name", hint="give a plain name like dump.sql")
-        repo = state.open_repository()
-        progress = Progress()
-        with out.progress(progress, "backing up stdin"):
-            result = backup_stream(
-                repo,
-                sys.stdin.buffer,
-                name=stdin_name,
-                source=source or "",
-                tags=tags,
-                hostname=host,
-                lock_wait=state.lock_wait(lock_wait),
-                progress=progress,
-                workers=workers,
-                allow_empty=allow_empty,
-            )
+        _back_up_stdin(state, stdin_name, source, tags, host, allow_empty, lock_wait, workers)
+        return
+    configured = configured_source(state.config(), source)
+    kind = configured.type if configured is not None else "files"
+    settings: dict[str, Any] = {}
+    if kind == "files":
+        if allow_empty:
+            raise UsageError("--allow-empty goes with --stdin", hint="'lifeboat backup command' takes it too")
+        settings = {
+            "paths": tuple(paths or ()),
+            "include": tuple(include or ()),
+            "exclude": tuple(exclude or ()),
+            "one_file_system": one_file_system,
+            "parent": parent,
+            "count_ahead": state.output.shows_progress,
+        }
     else:
-        request = _request(state, paths or [], source, tags, exclude or [], include or [], one_file_system)
-        wait = state.lock_wait(lock_wait)  # usage errors first
-        check_paths(request)  # a missing path fails before the repository is opened
-        repo = state.open_repository()
-        request = replace(
-            request,
-            hostname=host or request.hostname,
-            parent=parent,
-            lock_wait=wait,
-            estimate_total=out.shows_progress,
-            workers=workers or default_workers(),
-        )
-        progress = Progress()
-        with out.progress(progress, "backing up"):
-            result = backup_files(repo, request, progress=progress, notify=out.notice)
+        if paths:
+            raise UsageError(f"source {source!r} is a {kind} source: it takes no paths")
+        if allow_empty:
+            settings["allow_empty"] = True
+    options = BackupOptions(
+        source=source or "",
+        tags=tags,
+        hostname=host,
+        workers=workers,
+        settings=settings,
+        environment=state.environment(),
+    )
+    back_up(state, options, lock_wait=lock_wait)
+
+
+def back_up(state: CliContext, options: BackupOptions, *, kind: str | None = None, lock_wait: str | None) -> None:
+    """Back up the configured source ``options.source`` (or the ``kind`` source the options
+    give) through its kind, and print the result. Every ``backup`` command ends here."""
+    from lifeboat.config.resolve import backup_job, source_repository
+
+    config = state.config()
+    if (configured := source_repository(config, options.source)) and not state.repo:
+        state.repo = configured
+    job = backup_job(config, options, kind=kind)  # usage errors first
+    job = replace(job, lock_wait=state.lock_wait(lock_wait))
+    job.kind.check(job.request)  # a missing path fails before the repository is opened
+    _run(state, job)
+
+
+def _back_up_stdin(
+    state: CliContext,
+    name: str,
+    source: str | None,
+    tags: tuple[str, ...],
+    host: str | None,
+    allow_empty: bool,
+    lock_wait: str | None,
+    workers: int | None,
+) -> None:
+    import socket
+
+    from lifeboat.operations.snapshots import SourceBackup, default_workers
+    from lifeboat.sources.stream import StreamRequest, StreamSource
+
+    job = SourceBackup(
+        StreamSource(),
+        StreamRequest(sys.stdin.buffer, name, source=source or "", allow_empty=allow_empty),
+        tags=tags,
+        hostname=host or socket.gethostname(),
+        lock_wait=state.lock_wait(lock_wait),
+        workers=workers or default_workers(),
+        label="backing up stdin",
+    )
+    _run(state, job)
+
+
+def _run(state: CliContext, job: SourceBackup) -> None:
+    import contextlib
+
+    from lifeboat.app.cli.eventview import viewed
+    from lifeboat.app.cli.interrupts import programs_stop_with_us
+    from lifeboat.app.cli.render import backup_summary
+    from lifeboat.errors import ExitCode
+    from lifeboat.operations.snapshots import run_backup
+
+    out = state.output
+    repo = state.open_repository()
+    stops = programs_stop_with_us() if job.kind.runs_programs else contextlib.nullcontext()
+    with stops, viewed(out, style=state.progress_style) as (events, view):
+        result = run_backup(repo, job, events=events)
     if state.json:
-        out.emit_json(result.to_json())
+        out.emit_json(view.result)
     else:
         for line in backup_summary(result.snapshot.summary, result.snapshot):
             out.line(line)
-    if result.partial:
-        out.error(
-            PartialBackup(
-                f"snapshot {result.snapshot.short_id} is partial: {result.archive.errors} entries could not be read"
-            )
-        )
+        for line in job.kind.describe(result.snapshot):
+            out.line(line)
+    if result.incomplete is not None:
+        out.error(result.incomplete)
         raise Exit(int(ExitCode.PARTIAL))
-
-
-def _is_command_source(state: CliContext, source: str | None) -> bool:
-    config = state.config()
-    configured = config.sources.get(source) if config is not None and source else None
-    return configured is not None and configured.type == "command"
-
-
-def _request(
-    state: CliContext,
-    paths: list[str],
-    source: str | None,
-    tags: tuple[str, ...],
-    exclude: list[str],
-    include: list[str],
-    one_file_system: bool,
-) -> BackupRequest:
-    from lifeboat.app.cli.options import PATTERN_HINT
-    from lifeboat.core.patterns import PathFilter
-    from lifeboat.errors import UsageError
-
-    try:
-        PathFilter.build(include, exclude)
-    except ValueError as exc:
-        raise UsageError(str(exc), hint=PATTERN_HINT) from None
-    if any(not path for path in paths):
-        raise UsageError("an empty path was given", hint="name the files and directories to back up ('.' is here)")
-    config = state.config()
-    configured = config.sources.get(source) if config is not None and source else None
-    if configured is not None and configured.type != "files":
-        raise UsageError(
-            f"source {source!r} is a {configured.type} source",
-            hint=f"run 'lifeboat backup {configured.type} --source {source}'",
-        )
-    if configured is not None and configured.type == "files":
-        if paths:
-            raise UsageError(f"source {source!r} is configured; do not also give paths")
-        if configured.repository and not state.repo:
-            state.repo = configured.repository
-        from lifeboat.operations.backup import BackupRequest
-
-        return BackupRequest(
-            paths=tuple(configured.paths),
-            source=source or "",
-            tags=tuple(configured.tags) + tags,
-            includes=tuple(configured.include) + tuple(include),
-            excludes=tuple(configured.exclude) + tuple(exclude),
-            one_file_system=configured.one_file_system or one_file_system,
-        )
-    if not paths:
-        hint = "give paths to back up, or --source NAME of a configured source"
-        raise UsageError("nothing to back up", hint=hint)
-    from lifeboat.operations.backup import BackupRequest
-
-    return BackupRequest(
-        paths=tuple(paths),
-        source=source or "",
-        tags=tags,
-        includes=tuple(include),
-        excludes=tuple(exclude),
-        one_file_system=one_file_system,
-    )

@@ -34,10 +34,12 @@ def command(
             raise UsageError(str(exc)) from None
     elif read_data:
         subset = DataSubset()
+    from lifeboat.app.cli.eventview import viewed
+
     repo = state.open_repository(read_only=no_lock)
-    result = check(
-        repo, read_data=subset, use_lock=not no_lock, lock_wait=state.lock_wait(lock_wait), progress=out.info
-    )
+    wait = state.lock_wait(lock_wait)
+    with viewed(out, style=state.progress_style) as (events, _view):
+        result = check(repo, read_data=subset, use_lock=not no_lock, lock_wait=wait, events=events)
     if state.json:
         out.emit_json(result.to_json())
     else:

@@ -3,17 +3,11 @@ stored file into a program ('lifeboat restore command SNAPSHOT -- PROGRAM ARGS�
 
 from __future__ import annotations
 
-import socket
-import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, TagOpt, WorkersOpt, snapshot_filter
-
-if TYPE_CHECKING:
-    from lifeboat.config.model import CommandSourceConfig
-    from lifeboat.sources.tools.program import StderrSink
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, TagOpt, WorkersOpt
 
 ProgramArg = Annotated[
     list[str] | None, Argument(help="The program and its arguments, after '--'.", metavar="-- PROGRAM [ARGS]...")
@@ -55,22 +49,6 @@ def backup(
     )
 
 
-def configured_command(state: CliContext, source: str | None) -> CommandSourceConfig | None:
-    """The configured command source called ``source``; None when no source of that name is configured."""
-    from lifeboat.errors import UsageError
-
-    config = state.config()
-    found = config.sources.get(source) if config is not None and source else None
-    if found is None:
-        return None
-    if found.type != "command":
-        kind = "" if found.type == "files" else f" {found.type}"
-        raise UsageError(
-            f"source {source!r} is a {found.type} source", hint=f"run 'lifeboat backup{kind} --source {source}'"
-        )
-    return found
-
-
 def back_up(
     state: CliContext,
     *,
@@ -83,53 +61,29 @@ def back_up(
     lock_wait: str | None,
     workers: int | None,
 ) -> None:
-    """``backup command`` and ``backup --source NAME`` of a configured command source."""
-    from lifeboat.app.cli.interrupts import programs_stop_with_us
-    from lifeboat.app.cli.render import backup_summary
-    from lifeboat.core.progress import Progress
+    """``backup command``: the program given, or the configured command source's."""
+    from lifeboat.app.cli.backup_cmd import back_up as run
+    from lifeboat.config.resolve import expect_kind
     from lifeboat.errors import UsageError
-    from lifeboat.operations.backup import default_workers
-    from lifeboat.operations.command import CommandBackupRequest, backup_command
-    from lifeboat.sources.command.spec import ProgramSpec
-    from lifeboat.sources.stream import check_stream_name
+    from lifeboat.sources.base import BackupOptions
 
-    out = state.output
-    configured = configured_command(state, source)
-    extra_env: dict[str, str] = {}
-    if configured is not None:
-        argv = argv or tuple(configured.command)
-        name = name or configured.name or source
-        tags = tuple(configured.tags) + tags
-        allow_empty = allow_empty or configured.allow_empty
-        extra_env = dict(configured.env)
-        if configured.repository and not state.repo:
-            state.repo = configured.repository
-    if not argv:
+    configured = expect_kind(state.config(), source, "command")
+    if not argv and configured is None:
         raise UsageError("no program to run", hint="lifeboat backup command --name NAME -- PROGRAM ARGS…")
-    if not name:
+    if not name and configured is None:
         raise UsageError("--name is required", hint="the file name the program's output is kept under, e.g. appdb")
-    check_stream_name(name)
-    request = CommandBackupRequest(
-        name=name,
-        producer=ProgramSpec(argv, state.program_environment(extra_env)),
+    settings: dict[str, object] = {"command": argv, "name": name}
+    if allow_empty:
+        settings["allow_empty"] = True
+    options = BackupOptions(
         source=source or "",
         tags=tags,
-        allow_empty=allow_empty,
-        lock_wait=state.lock_wait(lock_wait),
-        workers=workers or default_workers(),
-        hostname=host or socket.gethostname(),
+        hostname=host,
+        workers=workers,
+        settings={key: value for key, value in settings.items() if value},
+        environment=state.environment(),
     )
-    repo = state.open_repository()
-    progress = Progress()
-    with programs_stop_with_us(), out.progress(progress, f"backing up the output of {argv[0]}"):
-        result = backup_command(repo, request, progress=progress, on_stderr=_stderr_sink(state))
-    if state.json:
-        out.emit_json(result.to_json())
-        return
-    for line in backup_summary(result.snapshot.summary, result.snapshot):
-        out.line(line)
-    ended = result.snapshot.extra["command"]
-    out.line(f"{argv[0]} exited 0; the end of its standard error ({ended['stderr_bytes']} bytes) is in the snapshot")
+    run(state, options, kind="command", lock_wait=lock_wait)
 
 
 def restore(
@@ -147,63 +101,26 @@ def restore(
     no_lock: NoLockOpt = False,
 ) -> None:
     """Stream a stored file into a program's standard input; fails unless it takes it all and exits 0."""
-    from lifeboat.app.cli.interrupts import programs_stop_with_us
-    from lifeboat.core.progress import Progress
-    from lifeboat.core.units import format_bytes
+    from lifeboat.app.cli.restore_cmd import restore_through
+    from lifeboat.config.resolve import configured_source
     from lifeboat.errors import UsageError
-    from lifeboat.operations.command import restore_command
-    from lifeboat.sources.command.spec import ProgramSpec
+    from lifeboat.sources.base import IntoProgram
 
     state: CliContext = ctx.obj
-    out = state.output
     argv = tuple(program or ())
-    extra_env: dict[str, str] = {}
-    config = state.config()
-    configured = config.sources.get(source[0]) if config is not None and source and len(source) == 1 else None
-    if configured is not None and configured.type == "command":
-        argv = argv or tuple(configured.restore_command or ())
-        extra_env = dict(configured.env)
-        if configured.repository and not state.repo:
-            state.repo = configured.repository
-    if not argv:
+    only = source[0] if source and len(source) == 1 else None
+    entry = configured_source(state.config(), only)
+    configured = entry if entry is not None and entry.type == "command" else None
+    if not argv and (configured is None or not configured.restore_command):
         raise UsageError(
             "no program to restore into",
             hint="lifeboat restore command SNAPSHOT -- PROGRAM ARGS… ('lifeboat dump' writes the file to stdout)",
         )
-    consumer = ProgramSpec(argv, state.program_environment(extra_env))
-    repo = state.open_repository(read_only=no_lock)
-    progress = Progress()
-    with programs_stop_with_us(), out.progress(progress, f"restoring into {argv[0]}"):
-        done = restore_command(
-            repo,
-            snapshot,
-            consumer,
-            path=path or "",
-            selection=snapshot_filter(source, host, tag),
-            use_lock=not no_lock,
-            progress=progress,
-            on_stderr=_stderr_sink(state),
-            stdout_to_stderr=state.json,  # with --json, stdout holds only the JSON document
-        )
-    if state.json:
-        out.emit_json(done.to_json())
-        return
-    out.info(
-        f"restored {done.path} ({format_bytes(done.size)}) of snapshot {done.snapshot.short_id} "
-        f"into {argv[0]}, which exited 0"
+    into = IntoProgram(argv=argv or None, path=path or "", stdout_to_stderr=state.json)
+    done = restore_through(
+        state, "command", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock, configured=configured
     )
-
-
-def _stderr_sink(state: CliContext) -> StderrSink | None:
-    """The program's messages go on to our standard error as they come (not with --quiet)."""
-    if state.quiet:
-        return None
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def show(piece: bytes) -> None:
-        sys.stderr.write(decoder.decode(piece))
-        sys.stderr.flush()
-
-    return show
+    if state.json:
+        state.output.emit_json(done.to_json())
+        return
+    state.output.info(done.result.describe())

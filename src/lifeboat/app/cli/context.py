@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lifeboat.app.cli.output import Output
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
 
 ENV_REPO = "LIFEBOAT_REPO"
 ENV_CONFIG = "LIFEBOAT_CONFIG"
+ENV_PROGRESS = "LIFEBOAT_PROGRESS"
 ENV_PASSWORD = "LIFEBOAT_PASSWORD"
 ENV_PASSWORD_FILE = "LIFEBOAT_PASSWORD_FILE"
 ENV_PASSWORD_COMMAND = "LIFEBOAT_PASSWORD_COMMAND"
@@ -33,53 +33,22 @@ ENV_FROM_PASSWORD_FILE = "LIFEBOAT_FROM_PASSWORD_FILE"
 ENV_FROM_PASSWORD_COMMAND = "LIFEBOAT_FROM_PASSWORD_COMMAND"
 
 
-# A passphrase is a line; reading stops here whatever the file is (/dev/zero included).
-MAX_SECRET_LINE = 4096
-
-
-def _read_secret_file(path: str, what: str) -> bytes:
-    hint = "check the file's path and that this user may read it"
-    try:
-        with Path(path).open("rb") as file:
-            data = file.read(MAX_SECRET_LINE + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist", hint=hint) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}", hint=hint) from None
-    if b"\n" not in data and len(data) > MAX_SECRET_LINE:
-        raise ConfigError(f"the first line of {what} {path} is longer than {MAX_SECRET_LINE} bytes", hint=hint)
-    secret = data.split(b"\n", 1)[0].rstrip(b"\r")
-    if not secret:
-        raise ConfigError(f"{what} {path} is empty", hint="write the passphrase on the file's first line")
-    return secret
-
-
-def _secret(variable: str, what: str, repo_config: RepositoryConfig | None, *, confirm: bool) -> bytes:
-    """A passphrase from ``VARIABLE_FILE``, ``VARIABLE_COMMAND``, the repository's configured
-    ``password_file`` / ``password_command``, ``VARIABLE`` itself, or a prompt — never argv."""
-    from lifeboat.sources.tools.secret_command import run_secret_command
-
-    if path := os.environ.get(f"{variable}_FILE"):
-        return _read_secret_file(path, f"{what} file")
-    if command := os.environ.get(f"{variable}_COMMAND"):
-        return run_secret_command(command)
-    if repo_config is not None and repo_config.password_file:
-        return _read_secret_file(repo_config.password_file, f"{what} file")
-    if repo_config is not None and repo_config.password_command:
-        return run_secret_command(repo_config.password_command)
-    if value := os.environ.get(variable):
-        return value.encode()
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            f"no {what} available and no terminal to ask on",
-            hint=f"set {variable}_FILE or {variable}_COMMAND (or {variable})",
-        )
+def _prompt(what: str, confirm: bool) -> bytes:
+    """Ask on the terminal (twice for a new passphrase)."""
     first = getpass.getpass(f"Enter {what}: ")
     if not first:
         raise ConfigError(f"the {what} must not be empty")
     if confirm and getpass.getpass(f"Repeat {what}: ") != first:
         raise ConfigError("the passphrases do not match")
     return first.encode()
+
+
+def _secret(variable: str, what: str, repo_config: RepositoryConfig | None, *, confirm: bool) -> bytes:
+    """A passphrase from the environment, the configuration or — on a terminal — a prompt (app/access.py)."""
+    from lifeboat.app.access import passphrase
+
+    prompt = _prompt if sys.stdin.isatty() else None
+    return passphrase(variable, what, repo_config, os.environ, prompt=prompt, confirm=confirm)
 
 
 @dataclass
@@ -92,6 +61,7 @@ class CliContext:
     quiet: bool = False
     verbose: int = 0
     output: Output = field(default_factory=Output)
+    progress_style: str = ""  # LIFEBOAT_PROGRESS: "lines" prints each step of an operation as a line
     _config: LifeboatConfig | None = None
     _config_loaded: bool = False
 
@@ -104,6 +74,7 @@ class CliContext:
             quiet=quiet,
             verbose=verbose,
             output=Output(json_mode=json, quiet=quiet, verbose=verbose),
+            progress_style=os.environ.get(ENV_PROGRESS, ""),
         )
 
     # --- configuration ---------------------------------------------------------------------
@@ -118,13 +89,11 @@ class CliContext:
 
     def repository_target(self) -> tuple[str, RepositoryConfig | None]:
         """The repository URL to use and its configuration entry, if any."""
-        config = self.config()
-        if config is not None:
-            found = config.repository(self.repo)
-            if found is not None:
-                return found[1].url, found[1]
-        if self.repo:
-            return self.repo, None
+        from lifeboat.config.resolve import repository_target
+
+        found = repository_target(self.config(), self.repo)
+        if found is not None:
+            return found
         raise UsageError(
             "no repository given",
             hint=f"pass --repo, set {ENV_REPO}, or name a default_repository in the configuration file",
@@ -142,27 +111,22 @@ class CliContext:
 
     # --- the repository ------------------------------------------------------------------------
     def environment(self) -> Mapping[str, str]:
-        """The variables storage providers take credentials and endpoints from (docs/storage.md)."""
+        """This process's environment, which the CLI hands down: storage providers take credentials
+        and endpoints from it (docs/storage.md); nothing below app/ reads the environment."""
         return os.environ
 
     def open_repository(self, *, read_only: bool = False) -> Repository:
-        from lifeboat.repository.repo import Repository
-        from lifeboat.storage.registry import open_backend
+        from lifeboat.app.access import open_repository
 
         url, repo_config = self.repository_target()
-        backend = open_backend(
-            url, env=self.environment(), read_only=read_only, options=repo_config.options if repo_config else None
-        )
-        Repository.read_header(backend)  # a missing repository is reported before asking for a passphrase
-        return Repository.open(backend, self.passphrase(repo_config))
+        return open_repository(url, repo_config, self.passphrase, environment=self.environment(), read_only=read_only)
 
     # --- a second repository ('lifeboat copy') -------------------------------------------------
     def named_repository(self, ref: str) -> tuple[str, RepositoryConfig | None]:
         """A repository by configured name, else ``ref`` itself as a URL or path."""
-        config = self.config()
-        if config is not None and ref in config.repositories:
-            return config.repositories[ref].url, config.repositories[ref]
-        return ref, None
+        from lifeboat.config.resolve import named_repository
+
+        return named_repository(self.config(), ref)
 
     def from_repository(self) -> str | None:
         """The ``--from`` repository given in the environment, if any."""
@@ -176,35 +140,25 @@ class CliContext:
         self, ref: str, passphrase: Callable[[RepositoryConfig | None], bytes], *, read_only: bool = False
     ) -> Repository:
         """Open the repository ``ref`` (a configured name or a URL) with ``passphrase``."""
-        from lifeboat.repository.repo import Repository
-        from lifeboat.storage.registry import open_backend
+        from lifeboat.app.access import open_repository
 
         url, repo_config = self.named_repository(ref)
-        backend = open_backend(
-            url, env=self.environment(), read_only=read_only, options=repo_config.options if repo_config else None
-        )
-        Repository.read_header(backend)
-        return Repository.open(backend, passphrase(repo_config))
+        return open_repository(url, repo_config, passphrase, environment=self.environment(), read_only=read_only)
 
     # --- programs Lifeboat runs ('backup command', 'restore command') -------------------------
     def program_environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment of a program Lifeboat runs: this process's without the passphrase
         variables (the program has no business with them), plus ``extra``."""
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not (name.startswith("LIFEBOAT_") and "PASSWORD" in name)
-        }
-        env.update(extra or {})
-        return env
+        from lifeboat.sources.command.spec import program_environment
 
-    def lock_wait(self, option: str | None) -> float:
-        from lifeboat.core.units import parse_duration
+        return program_environment(os.environ, extra)
+
+    def lock_wait(self, option: str | None, repo_config: RepositoryConfig | None = None) -> float:
+        """Seconds to wait for a lock: ``--lock-wait``, else the repository's configured ``lock_wait``."""
+        from lifeboat.config.resolve import lock_wait
 
         if option:
-            try:
-                return parse_duration(option).total_seconds()
-            except ValueError as exc:
-                raise UsageError(f"--lock-wait: {exc}") from None
-        _, repo_config = self.repository_target()
-        return parse_duration(repo_config.lock_wait).total_seconds() if repo_config else 0.0
+            return lock_wait(option, None)
+        if repo_config is None:
+            _, repo_config = self.repository_target()
+        return lock_wait(None, repo_config)

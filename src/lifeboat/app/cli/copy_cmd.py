@@ -93,41 +93,22 @@ def command(
 
 
 def _followers(state: CliContext) -> list[tuple[str, str]]:
-    config = state.config()
-    if config is None:
-        return []
-    return [(name, repo.follows) for name, repo in config.repositories.items() if repo.follows]
+    from lifeboat.config.resolve import followers
+
+    return followers(state.config())
 
 
 def _default_destination(state: CliContext) -> str:
+    from lifeboat.config.resolve import repository_name
+
     url, repo_config = state.repository_target()
-    config = state.config()
-    if config is not None and repo_config is not None:
-        for name, candidate in config.repositories.items():
-            if candidate is repo_config:
-                return name
-    return url
+    return repository_name(state.config(), url, repo_config)
 
 
 def _leader_of(state: CliContext, destination: str) -> str | None:
-    config = state.config()
-    if config is not None and destination in config.repositories:
-        return config.repositories[destination].follows
-    return None
+    from lifeboat.config.resolve import leader_of
 
-
-def _lock_wait(option: str | None, state: CliContext, ref: str) -> float:
-    """How long to wait for the lock of repository ``ref``: ``--lock-wait``, else its configured ``lock_wait``."""
-    from lifeboat.core.units import parse_duration
-    from lifeboat.errors import UsageError
-
-    if option:
-        try:
-            return parse_duration(option).total_seconds()
-        except ValueError as exc:
-            raise UsageError(f"--lock-wait: {exc}") from None
-    _, repo_config = state.named_repository(ref)
-    return parse_duration(repo_config.lock_wait).total_seconds() if repo_config else 0.0
+    return leader_of(state.config(), destination)
 
 
 def _copy(
@@ -145,10 +126,13 @@ def _copy(
     lock_wait: str | None,
 ) -> dict[str, Any]:
     """Copy from ``origin`` to ``destination``; prints the text report, returns the JSON one."""
+    from lifeboat.config.resolve import lock_wait as resolve_lock_wait
     from lifeboat.operations.copy import copy_snapshots
     from lifeboat.storage.base import connections
 
-    source_wait, wait = _lock_wait(lock_wait, state, origin), _lock_wait(lock_wait, state, destination)
+    # --lock-wait, else each repository's configured lock_wait (copy locks both).
+    source_wait = resolve_lock_wait(lock_wait, state.named_repository(origin)[1])
+    wait = resolve_lock_wait(lock_wait, state.named_repository(destination)[1])
     src = state.open_repository_at(origin, state.from_passphrase, read_only=False)
     dst = state.open_repository_at(destination, state.passphrase)
     out = state.output

@@ -34,22 +34,21 @@ def command(
     prune_after: Annotated[bool, Option("--prune", help="Run prune afterwards.")] = False,
     lock_wait: LockWaitOpt = None,
 ) -> None:
-    from lifeboat.core.retention import RetentionPolicy
-    from lifeboat.core.snapshot import Snapshot
-    from lifeboat.core.units import parse_duration
+    from lifeboat.config.resolve import retention_for, retention_given
     from lifeboat.errors import LifeboatError, UsageError
     from lifeboat.operations.maintenance import forget, forget_ids
 
     state: CliContext = ctx.obj
     out = state.output
-    within: timedelta | None = None
-    if keep_within:
-        try:
-            within = parse_duration(keep_within)
-        except ValueError as exc:
-            raise UsageError(f"--keep-within: {exc}") from None
-    given = RetentionPolicy(
-        keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, within, tuple(keep_tag or ())
+    given = retention_given(
+        keep_last=keep_last,
+        keep_hourly=keep_hourly,
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        keep_monthly=keep_monthly,
+        keep_yearly=keep_yearly,
+        keep_within=keep_within,
+        keep_tags=tuple(keep_tag or ()),
     )
     repo = state.open_repository()
     wait = state.lock_wait(lock_wait)
@@ -58,18 +57,7 @@ def command(
             raise UsageError("give snapshot ids or a retention policy, not both")
         result = forget_ids(repo, snapshot_ids, dry_run=dry_run, lock_wait=wait)
     else:
-        config = state.config()
-        if given.is_empty and config is None:
-            raise UsageError(
-                "no retention policy given",
-                hint="pass --keep-daily 7 (etc.), or configure retention in the configuration file",
-            )
-
-        def policy_for(snapshot: Snapshot) -> RetentionPolicy | None:
-            if not given.is_empty:
-                return given
-            return config.retention_for(snapshot.source) if config is not None else None
-
+        policy_for = retention_for(state.config(), given)
         result = forget(
             repo,
             policy_for,

@@ -46,7 +46,7 @@ EXIT_CODES_HELP = """
 Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
 10 no repository · 11 repository locked · 12 wrong passphrase · 13 integrity error (damaged data) ·
 14 storage unreachable or refused · 15 missing tool ·
-16 source failed (a named path missing, a program failed; no snapshot saved) · 130 interrupted.
+16 source failed (a named path missing, a program failed; no snapshot saved) · 130 interrupted or cancelled.
 """
 
 app = App(

@@ -27,9 +27,6 @@ NoLockOpt = Annotated[
     bool, Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
 ]
 
-# What a user who typed a malformed --include / --exclude pattern needs to know.
-PATTERN_HINT = "patterns: * ? [...] within a path component, ** across components (docs/cli.md#patterns)"
-
 
 def snapshot_filter(
     source: list[str] | None = None,

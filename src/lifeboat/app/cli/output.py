@@ -14,13 +14,11 @@ import os
 import re
 import select
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from lifeboat.core.progress import Notice, Progress, Severity
-from lifeboat.core.units import format_bytes
-from lifeboat.errors import ExitCode, LifeboatError, describe
+from lifeboat.errors import ExitCode, LifeboatError, cli_flag, describe, spell_options
 
 INTERNAL_HINT = "rerun with -v for the traceback and report it"
 
@@ -35,7 +33,8 @@ def error_kind(exc: LifeboatError) -> str:
 
 def error_document(exc: LifeboatError) -> dict[str, Any]:
     """The JSON form of an error: ``{"error": {"message", "hint", "exit_code", "kind"}}``."""
-    return _document(one_line(exc.message), one_line(exc.hint), int(exc.exit_code), error_kind(exc))
+    message, hint = exc.spelled(cli_flag)
+    return _document(one_line(message), one_line(hint), int(exc.exit_code), error_kind(exc))
 
 
 def _document(message: str, hint: str, exit_code: int, kind: str) -> dict[str, Any]:
@@ -121,13 +120,14 @@ class Output:
     def notice(self, notice: Notice) -> None:
         if self.quiet and notice.severity is Severity.WARNING:
             return
-        sys.stderr.write(f"{notice.severity.value}: {notice.path}: {notice.message}\n")
+        sys.stderr.write(f"{notice.severity.value}: {notice.path}: {spell_options(notice.message, cli_flag)}\n")
 
     def error(self, exc: LifeboatError, *, exit_code: int | None = None) -> None:
         """Report ``exc``: one line and its hint on stderr and, under ``--json`` when the
         command has not printed its result, the error as the JSON document on stdout."""
         code = int(exc.exit_code) if exit_code is None else exit_code
-        self._report(one_line(exc.message), one_line(exc.hint), code, error_kind(exc), exc)
+        message, hint = exc.spelled(cli_flag)
+        self._report(one_line(message), one_line(hint), code, error_kind(exc), exc)
 
     def internal_error(self, exc: BaseException) -> None:
         """Report a failure no check anticipated (a bug): one line, the traceback only with -v."""
@@ -162,43 +162,7 @@ class Output:
         if not self.shows_progress:
             yield
             return
-        from rich.console import Console
-        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
-        from rich.progress import Progress as RichProgress
+        from lifeboat.app.cli.eventview import progress_bar
 
-        console = Console(file=sys.stderr)
-        bar = RichProgress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[done]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        task = bar.add_task(label, total=None, done="", rate="")
-        stop = threading.Event()
-
-        def refresh() -> None:
-            while not stop.wait(0.25):
-                total = progress.bytes_total if progress.scan_finished else None
-                elapsed = max(progress.elapsed(), 1e-6)
-                bar.update(
-                    task,
-                    total=total,
-                    completed=progress.bytes_done,
-                    done=(
-                        f"{progress.files_done} files, {format_bytes(progress.bytes_done)}"
-                        + (f" / {format_bytes(progress.bytes_total)}" if progress.scan_finished else "")
-                    ),
-                    rate=f"{format_bytes(progress.bytes_done / elapsed)}/s",
-                )
-
-        with bar:
-            thread = threading.Thread(target=refresh, daemon=True)
-            thread.start()
-            try:
-                yield
-            finally:
-                stop.set()
-                thread.join()
+        with progress_bar(progress, label):
+            yield

@@ -39,12 +39,9 @@ def connection(
     dbname: str | None,
 ) -> Connection:
     """Command-line options over the configured source over libpq's PG* variables."""
-    return Connection(
-        host=host or (config.host if config else None),
-        port=port or (config.port if config else None),
-        user=user or (config.user if config else None),
-        dbname=dbname or (config.dbname if config else None),
-    )
+    from lifeboat.sources.postgres.kind import connection_for
+
+    return connection_for(config, {"host": host, "port": port, "user": user, "dbname": dbname})
 
 
 SERVER_COMMAND_ENV = "LIFEBOAT_SERVER_COMMAND"

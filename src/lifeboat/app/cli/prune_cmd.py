@@ -50,17 +50,19 @@ def run_prune(
     threshold: float,
     lock_wait: float,
 ) -> PruneResult:
+    from lifeboat.app.cli.eventview import viewed
     from lifeboat.operations.maintenance import prune
 
-    return prune(
-        repo,
-        now=repo.clock(),
-        dry_run=dry_run,
-        margin=margin,
-        repack_threshold=threshold,
-        lock_wait=lock_wait,
-        progress=state.output.info,
-    )
+    with viewed(state.output, style=state.progress_style) as (events, _view):
+        return prune(
+            repo,
+            now=repo.clock(),
+            dry_run=dry_run,
+            margin=margin,
+            repack_threshold=threshold,
+            lock_wait=lock_wait,
+            events=events,
+        )
 
 
 def prune_json(result: PruneResult, *, dry_run: bool) -> dict[str, Any]:

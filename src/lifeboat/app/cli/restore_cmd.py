@@ -1,13 +1,14 @@
-"""Restore a snapshot (or ID:/sub/path) into a directory, verifying every byte."""
+"""Restore a snapshot (or ID:/sub/path) into a directory, verifying every byte; or, with
+--source NAME of a configured source that restores into a program (a command source's
+restore_command), into that program."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
 from lifeboat.app.cli.options import (
-    PATTERN_HINT,
     HostOpt,
     NoLockOpt,
     PathOpt,
@@ -17,11 +18,23 @@ from lifeboat.app.cli.options import (
     snapshot_filter,
 )
 
+if TYPE_CHECKING:
+    from lifeboat.operations.restore import SourceRestore
+    from lifeboat.sources.base import RestoreDestination
+
 
 def command(
     ctx: Context,
     snapshot: Annotated[str, Argument(help="Snapshot id prefix, 'latest', or ID:/sub/path.")],
-    target: Annotated[str, Option("--target", "-t", metavar="DIR", help="Directory to restore into.")],
+    target: Annotated[
+        str | None,
+        Option(
+            "--target",
+            "-t",
+            metavar="DIR",
+            help="Directory to restore into (not needed for a --source that restores into a program).",
+        ),
+    ] = None,
     include: Annotated[
         list[str] | None, Option("--include", "-i", metavar="PATTERN", help="Only matching paths.")
     ] = None,
@@ -37,35 +50,57 @@ def command(
     no_lock: NoLockOpt = False,
     workers: WorkersOpt = None,
 ) -> None:
-    from lifeboat.core.patterns import PathFilter
-    from lifeboat.core.progress import Progress
+    from lifeboat.config.resolve import configured_source
+    from lifeboat.core.patterns import PATTERN_HINT, PathFilter
     from lifeboat.core.units import format_bytes, format_duration
     from lifeboat.errors import UsageError
-    from lifeboat.operations.backup import default_workers
-    from lifeboat.operations.restore import RestoreOptions, restore_snapshot
+    from lifeboat.operations.snapshots import default_workers
+    from lifeboat.sources.base import IntoDirectory, IntoProgram, RestoreInto
+    from lifeboat.sources.files.restorer import RestoreResult
+    from lifeboat.sources.registry import source_kind
 
     state: CliContext = ctx.obj
     out = state.output
+    only = source[0] if source and len(source) == 1 else None
+    entry = configured_source(state.config(), only)
+    if target is None:
+        kind = source_kind(entry.type, key=f"sources.{only}.type") if entry is not None else None
+        if kind is None or RestoreInto.DIRECTORY in kind.restores_into:
+            raise UsageError(
+                "restore: missing option --target",
+                hint="give the directory to restore into; a --source that restores into a program needs none",
+            )
+        into_program = IntoProgram(stdout_to_stderr=state.json)
+        kind.check_restore(into_program)  # a kind that restores otherwise says how
+        done = restore_through(
+            state,
+            kind.name,
+            snapshot,
+            into_program,
+            source=source,
+            host=host,
+            tag=tag,
+            no_lock=no_lock,
+            configured=entry,
+        )
+        if state.json:
+            out.emit_json(done.to_json())
+        else:
+            out.info(done.result.describe())
+        return
     try:
         patterns = PathFilter.build(include or (), exclude or ())
     except ValueError as exc:
         raise UsageError(str(exc), hint=PATTERN_HINT) from None
-    options = RestoreOptions(
-        target=target, filter=patterns, force=force, dry_run=dry_run, workers=workers or default_workers()
+    into = IntoDirectory(
+        path=target, filter=patterns, force=force, dry_run=dry_run, workers=workers or default_workers()
     )
-    repo = state.open_repository(read_only=no_lock)
-    progress = Progress()
-    with out.progress(progress, "restoring"):
-        done = restore_snapshot(
-            repo,
-            snapshot,
-            options,
-            selection=snapshot_filter(source, host, tag, path_filter),
-            use_lock=not no_lock,
-            progress=progress,
-            notify=out.notice,
-        )
+    # Any snapshot's tree can be laid down in a directory, whatever kind made it.
+    done = restore_through(
+        state, "files", snapshot, into, source=source, host=host, tag=tag, path=path_filter, no_lock=no_lock
+    )
     result = done.result
+    assert isinstance(result, RestoreResult)
     if state.json:
         out.emit_json({"snapshot": done.snapshot.id, "target": target, "dry_run": dry_run, **result.to_json()})
     else:
@@ -73,9 +108,50 @@ def command(
         out.line(
             f"{verb} {result.files} files, {result.dirs} directories, {result.links} links "
             f"({format_bytes(result.bytes)}) from snapshot {done.snapshot.short_id} to {target}"
-            + ("" if dry_run else f" in {format_duration(progress.elapsed())}")
+            + ("" if dry_run else f" in {format_duration(done.seconds)}")
         )
     failure = result.failure()
     if failure is not None:
         out.error(failure)
         raise Exit(int(failure.exit_code))
+
+
+def restore_through(
+    state: CliContext,
+    kind: str,
+    ref: str,
+    into: RestoreDestination,
+    *,
+    source: list[str] | None = None,
+    host: list[str] | None = None,
+    tag: list[str] | None = None,
+    path: list[str] | None = None,
+    no_lock: bool = False,
+    configured: Any = None,
+) -> SourceRestore:
+    """Restore ``ref`` through the kind ``kind`` into ``into``: every ``restore`` command ends here."""
+    import contextlib
+
+    from lifeboat.app.cli.eventview import viewed
+    from lifeboat.app.cli.interrupts import programs_stop_with_us
+    from lifeboat.operations.restore import restore_source
+    from lifeboat.sources.registry import source_kind
+
+    chosen = source_kind(kind)
+    chosen.check_restore(into)
+    if configured is not None and configured.repository and not state.repo:
+        state.repo = configured.repository
+    repo = state.open_repository(read_only=no_lock)
+    stops = programs_stop_with_us() if chosen.runs_programs else contextlib.nullcontext()
+    with stops, viewed(state.output, style=state.progress_style) as (events, _view):
+        return restore_source(
+            repo,
+            chosen,
+            ref,
+            into,
+            selection=snapshot_filter(source, host, tag, path),
+            use_lock=not no_lock,
+            events=events,
+            config=configured,
+            environment=state.environment(),
+        )

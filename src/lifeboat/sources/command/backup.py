@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lifeboat.core.chunking import Chunker
@@ -27,12 +28,13 @@ def produce(
     *,
     progress: Progress,
     on_stderr: StderrSink | None = None,
+    cancel: Callable[[], None] | None = None,
 ) -> ProducedStream:
     """Run ``producer`` and store its output; raises SourceError unless it exited 0.
 
-    Any failure while storing (or an interrupt) stops the producer before it goes on.
+    Any failure while storing (or an interrupt, or ``cancel`` raising) stops the producer before it goes on.
     """
     with Producer(producer.argv, env=producer.env, on_stderr=on_stderr) as running:
-        stored = store_stream(saver, chunker, running.stdout, progress)
+        stored = store_stream(saver, chunker, running.stdout, progress, cancel=cancel)
         ended = running.finish()
     return ProducedStream(stored, ended)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lifeboat.core.progress import Progress
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node
@@ -18,6 +20,7 @@ def consume(
     progress: Progress,
     on_stderr: StderrSink | None = None,
     stdout_to_stderr: bool = False,
+    cancel: Callable[[], None] | None = None,
 ) -> ProgramExit:
     """Write the content of the file ``node`` into ``consumer``; raises unless it all went in
     and the consumer exited 0.
@@ -27,6 +30,8 @@ def consume(
     """
     with Consumer(consumer.argv, env=consumer.env, on_stderr=on_stderr, stdout_to_stderr=stdout_to_stderr) as running:
         for data in loader.load_blobs(node.content):
+            if cancel is not None:
+                cancel()  # a safe point: between two blobs (the consumer is stopped, never fed a cut stream)
             running.write(data)
             progress.bytes_read(len(data))
         if running.written != node.size:

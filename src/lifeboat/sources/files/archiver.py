@@ -32,7 +32,7 @@ from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobSaver, ParentTrees
 from lifeboat.core.trampoline import Nested, run_nested
 from lifeboat.core.tree import Node, NodeType, ParentEntry, Tree
-from lifeboat.errors import IntegrityError
+from lifeboat.errors import IntegrityError, option
 from lifeboat.sources.files.dirchain import DIR_FLAGS, DirectoryChain
 from lifeboat.sources.files.metadata import (
     OwnerNames,
@@ -109,6 +109,10 @@ def _subtree_of(entry: ParentEntry | None) -> bytes | None:
         return None
 
 
+def _not_cancelled() -> None:
+    return None
+
+
 def _abs(parts: tuple[str, ...]) -> str:
     return "/" + "/".join(parts)
 
@@ -177,8 +181,10 @@ class FileArchiver:
         parent_tree: bytes | None = None,
         progress: Progress | None = None,
         notify: NoticeSink | None = None,
+        cancel: Callable[[], None] | None = None,
     ) -> None:
         self._saver = saver
+        self._cancel = cancel or _not_cancelled
         self._chunker = chunker
         self._options = options
         self._parent_loader = parent_loader
@@ -435,7 +441,8 @@ class FileArchiver:
         node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
         children: list[Pending] = []
         if self._options.one_file_system and st.st_dev != root_dev:
-            self._notice(Severity.WARNING, _abs(path), "on another file system; contents skipped (--one-file-system)")
+            skipped = f"on another file system; contents skipped ({option('one_file_system')})"
+            self._notice(Severity.WARNING, _abs(path), skipped)
             return self._dir_job(node, children, drop_if_empty=False)
         filt = self._options.filter
         try:
@@ -474,6 +481,7 @@ class FileArchiver:
     def _file(self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None) -> Pending:
         """A regular file in the directory ``dir_fd``: taken over from the parent snapshot,
         or read by a reader thread (which gets a copy of ``dir_fd``)."""
+        self._cancel()  # a safe point: between two files
         name = path[-1]
         opts = self._options
         recent = opts.reuse_window_ns > 0 and st.st_mtime_ns >= opts.started_ns - opts.reuse_window_ns

@@ -27,7 +27,7 @@ from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.core.treewalk import check_expansion
-from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, StorageError, UsageError
+from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, StorageError, UsageError, option
 from lifeboat.sources.files.dirchain import DIR_FLAGS, DirectoryChain
 
 # A file larger than this is written by several workers at once, in parts of this size.
@@ -76,6 +76,11 @@ class RestoreResult:
             "unreadable": self.unreadable,
         }
 
+    def describe(self) -> str:
+        from lifeboat.core.units import format_bytes
+
+        return f"{self.files} files, {self.dirs} directories, {self.links} links ({format_bytes(self.bytes)})"
+
     def failure(self) -> LifeboatError | None:
         """The error a restore with failures ends with (None when everything was restored).
 
@@ -102,7 +107,9 @@ class RestoreResult:
                 message,
                 hint="check that the storage is reachable and readable with these credentials, then restore again",
             )
-        return LifeboatError(message, hint="fix what the messages above name, then restore again (--force replaces)")
+        return LifeboatError(
+            message, hint=f"fix what the messages above name, then restore again ({option('force')} replaces)"
+        )
 
 
 def check_target(target: str, *, force: bool) -> None:
@@ -155,8 +162,10 @@ class FileRestorer:
         *,
         progress: Progress | None = None,
         notify: NoticeSink | None = None,
+        cancel: Callable[[], None] | None = None,
     ) -> None:
         self._loader = loader
+        self._cancel = cancel or (lambda: None)
         self._options = options
         self.progress = progress or Progress()
         self._notify_sink = notify
@@ -316,6 +325,7 @@ class FileRestorer:
 
     def _submit_file(self, dir_fd: int, node: Node, rel: str) -> None:
         """Queue the restore of one file; the job owns a slot and a copy of ``dir_fd``."""
+        self._cancel()  # a safe point: between two files
         self._slots.acquire()  # bounds queued jobs and the descriptors they hold
         try:
             job_fd = os.dup(dir_fd)
@@ -372,7 +382,7 @@ class FileRestorer:
             os.mkdir(name, 0o700, dir_fd=dir_fd)
         except FileExistsError:
             if not self._options.force:
-                self._notice(Severity.ERROR, rel, "already exists; skipped (use --force to overwrite)")
+                self._notice(Severity.ERROR, rel, f"already exists; skipped (use {option('force')} to overwrite)")
                 return -1
         try:
             return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
@@ -386,7 +396,7 @@ class FileRestorer:
             return -1
 
     def _clear(self, dir_fd: int, name: str) -> None:
-        """With --force, remove a non-directory entry that is in the way."""
+        """With ``force``, remove a non-directory entry that is in the way."""
         if not self._options.force:
             return
         with suppress(FileNotFoundError):

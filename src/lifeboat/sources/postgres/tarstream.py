@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from typing import IO
 
 from lifeboat.core.chunking import Chunker, fixed_chunks
-from lifeboat.core.ids import BlobType
 from lifeboat.core.progress import Progress
 from lifeboat.core.protocols import BlobSaver
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.errors import IntegrityError, PostgresError
 from lifeboat.sources.postgres.layout import SPOOL_DIR_NAME
+from lifeboat.sources.stream import store_chunks
 
 KEEP_TEXT = ("backup_label", "backup_manifest", "tablespace_map")
 
@@ -50,8 +50,10 @@ class TarTreeBuilder:
         *,
         block_size_for: Callable[[tuple[str, ...]], int],
         progress: Progress | None = None,
+        cancel: Callable[[], None] | None = None,
     ) -> None:
         self._saver = saver
+        self._cancel = cancel
         self._chunker = chunker
         self._block_size_for = block_size_for
         self.progress = progress or Progress()
@@ -88,21 +90,13 @@ class TarTreeBuilder:
 
     def _store(self, stream: IO[bytes], parts: tuple[str, ...]) -> tuple[tuple[bytes, ...], int, bytes]:
         block = self._block_size_for(parts)
-        content: list[bytes] = []
-        size = 0
         keep = parts[-1] in KEEP_TEXT and len(parts) == 1
         kept: list[bytes] = []
         pieces = fixed_chunks(stream, block) if block else self._chunker.chunks(stream)  # type: ignore[arg-type]
-        for view in pieces:
-            data = bytes(view)
-            blob_id = self._saver.blob_id(data)
-            self._saver.save_blob(BlobType.DATA, data, blob_id)
-            content.append(blob_id)
-            size += len(data)
-            self.progress.bytes_read(len(data))
-            if keep:
-                kept.append(data)
-        return tuple(content), size, b"".join(kept)
+        stored = store_chunks(
+            self._saver, pieces, self.progress, cancel=self._cancel, on_chunk=kept.append if keep else None
+        )
+        return stored.content, stored.size, b"".join(kept)
 
     def consume(self, stream: IO[bytes]) -> TarTree:
         try:

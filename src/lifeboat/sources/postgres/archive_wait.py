@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from lifeboat.core.basebackup import BaseBackup
+from lifeboat.core.protocols import ArchivedWal
 from lifeboat.core.wal import WalSegment
 from lifeboat.errors import (
     ArchivingFailed,
@@ -30,8 +31,6 @@ from lifeboat.errors import (
     WalMissing,
     error_from,
 )
-from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.server import PgServer
 from lifeboat.sources.postgres.spool import RecordedFailure, recorded_failures, spool_bases
 
@@ -143,21 +142,21 @@ class ArchiverWatch:
 
 
 def wait_for_wal(
-    repo: Repository,
+    archive: ArchivedWal,
     backup: BaseBackup,
     timeout: float,
     watch: ArchiverWatch | None = None,
     *,
     poll: float = 0.05,
 ) -> float:
-    """Wait until every segment from the backup's start to its stop is archived; returns seconds waited.
+    """Wait until every segment from the backup's start to its stop is in ``archive`` (the
+    backup's system's archived WAL); returns seconds waited.
 
     Raises the archiver's own error as soon as ``watch`` sees a permanent failure, else
     :class:`WalMissing` (or the archiving failure seen) once ``timeout`` has passed.
     """
     if timeout <= 0:
         return 0.0
-    archive = WalArchive(repo, backup.system_id)
     started = time.monotonic()
     next_look = started
     segment: WalSegment = backup.start_segment

@@ -10,37 +10,34 @@ the snapshot, then a wait until the WAL up to the stop position is archived in t
 repository. *stream*: ``pg_basebackup -Ft -D - -X fetch`` stored as it streams; the WAL
 needed for consistency travels inside the backup.
 
-Only then is the snapshot saved (packs → index → snapshot): a failure at any point, or
-a ``kill -9``, leaves no snapshot, and the server ends the backup when our connection
-drops, so it is never left in backup mode.
+The snapshot is saved by the operation around this (operations/snapshots.py) only after
+all of it (packs → index → snapshot): a failure at any point, or a ``kill -9``, leaves no
+snapshot, and the server ends the backup when our connection drops, so it is never left in
+backup mode. This module sees the repository only through the backup context's protocols.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from lifeboat import __version__
 from lifeboat.core.basebackup import KIND, BaseBackup, TablespaceRecord
-from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
-from lifeboat.core.snapshot import Snapshot, SnapshotFilter
+from lifeboat.core.defaults import ARCHIVE_WAIT_SECONDS
+from lifeboat.core.progress import Notice, NoticeSink, Severity
+from lifeboat.core.protocols import RepositoryReader
+from lifeboat.core.snapshot import Snapshot, find_parent
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.core.wal import Lsn, parse_backup_label
-from lifeboat.errors import LifeboatError, PostgresError, UsageError
-from lifeboat.operations.archive_wait import ArchiverWatch, wait_for_wal
-from lifeboat.operations.backup import NoticeCollector, default_workers, snapshot_summary
-from lifeboat.repository.repo import Repository
-from lifeboat.repository.session import SessionStats, WriteSession
+from lifeboat.errors import LifeboatError, PartialBackup, PostgresError, UsageError, option
+from lifeboat.sources.base import BackupContext, Produced
 from lifeboat.sources.files.archiver import ArchiveResult, FileArchiver, FileBackupOptions
 from lifeboat.sources.postgres import layout, pagecheck
+from lifeboat.sources.postgres.archive_wait import ArchiverWatch, wait_for_wal
 from lifeboat.sources.postgres.server import DatabaseSize, PgServer, ServerInfo, Tablespace
 from lifeboat.sources.postgres.tarstream import TarTreeBuilder
 from lifeboat.sources.postgres.treeparts import (
@@ -62,42 +59,17 @@ MAX_REPORTED_PAGES = 1000
 
 @dataclass(frozen=True)
 class PgBackupRequest:
+    """A base backup of the cluster ``connection`` reaches."""
+
     method: str = "local"  # local | stream
     connection: Connection = field(default_factory=Connection)
     data_directory: str | None = None
     source: str = ""
-    tags: tuple[str, ...] = ()
-    hostname: str = field(default_factory=socket.gethostname)
     block_size: int | None = None  # default: the repository's
     verify_checksums: bool = False
-    workers: int = field(default_factory=default_workers)
-    archive_wait: float = 300.0  # 0: do not wait for the WAL to be archived
-    lock_wait: float = 0.0
+    archive_wait: float = ARCHIVE_WAIT_SECONDS  # 0: do not wait for the WAL to be archived
     label: str | None = None
     full: bool = False  # read every file, even unchanged ones
-
-
-@dataclass
-class PgBackupResult:
-    snapshot: Snapshot
-    backup: BaseBackup
-    stored: SessionStats
-    duration: float
-    wal_wait: float
-    archive: ArchiveResult | None = None
-    parent: str | None = None
-    notices: list[Notice] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "snapshot": self.snapshot.to_json(),
-            "parent": self.parent,
-            "duration_seconds": round(self.duration, 3),
-            "wal_wait_seconds": round(self.wal_wait, 3),
-            **self.snapshot.summary,
-            "postgres": self.backup.to_json(),
-            "notices": [n.to_json() for n in self.notices],
-        }
 
 
 # Expected while PostgreSQL runs: files change or disappear under a base backup, and WAL
@@ -109,13 +81,25 @@ def source_name(request: PgBackupRequest, info: ServerInfo) -> str:
     return request.source or f"postgres-{info.system_id}"
 
 
-def find_parent_backup(repo: Repository, source: str, hostname: str) -> Snapshot | None:
-    found = SnapshotFilter(sources=(source,), hostnames=(hostname,), kinds=(KIND,)).apply(repo.snapshots())
-    return found[-1] if found else None
+class _ExpectedChanges:
+    """Passes notices on, except the warnings a live database causes (:data:`EXPECTED_DURING_BACKUP`),
+    which are only counted."""
+
+    def __init__(self, sink: NoticeSink) -> None:
+        self.expected = 0
+        self._sink = sink
+        self._lock = threading.Lock()
+
+    def __call__(self, notice: Notice) -> None:
+        if notice.severity is Severity.WARNING and notice.message.startswith(EXPECTED_DURING_BACKUP):
+            with self._lock:
+                self.expected += 1
+            return
+        self._sink(notice)
 
 
-def _block_size(repo: Repository, request: PgBackupRequest, page_size: int) -> int:
-    size = request.block_size or repo.header.block_size
+def _block_size(ctx: BackupContext, request: PgBackupRequest, page_size: int) -> int:
+    size = request.block_size or ctx.block_size
     if size < page_size or size % page_size:
         raise UsageError(f"block size {size} must be a multiple of the page size {page_size}")
     return size
@@ -133,23 +117,15 @@ def _connect(request: PgBackupRequest) -> tuple[PgServer, ServerInfo]:
     return server, info
 
 
-def backup_postgres(
-    repo: Repository,
-    request: PgBackupRequest,
-    *,
-    progress: Progress | None = None,
-    notify: NoticeSink | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> PgBackupResult:
-    """Take a base backup of the cluster ``request`` names; returns the saved snapshot."""
+def produce_base_backup(ctx: BackupContext, request: PgBackupRequest) -> Produced:
+    """Take a base backup of the cluster ``request`` names into ``ctx.saver``; what the
+    snapshot records, and what must happen before it is saved (the wait for its WAL)."""
     if request.method not in ("local", "stream"):
         raise UsageError(f"unknown backup method {request.method!r}: use local or stream")
-    progress = progress or Progress()
-    notices = NoticeCollector(notify, expected=EXPECTED_DURING_BACKUP)
-    with repo.lock(exclusive=False, operation="backup", wait=request.lock_wait):
-        if request.method == "local":
-            return _backup_local(repo, request, progress, notices, clock or repo.clock)
-        return _backup_stream(repo, request, progress, notices, clock or repo.clock)
+    notices = _ExpectedChanges(ctx.events.notice)
+    if request.method == "local":
+        return _backup_local(ctx, request, notices)
+    return _backup_stream(ctx, request, notices)
 
 
 # --- local -------------------------------------------------------------------------------------
@@ -186,7 +162,7 @@ class _ChecksumVerifier:
             )
 
 
-def _previous_nodes(repo: Repository, parent: Snapshot | None) -> tuple[dict[str, Node], int]:
+def _previous_nodes(repo: RepositoryReader, parent: Snapshot | None) -> tuple[dict[str, Node], int]:
     """Absolute path → node of the previous backup's data directory and tablespaces, and its start."""
     if parent is None:
         return {}, 0
@@ -209,30 +185,24 @@ def _previous_nodes(repo: Repository, parent: Snapshot | None) -> tuple[dict[str
     return nodes, int(record.start_time.timestamp() * 1_000_000_000)
 
 
-def _backup_local(
-    repo: Repository,
-    request: PgBackupRequest,
-    progress: Progress,
-    notices: NoticeCollector,
-    clock: Callable[[], datetime],
-) -> PgBackupResult:
-    started = time.monotonic()
+def _backup_local(ctx: BackupContext, request: PgBackupRequest, notices: _ExpectedChanges) -> Produced:
+    clock = ctx.clock
     server, info = _connect(request)
     try:
         data_dir = os.path.realpath(request.data_directory or info.data_directory)
         if os.path.realpath(info.data_directory) != data_dir:
             raise UsageError(
                 f"the server's data directory is {info.data_directory}, not {request.data_directory}",
-                hint="give the data directory of the server you connect to, or use --method stream",
+                hint=f"give the data directory of the server you connect to, or back up with {option('method')} stream",
             )
         if not os.path.isfile(os.path.join(data_dir, "PG_VERSION")):
             raise UsageError(f"{data_dir} is not a readable PostgreSQL data directory on this host")
         tablespaces = server.tablespaces()
         databases = server.database_sizes()
         source = source_name(request, info)
-        parent = None if request.full else find_parent_backup(repo, source, request.hostname)
-        previous, previous_start_ns = _previous_nodes(repo, parent)
-        block_size = _block_size(repo, request, info.block_size)
+        parent = None if request.full else find_parent(ctx.reader.snapshots(), source, ctx.hostname, KIND)
+        previous, previous_start_ns = _previous_nodes(ctx.reader, parent)
+        block_size = _block_size(ctx, request, info.block_size)
         label = _label(request, clock)
         roots = [split(data_dir), *(split(t.location) for t in tablespaces)]
         watch = _watch_archiver(request, server, data_dir)
@@ -249,30 +219,29 @@ def _backup_local(
         options = FileBackupOptions(
             paths=(data_dir, *(t.location for t in tablespaces)),
             filter=layout.backup_filter(data_dir),
-            readers=max(1, request.workers),
+            readers=max(1, ctx.workers),
             block_size_for=lambda parts: block_size if layout.is_relation_path(parts, roots) else 0,
             on_block=verifier,
             reuse_window_ns=REUSE_WINDOW_NS if previous else 0,
             started_ns=previous_start_ns,
         )
         parent_root, parent_trees = absolute_parent(previous) if previous else (None, {})
-        with WriteSession(repo, workers=request.workers) as session:
-            saver = RecordingSaver(session)
-            archiver = FileArchiver(
-                saver,
-                repo.chunker(),
-                options,
-                parent_loader=SyntheticParent(repo, parent_trees),
-                parent_tree=parent_root,
-                progress=progress,
-                notify=notices,
-            )
-            archive = archiver.run()
-            stop = server.backup_stop()
-            next_xid = server.next_xid()
-            server.close()
-            root = _assemble(saver, archive.tree, data_dir, tablespaces, stop.label_file, stop.tablespace_map)
-            stored = session.commit()
+        saver = RecordingSaver(ctx.saver)
+        archiver = FileArchiver(
+            saver,
+            ctx.chunker,
+            options,
+            parent_loader=SyntheticParent(ctx.reader, parent_trees),
+            parent_tree=parent_root,
+            progress=ctx.events.progress,
+            notify=notices,
+            cancel=ctx.events.check,
+        )
+        archive = archiver.run()
+        stop = server.backup_stop()
+        next_xid = server.next_xid()
+        server.close()
+        root = _assemble(saver, archive.tree, data_dir, tablespaces, stop.label_file, stop.tablespace_map)
     finally:
         server.close()
     label_info = parse_backup_label(stop.label_file)
@@ -296,26 +265,29 @@ def _backup_local(
         next_xid=next_xid,
         checksum_errors=tuple(verifier.damaged) if verifier else (),
     )
-    if archive.errors:
-        raise LifeboatError(
-            f"{archive.errors} files of the data directory could not be read; the backup was not saved",
-            hint="the messages above name them; the backup must run as a user that can read the whole directory",
-        )
-    try:
-        wal_wait = wait_for_wal(repo, backup, request.archive_wait, watch)
-    finally:
-        if watch is not None:
-            watch.close()
-    duration = time.monotonic() - started
-    more = {
-        "method": "local",
-        "checksum_pages_verified": verifier.pages if verifier else 0,
-        "checksum_failures": len(verifier.damaged) if verifier else 0,
-        "wal_wait_seconds": round(wal_wait, 3),
-        "files_changed_during_backup": notices.expected,
-    }
-    summary = snapshot_summary(archive, stored, duration, **more)
-    return _save(repo, request, source, root, backup, archive, stored, summary, duration, wal_wait, parent, notices)
+
+    def finish() -> dict[str, Any]:
+        """After the commit: refuse a backup with unreadable files, wait for its WAL."""
+        if archive.errors:
+            raise LifeboatError(
+                f"{archive.errors} files of the data directory could not be read; the backup was not saved",
+                hint="the messages above name them; the backup must run as a user that can read the whole directory",
+            )
+        try:
+            with ctx.events.phase("wal-wait", "waiting for the backup's WAL to be archived"):
+                wal_wait = wait_for_wal(ctx.archived_wal(backup.system_id), backup, request.archive_wait, watch)
+        finally:
+            if watch is not None:
+                watch.close()
+        return {
+            "method": "local",
+            "checksum_pages_verified": verifier.pages if verifier else 0,
+            "checksum_failures": len(verifier.damaged) if verifier else 0,
+            "wal_wait_seconds": round(wal_wait, 3),
+            "files_changed_during_backup": notices.expected,
+        }
+
+    return _produced(source, root, backup, archive, parent, finish)
 
 
 def _watch_archiver(request: PgBackupRequest, server: PgServer, data_dir: str) -> ArchiverWatch | None:
@@ -338,47 +310,42 @@ def _database_records(databases: list[DatabaseSize]) -> tuple[dict[str, Any], ..
     return tuple({"name": d.name, "oid": d.oid, "size": d.size} for d in databases)
 
 
-def _save(
-    repo: Repository,
-    request: PgBackupRequest,
+def _produced(
     source: str,
     root: bytes,
     backup: BaseBackup,
     archive: ArchiveResult,
-    stored: SessionStats,
-    summary: dict[str, Any],
-    duration: float,
-    wal_wait: float,
     parent: Snapshot | None,
-    notices: NoticeCollector,
-) -> PgBackupResult:
-    """Save the base backup's snapshot (its start time, the data directory as its path)."""
-    snapshot = repo.save_snapshot(
-        Snapshot(
-            time=backup.start_time,
-            source=source,
-            kind=KIND,
-            tree=root,
-            hostname=request.hostname,
-            username=getpass.getuser(),
-            paths=(backup.data_directory,),
-            tags=request.tags,
-            parent=parent.id if parent else None,
-            program_version=__version__,
-            summary=summary,
-            extra={"postgres": backup.to_json()},
-        )
+    finish: Callable[[], dict[str, Any]],
+) -> Produced:
+    """The base backup's snapshot: its start time, the data directory as its path, its record."""
+    return Produced(
+        tree=root,
+        source=source,
+        kind=KIND,
+        paths=(backup.data_directory,),
+        archive=archive,
+        time=backup.start_time,
+        parent=parent,
+        extra={"postgres": backup.to_json()},
+        finish=finish,
+        record=backup,
+        partial=lambda snapshot: _damaged_pages(snapshot, backup),
+        details=lambda snapshot: {
+            "wal_wait_seconds": snapshot.summary.get("wal_wait_seconds", 0.0),
+            "postgres": backup.to_json(),
+        },
     )
-    parent_id = parent.id if parent else None
-    return PgBackupResult(
-        snapshot,
-        replace(backup, snapshot_id=snapshot.id),
-        stored,
-        duration,
-        wal_wait,
-        archive,
-        parent_id,
-        notices.notices,
+
+
+def _damaged_pages(snapshot: Snapshot, backup: BaseBackup) -> PartialBackup | None:
+    """A base backup holding pages that failed their checksum is saved as read, and partial."""
+    if not backup.checksum_errors:
+        return None
+    return PartialBackup(
+        f"snapshot {snapshot.short_id} holds {len(backup.checksum_errors)} pages that failed their checksum"
+        " (listed above)",
+        hint="the backup was saved as read; check the server's storage and the tables those pages belong to",
     )
 
 
@@ -416,48 +383,41 @@ def _assemble(
 # --- stream ------------------------------------------------------------------------------------
 
 
-def _backup_stream(
-    repo: Repository,
-    request: PgBackupRequest,
-    progress: Progress,
-    notices: NoticeCollector,
-    clock: Callable[[], datetime],
-) -> PgBackupResult:
-    started = time.monotonic()
+def _backup_stream(ctx: BackupContext, request: PgBackupRequest, notices: _ExpectedChanges) -> Produced:
+    clock = ctx.clock
     server, info = _connect(request)
     try:
         tablespaces = server.tablespaces()
         if tablespaces:
             raise UsageError(
                 f"the cluster has {len(tablespaces)} tablespaces; pg_basebackup cannot stream those to standard output",
-                hint="use --method local on the database host",
+                hint=f"back up with {option('method')} local on the database host",
             )
         databases = server.database_sizes()
     finally:
         server.close()
     source = source_name(request, info)
-    block_size = _block_size(repo, request, info.block_size)
+    block_size = _block_size(ctx, request, info.block_size)
     label = _label(request, clock)
     start_time = clock()
     tool = PgBasebackup(str(info.version_num // 10000))
-    with WriteSession(repo, workers=request.workers) as session:
-        saver = RecordingSaver(session)
-        builder = TarTreeBuilder(
-            saver,
-            repo.chunker(),
-            block_size_for=lambda parts: block_size if layout.is_relation_path(parts, [()]) else 0,
-            progress=progress,
-        )
-        with tool.stream(request.connection, label) as tar:
-            built = builder.consume(tar)
-        label_text = built.texts.get("backup_label", b"").decode(errors="replace")
-        if not label_text:
-            raise PostgresError("pg_basebackup's archive has no backup_label")
-        like = Node(name=DATA, type=NodeType.DIR, uid=built.root_uid, gid=built.root_gid)
-        data_node = directory_node(saver, DATA, (), like)
-        data_node = replace(data_node, subtree=built.tree, mode=0o700)
-        root = saver.save_tree(Tree((data_node, directory_node(saver, TABLESPACES, (), like))))
-        stored = session.commit()
+    saver = RecordingSaver(ctx.saver)
+    builder = TarTreeBuilder(
+        saver,
+        ctx.chunker,
+        block_size_for=lambda parts: block_size if layout.is_relation_path(parts, [()]) else 0,
+        progress=ctx.events.progress,
+        cancel=ctx.events.check,
+    )
+    with tool.stream(request.connection, label) as tar:
+        built = builder.consume(tar)
+    label_text = built.texts.get("backup_label", b"").decode(errors="replace")
+    if not label_text:
+        raise PostgresError("pg_basebackup's archive has no backup_label")
+    like = Node(name=DATA, type=NodeType.DIR, uid=built.root_uid, gid=built.root_gid)
+    data_node = directory_node(saver, DATA, (), like)
+    data_node = replace(data_node, subtree=built.tree, mode=0o700)
+    root = saver.save_tree(Tree((data_node, directory_node(saver, TABLESPACES, (), like))))
     stop_time = clock()
     label_info = parse_backup_label(label_text)
     stop_lsn = _stop_lsn(built.texts.get("backup_manifest", b""), tool.log) or label_info.start_lsn
@@ -484,10 +444,8 @@ def _backup_stream(
         next_xid=next_xid,
         wal_included=True,
     )
-    duration = time.monotonic() - started
     archive = ArchiveResult(tree=root, files_new=built.files, dirs=built.dirs, bytes_total=built.bytes_total)
-    summary = snapshot_summary(archive, stored, duration, method="stream")
-    return _save(repo, request, source, root, backup, archive, stored, summary, duration, 0.0, None, notices)
+    return _produced(source, root, backup, archive, None, lambda: {"method": "stream"})
 
 
 def _stop_lsn(manifest: bytes, log: str) -> Lsn | None:
