@@ -101,7 +101,13 @@ def report(output: Output, exc: BaseException, *, exit_code: int | None = None) 
 
 
 def guarded(fn: F) -> F:
-    """Run a command body, turning errors into one line, a hint and the exit code."""
+    """Run a command body, turning errors into one line, a hint and the exit code.
+
+    Every exception leaves this way, ``BaseException`` subclasses too: an
+    ``asyncio.CancelledError`` an async SDK lets out is an error like any other (an internal
+    one, exit 1). Only the ways out of the program that are not errors pass through: click's
+    exit, ``SystemExit`` and ``GeneratorExit``; Ctrl-C and SIGTERM are reported as interrupted.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -109,9 +115,9 @@ def guarded(fn: F) -> F:
         state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
         try:
             return fn(*args, **kwargs)
-        except (Exit, Abort):
+        except (Exit, Abort, SystemExit, GeneratorExit):
             raise
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error leaves as one line
+        except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
             raise Exit(report(state.output, exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -254,7 +260,9 @@ def run(argv: list[str]) -> int:
 
                 fatal = FETCH_FATAL
             code = report(Output(json_mode=wants_json(argv)), _display(exc), exit_code=fatal)
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error leaves as one line
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
             code = report(Output(json_mode=wants_json(argv)), exc)
         sys.stdout.flush()
     except (OutputClosed, BrokenPipeError):
