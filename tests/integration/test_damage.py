@@ -123,3 +123,74 @@ def test_a_garbage_index_file_is_an_integrity_error_not_a_crash(
     assert cli("check").code == 13
     assert cli("repair", "index").code == 0
     assert cli("check").code == 0
+
+
+def _undecodable_snapshot(repo: Path, how: str) -> str:
+    """Store a snapshot object that cannot be decoded; returns its id."""
+    import blake3
+
+    if how == "garbage":  # bytes that are no snapshot at all, under a name they do not hash to
+        data, name = b"not a snapshot" * 10, "ab" * 32
+    else:  # a real snapshot's ciphertext with one byte flipped, named by its new hash: only the AEAD tells
+        original = bytearray(next((repo / "snapshots").iterdir()).read_bytes())
+        original[len(original) // 2] ^= 0x01
+        data = bytes(original)
+        name = blake3.blake3(data).hexdigest()
+    (repo / "snapshots" / name).write_bytes(data)
+    return name
+
+
+@pytest.mark.parametrize("how", ["garbage", "flipped"])
+def test_an_undecodable_snapshot_is_reported_and_hides_none_of_the_others(
+    cli: Cli, two_snapshots: tuple[Path, Path, Path], how: str
+) -> None:
+    import json
+
+    repo, _, second = two_snapshots
+    good = [s["id"] for s in json.loads(cli("--json", "snapshots").stdout)]
+    bad = _undecodable_snapshot(repo, how)
+
+    listed = cli("snapshots")
+    assert listed.code == 13, listed
+    assert all(i[:8] in listed.stdout for i in good), listed
+    assert "2 snapshots" in listed.stdout
+    assert f"error: snapshot {bad[:8]} cannot be read: " in listed.stdout
+    assert (
+        listed.stderr.splitlines()[0]
+        == "lifeboat: error: 1 snapshot could not be read (listed above); the others are listed"
+    )
+    assert f"'lifeboat forget {bad[:8]}'" in listed.stderr.splitlines()[1]
+    as_json = cli("--json", "snapshots")
+    assert as_json.code == 13, as_json
+    document = json.loads(as_json.stdout)
+    assert [s["id"] for s in document if "time" in s] == good
+    (damaged,) = [s for s in document if "unreadable" in s]
+    assert damaged["id"] == bad and damaged["unreadable"]
+    filtered = json.loads(cli("--json", "snapshots", "--path", str(second)).stdout)
+    assert len(filtered) == 2 and filtered[-1]["id"] == bad  # a filter cannot tell it does not match
+
+    stats = cli("stats")
+    assert stats.code == 13, stats
+    assert "snapshots:            2" in stats.stdout
+    assert f"error: snapshot {bad[:8]} cannot be read" in stats.stdout
+    stats_json = cli("--json", "stats")
+    assert stats_json.code == 13
+    counted = json.loads(stats_json.stdout)
+    assert counted["snapshots"] == 2
+    assert [p.startswith(f"snapshot {bad[:8]} cannot be read: ") for p in counted["problems"]] == [True]
+
+    for dry_run in ([], ["--dry-run"]):
+        refused = cli("forget", "--keep-last", "1", *dry_run)
+        assert refused.code == 13, refused
+        message, hint = refused.stderr.splitlines()
+        assert message.startswith(f"lifeboat: error: snapshot {bad[:8]} cannot be read: "), refused
+        assert "nothing was removed" in message and f"'lifeboat forget {bad[:8]}'" in hint
+    assert len(json.loads(cli("--json", "snapshots").stdout)) == 3  # nothing was removed
+
+    removed = cli("--json", "forget", bad[:8])  # named by id: removed although it cannot be read
+    assert removed.code == 0, removed
+    assert json.loads(removed.stdout)["removed"] == [bad]
+    assert cli("snapshots").code == 0
+    assert cli("check").code == 0
+    assert cli("forget", "--keep-last", "1").code == 0  # one snapshot per source: both kept
+    assert [s["id"] for s in json.loads(cli("--json", "snapshots").stdout)] == good

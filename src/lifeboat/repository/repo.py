@@ -80,6 +80,20 @@ def _damaged_keys(damaged: dict[str, DamagedKey], intact: int) -> DamagedKey:
 
 
 @dataclass(frozen=True)
+class UnreadableSnapshot:
+    """A snapshot object that is stored but cannot be decoded (damaged or foreign bytes)."""
+
+    id: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"snapshot {self.id[:8]} cannot be read: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "short_id": self.id[:8], "unreadable": self.reason}
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     """A key file as ``key list`` shows it."""
 
@@ -450,11 +464,29 @@ class Repository:
         return Snapshot.decode(payload, snapshot_id)
 
     def snapshots(self) -> list[Snapshot]:
-        """Every snapshot, oldest first."""
+        """Every snapshot, oldest first; a damaged one raises :class:`IntegrityError`."""
         ids = self.snapshot_ids()
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             found = list(pool.map(self.load_snapshot, ids))
         return sorted(found, key=lambda s: (s.time, s.id))
+
+    def snapshots_and_damage(self) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot that can be read, oldest first, and those that cannot (damaged):
+        for the commands that list and count, so one damaged snapshot hides none of the others.
+        A storage failure still raises; a snapshot removed since it was listed is left out."""
+
+        def attempt(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
+            try:
+                return self.load_snapshot(snapshot_id)
+            except ObjectNotFound:
+                return None  # removed by 'forget' since it was listed
+            except IntegrityError as exc:
+                return UnreadableSnapshot(snapshot_id, exc.message)
+
+        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+            outcomes = list(pool.map(attempt, self.snapshot_ids()))
+        found = sorted((o for o in outcomes if isinstance(o, Snapshot)), key=lambda s: (s.time, s.id))
+        return found, [o for o in outcomes if isinstance(o, UnreadableSnapshot)]
 
     def save_snapshot(self, snapshot: Snapshot) -> Snapshot:
         snapshot_id = self.save_object(ObjectKind.SNAPSHOT, layout.SNAPSHOTS, snapshot.encode())
@@ -470,6 +502,10 @@ class Repository:
             if not pool:
                 raise ObjectNotFound("the repository holds no matching snapshot")
             return pool[-1]
+        return self.load_snapshot(self.resolve_snapshot_id(ref))
+
+    def resolve_snapshot_id(self, ref: str) -> str:
+        """The full id of the one stored snapshot whose id starts with ``ref`` (not decoded)."""
         if not ref or not all(c in "0123456789abcdef" for c in ref):
             raise ObjectNotFound(f"{ref!r} is not a snapshot id", hint="give an id prefix or 'latest'")
         matches = [i for i in self.snapshot_ids() if i.startswith(ref)]
@@ -477,7 +513,7 @@ class Repository:
             raise ObjectNotFound(f"no snapshot {ref!r}")
         if len(matches) > 1:
             raise ObjectNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} match)", hint="give more digits")
-        return self.load_snapshot(matches[0])
+        return matches[0]
 
     # --- locks --------------------------------------------------------------------------------
     def lock(self, *, exclusive: bool, operation: str, wait: float = 0.0) -> HeldLock:
