@@ -32,6 +32,7 @@ from lifeboat.errors import (
     PassphraseError,
     RepositoryExists,
     RepositoryNotFound,
+    StorageError,
     StorageNotFound,
 )
 from lifeboat.repository import layout
@@ -79,6 +80,21 @@ def _damaged_keys(damaged: dict[str, DamagedKey], intact: int) -> DamagedKey:
     return DamagedKey(f"{what}, and the repository has no other key file: it cannot be opened")
 
 
+def _unreadable_keys(unreadable: dict[str, StorageError], intact: int, damaged: int) -> StorageError:
+    """The error when key files could not be read and the passphrase opened none of the others."""
+    name, first = next(iter(unreadable.items()))
+    others = [_short_key(n) for n in list(unreadable)[1:]]
+    what = f"key file {_short_key(name)} cannot be read ({first.message})"
+    if others:
+        what += f", nor can {', '.join(others)}"
+    readable = intact + damaged
+    tried = f"the passphrase opens none of the other {readable} key file(s)" if readable else "there is no other"
+    hint = f"{first.hint}; or use the passphrase of a key file that can be read"
+    error = type(first)(f"{what}, and {tried}: the passphrase may belong to the unreadable one", hint=hint)
+    error.exit_code = first.exit_code
+    return error
+
+
 @dataclass(frozen=True)
 class UnreadableSnapshot:
     """A snapshot object that is stored but cannot be decoded (damaged or foreign bytes)."""
@@ -104,6 +120,7 @@ class KeyInfo:
     algorithm: str
     current: bool
     damaged: bool = False
+    unreadable: bool = False  # the storage refused to give it (a permission): not damage
 
 
 class Repository:
@@ -209,8 +226,8 @@ class Repository:
         error says which was true: no key file at all, damaged ones (another key may open the
         repository), or — every key file intact — the wrong passphrase."""
         header, mac = cls.read_header(backend)
-        keys, damaged = cls._read_key_files(backend)
-        if not keys and not damaged:
+        keys, damaged, unreadable = cls._read_key_files(backend)
+        if not keys and not damaged and not unreadable:
             raise DamagedKey(f"the repository at {backend.location} has no key files: it cannot be opened without one")
         for key in keys:
             try:
@@ -220,6 +237,8 @@ class Repository:
             header.verify(mac, master.header_mac_key)
             return cls(backend, header, master, key_id=key.id, clock=clock)
         header.check_version()
+        if unreadable:  # the passphrase may be the unreadable key's: never call it wrong
+            raise _unreadable_keys(unreadable, len(keys), len(damaged))
         if damaged:
             raise _damaged_keys(damaged, len(keys))
         message = f"wrong passphrase: none of the {len(keys)} key(s) of the repository opens with it"
@@ -232,27 +251,35 @@ class Repository:
         raise PassphraseError(message)
 
     @staticmethod
-    def _read_key_files(backend: Backend) -> tuple[list[KeyFile], dict[str, DamagedKey]]:
-        """The intact key files, and what is wrong with the damaged ones (by name)."""
+    def _read_key_files(
+        backend: Backend,
+    ) -> tuple[list[KeyFile], dict[str, DamagedKey], dict[str, StorageError]]:
+        """The intact key files, what is wrong with the damaged ones, and why the storage
+        would not give the unreadable ones (a permission): damaged and unreadable by name."""
         keys: list[KeyFile] = []
         damaged: dict[str, DamagedKey] = {}
+        unreadable: dict[str, StorageError] = {}
         for info in backend.list(layout.KEYS):
             try:
                 data = backend.get(info.name)
             except StorageNotFound:
                 continue  # removed since listed ('key remove' in another process)
+            except StorageError as exc:
+                unreadable[info.name] = exc
+                continue
             try:
                 keys.append(KeyFile.decode(data, f"key file {_short_key(info.name)}"))
             except DamagedKey as exc:
                 damaged[info.name] = exc
-        return keys, damaged
+        return keys, damaged, unreadable
 
     # --- key management (no data is re-encrypted) ---------------------------------------------
     def list_keys(self) -> list[KeyInfo]:
         """Every key file, oldest first; damaged ones (which tell nothing but their id) first."""
-        keys, damaged = self._read_key_files(self.backend)
+        keys, damaged, unreadable = self._read_key_files(self.backend)
         infos = [KeyInfo(k.id, k.created, k.hostname, k.username, k.kdf.algorithm, k.id == self.key_id) for k in keys]
         infos += [KeyInfo(name[len(layout.KEYS) :], "", "", "", "", False, damaged=True) for name in damaged]
+        infos += [KeyInfo(name[len(layout.KEYS) :], "", "", "", "", False, unreadable=True) for name in unreadable]
         return sorted(infos, key=lambda k: k.created)
 
     def add_key(self, passphrase: bytes, *, kdf: KdfParams | None = None) -> str:
