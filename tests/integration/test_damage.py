@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli
+from tests.e2e.test_failed_source import Nobody
 
 MiB = 1024 * 1024
 
@@ -194,3 +196,58 @@ def test_an_undecodable_snapshot_is_reported_and_hides_none_of_the_others(
     assert cli("check").code == 0
     assert cli("forget", "--keep-last", "1").code == 0  # one snapshot per source: both kept
     assert [s["id"] for s in json.loads(cli("--json", "snapshots").stdout)] == good
+
+
+# --- what the storage will not give is not damage ----------------------------------------------------
+
+
+def _refuse_to_nobody(path: Path) -> None:
+    shutil.chown(path, "root")
+    os.chmod(path, 0o600)
+
+
+def test_check_reports_packs_the_user_cannot_read_as_storage_14_and_damage_wins_with_13(as_nobody: Nobody) -> None:
+    import json
+
+    first, second = as_nobody.work / "first", as_nobody.work / "second"
+    for folder, name, size in ((first, "a.bin", 3 * MiB), (second, "c.bin", 2 * MiB)):
+        folder.mkdir()
+        (folder / name).write_bytes(os.urandom(size))
+        assert as_nobody.run("backup", str(folder)).code == 0
+    packs = sorted((as_nobody.repo / "data").glob("*/*"))
+    for pack in packs:
+        _refuse_to_nobody(pack)
+
+    structure = as_nobody.run("check")  # the trees cannot be read: nothing is known to be damaged
+    assert structure.code == 14, structure
+    assert "which is in a pack the storage would not give" in structure.stdout and "damaged" not in structure.stdout
+    message, hint = structure.stderr.splitlines()[-2:]  # after the progress lines
+    assert message.startswith("lifeboat: error: 2 objects could not be read, so the repository was not fully checked")
+    assert "may read every file of the repository" in hint
+    full = as_nobody.run("--json", "check", "--read-data")
+    assert full.code == 14, full
+    report = json.loads(full.stdout)
+    assert {p["cause"] for p in report["errors"]} == {"storage"}
+    unreadable = {p["object"] for p in report["errors"] if p["kind"] == "data"}
+    assert unreadable == {f"pack {p.name[:8]}" for p in packs}
+    assert all("permission denied" in p["message"].lower() for p in report["errors"])
+
+    for pack in packs:
+        shutil.chown(pack, "nobody")
+    assert as_nobody.run("check", "--read-data").code == 0
+    damaged, refused = pack_holding(as_nobody.repo, second / "c.bin"), pack_holding(as_nobody.repo, first / "a.bin")
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 3] ^= 0x40
+    damaged.write_bytes(bytes(data))
+    _refuse_to_nobody(refused)
+
+    both = as_nobody.run("check", "--read-data")
+    assert both.code == 13, both  # damage decides the exit code
+    assert f"error: pack {damaged.name[:8]}: blob" in both.stdout and "is damaged" in both.stdout
+    assert f"error: pack {refused.name[:8]}: cannot be read: " in both.stdout
+    message = both.stderr.splitlines()[-2]
+    assert message.startswith("lifeboat: error: the repository has ") and "objects could not be read" in message
+    causes = {
+        p["object"]: p["cause"] for p in json.loads(as_nobody.run("--json", "check", "--read-data").stdout)["errors"]
+    }
+    assert causes[f"pack {damaged.name[:8]}"] == "damage" and causes[f"pack {refused.name[:8]}"] == "storage"

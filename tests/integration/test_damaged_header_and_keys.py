@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
@@ -333,20 +331,6 @@ def test_a_newer_key_file_version_is_unsupported(cli: Cli, local_repo: Repositor
 
 
 # --- a key file this user may not read ------------------------------------------------------------
-
-
-@pytest.fixture
-def as_nobody() -> Iterator[Nobody]:
-    """A repository the unprivileged user ``nobody`` created and owns (root reads every file)."""
-    work = Path(tempfile.mkdtemp(prefix="lifeboat-nobody-"))
-    os.chmod(work, 0o755)
-    (work / "pass").write_bytes(PASSPHRASE)
-    shutil.chown(work, "nobody")
-    shutil.chown(work / "pass", "nobody")
-    user = Nobody(work)
-    assert user.run("init", "--kdf-memory", "8MiB").code == 0
-    yield user
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def test_a_key_file_the_user_cannot_read_stops_neither_another_key_nor_is_called_a_wrong_passphrase(

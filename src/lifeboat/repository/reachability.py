@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import NodeType, Tree
-from lifeboat.errors import IntegrityError
+from lifeboat.errors import IntegrityError, StorageError
 from lifeboat.repository.index import BlobIndex
 from lifeboat.repository.repo import Repository
 
@@ -47,6 +47,7 @@ class MissingData:
     path: str
     blob: bytes
     reason: str
+    storage: bool = False  # the storage would not give it (a permission, an I/O error): not damage
 
     def describe(self) -> str:
         where = f"/{self.path}" if self.path else "its root tree"
@@ -67,11 +68,17 @@ def mark(
     *,
     index: BlobIndex | None = None,
     damaged: Callable[[bytes], bool] = lambda _blob: False,
+    unreadable: Callable[[bytes], bool] = lambda _blob: False,
+    tolerate_storage_errors: bool = False,
     on_tree: Callable[[bytes, Tree], None] | None = None,
 ) -> Reachability:
     """Mark every blob reachable from ``snapshots``; report what is missing or damaged.
 
-    ``on_tree`` sees each distinct tree once, as it is read (check measures the walks).
+    ``unreadable`` names blobs the storage would not give (check read their packs and was
+    refused). With ``tolerate_storage_errors`` (check), a tree the storage will not give is
+    reported like a missing one, marked as a storage fault, and the walk goes on; otherwise
+    (prune, stats) the storage error ends the walk. ``on_tree`` sees each distinct tree once,
+    as it is read (check measures the walks).
     """
     index = index if index is not None else repo.index()
     index.compact()
@@ -92,6 +99,12 @@ def mark(
             except IntegrityError as exc:
                 result.missing.append(MissingData(snapshot.id, path, tree_id, f"unreadable ({exc})"))
                 continue
+            except StorageError as exc:
+                if not tolerate_storage_errors:
+                    raise
+                reason = f"in a pack the storage would not give ({exc})"
+                result.missing.append(MissingData(snapshot.id, path, tree_id, reason, storage=True))
+                continue
             if on_tree is not None:
                 on_tree(tree_id, tree)
             for node in tree.nodes:
@@ -106,6 +119,9 @@ def mark(
                         continue
                     if damaged(blob):
                         result.missing.append(MissingData(snapshot.id, child, blob, "damaged"))
+                    elif unreadable(blob):
+                        reason = "in a pack the storage would not give"
+                        result.missing.append(MissingData(snapshot.id, child, blob, reason, storage=True))
                     if result.used.add(pos):
                         result.data_blobs += 1
     return result
