@@ -126,8 +126,9 @@ class LockStore:
                 continue  # released while we listed
             yield LockRecord.decode(self._cipher.open(ObjectKind.LOCK, data, what=f"lock {lock_id[:8]}"), lock_id)
 
-    def write(self, record: LockRecord) -> LockRecord:
-        lock_id = secrets.token_hex(16)
+    def write(self, record: LockRecord, lock_id: str | None = None) -> LockRecord:
+        """Store ``record`` as a new lock object (``lock_id``, or a random one)."""
+        lock_id = lock_id or secrets.token_hex(16)
         self._backend.put(layout.lock_name(lock_id), self._cipher.seal(ObjectKind.LOCK, record.encode()))
         return LockRecord(**{**record.__dict__, "id": lock_id})
 
@@ -205,14 +206,18 @@ def acquire(
     delay = 0.2
     while True:
         now = store.now()
-        mine = store.write(LockRecord(exclusive, operation, store.hostname, os.getpid(), _username(), now, now))
+        lock_id = secrets.token_hex(16)  # known before the write, so an interrupted write is removed too
         try:
+            mine = store.write(
+                LockRecord(exclusive, operation, store.hostname, os.getpid(), _username(), now, now), lock_id
+            )
             conflicts = store.conflicts(mine)
-        except BaseException:
-            store.remove(mine.id)
+            if not conflicts:
+                return HeldLock(store, mine, refresh_every=refresh_every)
+        except BaseException:  # a storage error, Ctrl-C or SIGTERM: leave no lock behind
+            with suppress(StorageError):
+                store.remove(lock_id)
             raise
-        if not conflicts:
-            return HeldLock(store, mine, refresh_every=refresh_every)
         store.remove(mine.id)
         if time.monotonic() >= deadline:
             raise RepositoryLocked("the repository is locked: " + "; ".join(c.describe() for c in conflicts[:3]))

@@ -39,6 +39,7 @@ from lifeboat.app.cli import (
 )
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
+from lifeboat.app.cli.interrupts import Terminated, sigterm_interrupts
 from lifeboat.app.cli.output import Output, stream_closed
 from lifeboat.errors import ExitCode, Interrupted, LifeboatError
 
@@ -91,13 +92,31 @@ def report(output: Output, exc: BaseException, *, exit_code: int | None = None) 
     unless ``exit_code`` is given)."""
     if isinstance(exc, BrokenPipeError) and (stream_closed(sys.stdout) or stream_closed(sys.stderr)):
         raise OutputClosed from None
-    if isinstance(exc, KeyboardInterrupt):
+    exc = _interrupt_behind(exc) or exc
+    if isinstance(exc, Terminated):
+        exc = Interrupted("terminated by SIGTERM")
+    elif isinstance(exc, KeyboardInterrupt):
         exc = Interrupted("interrupted")
     if isinstance(exc, LifeboatError):
         output.error(exc, exit_code=exit_code)
         return int(exc.exit_code) if exit_code is None else exit_code
     output.internal_error(exc)  # the last line of defence: one line, the traceback only with -v
     return int(ExitCode.ERROR)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``exc`` was raised while unwinding from, if any.
+
+    An interrupt can land inside the standard library's own locking (a thread being
+    started) and leave it to fail on the way out; what the user did is still an interrupt."""
+    seen: BaseException | None = exc
+    for _ in range(32):
+        if seen is None:
+            return None
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def guarded(fn: F) -> F:
@@ -295,7 +314,12 @@ def main() -> None:
     from lifeboat.app.runtime import tune_process
 
     tune_process()
-    sys.exit(run(route(sys.argv[1:])))
+    argv = route(sys.argv[1:])
+    if command_of(argv) in walfast.COMMANDS:  # PostgreSQL's commands keep its signal conventions
+        sys.exit(run(argv))
+    with sigterm_interrupts():  # SIGTERM unwinds like Ctrl-C: locks released, exit 130
+        code = run(argv)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
