@@ -4,12 +4,20 @@ ends with one line, a hint and a documented exit code (docs/cli.md), never a tra
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lifeboat.errors import ExitCode
+from lifeboat.errors import ExitCode, LockLost
+from lifeboat.repository.lock import HeldLock
 from lifeboat.storage.faulty import FaultPlan
+from lifeboat.storage.retry import RetryPolicy
 from tests.conftest import Cli
 from tests.e2e.in_process import InProcessCli
 from tests.e2e.test_cli_errors import SMALL_KDF
@@ -49,3 +57,121 @@ def test_a_cancelled_error_escaping_the_storage_is_one_line_and_exit_1(
         assert (error["exit_code"], error["kind"]) == (1, "internal")
     else:
         assert result.stdout == ""
+
+
+# --- a lock that cannot be refreshed -----------------------------------------------------------------
+
+
+def _waits_for(marker: Path) -> str:
+    """A producer that writes a little, waits for ``marker``, then writes a little more."""
+    return (
+        "import os, sys, time\n"
+        "sys.stdout.buffer.write(os.urandom(1 << 16)); sys.stdout.flush()\n"
+        f"while not os.path.exists({str(marker)!r}):\n    time.sleep(0.01)\n"
+        "sys.stdout.buffer.write(os.urandom(1 << 16))\n"
+    )
+
+
+@pytest.fixture
+def short_lock_times(monkeypatch: pytest.MonkeyPatch) -> list[HeldLock]:
+    """Refresh locks every 50 ms, stale after 1 s (lost after 0.95 s); the locks taken are listed."""
+    import lifeboat.repository.lock as lock
+
+    monkeypatch.setattr(lock, "REFRESH_EVERY", timedelta(milliseconds=50))
+    monkeypatch.setattr(lock, "STALE_AFTER", timedelta(seconds=1))
+    held: list[HeldLock] = []
+
+    class Recorded(lock.HeldLock):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            held.append(self)
+
+    monkeypatch.setattr(lock, "HeldLock", Recorded)
+    return held
+
+
+def test_a_lock_the_storage_will_not_refresh_in_time_stops_the_backup_with_14_and_nothing_saved(
+    cli: Cli, cli_env: dict[str, str], in_process: InProcessCli, short_lock_times: list[HeldLock], tmp_path: Path
+) -> None:
+    assert cli("init", *SMALL_KDF).code == 0
+    marker = tmp_path / "go-on"
+    failures: list[BaseException] = []
+
+    def storage_refuses_lock_refreshes() -> None:
+        try:
+            deadline = time.monotonic() + 60
+            while not short_lock_times:
+                assert time.monotonic() < deadline, "the backup took no lock"
+                time.sleep(0.01)
+            plan = in_process.plan  # from now on every write of a lock object fails (503, retried)
+            plan.objects, plan.operations, plan.kinds, plan.rate = ("locks/",), ("put",), ("error",), 1.0
+            assert short_lock_times[0].wait_lost(60), "the lock was never given up"
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+        finally:
+            marker.touch()  # the producer finishes: the backup reaches its next write
+
+    helper = threading.Thread(target=storage_refuses_lock_refreshes, daemon=True)
+    helper.start()
+    result = in_process("backup", "command", "--name", "stream", "--", sys.executable, "-c", _waits_for(marker))
+    helper.join(60)
+    assert result.code == ExitCode.STORAGE, (result, failures)
+    assert not failures, failures
+    message, hint = result.stderr.splitlines()[-2:]
+    assert message.startswith("lifeboat: error: the repository lock "), result
+    assert " for backup could not be refreshed for " in message and "503 Service Unavailable" in message
+    assert message.endswith("other processes may take it as stale, so the backup stopped rather than go on unprotected")
+    assert hint == f"  hint: {LockLost.default_hint}"
+    assert "Traceback" not in result.stderr
+    assert in_process.plan.injected["error"] >= RetryPolicy().attempts  # each refresh was retried by the policy
+    in_process.plan.rate = 0.0
+    assert json.loads(cli("--json", "snapshots").stdout) == []
+    assert os.listdir(Path(cli_env["LIFEBOAT_REPO"]) / "locks") == []  # released on the way out
+
+
+def test_a_lock_refresh_that_fails_for_a_while_is_retried_and_the_backup_succeeds(
+    cli: Cli,
+    in_process: InProcessCli,
+    short_lock_times: list[HeldLock],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import lifeboat.repository.lock as lock
+
+    monkeypatch.setattr(lock, "STALE_AFTER", timedelta(minutes=5))  # time enough to recover
+    assert cli("init", *SMALL_KDF).code == 0
+    marker = tmp_path / "go-on"
+    failures: list[BaseException] = []
+
+    def storage_refuses_lock_refreshes_for_a_while() -> None:
+        try:
+            deadline = time.monotonic() + 60
+            while not short_lock_times:
+                assert time.monotonic() < deadline, "the backup took no lock"
+                time.sleep(0.01)
+            held = short_lock_times[0]
+            plan = in_process.plan
+            plan.objects, plan.operations, plan.kinds, plan.rate = ("locks/",), ("put",), ("error",), 1.0
+            while plan.injected.get("error", 0) < 2 * RetryPolicy().attempts:  # two refreshes failed
+                assert time.monotonic() < deadline, "no refresh was tried"
+                time.sleep(0.01)
+            failed_at = held.record
+            plan.rate = 0.0
+            while held.record is failed_at:  # refreshed again
+                assert time.monotonic() < deadline, "the refresh was not retried"
+                time.sleep(0.01)
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+        finally:
+            marker.touch()
+
+    helper = threading.Thread(target=storage_refuses_lock_refreshes_for_a_while, daemon=True)
+    helper.start()
+    result = in_process(
+        "--json", "backup", "command", "--name", "stream", "--", sys.executable, "-c", _waits_for(marker)
+    )
+    helper.join(60)
+    assert not failures, failures
+    assert result.code == 0, result
+    assert json.loads(result.stdout)["snapshot"]["id"]
+    assert not short_lock_times[0].wait_lost(0)

@@ -41,7 +41,7 @@ from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher
 from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
 from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
-from lifeboat.repository.lock import REFRESH_EVERY, HeldLock, LockStore, acquire
+from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.storage.base import Backend
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -150,6 +150,7 @@ class Repository:
         self._index_ids: set[str] = set()
         self._index_guard = threading.Lock()
         self._pack_ciphers: dict[tuple[bytes, bytes], PackCipher] = {}
+        self._held_locks: list[HeldLock] = []  # a lost one stops every later read and write
 
     # --- creation and unlocking -----------------------------------------------------------
     @classmethod
@@ -339,6 +340,7 @@ class Repository:
 
     def save_object(self, kind: ObjectKind, prefix: str, payload: bytes) -> str:
         object_id, sealed = self.seal_object(kind, payload)
+        self.ensure_locked()
         self.backend.put(prefix + object_id, sealed)
         return object_id
 
@@ -350,6 +352,7 @@ class Repository:
         return decompress(self.objects.open(kind, data, what=name))
 
     def load_object(self, kind: ObjectKind, name: str) -> bytes:
+        self.ensure_locked()
         return self.open_object(kind, name, self.backend.get(name))
 
     def _ids(self, prefix: str) -> list[str]:
@@ -467,6 +470,7 @@ class Repository:
             i = j
 
     def _read_pack_range(self, pack_name: str, offset: int, length: int) -> bytes:
+        self.ensure_locked()
         try:
             return self.backend.get_range(pack_name, offset, length)
         except StorageNotFound:
@@ -520,6 +524,7 @@ class Repository:
         return snapshot.with_id(snapshot_id)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
+        self.ensure_locked()
         self.backend.delete(layout.snapshot_name(snapshot_id))
 
     def resolve_snapshot(self, ref: str, *, candidates: list[Snapshot] | None = None) -> Snapshot:
@@ -544,4 +549,14 @@ class Repository:
 
     # --- locks --------------------------------------------------------------------------------
     def lock(self, *, exclusive: bool, operation: str, wait: float = 0.0) -> HeldLock:
-        return acquire(self.locks, exclusive=exclusive, operation=operation, wait=wait, refresh_every=REFRESH_EVERY)
+        """Take a lock; until it is released, every read and write of this repository first
+        checks that it is still held (:meth:`ensure_locked`)."""
+        held = acquire(self.locks, exclusive=exclusive, operation=operation, wait=wait)
+        self._held_locks = [h for h in self._held_locks if not h.released] + [held]
+        return held
+
+    def ensure_locked(self) -> None:
+        """Raise :class:`LockLost` if a lock this repository took could not be refreshed in time:
+        others may have taken it as stale, so nothing more may be read or written under it."""
+        for held in self._held_locks:
+            held.ensure_held()

@@ -270,6 +270,7 @@ class WalArchive:
             yield ArchivedFile(name, info.size, info.mtime, parsed)
 
     def delete(self, name: str) -> None:
+        self.repo.ensure_locked()
         self.repo.backend.delete(self.object_name(name))
 
 
