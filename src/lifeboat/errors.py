@@ -241,6 +241,16 @@ class StorageQuotaExceeded(StorageError):
     default_hint = "free space on the storage or raise its quota; nothing was committed"
 
 
+class LockLost(StorageError):
+    """This process's repository lock could not be refreshed in time: other processes may
+    take it as stale (and prune under it), so the operation holding it stops."""
+
+    default_hint = (
+        "check that the storage is reachable and accepts writes to 'locks/'; nothing was committed after "
+        "the lock was lost — run the command again"
+    )
+
+
 class StorageReadOnly(StorageError):
     """A write was attempted through a read-only backend."""
 

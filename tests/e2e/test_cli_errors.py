@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,10 @@ def repo_cli(cli: Cli, tmp_path: Path) -> Cli:
         (("diff", "a", "b", "c"), "diff: got unexpected extra argument (c)"),
         ((), "no command given"),
         (("key",), "key: no command given"),
+        (("init", "--kdf-memory", "0"), "--kdf-memory: argon2id memory 0 KiB is out of range (16 KiB to 4 GiB)"),
+        (("init", "--kdf-memory", "8KiB"), "--kdf-memory: argon2id memory 8 KiB is out of range"),  # argon2 refused it
+        (("init", "--kdf-memory", "100TiB"), "--kdf-memory: argon2id memory 107374182400 KiB is out of range"),
+        (("pg", "check", "--timeout", "soon"), "--timeout: invalid duration 'soon'"),
     ],
 )
 def test_usage_errors_are_one_line_with_a_hint_and_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> None:
@@ -101,6 +106,53 @@ def test_usage_error_hints_suggest_the_option_and_command_meant(cli: Cli) -> Non
     assert "did you mean --long" in cli("ls", "latest", "--lng").stderr
     assert "did you mean backup" in cli("bakup").stderr
     assert "commands: list, add, remove, passwd" in cli("key").stderr
+
+
+# --- SIGTERM and Ctrl-C ----------------------------------------------------------------------------
+
+
+def _held_lock(locks: Path, running: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Wait until the running command's lock object exists (not just its temporary file)."""
+    deadline = time.monotonic() + timeout
+    while not (locks.is_dir() and any(not name.startswith(".tmp-") for name in os.listdir(locks))):
+        assert running.poll() is None, "the command ended before it took its lock"
+        assert time.monotonic() < deadline, f"no lock within {timeout}s"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("signum", "message"), [(signal.SIGTERM, "terminated by SIGTERM"), (signal.SIGINT, "interrupted")]
+)
+def test_sigterm_stops_a_backup_like_ctrl_c_exit_130_lock_released_nothing_saved(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path, signum: int, message: str
+) -> None:
+    tree = tmp_path / "tree"
+    for d in range(100):  # ten thousand small files: seconds of work after the lock is taken
+        (tree / f"d{d:03}").mkdir(parents=True)
+        for f in range(100):
+            (tree / f"d{d:03}" / f"f{f:03}").write_bytes(os.urandom(512))
+    assert cli("init", *SMALL_KDF).code == 0
+    locks = Path(cli_env["LIFEBOAT_REPO"]) / "locks"
+    with subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "backup", str(tree)],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as running:
+        _held_lock(locks, running)
+        running.send_signal(signum)
+        _, stderr_bytes = running.communicate(timeout=120)
+    stderr = stderr_bytes.decode()
+    assert running.returncode == 130, stderr
+    assert stderr.splitlines()[-2:] == [
+        f"lifeboat: error: {message}",
+        "  hint: nothing was committed; earlier snapshots are intact, run the command again",
+    ]
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert os.listdir(locks) == []  # released, temporary files included
+    assert one_document(cli("--json", "snapshots").stdout) == []
+    checked = cli("check")
+    assert checked.code == 0, checked
 
 
 # --- a closed pipe -------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def test_every_snapshot_sharing_a_lost_pack_is_named_and_forgetting_them_lets_pr
     checked = cli("check")
     assert checked.code == 13, checked
     for snapshot_id in ids:
-        assert f"snapshot {snapshot_id}: {source}/a.bin needs blob" in checked.stdout, checked
+        assert f"error: snapshot {snapshot_id}: {source}/a.bin needs blob" in checked.stdout, checked
+        assert f"snapshot {snapshot_id}: snapshot {snapshot_id}" not in checked.stdout  # named once per line
 
     refused = cli("prune")
     assert refused.code == 13
@@ -75,8 +76,8 @@ def test_a_blob_missing_below_a_million_shared_paths_is_listed_a_thousand_times_
         assert reach.unlisted[snapshot.id] == 2**levels - listed
 
     result = Checker(repo).run()  # check says how many more each snapshot needs
-    more = [p.message for p in result.errors if "more blobs" in p.message]
+    more = [(p.object, p.message) for p in result.errors if "more blobs" in p.message]
     assert sorted(more) == sorted(
-        f"snapshot {s.id[:8]} needs {2**levels - listed} more blobs that are missing or damaged (not listed)"
+        (f"snapshot {s.id[:8]}", f"needs {2**levels - listed} more blobs that are missing or damaged (not listed)")
         for s in (first, second)
     )

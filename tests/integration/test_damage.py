@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli
+from tests.e2e.test_failed_source import Nobody
 
 MiB = 1024 * 1024
 
@@ -123,3 +125,129 @@ def test_a_garbage_index_file_is_an_integrity_error_not_a_crash(
     assert cli("check").code == 13
     assert cli("repair", "index").code == 0
     assert cli("check").code == 0
+
+
+def _undecodable_snapshot(repo: Path, how: str) -> str:
+    """Store a snapshot object that cannot be decoded; returns its id."""
+    import blake3
+
+    if how == "garbage":  # bytes that are no snapshot at all, under a name they do not hash to
+        data, name = b"not a snapshot" * 10, "ab" * 32
+    else:  # a real snapshot's ciphertext with one byte flipped, named by its new hash: only the AEAD tells
+        original = bytearray(next((repo / "snapshots").iterdir()).read_bytes())
+        original[len(original) // 2] ^= 0x01
+        data = bytes(original)
+        name = blake3.blake3(data).hexdigest()
+    (repo / "snapshots" / name).write_bytes(data)
+    return name
+
+
+@pytest.mark.parametrize("how", ["garbage", "flipped"])
+def test_an_undecodable_snapshot_is_reported_and_hides_none_of_the_others(
+    cli: Cli, two_snapshots: tuple[Path, Path, Path], how: str
+) -> None:
+    import json
+
+    repo, _, second = two_snapshots
+    good = [s["id"] for s in json.loads(cli("--json", "snapshots").stdout)]
+    bad = _undecodable_snapshot(repo, how)
+
+    listed = cli("snapshots")
+    assert listed.code == 13, listed
+    assert all(i[:8] in listed.stdout for i in good), listed
+    assert "2 snapshots" in listed.stdout
+    assert f"error: snapshot {bad[:8]} cannot be read: " in listed.stdout
+    assert (
+        listed.stderr.splitlines()[0]
+        == "lifeboat: error: 1 snapshot could not be read (listed above); the others are listed"
+    )
+    assert f"'lifeboat forget {bad[:8]}'" in listed.stderr.splitlines()[1]
+    as_json = cli("--json", "snapshots")
+    assert as_json.code == 13, as_json
+    document = json.loads(as_json.stdout)
+    assert [s["id"] for s in document if "time" in s] == good
+    (damaged,) = [s for s in document if "unreadable" in s]
+    assert damaged["id"] == bad and damaged["unreadable"]
+    filtered = json.loads(cli("--json", "snapshots", "--path", str(second)).stdout)
+    assert len(filtered) == 2 and filtered[-1]["id"] == bad  # a filter cannot tell it does not match
+
+    stats = cli("stats")
+    assert stats.code == 13, stats
+    assert "snapshots:            2" in stats.stdout
+    assert f"error: snapshot {bad[:8]} cannot be read" in stats.stdout
+    stats_json = cli("--json", "stats")
+    assert stats_json.code == 13
+    counted = json.loads(stats_json.stdout)
+    assert counted["snapshots"] == 2
+    assert [p.startswith(f"snapshot {bad[:8]} cannot be read: ") for p in counted["problems"]] == [True]
+
+    for dry_run in ([], ["--dry-run"]):
+        refused = cli("forget", "--keep-last", "1", *dry_run)
+        assert refused.code == 13, refused
+        message, hint = refused.stderr.splitlines()
+        assert message.startswith(f"lifeboat: error: snapshot {bad[:8]} cannot be read: "), refused
+        assert "nothing was removed" in message and f"'lifeboat forget {bad[:8]}'" in hint
+    assert len(json.loads(cli("--json", "snapshots").stdout)) == 3  # nothing was removed
+
+    removed = cli("--json", "forget", bad[:8])  # named by id: removed although it cannot be read
+    assert removed.code == 0, removed
+    assert json.loads(removed.stdout)["removed"] == [bad]
+    assert cli("snapshots").code == 0
+    assert cli("check").code == 0
+    assert cli("forget", "--keep-last", "1").code == 0  # one snapshot per source: both kept
+    assert [s["id"] for s in json.loads(cli("--json", "snapshots").stdout)] == good
+
+
+# --- what the storage will not give is not damage ----------------------------------------------------
+
+
+def _refuse_to_nobody(path: Path) -> None:
+    shutil.chown(path, "root")
+    os.chmod(path, 0o600)
+
+
+def test_check_reports_packs_the_user_cannot_read_as_storage_14_and_damage_wins_with_13(as_nobody: Nobody) -> None:
+    import json
+
+    first, second = as_nobody.work / "first", as_nobody.work / "second"
+    for folder, name, size in ((first, "a.bin", 3 * MiB), (second, "c.bin", 2 * MiB)):
+        folder.mkdir()
+        (folder / name).write_bytes(os.urandom(size))
+        assert as_nobody.run("backup", str(folder)).code == 0
+    packs = sorted((as_nobody.repo / "data").glob("*/*"))
+    for pack in packs:
+        _refuse_to_nobody(pack)
+
+    structure = as_nobody.run("check")  # the trees cannot be read: nothing is known to be damaged
+    assert structure.code == 14, structure
+    assert "which is in a pack the storage would not give" in structure.stdout and "damaged" not in structure.stdout
+    message, hint = structure.stderr.splitlines()[-2:]  # after the progress lines
+    assert message.startswith("lifeboat: error: 2 objects could not be read, so the repository was not fully checked")
+    assert "may read every file of the repository" in hint
+    full = as_nobody.run("--json", "check", "--read-data")
+    assert full.code == 14, full
+    report = json.loads(full.stdout)
+    assert {p["cause"] for p in report["errors"]} == {"storage"}
+    unreadable = {p["object"] for p in report["errors"] if p["kind"] == "data"}
+    assert unreadable == {f"pack {p.name[:8]}" for p in packs}
+    assert all("permission denied" in p["message"].lower() for p in report["errors"])
+
+    for pack in packs:
+        shutil.chown(pack, "nobody")
+    assert as_nobody.run("check", "--read-data").code == 0
+    damaged, refused = pack_holding(as_nobody.repo, second / "c.bin"), pack_holding(as_nobody.repo, first / "a.bin")
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 3] ^= 0x40
+    damaged.write_bytes(bytes(data))
+    _refuse_to_nobody(refused)
+
+    both = as_nobody.run("check", "--read-data")
+    assert both.code == 13, both  # damage decides the exit code
+    assert f"error: pack {damaged.name[:8]}: blob" in both.stdout and "is damaged" in both.stdout
+    assert f"error: pack {refused.name[:8]}: cannot be read: " in both.stdout
+    message = both.stderr.splitlines()[-2]
+    assert message.startswith("lifeboat: error: the repository has ") and "objects could not be read" in message
+    causes = {
+        p["object"]: p["cause"] for p in json.loads(as_nobody.run("--json", "check", "--read-data").stdout)["errors"]
+    }
+    assert causes[f"pack {damaged.name[:8]}"] == "damage" and causes[f"pack {refused.name[:8]}"] == "storage"

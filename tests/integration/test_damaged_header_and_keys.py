@@ -18,6 +18,7 @@ from lifeboat.repository.repo import Repository
 from lifeboat.storage.local import LocalBackend
 from lifeboat.storage.memory import MemoryBackend
 from tests.conftest import FAST_KDF, PASSPHRASE, Cli, CliResult
+from tests.e2e.test_failed_source import Nobody
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 HEADER_HINT = "restore 'config' from a copy or backup of the repository's storage"
@@ -327,3 +328,42 @@ def test_a_newer_key_file_version_is_unsupported(cli: Cli, local_repo: Repositor
     result = cli("snapshots")
     assert result.code == 13, result
     assert "key file keys/" in result.stderr and "version 2" in result.stderr
+
+
+# --- a key file this user may not read ------------------------------------------------------------
+
+
+def test_a_key_file_the_user_cannot_read_stops_neither_another_key_nor_is_called_a_wrong_passphrase(
+    as_nobody: Nobody,
+) -> None:
+    repo = Repository.open(LocalBackend(as_nobody.repo), PASSPHRASE)
+    other_id = repo.add_key(b"another passphrase", kdf=FAST_KDF)
+    other = as_nobody.repo / "keys" / other_id
+    shutil.chown(other, "root")  # root wrote it, yet the repository's owner got it: take it back
+    os.chmod(other, 0o600)
+
+    opened = as_nobody.run("snapshots")  # nobody's own key still opens the repository
+    assert opened.code == 0, opened
+    listed = as_nobody.run("--json", "key", "list")
+    assert listed.code == 0, listed
+    keys = {k["id"]: k for k in json.loads(listed.stdout)}
+    assert keys[other_id]["unreadable"] and not keys[other_id]["damaged"]
+    assert keys[repo.key_id]["current"] and not keys[repo.key_id]["unreadable"]
+    assert "unreadable key file" in as_nobody.run("key", "list").stdout
+
+    own = as_nobody.repo / "keys" / repo.key_id
+    shutil.chown(own, "root")
+    os.chmod(own, 0o600)  # now the key the passphrase belongs to cannot be read either
+    refused = as_nobody.run("snapshots")
+    assert refused.code == 14, refused
+    error, hint = error_and_hint(refused)
+    assert "wrong passphrase" not in error
+    first, second = sorted([repo.key_id, other_id])
+    assert error.startswith(f"lifeboat: error: key file keys/{first[:8]} cannot be read (")
+    assert f"nor can keys/{second[:8]}" in error and "permission denied" in error.lower()
+    assert "the passphrase may belong to the unreadable one" in error
+    assert f"chown -R nobody:nogroup {as_nobody.repo}" in hint  # what the storage says fixes it
+    assert hint.endswith("or use the passphrase of a key file that can be read")
+    as_json = as_nobody.run("--json", "snapshots")
+    assert as_json.code == 14
+    assert json.loads(as_json.stdout)["error"]["kind"] == "storage_permission_denied"

@@ -115,12 +115,16 @@ def test_a_missing_segment_shows_as_a_gap_and_a_restore_across_it_names_it(world
     os.unlink(damaged / "wal" / system_id / missing[:8] / missing)
     env = {"LIFEBOAT_REPO": str(damaged)}
 
-    info = json.loads(world.lifeboat("--json", "pg", "info", env=env).stdout)["clusters"][0]
+    shown = world.lifeboat("--json", "pg", "info", env=env)
+    assert shown.code == 13, shown  # a gap is damage: monitoring sees it by the exit code (docs/postgres.md)
+    info = json.loads(shown.stdout)["clusters"][0]
     timeline = info["wal"]["timelines"][0]
     assert timeline["gaps"] == [missing]
     assert info["recoverable"]["blocked_by"] == missing
-    text = world.lifeboat("pg", "info", env=env).stdout
-    assert f"GAP: 1 missing: {missing}" in text
+    text = world.lifeboat("pg", "info", env=env)
+    assert text.code == 13, text
+    assert f"GAP: 1 missing: {missing}" in text.stdout
+    assert "Traceback" not in text.stderr
 
     latest = world.lifeboat("restore", "postgres", "--target-dir", str(world.new_dir("gap-latest")), env=env)
     assert latest.code == 13

@@ -59,7 +59,7 @@ sources:
     c.stop()
     c.start()
 
-    after = world.lifeboat("--json", "pg", "check", "--source", "db", env=env)
+    after = world.lifeboat("--json", "pg", "check", "--source", "db", "--timeout", "2min", env=env)
     assert after.code == 0, after
     report = json.loads(after.stdout)
     assert report["ok"] is True

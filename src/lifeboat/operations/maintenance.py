@@ -11,7 +11,7 @@ from typing import Any
 from lifeboat.core.events import Events
 from lifeboat.core.retention import Decision, GroupKey, RetentionPolicy, apply_policy
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
-from lifeboat.errors import StoragePermissionDenied
+from lifeboat.errors import IntegrityError, StoragePermissionDenied
 from lifeboat.repository.check import Checker, CheckResult, DataSubset
 from lifeboat.repository.gc import DEFAULT_MARGIN, PruneResult, execute_prune, plan_prune
 from lifeboat.repository.immutability import extend_object_locks
@@ -73,7 +73,16 @@ def forget(
     events = (events or Events()).for_operation("forget")
     result = ForgetResult(dry_run=dry_run)
     with repo.lock(exclusive=True, operation="forget", wait=lock_wait):
-        chosen = selection.apply(repo.snapshots())
+        readable, unreadable = repo.snapshots_and_damage()
+        if unreadable:
+            more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+            raise IntegrityError(
+                f"{unreadable[0].describe()}{more}: a retention policy cannot judge a snapshot it cannot read, "
+                "so nothing was removed",
+                hint=f"'lifeboat forget {unreadable[0].id[:8]}' removes it by id (named snapshots are removed "
+                "even when damaged); 'lifeboat check' shows what else is damaged",
+            )
+        chosen = selection.apply(readable)
         by_policy: dict[RetentionPolicy, list[Snapshot]] = {}
         for snapshot in chosen:
             policy = policy_for(snapshot)
@@ -101,20 +110,23 @@ def forget(
 def forget_ids(
     repo: Repository, ids: list[str], *, dry_run: bool = False, lock_wait: float = 0.0, events: Events | None = None
 ) -> ForgetResult:
-    """Remove the named snapshots (id prefixes)."""
+    """Remove the named snapshots (id prefixes, or ``latest``). A snapshot named by its id is
+    removed without being decoded, so a damaged one can be removed too."""
     events = (events or Events()).for_operation("forget")
     result = ForgetResult(dry_run=dry_run)
     with repo.lock(exclusive=True, operation="forget", wait=lock_wait):
-        targets = [repo.resolve_snapshot(ref) for ref in ids]
+        targets = [
+            repo.resolve_snapshot(ref).id if ref.startswith("latest") else repo.resolve_snapshot_id(ref) for ref in ids
+        ]
         events.check()
-        for snapshot in targets:
+        for snapshot_id in dict.fromkeys(targets):
             if not dry_run:
                 try:
-                    repo.delete_snapshot(snapshot.id)
+                    repo.delete_snapshot(snapshot_id)
                 except StoragePermissionDenied:
-                    result.not_removed.append(snapshot.id)
+                    result.not_removed.append(snapshot_id)
                     continue
-            result.removed.append(snapshot.id)
+            result.removed.append(snapshot_id)
     events.result(result.to_json())
     return result
 
@@ -226,8 +238,10 @@ def stats(repo: Repository, *, selection: SnapshotFilter | None = None, use_lock
 
     def compute() -> RepositoryStats:
         index = repo.index()
-        snapshots = (selection or SnapshotFilter()).apply(repo.snapshots())
+        readable, unreadable = repo.snapshots_and_damage()
+        snapshots = (selection or SnapshotFilter()).apply(readable)
         result = RepositoryStats(snapshots=len(snapshots), packs=len(index.pack_ids))
+        result.problems.extend(damaged.describe() for damaged in unreadable)
         result.stored_bytes = sum(index.pack_size(p) for p in index.pack_ids)
         reach = mark(repo, snapshots, index=index)
         for i in range(len(index)):

@@ -7,7 +7,9 @@ and the archived WAL holds what base backups and timelines need
 pack is downloaded, its name checked against its hash, its trailer compared with the
 index and every blob decrypted and verified against its id; every archived WAL file (or
 the subset's share) is read back and verified too. Problems are collected, never raised,
-so one run reports all.
+so one run reports all. A problem is damage, or — ``storage`` — something the storage would
+not give (a permission, an I/O error): damage decides the exit code (13) over storage
+faults (14), so a refused read is never reported as damaged data.
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ class Problem:
     object: str
     message: str
     details: dict[str, str | int] = field(default_factory=dict)  # e.g. a WAL file's system, timeline, name
+    storage: bool = False  # the storage would not give it: the data may be whole
 
     def to_json(self) -> dict[str, str | int]:
-        return {"kind": self.kind.value, "object": self.object, "message": self.message, **self.details}
+        cause = "storage" if self.storage else "damage"
+        return {"kind": self.kind.value, "object": self.object, "message": self.message, "cause": cause, **self.details}
 
 
 @dataclass
@@ -71,8 +75,18 @@ class CheckResult:
         return not self.errors
 
     @property
+    def damage(self) -> list[Problem]:
+        """The errors that are damaged, missing or hostile data."""
+        return [p for p in self.errors if not p.storage]
+
+    @property
+    def unreadable(self) -> list[Problem]:
+        """The errors that are objects the storage would not give."""
+        return [p for p in self.errors if p.storage]
+
+    @property
     def wal_damaged(self) -> bool:
-        return any(p.kind is ProblemKind.WAL for p in self.errors)
+        return any(p.kind is ProblemKind.WAL for p in self.damage)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -95,9 +109,27 @@ def check_hint(result: CheckResult) -> str:
         "for damaged or missing WAL: restore from a replica repository made by 'lifeboat copy', or recover "
         "to a target before it"
     )
-    if all(p.kind is ProblemKind.WAL for p in result.errors):
+    if all(p.kind is ProblemKind.WAL for p in result.damage):
         return wal
     return f"{IntegrityError.default_hint}; {wal}"
+
+
+def check_failure(result: CheckResult) -> LifeboatError | None:
+    """The error a check with problems ends with: damage (13) when any was found, else the
+    storage faults (14) that kept parts from being checked; None when all is well."""
+    damage, unreadable = result.damage, result.unreadable
+    also = f"; {len(unreadable)} objects could not be read" if unreadable else ""
+    if damage:
+        summary = f"the repository has {len(damage)} problems{also} (listed above)"
+        return IntegrityError(summary, hint=check_hint(result) if result.wal_damaged else None)
+    if unreadable:
+        return StorageError(
+            f"{len(unreadable)} objects could not be read, so the repository was not fully checked (listed above); "
+            "nothing that was read is damaged",
+            hint="check that the storage is reachable and that this user may read every file of the repository, "
+            "then run check again",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -146,12 +178,13 @@ class Checker:
         self._progress = progress or (lambda _msg: None)
         self._workers = workers
         self._damaged_blobs: set[bytes] = set()
+        self._unreadable_blobs: set[bytes] = set()
         self._unavailable_packs: set[bytes] = set()
         self._index = BlobIndex()
         self._snapshots: list[Snapshot] = []
 
-    def _error(self, kind: ProblemKind, obj: str, message: str) -> None:
-        self.result.errors.append(Problem(kind, obj, message))
+    def _error(self, kind: ProblemKind, obj: str, message: str, *, storage: bool = False) -> None:
+        self.result.errors.append(Problem(kind, obj, message, storage=storage))
 
     def _warn(self, kind: ProblemKind, obj: str, message: str) -> None:
         self.result.warnings.append(Problem(kind, obj, message))
@@ -175,8 +208,10 @@ class Checker:
         for index_id in self.repo.index_ids():
             try:
                 files[index_id] = self.repo.load_index_file(index_id)
-            except (IntegrityError, StorageError) as exc:
+            except IntegrityError as exc:
                 self._error(ProblemKind.INDEX, f"index/{index_id}", f"unreadable: {exc}")
+            except StorageError as exc:
+                self._error(ProblemKind.INDEX, f"index/{index_id}", f"cannot be read: {exc}", storage=True)
         superseded = {s.hex() for f in files.values() for s in f.supersedes}
         index = BlobIndex()
         index.bulk_load(f for i, f in files.items() if i not in superseded)
@@ -225,6 +260,10 @@ class Checker:
             for pack_hex, problems, damaged, size in pool.map(
                 lambda h: self._read_pack(h, by_pack.get(bytes.fromhex(h), [])), pack_hexes
             ):
+                if isinstance(problems, StorageError):
+                    self._unreadable_blobs |= damaged
+                    self._error(ProblemKind.DATA, f"pack {pack_hex[:8]}", f"cannot be read: {problems}", storage=True)
+                    continue
                 self.result.packs_read += 1
                 self.result.bytes_read += size
                 self._damaged_blobs |= damaged
@@ -233,13 +272,15 @@ class Checker:
 
     def _read_pack(
         self, pack_hex: str, expected: list[tuple[bytes, int, int, int, int]]
-    ) -> tuple[str, list[str], set[bytes], int]:
+    ) -> tuple[str, list[str] | StorageError, set[bytes], int]:
+        """The pack's problems and damaged blobs; the storage's error (and every blob) when it
+        would not give the pack."""
         problems: list[str] = []
         all_blobs = {e[0] for e in expected}
         try:
             data = self.repo.backend.get(layout.pack_name(pack_hex))
         except StorageError as exc:
-            return pack_hex, [f"cannot be read: {exc}"], all_blobs, 0
+            return pack_hex, exc, all_blobs, 0
         if object_hash(data) != pack_hex:
             problems.append("content does not match its name (damaged)")
         try:
@@ -282,19 +323,30 @@ class Checker:
         for snapshot_id in self.repo.snapshot_ids():
             try:
                 snapshots.append(self.repo.load_snapshot(snapshot_id))
+            except StorageError as exc:
+                self._error(ProblemKind.SNAPSHOT, f"snapshot {snapshot_id[:8]}", f"cannot be read: {exc}", storage=True)
             except LifeboatError as exc:
                 self._error(ProblemKind.SNAPSHOT, f"snapshot {snapshot_id[:8]}", f"unreadable: {exc}")
         self.result.snapshots = len(snapshots)
         self._snapshots = snapshots
         shapes = TreeShapes(lambda _tree_id: None)  # every readable tree is recorded as it is marked
-        reach = mark(self.repo, snapshots, damaged=self._is_damaged, on_tree=shapes.record)
+        reach = mark(
+            self.repo,
+            snapshots,
+            damaged=self._is_damaged,
+            unreadable=self._unreadable_blobs.__contains__,
+            tolerate_storage_errors=True,
+            on_tree=shapes.record,
+        )
         for missing in reach.missing:
-            self._error(ProblemKind.SNAPSHOT, f"snapshot {missing.snapshot[:8]}", missing.describe())
+            self._error(
+                ProblemKind.SNAPSHOT, f"snapshot {missing.snapshot[:8]}", missing.what(), storage=missing.storage
+            )
         for snapshot_id, more in reach.unlisted.items():
             self._error(
                 ProblemKind.SNAPSHOT,
                 f"snapshot {snapshot_id[:8]}",
-                f"snapshot {snapshot_id[:8]} needs {more} more blobs that are missing or damaged (not listed)",
+                f"needs {more} more blobs that are missing or damaged (not listed)",
             )
         for snapshot in snapshots:  # the expansion bound (docs/format.md §9)
             size = shapes.exceeds(snapshot.tree)
@@ -321,5 +373,5 @@ class Checker:
         self.result.wal_files_read += wal.files_read
         self.result.bytes_read += wal.bytes_read
         for issue in wal.issues:
-            problem = Problem(ProblemKind.WAL, issue.object, issue.message, issue.details)
+            problem = Problem(ProblemKind.WAL, issue.object, issue.message, issue.details, storage=issue.storage)
             (self.result.errors if issue.error else self.result.warnings).append(problem)

@@ -203,6 +203,7 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
         _rewrite_index(repo, plan.old_index_ids, exclude=remove)
         for index_id in plan.old_index_ids:
             try:
+                repo.ensure_locked()
                 repo.backend.delete(layout.index_name(index_id))
             except StorageNotFound:
                 pass
@@ -213,6 +214,7 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
             if verdict.pack_id not in remove:
                 continue
             try:
+                repo.ensure_locked()
                 repo.backend.delete(layout.pack_name(verdict.pack_id.hex()))
                 result.packs_deleted += 1
                 result.bytes_freed += verdict.size

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import NodeType, Tree
-from lifeboat.errors import IntegrityError
+from lifeboat.errors import IntegrityError, StorageError
 from lifeboat.repository.index import BlobIndex
 from lifeboat.repository.repo import Repository
 
@@ -50,10 +50,15 @@ class MissingData:
     path: str
     blob: bytes
     reason: str
+    storage: bool = False  # the storage would not give it (a permission, an I/O error): not damage
+
+    def what(self) -> str:
+        """What is missing and where, without naming the snapshot."""
+        where = f"/{self.path}" if self.path else "its root tree"
+        return f"{where} needs blob {short(self.blob)}, which is {self.reason}"
 
     def describe(self) -> str:
-        where = f"/{self.path}" if self.path else "its root tree"
-        return f"snapshot {self.snapshot[:8]}: {where} needs blob {short(self.blob)}, which is {self.reason}"
+        return f"snapshot {self.snapshot[:8]}: {self.what()}"
 
 
 MISSING_LISTED = 1000  # missing blobs listed per snapshot; beyond this they are only counted
@@ -74,11 +79,17 @@ def mark(
     *,
     index: BlobIndex | None = None,
     damaged: Callable[[bytes], bool] = lambda _blob: False,
+    unreadable: Callable[[bytes], bool] = lambda _blob: False,
+    tolerate_storage_errors: bool = False,
     on_tree: Callable[[bytes, Tree], None] | None = None,
 ) -> Reachability:
     """Mark every blob reachable from ``snapshots``; report what is missing or damaged.
 
-    ``on_tree`` sees each distinct tree once, as it is read (check measures the walks).
+    ``unreadable`` names blobs the storage would not give (check read their packs and was
+    refused). With ``tolerate_storage_errors`` (check), a tree the storage will not give is
+    reported like a missing one, marked as a storage fault, and the walk goes on; otherwise
+    (prune, stats) the storage error ends the walk. ``on_tree`` sees each distinct tree once,
+    as it is read (check measures the walks).
     """
     index = index if index is not None else repo.index()
     index.compact()
@@ -100,6 +111,12 @@ def mark(
             except IntegrityError as exc:
                 result.missing.append(MissingData(snapshot.id, path, tree_id, f"unreadable ({exc})"))
                 continue
+            except StorageError as exc:
+                if not tolerate_storage_errors:
+                    raise
+                reason = f"in a pack the storage would not give ({exc})"
+                result.missing.append(MissingData(snapshot.id, path, tree_id, reason, storage=True))
+                continue
             if on_tree is not None:
                 on_tree(tree_id, tree)
             for node in tree.nodes:
@@ -114,14 +131,22 @@ def mark(
                         continue
                     if damaged(blob):
                         result.missing.append(MissingData(snapshot.id, child, blob, "damaged"))
+                    elif unreadable(blob):
+                        reason = "in a pack the storage would not give"
+                        result.missing.append(MissingData(snapshot.id, child, blob, reason, storage=True))
                     if result.used.add(pos):
                         result.data_blobs += 1
     if result.missing:  # rare: name every snapshot that needs what is missing, not only the first
-        below = _missing_below(repo, index, damaged, [s.tree for s in snapshots])
+        below = _missing_below(
+            repo, index, _Judge(damaged, unreadable, tolerate_storage_errors), [s.tree for s in snapshots]
+        )
         result.missing = []
         for snapshot in snapshots:
             found = below[snapshot.tree]
-            result.missing.extend(MissingData(snapshot.id, path, blob, reason) for path, blob, reason in found.items)
+            result.missing.extend(
+                MissingData(snapshot.id, path, blob, reason, storage=storage)
+                for path, blob, reason, storage in found.items
+            )
             if found.count > len(found.items):
                 result.unlisted[snapshot.id] = found.count - len(found.items)
     return result
@@ -129,18 +154,36 @@ def mark(
 
 @dataclass(frozen=True)
 class _Below:
-    """What is missing below one tree: the first few (path relative to it, blob, reason), and how many."""
+    """What is missing below one tree: the first few (path relative to it, blob, reason, whether
+    the storage refused it), and how many."""
 
-    items: tuple[tuple[str, bytes, str], ...] = ()
+    items: tuple[tuple[str, bytes, str, bool], ...] = ()
     count: int = 0
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """The first walk's rules for the second: what counts as damaged or refused, and whether a
+    tree the storage will not give ends the walk."""
+
+    damaged: Callable[[bytes], bool]
+    unreadable: Callable[[bytes], bool]
+    tolerate_storage_errors: bool
+
+    def reason(self, index: BlobIndex, blob: bytes) -> tuple[str, bool] | None:
+        if index.position(blob) < 0:
+            return "not in the index", False
+        if self.damaged(blob):
+            return "damaged", False
+        if self.unreadable(blob):
+            return "in a pack the storage would not give", True
+        return None
 
 
 _CLEAN = _Below()
 
 
-def _missing_below(
-    repo: Repository, index: BlobIndex, damaged: Callable[[bytes], bool], roots: list[bytes]
-) -> dict[bytes, _Below]:
+def _missing_below(repo: Repository, index: BlobIndex, judge: _Judge, roots: list[bytes]) -> dict[bytes, _Below]:
     """For each tree reachable from ``roots``, what is missing below it; each tree read once,
     iteratively (post-order), so depth and sharing cost nothing but the count."""
     memo: dict[bytes, _Below] = {}
@@ -155,12 +198,17 @@ def _missing_below(
             tree = open_trees.get(tree_id)
             if tree is None:
                 if index.position(tree_id) < 0:
-                    memo[tree_id] = _Below((("", tree_id, "not in the index"),), 1)
+                    memo[tree_id] = _Below((("", tree_id, "not in the index", False),), 1)
                     continue
                 try:
                     tree = open_trees[tree_id] = repo.load_tree(tree_id)
                 except IntegrityError as exc:
-                    memo[tree_id] = _Below((("", tree_id, f"unreadable ({exc})"),), 1)
+                    memo[tree_id] = _Below((("", tree_id, f"unreadable ({exc})", False),), 1)
+                    continue
+                except StorageError as exc:
+                    if not judge.tolerate_storage_errors:
+                        raise
+                    memo[tree_id] = _Below((("", tree_id, f"in a pack the storage would not give ({exc})", True),), 1)
                     continue
                 children = [n.subtree for n in tree.nodes if n.type is NodeType.DIR and n.subtree is not None]
                 pending = [c for c in children if c not in memo and c not in open_trees]
@@ -169,26 +217,26 @@ def _missing_below(
                     continue
             del open_trees[tree_id]
             stack.pop()
-            memo[tree_id] = _collect(tree, memo, index, damaged)
+            memo[tree_id] = _collect(tree, memo, index, judge)
     return memo
 
 
-def _collect(tree: Tree, memo: dict[bytes, _Below], index: BlobIndex, damaged: Callable[[bytes], bool]) -> _Below:
-    items: list[tuple[str, bytes, str]] = []
+def _collect(tree: Tree, memo: dict[bytes, _Below], index: BlobIndex, judge: _Judge) -> _Below:
+    items: list[tuple[str, bytes, str, bool]] = []
     count = 0
     for node in tree.nodes:
         if node.type is NodeType.DIR and node.subtree is not None:
             child = memo.get(node.subtree, _CLEAN)  # absent only for a tree that contains itself
             count += child.count
             room = MISSING_LISTED - len(items)
-            items.extend((f"{node.name}/{p}" if p else node.name, b, r) for p, b, r in child.items[:room])
+            items.extend((f"{node.name}/{p}" if p else node.name, b, r, st) for p, b, r, st in child.items[:room])
             continue
         for blob in node.content:
-            reason = "not in the index" if index.position(blob) < 0 else "damaged" if damaged(blob) else None
-            if reason is not None:
+            judged = judge.reason(index, blob)
+            if judged is not None:
                 count += 1
                 if len(items) < MISSING_LISTED:
-                    items.append((node.name, blob, reason))
+                    items.append((node.name, blob, *judged))
     return _Below(tuple(items), count) if count else _CLEAN
 
 

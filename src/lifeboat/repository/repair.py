@@ -86,6 +86,7 @@ def rebuild_index(
     result.index_files_written.append(repo.save_index_file(superseding))
     for index_id in old_ids:
         try:
+            repo.ensure_locked()
             repo.backend.delete(layout.index_name(index_id))
             result.index_files_removed += 1
         except StorageNotFound:

@@ -32,6 +32,7 @@ from lifeboat.errors import (
     PassphraseError,
     RepositoryExists,
     RepositoryNotFound,
+    StorageError,
     StorageNotFound,
 )
 from lifeboat.repository import layout
@@ -40,7 +41,7 @@ from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher
 from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
 from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
-from lifeboat.repository.lock import REFRESH_EVERY, HeldLock, LockStore, acquire
+from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
 from lifeboat.storage.base import Backend
 
@@ -80,6 +81,35 @@ def _damaged_keys(damaged: dict[str, DamagedKey], intact: int) -> DamagedKey:
     return DamagedKey(f"{what}, and the repository has no other key file: it cannot be opened")
 
 
+def _unreadable_keys(unreadable: dict[str, StorageError], intact: int, damaged: int) -> StorageError:
+    """The error when key files could not be read and the passphrase opened none of the others."""
+    name, first = next(iter(unreadable.items()))
+    others = [_short_key(n) for n in list(unreadable)[1:]]
+    what = f"key file {_short_key(name)} cannot be read ({first.message})"
+    if others:
+        what += f", nor can {', '.join(others)}"
+    readable = intact + damaged
+    tried = f"the passphrase opens none of the other {readable} key file(s)" if readable else "there is no other"
+    hint = f"{first.hint}; or use the passphrase of a key file that can be read"
+    error = type(first)(f"{what}, and {tried}: the passphrase may belong to the unreadable one", hint=hint)
+    error.exit_code = first.exit_code
+    return error
+
+
+@dataclass(frozen=True)
+class UnreadableSnapshot:
+    """A snapshot object that is stored but cannot be decoded (damaged or foreign bytes)."""
+
+    id: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"snapshot {self.id[:8]} cannot be read: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "short_id": self.id[:8], "unreadable": self.reason}
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     """A key file as ``key list`` shows it."""
@@ -91,6 +121,7 @@ class KeyInfo:
     algorithm: str
     current: bool
     damaged: bool = False
+    unreadable: bool = False  # the storage refused to give it (a permission): not damage
 
 
 class Repository:
@@ -120,6 +151,7 @@ class Repository:
         self._index_ids: set[str] = set()
         self._index_guard = threading.Lock()
         self._pack_ciphers: dict[tuple[bytes, bytes], PackCipher] = {}
+        self._held_locks: list[HeldLock] = []  # a lost one stops every later read and write
 
     # --- creation and unlocking -----------------------------------------------------------
     @classmethod
@@ -196,8 +228,8 @@ class Repository:
         error says which was true: no key file at all, damaged ones (another key may open the
         repository), or — every key file intact — the wrong passphrase."""
         header, mac = cls.read_header(backend)
-        keys, damaged = cls._read_key_files(backend)
-        if not keys and not damaged:
+        keys, damaged, unreadable = cls._read_key_files(backend)
+        if not keys and not damaged and not unreadable:
             raise DamagedKey(f"the repository at {backend.location} has no key files: it cannot be opened without one")
         for key in keys:
             try:
@@ -207,6 +239,8 @@ class Repository:
             header.verify(mac, master.header_mac_key)
             return cls(backend, header, master, key_id=key.id, clock=clock)
         header.check_version()
+        if unreadable:  # the passphrase may be the unreadable key's: never call it wrong
+            raise _unreadable_keys(unreadable, len(keys), len(damaged))
         if damaged:
             raise _damaged_keys(damaged, len(keys))
         message = f"wrong passphrase: none of the {len(keys)} key(s) of the repository opens with it"
@@ -219,27 +253,35 @@ class Repository:
         raise PassphraseError(message)
 
     @staticmethod
-    def _read_key_files(backend: Backend) -> tuple[list[KeyFile], dict[str, DamagedKey]]:
-        """The intact key files, and what is wrong with the damaged ones (by name)."""
+    def _read_key_files(
+        backend: Backend,
+    ) -> tuple[list[KeyFile], dict[str, DamagedKey], dict[str, StorageError]]:
+        """The intact key files, what is wrong with the damaged ones, and why the storage
+        would not give the unreadable ones (a permission): damaged and unreadable by name."""
         keys: list[KeyFile] = []
         damaged: dict[str, DamagedKey] = {}
+        unreadable: dict[str, StorageError] = {}
         for info in backend.list(layout.KEYS):
             try:
                 data = backend.get(info.name)
             except StorageNotFound:
                 continue  # removed since listed ('key remove' in another process)
+            except StorageError as exc:
+                unreadable[info.name] = exc
+                continue
             try:
                 keys.append(KeyFile.decode(data, f"key file {_short_key(info.name)}"))
             except DamagedKey as exc:
                 damaged[info.name] = exc
-        return keys, damaged
+        return keys, damaged, unreadable
 
     # --- key management (no data is re-encrypted) ---------------------------------------------
     def list_keys(self) -> list[KeyInfo]:
         """Every key file, oldest first; damaged ones (which tell nothing but their id) first."""
-        keys, damaged = self._read_key_files(self.backend)
+        keys, damaged, unreadable = self._read_key_files(self.backend)
         infos = [KeyInfo(k.id, k.created, k.hostname, k.username, k.kdf.algorithm, k.id == self.key_id) for k in keys]
         infos += [KeyInfo(name[len(layout.KEYS) :], "", "", "", "", False, damaged=True) for name in damaged]
+        infos += [KeyInfo(name[len(layout.KEYS) :], "", "", "", "", False, unreadable=True) for name in unreadable]
         return sorted(infos, key=lambda k: k.created)
 
     def add_key(self, passphrase: bytes, *, kdf: KdfParams | None = None) -> str:
@@ -299,6 +341,7 @@ class Repository:
 
     def save_object(self, kind: ObjectKind, prefix: str, payload: bytes) -> str:
         object_id, sealed = self.seal_object(kind, payload)
+        self.ensure_locked()
         self.backend.put(prefix + object_id, sealed)
         return object_id
 
@@ -310,6 +353,7 @@ class Repository:
         return decompress(self.objects.open(kind, data, what=name))
 
     def load_object(self, kind: ObjectKind, name: str) -> bytes:
+        self.ensure_locked()
         return self.open_object(kind, name, self.backend.get(name))
 
     def _ids(self, prefix: str) -> list[str]:
@@ -449,6 +493,7 @@ class Repository:
         return entries
 
     def _read_pack_range(self, pack_name: str, offset: int, length: int) -> bytes:
+        self.ensure_locked()
         try:
             return self.backend.get_range(pack_name, offset, length)
         except StorageNotFound:
@@ -473,17 +518,36 @@ class Repository:
         return Snapshot.decode(payload, snapshot_id)
 
     def snapshots(self) -> list[Snapshot]:
-        """Every snapshot, oldest first."""
+        """Every snapshot, oldest first; a damaged one raises :class:`IntegrityError`."""
         ids = self.snapshot_ids()
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             found = list(pool.map(self.load_snapshot, ids))
         return sorted(found, key=lambda s: (s.time, s.id))
+
+    def snapshots_and_damage(self) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot that can be read, oldest first, and those that cannot (damaged):
+        for the commands that list and count, so one damaged snapshot hides none of the others.
+        A storage failure still raises; a snapshot removed since it was listed is left out."""
+
+        def attempt(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
+            try:
+                return self.load_snapshot(snapshot_id)
+            except ObjectNotFound:
+                return None  # removed by 'forget' since it was listed
+            except IntegrityError as exc:
+                return UnreadableSnapshot(snapshot_id, exc.message)
+
+        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+            outcomes = list(pool.map(attempt, self.snapshot_ids()))
+        found = sorted((o for o in outcomes if isinstance(o, Snapshot)), key=lambda s: (s.time, s.id))
+        return found, [o for o in outcomes if isinstance(o, UnreadableSnapshot)]
 
     def save_snapshot(self, snapshot: Snapshot) -> Snapshot:
         snapshot_id = self.save_object(ObjectKind.SNAPSHOT, layout.SNAPSHOTS, snapshot.encode())
         return snapshot.with_id(snapshot_id)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
+        self.ensure_locked()
         self.backend.delete(layout.snapshot_name(snapshot_id))
 
     def resolve_snapshot(self, ref: str, *, candidates: list[Snapshot] | None = None) -> Snapshot:
@@ -493,6 +557,10 @@ class Repository:
             if not pool:
                 raise ObjectNotFound("the repository holds no matching snapshot")
             return pool[-1]
+        return self.load_snapshot(self.resolve_snapshot_id(ref))
+
+    def resolve_snapshot_id(self, ref: str) -> str:
+        """The full id of the one stored snapshot whose id starts with ``ref`` (not decoded)."""
         if not ref or not all(c in "0123456789abcdef" for c in ref):
             raise ObjectNotFound(f"{ref!r} is not a snapshot id", hint="give an id prefix or 'latest'")
         matches = [i for i in self.snapshot_ids() if i.startswith(ref)]
@@ -500,8 +568,18 @@ class Repository:
             raise ObjectNotFound(f"no snapshot {ref!r}")
         if len(matches) > 1:
             raise ObjectNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} match)", hint="give more digits")
-        return self.load_snapshot(matches[0])
+        return matches[0]
 
     # --- locks --------------------------------------------------------------------------------
     def lock(self, *, exclusive: bool, operation: str, wait: float = 0.0) -> HeldLock:
-        return acquire(self.locks, exclusive=exclusive, operation=operation, wait=wait, refresh_every=REFRESH_EVERY)
+        """Take a lock; until it is released, every read and write of this repository first
+        checks that it is still held (:meth:`ensure_locked`)."""
+        held = acquire(self.locks, exclusive=exclusive, operation=operation, wait=wait)
+        self._held_locks = [h for h in self._held_locks if not h.released] + [held]
+        return held
+
+    def ensure_locked(self) -> None:
+        """Raise :class:`LockLost` if a lock this repository took could not be refreshed in time:
+        others may have taken it as stale, so nothing more may be read or written under it."""
+        for held in self._held_locks:
+            held.ensure_held()

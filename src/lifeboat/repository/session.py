@@ -271,6 +271,7 @@ class WriteSession:
 
     def _upload(self, finished: _FinishedPack) -> None:
         pack_hex, data = finished.pack_hex, finished.data
+        self.repo.ensure_locked()
         self.repo.backend.put(layout.pack_name(pack_hex), data)
         entries = finished.entries
         pack = IndexedPack(bytes.fromhex(pack_hex), finished.salt, len(data), entries)

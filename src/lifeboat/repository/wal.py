@@ -266,6 +266,7 @@ class WalArchive:
                 yield found[1]
 
     def delete(self, name: str) -> None:
+        self.repo.ensure_locked()
         self.repo.backend.delete(self.object_name(name))
 
 

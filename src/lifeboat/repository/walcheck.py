@@ -60,6 +60,7 @@ class WalIssue:
     object: str
     message: str
     details: dict[str, str | int] = field(default_factory=dict)
+    storage: bool = False  # the storage would not give the file: not damage
 
 
 @dataclass
@@ -105,8 +106,10 @@ class WalChecker:
             _System(self, system_id, files, backups).check(read_subset, rng or random.Random())  # noqa: S311 - sampling
         return self.result
 
-    def issue(self, error: bool, obj: str, message: str, **details: str | int) -> None:
-        self.result.issues.append(WalIssue(error, obj, message, details))
+    def issue(
+        self, error: bool, obj: str, message: str, *, storage: bool = False, details: dict[str, str | int] | None = None
+    ) -> None:
+        self.result.issues.append(WalIssue(error, obj, message, dict(details or {}), storage))
 
     def _list(self) -> dict[str, dict[str, _Listed]]:
         found: dict[str, dict[str, _Listed]] = {}
@@ -127,7 +130,7 @@ class WalChecker:
                     True,
                     _object(system_id, parsed.name),
                     f"is {info.size} bytes, too small for an archived WAL file (truncated)",
-                    **_details(system_id, parsed),
+                    details=_details(system_id, parsed),
                 )
             found.setdefault(system_id, {})[parsed.name] = _Listed(parsed.name, info.size, info.mtime, parsed)
         return found
@@ -165,10 +168,10 @@ class _System:
         self.size = self.recorded_size or _inferred_segment_size(files.values())
         self.reported: set[str] = set()
 
-    def issue(self, error: bool, name: str, message: str, **extra: str | int) -> None:
+    def issue(self, error: bool, name: str, message: str, *, storage: bool = False, **extra: str | int) -> None:
         self.reported.add(name)
         details = _details(self.system_id, parse_wal_file_name(name))
-        self.checker.issue(error, _object(self.system_id, name), message, **details, **extra)
+        self.checker.issue(error, _object(self.system_id, name), message, storage=storage, details={**details, **extra})
 
     def check(self, read_subset: Subset | None, rng: random.Random) -> None:
         self._backups_have_their_wal()
@@ -279,7 +282,7 @@ class _System:
                 elif isinstance(outcome, StorageNotFound):
                     self.issue(False, name, "disappeared during the check (removed by 'pg prune-wal'?)")
                 elif isinstance(outcome, StorageError):
-                    self.issue(True, name, f"cannot be read: {outcome}")
+                    self.issue(True, name, f"cannot be read: {outcome}", storage=True)
                 else:
                     result.files_read += 1
                     result.bytes_read += outcome.stored_bytes

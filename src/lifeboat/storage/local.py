@@ -136,14 +136,14 @@ class LocalBackend:
                 os.replace(tmp, path)
             if self._fsync:
                 self._fsync_dir(directory)
-        except StorageError:
-            with suppress(OSError):
-                tmp.unlink()  # gone already after a refused put-if-absent
-            raise
         except OSError as exc:
             with suppress(OSError):
                 tmp.unlink()
             raise _translate(exc, name, self._root, write=True) from exc
+        except BaseException:  # a storage error, Ctrl-C or SIGTERM: leave no temporary file behind
+            with suppress(OSError):
+                tmp.unlink()  # gone already after a refused put-if-absent
+            raise
 
     def _learn_owner(self) -> TreeOwner:
         if self._owner is None:

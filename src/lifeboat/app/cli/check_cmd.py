@@ -20,9 +20,9 @@ def command(
     no_lock: NoLockOpt = False,
     lock_wait: LockWaitOpt = None,
 ) -> None:
-    from lifeboat.errors import ExitCode, IntegrityError, UsageError
+    from lifeboat.errors import UsageError
     from lifeboat.operations.maintenance import check
-    from lifeboat.repository.check import DataSubset, check_hint
+    from lifeboat.repository.check import DataSubset, check_failure
 
     state: CliContext = ctx.obj
     out = state.output
@@ -52,9 +52,9 @@ def command(
         if subset is not None and result.wal_files:
             read += f", {result.wal_files_read} WAL files read and verified"
         out.line(f"checked {result.snapshots} snapshots, {result.packs} packs, {result.blobs} blobs{wal}{read}")
-    if not result.ok:
-        summary = f"the repository has {len(result.errors)} problems (listed above)"
-        out.error(IntegrityError(summary, hint=check_hint(result)) if result.wal_damaged else IntegrityError(summary))
-        raise Exit(int(ExitCode.INTEGRITY))
+    failure = check_failure(result)
+    if failure is not None:  # damage (13) outranks what the storage would not give (14)
+        out.error(failure)
+        raise Exit(int(failure.exit_code))
     if not state.json:
         out.line("no errors were found")

@@ -28,7 +28,10 @@ def command(
     except ValueError as exc:
         raise UsageError(f"--kdf-memory: {exc}") from None
     params = KdfParams(algorithm=kdf, time_cost=kdf_iterations, memory_kib=memory_kib)  # type: ignore[arg-type]
-    params.validate()
+    problem = params.out_of_range()
+    if problem is not None:
+        option = "--kdf-memory" if "memory" in problem else "--kdf-iterations"
+        raise UsageError(f"{option}: {problem}", hint="the default (64MiB, 3 passes) suits most hosts")
     url, repo_config = state.repository_target()
     backend = open_backend(url, env=state.environment(), options=repo_config.options if repo_config else None)
     repo = Repository.init(backend, state.passphrase(repo_config, confirm=True), kdf=params)

@@ -22,7 +22,7 @@ def list_keys(ctx: Context) -> None:
             [
                 "*" if k.current else "",
                 k.id[:8],
-                "damaged key file" if k.damaged else k.created[:19],
+                "damaged key file" if k.damaged else "unreadable key file" if k.unreadable else k.created[:19],
                 k.hostname,
                 k.username,
                 k.algorithm,

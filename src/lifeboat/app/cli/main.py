@@ -39,6 +39,7 @@ from lifeboat.app.cli import (
 )
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
+from lifeboat.app.cli.interrupts import Terminated, sigterm_interrupts
 from lifeboat.app.cli.output import Output, stream_closed
 from lifeboat.errors import ExitCode, Interrupted, LifeboatError
 
@@ -91,7 +92,10 @@ def report(output: Output, exc: BaseException, *, exit_code: int | None = None) 
     unless ``exit_code`` is given)."""
     if isinstance(exc, BrokenPipeError) and (stream_closed(sys.stdout) or stream_closed(sys.stderr)):
         raise OutputClosed from None
-    if isinstance(exc, KeyboardInterrupt):
+    exc = _interrupt_behind(exc) or exc
+    if isinstance(exc, Terminated):
+        exc = Interrupted("terminated by SIGTERM")
+    elif isinstance(exc, KeyboardInterrupt):
         exc = Interrupted("interrupted")
     if isinstance(exc, LifeboatError):
         output.error(exc, exit_code=exit_code)
@@ -100,8 +104,29 @@ def report(output: Output, exc: BaseException, *, exit_code: int | None = None) 
     return int(ExitCode.ERROR)
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``exc`` was raised while unwinding from, if any.
+
+    An interrupt can land inside the standard library's own locking (a thread being
+    started) and leave it to fail on the way out; what the user did is still an interrupt."""
+    seen: BaseException | None = exc
+    for _ in range(32):
+        if seen is None:
+            return None
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
+
+
 def guarded(fn: F) -> F:
-    """Run a command body, turning errors into one line, a hint and the exit code."""
+    """Run a command body, turning errors into one line, a hint and the exit code.
+
+    Every exception leaves this way, ``BaseException`` subclasses too: an
+    ``asyncio.CancelledError`` an async SDK lets out is an error like any other (an internal
+    one, exit 1). Only the ways out of the program that are not errors pass through: click's
+    exit, ``SystemExit`` and ``GeneratorExit``; Ctrl-C and SIGTERM are reported as interrupted.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -109,9 +134,9 @@ def guarded(fn: F) -> F:
         state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
         try:
             return fn(*args, **kwargs)
-        except (Exit, Abort):
+        except (Exit, Abort, SystemExit, GeneratorExit):
             raise
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error leaves as one line
+        except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
             raise Exit(report(state.output, exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -254,7 +279,9 @@ def run(argv: list[str]) -> int:
 
                 fatal = FETCH_FATAL
             code = report(Output(json_mode=wants_json(argv)), _display(exc), exit_code=fatal)
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every error leaves as one line
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
             code = report(Output(json_mode=wants_json(argv)), exc)
         sys.stdout.flush()
     except (OutputClosed, BrokenPipeError):
@@ -287,7 +314,12 @@ def main() -> None:
     from lifeboat.app.runtime import tune_process
 
     tune_process()
-    sys.exit(run(route(sys.argv[1:])))
+    argv = route(sys.argv[1:])
+    if command_of(argv) in walfast.COMMANDS:  # PostgreSQL's commands keep its signal conventions
+        sys.exit(run(argv))
+    with sigterm_interrupts():  # SIGTERM unwinds like Ctrl-C: locks released, exit 130
+        code = run(argv)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -21,21 +21,28 @@ def check(
     user: UserOpt = None,
     dbname: DbnameOpt = None,
     no_round_trip: Annotated[bool, Option("--no-round-trip", help="Only check settings; do not switch WAL.")] = False,
-    timeout: Annotated[float, Option("--timeout", help="Seconds to wait for the round trip.")] = 60.0,
+    timeout: Annotated[
+        str, Option("--timeout", metavar="DURATION", help="How long to wait for the round trip (e.g. 60s, 5min).")
+    ] = "60s",
 ) -> None:
     """Verify wal_level, archive_mode, archive_command, the archiver, the repository as the server's
     OS user sees it, and a real round trip (exit 1 on failure)."""
     from lifeboat.app.cli.pg_options import connection, source_config
-    from lifeboat.errors import LifeboatError
+    from lifeboat.core.units import parse_duration
+    from lifeboat.errors import LifeboatError, UsageError
     from lifeboat.operations.pg_check import check_postgres
 
     state: CliContext = ctx.obj
+    try:
+        wait = parse_duration(timeout).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
     config = source_config(state, source)
     report = check_postgres(
         connection(config, host, port, user, dbname),
         lambda: state.open_repository(read_only=True),
         round_trip=not no_round_trip,
-        timeout=timeout,
+        timeout=wait,
         probe_as=_access_as(state),
     )
     out = state.output

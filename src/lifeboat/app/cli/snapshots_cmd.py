@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lifeboat.app.cli.context import CliContext
-from lifeboat.app.cli.framework import Context
+from lifeboat.app.cli.framework import Context, Exit
 from lifeboat.app.cli.options import HostOpt, PathOpt, SourceOpt, TagOpt, snapshot_filter
 
 
@@ -15,12 +15,28 @@ def command(
     path: PathOpt = None,
 ) -> None:
     from lifeboat.app.cli.render import SNAPSHOT_HEADERS, snapshot_row
+    from lifeboat.errors import ExitCode, IntegrityError
 
     state: CliContext = ctx.obj
+    out = state.output
     repo = state.open_repository(read_only=True)
-    snapshots = snapshot_filter(source, host, tag, path).apply(repo.snapshots())
+    readable, unreadable = repo.snapshots_and_damage()
+    snapshots = snapshot_filter(source, host, tag, path).apply(readable)
     if state.json:
-        state.output.emit_json([s.to_json() for s in snapshots])
-        return
-    state.output.table(SNAPSHOT_HEADERS, [snapshot_row(s) for s in snapshots])
-    state.output.line(f"{len(snapshots)} snapshots")
+        # A damaged snapshot is listed too (its source, host and time are unknown, so every filter shows it).
+        out.emit_json([s.to_json() for s in snapshots] + [u.to_json() for u in unreadable])
+    else:
+        out.table(SNAPSHOT_HEADERS, [snapshot_row(s) for s in snapshots])
+        out.line(f"{len(snapshots)} snapshots")
+        for damaged in unreadable:
+            out.raw(f"error: {damaged.describe()}")
+    if unreadable:
+        count = f"{len(unreadable)} snapshot{'s' if len(unreadable) > 1 else ''}"
+        out.error(
+            IntegrityError(
+                f"{count} could not be read (listed above); the others are listed",
+                hint=f"'lifeboat check' shows what else is damaged; 'lifeboat forget {unreadable[0].id[:8]}' "
+                "removes a damaged snapshot by id",
+            )
+        )
+        raise Exit(int(ExitCode.INTEGRITY))

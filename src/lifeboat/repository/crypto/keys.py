@@ -130,14 +130,31 @@ class KdfParams:
         params.validate()
         return params
 
-    def validate(self) -> None:
+    def out_of_range(self) -> str | None:
+        """What is outside the bounds this program derives keys with, or None.
+
+        Argon2id needs at least 8 KiB of memory per lane (``parallelism``); the upper bounds
+        keep a hostile key file from making us allocate terabytes or spin for hours."""
         if self.algorithm == "argon2id":
-            if not (1 <= self.time_cost <= _MAX_TIME_COST and 8 <= self.memory_kib <= _MAX_MEMORY_KIB):
-                raise IntegrityError("key file: argon2id parameters out of range")
             if not 1 <= self.parallelism <= _MAX_PARALLELISM:
-                raise IntegrityError("key file: argon2id parallelism out of range")
+                return f"argon2id parallelism {self.parallelism} is out of range (1 to {_MAX_PARALLELISM})"
+            if not 1 <= self.time_cost <= _MAX_TIME_COST:
+                return f"argon2id passes {self.time_cost} is out of range (1 to {_MAX_TIME_COST})"
+            low = 8 * self.parallelism
+            if not low <= self.memory_kib <= _MAX_MEMORY_KIB:
+                return (
+                    f"argon2id memory {self.memory_kib} KiB is out of range "
+                    f"({low} KiB to {_MAX_MEMORY_KIB // (1024 * 1024)} GiB)"
+                )
         elif not 10 <= self.log_n <= _MAX_SCRYPT_LOG_N:
-            raise IntegrityError("key file: scrypt parameters out of range")
+            return f"scrypt log_n {self.log_n} is out of range (10 to {_MAX_SCRYPT_LOG_N})"
+        return None
+
+    def validate(self) -> None:
+        """Refuse parameters read from a key file that are out of range (damaged or hostile)."""
+        problem = self.out_of_range()
+        if problem is not None:
+            raise IntegrityError(f"key file: {problem}")
 
     def derive(self, passphrase: bytes, salt: bytes) -> bytes:
         """The 32-byte key-encryption key for ``passphrase``."""

@@ -14,6 +14,7 @@ never as crashes; unreadable entries make the backup partial.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -505,14 +506,26 @@ class FileArchiver:
         except BaseException:
             self._files_in_flight.release()
             raise
+        # Whoever pops the descriptor closes it: the reader thread, or this one when submitting
+        # fails. Ctrl-C or SIGTERM can land inside submit after the job was queued; closing it
+        # here then as well would close it twice (EBADF, or another file's reused descriptor).
+        owned = [job_fd]
         try:
-            future = self._readers.submit(self._read_file, job_fd, path, st, status)
+            future = self._readers.submit(self._read_owned_file, owned, path, st, status)
         except BaseException:
-            os.close(job_fd)
+            with contextlib.suppress(IndexError):
+                os.close(owned.pop())
             self._files_in_flight.release()
             raise
         future.add_done_callback(lambda _f: self._files_in_flight.release())
         return future
+
+    def _read_owned_file(self, owned: list[int], path: tuple[str, ...], st: os.stat_result, status: str) -> Node | None:
+        try:
+            dir_fd = owned.pop()
+        except IndexError:
+            return None  # the walk was interrupted while submitting this job, and closed it
+        return self._read_file(dir_fd, path, st, status)
 
     def _open(self, dir_fd: int, name: str) -> int:
         try:
