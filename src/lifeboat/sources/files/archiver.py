@@ -57,7 +57,7 @@ _DONE = object()
 
 @dataclass(frozen=True)
 class TreePlace:
-    """Back up ``source`` (an absolute path on disk) as the entry ``at`` of the snapshot tree,
+    """Back up ``source`` (a path on disk) as the entry ``at`` of the snapshot tree,
     e.g. ``("data",)``, instead of at its own absolute path."""
 
     source: str
@@ -207,8 +207,8 @@ def _targets(options: FileBackupOptions) -> dict[tuple[str, ...], tuple[str, ...
         raise ValueError("give paths or places, not both")
     found: dict[tuple[str, ...], tuple[str, ...] | None] = {}
     for place in options.places:
-        if not place.at or not os.path.isabs(place.source):
-            raise ValueError(f"a place needs an absolute source and a tree path: {place}")
+        if not place.at:
+            raise ValueError(f"a place needs a tree path: {place}")
         found[place.at] = PurePosixPath(os.path.abspath(place.source)).parts[1:]
     for at in options.made_dirs:
         found[at] = None
