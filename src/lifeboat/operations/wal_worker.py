@@ -3,7 +3,8 @@ worker it starts: spool lock, repository, pusher or fetcher, failure records (do
 
 The front end supplies what is its own: the configured source and the opened repository
 (:class:`WalSetup`), and how to start work in a detached process (:data:`Spawn`, a fork for
-the command line). Nothing here prints or decides exit codes.
+the command line). Nothing here prints or decides exit codes. What only fetching needs is
+imported when a fetch runs: ``archive_command`` starts a process for every WAL file.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lifeboat.core.units import parse_size
-from lifeboat.core.wal import DEFAULT_SEGMENT_SIZE
 from lifeboat.errors import UsageError
-from lifeboat.operations.wal_fetch import FATAL, BackgroundFetcher, FetchResult, FetchSettings, fetch_direct, fetch_file
 from lifeboat.operations.wal_push import BackgroundPusher, PushResult, PushSettings, archive_file, failure_of, push_file
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.pgdata import read_system_id
-from lifeboat.sources.postgres.recoveryconf import recovering_to_a_target
 from lifeboat.sources.postgres.spool import Failure, RecordedFailure, Spool
 
 if TYPE_CHECKING:
     from lifeboat.config.model import PostgresSourceConfig
+    from lifeboat.operations.wal_fetch import FetchResult, FetchSettings
     from lifeboat.repository.repo import Repository
 
 
@@ -72,6 +71,9 @@ def push_settings(config: PostgresSourceConfig | None, queue_max: str | None) ->
 
 
 def fetch_settings(config: PostgresSourceConfig | None, data_directory: str | None = None) -> FetchSettings:
+    from lifeboat.operations.wal_fetch import FetchSettings
+    from lifeboat.sources.postgres.recoveryconf import recovering_to_a_target
+
     damage_ends = data_directory is not None and recovering_to_a_target(data_directory)
     if config is None:
         return FetchSettings(damage_ends_recovery=damage_ends)
@@ -169,6 +171,8 @@ def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup) -> None
 
 def fetch(call: WalCall, name: str, path: str, setup: WalSetup, spawn: Spawn) -> FetchResult:
     """Put the WAL file ``name`` at ``path``, or say it is not archived; raises on any other failure."""
+    from lifeboat.operations.wal_fetch import fetch_direct, fetch_file
+
     if "/" in name:
         raise UsageError(f"{name!r} is not a WAL file name", hint="restore_command must pass %f then %p")
     destination = Path(path)
@@ -186,6 +190,9 @@ def fetch(call: WalCall, name: str, path: str, setup: WalSetup, spawn: Spawn) ->
 def run_fetcher(call: WalCall, first: str, setup: WalSetup) -> None:
     """The background fetcher's life: serve requests and prefetch until idle, unless another
     holds the spool's lock. Its failure is written to the spool for the call waiting on ``first``."""
+    from lifeboat.core.wal import DEFAULT_SEGMENT_SIZE
+    from lifeboat.operations.wal_fetch import FATAL, BackgroundFetcher
+
     spool = Spool(call.spool)
     lock = spool.fetch_lock()
     if not lock.try_acquire():
