@@ -33,6 +33,7 @@ SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 WARM = [
     "lifeboat.app.cli.main",
     "lifeboat.app.cli.walrun",
+    "lifeboat.operations.wal_worker",
     "lifeboat.config.loader",
     "lifeboat.operations.backup",
     "lifeboat.operations.restore",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSPHRASE, Cli, run_cli
+from tests.servers.fixtures import Server, moto_server, new_bucket, server_logs
+
+__all__ = ["moto_server", "server_logs"]  # the S3 test server's fixtures
 
 
 @pytest.fixture
@@ -308,10 +312,89 @@ sources:
     assert "repositories.main.pasword_file: unknown key" in broken.stderr
 
 
-def test_secrets_never_appear_in_output_or_process_arguments(initialised: Cli, source: Path) -> None:
-    result = initialised("-v", "--json", "backup", str(source))
-    secret = PASSPHRASE.decode()
-    assert secret not in result.stdout and secret not in result.stderr
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _shown(pid: int) -> tuple[bytes, bytes]:
+    """What ``ps`` and ``top`` show of a process: its command line (argv, or the title a
+    process wrote over it) and its name; and its environment."""
+    proc = Path(f"/proc/{pid}")
+    return (proc / "cmdline").read_bytes() + b"\0" + (proc / "comm").read_bytes(), (proc / "environ").read_bytes()
+
+
+PRODUCER = """
+import os, sys, time
+sys.stdout.buffer.write(b"first part\\n"); sys.stdout.flush()
+open(sys.argv[1], "w").close()  # running: the test may look now
+while not os.path.exists(sys.argv[2]):  # until the test says go
+    time.sleep(0.01)
+sys.stdout.buffer.write(b"second part\\n")
+"""
+
+
+@pytest.mark.parametrize("passphrase_from", ["file", "environment"])
+def test_secrets_never_appear_in_output_or_process_arguments(
+    moto_server: Server, tmp_path: Path, passphrase_from: str
+) -> None:
+    """A running backup, its program included: no passphrase or storage credential in any
+    process's arguments or name; no passphrase in the program's environment (nor in any
+    environment, when it came from a file)."""
+    passphrase, key_id, secret_key = os.urandom(12).hex(), "AKIA" + os.urandom(8).hex().upper(), os.urandom(16).hex()
+    env = {
+        "LIFEBOAT_REPO": f"s3://{new_bucket(moto_server)}/repo?endpoint={moto_server.endpoint}",
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "LIFEBOAT_PASSWORD": "",
+        "LIFEBOAT_PASSWORD_FILE": "",
+        "LIFEBOAT_CONFIG": "",
+    }
+    if passphrase_from == "file":
+        (tmp_path / "pw").write_text(passphrase + "\n")
+        env["LIFEBOAT_PASSWORD_FILE"] = str(tmp_path / "pw")
+    else:
+        env["LIFEBOAT_PASSWORD"] = passphrase
+    assert run_cli("init", "--kdf-memory", "8MiB", "--kdf-iterations", "1", env=env).code == 0
+    started, go = tmp_path / "started", tmp_path / "go"
+    (tmp_path / "producer.py").write_text(PRODUCER)
+    program = [sys.executable, str(tmp_path / "producer.py"), str(started), str(go)]
+    backup = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "-v", "--json", "backup", "command", "--name", "out.txt", "--", *program],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert backup.poll() is None, backup.communicate()
+            assert time.monotonic() < deadline, "the program never started"
+            time.sleep(0.01)
+        processes = _process_tree(backup.pid)
+        shown = {pid: _shown(pid) for pid in processes}
+    finally:
+        go.touch()  # the program finishes
+    out, err = backup.communicate(timeout=300)
+    assert backup.returncode == 0, err
+    assert len(processes) >= 2 and b"producer.py" in shown[processes[-1]][0]  # the program was seen running
+    assert b"backup" in shown[backup.pid][0]
+    for pid, (title, environment) in shown.items():
+        for secret in (passphrase, key_id, secret_key):  # a name is cut to 15 bytes: look for pieces
+            assert not any(secret[i : i + 8].encode() in title for i in range(len(secret) - 7)), (pid, title)
+        if pid != backup.pid or passphrase_from == "file":
+            assert passphrase.encode() not in environment, pid
+    for secret in (passphrase, key_id, secret_key):
+        assert secret.encode() not in out and secret.encode() not in err
+    assert json.loads(out)["snapshot"]["summary"]["bytes_total"] == len(b"first part\nsecond part\n")
 
 
 def test_partial_backup_of_unreadable_files_exits_3() -> None:

@@ -20,7 +20,6 @@ forced (``--force`` empties it first).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from typing import Any
 from lifeboat.core.basebackup import BaseBackup, RestoreTarget, base_backups, choose_base_backup, on_history
 from lifeboat.core.progress import NoticeSink, Progress
 from lifeboat.core.timelines import ArchivedTimeline, OtherTimeline, live_timeline, not_followed
-from lifeboat.core.tree import Node
 from lifeboat.core.wal import (
     DEFAULT_SEGMENT_SIZE,
     TimelineHistory,
@@ -47,7 +45,6 @@ from lifeboat.core.wal import (
 from lifeboat.errors import (
     IntegrityError,
     ObjectNotFound,
-    RestoreRefused,
     UsageError,
     WalMissing,
 )
@@ -55,10 +52,8 @@ from lifeboat.operations.restore import read_lock
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
 from lifeboat.repository.walverify import verify_recovery_wal
-from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult, check_target
-from lifeboat.sources.postgres import recoveryconf
-from lifeboat.sources.postgres.layout import SPOOL_DIR_NAME
-from lifeboat.sources.postgres.pgdata import server_running
+from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult
+from lifeboat.sources.postgres import datadir, recoveryconf
 from lifeboat.sources.postgres.recovery import RecoveryOutcome, start_and_wait
 from lifeboat.sources.postgres.treeparts import DATA, TABLESPACES
 
@@ -377,25 +372,6 @@ def _next_gap(path: Sequence[TimelinePeriod], archived: set[str], size: int, aft
 # --- laying the files down -------------------------------------------------------------------------
 
 
-def _prepare_dir(path: str, *, force: bool, what: str) -> None:
-    running = server_running(path) if os.path.isdir(path) else None
-    if running is not None and not force:
-        raise RestoreRefused(
-            f"{what} {path} belongs to a running server (pid {running.pid})",
-            hint="stop it first, or restore elsewhere; --force replaces it (the server's files are removed)",
-        )
-    try:
-        check_target(path, force=False)
-    except RestoreRefused:
-        if not force:
-            raise RestoreRefused(f"{what} {path} is not empty") from None
-        for entry in os.scandir(path):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-
-
 def tablespace_locations(backup: BaseBackup, mapping: Mapping[str, str]) -> dict[int, str]:
     known = {str(t.oid) for t in backup.tablespaces} | {t.name for t in backup.tablespaces}
     unknown = sorted(set(mapping) - known)
@@ -411,55 +387,15 @@ def tablespace_locations(backup: BaseBackup, mapping: Mapping[str, str]) -> dict
     return locations
 
 
-def _chown_like(path: Path, node: Node) -> None:
-    if os.geteuid() == 0:
-        os.chown(path, node.uid, node.gid, follow_symlinks=False)
-
-
-def _fix_up(
-    target: Path,
-    data_node: Node,
-    backup: BaseBackup,
-    locations: Mapping[int, str],
-    request: PgRestoreRequest,
-    timeline: str,
-    clock: Callable[[], datetime],
-) -> None:
-    os.chmod(target, 0o700)
-    _chown_like(target, data_node)
-    for name in ("postmaster.pid", "postmaster.opts", "standby.signal", recoveryconf.SIGNAL):
-        (target / name).unlink(missing_ok=True)
-    spool = target / SPOOL_DIR_NAME
-    if spool.exists():
-        shutil.rmtree(spool)
-    for sub in ("pg_wal/archive_status",):
-        (target / sub).mkdir(parents=True, exist_ok=True)
-        _chown_like(target / sub, data_node)
-    tblspc = target / "pg_tblspc"
-    for oid, location in locations.items():
-        link = tblspc / str(oid)
-        link.unlink(missing_ok=True)
-        tblspc.mkdir(exist_ok=True)
-        os.symlink(location, link)
-        _chown_like(link, data_node)
-    map_file = target / "tablespace_map"
-    if map_file.exists():
-        map_file.write_text(recoveryconf.rewrite_tablespace_map(map_file.read_text(), locations))
+def recovery_settings(request: PgRestoreRequest, timeline: str) -> dict[str, str]:
+    """What the restored server is told in ``postgresql.auto.conf``: how to fetch WAL, where to stop."""
     settings = {"restore_command": request.restore_command}
     settings.update(recoveryconf.target_settings(request.target, timeline, request.target_action))
     if request.port:
         settings["port"] = str(request.port)
     if not request.archive:
         settings["archive_mode"] = "off"
-    auto = target / recoveryconf.AUTO_CONF
-    existing = auto.read_text() if auto.exists() else ""
-    auto.write_text(recoveryconf.rewrite_auto_conf(existing, settings, when=clock()))
-    signal = target / recoveryconf.SIGNAL
-    signal.write_text("")
-    for path in (auto, signal, map_file):
-        if path.exists():
-            os.chmod(path, 0o600)
-            _chown_like(path, data_node)
+    return settings
 
 
 # --- the use case ------------------------------------------------------------------------------------
@@ -528,9 +464,9 @@ def restore_postgres(
         warnings = [*timeline_warnings(plan), *wal_warnings]
         locations = tablespace_locations(backup, request.tablespace_map)
         target = Path(os.path.abspath(request.target_dir))
-        _prepare_dir(str(target), force=request.force, what="target directory")
+        datadir.take_over(str(target), force=request.force, what="target directory")
         for location in locations.values():
-            _prepare_dir(location, force=request.force, what="tablespace directory")
+            datadir.take_over(location, force=request.force, what="tablespace directory")
         snapshot = repo.load_snapshot(backup.snapshot_id)
         root = repo.load_tree(snapshot.tree)
         data_node = root.get(DATA)
@@ -549,8 +485,7 @@ def restore_postgres(
             done = FileRestorer(
                 repo, RestoreOptions(target=location, workers=request.workers), progress=progress, notify=notify
             ).restore(repo.load_tree(node.subtree))
-            os.chmod(location, 0o700)
-            _chown_like(Path(location), node)
+            datadir.seal_tablespace(location, node)
             restored.files += done.files
             restored.bytes += done.bytes
             restored.errors += done.errors
@@ -559,7 +494,8 @@ def restore_postgres(
     failure = restored.failure()
     if failure is not None:  # damaged data 13, unreadable storage 14, anything else 1
         raise type(failure)(f"the restored cluster is incomplete: {failure.message}", hint=failure.hint)
-    _fix_up(target, data_node, backup, locations, request, recovery_timeline_setting(history, timelines), clock)
+    settings = recovery_settings(request, recovery_timeline_setting(history, timelines))
+    datadir.prepare_recovery(target, data_node, locations, settings, when=clock())
     result = PgRestoreResult(
         backup=backup,
         target_dir=str(target),
@@ -581,9 +517,6 @@ def restore_postgres(
             timeout=request.start_timeout,
             major=str(backup.version_num // 10000),
         )
-        inbox = target / SPOOL_DIR_NAME
-        if inbox.is_dir():
-            for spool in inbox.iterdir():
-                shutil.rmtree(spool / "in", ignore_errors=True)
+        datadir.drop_prefetched_wal(target)
     result.total_seconds = time.monotonic() - started
     return result

@@ -13,10 +13,10 @@ from __future__ import annotations
 import codecs
 import contextlib
 import sys
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from lifeboat.app.cli.progressbar import progress_bar
 from lifeboat.core.events import (
     CancelToken,
     Event,
@@ -33,7 +33,6 @@ from lifeboat.core.units import format_bytes
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.output import Output
-    from lifeboat.core.progress import Progress
 
 LINES = "lines"  # LIFEBOAT_PROGRESS=lines: plain lines for each step
 
@@ -104,48 +103,3 @@ def viewed(output: Output, *, style: str = "", cancel: CancelToken | None = None
         yield Events(view, cancel=cancel), view
     finally:
         view.close()
-
-
-@contextlib.contextmanager
-def progress_bar(progress: Progress, label: str) -> Iterator[None]:
-    """A live progress bar on stderr for ``progress`` while the block runs."""
-    from rich.console import Console
-    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
-    from rich.progress import Progress as RichProgress
-
-    console = Console(file=sys.stderr)
-    bar = RichProgress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[done]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    task = bar.add_task(label, total=None, done="", rate="")
-    stop = threading.Event()
-
-    def refresh() -> None:
-        while not stop.wait(0.25):
-            total = progress.bytes_total if progress.scan_finished else None
-            elapsed = max(progress.elapsed(), 1e-6)
-            bar.update(
-                task,
-                total=total,
-                completed=progress.bytes_done,
-                done=(
-                    f"{progress.files_done} files, {format_bytes(progress.bytes_done)}"
-                    + (f" / {format_bytes(progress.bytes_total)}" if progress.scan_finished else "")
-                ),
-                rate=f"{format_bytes(progress.bytes_done / elapsed)}/s",
-            )
-
-    with bar:
-        thread = threading.Thread(target=refresh, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()

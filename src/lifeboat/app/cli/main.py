@@ -306,7 +306,7 @@ def _closed() -> int:
 
 def main() -> None:
     """Console entry point."""
-    from lifeboat.app.cli import walfast
+    from lifeboat.app.cli import walcall, walfast
 
     code = walfast.main()  # wal-push / wal-fetch (also reached before any CLI import via lifeboat.app.cli.entry)
     if code is not None:
@@ -315,7 +315,7 @@ def main() -> None:
 
     tune_process()
     argv = route(sys.argv[1:])
-    if command_of(argv) in walfast.COMMANDS:  # PostgreSQL's commands keep its signal conventions
+    if command_of(argv) in walcall.COMMANDS:  # PostgreSQL's commands keep its signal conventions
         sys.exit(run(argv))
     with sigterm_interrupts():  # SIGTERM unwinds like Ctrl-C: locks released, exit 130
         code = run(argv)

@@ -162,7 +162,7 @@ class Output:
         if not self.shows_progress:
             yield
             return
-        from lifeboat.app.cli.eventview import progress_bar
+        from lifeboat.app.cli.progressbar import progress_bar
 
         with progress_bar(progress, label):
             yield

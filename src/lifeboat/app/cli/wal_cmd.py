@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
-from lifeboat.app.cli.walfast import WalInvocation, spool_root
+from lifeboat.app.cli.walcall import WalInvocation
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
@@ -29,7 +29,7 @@ def _invoke(ctx: Context, inv: WalInvocation) -> None:
     inv.repo, inv.config, inv.verbose, inv.quiet = state.repo, state.config_path, state.verbose, state.quiet
     from lifeboat.app.cli.walrun import run
 
-    code = run(inv, spool_root(inv))
+    code = run(inv)
     raise Exit(code)
 
 

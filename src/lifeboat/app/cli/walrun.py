@@ -1,5 +1,6 @@
-"""Running ``wal-push`` / ``wal-fetch`` when the spool could not answer: the call
-PostgreSQL waits on, and the background workers it starts (docs/postgres.md).
+"""``wal-push`` / ``wal-fetch`` when the spool could not answer: what PostgreSQL sees of the
+call (stderr lines, exit status) and the process a background worker runs in. The call and
+the worker themselves are :mod:`lifeboat.operations.wal_worker`.
 
 ``wal-push`` exits 0 only once the file is durable in the repository. ``wal-fetch``
 exits 0 when the file was restored, 1 when it is not in the archive (the end of
@@ -10,23 +11,19 @@ from the fast start in :mod:`lifeboat.app.cli.walfast`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifeboat.app.cli.walfast import WalInvocation, data_directory
+from lifeboat.app.cli.walcall import WalInvocation, data_directory, spool_root
 from lifeboat.errors import ExitCode, LifeboatError, UsageError, describe
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
     from lifeboat.config.model import PostgresSourceConfig
-    from lifeboat.operations.wal_fetch import FetchSettings
-    from lifeboat.operations.wal_push import PushSettings
-    from lifeboat.repository.wal import WalArchive
+    from lifeboat.operations.wal_worker import WalCall
+    from lifeboat.repository.repo import Repository
 
 FETCH_FATAL = 126
 
@@ -46,43 +43,23 @@ def _error(exc: LifeboatError, verbose: int) -> None:
         sys.stderr.write(format_traceback(exc))
 
 
-def run(inv: WalInvocation, root: str) -> int:
+def run(inv: WalInvocation) -> int:
     """Run one call; returns the process exit status."""
     fetching = inv.command == "wal-fetch"
     try:
-        return _fetch(inv, root) if fetching else _push(inv, root)
+        return _fetch(inv) if fetching else _push(inv)
     except LifeboatError as exc:
         _error(exc, inv.verbose)
-        if not fetching:
-            _record_failure(inv, root, exc)
         return FETCH_FATAL if fetching else int(exc.exit_code)
     except KeyboardInterrupt:
         _say("lifeboat: interrupted")
         return FETCH_FATAL if fetching else int(ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - PostgreSQL's log gets one line, never a traceback
         _say(f"lifeboat: internal error: {describe(exc)}")
-        if not fetching:
-            _record_failure(inv, root, exc)
         return FETCH_FATAL if fetching else int(ExitCode.ERROR)
 
 
-def _record_failure(inv: WalInvocation, root: str, exc: Exception) -> None:
-    """Keep why this push failed in the spool: a base backup waiting for the file reports it."""
-    from lifeboat.operations.wal_push import failure_of
-    from lifeboat.sources.postgres.spool import RecordedFailure, Spool
-
-    record = RecordedFailure(os.path.basename(inv.args[0]), time.time(), failure_of(exc))
-    with contextlib.suppress(OSError):  # the failure is reported on stderr all the same
-        Spool(root).record_failure(record)
-
-
-# --- configuration ----------------------------------------------------------------------------
-
-
-def _context(inv: WalInvocation) -> CliContext:
-    from lifeboat.app.cli.context import CliContext
-
-    return CliContext.create(repo=inv.repo, config_path=inv.config, json=False, quiet=True, verbose=inv.verbose)
+# --- what the call takes from the command line ----------------------------------------------------
 
 
 def source_config(state: CliContext, source: str | None) -> PostgresSourceConfig | None:
@@ -100,45 +77,37 @@ def source_config(state: CliContext, source: str | None) -> PostgresSourceConfig
     return found
 
 
-def _push_settings(inv: WalInvocation, config: PostgresSourceConfig | None) -> PushSettings:
-    from lifeboat.core.units import parse_size
-    from lifeboat.operations.wal_push import PushSettings
+class _CommandLineSetup:
+    """The source and repository of one call, from its options, environment and configuration
+    (:class:`lifeboat.operations.wal_worker.WalSetup`); nothing is read before it is asked for."""
 
-    queue_max = inv.queue_max or (config.archive_queue_max if config else None)
-    try:
-        limit = parse_size(queue_max) if queue_max else None
-    except ValueError as exc:
-        raise UsageError(f"--queue-max: {exc}") from None
-    return PushSettings(parallel=config.archive_parallel if config else 2, queue_max=limit)
+    def __init__(self, inv: WalInvocation) -> None:
+        self._inv = inv
+        self._state: CliContext | None = None
+        self._source: PostgresSourceConfig | None = None
+        self._source_read = False
 
+    def _context(self) -> CliContext:
+        if self._state is None:
+            from lifeboat.app.cli.context import CliContext
 
-def _fetch_settings(config: PostgresSourceConfig | None, pgdata: str | None = None) -> FetchSettings:
-    from lifeboat.operations.wal_fetch import FetchSettings
-    from lifeboat.sources.postgres.recoveryconf import recovering_to_a_target
+            inv = self._inv
+            self._state = CliContext.create(
+                repo=inv.repo, config_path=inv.config, json=False, quiet=True, verbose=inv.verbose
+            )
+        return self._state
 
-    damage_ends = pgdata is not None and recovering_to_a_target(pgdata)
-    if config is None:
-        return FetchSettings(damage_ends_recovery=damage_ends)
-    return FetchSettings(
-        prefetch=config.fetch_prefetch, parallel=config.fetch_parallel, damage_ends_recovery=damage_ends
-    )
+    def source(self) -> PostgresSourceConfig | None:
+        if not self._inv.source:
+            return None
+        if not self._source_read:
+            self._source = source_config(self._context(), self._inv.source)
+            self._source_read = True
+        return self._source
 
-
-def _open_archive(state: CliContext, pgdata: str) -> WalArchive:
-    from lifeboat.repository.wal import WalArchive
-    from lifeboat.sources.postgres.pgdata import read_system_id
-
-    try:
-        system_id = read_system_id(pgdata)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the system identifier from {pgdata}/global/pg_control: {exc.strerror or exc}",
-            hint="run wal-push/wal-fetch from PostgreSQL (it runs them inside the data directory)",
-        ) from None
-    return WalArchive(state.open_repository(), system_id)
-
-
-# --- background workers --------------------------------------------------------------------------
+    def open_repository(self) -> Repository:
+        self.source()  # a configured source's repository is the default
+        return self._context().open_repository()
 
 
 def spawn(work: Callable[[], None]) -> None:
@@ -161,115 +130,34 @@ def spawn(work: Callable[[], None]) -> None:
         os._exit(0)
 
 
-def _push_worker(inv: WalInvocation, root: str, first: str, pgdata: str, pg_wal: Path) -> None:
-    from lifeboat.operations.wal_push import BackgroundPusher, failure_of
-    from lifeboat.sources.postgres.spool import Spool
-
-    spool = Spool(root)
-    lock = spool.push_lock()
-    if not lock.try_acquire():
-        return
-    try:
-        spool.clean_temporaries()
-        state = _context(inv)
-        config = source_config(state, inv.source)
-        archive = _open_archive(state, pgdata)
-        pusher = BackgroundPusher(archive, pg_wal, spool, _push_settings(inv, config), owns_spool=lock.is_current)
-        pushed = pusher.run()
-        spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"pusher exits after {pushed} files")
-    except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool
-        if not lock.is_current():
-            return  # the spool was removed under this worker; a new call starts a new one
-        failure = failure_of(exc)
-        spool.mark_push_failed(first, failure)
-        spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"pusher FAILED: {failure.message}")
-    finally:
-        lock.release()
-
-
-def _fetch_worker(inv: WalInvocation, root: str, first: str, pgdata: str) -> None:
-    from lifeboat.core.wal import DEFAULT_SEGMENT_SIZE
-    from lifeboat.operations.wal_fetch import FATAL, BackgroundFetcher
-    from lifeboat.operations.wal_push import failure_of
-    from lifeboat.sources.postgres.spool import Failure, Spool
-
-    spool = Spool(root)
-    lock = spool.fetch_lock()
-    if not lock.try_acquire():
-        return
-    try:
-        spool.clean_temporaries()
-        state = _context(inv)
-        config = source_config(state, inv.source)
-        archive = _open_archive(state, pgdata)
-        settings = _fetch_settings(config, pgdata)
-        fetcher = BackgroundFetcher(archive, spool, settings, segment_size=DEFAULT_SEGMENT_SIZE)
-        fetched = fetcher.run()
-        spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"fetcher exits after {fetched} files")
-    except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool
-        failure = failure_of(exc)
-        spool.mark_fetch_failed(first, Failure(FATAL, failure.message, failure.hint))
-        spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + f"fetcher FAILED: {failure.message}")
-    finally:
-        lock.release()
-
-
 # --- the two calls ------------------------------------------------------------------------------
 
 
-def _push(inv: WalInvocation, root: str) -> int:
-    from lifeboat.operations.wal_push import archive_file, push_file
-    from lifeboat.sources.postgres.spool import Spool
+def _call(inv: WalInvocation) -> WalCall:
+    from lifeboat.operations.wal_worker import WalCall
 
-    path = inv.args[0]
-    name = os.path.basename(path)
-    pg_wal = Path(os.path.dirname(os.path.abspath(path)))
-    pgdata = data_directory(path)
-    if not os.path.isfile(pg_wal / name):  # False for any path the system refuses, too long ones included
-        raise UsageError(f"{pg_wal / name} does not exist", hint="archive_command must pass %p (the file's path)")
-    queued = (pg_wal / "archive_status" / f"{name}.ready").exists()
-    if inv.sync or not queued:  # the background pusher only pushes what PostgreSQL queued
-        state = _context(inv)
-        source_config(state, inv.source)
-        push_file(_open_archive(state, pgdata), pg_wal, name)
-        return 0
-    spool = Spool(root).ensure()
-    # The queue limit is this call's duty: read the configuration only when it may set one.
-    config = source_config(_context(inv), inv.source) if inv.source and not inv.queue_max else None
-    settings = _push_settings(inv, config)
-    result = archive_file(
-        name, pg_wal, spool, lambda: spawn(lambda: _push_worker(inv, root, name, pgdata, pg_wal)), settings
+    return WalCall(
+        spool=spool_root(inv), data_directory=data_directory(inv.args[-1]), sync=inv.sync, queue_max=inv.queue_max
     )
+
+
+def _push(inv: WalInvocation) -> int:
+    from lifeboat.operations.wal_worker import push
+
+    result = push(_call(inv), inv.args[0], _CommandLineSetup(inv), spawn)
     if result.dropped is not None:
         _say("lifeboat: " + result.dropped.alert())
     elif result.outcome == "dropped":
-        _say(f"lifeboat: ALERT: {name} was DROPPED without archiving (archive queue over its limit)")
+        _say(f"lifeboat: ALERT: {result.name} was DROPPED without archiving (archive queue over its limit)")
     return 0
 
 
-def _fetch(inv: WalInvocation, root: str) -> int:
-    from lifeboat.operations.wal_fetch import NOT_FOUND, fetch_direct, fetch_file
-    from lifeboat.sources.postgres.spool import Spool
+def _fetch(inv: WalInvocation) -> int:
+    from lifeboat.operations.wal_fetch import NOT_FOUND
+    from lifeboat.operations.wal_worker import fetch
 
     name, path = inv.args
-    if "/" in name:
-        raise UsageError(f"{name!r} is not a WAL file name", hint="restore_command must pass %f then %p")
-    destination = Path(path)
-    pgdata = data_directory(path)
-    if inv.sync:
-        state = _context(inv)
-        source_config(state, inv.source)
-        damage_ends = _fetch_settings(None, pgdata).damage_ends_recovery
-        result = fetch_direct(_open_archive(state, pgdata), name, destination, damage_ends_recovery=damage_ends)
-    else:
-        spool = Spool(root).ensure()
-        result = fetch_file(
-            name,
-            destination,
-            spool,
-            lambda: spawn(lambda: _fetch_worker(inv, root, name, pgdata)),
-            _fetch_settings(None),
-        )
+    result = fetch(_call(inv), name, path, _CommandLineSetup(inv), spawn)
     if result.note:
         _say(f"lifeboat: warning: {result.note}")
     return 0 if result.found else NOT_FOUND

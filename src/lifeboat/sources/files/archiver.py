@@ -10,6 +10,13 @@ A file whose size, mtime, ctime and inode equal those in the parent snapshot is 
 read again: its content list is reused when every blob is still stored. Files that
 vanish or change while read, and entries that cannot be read, are reported as notices,
 never as crashes; unreadable entries make the backup partial.
+
+Each requested path is stored at its absolute path in the snapshot tree (``/var/lib/x`` as
+``var/lib/x``), unless the request places it elsewhere (:class:`TreePlace`): a PostgreSQL
+backup stores the data directory as ``data`` and each tablespace as ``tablespaces/<oid>``.
+A place may ask for entries that exist only once every file has been read (the
+``backup_label`` the server returns at the end of a base backup); its directory's tree is
+written after them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Callable, Generator, Mapping
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
@@ -49,10 +57,27 @@ _DONE = object()
 
 
 @dataclass(frozen=True)
+class TreePlace:
+    """Back up ``source`` (a path on disk) as the entry ``at`` of the snapshot tree,
+    e.g. ``("data",)``, instead of at its own absolute path."""
+
+    source: str
+    at: tuple[str, ...]
+    # Entries added to this directory once every file of the backup has been read, made from
+    # the directory's own node (for their owner); they replace walked entries of the same name.
+    late_entries: Callable[[Node], Sequence[Node]] | None = None
+
+
+@dataclass(frozen=True)
 class FileBackupOptions:
     """What to back up and how."""
 
-    paths: tuple[str, ...]
+    paths: tuple[str, ...] = ()  # stored at their absolute paths
+    places: tuple[TreePlace, ...] = ()  # or: stored where each place says (not with ``paths``)
+    # With ``places``: directories of the snapshot tree that are not on disk, by tree path, with
+    # their metadata; each is stored even when empty. Others on the way to a place get mode 0700,
+    # the time of the backup and no owner.
+    made_dirs: Mapping[tuple[str, ...], Node] = field(default_factory=dict)
     filter: PathFilter = field(default_factory=PathFilter)
     one_file_system: bool = False
     readers: int = 2
@@ -80,6 +105,7 @@ class ArchiveResult:
     bytes_total: int = 0
     errors: int = 0
     warnings: int = 0
+    absent: list[str] = field(default_factory=list)  # requested paths the tree lacks (vanished, unreadable)
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -167,6 +193,36 @@ class _DirJob:
     drop_if_empty: bool
     previous: Mapping[str, ParentEntry] = field(default_factory=dict)  # the parent snapshot's entries
     previous_tree: bytes | None = None  # and its tree, reused when nothing changed
+    extra: tuple[Node, ...] = ()  # late entries, replacing walked ones of the same name
+
+
+@dataclass
+class _Barrier:
+    """Done once every job queued before it is, and ``children`` are: every file has been read."""
+
+    children: list[Pending]
+    result: Future[None]
+
+
+def _targets(options: FileBackupOptions) -> dict[tuple[str, ...], tuple[str, ...] | None]:
+    """Snapshot tree path → path on disk of every requested entry (None: a made directory)."""
+    if not options.places:
+        return {parts: parts for parts in normalize_paths(options.paths)}
+    if options.paths:
+        raise ValueError("give paths or places, not both")
+    found: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+    for place in options.places:
+        if not place.at:
+            raise ValueError(f"a place needs a tree path: {place}")
+        found[place.at] = PurePosixPath(os.path.abspath(place.source)).parts[1:]
+    for at in options.made_dirs:
+        found[at] = None
+    for at, source in found.items():
+        if any(other[: len(at)] == at and other != at for other in found) and source is not None:
+            raise ValueError(f"{'/'.join(at)} is a place; nothing can be stored below it")
+    if len(found) != len(options.places) + len(options.made_dirs):
+        raise ValueError("two places, or a place and a made directory, share a tree path")
+    return found
 
 
 class FileArchiver:
@@ -200,6 +256,10 @@ class FileArchiver:
         self._dir_jobs: queue.Queue[_DirJob | object] = queue.Queue(maxsize=10_000)
         self._hardlinks: dict[tuple[int, int], tuple[tuple[bytes, ...], bool]] = {}
         self._failed: BaseException | None = None
+        self._sources: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+        self._late = {p.at: p.late_entries for p in options.places if p.late_entries is not None}
+        self._deferred: list[tuple[_DirJob, Callable[[Node], Sequence[Node]] | None]] = []
+        self._deferred_results: set[Future[Node | None]] = set()
 
     # --- notices and counters ---------------------------------------------------------------
     def _notice(self, severity: Severity, path: str, message: str) -> None:
@@ -242,9 +302,10 @@ class FileArchiver:
         finisher = threading.Thread(target=self._finish_dirs, name="lifeboat-trees", daemon=True)
         finisher.start()
         try:
-            targets = normalize_paths(self._options.paths)
+            self._sources = _targets(self._options)
             root_parent = self._load_parent_tree(self._parent_tree) if self._parent_tree else {}
-            root_children = run_nested(self._virtual_children((), targets, root_parent))
+            root_children = run_nested(self._virtual_children((), list(self._sources), root_parent))
+            self._finish_deferred()
             root = Future[Node | None]()
             self._dir_jobs.put(_DirJob(Node(name="root", type=NodeType.DIR), root_children, root, False))
             self._dir_jobs.put(_DONE)
@@ -259,6 +320,21 @@ class FileArchiver:
             self._readers.shutdown(wait=True)
             finisher.join()
 
+    def _finish_deferred(self) -> None:
+        """Once every file is read: add the late entries, then queue the directories held back."""
+        if not self._deferred:
+            return
+        barrier = _Barrier(
+            [c for job, _ in self._deferred for c in job.children if c not in self._deferred_results],
+            Future[None](),
+        )
+        self._dir_jobs.put(barrier)
+        barrier.result.result()
+        for job, late in self._deferred:
+            if late is not None:
+                job.extra = tuple(late(job.node))
+            self._dir_jobs.put(job)
+
     def _virtual_children(
         self, prefix: tuple[str, ...], targets: list[tuple[str, ...]], parent: Mapping[str, ParentEntry]
     ) -> Nested[list[Pending]]:
@@ -269,13 +345,29 @@ class FileArchiver:
         children: list[Pending] = []
         for name in sorted(groups):
             path = (*prefix, name)
-            if path in groups[name]:
-                root_dev = self._lstat_dev(path)
-                entry = self._requested(path, parent.get(name), root_dev)
+            source = self._sources.get(path)
+            if source is not None:
+                entry = self._requested(source, parent.get(name), self._lstat_dev(source), name=name, at=path)
             else:
-                entry = self._intermediate(path, groups[name], parent.get(name))
-            children.append((yield entry) if isinstance(entry, Generator) else entry)
+                deeper = [t for t in groups[name] if t != path]
+                entry = self._intermediate(path, deeper, parent.get(name))
+            child = (yield entry) if isinstance(entry, Generator) else entry
+            if source is not None:
+                self._watch_presence(_abs(source), child)
+            children.append(child)
         return children
+
+    def _watch_presence(self, path: str, child: Pending) -> None:
+        """Note ``path`` in :attr:`ArchiveResult.absent` when its entry turns out to be missing."""
+
+        def absent() -> None:
+            with self._counts:
+                self.result.absent.append(path)
+
+        if child is None:
+            absent()
+        elif isinstance(child, Future):
+            child.add_done_callback(lambda f: absent() if f.exception() is None and f.result() is None else None)
 
     def _lstat_dev(self, path: tuple[str, ...]) -> int:
         try:
@@ -286,15 +378,23 @@ class FileArchiver:
     def _intermediate(
         self, path: tuple[str, ...], targets: list[tuple[str, ...]], parent: ParentEntry | None
     ) -> Nested[Pending]:
-        abs_path = _abs(path)
-        try:
-            st = os.stat(abs_path)
-        except OSError as exc:
-            self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
-            return None
-        node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
+        """A directory on the way to requested paths: the one on disk at the same path, or,
+        when paths are placed, a made one."""
+        if self._options.places:
+            now = time.time_ns()
+            made = Node(name=path[-1], type=NodeType.DIR, mode=0o700, mtime_ns=now, atime_ns=now, ctime_ns=now)
+            node = replace(self._options.made_dirs.get(path, made), name=path[-1], subtree=None)
+        else:
+            abs_path = _abs(path)
+            try:
+                st = os.stat(abs_path)
+            except OSError as exc:
+                self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
+                return None
+            node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
         children = yield self._virtual_children(path, targets, self._parent_children(parent))
-        return self._dir_job(node, children, drop_if_empty=False)
+        held_back = any(isinstance(c, Future) and c in self._deferred_results for c in children)
+        return self._dir_job(node, children, drop_if_empty=False, defer=held_back)
 
     def _dir_job(
         self,
@@ -304,13 +404,31 @@ class FileArchiver:
         drop_if_empty: bool,
         previous: Mapping[str, ParentEntry] | None = None,
         previous_tree: bytes | None = None,
+        defer: bool = False,
+        late: Callable[[Node], Sequence[Node]] | None = None,
     ) -> Future[Node | None]:
+        """Queue the directory for the finisher; ``defer`` (or ``late`` entries) holds it back
+        until every file has been read (:meth:`_finish_deferred`)."""
         result = Future[Node | None]()
-        self._dir_jobs.put(_DirJob(node, children, result, drop_if_empty, previous or {}, previous_tree))
+        job = _DirJob(node, children, result, drop_if_empty, previous or {}, previous_tree)
+        if defer or late is not None:
+            self._deferred.append((job, late))
+            self._deferred_results.add(result)
+        else:
+            self._dir_jobs.put(job)
         return result
 
-    def _requested(self, path: tuple[str, ...], parent: ParentEntry | None, root_dev: int) -> Pending | _Walk:
-        """Back up a path named in the request (found by its absolute path)."""
+    def _requested(
+        self,
+        path: tuple[str, ...],
+        parent: ParentEntry | None,
+        root_dev: int,
+        *,
+        name: str,
+        at: tuple[str, ...],
+    ) -> Pending | _Walk:
+        """Back up a path named in the request (found by its absolute path) as the entry
+        ``name`` of the snapshot tree (at tree path ``at``)."""
         abs_path = _abs(path)
         try:
             st = os.lstat(abs_path)
@@ -325,7 +443,7 @@ class FileArchiver:
             self._notice(Severity.WARNING, abs_path, f"{describe_special(st)} skipped")
             return None
         if kind is NodeType.DIR:
-            return self._requested_directory(path, st, parent, root_dev)
+            return self._requested_directory(path, st, parent, root_dev, name=name, late=self._late.get(at))
         if kind is NodeType.FILE:
             try:
                 dir_fd = os.open(_abs(path[:-1]), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -333,7 +451,7 @@ class FileArchiver:
                 self._notice(Severity.ERROR, abs_path, f"cannot read: {exc.strerror}")
                 return None
             try:
-                return self._file(dir_fd, path, st, parent)
+                return self._file(dir_fd, path, st, parent, name=name)
             finally:
                 os.close(dir_fd)
         if kind is NodeType.SYMLINK:
@@ -342,11 +460,18 @@ class FileArchiver:
             except OSError as exc:
                 self._notice(Severity.ERROR, abs_path, f"cannot read link: {exc.strerror}")
                 return None
-            return node_from_stat(path[-1], st, kind, self._owners, target=target)
-        return node_from_stat(path[-1], st, kind, self._owners)
+            return node_from_stat(name, st, kind, self._owners, target=target)
+        return node_from_stat(name, st, kind, self._owners)
 
     def _requested_directory(
-        self, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None, root_dev: int
+        self,
+        path: tuple[str, ...],
+        st: os.stat_result,
+        parent: ParentEntry | None,
+        root_dev: int,
+        *,
+        name: str,
+        late: Callable[[Node], Sequence[Node]] | None,
     ) -> _Walk:
         try:
             chain = DirectoryChain(os.open(_abs(path), DIR_FLAGS))
@@ -354,7 +479,8 @@ class FileArchiver:
             self._unopenable(path, exc)
             return None
         try:
-            return (yield from self._directory(chain, path, st, parent, root_dev, drop_if_empty=False))
+            walk = self._directory(chain, path, st, parent, root_dev, drop_if_empty=False, as_name=name, late=late)
+            return (yield from walk)
         finally:
             chain.close()
 
@@ -436,10 +562,12 @@ class FileArchiver:
         root_dev: int,
         *,
         drop_if_empty: bool,
+        as_name: str | None = None,
+        late: Callable[[Node], Sequence[Node]] | None = None,
     ) -> _Walk:
         """The directory that is the chain's current one: list it, back up its entries
         (yielding the walk of each subdirectory), and queue its tree for the finisher."""
-        node = node_from_stat(path[-1], st, NodeType.DIR, self._owners)
+        node = node_from_stat(as_name or path[-1], st, NodeType.DIR, self._owners)
         children: list[Pending] = []
         if self._options.one_file_system and st.st_dev != root_dev:
             skipped = f"on another file system; contents skipped ({option('one_file_system')})"
@@ -469,7 +597,7 @@ class FileArchiver:
                 continue
             children.append((yield entry) if isinstance(entry, Generator) else entry)
         return self._dir_job(
-            node, children, drop_if_empty=drop_if_empty, previous=previous, previous_tree=previous_tree
+            node, children, drop_if_empty=drop_if_empty, previous=previous, previous_tree=previous_tree, late=late
         )
 
     def _is_dir(self, chain: DirectoryChain, name: str) -> bool:
@@ -479,11 +607,13 @@ class FileArchiver:
             return False
 
     # --- files -----------------------------------------------------------------------------
-    def _file(self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None) -> Pending:
+    def _file(
+        self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, parent: ParentEntry | None, *, name: str = ""
+    ) -> Pending:
         """A regular file in the directory ``dir_fd``: taken over from the parent snapshot,
-        or read by a reader thread (which gets a copy of ``dir_fd``)."""
+        or read by a reader thread (which gets a copy of ``dir_fd``); stored as ``name``."""
         self._cancel()  # a safe point: between two files
-        name = path[-1]
+        name = name or path[-1]
         opts = self._options
         recent = opts.reuse_window_ns > 0 and st.st_mtime_ns >= opts.started_ns - opts.reuse_window_ns
         if (
@@ -511,7 +641,7 @@ class FileArchiver:
         # here then as well would close it twice (EBADF, or another file's reused descriptor).
         owned = [job_fd]
         try:
-            future = self._readers.submit(self._read_owned_file, owned, path, st, status)
+            future = self._readers.submit(self._read_owned_file, owned, path, st, status, name)
         except BaseException:
             with contextlib.suppress(IndexError):
                 os.close(owned.pop())
@@ -520,12 +650,14 @@ class FileArchiver:
         future.add_done_callback(lambda _f: self._files_in_flight.release())
         return future
 
-    def _read_owned_file(self, owned: list[int], path: tuple[str, ...], st: os.stat_result, status: str) -> Node | None:
+    def _read_owned_file(
+        self, owned: list[int], path: tuple[str, ...], st: os.stat_result, status: str, name: str
+    ) -> Node | None:
         try:
             dir_fd = owned.pop()
         except IndexError:
             return None  # the walk was interrupted while submitting this job, and closed it
-        return self._read_file(dir_fd, path, st, status)
+        return self._read_file(dir_fd, path, st, status, name)
 
     def _open(self, dir_fd: int, name: str) -> int:
         try:
@@ -535,9 +667,8 @@ class FileArchiver:
                 raise
             return os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)  # O_NOATIME needs ownership
 
-    def _read_file(self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, status: str) -> Node | None:
+    def _read_file(self, dir_fd: int, path: tuple[str, ...], st: os.stat_result, status: str, name: str) -> Node | None:
         """A reader thread's job: owns ``dir_fd``, the descriptor of the file's directory."""
-        name = path[-1]
         linked = (st.st_dev, st.st_ino)
         try:
             if st.st_nlink > 1:
@@ -548,7 +679,7 @@ class FileArchiver:
                     self.progress.bytes_read(st.st_size)
                     self.progress.file_done()
                     return node_from_stat(name, st, NodeType.FILE, self._owners, content=known[0], sparse=known[1])
-            fd = self._open(dir_fd, name)
+            fd = self._open(dir_fd, path[-1])
         except FileNotFoundError:
             self._notice(Severity.WARNING, _abs(path), "vanished before it could be read; skipped")
             return None
@@ -561,12 +692,13 @@ class FileArchiver:
         finally:
             os.close(dir_fd)
         try:
-            return self._read_open_file(fd, path, st, status)
+            return self._read_open_file(fd, path, st, status, name)
         finally:
             os.close(fd)
 
-    def _read_open_file(self, fd: int, path: tuple[str, ...], st: os.stat_result, status: str) -> Node | None:
-        name = path[-1]
+    def _read_open_file(
+        self, fd: int, path: tuple[str, ...], st: os.stat_result, status: str, name: str
+    ) -> Node | None:
         linked = (st.st_dev, st.st_ino)
         try:
             before = os.fstat(fd)
@@ -629,6 +761,9 @@ class FileArchiver:
             job = self._dir_jobs.get()
             if job is _DONE:
                 return
+            if isinstance(job, _Barrier):
+                self._pass(job)
+                continue
             assert isinstance(job, _DirJob)
             if self._failed is not None:
                 job.result.set_exception(self._failed)
@@ -639,6 +774,9 @@ class FileArchiver:
                     entry = child.result() if isinstance(child, Future) else child
                     if entry is not None:
                         done.append(entry)
+                if job.extra:
+                    names = {e.name for e in job.extra}
+                    done = [e for e in done if e.name not in names] + list(job.extra)
                 if job.drop_if_empty and not done:
                     job.result.set_result(None)
                     continue
@@ -653,3 +791,16 @@ class FileArchiver:
                 # a finisher that died instead would leave the walk waiting for the root forever
                 self._failed = exc
                 job.result.set_exception(exc)
+
+    def _pass(self, barrier: _Barrier) -> None:
+        if self._failed is not None:
+            barrier.result.set_exception(self._failed)
+            return
+        try:
+            for child in barrier.children:
+                if isinstance(child, Future):
+                    child.result()
+            barrier.result.set_result(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the walk, which waits on it
+            self._failed = exc
+            barrier.result.set_exception(exc)

@@ -29,7 +29,6 @@ from typing import Any
 from lifeboat.core.basebackup import KIND, BaseBackup, TablespaceRecord
 from lifeboat.core.defaults import ARCHIVE_WAIT_SECONDS
 from lifeboat.core.progress import Notice, NoticeSink, Severity
-from lifeboat.core.protocols import RepositoryReader
 from lifeboat.core.snapshot import Snapshot, find_parent
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.core.wal import Lsn, parse_backup_label
@@ -38,19 +37,9 @@ from lifeboat.sources.base import BackupContext, Produced
 from lifeboat.sources.files.archiver import ArchiveResult, FileArchiver, FileBackupOptions
 from lifeboat.sources.postgres import layout, pagecheck
 from lifeboat.sources.postgres.archive_wait import ArchiverWatch, wait_for_wal
-from lifeboat.sources.postgres.server import DatabaseSize, PgServer, ServerInfo, Tablespace
+from lifeboat.sources.postgres.server import BackupStop, DatabaseSize, PgServer, ServerInfo, Tablespace
 from lifeboat.sources.postgres.tarstream import TarTreeBuilder
-from lifeboat.sources.postgres.treeparts import (
-    DATA,
-    TABLESPACES,
-    RecordingSaver,
-    SyntheticParent,
-    absolute_parent,
-    directory_node,
-    small_file,
-    split,
-    with_entries,
-)
+from lifeboat.sources.postgres.treeparts import DATA, TABLESPACES, directory_node, places, small_file, split
 from lifeboat.sources.tools.pg import Connection, PgBasebackup
 
 REUSE_WINDOW_NS = 2_000_000_000  # re-read files modified this close to the previous backup's start
@@ -162,27 +151,14 @@ class _ChecksumVerifier:
             )
 
 
-def _previous_nodes(repo: RepositoryReader, parent: Snapshot | None) -> tuple[dict[str, Node], int]:
-    """Absolute path → node of the previous backup's data directory and tablespaces, and its start."""
+def _parent_start(parent: Snapshot | None) -> int | None:
+    """When the previous backup started (ns), or None when there is none to take files from."""
     if parent is None:
-        return {}, 0
+        return None
     try:
-        record = BaseBackup.of(parent)
-        root = repo.load_tree(parent.tree)
+        return int(BaseBackup.of(parent).start_time.timestamp() * 1_000_000_000)
     except LifeboatError:
-        return {}, 0
-    nodes: dict[str, Node] = {}
-    data = root.get(DATA)
-    if data is not None:
-        nodes[record.data_directory] = data
-    spaces = root.get(TABLESPACES)
-    if spaces is not None and spaces.subtree is not None:
-        listing = repo.load_tree(spaces.subtree)
-        for space in record.tablespaces:
-            node = listing.get(str(space.oid))
-            if node is not None:
-                nodes[space.location] = node
-    return nodes, int(record.start_time.timestamp() * 1_000_000_000)
+        return None
 
 
 def _backup_local(ctx: BackupContext, request: PgBackupRequest, notices: _ExpectedChanges) -> Produced:
@@ -201,7 +177,7 @@ def _backup_local(ctx: BackupContext, request: PgBackupRequest, notices: _Expect
         databases = server.database_sizes()
         source = source_name(request, info)
         parent = None if request.full else find_parent(ctx.reader.snapshots(), source, ctx.hostname, KIND)
-        previous, previous_start_ns = _previous_nodes(ctx.reader, parent)
+        previous_start_ns = _parent_start(parent)
         block_size = _block_size(ctx, request, info.block_size)
         label = _label(request, clock)
         roots = [split(data_dir), *(split(t.location) for t in tablespaces)]
@@ -216,32 +192,46 @@ def _backup_local(ctx: BackupContext, request: PgBackupRequest, notices: _Expect
         if request.verify_checksums and not info.data_checksums:
             notices(Notice(Severity.WARNING, data_dir, "data checksums are off in this cluster; nothing to verify"))
             verifier = None
+        stops: list[BackupStop] = []
+
+        def backup_label(data: Node) -> list[Node]:
+            """Once every file is read: stop the backup; its label goes into ``data/``."""
+            stop = server.backup_stop()
+            stops.append(stop)
+            extra = [small_file(ctx.saver, "backup_label", stop.label_file.encode(), data)]
+            if stop.tablespace_map:
+                extra.append(small_file(ctx.saver, "tablespace_map", stop.tablespace_map.encode(), data))
+            return extra
+
+        the_places, made_dirs = places(data_dir, [(t.oid, t.location) for t in tablespaces], backup_label)
         options = FileBackupOptions(
-            paths=(data_dir, *(t.location for t in tablespaces)),
+            places=the_places,
+            made_dirs=made_dirs,
             filter=layout.backup_filter(data_dir),
             readers=max(1, ctx.workers),
             block_size_for=lambda parts: block_size if layout.is_relation_path(parts, roots) else 0,
             on_block=verifier,
-            reuse_window_ns=REUSE_WINDOW_NS if previous else 0,
-            started_ns=previous_start_ns,
+            reuse_window_ns=REUSE_WINDOW_NS if previous_start_ns is not None else 0,
+            started_ns=previous_start_ns or 0,
         )
-        parent_root, parent_trees = absolute_parent(previous) if previous else (None, {})
-        saver = RecordingSaver(ctx.saver)
         archiver = FileArchiver(
-            saver,
+            ctx.saver,
             ctx.chunker,
             options,
-            parent_loader=SyntheticParent(ctx.reader, parent_trees),
-            parent_tree=parent_root,
+            parent_loader=ctx.reader if previous_start_ns is not None else None,
+            parent_tree=parent.tree if parent is not None and previous_start_ns is not None else None,
             progress=ctx.events.progress,
             notify=notices,
             cancel=ctx.events.check,
         )
         archive = archiver.run()
-        stop = server.backup_stop()
+        if not stops:
+            raise LifeboatError(f"the data directory {data_dir} could not be backed up")
+        stop = stops[0]
         next_xid = server.next_xid()
         server.close()
-        root = _assemble(saver, archive.tree, data_dir, tablespaces, stop.label_file, stop.tablespace_map)
+        _refuse_absent(archive, tablespaces)
+        root = archive.tree
     finally:
         server.close()
     label_info = parse_backup_label(stop.label_file)
@@ -354,30 +344,11 @@ def _next_xid(request: PgBackupRequest) -> int:
         return server.next_xid()
 
 
-def _assemble(
-    saver: RecordingSaver,
-    root: bytes,
-    data_dir: str,
-    tablespaces: list[Tablespace],
-    label_file: str,
-    tablespace_map: str,
-) -> bytes:
-    """The snapshot's root tree: ``data/`` with the backup label, and ``tablespaces/<oid>/``."""
-    data = saver.node_at(root, split(data_dir))
-    if data is None or data.subtree is None:
-        raise LifeboatError(f"the data directory {data_dir} could not be backed up")
-    extra = [small_file(saver, "backup_label", label_file.encode(), data)]
-    if tablespace_map:
-        extra.append(small_file(saver, "tablespace_map", tablespace_map.encode(), data))
-    nodes = [with_entries(saver, data, extra, DATA)]
-    spaces = []
+def _refuse_absent(archive: ArchiveResult, tablespaces: list[Tablespace]) -> None:
+    """A tablespace the backup could not take fails it (no snapshot without one)."""
     for space in tablespaces:
-        node = saver.node_at(root, split(space.location))
-        if node is None:
+        if os.path.abspath(space.location) in archive.absent:
             raise LifeboatError(f"tablespace {space.name} at {space.location} could not be backed up")
-        spaces.append(replace(node, name=str(space.oid)))
-    nodes.append(directory_node(saver, TABLESPACES, spaces, data))
-    return saver.save_tree(Tree(tuple(nodes)))
 
 
 # --- stream ------------------------------------------------------------------------------------
@@ -401,7 +372,7 @@ def _backup_stream(ctx: BackupContext, request: PgBackupRequest, notices: _Expec
     label = _label(request, clock)
     start_time = clock()
     tool = PgBasebackup(str(info.version_num // 10000))
-    saver = RecordingSaver(ctx.saver)
+    saver = ctx.saver
     builder = TarTreeBuilder(
         saver,
         ctx.chunker,
