@@ -99,8 +99,8 @@ def test_a_file_postgres_cannot_read_is_a_permission_error_for_wal_push_backup_a
     new_passphrase.write_text("another passphrase\n")
     keys_before = set((world.repo_dir / "keys").iterdir())
     assert world.lifeboat("key", "add", env={"LIFEBOAT_NEW_PASSWORD_FILE": str(new_passphrase)}).code == 0
-    (key,) = set((world.repo_dir / "keys").iterdir()) - keys_before
-    os.chown(key, 0, 0)  # what 'key add' as root used to leave behind
+    (key,) = keys_before  # the key the server's passphrase opens; the added one stays readable
+    os.chown(key, 0, 0)  # what 'key add' as root used to leave behind (here, on the key that matters)
     os.chmod(key, 0o600)
     # A pusher that opened the repository before keeps archiving until it idles out; the next one fails.
     wait_until(lambda: not pushers_running(world), timeout=60, what="the background pusher's exit")
