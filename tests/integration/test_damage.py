@@ -251,3 +251,25 @@ def test_check_reports_packs_the_user_cannot_read_as_storage_14_and_damage_wins_
         p["object"]: p["cause"] for p in json.loads(as_nobody.run("--json", "check", "--read-data").stdout)["errors"]
     }
     assert causes[f"pack {damaged.name[:8]}"] == "damage" and causes[f"pack {refused.name[:8]}"] == "storage"
+
+
+def test_a_damaged_snapshot_does_not_stop_the_next_backup_it_is_named_and_passed_over(
+    cli: Cli, two_snapshots: tuple[Path, Path, Path]
+) -> None:
+    import json
+
+    repo, _, second = two_snapshots
+    before = json.loads(cli("--json", "snapshots").stdout)
+    bad = _undecodable_snapshot(repo, "flipped")
+
+    backed_up = cli("backup", str(second))
+    assert backed_up.code == 0, backed_up  # the new snapshot is whole: the damage is elsewhere
+    assert f"snapshot {bad[:8]}: cannot be read (" in backed_up.stderr, backed_up
+    assert "not considered as this backup's parent" in backed_up.stderr
+    readable = [s for s in json.loads(cli("--json", "snapshots").stdout) if "time" in s]
+    assert len(readable) == len(before) + 1
+    restored = cli("restore", readable[-1]["id"], "--target", str(repo.parent / "back"))
+    assert restored.code == 0, restored
+    assert sorted(p.name for p in (repo.parent / "back" / second.relative_to("/")).iterdir()) == sorted(
+        p.name for p in second.iterdir()
+    )

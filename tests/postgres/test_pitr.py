@@ -163,3 +163,28 @@ def test_restore_to_a_transaction_id(markers: Markers) -> None:
     assert result.code == 0, result
     assert labels(restored)[-2:] == ["after-name", "xid-target"]
     restored.stop()
+
+
+def test_a_damaged_newest_base_backup_is_named_and_recovery_uses_the_one_before(worlds: WorldFactory) -> None:
+    world = worlds()
+    c = world.cluster
+    c.psql("CREATE TABLE markers(id serial PRIMARY KEY, label text, committed_at timestamptz DEFAULT now())")
+    insert(c, "first")
+    world.backup()
+    insert(c, "second")
+    world.backup()
+    insert(c, "after")
+    world.wait_archived(world.switch_wal())
+    newest = json.loads(world.lifeboat("--json", "snapshots").stdout)[-1]["id"]
+    stored = world.repo_dir / "snapshots" / newest
+    damaged = bytearray(stored.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    stored.write_bytes(bytes(damaged))
+
+    result, restored = world.restore(world.new_dir("despite-damage"))
+    assert result.code == 0, result
+    report = json.loads(result.stdout)
+    assert report["snapshot"] != newest
+    assert any(w.startswith(f"snapshot {newest[:8]} cannot be read") for w in report["warnings"]), report
+    assert labels(restored) == ["first", "second", "after"]
+    restored.stop()

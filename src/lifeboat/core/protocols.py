@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from lifeboat.core.ids import BlobType
-from lifeboat.core.snapshot import Snapshot
+from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.core.tree import ParentEntry, Tree
 
 
@@ -78,6 +78,10 @@ class RepositoryReader(BlobLoader, ParentTrees, Protocol):
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot, oldest first."""
+        ...
+
+    def snapshots_and_damage(self) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot that can be read, oldest first, and those that cannot."""
         ...
 
     def resolve_snapshot(self, ref: str, *, candidates: list[Snapshot] | None = None) -> Snapshot:

@@ -145,3 +145,17 @@ def find_parent(snapshots: list[Snapshot], source: str, hostname: str, kind: str
     of the same source compares against (``snapshots`` oldest first, as a repository lists them)."""
     candidates = SnapshotFilter(sources=(source,), hostnames=(hostname,), kinds=(kind,)).apply(snapshots)
     return candidates[-1] if candidates else None
+
+
+@dataclass(frozen=True)
+class UnreadableSnapshot:
+    """A snapshot object that is stored but cannot be decoded (damaged or foreign bytes)."""
+
+    id: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"snapshot {self.id[:8]} cannot be read: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "short_id": self.id[:8], "unreadable": self.reason}

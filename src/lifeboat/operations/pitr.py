@@ -416,7 +416,7 @@ def restore_postgres(
     if request.target_action not in ("promote", "pause", "shutdown"):
         raise UsageError(f"--target-action {request.target_action!r}: use promote, pause or shutdown")
     with read_lock(repo, use_lock=True, wait=request.lock_wait):
-        snapshots = repo.snapshots()
+        snapshots, unreadable = repo.snapshots_and_damage()  # a damaged one must not stop a recovery
         if request.source:
             snapshots = [s for s in snapshots if s.source == request.source]
         backups = base_backups(snapshots)
@@ -461,7 +461,11 @@ def restore_postgres(
             archived,
             verify=lambda needed: verify_recovery_wal(archive, needed, history, workers=request.workers),
         )
-        warnings = [*timeline_warnings(plan), *wal_warnings]
+        warnings = [
+            *(f"{bad.describe()}; it was not considered" for bad in unreadable),
+            *timeline_warnings(plan),
+            *wal_warnings,
+        ]
         locations = tablespace_locations(backup, request.tablespace_map)
         target = Path(os.path.abspath(request.target_dir))
         datadir.take_over(str(target), force=request.force, what="target directory")

@@ -22,7 +22,7 @@ import blake3
 
 from lifeboat.core.chunking import Chunker
 from lifeboat.core.ids import BlobType, short
-from lifeboat.core.snapshot import Snapshot
+from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.core.tree import ParentEntry, Tree, parse_parent_entries
 from lifeboat.errors import (
     DamagedHeader,
@@ -94,20 +94,6 @@ def _unreadable_keys(unreadable: dict[str, StorageError], intact: int, damaged: 
     error = type(first)(f"{what}, and {tried}: the passphrase may belong to the unreadable one", hint=hint)
     error.exit_code = first.exit_code
     return error
-
-
-@dataclass(frozen=True)
-class UnreadableSnapshot:
-    """A snapshot object that is stored but cannot be decoded (damaged or foreign bytes)."""
-
-    id: str
-    reason: str
-
-    def describe(self) -> str:
-        return f"snapshot {self.id[:8]} cannot be read: {self.reason}"
-
-    def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "short_id": self.id[:8], "unreadable": self.reason}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from lifeboat.core.patterns import PathFilter
+from lifeboat.core.progress import Notice, Severity
 from lifeboat.errors import LifeboatError, NotSupported
 
 if TYPE_CHECKING:
@@ -91,6 +92,21 @@ class BackupContext:
     workers: int
     events: Events
     clock: Callable[[], datetime]
+
+    def readable_snapshots(self) -> list[Snapshot]:
+        """The snapshots a backup may take its parent from. One that cannot be decoded is
+        named in a warning and passed over: a damaged snapshot must not stop new backups."""
+        readable, unreadable = self.reader.snapshots_and_damage()
+        for bad in unreadable:
+            self.events.notice(
+                Notice(
+                    Severity.WARNING,
+                    f"snapshot {bad.id[:8]}",
+                    f"cannot be read ({bad.reason}); not considered as this backup's parent "
+                    "('lifeboat check' shows the damage)",
+                )
+            )
+        return readable
 
 
 @dataclass

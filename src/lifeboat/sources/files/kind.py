@@ -114,7 +114,7 @@ class FilesSource(SourceKind):
         parent = (
             ctx.reader.resolve_snapshot(request.parent)
             if request.parent
-            else find_parent(ctx.reader.snapshots(), source, ctx.hostname, SNAPSHOT_KIND)
+            else find_parent(ctx.readable_snapshots(), source, ctx.hostname, SNAPSHOT_KIND)
         )
         stop_scan = threading.Event()
         scanner = threading.Thread(

@@ -176,7 +176,7 @@ def _backup_local(ctx: BackupContext, request: PgBackupRequest, notices: _Expect
         tablespaces = server.tablespaces()
         databases = server.database_sizes()
         source = source_name(request, info)
-        parent = None if request.full else find_parent(ctx.reader.snapshots(), source, ctx.hostname, KIND)
+        parent = None if request.full else find_parent(ctx.readable_snapshots(), source, ctx.hostname, KIND)
         previous_start_ns = _parent_start(parent)
         block_size = _block_size(ctx, request, info.block_size)
         label = _label(request, clock)
