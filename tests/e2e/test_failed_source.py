@@ -344,8 +344,9 @@ class Nobody:
         )
 
 
-@pytest.fixture
-def nobody() -> Iterator[Nobody]:
+def nobody_repository() -> Iterator[Nobody]:
+    """A repository the user ``nobody`` created and owns, removed afterwards; root may take
+    files from it (root reads everything). The body of the ``nobody`` fixtures."""
     work = Path(tempfile.mkdtemp(prefix="lifeboat-nobody-"))
     os.chmod(work, 0o755)
     (work / "pass").write_bytes(PASSPHRASE)
@@ -355,6 +356,11 @@ def nobody() -> Iterator[Nobody]:
     assert user.run("init", "--kdf-memory", "8MiB").code == 0
     yield user
     shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def nobody() -> Iterator[Nobody]:
+    yield from nobody_repository()
 
 
 def test_an_unreadable_named_path_is_exit_16_not_an_empty_snapshot(nobody: Nobody) -> None:
