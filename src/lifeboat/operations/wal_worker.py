@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lifeboat.core.units import parse_size
-from lifeboat.errors import UsageError
+from lifeboat.errors import UsageError, option
 from lifeboat.operations.wal_push import BackgroundPusher, PushResult, PushSettings, archive_file, failure_of, push_file
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.pgdata import read_system_id
@@ -66,7 +66,7 @@ def push_settings(config: PostgresSourceConfig | None, queue_max: str | None) ->
     try:
         limit = parse_size(given) if given else None
     except ValueError as exc:
-        raise UsageError(f"--queue-max: {exc}") from None
+        raise UsageError(f"{option('queue_max')}: {exc}") from None
     return PushSettings(parallel=config.archive_parallel if config else 2, queue_max=limit)
 
 

@@ -59,7 +59,7 @@ def command(
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, format_duration, parse_duration
     from lifeboat.core.wal import Lsn
-    from lifeboat.errors import UsageError
+    from lifeboat.errors import UsageError, cli_flag, spell_options
     from lifeboat.operations.backup import default_workers
     from lifeboat.operations.pitr import PgRestoreRequest, restore_postgres
 
@@ -116,11 +116,11 @@ def command(
     with out.progress(progress, "restoring PostgreSQL"):
         result = restore_postgres(repo, request, progress=progress, notify=out.notice)
     if state.json:
-        out.emit_json(result.to_json())
+        out.emit_json(result.to_json(cli_flag))
         return
     backup = result.backup
     for warning in result.warnings:
-        out.info(f"warning: {warning}")
+        out.info(f"warning: {spell_options(warning, cli_flag)}")
     out.line(
         f"restored base backup {backup.snapshot_id[:8]} "
         f"(consistent at {backup.stop_time.isoformat(timespec='seconds')}, "
