@@ -406,6 +406,37 @@ def recovery_settings(request: PgRestoreRequest, timeline: str) -> dict[str, str
 # --- the use case ------------------------------------------------------------------------------------
 
 
+def recovery_request(
+    ref: str,
+    target_dir: str,
+    *,
+    restore_command: str,
+    source: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    lock_wait: float = 0.0,
+) -> PgRestoreRequest:
+    """The request of a generic restore (``restore --source NAME REF``) of a kind restored by
+    recovery: ``latest`` recovers to the end of the archive on the live timeline from the base
+    backup chosen for it; a snapshot id recovers from that base backup; into ``target_dir``."""
+    snapshot, sep, _path = ref.partition(":")
+    if sep:
+        raise UsageError(
+            f"{ref!r}: a PostgreSQL base backup is restored whole, not a path of it",
+            hint="give 'latest' or a snapshot id; 'lifeboat restore --target DIR ID:/data/PATH' without "
+            f"{option('source')} lays files of it down",
+        )
+    return PgRestoreRequest(
+        target_dir=target_dir,
+        restore_command=restore_command,
+        snapshot=None if snapshot == "latest" else snapshot,
+        source=source,
+        force=force,
+        workers=workers,
+        lock_wait=lock_wait,
+    )
+
+
 def restore_postgres(
     repo: Repository,
     request: PgRestoreRequest,

@@ -140,9 +140,7 @@ def record_push_failure(call: WalCall, name: str, exc: Exception) -> None:
         Spool(call.spool).record_failure(record)
 
 
-def run_pusher(
-    call: WalCall, first: str, pg_wal: Path, setup: WalSetup, *, cancel: CancelToken | None = None
-) -> None:
+def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup, *, cancel: CancelToken | None = None) -> None:
     """The background pusher's life: push until idle, unless another holds the spool's lock.
 
     Its failure is written to the spool for the call waiting on ``first``; ``cancel`` (the
