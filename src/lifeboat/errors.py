@@ -92,7 +92,8 @@ class PassphraseError(LifeboatError):
     default_hint = (
         "the first of LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND, the configured password_file or "
         "password_command, LIFEBOAT_PASSWORD is used: check that it gives this repository's passphrase and "
-        "that --repo names the right repository; the passphrase of any other key (added with 'key add') opens it too"
+        "that {option:repo} names the right repository; the passphrase of any other key (added with 'key add') "
+        "opens it too"
     )
 
 
@@ -100,7 +101,7 @@ class RepositoryNotFound(LifeboatError):
     """The location holds no Lifeboat repository."""
 
     exit_code = ExitCode.NO_REPOSITORY
-    default_hint = "check --repo / LIFEBOAT_REPO, or create one with 'lifeboat init'"
+    default_hint = "check {option:repo} / LIFEBOAT_REPO, or create one with 'lifeboat init'"
 
 
 class RepositoryExists(LifeboatError):
@@ -263,7 +264,9 @@ class StorageReadOnly(StorageError):
 class PostgresError(LifeboatError):
     """PostgreSQL refused or failed an operation Lifeboat asked of it."""
 
-    default_hint = "check the connection settings (--host/--port/--user, PG* variables) and the server log"
+    default_hint = (
+        "check the connection settings ({option:host}/{option:port}/{option:user}, PG* variables) and the server log"
+    )
 
 
 class WalConflict(IntegrityError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from lifeboat.sources.tools.pg import find_program
+from lifeboat.sources.tools.pgcluster import chown_tree, free_port
 from tests.postgres.conftest import WorldFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres-dump-command")]
@@ -73,7 +75,7 @@ def test_backup_and_restore_source_dispatch_every_configured_kind(worlds: WorldF
     c.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500)", dbname="appdb")
     c.psql("CREATE DATABASE restored")
     connect = ["-h", str(c.socket_dir), "-p", str(c.port), "-U", "postgres"]
-    config = tmp_path / "lifeboat.yaml"
+    config = world.base / "lifeboat.yaml"  # the server reads it too: its restore_command fetches WAL
     config.write_text(
         json.dumps(
             {
@@ -116,6 +118,26 @@ def test_backup_and_restore_source_dispatch_every_configured_kind(worlds: WorldF
     restored = world.lifeboat("restore", "--source", "appdb", "latest", env=env)
     assert restored.code == 0, restored
     assert c.psql("SELECT count(*), sum(id) FROM t", dbname="restored") == "500|125250"
-    # A postgres source is restored by point-in-time recovery, and says so.
-    pitr = world.lifeboat("restore", "--source", "cluster", "latest", env=env)
-    assert pitr.code == 2 and "restore postgres" in pitr.stderr
+    # A postgres source is restored by point-in-time recovery into a data directory: without
+    # one it says so; with one it runs restore postgres's use case with its defaults (latest).
+    missing = world.lifeboat("restore", "--source", "cluster", "latest", env=env)
+    assert missing.code == 2 and "--target" in missing.stderr and "restore postgres" in missing.stderr, missing
+    c.psql("CREATE TABLE later (id int); INSERT INTO later SELECT generate_series(1, 7)", dbname="appdb")
+    world.wait_archived(world.switch_wal())  # WAL after the base backup, which latest must replay
+    target = world.new_dir("by-source")
+    pitr = world.lifeboat("restore", "--source", "cluster", "latest", "--target", str(target), env=env)
+    assert pitr.code == 0, pitr
+    assert "restored base backup" in pitr.stdout and "recovery target: latest" in pitr.stdout, pitr
+    copy = world.restored(target, free_port())
+    copy.configure({"port": str(copy.port)})  # beside the running original
+    copy.log.parent.mkdir(parents=True)
+    chown_tree(copy.log.parent, copy.os_user)
+    copy.start()
+    deadline = time.monotonic() + 120
+    while copy.psql("SELECT pg_is_in_recovery()") != "f":  # replaying the archived WAL, then promoted
+        assert time.monotonic() < deadline, "the restored cluster did not finish recovery"
+        time.sleep(0.2)
+    assert copy.psql("SELECT count(*), sum(id) FROM t", dbname="appdb") == "500|125250"
+    assert copy.psql("SELECT count(*) FROM later", dbname="appdb") == "7"
+    busy = world.lifeboat("restore", "--source", "cluster", "latest", "--target", str(target), env=env)
+    assert busy.code != 0 and "running server" in busy.stderr and "--force" in busy.stderr, busy

@@ -26,7 +26,7 @@ from lifeboat.core.wal import (
     segments_needed,
     timeline_for_segment,
 )
-from lifeboat.errors import WalMissing
+from lifeboat.errors import WalMissing, cli_flag, spell_options
 from tests.postgres.test_pg_logic import MONDAY, TUESDAY
 
 SEG = 16 * 1024 * 1024
@@ -287,7 +287,7 @@ def test_a_timeline_whose_first_segment_is_not_archived_is_refused_not_replaced_
         check_wal(MONDAY, branch, RestoreTarget(), archived)
     with pytest.raises(WalMissing) as refused:
         check_wal(MONDAY, branch, RestoreTarget(time=MONDAY.stop_time), archived)
-    assert "restore timeline 1 (--timeline 1)" in refused.value.hint
+    assert "restore timeline 1 (--timeline 1)" in refused.value.spelled(cli_flag)[1]
     # once the branch's own segment is there, recovery follows it and stops where it ends
     assert check_wal(MONDAY, branch, RestoreTarget(), archived | _names(5, timeline=2))[0] == (
         "000000020000000000000005"
@@ -357,7 +357,7 @@ def test_plan_names_the_timelines_it_does_not_follow_and_writes_a_number() -> No
     assert recovery_timeline_setting(plan.history, timelines) == "1"
     (warning,) = timeline_warnings(plan)
     assert warning.startswith("timeline 2 (from timeline 1 at 0/3000100) is newer-numbered than timeline 1")
-    assert warning.endswith("to restore it give --timeline 2")
+    assert spell_options(warning, cli_flag).endswith("to restore it give --timeline 2")
     explicit = plan_timeline("2", [MONDAY], timelines, None)
     assert (explicit.history.timeline, explicit.others) == (2, ())
     with pytest.raises(WalMissing, match="timeline 3 has no history file"):

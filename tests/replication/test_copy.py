@@ -259,3 +259,43 @@ def test_a_damaged_wal_object_at_the_source_is_named_with_a_hint_that_helps(
     with pytest.raises(IntegrityError, match=f"source archived WAL file {WAL_SEGMENT}: fails authentication") as caught:
         copy_snapshots(source_repo, dst)
     assert "check --read-data" in caught.value.hint and "repair index" not in caught.value.hint
+
+
+def test_copy_reports_events_and_a_cancel_stops_it_between_snapshots(source_repo: Repository, tmp_path: Path) -> None:
+    from lifeboat.core.events import CancelToken, Event, Events, ResultReady, StepAnnounced
+    from lifeboat.errors import Cancelled, ExitCode
+
+    tree = tmp_path / "data"
+    make_tree(tree, seed=7)
+    first = backup(source_repo, tree)
+    (tree / "etc" / "second.conf").write_bytes(b"second\n" * 100)
+    second = backup(source_repo, tree)
+    dst = Repository.init(MemoryBackend(), OTHER_PASSPHRASE, kdf=FAST_KDF)
+    token = CancelToken()
+    seen: list[Event] = []
+
+    def sink(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, StepAnnounced) and event.message.endswith("(2/2)"):
+            token.cancel("the daemon stops")  # while the second snapshot is being copied
+
+    with pytest.raises(Cancelled) as stopped:
+        copy_snapshots(source_repo, dst, wal=False, events=Events(sink, cancel=token))
+    assert stopped.value.exit_code == ExitCode.INTERRUPTED
+    steps = [e.message for e in seen if isinstance(e, StepAnnounced)]
+    assert steps == [
+        "2 snapshots to copy, 0 already at the destination",
+        f"copying snapshot {first[:8]} (1/2)",
+        f"copying snapshot {second[:8]} (2/2)",
+    ]
+    assert not any(isinstance(e, ResultReady) for e in seen)
+    # the first snapshot was committed; the second left nothing a check would object to
+    reopened = Repository.open(dst.backend, OTHER_PASSPHRASE)
+    assert [s.extra[ORIGIN]["snapshot"] for s in reopened.snapshots()] == [first]
+    assert check(reopened).ok
+
+    seen.clear()
+    result = copy_snapshots(source_repo, reopened, wal=False, events=Events(seen.append))
+    assert [c.source_id for c in result.copied] == [second] and result.already_present == [first]
+    (ready,) = [e for e in seen if isinstance(e, ResultReady)]
+    assert (ready.operation, ready.document) == ("copy", result.to_json())

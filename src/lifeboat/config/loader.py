@@ -70,23 +70,23 @@ def load_config(path: str | Path) -> LifeboatConfig:
             data = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
-            f"configuration file {path} does not exist", hint="check --config / LIFEBOAT_CONFIG"
+            f"configuration file {path} does not exist", hint="check {option:config} / LIFEBOAT_CONFIG"
         ) from None
     except OSError as exc:
         raise ConfigError(
             f"cannot read configuration file {path}: {exc.strerror}",
-            hint="check --config / LIFEBOAT_CONFIG and that this user may read the file",
+            hint="check {option:config} / LIFEBOAT_CONFIG and that this user may read the file",
         ) from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
             f"configuration file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a Lifeboat configuration",
-            hint="check --config / LIFEBOAT_CONFIG",
+            hint="check {option:config} / LIFEBOAT_CONFIG",
         )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"configuration file {path} is not UTF-8 text (byte {exc.start} is not)",
-            hint="a configuration file is YAML text (docs/configuration.md); check --config / LIFEBOAT_CONFIG",
+            hint="a configuration file is YAML text (docs/configuration.md); check {option:config} / LIFEBOAT_CONFIG",
         ) from None
     return parse_config(text, origin=str(path))

@@ -19,17 +19,22 @@ them is decrypted and checked against its id under the destination's keys
 (:meth:`Repository.verify_pack`); and the index files written are confirmed in storage.
 Archived WAL files are fetched with the source's keys and archived at the destination by
 :class:`~lifeboat.repository.wal.WalArchive`, as ``wal-push`` archives them, then read back.
+
+Its steps are announced as events (``StepAnnounced``), the result as ``ResultReady``; a
+cancelled copy stops between snapshots, between the files of a snapshot's trees and between
+WAL files — what was committed stays, the next run carries on.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from lifeboat.core.events import Events
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.core.trampoline import Nested, run_nested
@@ -43,8 +48,6 @@ from lifeboat.repository.wal import PushOutcome, WalArchive, archived_files
 ORIGIN = "origin"
 _PROBE = b"lifeboat copy: do the two repositories share their blob-id key?"
 _BLOB_MEMO_LIMIT = 500_000  # entries of the source→destination blob map kept across snapshots
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,17 @@ class _TreeCopier:
     """Rewrites trees for the destination and stores the blobs it lacks."""
 
     def __init__(
-        self, src: Repository, dst: Repository, session: WriteSession, result: CopyResult, *, workers: int
+        self,
+        src: Repository,
+        dst: Repository,
+        session: WriteSession,
+        result: CopyResult,
+        *,
+        workers: int,
+        events: Events | None = None,
     ) -> None:
         self.src = src
+        self.events = events or Events()
         self.dst = dst
         self.session = session
         self.result = result
@@ -194,6 +205,7 @@ class _TreeCopier:
         return new_id
 
     def _copy_content(self, node: Node, before_src: Node | None, before_dst: Node | None) -> tuple[bytes, ...]:
+        self.events.check()  # between files: nothing of this snapshot is committed yet
         known: dict[bytes, bytes] = {}
         if (
             before_src is not None
@@ -312,13 +324,13 @@ def copy_snapshots(
     workers: int = 4,
     lock_wait: float = 0.0,
     source_lock_wait: float | None = None,
-    progress: Progress | None = None,
+    events: Events | None = None,
 ) -> CopyResult:
     """Copy the chosen snapshots (``refs``, else every one ``selection`` matches) and the WAL.
 
     ``lock_wait`` is how long to wait for the destination's lock, ``source_lock_wait`` for
     the source's (by default the same)."""
-    say = progress or (lambda _message: None)
+    events = (events or Events()).for_operation("copy")
     if src.header.repository_id == dst.header.repository_id:
         raise UsageError("the source and destination are the same repository", hint="give two different repositories")
     result = CopyResult(same_keys=share_keys(src, dst))
@@ -343,17 +355,21 @@ def copy_snapshots(
                 result.already_present.append(snapshot.id)
             else:
                 todo.append(snapshot)
-        say(f"{len(todo)} snapshots to copy, {len(result.already_present)} already at the destination")
+        events.step(f"{len(todo)} snapshots to copy, {len(result.already_present)} already at the destination")
         for number, snapshot in enumerate(todo, 1):
-            say(f"copying snapshot {snapshot.short_id} ({number}/{len(todo)})")
-            copy = _copy_one(src, dst, snapshot, _parent_for(snapshot, pairs), copied_ids, result, verify, workers)
+            events.check()  # between snapshots: each one copied so far is committed
+            events.step(f"copying snapshot {snapshot.short_id} ({number}/{len(todo)})")
+            copy = _copy_one(
+                src, dst, snapshot, _parent_for(snapshot, pairs), copied_ids, result, verify, workers, events
+            )
             pairs[origin_of(src, snapshot)] = (snapshot, copy)
             copied_ids[snapshot.id] = copy.id
             result.copied.append(
                 CopiedSnapshot(snapshot.id, copy.id, snapshot.time.isoformat(), snapshot.source, snapshot.hostname)
             )
         if wal:
-            copy_wal(src, dst, result, verify=verify, workers=workers, progress=say)
+            copy_wal(src, dst, result, verify=verify, workers=workers, events=events)
+    events.result(result.to_json())
     return result
 
 
@@ -366,10 +382,11 @@ def _copy_one(
     result: CopyResult,
     verify: bool,
     workers: int,
+    events: Events,
 ) -> Snapshot:
     packs: list[str] = []
     with WriteSession(dst, workers=workers, on_pack=lambda pack, _size: packs.append(pack)) as session:
-        copier = _TreeCopier(src, dst, session, result, workers=workers)
+        copier = _TreeCopier(src, dst, session, result, workers=workers, events=events)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lifeboat-copy") as pool:
             tree = copier.copy_tree(snapshot.tree, (parent[0].tree, parent[1].tree) if parent else None, pool)
         stats = session.commit()
@@ -404,22 +421,23 @@ def copy_wal(
     *,
     verify: bool = True,
     workers: int = 4,
-    progress: Progress | None = None,
+    events: Events | None = None,
 ) -> None:
     """Copy every archived WAL file the destination lacks: fetched and verified with the
     source's keys, archived at the destination as ``wal-push`` archives (put-if-absent, never
     overwriting different content) and, with ``verify``, read back."""
-    say = progress or (lambda _message: None)
+    events = events or Events(operation="copy")
     source_files = [(system_id, archived.name) for system_id, archived in archived_files(src)]
     existing = {(system_id, archived.name) for system_id, archived in archived_files(dst)}
     todo = [item for item in source_files if item not in existing]
     result.wal_present += len(source_files) - len(todo)
     if not todo:
         return
-    say(f"copying {len(todo)} archived WAL files")
+    events.step(f"copying {len(todo)} archived WAL files")
     archives = {system_id: (WalArchive(src, system_id), WalArchive(dst, system_id)) for system_id, _ in todo}
 
     def copy_one(item: tuple[str, str]) -> int:
+        events.check()  # between WAL files: each one archived so far stays
         system_id, name = item
         source, destination = archives[system_id]
         try:

@@ -14,6 +14,7 @@ the repository — an upper bound of the commits it holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,7 @@ from lifeboat.core.wal import (
     segments_needed,
     timeline_for_segment,
 )
-from lifeboat.errors import LifeboatError, ObjectNotFound
+from lifeboat.errors import LifeboatError, ObjectNotFound, config_key, spell_options
 from lifeboat.operations.pitr import TimelinePlan, plan_timeline, read_timelines, timeline_warnings
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
@@ -102,7 +103,7 @@ class ClusterInfo:
     history_files: list[str]
     problems: list[str] = field(default_factory=list)
     gap: str | None = None  # the first segment recovery from the newest base backup lacks
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # options named as errors.option markers
 
     @property
     def status(self) -> str:
@@ -120,7 +121,8 @@ class ClusterInfo:
         """Whether ``pg info`` exits with the integrity code for this cluster."""
         return self.status in ("gap", "unrestorable")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, spell: Callable[[str], str] = config_key) -> dict[str, Any]:
+        """The JSON form; the options the notes name are spelled by ``spell``."""
         return {
             "system_id": self.system_id,
             "status": self.status,
@@ -134,7 +136,7 @@ class ClusterInfo:
             },
             "recoverable": self.window.to_json() if self.window else None,
             "problems": self.problems,
-            "notes": self.notes,
+            "notes": [spell_options(n, spell) for n in self.notes],
         }
 
 

@@ -14,7 +14,7 @@ first segment of a timeline that PostgreSQL would replace with an older timeline
 Targets known only by time, xid or name are checked up to consistency; the fetcher stops
 recovery if it meets a gap later. Restored copies do not archive unless asked
 (``archive``). Restores never write into a running cluster or a non-empty directory unless
-forced (``--force`` empties it first).
+forced (option ``force`` empties it first).
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ from lifeboat.errors import (
     ObjectNotFound,
     UsageError,
     WalMissing,
+    config_key,
+    option,
+    spell_options,
 )
 from lifeboat.operations.restore import read_lock
 from lifeboat.repository.repo import Repository
@@ -88,13 +91,14 @@ class PgRestoreResult:
     wal_checked_until: str
     tablespaces: dict[int, str]
     recovery: RecoveryOutcome | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # options named as errors.option markers
     total_seconds: float = 0.0
     timeline_rule: str = "requested"  # live | newest-backup | requested | current
     other_timelines: list[OtherTimeline] = field(default_factory=list)
     archive: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, spell: Callable[[str], str] = config_key) -> dict[str, Any]:
+        """The JSON form; the options the warnings name are spelled by ``spell``."""
         return {
             "snapshot": self.backup.snapshot_id,
             "backup": self.backup.to_json(),
@@ -118,7 +122,7 @@ class PgRestoreResult:
                 "port": self.recovery.port,
             },
             "total_seconds": round(self.total_seconds, 3),
-            "warnings": self.warnings,
+            "warnings": [spell_options(w, spell) for w in self.warnings],
         }
 
 
@@ -174,7 +178,7 @@ def pick_system(repo: Repository, backups: list[BaseBackup], wanted: str | None)
     if len(with_backups) > 1:
         raise UsageError(
             f"the repository holds backups of {len(with_backups)} database systems: {', '.join(with_backups)}",
-            hint="pick one with --system-id (or --source)",
+            hint=f"pick one with {option('system_id')} (or {option('source')})",
         )
     return with_backups[0]
 
@@ -228,14 +232,15 @@ def plan_timeline(
     try:
         timeline = int(requested, 16) if requested.lower().startswith("0x") else int(requested)
     except ValueError:
-        raise UsageError(f"--timeline {requested!r}: give latest, current or a number") from None
+        raise UsageError(f"{option('timeline')} {requested!r}: give latest, current or a number") from None
     if timeline in problems:
         raise IntegrityError(problems[timeline])
     entry = timelines.get(timeline)
     if timeline != 1 and (entry is None or not entry.history_file):
         raise WalMissing(
             f"timeline {timeline} has no history file ({history_file_name(timeline)}) in the archive",
-            hint="'lifeboat pg info' lists the archived timelines; --timeline current follows the base backup's own",
+            hint="'lifeboat pg info' lists the archived timelines; "
+            f"{option('timeline')} current follows the base backup's own",
         )
     return TimelinePlan(entry.history if entry else TimelineHistory.root(1), "requested")
 
@@ -257,10 +262,10 @@ def timeline_warnings(plan: TimelinePlan) -> list[str]:
         origin = f" (from timeline {other.parent} at {other.switchpoint})" if other.parent else ""
         if other.last_wal:
             newest = f"newest WAL {other.last_wal}, archived {_when(other.last_arrival)}"
-            pick = f"to restore it give --timeline {other.timeline}"
+            pick = f"to restore it give {option('timeline')} {other.timeline}"
         else:
             newest = "none of its WAL is archived yet"
-            pick = f"once its WAL is archived, --timeline {other.timeline} restores it"
+            pick = f"once its WAL is archived, {option('timeline')} {other.timeline} restores it"
         if other.newer_numbered:
             text = (
                 f"timeline {other.timeline}{origin} is newer-numbered than timeline {live}, which a default "
@@ -341,8 +346,8 @@ def _refuse_fallback(path: Sequence[TimelinePeriod], archived: set[str], size: i
         f"timeline {expected.timeline}'s WAL segment {expected.name} is not in the archive but "
         f"{read.name} of timeline {read.timeline} is: PostgreSQL would replay that one in its place and go on "
         f"with timeline {read.timeline}'s WAL past the point where timeline {expected.timeline} branched off",
-        hint=f"restore timeline {read.timeline} (--timeline {read.timeline}), whose WAL is the same up to that "
-        f"point, or first archive {expected.name} from the server on timeline {expected.timeline} "
+        hint=f"restore timeline {read.timeline} ({option('timeline')} {read.timeline}), whose WAL is the same up to "
+        f"that point, or first archive {expected.name} from the server on timeline {expected.timeline} "
         "(SELECT pg_switch_wal() there)",
     )
 
@@ -377,7 +382,7 @@ def tablespace_locations(backup: BaseBackup, mapping: Mapping[str, str]) -> dict
     unknown = sorted(set(mapping) - known)
     if unknown:
         names = ", ".join(f"{t.name} ({t.oid})" for t in backup.tablespaces) or "none"
-        raise UsageError(f"--tablespace names {', '.join(unknown)}, not in the backup (it has: {names})")
+        raise UsageError(f"{option('tablespace')} names {', '.join(unknown)}, not in the backup (it has: {names})")
     locations: dict[int, str] = {}
     for space in backup.tablespaces:
         chosen = mapping.get(str(space.oid)) or mapping.get(space.name) or space.location
@@ -401,6 +406,37 @@ def recovery_settings(request: PgRestoreRequest, timeline: str) -> dict[str, str
 # --- the use case ------------------------------------------------------------------------------------
 
 
+def recovery_request(
+    ref: str,
+    target_dir: str,
+    *,
+    restore_command: str,
+    source: str | None = None,
+    force: bool = False,
+    workers: int = 2,
+    lock_wait: float = 0.0,
+) -> PgRestoreRequest:
+    """The request of a generic restore (``restore --source NAME REF``) of a kind restored by
+    recovery: ``latest`` recovers to the end of the archive on the live timeline from the base
+    backup chosen for it; a snapshot id recovers from that base backup; into ``target_dir``."""
+    snapshot, sep, _path = ref.partition(":")
+    if sep:
+        raise UsageError(
+            f"{ref!r}: a PostgreSQL base backup is restored whole, not a path of it",
+            hint="give 'latest' or a snapshot id; 'lifeboat restore --target DIR ID:/data/PATH' without "
+            f"{option('source')} lays files of it down",
+        )
+    return PgRestoreRequest(
+        target_dir=target_dir,
+        restore_command=restore_command,
+        snapshot=None if snapshot == "latest" else snapshot,
+        source=source,
+        force=force,
+        workers=workers,
+        lock_wait=lock_wait,
+    )
+
+
 def restore_postgres(
     repo: Repository,
     request: PgRestoreRequest,
@@ -414,7 +450,7 @@ def restore_postgres(
     started = time.monotonic()
     progress = progress or Progress()
     if request.target_action not in ("promote", "pause", "shutdown"):
-        raise UsageError(f"--target-action {request.target_action!r}: use promote, pause or shutdown")
+        raise UsageError(f"{option('target_action')} {request.target_action!r}: use promote, pause or shutdown")
     with read_lock(repo, use_lock=True, wait=request.lock_wait):
         snapshots, unreadable = repo.snapshots_and_damage()  # a damaged one must not stop a recovery
         if request.source:
@@ -441,7 +477,7 @@ def restore_postgres(
                 raise UsageError(
                     f"base backup {chosen_one.snapshot_id[:8]} (timeline {chosen_one.timeline}) is not on the "
                     f"path of timeline {history.timeline}",
-                    hint="pick another --snapshot or --timeline",
+                    hint=f"pick another {option('snapshot')} or {option('timeline')}",
                 )
             backup = chosen_one
         else:

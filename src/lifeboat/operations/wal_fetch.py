@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifeboat.core.events import CancelToken
 from lifeboat.core.wal import WalFileKind, WalSegment, parse_wal_file_name
 from lifeboat.errors import ExitCode, LifeboatError, StorageNotFound, WalDamaged, WalMissing
 from lifeboat.repository.wal import WalArchive
@@ -190,8 +191,10 @@ class BackgroundFetcher:
         segment_size: int,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.archive = archive
+        self.cancel = cancel or CancelToken()
         self.spool = spool
         self.settings = settings
         self.segment_size = segment_size
@@ -209,9 +212,12 @@ class BackgroundFetcher:
         self._archived = {f.name for f in self.archive.files()}
         self._listed_at = self._monotonic()
 
-    def _fetch(self, name: str) -> None:
+    def _fetch(self, name: str) -> bool:
+        if self.cancel.cancelled:
+            return False  # queued before the cancel: left for the next fetcher
         data = self.archive.fetch(name)
         self.spool.store_prefetched(name, data)
+        return True
 
     def _answer_missing(self, name: str) -> None:
         """``name`` is not archived: the end of the archive, or a gap."""
@@ -251,9 +257,12 @@ class BackgroundFetcher:
         return current[0] if current else None
 
     def run(self) -> int:
-        """Serve requests until none comes for ``idle_exit`` seconds; returns files fetched."""
+        """Serve requests until none comes for ``idle_exit`` seconds or the cancel token is set;
+        returns files fetched. A cancel is obeyed between segments: no new fetch starts, the ones
+        under way finish into the spool, and the fetcher returns (PostgreSQL's next
+        ``restore_command`` starts a new one)."""
         self._refresh()
-        in_flight: dict[str, Future[None]] = {}
+        in_flight: dict[str, Future[bool]] = {}
         answered: str | None = None
         answered_token: tuple[str, str] | None = None
         last_request_at = self._monotonic()
@@ -265,7 +274,7 @@ class BackgroundFetcher:
                     del in_flight[name]
                     exc = future.exception()
                     if exc is None:
-                        self.fetched += 1
+                        self.fetched += int(future.result())
                         continue
                     if isinstance(exc, StorageNotFound):
                         self._archived.discard(name)
@@ -283,6 +292,12 @@ class BackgroundFetcher:
                     self._log(f"FAILED {name}: {message}")
                     if self._requested() == name:
                         self.spool.mark_fetch_failed(name, Failure(FATAL, message, hint))
+                if self.cancel.cancelled:
+                    if not in_flight:
+                        self._log(f"fetcher stops: {self.cancel.reason or 'cancelled'}")
+                        return self.fetched
+                    self._sleep(self.settings.poll)
+                    continue
                 current = self.spool.current_request()
                 now = self._monotonic()
                 if current is not None and current != answered_token:

@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lifeboat.core.events import CancelToken
 from lifeboat.core.wal import WalFileKind, parse_wal_file_name
 from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict, describe, error_from
 from lifeboat.repository.wal import PushOutcome, WalArchive
@@ -200,8 +201,10 @@ class BackgroundPusher:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         owns_spool: Callable[[], bool] = lambda: True,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.archive = archive
+        self.cancel = cancel or CancelToken()
         self._owns_spool = owns_spool
         self.pg_wal = pg_wal
         self.spool = spool
@@ -214,6 +217,8 @@ class BackgroundPusher:
         self.spool.log(time.strftime("%Y-%m-%d %H:%M:%S ") + text)
 
     def _push(self, name: str) -> str:
+        if self.cancel.cancelled:
+            return ""  # queued before the cancel: left for the next pusher
         outcome = push_file(self.archive, self.pg_wal, name)
         self.spool.mark_pushed(name)
         return outcome.value
@@ -225,7 +230,10 @@ class BackgroundPusher:
                 self.spool.forget_push(name)
 
     def run(self) -> int:
-        """Push until nothing is ready for ``idle_exit`` seconds or a push fails; returns files pushed."""
+        """Push until nothing is ready for ``idle_exit`` seconds, a push fails or the cancel token
+        is set; returns files pushed. A cancel is obeyed between segments: no new push starts, the
+        ones under way finish and record their status, and the pusher returns (a later call of
+        ``archive_command`` starts a new one for what is left)."""
         in_flight: dict[Future[str], str] = {}
         idle_since = self._monotonic()
         last_tidy = 0.0
@@ -234,6 +242,9 @@ class BackgroundPusher:
             while True:
                 if not self._owns_spool():
                     return self.pushed  # the spool was removed: its statuses are no longer ours to write
+                if self.cancel.cancelled and not stop:
+                    stop = True
+                    self._log(f"pusher stopping: {self.cancel.reason or 'cancelled'}")
                 ready = ready_files(self.pg_wal)
                 busy = set(in_flight.values())
                 if not stop:
@@ -250,8 +261,9 @@ class BackgroundPusher:
                         name = in_flight.pop(future)
                         exc = future.exception()
                         if exc is None:
-                            self.pushed += 1
-                            self._log(f"pushed {name} ({future.result()})")
+                            if future.result():
+                                self.pushed += 1
+                                self._log(f"pushed {name} ({future.result()})")
                             continue
                         if not self._owns_spool():
                             return self.pushed

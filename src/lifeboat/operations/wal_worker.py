@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lifeboat.core.units import parse_size
-from lifeboat.errors import UsageError
+from lifeboat.errors import UsageError, option
 from lifeboat.operations.wal_push import BackgroundPusher, PushResult, PushSettings, archive_file, failure_of, push_file
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.pgdata import read_system_id
@@ -26,6 +26,7 @@ from lifeboat.sources.postgres.spool import Failure, RecordedFailure, Spool
 
 if TYPE_CHECKING:
     from lifeboat.config.model import PostgresSourceConfig
+    from lifeboat.core.events import CancelToken
     from lifeboat.operations.wal_fetch import FetchResult, FetchSettings
     from lifeboat.repository.repo import Repository
 
@@ -66,7 +67,7 @@ def push_settings(config: PostgresSourceConfig | None, queue_max: str | None) ->
     try:
         limit = parse_size(given) if given else None
     except ValueError as exc:
-        raise UsageError(f"--queue-max: {exc}") from None
+        raise UsageError(f"{option('queue_max')}: {exc}") from None
     return PushSettings(parallel=config.archive_parallel if config else 2, queue_max=limit)
 
 
@@ -139,10 +140,11 @@ def record_push_failure(call: WalCall, name: str, exc: Exception) -> None:
         Spool(call.spool).record_failure(record)
 
 
-def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup) -> None:
+def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup, *, cancel: CancelToken | None = None) -> None:
     """The background pusher's life: push until idle, unless another holds the spool's lock.
 
-    Its failure is written to the spool for the call waiting on ``first``.
+    Its failure is written to the spool for the call waiting on ``first``; ``cancel`` (the
+    daemon's) stops it between segments.
     """
     spool = Spool(call.spool)
     lock = spool.push_lock()
@@ -153,7 +155,7 @@ def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup) -> None
         config = setup.source()
         archive = open_archive(setup, call.data_directory)
         settings = push_settings(config, call.queue_max)
-        pusher = BackgroundPusher(archive, pg_wal, spool, settings, owns_spool=lock.is_current)
+        pusher = BackgroundPusher(archive, pg_wal, spool, settings, owns_spool=lock.is_current, cancel=cancel)
         pushed = pusher.run()
         spool.log(_stamp() + f"pusher exits after {pushed} files")
     except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool
@@ -187,9 +189,10 @@ def fetch(call: WalCall, name: str, path: str, setup: WalSetup, spawn: Spawn) ->
     )
 
 
-def run_fetcher(call: WalCall, first: str, setup: WalSetup) -> None:
+def run_fetcher(call: WalCall, first: str, setup: WalSetup, *, cancel: CancelToken | None = None) -> None:
     """The background fetcher's life: serve requests and prefetch until idle, unless another
-    holds the spool's lock. Its failure is written to the spool for the call waiting on ``first``."""
+    holds the spool's lock. Its failure is written to the spool for the call waiting on ``first``;
+    ``cancel`` (the daemon's) stops it between segments."""
     from lifeboat.core.wal import DEFAULT_SEGMENT_SIZE
     from lifeboat.operations.wal_fetch import FATAL, BackgroundFetcher
 
@@ -202,7 +205,7 @@ def run_fetcher(call: WalCall, first: str, setup: WalSetup) -> None:
         config = setup.source()
         archive = open_archive(setup, call.data_directory)
         settings = fetch_settings(config, call.data_directory)
-        fetcher = BackgroundFetcher(archive, spool, settings, segment_size=DEFAULT_SEGMENT_SIZE)
+        fetcher = BackgroundFetcher(archive, spool, settings, segment_size=DEFAULT_SEGMENT_SIZE, cancel=cancel)
         fetched = fetcher.run()
         spool.log(_stamp() + f"fetcher exits after {fetched} files")
     except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool

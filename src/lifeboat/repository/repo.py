@@ -34,6 +34,7 @@ from lifeboat.errors import (
     RepositoryNotFound,
     StorageError,
     StorageNotFound,
+    option,
 )
 from lifeboat.repository import layout
 from lifeboat.repository.compression import Compressor, decompress
@@ -196,7 +197,7 @@ class Repository:
                 ) from None
             raise RepositoryNotFound(
                 f"{backend.location} holds no Lifeboat repository: its 'config' is something else",
-                hint="check --repo / LIFEBOAT_REPO: it names a location that holds other files",
+                hint=f"check {option('repo')} / LIFEBOAT_REPO: it names a location that holds other files",
             ) from None
 
     @staticmethod

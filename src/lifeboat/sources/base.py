@@ -56,6 +56,9 @@ class RestoreInto(StrEnum):
     DIRECTORY = "directory"  # entries laid down below a directory
     PROGRAM = "program"  # the stored stream written into a consumer's standard input
     SERVER = "server"  # loaded into a running server (pg_restore -d, mariadb, redis-cli…)
+    # a server's data directory by point-in-time recovery: not this contract's ``restore`` but
+    # its own use case (PostgreSQL: operations/pitr.py), which ``restore --source NAME`` runs
+    RECOVERY = "recovery"
 
 
 # --- backing up ----------------------------------------------------------------------------

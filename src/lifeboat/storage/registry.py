@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
-from lifeboat.errors import UsageError
+from lifeboat.errors import UsageError, option
 from lifeboat.storage.base import Backend
 from lifeboat.storage.readahead import DEFAULT_BUDGET, DEFAULT_WINDOW, ReadAheadBackend
 from lifeboat.storage.readonly import ReadOnlyBackend
@@ -131,7 +131,7 @@ def _parse(url: str, options: Mapping[str, OptionValue] | None, retry: RetryPoli
 
 def _given(url: str) -> str:
     if not url:
-        raise UsageError("no repository given", hint="pass --repo or set LIFEBOAT_REPO")
+        raise UsageError("no repository given", hint=f"pass {option('repo')} or set LIFEBOAT_REPO")
     return url
 
 

@@ -126,6 +126,7 @@ def _copy(
     lock_wait: str | None,
 ) -> dict[str, Any]:
     """Copy from ``origin`` to ``destination``; prints the text report, returns the JSON one."""
+    from lifeboat.app.cli.eventview import viewed
     from lifeboat.config.resolve import lock_wait as resolve_lock_wait
     from lifeboat.operations.copy import copy_snapshots
     from lifeboat.storage.base import connections
@@ -135,19 +136,19 @@ def _copy(
     wait = resolve_lock_wait(lock_wait, state.named_repository(destination)[1])
     src = state.open_repository_at(origin, state.from_passphrase, read_only=False)
     dst = state.open_repository_at(destination, state.passphrase)
-    out = state.output
-    result = copy_snapshots(
-        src,
-        dst,
-        refs=snapshot_ids,
-        selection=snapshot_filter(source, host, tag, path) if all_snapshots else None,
-        wal=not no_wal,
-        verify=not no_verify,
-        workers=max(4, connections(dst.backend)),
-        lock_wait=wait,
-        source_lock_wait=source_wait,
-        progress=out.info,
-    )
+    with viewed(state.output, style=state.progress_style) as (events, _view):
+        result = copy_snapshots(
+            src,
+            dst,
+            refs=snapshot_ids,
+            selection=snapshot_filter(source, host, tag, path) if all_snapshots else None,
+            wal=not no_wal,
+            verify=not no_verify,
+            workers=max(4, connections(dst.backend)),
+            lock_wait=wait,
+            source_lock_wait=source_wait,
+            events=events,
+        )
     if not state.json:
         _render(state, src, dst, result, verified=not no_verify)
     return {"from": src.backend.location, "to": dst.backend.location, **result.to_json()}

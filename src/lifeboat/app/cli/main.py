@@ -41,7 +41,7 @@ from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
 from lifeboat.app.cli.interrupts import Terminated, sigterm_interrupts
 from lifeboat.app.cli.output import Output, stream_closed
-from lifeboat.errors import ExitCode, Interrupted, LifeboatError
+from lifeboat.errors import ExitCode, Interrupted, LifeboatError, option
 
 EXIT_CODES_HELP = """
 Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
@@ -256,9 +256,11 @@ def command_of(argv: list[str]) -> str | None:
 
 def _display(error: LifeboatError) -> LifeboatError:
     """``restore-postgres`` is how the command line names ``restore postgres``; say it the user's way."""
+
+    message, hint = error.spelled(option)  # the text as raised, its option markers kept for the report
     for (verb, kind), routed in ROUTED_KINDS.items():
-        error.message = error.message.replace(routed, f"{verb} {kind}")
-        error.hint = error.hint.replace(routed, f"{verb} {kind}")
+        message, hint = message.replace(routed, f"{verb} {kind}"), hint.replace(routed, f"{verb} {kind}")
+    error.message, error.hint = message, hint
     return error
 
 

@@ -194,7 +194,7 @@ def info(
     """Base backups, archived WAL per timeline, gaps, and the recoverable window (exit 13 on a gap)."""
     from lifeboat.app.cli.render import local_time
     from lifeboat.core.units import format_bytes
-    from lifeboat.errors import ExitCode
+    from lifeboat.errors import ExitCode, cli_flag, spell_options
     from lifeboat.operations.pg_info import pg_info
 
     state: CliContext = ctx.obj
@@ -202,7 +202,7 @@ def info(
     out = state.output
     damaged = any(c.damaged for c in clusters)
     if state.json:
-        out.emit_json({"clusters": [c.to_json() for c in clusters]})
+        out.emit_json({"clusters": [c.to_json(cli_flag) for c in clusters]})
         if damaged:
             raise Exit(int(ExitCode.INTEGRITY))
         return
@@ -268,7 +268,7 @@ def info(
                 "the end of the archived WAL"
             )
         for note in cluster.notes:
-            out.line(f"  note: {note}")
+            out.line(f"  note: {spell_options(note, cli_flag)}")
         for problem in cluster.problems:
             out.line(f"  problem: {problem}")
     if damaged:

@@ -1,6 +1,7 @@
 """Restore a snapshot (or ID:/sub/path) into a directory, verifying every byte; or, with
 --source NAME of a configured source that restores into a program (a command source's
-restore_command), into that program."""
+restore_command), into that program; or, for a source restored by recovery (postgres), by
+point-in-time recovery into --target as its data directory (what 'restore postgres' does)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,17 @@ def command(
     out = state.output
     only = source[0] if source and len(source) == 1 else None
     entry = configured_source(state.config(), only)
+    recovered = source_kind(entry.type, key=f"sources.{only}.type") if entry is not None else None
+    if target is not None and recovered is not None and RestoreInto.RECOVERY in recovered.restores_into:
+        if include or exclude or dry_run or host or tag or path_filter:
+            raise UsageError(
+                f"source {only!r} is restored by point-in-time recovery: it takes no "
+                "--include, --exclude, --dry-run, --host, --tag or --path",
+                hint="'lifeboat restore postgres' chooses a recovery target; 'lifeboat restore ID --target DIR' "
+                "without --source lays a snapshot's files down",
+            )
+        _recover(state, only, snapshot, target, force=force, workers=workers)
+        return
     if target is None:
         kind = source_kind(entry.type, key=f"sources.{only}.type") if entry is not None else None
         if kind is None or RestoreInto.DIRECTORY in kind.restores_into:
@@ -114,6 +126,23 @@ def command(
     if failure is not None:
         out.error(failure)
         raise Exit(int(failure.exit_code))
+
+
+def _recover(state: CliContext, source: str | None, ref: str, target: str, *, force: bool, workers: int | None) -> None:
+    """``restore --source NAME REF --target DIR`` of a kind restored by recovery: the use case
+    of ``restore postgres --source NAME --target-dir DIR`` with its defaults."""
+    from lifeboat.app.cli.pg_options import server_command
+    from lifeboat.app.cli.restore_postgres_cmd import recover
+    from lifeboat.operations.pitr import recovery_request
+    from lifeboat.operations.snapshots import default_workers
+
+    restore_command, warnings = server_command(state, source, "wal-fetch", "%f", "%p")
+    for warning in warnings:
+        state.output.info(f"warning: {warning}")
+    request = recovery_request(
+        ref, target, restore_command=restore_command, source=source, force=force, workers=workers or default_workers()
+    )
+    recover(state, request)
 
 
 def restore_through(

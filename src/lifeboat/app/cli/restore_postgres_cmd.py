@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
 from lifeboat.app.cli.pg_options import SourceOpt
+
+if TYPE_CHECKING:
+    from lifeboat.operations.pitr import PgRestoreRequest
 
 
 def command(
@@ -56,12 +59,11 @@ def command(
 ) -> None:
     from lifeboat.app.cli.pg_options import server_command, source_config
     from lifeboat.core.basebackup import RestoreTarget
-    from lifeboat.core.progress import Progress
-    from lifeboat.core.units import format_bytes, format_duration, parse_duration
+    from lifeboat.core.units import parse_duration
     from lifeboat.core.wal import Lsn
     from lifeboat.errors import UsageError
     from lifeboat.operations.backup import default_workers
-    from lifeboat.operations.pitr import PgRestoreRequest, restore_postgres
+    from lifeboat.operations.pitr import PgRestoreRequest
 
     state: CliContext = ctx.obj
     out = state.output
@@ -111,16 +113,29 @@ def command(
         start=start,
         start_timeout=timeout,
     )
+    recover(state, request)
+
+
+def recover(state: CliContext, request: PgRestoreRequest) -> None:
+    """Run the point-in-time recovery ``request`` and print its report (``restore postgres``,
+    and ``restore --source NAME`` for a kind that restores by recovery)."""
+    from lifeboat.core.progress import Progress
+    from lifeboat.core.units import format_bytes, format_duration
+    from lifeboat.errors import cli_flag, spell_options
+    from lifeboat.operations.pitr import restore_postgres
+
+    out = state.output
+    target = request.target
     repo = state.open_repository()
     progress = Progress()
     with out.progress(progress, "restoring PostgreSQL"):
         result = restore_postgres(repo, request, progress=progress, notify=out.notice)
     if state.json:
-        out.emit_json(result.to_json())
+        out.emit_json(result.to_json(cli_flag))
         return
     backup = result.backup
     for warning in result.warnings:
-        out.info(f"warning: {warning}")
+        out.info(f"warning: {spell_options(warning, cli_flag)}")
     out.line(
         f"restored base backup {backup.snapshot_id[:8]} "
         f"(consistent at {backup.stop_time.isoformat(timespec='seconds')}, "

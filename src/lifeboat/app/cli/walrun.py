@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lifeboat.app.cli.walcall import WalInvocation, data_directory, spool_root
-from lifeboat.errors import ExitCode, LifeboatError, UsageError, describe
+from lifeboat.errors import ExitCode, LifeboatError, UsageError, cli_flag, describe
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
@@ -34,9 +34,11 @@ def _say(text: str) -> None:
 
 
 def _error(exc: LifeboatError, verbose: int) -> None:
-    _say(f"lifeboat: error: {' '.join(exc.message.split())}")  # one line, whatever a path holds
-    if exc.hint:
-        _say(f"  hint: {' '.join(exc.hint.split())}")
+
+    message, hint = exc.spelled(cli_flag)
+    _say(f"lifeboat: error: {' '.join(message.split())}")  # one line, whatever a path holds
+    if hint:
+        _say(f"  hint: {' '.join(hint.split())}")
     if verbose:
         from lifeboat.app.cli.tracebacks import format_traceback
 

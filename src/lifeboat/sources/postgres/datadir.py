@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lifeboat.core.tree import Node
-from lifeboat.errors import RestoreRefused
+from lifeboat.errors import RestoreRefused, option
 from lifeboat.sources.files.restorer import check_target
 from lifeboat.sources.postgres import recoveryconf
 from lifeboat.sources.postgres.layout import SPOOL_DIR_NAME
@@ -32,7 +32,7 @@ def take_over(path: str, *, force: bool, what: str) -> None:
     if running is not None and not force:
         raise RestoreRefused(
             f"{what} {path} belongs to a running server (pid {running.pid})",
-            hint="stop it first, or restore elsewhere; --force replaces it (the server's files are removed)",
+            hint=f"stop it first, or restore elsewhere; {option('force')} replaces it (the server's files are removed)",
         )
     try:
         check_target(path, force=False)

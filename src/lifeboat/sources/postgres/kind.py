@@ -37,7 +37,7 @@ class PostgresSource(SourceKind):
     snapshot_kinds = (KIND,)
     # Restored by point-in-time recovery, its own use case (operations/pitr.py): it needs the WAL
     # archive and timelines, more of the repository than a source sees.
-    restores_into: ClassVar[frozenset[RestoreInto]] = frozenset()
+    restores_into: ClassVar[frozenset[RestoreInto]] = frozenset({RestoreInto.RECOVERY})
 
     def request(self, config: PostgresSourceConfig | None, options: BackupOptions) -> PgBackupRequest:
         """Each setting given, else the configured source's, else the default (libpq's PG*
@@ -83,8 +83,9 @@ class PostgresSource(SourceKind):
 
     def check_restore(self, into: RestoreDestination) -> None:
         raise NotSupported(
-            "a postgres source is restored by point-in-time recovery",
-            hint="run 'lifeboat restore postgres --source NAME --target-dir DIR' (docs/postgres.md)",
+            "a postgres source is restored by point-in-time recovery into a data directory",
+            hint=f"give the data directory with {option('target')}, or run 'lifeboat restore postgres "
+            "--source NAME --target-dir DIR' to choose a recovery target (docs/postgres.md)",
         )
 
     def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> Restored:
