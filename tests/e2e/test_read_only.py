@@ -123,8 +123,12 @@ def test_read_only_commands_work_on_storage_that_cannot_be_written(
 
     before = stored_state(root)
     try:
-        locked = lifeboat("ls", "latest")
-        assert locked.returncode == 14, locked  # taking a lock needs a write: the storage really refuses one
+        for argv in (["ls", "latest"], ["check"], ["stats"]):
+            locked = lifeboat(*argv)
+            assert locked.returncode == 14, locked  # taking a lock needs a write: the storage really refuses one
+            message, hint = locked.stderr.decode().splitlines()
+            assert message.startswith("lifeboat: error: cannot take a lock to read: "), locked
+            assert hint.endswith("or, only to read, go without the lock: --no-lock (unsafe while prune runs)"), hint
         for what, argv in read_only_commands(tree, ids, tmp_path / "restored").items():
             done = lifeboat(*argv)
             assert done.returncode == 0, (what, done.stderr.decode())

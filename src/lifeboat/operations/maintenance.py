@@ -12,6 +12,7 @@ from lifeboat.core.events import Events
 from lifeboat.core.retention import Decision, GroupKey, RetentionPolicy, apply_policy
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.errors import IntegrityError, StoragePermissionDenied
+from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.check import Checker, CheckResult, DataSubset
 from lifeboat.repository.gc import DEFAULT_MARGIN, PruneResult, execute_prune, plan_prune
 from lifeboat.repository.immutability import extend_object_locks
@@ -165,9 +166,7 @@ def check(
     """Check the repository; its steps are announced as events (``StepAnnounced``)."""
     events = (events or Events()).for_operation("check")
     checker = Checker(repo, progress=events.step)
-    if not use_lock:
-        return checker.run(read_data=read_data)
-    with repo.lock(exclusive=False, operation="check", wait=lock_wait):
+    with read_lock(repo, use_lock=use_lock, wait=lock_wait, operation="check"):
         return checker.run(read_data=read_data)
 
 
@@ -257,7 +256,5 @@ def stats(repo: Repository, *, selection: SnapshotFilter | None = None, use_lock
             result.files += sum(counts[1:])
         return result
 
-    if not use_lock:
-        return compute()
-    with repo.lock(exclusive=False, operation="stats"):
+    with read_lock(repo, use_lock=use_lock, operation="stats"):
         return compute()

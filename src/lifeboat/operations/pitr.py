@@ -51,7 +51,7 @@ from lifeboat.errors import (
     option,
     spell_options,
 )
-from lifeboat.operations.restore import read_lock
+from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
 from lifeboat.repository.walverify import verify_recovery_wal

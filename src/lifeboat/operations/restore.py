@@ -3,9 +3,8 @@ through its kind (:func:`restore_source`), or one file to a stream."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -15,6 +14,7 @@ from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.core.tree import NodeType
 from lifeboat.core.treewalk import find
 from lifeboat.errors import ObjectNotFound, UsageError
+from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.base import IntoDirectory, IntoProgram, RestoreContext, Restored, RestoreDestination, SourceKind
 from lifeboat.sources.files.kind import FilesSource
@@ -37,16 +37,6 @@ def split_ref(ref: str) -> tuple[str, str]:
 def resolve(repo: Repository, ref: str, selection: SnapshotFilter | None = None) -> Snapshot:
     candidates = selection.apply(repo.snapshots()) if selection is not None and ref.startswith("latest") else None
     return repo.resolve_snapshot(ref, candidates=candidates)
-
-
-@contextlib.contextmanager
-def read_lock(repo: Repository, *, use_lock: bool, wait: float = 0.0) -> Iterator[None]:
-    """A shared lock, so prune cannot remove data while it is read (``--no-lock`` skips it)."""
-    if not use_lock:
-        yield
-        return
-    with repo.lock(exclusive=False, operation="read", wait=wait):
-        yield
 
 
 @dataclass

@@ -18,7 +18,7 @@ def command(
     from collections import Counter
 
     from lifeboat.operations.browse import change_symbol, diff_trees
-    from lifeboat.operations.restore import read_lock
+    from lifeboat.operations.read_lock import read_lock
 
     state: CliContext = ctx.obj
     repo = state.open_repository(read_only=no_lock)

@@ -23,7 +23,8 @@ def command(
 ) -> None:
     from lifeboat.app.cli.render import long_listing
     from lifeboat.operations.browse import list_entries
-    from lifeboat.operations.restore import read_lock, resolve
+    from lifeboat.operations.read_lock import read_lock
+    from lifeboat.operations.restore import resolve
 
     state: CliContext = ctx.obj
     repo = state.open_repository(read_only=no_lock)
