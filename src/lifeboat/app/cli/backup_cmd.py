@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Exit, Option
-from lifeboat.app.cli.options import WorkersOpt
+from lifeboat.app.cli.options import LockWaitOpt, RecordHostOpt, SnapshotTagOpt, WorkersOpt
 
 if TYPE_CHECKING:
     from lifeboat.operations.snapshots import SourceBackup
@@ -26,7 +26,7 @@ def command(
         str | None,
         Option("--source", "-s", metavar="SOURCE", help="A configured source (any kind), or a label for these paths."),
     ] = None,
-    tag: Annotated[list[str] | None, Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")] = None,
+    tag: SnapshotTagOpt = None,
     exclude: Annotated[
         list[str] | None, Option("--exclude", "-e", metavar="PATTERN", help="Exclude pattern (repeatable).")
     ] = None,
@@ -41,11 +41,9 @@ def command(
     allow_empty: Annotated[
         bool, Option("--allow-empty", help="With --stdin or a command source: save even an empty stream.")
     ] = False,
-    host: Annotated[str | None, Option("--host", metavar="HOST", help="Record this host name.")] = None,
+    host: RecordHostOpt = None,
     parent: Annotated[str | None, Option("--parent", metavar="SNAPSHOT", help="Compare against this snapshot.")] = None,
-    lock_wait: Annotated[
-        str | None, Option("--lock-wait", metavar="DURATION", help="Wait this long for a lock (e.g. 5m).")
-    ] = None,
+    lock_wait: LockWaitOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
     from lifeboat.config.resolve import configured_source

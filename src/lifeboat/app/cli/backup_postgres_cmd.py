@@ -6,6 +6,7 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
+from lifeboat.app.cli.options import LockWaitOpt, SnapshotTagOpt
 from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
 from lifeboat.core.defaults import ARCHIVE_WAIT
 
@@ -23,7 +24,7 @@ def command(
     port: PortOpt = None,
     user: UserOpt = None,
     dbname: DbnameOpt = None,
-    tag: Annotated[list[str] | None, Option("--tag", help="Tag the snapshot (repeatable).")] = None,
+    tag: SnapshotTagOpt = None,
     label: Annotated[str | None, Option("--label", help="The backup label PostgreSQL records.")] = None,
     verify_checksums: Annotated[
         bool, Option("--verify-checksums", help="Verify page checksums; report damaged pages.")
@@ -44,7 +45,7 @@ def command(
     workers: Annotated[
         int | None, Option("--workers", "-j", metavar="N", min=1, max=64, help="Parallel readers and compressors.")
     ] = None,
-    lock_wait: Annotated[str | None, Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+    lock_wait: LockWaitOpt = None,
 ) -> None:
     from lifeboat.app.cli.backup_cmd import back_up
     from lifeboat.app.cli.pg_options import source_config

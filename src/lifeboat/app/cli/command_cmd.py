@@ -7,7 +7,7 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, TagOpt, WorkersOpt
+from lifeboat.app.cli.options import HostOpt, LockWaitOpt, NoLockOpt, RecordHostOpt, SnapshotTagOpt, TagOpt, WorkersOpt
 
 ProgramArg = Annotated[
     list[str] | None, Argument(help="The program and its arguments, after '--'.", metavar="-- PROGRAM [ARGS]...")
@@ -24,14 +24,12 @@ def backup(
         str | None,
         Option("--source", "-s", metavar="SOURCE", help="A configured command source, or a label (default: NAME)."),
     ] = None,
-    tag: Annotated[list[str] | None, Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")] = None,
+    tag: SnapshotTagOpt = None,
     allow_empty: Annotated[
         bool, Option("--allow-empty", help="Save a snapshot even if the program writes nothing.")
     ] = False,
-    host: Annotated[str | None, Option("--host", metavar="HOST", help="Record this host name.")] = None,
-    lock_wait: Annotated[
-        str | None, Option("--lock-wait", metavar="DURATION", help="Wait this long for a lock (e.g. 5m).")
-    ] = None,
+    host: RecordHostOpt = None,
+    lock_wait: LockWaitOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
     """Run a program and back up its standard output; saved only if it exits 0."""

@@ -23,6 +23,8 @@ WorkersOpt = Annotated[
     int | None,
     Option("--workers", "-j", metavar="N", min=1, max=64, help="Parallel workers (default: the number of cores)."),
 ]
+SnapshotTagOpt = Annotated[list[str] | None, Option("--tag", metavar="TAG", help="Tag the snapshot (repeatable).")]
+RecordHostOpt = Annotated[str | None, Option("--host", metavar="HOST", help="Record this host name.")]
 NoLockOpt = Annotated[
     bool, Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
 ]

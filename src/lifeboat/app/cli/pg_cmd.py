@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Exit, Option
+from lifeboat.app.cli.options import LockWaitOpt
 from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
 
 if TYPE_CHECKING:
@@ -279,7 +280,7 @@ def prune_wal(
     ctx: Context,
     system_id: Annotated[str | None, Option("--system-id", help="Only this database system.")] = None,
     dry_run: Annotated[bool, Option("--dry-run", "-n", help="Show what would be removed.")] = False,
-    lock_wait: Annotated[str | None, Option("--lock-wait", help="Wait this long for a lock (e.g. 5m).")] = None,
+    lock_wait: LockWaitOpt = None,
 ) -> None:
     """Remove archived WAL older than the oldest base backup (run after 'forget')."""
     from lifeboat.core.units import format_bytes
