@@ -9,6 +9,10 @@ packages=(python3 python3-venv python3-dev gcc make git ca-certificates)
 # PostgreSQL 15 server, client (pg_basebackup, pg_amcheck, pgbench) and contrib (amcheck), and
 # runuser (util-linux): the PostgreSQL tests and the demo run real clusters as user postgres.
 packages+=(postgresql-15 postgresql-client-15 postgresql-contrib util-linux)
+# The logical sources' real servers and tools (docs/sources.md): MariaDB (+ mariabackup), Redis,
+# OpenLDAP's slapd and its clients, SQLite. The tests start their own throwaway instances as
+# the unprivileged user 'srvtest' on free ports; the packages' own services are not needed.
+packages+=(mariadb-server mariadb-backup mariadb-client redis-server redis-tools slapd ldap-utils sqlite3)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -19,8 +23,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "setup: installing ${missing[*]}"
+  # The servers' packages must not start their system services (3306, 6379, 389): the tests
+  # start their own. A policy-rc.d that refuses every start, only while installing.
+  policy=/usr/sbin/policy-rc.d
+  placed_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && placed_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -n "$placed_policy" ] && rm -f "$policy"
+fi
+# The unprivileged user the test servers (MariaDB, Redis, slapd) run as.
+if ! id srvtest >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin srvtest
+  else
+    echo "setup: the user 'srvtest' is missing (run as root, or create it)" >&2
+    exit 1
+  fi
 fi
 
 python=python3

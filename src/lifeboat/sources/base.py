@@ -252,7 +252,7 @@ class SourceKind:
     def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> Restored:
         raise NotSupported(f"a {self.name} source cannot restore {_where(into)}")
 
-    def verify(self, loader: BlobLoader, snapshot: Snapshot) -> Verification:
+    def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         return Verification(checked="nothing beyond the repository's own check")
 
     def scratch(self, ctx: RestoreContext, snapshot: Snapshot, directory: str) -> ScratchInstance:

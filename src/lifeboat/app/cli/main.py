@@ -35,6 +35,7 @@ from lifeboat.app.cli import (
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
+    verify_cmd,
     wal_cmd,
 )
 from lifeboat.app.cli.context import CliContext
@@ -152,6 +153,7 @@ def _register() -> None:
         ("dump", dump_cmd),
         ("diff", diff_cmd),
         ("check", check_cmd),
+        ("verify", verify_cmd),
         ("forget", forget_cmd),
         ("prune", prune_cmd),
         ("stats", stats_cmd),

@@ -157,17 +157,17 @@ class CommandSource(SourceKind):
         )
         return CommandRestore(snapshot, "/" + where, node.size, ended)
 
-    def verify(self, loader: BlobLoader, snapshot: Snapshot) -> Verification:
+    def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """The snapshot holds the one file the producer wrote, as long as recorded, and the
         producer exited 0."""
         problems: list[str] = []
         ended = snapshot.extra.get("command", {})
         if not isinstance(ended, Mapping) or ended.get("exit_status") != 0:
             problems.append("the snapshot does not record a producer that exited 0")
-        nodes = loader.load_tree(snapshot.tree).nodes
+        nodes = ctx.loader.load_tree(snapshot.tree).nodes
         if len(nodes) != 1 or nodes[0].type is not NodeType.FILE:
             problems.append("the snapshot does not hold exactly one file")
-        elif sum(loader.raw_lengths(nodes[0].content)) != nodes[0].size:
+        elif sum(ctx.loader.raw_lengths(nodes[0].content)) != nodes[0].size:
             problems.append(f"{nodes[0].name}: its blobs do not add up to its recorded size")
         return Verification(checked="one file of the producer's whole output", problems=tuple(problems))
 

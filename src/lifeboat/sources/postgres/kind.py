@@ -24,7 +24,6 @@ from lifeboat.sources.base import (
 
 if TYPE_CHECKING:
     from lifeboat.config.model import PostgresSourceConfig
-    from lifeboat.core.protocols import BlobLoader
     from lifeboat.sources.postgres.basebackup import PgBackupRequest
     from lifeboat.sources.tools.pg import Connection
 
@@ -92,7 +91,7 @@ class PostgresSource(SourceKind):
         self.check_restore(into)
         raise AssertionError("not reached")
 
-    def verify(self, loader: BlobLoader, snapshot: Snapshot) -> Verification:
+    def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """The snapshot records a base backup whose data directory holds its backup_label."""
         from lifeboat.core.treewalk import find
         from lifeboat.sources.postgres.treeparts import DATA
@@ -102,7 +101,7 @@ class PostgresSource(SourceKind):
             BaseBackup.of(snapshot)
         except LifeboatError as exc:
             problems.append(f"its base backup record cannot be read: {exc}")
-        if find(loader, snapshot.tree, f"{DATA}/backup_label") is None:
+        if find(ctx.loader, snapshot.tree, f"{DATA}/backup_label") is None:
             problems.append(f"{DATA}/backup_label is missing: recovery could not start from it")
         return Verification(checked="a base backup record and its backup_label", problems=tuple(problems))
 
