@@ -5,8 +5,8 @@ redis-check-rdb; failures save nothing; the password never reaches a command lin
 from __future__ import annotations
 
 import json
-import random
 import os
+import random
 import shutil
 import signal
 import stat
@@ -274,3 +274,31 @@ def test_info_is_read_into_keys_per_database() -> None:
     info = parse_info("# Server\r\nredis_version:7.0.15\r\n# Persistence\r\naof_enabled:1\r\n# Keyspace\r\n"
                       "db0:keys=2,expires=1,avg_ttl=5\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n")  # fmt: skip
     assert info.keys == 3 and info.aof_enabled and info.databases["db0"] == {"keys": 2, "expires": 1, "avg_ttl": 5}
+
+
+def test_a_scratch_instance_serves_the_snapshot_on_a_free_port_until_stopped(
+    repo: Cli, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from lifeboat.core.events import Events
+    from lifeboat.repository.repo import Repository
+    from lifeboat.sources.base import RestoreContext
+    from lifeboat.sources.redis.kind import RedisSource
+    from lifeboat.storage.local import LocalBackend
+    from tests.conftest import PASSPHRASE
+
+    fill(redis_server)
+    assert repo("backup", "--source", "cache").code == 0
+    opened = Repository.open(LocalBackend(tmp_path / "repo"), PASSPHRASE)
+    (snapshot,) = opened.snapshots()
+    parent = server_dir("redis-scratch-")
+    directory = parent / "drill"
+    try:
+        instance = RedisSource().scratch(RestoreContext(loader=opened, events=Events()), snapshot, str(directory))
+        copy = RedisServer(instance.address["port"], directory, None, None, directory / "x")  # type: ignore[arg-type]
+        assert copy.cli("GET", "greeting").strip() == "hello" and copy.cli("DBSIZE").strip() == "9"
+        instance.stop()
+        assert not directory.exists()  # it made the directory, and removed it
+        with pytest.raises(AssertionError):
+            copy.cli("PING")
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

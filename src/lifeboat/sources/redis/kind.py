@@ -28,7 +28,7 @@ from lifeboat.sources.base import (
 )
 from lifeboat.sources.command.spec import program_environment
 from lifeboat.sources.filewrite import owner_of_directory, write_node
-from lifeboat.sources.redis.client import RedisConnection
+from lifeboat.sources.tools.redis import RedisConnection
 
 if TYPE_CHECKING:
     from lifeboat.config.model import RedisSourceConfig
@@ -110,7 +110,7 @@ class RedisSource(SourceKind):
 
         conn = request.connection
         info = server_info(conn)
-        with Producer(conn.command("--rdb", "-"), env=conn.env, on_stderr=ctx.events.program_output) as running:
+        with Producer(conn.rdb_transfer(), env=conn.env, on_stderr=ctx.events.program_output) as running:
             rdb = RdbStream(running.stdout)
             stored = store_stream(
                 ctx.saver, ctx.chunker, cast(BinaryIO, rdb), ctx.events.progress, cancel=ctx.events.check
@@ -141,7 +141,7 @@ class RedisSource(SourceKind):
         """Write the RDB as ``directory``/``dbfilename`` for a stopped server: never under a
         running one, never over an existing file without ``force``; then redis-check-rdb it."""
         from lifeboat.sources.redis.rdb import check_rdb
-        from lifeboat.sources.redis.server import servers_in, set_appendonly, start_server
+        from lifeboat.sources.tools.redis_server import servers_in, set_appendonly, start_server
 
         self.check_restore(into)
         assert isinstance(into, IntoServer)
@@ -197,7 +197,7 @@ class RedisSource(SourceKind):
     def scratch(self, ctx: RestoreContext, snapshot: Snapshot, directory: str) -> ScratchInstance:
         """redis-server on a free port, loading the snapshot's RDB restored into ``directory``
         (absent or without a dump.rdb); ``stop`` ends it and removes what it wrote there."""
-        from lifeboat.sources.redis.server import LOG_NAME, free_port, start_server
+        from lifeboat.sources.tools.redis_server import LOG_NAME, free_port, start_server
 
         made = not os.path.exists(directory)
         os.makedirs(directory, mode=0o700, exist_ok=True)

@@ -11,16 +11,12 @@ never all hexadecimal digits: when the stream's last 40 bytes are, they are the 
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from typing import BinaryIO
-
-from lifeboat.sources.redis.programs import find
 
 EOF_MARK_SIZE = 40
 _HEX = frozenset(b"0123456789abcdef")
 RDB_MAGIC = b"REDIS"
-CHECK_TIMEOUT_SECONDS = 3600
 _TRANSFERRED = re.compile(rb"Transfer finished with success after (\d+) bytes")
 
 
@@ -80,17 +76,9 @@ class RdbCheck:
 
 def check_rdb(path: str) -> RdbCheck:
     """Run ``redis-check-rdb`` on ``path``: ok when it exits 0 and says "RDB looks OK"."""
-    try:
-        done = subprocess.run(
-            [find("redis-check-rdb"), path],
-            capture_output=True,
-            timeout=CHECK_TIMEOUT_SECONDS,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        return RdbCheck(False, None, f"redis-check-rdb did not finish within {CHECK_TIMEOUT_SECONDS}s")
-    return parse_check(done.returncode, (done.stdout + done.stderr).decode(errors="replace"))
+    from lifeboat.sources.tools.redis import run_check_rdb
+
+    return parse_check(*run_check_rdb(path))
 
 
 def parse_check(status: int, output: str) -> RdbCheck:

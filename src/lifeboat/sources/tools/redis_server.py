@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifeboat.errors import SourceError
-from lifeboat.sources.redis.programs import find
+from lifeboat.sources.tools.redis import find
 
 READY_TIMEOUT_SECONDS = 120.0
 LOG_NAME = "lifeboat-redis.log"
