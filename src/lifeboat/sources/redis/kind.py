@@ -110,7 +110,8 @@ class RedisSource(SourceKind):
 
         conn = request.connection
         info = server_info(conn)
-        with Producer(conn.rdb_transfer(), env=conn.env, on_stderr=ctx.events.program_output) as running:
+        # redis-cli's progress lines are kept in the snapshot's record, not shown
+        with Producer(conn.rdb_transfer(), env=conn.env) as running:
             rdb = RdbStream(running.stdout)
             stored = store_stream(
                 ctx.saver, ctx.chunker, cast(BinaryIO, rdb), ctx.events.progress, cancel=ctx.events.check
@@ -165,6 +166,7 @@ class RedisSource(SourceKind):
                 f"{target} exists", hint=f"pass {option('force')} to replace it, or restore into another directory"
             )
         node = the_rdb(ctx.loader, snapshot)
+        os.makedirs(directory, exist_ok=True)
         write_node(ctx.loader, node, target, owner=owner_of_directory(target))
         ctx.events.progress.file_done()
         check = check_rdb(target)
@@ -222,8 +224,8 @@ class RedisSource(SourceKind):
             return []
         aof = "; the server also keeps an AOF (the RDB is a full snapshot)" if record.get("aof_enabled") else ""
         return [
-            f"Redis {record.get('version', '?')}: {record.get('keys', 0)} keys in "
-            f"{len(record.get('databases', {}))} databases{aof}"
+            f"Redis {record.get('version', '?')}: keys: {record.get('keys', 0)} in "
+            f"{len(record.get('databases', {}))} database(s){aof}"
         ]
 
 
