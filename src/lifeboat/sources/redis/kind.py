@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import Node, NodeType
-from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, SourceError, UsageError, option
+from lifeboat.errors import IntegrityError, LifeboatError, NotSupported, RestoreRefused, SourceError, UsageError, option
 from lifeboat.sources.base import (
     BackupContext,
     BackupOptions,
@@ -88,6 +88,15 @@ class RedisSource(SourceKind):
     # A stopped server's directory (settings: directory, dbfilename, force, pid_file, start_port, appendonly).
     restores_into = frozenset({RestoreInto.SERVER})
     runs_programs = True
+
+    def check_restore(self, into: RestoreDestination) -> None:
+        """Only into a server's directory: say how, for a front end that tried otherwise."""
+        if not isinstance(into, IntoServer):
+            raise NotSupported(
+                "a redis source cannot restore into a directory or a program: it restores an RDB into "
+                "a stopped server's directory",
+                hint="'lifeboat restore redis SNAPSHOT --target-dir DIR' (docs/sources.md#redis)",
+            )
 
     def label(self, request: RedisRequest) -> str:
         return f"backing up the RDB of redis {request.connection.describe()}"
