@@ -30,6 +30,7 @@ def command(
     no_lock: NoLockOpt = False,
 ) -> None:
     from lifeboat.app.cli.restore_cmd import restore_through
+    from lifeboat.config.resolve import configured_source
     from lifeboat.errors import UsageError
     from lifeboat.sources.base import IntoDirectory, IntoServer, RestoreDestination
 
@@ -42,7 +43,12 @@ def command(
     else:
         assert target_dir is not None
         into = IntoDirectory(path=target_dir, subpath=(database or "").strip("/"), force=force)
-    done = restore_through(state, "sqlite", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock)
+    only = source[0] if source and len(source) == 1 else None
+    entry = configured_source(state.config(), only)
+    configured = entry if entry is not None and entry.type == "sqlite" else None  # its repository, if it names one
+    done = restore_through(
+        state, "sqlite", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock, configured=configured
+    )
     if state.json:
         state.output.emit_json(done.to_json())
     else:
