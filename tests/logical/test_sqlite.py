@@ -221,3 +221,16 @@ def test_integrity_check_finds_a_damaged_database(tmp_path: Path) -> None:
     assert integrity_problems(str(db)) != []
     (tmp_path / "text.db").write_text("hello" * 1000)
     assert integrity_problems(str(tmp_path / "text.db")) == ["file is not a database"]
+
+
+def test_latest_means_the_newest_sqlite_snapshot_and_another_kind_is_refused(world: tuple[Run, Path, Path]) -> None:
+    run, srv, tmp = world
+    assert run("backup", "--source", "app").code == 0
+    files = run("--json", "backup", str(srv / "users.db"))  # a files snapshot, newer
+    assert files.code == 0, files
+    restored = run("restore", "sqlite", "latest", "--to", str(tmp / "u.db"), "--database", str(srv / "users.db"))
+    assert restored.code == 0, restored
+    assert dump(tmp / "u.db") == dump(srv / "users.db")
+    other = json.loads(files.stdout)["snapshot"]["id"]
+    refused = run("restore", "sqlite", other[:8], "--to", str(tmp / "x.db"))
+    assert refused.code == 2 and "is a files snapshot, not a sqlite one" in refused.stderr, refused

@@ -59,7 +59,16 @@ def command(
     }
     into = IntoServer({key: value for key, value in settings.items() if value})
     done = restore_through(
-        state, "redis", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock, configured=configured
+        state,
+        "redis",
+        snapshot,
+        into,
+        source=source,
+        host=host,
+        tag=tag,
+        no_lock=no_lock,
+        configured=configured,
+        kinds=("redis",),
     )
     if state.json:
         state.output.emit_json(done.to_json())

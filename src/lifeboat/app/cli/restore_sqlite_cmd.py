@@ -47,7 +47,16 @@ def command(
     entry = configured_source(state.config(), only)
     configured = entry if entry is not None and entry.type == "sqlite" else None  # its repository, if it names one
     done = restore_through(
-        state, "sqlite", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock, configured=configured
+        state,
+        "sqlite",
+        snapshot,
+        into,
+        source=source,
+        host=host,
+        tag=tag,
+        no_lock=no_lock,
+        configured=configured,
+        kinds=("sqlite",),
     )
     if state.json:
         state.output.emit_json(done.to_json())

@@ -176,11 +176,15 @@ class RedisSource(SourceKind):
             )
         node = the_rdb(ctx.loader, snapshot)
         os.makedirs(directory, exist_ok=True)
-        write_node(ctx.loader, node, target, owner=owner_of_directory(target))
-        ctx.events.progress.file_done()
-        check = check_rdb(target)
+        # checked before it takes the place of the server's file: a bad restore replaces nothing
+        staged = os.path.join(directory, f".{dbfilename}.lifeboat-restore")
+        write_node(ctx.loader, node, staged, owner=owner_of_directory(target))
+        check = check_rdb(staged)
         if not check.ok:
-            raise IntegrityError(f"the restored {target} does not pass redis-check-rdb: {check.problem}")
+            Path(staged).unlink(missing_ok=True)
+            raise IntegrityError(f"the restored RDB does not pass redis-check-rdb: {check.problem}")
+        os.replace(staged, target)
+        ctx.events.progress.file_done()
         server: dict[str, Any] = {}
         port = settings.get("start_port")
         if port:
@@ -262,7 +266,12 @@ def connection(config: RedisSourceConfig, environment: Mapping[str, str] | None)
 
 
 def the_rdb(loader: BlobLoader, snapshot: Snapshot) -> Node:
-    """The snapshot's RDB file."""
+    """The snapshot's RDB file (a redis snapshot's only file)."""
+    if snapshot.kind != SNAPSHOT_KIND:
+        raise UsageError(
+            f"snapshot {snapshot.short_id} is a {snapshot.kind} snapshot, not a redis one",
+            hint="'lifeboat snapshots' shows each snapshot's kind",
+        )
     for node in loader.load_tree(snapshot.tree).nodes:
         if node.name == RDB_NAME and node.type is NodeType.FILE:
             return node

@@ -175,6 +175,11 @@ class SqliteSource(SourceKind):
         from lifeboat.sources.sqlite.copy import integrity_problems
 
         self.check_restore(into)
+        if snapshot.kind != SNAPSHOT_KIND:
+            raise UsageError(
+                f"snapshot {snapshot.short_id} is a {snapshot.kind} snapshot, not a sqlite one",
+                hint="'lifeboat snapshots' shows each snapshot's kind",
+            )
         found = dict(databases(ctx.loader, snapshot.tree))
         if isinstance(into, IntoDirectory):
             chosen = pick(found, into.subpath, snapshot)
