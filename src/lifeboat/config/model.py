@@ -231,6 +231,48 @@ class CommandSourceConfig(_SourceBase):
         return env
 
 
+class RedisSourceConfig(_Strict):
+    """A Redis server whose RDB snapshot (``redis-cli --rdb -``) is the backup (docs/sources.md#redis)."""
+
+    type: Literal["redis"]
+    host: str | None = None  # default: redis-cli's (127.0.0.1)
+    port: int | None = Field(None, ge=1, le=65535)
+    socket: str | None = None  # a Unix socket; overrides host and port
+    user: str | None = None  # an ACL user (Redis 6+)
+    password_file: str | None = None  # else REDISCLI_AUTH from the environment; never on a command line
+    tls: bool = False
+    cacert: str | None = None  # the CA certificate TLS verifies the server with
+    dbfilename: str = "dump.rdb"  # the file name a restore writes (the server's dbfilename)
+    repository: Name | None = None
+    tags: list[str] = Field(default_factory=list)
+    retention: RetentionConfig | None = None
+
+    @field_validator("dbfilename")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"{name!r} is not a plain file name")
+        return name
+
+
+class SqliteSourceConfig(_Strict):
+    """SQLite database files, copied online with SQLite's backup API (docs/sources.md#sqlite)."""
+
+    type: Literal["sqlite"]
+    paths: list[str] = Field(min_length=1)  # the database files
+    repository: Name | None = None
+    tags: list[str] = Field(default_factory=list)
+    retention: RetentionConfig | None = None
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/"):
+                raise ValueError(f"path {path!r} must be absolute")
+        return paths
+
+
 def _source_type(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("type", "files"))
@@ -241,7 +283,9 @@ def _source_type(value: Any) -> str:
 SourceConfig = Annotated[
     Annotated[FilesSourceConfig, Tag("files")]
     | Annotated[PostgresSourceConfig, Tag("postgres")]
-    | Annotated[CommandSourceConfig, Tag("command")],
+    | Annotated[CommandSourceConfig, Tag("command")]
+    | Annotated[RedisSourceConfig, Tag("redis")]
+    | Annotated[SqliteSourceConfig, Tag("sqlite")],
     Discriminator(_source_type),
 ]
 
