@@ -231,7 +231,7 @@ class CommandSourceConfig(_SourceBase):
         return env
 
 
-class RedisSourceConfig(_Strict):
+class RedisSourceConfig(_SourceBase):
     """A Redis server whose RDB snapshot (``redis-cli --rdb -``) is the backup (docs/sources.md#redis)."""
 
     type: Literal["redis"]
@@ -243,9 +243,6 @@ class RedisSourceConfig(_Strict):
     tls: bool = False
     cacert: str | None = None  # the CA certificate TLS verifies the server with
     dbfilename: str = "dump.rdb"  # the file name a restore writes (the server's dbfilename)
-    repository: Name | None = None
-    tags: list[str] = Field(default_factory=list)
-    retention: RetentionConfig | None = None
 
     @field_validator("dbfilename")
     @classmethod
@@ -255,14 +252,11 @@ class RedisSourceConfig(_Strict):
         return name
 
 
-class SqliteSourceConfig(_Strict):
+class SqliteSourceConfig(_SourceBase):
     """SQLite database files, copied online with SQLite's backup API (docs/sources.md#sqlite)."""
 
     type: Literal["sqlite"]
     paths: list[str] = Field(min_length=1)  # the database files
-    repository: Name | None = None
-    tags: list[str] = Field(default_factory=list)
-    retention: RetentionConfig | None = None
 
     @field_validator("paths")
     @classmethod
