@@ -46,9 +46,11 @@ two lines', 100.00, '2026-11-30 12:00:00+00', true, '[]', '\\x', '2026-12-24', 0
 
 
 def customers(cluster: ScratchCluster, dbname: str = "postgres") -> list[str]:
-    return cluster.psql("SELECT customer FROM orders ORDER BY id", dbname=dbname).split("\n") if cluster.psql(
-        "SELECT count(*) FROM orders", dbname=dbname
-    ) != "0" else []
+    return (
+        cluster.psql("SELECT customer FROM orders ORDER BY id", dbname=dbname).split("\n")
+        if cluster.psql("SELECT count(*) FROM orders", dbname=dbname) != "0"
+        else []
+    )
 
 
 def count(cluster: ScratchCluster, table: str = "orders", dbname: str = "postgres") -> int:
@@ -59,8 +61,10 @@ def count(cluster: ScratchCluster, table: str = "orders", dbname: str = "postgre
 def world(worlds: WorldFactory) -> PgWorld:
     world = worlds()
     world.cluster.psql(ORDERS)
-    world.cluster.psql("CREATE SCHEMA shop; CREATE TABLE shop.items(sku text PRIMARY KEY, qty int);"
-                       "INSERT INTO shop.items VALUES ('a', 1), ('b', 2); CREATE TABLE shop.empty(x int)")
+    world.cluster.psql(
+        "CREATE SCHEMA shop; CREATE TABLE shop.items(sku text PRIMARY KEY, qty int);"
+        "INSERT INTO shop.items VALUES ('a', 1), ('b', 2); CREATE TABLE shop.empty(x int)"
+    )
     return world
 
 
@@ -278,9 +282,10 @@ def test_a_package_imports_into_another_database_with_equal_rows_and_checksums(w
     manifest = json.loads(made.stdout)["manifest"]
     assert [(t["table"], t["rows"]) for t in manifest["tables"]] == [("public.orders", 4), ("shop.items", 2)]
     assert manifest["lifeboat_version"] and manifest["origin"]["type"] == "live"
-    with zstandard.ZstdDecompressor().stream_reader(open(package, "rb")) as raw, tarfile.open(
-        fileobj=raw, mode="r|"
-    ) as tar:
+    with (
+        zstandard.ZstdDecompressor().stream_reader(open(package, "rb")) as raw,
+        tarfile.open(fileobj=raw, mode="r|") as tar,
+    ):
         names = [m.name for m in tar]
     assert names == ["manifest.json", "schema.sql", "data/public.orders.csv", "data/shop.items.csv"]
 
@@ -318,9 +323,10 @@ def test_a_damaged_package_is_refused_before_anything_is_loaded(world: PgWorld, 
     package = tmp_path / "p.tar.zst"
     assert world.lifeboat("migrate", "package", *world.conn_args(), "-t", "shop.items", "-o", str(package)).code == 0
     members: list[tuple[tarfile.TarInfo, bytes]] = []
-    with zstandard.ZstdDecompressor().stream_reader(open(package, "rb")) as raw, tarfile.open(
-        fileobj=raw, mode="r|"
-    ) as tar:
+    with (
+        zstandard.ZstdDecompressor().stream_reader(open(package, "rb")) as raw,
+        tarfile.open(fileobj=raw, mode="r|") as tar,
+    ):
         for m in tar:
             f = tar.extractfile(m)
             members.append((m, f.read() if f else b""))
@@ -328,10 +334,9 @@ def test_a_damaged_package_is_refused_before_anything_is_loaded(world: PgWorld, 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for m, data in members:
-            if m.name.endswith(".csv"):
-                data = data.replace(b"a,1", b"a,9")
-            m.size = len(data)
-            tar.addfile(m, io.BytesIO(data))
+            changed = data.replace(b"a,1", b"a,9") if m.name.endswith(".csv") else data
+            m.size = len(changed)
+            tar.addfile(m, io.BytesIO(changed))
     damaged.write_bytes(zstandard.ZstdCompressor().compress(buffer.getvalue()))
     c.psql("CREATE DATABASE damaged")
     c.psql("CREATE SCHEMA shop; CREATE TABLE shop.items(sku text PRIMARY KEY, qty int)", dbname="damaged")
@@ -352,7 +357,7 @@ def test_a_bad_value_fails_naming_line_column_and_value_and_imports_nothing(worl
     conn = ["--host", str(c.socket_dir), "--port", str(c.port), "--user", "postgres"]
     result = world.lifeboat("migrate", "import", *conn, "--csv", str(bad), "--table", "payments")
     assert result.code != 0
-    assert "payments.csv, line 3, column amount, value \"abc\"" in result.stderr, result.stderr
+    assert 'payments.csv, line 3, column amount, value "abc"' in result.stderr, result.stderr
     assert "nothing was imported" in result.stderr
     assert count(c, "payments") == 0
 
@@ -373,3 +378,24 @@ def test_a_bad_value_fails_naming_line_column_and_value_and_imports_nothing(worl
     assert count(c, "payments") == 3
     assert world.lifeboat("migrate", "import", *conn, "--csv", str(good), "-t", "payments", "--truncate").code == 0
     assert count(c, "payments") == 2
+
+
+def test_a_package_stored_in_the_repository_is_a_migration_package_snapshot(world: PgWorld, tmp_path: Path) -> None:
+    c = world.cluster
+    stored = world.lifeboat("--json", "migrate", "package", *world.conn_args(), "-t", "shop.items", "--into-repository")
+    assert stored.code == 0, stored
+    snapshot_id = json.loads(stored.stdout)["snapshot"]
+    listed = json.loads(world.lifeboat("--json", "snapshots").stdout)
+    found = [s for s in listed if s["id"] == snapshot_id]
+    assert found and found[0]["kind"] == "migration-package"
+    dumped = world.lifeboat("dump", snapshot_id, "package.tar.zst")
+    assert dumped.code == 0, dumped
+    package = tmp_path / "from-repo.tar.zst"
+    package.write_bytes(dumped.stdout_bytes)
+    c.psql("CREATE DATABASE fromrepo")
+    loaded = world.lifeboat(
+        "migrate", "import", "--host", str(c.socket_dir), "--port", str(c.port), "--user", "postgres",
+        "--dbname", "fromrepo", "--package", str(package), "--create",
+    )  # fmt: skip
+    assert loaded.code == 0, loaded
+    assert c.psql("SELECT sku, qty FROM shop.items ORDER BY sku", dbname="fromrepo") == "a|1\nb|2"

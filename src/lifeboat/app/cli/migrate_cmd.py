@@ -25,7 +25,9 @@ ScratchDirOpt = Annotated[
     str | None, Option("--scratch-dir", metavar="DIR", help="Where the scratch cluster is made (default: $TMPDIR).")
 ]
 FormatOpt = Annotated[str, Option("--format", "-f", help="csv or parquet.")]
-ForceOpt = Annotated[bool, Option("--force", help="Replace an existing output file (write into a non-empty directory).")]
+ForceOpt = Annotated[
+    bool, Option("--force", help="Replace an existing output file (write into a non-empty directory).")
+]
 
 
 def export_table(
@@ -146,7 +148,7 @@ def package(
 
         def store(path: str, manifest: dict[str, object]) -> str:
             name = f"migration:{source or manifest.get('database') or 'postgres'}"
-            return save_package(repo, path, manifest, source=name)  # type: ignore[arg-type]
+            return save_package(repo, path, manifest, source=name)
 
     result = make_package(
         origin, PackageRequest(tables=tuple(table), output=output, dbname=dbname, force=force), store=store

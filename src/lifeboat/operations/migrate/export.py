@@ -9,7 +9,6 @@ CSV is PostgreSQL's own ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER)``; Parque
 
 from __future__ import annotations
 
-
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -162,9 +161,7 @@ def write_table(
     except psycopg.Error as exc:
         raise PostgresError(f"reading table {table.qualified} failed: {first_line(exc)}") from None
     writer.flush()
-    return TableFile(
-        table.qualified, label, fmt, tuple(c.name for c in columns), rows, writer.size, writer.sha256
-    )
+    return TableFile(table.qualified, label, fmt, tuple(c.name for c in columns), rows, writer.size, writer.sha256)
 
 
 @dataclass(frozen=True)
@@ -243,5 +240,3 @@ def export_schema(
 
 def file_name(table: Table, fmt: str) -> str:
     return f"{safe_file_name(table.qualified)}.{fmt}"
-
-

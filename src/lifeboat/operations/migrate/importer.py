@@ -82,7 +82,9 @@ class CsvImportRequest:
     mode: LoadMode = field(default_factory=LoadMode)
 
 
-def import_csv(endpoint: Endpoint, request: CsvImportRequest, *, check: Callable[[], None] | None = None) -> ImportResult:
+def import_csv(
+    endpoint: Endpoint, request: CsvImportRequest, *, check: Callable[[], None] | None = None
+) -> ImportResult:
     """Load ``request.file`` into ``request.table`` in one transaction."""
     request.mode.check()
     path = Path(request.file)
@@ -121,7 +123,7 @@ def import_package(
         conn = endpoint.connect()
         try:
             if request.create:
-                _create_schema(conn, package.schema, request.file)
+                _create_schema(conn, package.schema, request.file, package.manifest)
             tables = [find_table(conn, str(entry["table"])) for entry in package.manifest["tables"]]
             result = ImportResult(
                 conn.info.dbname,
@@ -145,19 +147,27 @@ def import_package(
             conn.close()
 
 
-def _create_schema(conn: psycopg.Connection[Any], schema: str, package: str) -> None:
-    """Run the package's ``pg_dump --schema-only`` text (without psql's meta-commands) in the transaction."""
+def _create_schema(conn: psycopg.Connection[Any], schema: str, package: str, manifest: dict[str, Any]) -> None:
+    """Run the package's ``pg_dump --schema-only`` text (without psql's meta-commands) in the
+    transaction, after creating the schemas its tables live in (``pg_dump -t`` leaves them out)."""
     import psycopg
+    from psycopg import sql
+
+    from lifeboat.operations.migrate.catalog import split_name
 
     statements = "\n".join(line for line in schema.splitlines() if not line.startswith("\\"))
+    namespaces = sorted({split_name(str(t["table"]))[0] or "public" for t in manifest["tables"]})
     try:
         with conn.cursor() as cur:
+            for namespace in namespaces:
+                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace)))
             cur.execute(statements.encode("utf-8"))
             cur.execute("RESET search_path")  # pg_dump's text empties it
     except psycopg.Error as exc:
         raise PostgresError(
             f"{package}: creating the tables from its schema.sql failed: {first_line(exc)}; nothing was imported",
-            hint=f"without {option('create')} the tables must exist already",
+            hint=f"{option('create')} creates the package's tables, which must not exist yet; "
+            "without it they must exist already",
         ) from None
 
 

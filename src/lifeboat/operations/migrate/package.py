@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lifeboat import __version__
 from lifeboat.errors import IntegrityError, UsageError, option
 from lifeboat.operations.migrate.catalog import find_table
-from lifeboat.operations.migrate.export import export_snapshot, reading, write_table
+from lifeboat.operations.migrate.export import TableFile, export_snapshot, reading, write_table
 from lifeboat.operations.migrate.files import check_new_file, new_file, safe_file_name
 from lifeboat.operations.migrate.origin import Origin
 
@@ -91,7 +91,7 @@ def build_package(
             environment=endpoint.environment,
             major=endpoint.major,
         )
-        entries = []
+        entries: list[TableFile] = []
         with tempfile.TemporaryDirectory(prefix=".lifeboat-package-", dir=Path(output).parent) as work:
             for table in tables:
                 member = f"{DATA_DIR}/{safe_file_name(table.qualified)}.csv"
@@ -109,12 +109,14 @@ def build_package(
                 "tables": [t.to_json() for t in entries],
             }
             with new_file(output) as raw:
-                with zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False) as packed:
-                    with tarfile.open(fileobj=packed, mode="w|") as tar:
-                        _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-                        _add_bytes(tar, SCHEMA, ddl.encode("utf-8"))
-                        for i, entry in enumerate(entries):
-                            tar.add(Path(work) / f"{i}.csv", arcname=entry.file, recursive=False)
+                with (
+                    zstandard.ZstdCompressor(level=6).stream_writer(raw, closefd=False) as packed,
+                    tarfile.open(fileobj=packed, mode="w|") as tar,
+                ):
+                    _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+                    _add_bytes(tar, SCHEMA, ddl.encode("utf-8"))
+                    for i, entry in enumerate(entries):
+                        tar.add(Path(work) / f"{i}.csv", arcname=entry.file, recursive=False)
                 size = raw.tell()
     return PackageResult(manifest, output, size)
 
@@ -165,7 +167,7 @@ class OpenedPackage:
     schema: str
 
     def data_file(self, entry: dict[str, Any]) -> Path:
-        return self.directory / entry["file"]
+        return self.directory / str(entry["file"])
 
 
 @contextmanager
@@ -177,10 +179,13 @@ def open_package(path: str, *, work_parent: str | None = None) -> Iterator[Opene
     with tempfile.TemporaryDirectory(prefix=".lifeboat-import-", dir=work_parent) as work:
         root = Path(work)
         try:
-            with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as unpacked:
-                with tarfile.open(fileobj=unpacked, mode="r|") as tar:
-                    for member in tar:
-                        _extract(tar, member, root)
+            with (
+                open(path, "rb") as raw,
+                zstandard.ZstdDecompressor().stream_reader(raw) as unpacked,
+                tarfile.open(fileobj=unpacked, mode="r|") as tar,
+            ):
+                for member in tar:
+                    _extract(tar, member, root)
         except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
             raise IntegrityError(f"{path} is not a readable migration package: {exc}") from None
         manifest = _manifest(root, path)
@@ -205,7 +210,7 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
 
 def _manifest(root: Path, path: str) -> dict[str, Any]:
     try:
-        manifest = json.loads((root / MANIFEST).read_text("utf-8"))
+        manifest: dict[str, Any] = json.loads((root / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise IntegrityError(f"{path} has no readable {MANIFEST}: {exc}") from None
     if manifest.get("format") != FORMAT or not isinstance(manifest.get("tables"), list):

@@ -25,7 +25,7 @@ BATCH_ROWS = 10_000
 
 def require_pyarrow() -> None:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise MissingTool(
@@ -105,9 +105,7 @@ def write_parquet(
             while batch := cur.fetchmany(batch_rows):
                 if check is not None:
                     check()
-                arrays = [
-                    pa.array([row[i] for row in batch], type=field.type) for i, field in enumerate(schema)
-                ]
+                arrays = [pa.array([row[i] for row in batch], type=field.type) for i, field in enumerate(schema)]
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 rows += len(batch)
     finally:
