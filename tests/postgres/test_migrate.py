@@ -187,7 +187,7 @@ def test_orders_as_at_1403_come_back_from_the_backup_and_production_is_untouched
     c = world.cluster
     c.psql("CREATE TABLE ledger(id int PRIMARY KEY, what text)")
     c.psql("INSERT INTO ledger VALUES (1, 'opening'), (2, 'refund'), (3, 'sale')")
-    world.backup()
+    backup_id = json.loads(world.backup().stdout)["snapshot"]["id"]
     c.psql("INSERT INTO ledger VALUES (4, 'late sale')")
     c.psql("DELETE FROM ledger WHERE id = 2")
     time.sleep(0.3)
@@ -232,6 +232,15 @@ def test_orders_as_at_1403_come_back_from_the_backup_and_production_is_untouched
     report = json.loads(whole.stdout)
     assert report["origin"]["type"] == "backup"
     assert {t["table"]: t["rows"] for t in report["tables"]}["public.ledger"] == 3
+    assert list(scratch_parent.iterdir()) == [] and scratch_processes() == []
+
+    # --snapshot alone: the rows as they were when that base backup became consistent
+    at_backup = world.lifeboat(
+        "migrate", "export-table", "--snapshot", backup_id[:8], "--table", "ledger", "--output", "-",
+        "--scratch-dir", str(scratch_parent), timeout=600,
+    )  # fmt: skip
+    assert at_backup.code == 0, at_backup.stderr
+    assert at_backup.stdout.splitlines() == ["id,what", "1,opening", "2,refund", "3,sale"]
     assert list(scratch_parent.iterdir()) == [] and scratch_processes() == []
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from lifeboat.core.basebackup import RestoreTarget
 from lifeboat.core.progress import NoticeSink, Progress
-from lifeboat.errors import PostgresError
+from lifeboat.errors import PostgresError, UsageError, option
 from lifeboat.operations.pitr import PgRestoreRequest, PgRestoreResult, restore_postgres
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.base import ScratchInstance
@@ -118,6 +118,8 @@ def start_scratch(
     from lifeboat.sources.postgres import datadir
     from lifeboat.sources.postgres.recovery import start_and_wait
 
+    if request.parent is not None and not os.path.isdir(request.parent):
+        raise UsageError(f"{option('scratch_dir')} {request.parent}: not a directory")
     base = Path(tempfile.mkdtemp(prefix=PREFIX, dir=request.parent))
     os.chmod(base, 0o755)  # noqa: S103 - the server's OS user must reach its directories
     data = base / "data"

@@ -39,6 +39,8 @@ class TableFile:
     """One table written to one file (or a stream)."""
 
     table: str  # schema.name
+    schema: str
+    name: str
     file: str  # a path, or "-" for a stream
     format: str
     columns: tuple[str, ...]
@@ -49,6 +51,8 @@ class TableFile:
     def to_json(self) -> dict[str, Any]:
         return {
             "table": self.table,
+            "schema": self.schema,
+            "name": self.name,
             "file": self.file,
             "format": self.format,
             "columns": list(self.columns),
@@ -161,7 +165,17 @@ def write_table(
     except psycopg.Error as exc:
         raise PostgresError(f"reading table {table.qualified} failed: {first_line(exc)}") from None
     writer.flush()
-    return TableFile(table.qualified, label, fmt, tuple(c.name for c in columns), rows, writer.size, writer.sha256)
+    return TableFile(
+        table.qualified,
+        table.schema,
+        table.name,
+        label,
+        fmt,
+        tuple(c.name for c in columns),
+        rows,
+        writer.size,
+        writer.sha256,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifeboat.errors import PostgresError, RestoreRefused, UsageError, option
-from lifeboat.operations.migrate.catalog import Table, find_table, has_rows
+from lifeboat.operations.migrate.catalog import Table, find_table, has_rows, quote_ident
 from lifeboat.operations.migrate.endpoint import Endpoint, first_line
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def import_package(
         try:
             if request.create:
                 _create_schema(conn, package.schema, request.file, package.manifest)
-            tables = [find_table(conn, str(entry["table"])) for entry in package.manifest["tables"]]
+            tables = [find_table(conn, manifest_name(entry)) for entry in package.manifest["tables"]]
             result = ImportResult(
                 conn.info.dbname,
                 created=request.create,
@@ -156,7 +156,7 @@ def _create_schema(conn: psycopg.Connection[Any], schema: str, package: str, man
     from lifeboat.operations.migrate.catalog import split_name
 
     statements = "\n".join(line for line in schema.splitlines() if not line.startswith("\\"))
-    namespaces = sorted({split_name(str(t["table"]))[0] or "public" for t in manifest["tables"]})
+    namespaces = sorted({split_name(manifest_name(t))[0] or "public" for t in manifest["tables"]})
     try:
         with conn.cursor() as cur:
             for namespace in namespaces:
@@ -169,6 +169,13 @@ def _create_schema(conn: psycopg.Connection[Any], schema: str, package: str, man
             hint=f"{option('create')} creates the package's tables, which must not exist yet; "
             "without it they must exist already",
         ) from None
+
+
+def manifest_name(entry: dict[str, Any]) -> str:
+    """A manifest's table as a name :func:`find_table` reads (quoted: a dot in a name stays in it)."""
+    if entry.get("schema") and entry.get("name"):
+        return f"{quote_ident(str(entry['schema']))}.{quote_ident(str(entry['name']))}"
+    return str(entry["table"])
 
 
 def _advance_sequences(conn: psycopg.Connection[Any], tables: Sequence[Table]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lifeboat.errors import MissingTool
+from lifeboat.errors import LifeboatError, MissingTool, option
 from lifeboat.operations.migrate.catalog import Column, Table
 from lifeboat.operations.migrate.files import CountingWriter
 
@@ -111,3 +111,14 @@ def write_parquet(
     finally:
         writer.close()
     return rows
+
+
+def _column(pa: Any, table: Table, field: Any, values: list[Any]) -> Any:
+    """One column of a batch as an Arrow array; a value Arrow cannot hold is named (NaN in a decimal…)."""
+    try:
+        return pa.array(values, type=field.type)
+    except (pa.ArrowException, OverflowError, ValueError) as exc:
+        raise LifeboatError(
+            f"column {field.name} of {table.qualified} cannot be written as Parquet {field.type}: {exc}",
+            hint="export the table as csv, or choose the other columns with " + option("columns"),
+        ) from None
