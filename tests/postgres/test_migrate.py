@@ -408,3 +408,34 @@ def test_a_package_stored_in_the_repository_is_a_migration_package_snapshot(worl
     )  # fmt: skip
     assert loaded.code == 0, loaded
     assert c.psql("SELECT sku, qty FROM shop.items ORDER BY sku", dbname="fromrepo") == "a|1\nb|2"
+
+
+def test_a_configured_source_is_read_at_a_time_in_its_own_database(world: PgWorld, tmp_path: Path) -> None:
+    c = world.cluster
+    c.psql("CREATE DATABASE shopdb")
+    c.psql("CREATE TABLE stock(item text, qty int); INSERT INTO stock VALUES ('bolt', 10)", dbname="shopdb")
+    config = world.base / "migrate.yaml"
+    config.write_text(
+        "version: 1\n"
+        f"repositories:\n  main:\n    url: {world.repo_dir}\n    password_file: {world.password_file}\n"
+        "sources:\n  shop:\n    type: postgres\n"
+        f"    data_directory: {c.data_dir}\n    host: {c.socket_dir}\n    port: {c.port}\n"
+        "    user: postgres\n    dbname: shopdb\n"
+    )
+    env = {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_REPO": ""}
+    backed = world.lifeboat("backup", "postgres", "--source", "shop", "--archive-wait", "60s", env=env)
+    assert backed.code == 0, backed
+    c.psql("UPDATE stock SET qty = 0", dbname="shopdb")
+    time.sleep(0.3)
+    before_update = c.psql("SELECT clock_timestamp()")
+    time.sleep(0.3)
+    c.psql("UPDATE stock SET qty = -5", dbname="shopdb")
+    world.wait_archived(world.switch_wal())
+    result = world.lifeboat(
+        "migrate", "export-table", "--source", "shop", "--time", before_update, "-t", "stock", "-o", "-",
+        "--scratch-dir", str(scratch_dir(world)), env=env, timeout=600,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == ["item,qty", "bolt,0"]
+    live = world.lifeboat("migrate", "export-table", "--source", "shop", "-t", "stock", "-o", "-", env=env)
+    assert live.stdout.splitlines() == ["item,qty", "bolt,-5"]
