@@ -52,10 +52,6 @@ class Endpoint:
             conn = psycopg.connect(autocommit=autocommit, **params)
         except (psycopg.Error, ValueError) as exc:
             raise PostgresError(f"cannot connect to {self.describe()}: {first_line(exc)}") from None
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-        if not autocommit:
-            conn.commit()
         return conn
 
 

@@ -93,6 +93,9 @@ def reading(endpoint: Endpoint) -> Iterator[psycopg.Connection[Any]]:
 
     conn = endpoint.connect()
     try:
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")  # timestamps with time zone written as UTC, whatever the server's
+        conn.commit()
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         yield conn

@@ -90,12 +90,16 @@ def import_csv(
     path = Path(request.file)
     if not path.is_file():
         raise UsageError(f"{request.file} is not a file")
+    import psycopg
+
     conn = endpoint.connect()
     try:
         table = find_table(conn, request.table)
         loaded = load_table(conn, table, path, request.file, request.mode, check=check)
         conn.commit()
         return ImportResult(conn.info.dbname, [loaded])
+    except psycopg.Error as exc:  # TRUNCATE refused, a constraint checked at commit…
+        raise PostgresError(f"importing {request.file} failed: {first_line(exc)}; nothing was imported") from None
     finally:
         conn.close()  # uncommitted work is rolled back
 
@@ -114,6 +118,8 @@ def import_package(
     endpoint: Endpoint, request: PackageImportRequest, *, check: Callable[[], None] | None = None
 ) -> ImportResult:
     """Check the package against its manifest, then load every table of it in one transaction."""
+    import psycopg
+
     from lifeboat.operations.migrate.package import open_package
 
     request.mode.check()
@@ -143,6 +149,8 @@ def import_package(
                 _advance_sequences(conn, tables)
             conn.commit()
             return result
+        except psycopg.Error as exc:  # TRUNCATE refused, a constraint checked at commit…
+            raise PostgresError(f"importing {request.file} failed: {first_line(exc)}; nothing was imported") from None
         finally:
             conn.close()
 
