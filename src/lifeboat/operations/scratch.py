@@ -40,6 +40,7 @@ from lifeboat.sources.tools.pgcluster import chown_tree, free_port
 PREFIX = "lifeboat-scratch-"
 HBA = "scratch_hba.conf"
 IDENT = "scratch_ident.conf"
+SOCKET_PATH_MAX = 107  # sockaddr_un.sun_path, less its terminating NUL
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ def start_scratch(
     os.chmod(base, 0o755)  # noqa: S103 - the server's OS user must reach its directories
     data = base / "data"
     run_dir = base / "run"
+    if len(str(run_dir / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
+        shutil.rmtree(base, ignore_errors=True)
+        raise UsageError(
+            f"{option('scratch_dir')} {request.parent}: the scratch server's socket path would be longer than "
+            f"{SOCKET_PATH_MAX} characters, which a Unix socket cannot be",
+            hint="choose a shorter directory",
+        )
     port = free_port()
     state: dict[str, str | None] = {"major": None}
     stop = _stopper(base, data, state)
