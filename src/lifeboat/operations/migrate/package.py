@@ -16,9 +16,9 @@ import json
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,6 @@ class PackageResult:
     file: str | None
     bytes: int
     snapshot: str | None = None  # the migration-package snapshot, when stored in a repository
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "bytes": self.bytes, "snapshot": self.snapshot, "manifest": self.manifest}
@@ -270,7 +269,3 @@ def save_package(repo: Repository, path: str, manifest: dict[str, Any], *, sourc
         )
         result = run_backup(repo, SourceBackup(StreamSource(), request, label="storing the migration package"))
     return result.snapshot.id
-
-
-def table_names(manifest: dict[str, Any]) -> Sequence[str]:
-    return [str(t["table"]) for t in manifest["tables"]]
