@@ -27,6 +27,7 @@ from lifeboat.app.cli import (
     init_cmd,
     key_cmd,
     ls_cmd,
+    migrate_cmd,
     pg_cmd,
     prune_cmd,
     repair_cmd,
@@ -163,7 +164,13 @@ def _register() -> None:
         ("copy", copy_cmd),
     ):
         app.command(name, help=module.__doc__)(guarded(module.command))
-    for name, module in (("key", key_cmd), ("repair", repair_cmd), ("config", config_cmd), ("pg", pg_cmd)):
+    for name, module in (
+        ("key", key_cmd),
+        ("repair", repair_cmd),
+        ("config", config_cmd),
+        ("pg", pg_cmd),
+        ("migrate", migrate_cmd),
+    ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
             group.command(sub, help=fn.__doc__)(guarded(fn))
