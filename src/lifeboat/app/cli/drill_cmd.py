@@ -1,0 +1,143 @@
+"""Restore drills: restore each configured source into a scratch instance, start it, run its
+validation queries, measure RTO phase by phase and the achieved RPO, tear it down, record the
+result (docs/drills.md). Exit 13 when a drill fails (restore or validation), 17 when it
+passed validation but missed its RTO, RPO or time limit."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Exit, Option
+
+SourcesOpt = Annotated[
+    list[str] | None, Option("--source", "-s", metavar="SOURCE", help="Drill this configured source (repeatable).")
+]
+TargetOpt = Annotated[
+    str | None,
+    Option("--target", metavar="TARGET", help="latest, random or a time (ISO 8601) [default: drill.target]."),
+]
+
+ENV_STATE_DIR = "LIFEBOAT_STATE_DIR"
+
+
+def state_directory(state: CliContext) -> str:
+    """Where this host keeps its records: ``LIFEBOAT_STATE_DIR``, else /var/lib/lifeboat for
+    root, else ``$XDG_STATE_HOME/lifeboat`` (``~/.local/state/lifeboat``)."""
+    method = getattr(state, "state_directory", None)
+    if callable(method):
+        return str(method())
+    if os.environ.get(ENV_STATE_DIR):
+        return os.environ[ENV_STATE_DIR]
+    if os.geteuid() == 0:
+        return "/var/lib/lifeboat"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "lifeboat")
+
+
+def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -> None:
+    from lifeboat.app.cli.pg_options import server_command
+    from lifeboat.core.drill import DrillTarget, worst
+    from lifeboat.errors import ExitCode, LifeboatError, UsageError
+    from lifeboat.operations.backup import default_workers
+    from lifeboat.operations.drill import DrillRequest, drill_source, drillable, record_drill
+
+    state: CliContext = ctx.obj
+    out = state.output
+    config = state.config()
+    if config is None:
+        raise UsageError("a drill needs the configuration file naming the sources", hint="pass --config FILE")
+    if target is not None:
+        try:
+            DrillTarget.parse(target)
+        except ValueError as exc:
+            raise UsageError(f"--target: {exc}") from None
+    names = drillable(config.sources, source or ())
+    if not names:
+        raise UsageError("no source to drill: none has a drill section or starts a scratch instance",
+                         hint="add drill: to a source, or name one with --source")  # fmt: skip
+    commands: dict[str, str] = {}
+    for name in names:
+        if config.sources[name].type == "postgres":
+            commands[name], warnings = server_command(state, name, "wal-fetch", "%f", "%p")
+            for warning in warnings:
+                out.info(f"warning: {warning}")
+    request = DrillRequest(
+        target=target, restore_commands=commands, environment=state.environment(), workers=default_workers()
+    )
+    repo = state.open_repository()
+    results = []
+    for name in names:
+        out.info(f"drilling {name}…")
+        result = drill_source(repo, name, config.sources[name], request)
+        record_drill(result, state_directory(state))
+        results.append(result)
+        if not state.json:
+            _show(state, result)
+    if state.json:
+        out.emit_json({"drills": [r.to_json() for r in results], "status": worst([r.status for r in results])})
+    bad = [r for r in results if not r.ok]
+    if bad:
+        code = max(bad, key=lambda r: (r.exit_code == int(ExitCode.INTEGRITY), r.exit_code)).exit_code
+        reasons = "; ".join(f"{r.source}: {r.status}: {'; '.join(r.reasons)}" for r in bad)
+        error = LifeboatError(
+            f"{len(bad)} of {len(results)} drills did not pass — {reasons}",
+            hint="'lifeboat drill report' shows the history",
+        )
+        out.error(error, exit_code=code)
+        raise Exit(code)
+
+
+def _show(state: CliContext, result: object) -> None:
+    from lifeboat.core.drill import DrillResult, seconds_text
+
+    assert isinstance(result, DrillResult)
+    out = state.output
+
+    def maybe(seconds: float | None) -> str:
+        return "-" if seconds is None else seconds_text(seconds)
+
+    out.line(f"{result.source} ({result.kind}): {result.status.upper()}")
+    out.line(f"  target: {result.target}; snapshot {result.snapshot[:8] or '-'}")
+    out.line("  phases: " + (", ".join(f"{p.name} {seconds_text(p.seconds)}" for p in result.phases) or "none"))
+    out.line(
+        f"  RTO {maybe(result.rto)} (objective {maybe(result.rto_objective)}); "
+        f"achieved RPO {maybe(result.achieved_rpo)} (objective {maybe(result.rpo_objective)})"
+    )
+    for query in result.queries:
+        verdict = "ok" if query.ok else f"FAILED: {query.problem}"
+        out.line(f"  query {query.name}: {query.value}: {verdict}")
+    for note in result.notes:
+        out.line(f"  note: {note}")
+    for reason in result.reasons:
+        out.line(f"  reason: {reason}")
+
+
+FormatOpt = Annotated[str, Option("--format", "-f", metavar="FORMAT", help="text, json, markdown or html.")]
+OutputOpt = Annotated[str | None, Option("--output", "-o", metavar="FILE", help="Write the report to FILE.")]
+
+
+def report(ctx: Context, source: SourcesOpt = None, fmt: FormatOpt = "text", output: OutputOpt = None) -> None:
+    """The drill history as text, JSON, Markdown or one self-contained HTML page (with the RTO trend)."""
+    from lifeboat.core.drill_report import FORMATS, render
+    from lifeboat.errors import UsageError
+    from lifeboat.operations.drill import drill_history
+
+    state: CliContext = ctx.obj
+    if state.json:
+        fmt = "json"
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    history = drill_history(state_directory(state))
+    if source:
+        history = [r for r in history if r.source in source]
+    text = render(history, fmt)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        state.output.info(f"wrote {len(history)} drills to {output}")
+        return
+    import sys
+
+    sys.stdout.write(text)

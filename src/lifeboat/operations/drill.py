@@ -1,0 +1,652 @@
+"""Restore drills: prove each source restorable by restoring it, measure how long it took, and
+record the result.
+
+For each source, :func:`drill_source` plans (the target: ``latest``, ``random`` — a point
+chosen inside what the backups reach — or a time; the space the restore needs), restores
+into a scratch instance, runs the validation queries, compares the measured RTO and the
+achieved RPO with the source's objectives, and tears the instance down — however the drill
+ends: a failure, the time limit, Ctrl-C or SIGTERM. The result is a
+:class:`~lifeboat.core.drill.DrillResult`; :func:`record_drill` keeps it.
+
+How each kind is drilled:
+
+``postgres``
+    A scratch cluster (:mod:`lifeboat.operations.scratch`: private directory, free port,
+    socket only, never archiving, WAL fetched read-only) recovered to the target and
+    promoted; the queries run through psycopg. The scratch cluster is started here rather
+    than by the kind's ``scratch()`` verb because a PostgreSQL drill recovers to a *point in
+    time*, not to a snapshot, and the ``restore_command`` it runs is spelled by the front end.
+``redis``
+    The kind's ``scratch()``: a redis-server loading the RDB on a free port; each query's
+    ``sql`` is a Redis command (``DBSIZE``) run with redis-cli.
+other kinds
+    Restored into the scratch directory (a kind that restores into a directory), then the
+    kind's own ``verify``; a files source's restored files and bytes are compared with what
+    its snapshot recorded. Validation queries need a kind that serves them (postgres, redis).
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lifeboat.core.basebackup import RestoreTarget, base_backups
+from lifeboat.core.drill import (
+    FAILED,
+    MISSED,
+    DrillResult,
+    DrillTarget,
+    QueryOutcome,
+    achieved_rpo,
+    as_utc,
+    judge,
+    random_time,
+    seconds_text,
+)
+from lifeboat.core.events import Events
+from lifeboat.core.progress import Progress
+from lifeboat.core.snapshot import Snapshot
+from lifeboat.core.units import format_bytes, parse_duration, parse_size
+from lifeboat.errors import Cancelled, ExitCode, LifeboatError, ObjectNotFound, UsageError
+from lifeboat.operations.read_lock import read_lock
+from lifeboat.repository.repo import Repository
+from lifeboat.sources.base import IntoDirectory, RestoreContext, RestoreInto
+
+if TYPE_CHECKING:
+    from lifeboat.config.model import DrillConfig
+
+DRILL_LOG = "drills.jsonl"  # the local history in the state directory (until records are in the repository)
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    """What to drill and how. ``restore_commands``: per PostgreSQL source, the command its
+    scratch server runs to fetch WAL (a front end spells it: it names this program)."""
+
+    target: str | None = None  # over each source's drill.target
+    restore_commands: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] | None = field(default=None, repr=False)
+    workers: int = 2
+
+
+class OverTimeLimit(LifeboatError):
+    """The drill ran over its time limit and was stopped."""
+
+    exit_code = ExitCode.OBJECTIVE_MISSED
+
+
+# --- choosing sources --------------------------------------------------------------------
+
+
+def drillable(configs: Mapping[str, Any], names: Sequence[str] = ()) -> list[str]:
+    """The sources a drill covers: ``names``, or every configured source with a ``drill:``
+    section or whose kind starts a scratch instance (postgres, redis)."""
+    if names:
+        unknown = [n for n in names if n not in configs]
+        if unknown:
+            raise UsageError(
+                f"no configured source {', '.join(repr(n) for n in unknown)}",
+                hint=f"configured: {', '.join(configs) or 'none'}",
+            )
+        return list(names)
+    return [n for n, c in configs.items() if c.drill is not None or c.type in ("postgres", "redis")]
+
+
+# --- one source ----------------------------------------------------------------------------
+
+
+def drill_source(
+    repo: Repository,
+    name: str,
+    config: Any,
+    request: DrillRequest,
+    *,
+    events: Events | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> DrillResult:
+    """Drill one configured source; a failure is recorded in the result, never raised
+    (Ctrl-C and SIGTERM are raised, once the scratch instance is gone)."""
+    from lifeboat.config.model import DrillConfig
+
+    clock = clock or (lambda: datetime.now(UTC))
+    events = (events or Events()).for_operation("drill")
+    drill = config.drill or DrillConfig()
+    result = DrillResult(source=name, kind=config.type, target="", started=clock())
+    result.rto_objective = parse_duration(config.rto).total_seconds() if config.rto else None
+    result.rpo_objective = parse_duration(config.rpo).total_seconds() if config.rpo else None
+    limit = parse_duration(drill.time_limit).total_seconds()
+    clock_start = time.monotonic()
+    try:
+        target = DrillTarget.parse(request.target or drill.target)
+    except ValueError as exc:
+        raise UsageError(f"drill target: {exc}") from None
+    result.target = target.describe()
+    runner = _RUNNERS.get(config.type, _drill_by_restore)
+    try:
+        with _time_limit(limit, events) as expired:
+            try:
+                runner(_Drill(repo, name, config, drill, request, target, result, events, clock, clock_start, limit))
+            except KeyboardInterrupt:
+                if not expired.is_set():
+                    raise
+                raise OverTimeLimit(f"over the time limit ({seconds_text(limit)})") from None
+            except Cancelled:
+                if not expired.is_set():
+                    raise
+                raise OverTimeLimit(f"over the time limit ({seconds_text(limit)})") from None
+    except OverTimeLimit as exc:
+        result.status = MISSED
+        result.reasons.append(exc.message)
+    except (Cancelled, KeyboardInterrupt):
+        raise
+    except LifeboatError as exc:
+        result.fail(exc.message)
+        result.exit_code = int(exc.exit_code) if exc.exit_code in _OWN_CODES else int(ExitCode.INTEGRITY)
+    result.finished = clock()
+    result.judge_objectives(latest=target.kind == "latest")
+    if result.status == MISSED and not result.exit_code:
+        result.exit_code = int(ExitCode.OBJECTIVE_MISSED)
+    elif result.status == FAILED and not result.exit_code:
+        result.exit_code = int(ExitCode.INTEGRITY)
+    return result
+
+
+# Errors that say the drill could not run here (not that the backup is bad): their own exit code.
+_OWN_CODES = {
+    ExitCode.NO_REPOSITORY,
+    ExitCode.LOCKED,
+    ExitCode.WRONG_PASSPHRASE,
+    ExitCode.STORAGE,
+    ExitCode.MISSING_TOOL,
+    ExitCode.USAGE,
+}
+
+
+@dataclass
+class _Drill:
+    """One source's drill in progress."""
+
+    repo: Repository
+    name: str
+    config: Any
+    drill: DrillConfig
+    request: DrillRequest
+    target: DrillTarget
+    result: DrillResult
+    events: Events
+    clock: Callable[[], datetime]
+    began: float  # monotonic
+    limit: float  # seconds
+
+    def remaining(self) -> float:
+        return max(1.0, self.limit - (time.monotonic() - self.began))
+
+    def scratch_parent(self) -> str | None:
+        parent: str | None = self.drill.scratch_dir
+        if parent is not None and not os.path.isdir(parent):
+            raise UsageError(f"drill scratch_dir {parent}: not a directory")
+        return parent
+
+    def check_space(self, needed: int, what: str) -> None:
+        """Refuse before writing when ``needed`` is over the space limit or the free space."""
+        if self.drill.space_limit is not None:
+            limit = parse_size(str(self.drill.space_limit))
+            if needed > limit:
+                raise SpaceRefused(
+                    f"{what} is {format_bytes(needed)}, over the drill's space limit {format_bytes(limit)}",
+                    hint="raise drill.space_limit, or drill another source",
+                )
+        parent = self.scratch_parent() or tempfile.gettempdir()
+        free = shutil.disk_usage(parent).free
+        if needed > free:
+            raise SpaceRefused(
+                f"{what} is {format_bytes(needed)}, more than the {format_bytes(free)} free in {parent}",
+                hint="free space there, or set drill.scratch_dir to a larger file system",
+            )
+
+
+class SpaceRefused(LifeboatError):
+    """A drill refused before writing: not enough room."""
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+_REDO_DONE = re.compile(r"redo done at .*elapsed: ([0-9.]+) s")
+
+
+class _FirstWrite(Progress):
+    """Progress that notes when the restore wrote its first file: the end of planning."""
+
+    first: float | None = None
+
+    def _mark(self) -> None:
+        if self.first is None:
+            self.first = time.monotonic()
+
+    def file_done(self) -> None:
+        self._mark()
+        super().file_done()
+
+    def bytes_read(self, size: int) -> None:
+        self._mark()
+        super().bytes_read(size)
+
+    def dir_done(self) -> None:
+        self._mark()
+        super().dir_done()
+
+
+def _drill_postgres(d: _Drill) -> None:
+    from lifeboat.operations.scratch import ScratchRequest, start_scratch
+
+    result = d.result
+    result.method = "a scratch cluster recovered to the target and promoted, queries run on it"
+    restore_command = d.request.restore_commands.get(d.name)
+    if not restore_command:
+        raise UsageError(f"source {d.name}: no restore_command for its scratch cluster")
+    began = time.monotonic()
+    with read_lock(d.repo, use_lock=True):
+        snapshots = [s for s in d.repo.snapshots() if s.source == d.name]
+    backups = sorted(base_backups(snapshots), key=lambda b: b.stop_time)
+    if not backups:
+        raise ObjectNotFound(f"source {d.name} has no base backup to drill")
+    recovery = RestoreTarget()
+    if d.target.kind == "random":
+        moment = _random_point(d.repo, d.name, backups)
+        recovery = RestoreTarget(time=moment)
+        result.target = f"random: time {moment.isoformat()}"
+        result.recovered_to = moment
+    elif d.target.kind == "time":
+        assert d.target.time is not None
+        recovery = RestoreTarget(time=d.target.time)
+        result.recovered_to = d.target.time
+    else:
+        result.recovered_to = result.started
+    reaching = [b for b in backups if recovery.time is None or b.stop_time <= recovery.time]
+    chosen = reaching[-1] if reaching else backups[-1]
+    needed = int(_snapshot_of(snapshots, chosen.snapshot_id).summary.get("bytes_total", 0))
+    d.check_space(needed, f"base backup {chosen.snapshot_id[:8]}")
+    progress = _FirstWrite()
+    request = ScratchRequest(
+        restore_command=restore_command,
+        target=recovery,
+        source=d.name,
+        parent=d.scratch_parent(),
+        start_timeout=d.remaining(),
+        workers=d.request.workers,
+    )
+    try:
+        scratch = start_scratch(d.repo, request, progress=progress, notify=d.events.notice, clock=d.clock)
+    except BaseException:
+        failed_at = time.monotonic()
+        first = progress.first
+        result.add_phase("plan", (first or failed_at) - began)
+        if first is not None:
+            result.add_phase("restore", failed_at - first)
+        raise
+    try:
+        ready = time.monotonic()
+        restored = scratch.restored
+        result.snapshot = restored.backup.snapshot_id
+        result.restored_bytes = restored.restored.bytes
+        result.restored_files = restored.restored.files
+        recovering = restored.recovery.seconds if restored.recovery else 0.0
+        first = progress.first or began
+        result.add_phase("plan", first - began)
+        restore_seconds = max(0.0, ready - recovering - first)
+        result.add_phase("restore", restore_seconds)
+        start_total = max(0.0, ready - first - restore_seconds)
+        replay = _replay_seconds(restored.recovery.log_file if restored.recovery else "")
+        if replay is not None:
+            replay = min(replay, start_total)
+            result.add_phase("replay", replay)
+        result.add_phase("start", start_total - (replay or 0.0))
+        result.notes.extend(restored.warnings)
+        d.events.check()
+        validating = time.monotonic()
+        _validate_postgres(d, scratch.connection)
+        result.add_phase("validate", time.monotonic() - validating)
+    finally:
+        scratch.stop()
+
+
+def _snapshot_of(snapshots: Sequence[Snapshot], snapshot_id: str) -> Snapshot:
+    return next(s for s in snapshots if s.id == snapshot_id)
+
+
+def _random_point(repo: Repository, name: str, backups: Sequence[Any]) -> datetime:
+    """A time between the oldest base backup's consistency point and the newest archived WAL."""
+    from lifeboat.operations.pg_info import pg_info
+
+    with read_lock(repo, use_lock=True):
+        clusters = pg_info(repo, source=name)
+    windows = [c.window for c in clusters if c.window is not None]
+    if not windows:
+        raise ObjectNotFound(f"source {name}: no recoverable window to choose a random point in")
+    window = windows[-1]
+    latest = window.latest_archived_at or max(b.stop_time for b in backups)
+    return random_time(window.earliest_time, max(latest, window.earliest_time))
+
+
+def _replay_seconds(log_file: str) -> float | None:
+    """PostgreSQL's own measure of WAL replay ("redo done at … elapsed: 0.42 s")."""
+    if not log_file:
+        return None
+    try:
+        text = Path(log_file).read_text(errors="replace")
+    except OSError:
+        return None
+    found = _REDO_DONE.findall(text)
+    return float(found[-1]) if found else None
+
+
+def _validate_postgres(d: _Drill, connection: Any) -> None:
+    """The queries, the freshness query and the last replayed commit, on the scratch cluster."""
+    from lifeboat.sources.tools.pg import Connection
+
+    result = d.result
+    default_db = getattr(d.config, "dbname", None) or "postgres"
+
+    def run(sql: str, database: str | None) -> Any:
+        where = Connection(connection.host, connection.port, connection.user, database or default_db)
+        return _pg_value(where, sql, timeout=d.remaining())
+
+    last = run("SELECT pg_last_xact_replay_timestamp()", "postgres")
+    result.last_commit = as_utc(last) if isinstance(last, datetime) else None
+    for query in d.drill.queries:
+        d.events.check()
+        started = time.monotonic()
+        try:
+            value = run(query.sql, query.database)
+        except LifeboatError as exc:
+            outcome = QueryOutcome(query.name, None, f"failed: {exc.message}", time.monotonic() - started)
+        else:
+            problem = judge(value, minimum=query.min, maximum=query.max, equals=query.equals)
+            outcome = QueryOutcome(query.name, _text(value), problem, time.monotonic() - started)
+        result.queries.append(outcome)
+        if not outcome.ok:
+            result.fail(f"validation query {query.name!r} {outcome.problem}")
+    newest: Any = None
+    if d.drill.freshness is not None:
+        try:
+            newest = run(d.drill.freshness.sql, d.drill.freshness.database)
+        except LifeboatError as exc:
+            result.fail(f"freshness query failed: {exc.message}")
+            newest = None
+        if isinstance(newest, str):
+            with contextlib.suppress(ValueError):
+                newest = datetime.fromisoformat(newest)
+        if d.drill.freshness is not None and newest is not None and not isinstance(newest, datetime):
+            result.fail(f"freshness query returned {newest!r}, not a time")
+            newest = None
+        if newest is None and result.status != FAILED:
+            result.fail("freshness query returned no time (no rows?)")
+    if isinstance(newest, datetime):
+        result.newest_row = as_utc(newest)
+    elif result.last_commit is not None:
+        newest = result.last_commit
+        result.notes.append("achieved RPO measured from the last replayed transaction (no freshness query)")
+    if isinstance(newest, datetime) and result.recovered_to is not None:
+        result.achieved_rpo = achieved_rpo(result.recovered_to, newest)
+
+
+def _pg_value(where: Any, sql: str, *, timeout: float) -> Any:
+    """The first column of the first row of ``sql`` (None: no row), in a read-only transaction."""
+    from lifeboat.errors import MissingTool, PostgresError
+
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise MissingTool("the psycopg package is not installed", hint="pip install 'psycopg[binary]'") from None
+    params: dict[str, Any] = {
+        "host": where.host,
+        "port": where.port,
+        "user": where.user,
+        "dbname": where.dbname,
+        "application_name": "lifeboat drill",
+        "connect_timeout": 30,
+        "options": f"-c statement_timeout={int(timeout * 1000)} -c default_transaction_read_only=on",
+    }
+    try:
+        with psycopg.connect(**params) as conn, conn.cursor() as cur:
+            cur.execute(sql.encode())
+            row = cur.fetchone() if cur.description else None
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PostgresError(f"{first} (database {where.dbname})") from None
+    return row[0] if row else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+def _drill_redis(d: _Drill) -> None:
+    from lifeboat.sources.registry import source_kind
+    from lifeboat.sources.tools.redis_server import _cli
+
+    result = d.result
+    result.method = "a scratch redis-server loading the RDB; queries are Redis commands"
+    began = time.monotonic()
+    snapshot = _snapshot_for(d)
+    d.check_space(int(snapshot.summary.get("bytes_total", 0)), f"snapshot {snapshot.short_id}")
+    kind = source_kind("redis")
+    directory = _scratch_directory(d)
+    result.add_phase("plan", time.monotonic() - began)
+    started = time.monotonic()
+    ctx = RestoreContext(loader=d.repo, events=d.events, config=d.config, environment=d.request.environment)
+    try:
+        with read_lock(d.repo, use_lock=True):
+            instance = kind.scratch(ctx, snapshot, str(directory / "redis"))
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        result.add_phase("restore", time.monotonic() - started)
+        raise
+    try:
+        result.add_phase("start", time.monotonic() - started)
+        port = int(instance.address["port"])
+        validating = time.monotonic()
+        for query in d.drill.queries:
+            d.events.check()
+            asked = time.monotonic()
+            try:
+                answer = _cli(port, *query.sql.split()).strip().splitlines()
+                value: str | None = answer[0] if answer else None
+            except LifeboatError as exc:
+                outcome = QueryOutcome(query.name, None, f"failed: {exc.message}", time.monotonic() - asked)
+            else:
+                problem = judge(value, minimum=query.min, maximum=query.max, equals=query.equals)
+                outcome = QueryOutcome(query.name, value, problem, time.monotonic() - asked)
+            result.queries.append(outcome)
+            if not outcome.ok:
+                result.fail(f"validation query {query.name!r} {outcome.problem}")
+        result.add_phase("validate", time.monotonic() - validating)
+    finally:
+        try:
+            instance.stop()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- every other kind: restore into the scratch directory, then the kind's verify -----------
+
+
+def _drill_by_restore(d: _Drill) -> None:
+    from lifeboat.sources.registry import source_kind
+
+    result = d.result
+    kind = source_kind(d.config.type)
+    began = time.monotonic()
+    snapshot = _snapshot_for(d)
+    if RestoreInto.DIRECTORY not in kind.restores_into:
+        raise UsageError(
+            f"a {kind.name} source cannot be drilled yet: it neither starts a scratch instance nor restores "
+            "into a directory",
+            hint="'lifeboat verify' checks its snapshots",
+        )
+    if d.drill.queries:
+        result.notes.append(f"validation queries are not run for a {kind.name} source (no instance serves them)")
+    result.method = f"restored into a scratch directory, then checked by the {kind.name} kind"
+    d.check_space(int(snapshot.summary.get("bytes_total", 0)), f"snapshot {snapshot.short_id}")
+    directory = _scratch_directory(d)
+    result.add_phase("plan", time.monotonic() - began)
+    try:
+        started = time.monotonic()
+        ctx = RestoreContext(loader=d.repo, events=d.events, config=d.config, environment=d.request.environment)
+        with read_lock(d.repo, use_lock=True):
+            restored = kind.restore(ctx, snapshot, IntoDirectory(str(directory / "restored"), workers=2))
+            result.add_phase("restore", time.monotonic() - started)
+            failure = restored.failure()
+            if failure is not None:
+                raise type(failure)(f"the restore is incomplete: {failure.message}", hint=failure.hint)
+            counted = restored.to_json()
+            result.restored_files = int(counted.get("files", 0))
+            result.restored_bytes = int(counted.get("bytes", 0))
+            validating = time.monotonic()
+            verification = kind.verify(ctx, snapshot)
+        for problem in verification.problems:
+            result.fail(problem)
+        if kind.name == "files":
+            _compare_counts(result, snapshot)
+        result.add_phase("validate", time.monotonic() - validating)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _compare_counts(result: DrillResult, snapshot: Snapshot) -> None:
+    """A files snapshot restored whole holds the files and bytes its backup recorded."""
+    summary = snapshot.summary
+    files = sum(int(summary.get(k, 0)) for k in ("files_new", "files_changed", "files_unmodified"))
+    size = int(summary.get("bytes_total", 0))
+    if summary and result.restored_files != files:
+        result.fail(f"restored {result.restored_files} files; the snapshot recorded {files}")
+    if summary and result.restored_bytes != size:
+        result.fail(f"restored {result.restored_bytes} bytes; the snapshot recorded {size}")
+
+
+def _snapshot_for(d: _Drill) -> Snapshot:
+    """The source's newest snapshot at or before the target (``random``: a random one)."""
+    import random
+
+    with read_lock(d.repo, use_lock=True):
+        snapshots = sorted((s for s in d.repo.snapshots() if s.source == d.name), key=lambda s: s.time)
+    if not snapshots:
+        raise ObjectNotFound(f"source {d.name} has no snapshot to drill")
+    if d.target.kind == "random":
+        chosen = random.choice(snapshots)  # noqa: S311 - a sample, not a secret
+        d.result.target = f"random: snapshot {chosen.short_id}"
+    elif d.target.kind == "time":
+        assert d.target.time is not None
+        before = [s for s in snapshots if s.time <= d.target.time]
+        if not before:
+            raise ObjectNotFound(f"source {d.name} has no snapshot at or before {d.target.time.isoformat()}")
+        chosen = before[-1]
+    else:
+        chosen = snapshots[-1]
+    d.result.snapshot = chosen.id
+    d.result.recovered_to = chosen.time
+    return chosen
+
+
+def _scratch_directory(d: _Drill) -> Path:
+    return Path(tempfile.mkdtemp(prefix="lifeboat-scratch-", dir=d.scratch_parent()))
+
+
+_RUNNERS: dict[str, Callable[[_Drill], None]] = {"postgres": _drill_postgres, "redis": _drill_redis}
+
+
+# --- the time limit ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, events: Events) -> Iterator[threading.Event]:
+    """While the block runs, stop it after ``seconds``: the cancel token is set, and on the main
+    thread a KeyboardInterrupt is raised into it (so a wait in a program or a recovery ends too).
+    The event yielded says the limit was reached."""
+    expired = threading.Event()
+    done = threading.Event()
+    main = threading.current_thread() is threading.main_thread()
+
+    def watch() -> None:
+        if done.wait(seconds):
+            return
+        expired.set()
+        events.cancel.cancel("over the time limit")
+        if main and not done.is_set():
+            _thread.interrupt_main()
+
+    watcher = threading.Thread(target=watch, name="drill-time-limit", daemon=True)
+    watcher.start()
+    try:
+        yield expired
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+
+
+# --- recording -----------------------------------------------------------------------------
+
+
+def record_drill(result: DrillResult, state_directory: str | None) -> str | None:
+    """Keep ``result`` in the local history (one JSON line per drill in the state directory);
+    returns the file written, or None without a state directory."""
+    if not state_directory:
+        return None
+    directory = Path(state_directory)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / DRILL_LOG
+    line = json.dumps(result.to_json(), sort_keys=True, separators=(",", ":"))
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+    return str(path)
+
+
+def drill_history(state_directory: str | None, *, source: str | None = None) -> list[DrillResult]:
+    """The drills recorded, newest first (of ``source`` only when given); a line that is not a
+    drill result is passed over."""
+    if not state_directory:
+        return []
+    path = Path(state_directory) / DRILL_LOG
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    found: list[DrillResult] = []
+    for line in lines:
+        try:
+            result = DrillResult.from_json(json.loads(line))
+        except ValueError:
+            continue
+        if source is None or result.source == source:
+            found.append(result)
+    return sorted(found, key=lambda r: r.started, reverse=True)
+
+
+__all__ = [
+    "DrillRequest",
+    "OverTimeLimit",
+    "SpaceRefused",
+    "drill_history",
+    "drill_source",
+    "drillable",
+    "record_drill",
+]

@@ -1,0 +1,245 @@
+"""``lifeboat drill`` on a real cluster: a good backup passes with its RTO phases and achieved
+RPO; a damaged pack, a missing WAL object and a failing validation query fail it and say why;
+the time limit, Ctrl-C and SIGTERM leave no scratch process or directory; the drill never
+writes to the source cluster or its archive; ``drill report`` renders every format."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lifeboat.errors import ExitCode
+from lifeboat.repository import layout
+from lifeboat.sources.postgres.pgdata import read_system_id
+from lifeboat.sources.tools.pgcluster import chown_tree
+from tests.postgres.conftest import OS_USER, PgWorld, WorldFactory, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres-drill")]
+
+SHOP = """
+CREATE TABLE customers(id int PRIMARY KEY, name text);
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 1200) g;
+CREATE TABLE orders(id serial PRIMARY KEY, customer int REFERENCES customers(id), created_at timestamptz);
+INSERT INTO orders(customer, created_at) SELECT 1 + g % 1200, now() - interval '1 hour' + g * interval '1 second'
+  FROM generate_series(1, 500) g;
+"""
+
+QUERIES = """
+      queries:
+        - {name: customers, sql: "SELECT count(*) FROM customers", min: 1000, max: 5000}
+        - {name: no orphans, equals: "0",
+           sql: "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer WHERE c.id IS NULL"}
+      freshness: {sql: "SELECT max(created_at) FROM orders"}
+"""
+
+
+@pytest.fixture(scope="module")
+def world(worlds: WorldFactory) -> PgWorld:
+    world = worlds()
+    c = world.cluster
+    c.psql("CREATE DATABASE shop")
+    c.psql(SHOP, dbname="shop")
+    world.backup()
+    c.psql("INSERT INTO orders(customer, created_at) VALUES (7, now())", dbname="shop")
+    world.wait_archived(world.switch_wal())
+    return world
+
+
+def scratch_parent(world: PgWorld) -> Path:
+    path = world.new_dir(f"scratch-{time.monotonic_ns()}")
+    path.mkdir()
+    os.chmod(path, 0o755)
+    return path
+
+
+def write_config(world: PgWorld, scratch: Path, *, drill: str = QUERIES, extra: str = "") -> Path:
+    c = world.cluster
+    config = world.base / f"drill-{time.monotonic_ns()}.yaml"
+    config.write_text(
+        "version: 1\nsources:\n  shop:\n    type: postgres\n"
+        f"    data_directory: {c.data_dir}\n    host: {c.socket_dir}\n    port: {c.port}\n"
+        f"    user: postgres\n    dbname: shop\n    rto: 30min\n    rpo: 1d\n{extra}"
+        f"    drill:\n      scratch_dir: {scratch}\n{drill}"
+    )
+    return config
+
+
+def drill_env(world: PgWorld, config: Path, **more: str) -> dict[str, str]:
+    return {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_STATE_DIR": str(world.base / "state"), **more}
+
+
+def scratch_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if "lifeboat-scratch-" in line and "ps -eo" not in line]
+
+
+def archiver_stats(world: PgWorld) -> str:
+    return world.cluster.psql("SELECT archived_count, last_archived_wal, failed_count FROM pg_stat_archiver")
+
+
+def archive_listing(repo: Path) -> list[str]:
+    return sorted(str(p.relative_to(repo)) for p in (repo / "wal").rglob("*") if p.is_file())
+
+
+def damaged_copy(world: PgWorld, label: str) -> Path:
+    copy = world.base / f"repo-{label}"
+    shutil.copytree(world.repo_dir, copy)
+    chown_tree(copy, OS_USER)
+    return copy
+
+
+def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothing(world: PgWorld) -> None:
+    wait_until(lambda: archiver_stats(world).split("|")[0] != "0", what="the archiver's statistics")
+    before_stats = archiver_stats(world)
+    before_wal = archive_listing(world.repo_dir)
+    newest = world.cluster.psql("SELECT max(created_at) FROM orders", dbname="shop")
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch)
+
+    result = world.lifeboat("--json", "drill", "--source", "shop", env=drill_env(world, config), timeout=600)
+
+    assert result.code == 0, result
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "passed"
+    (drill,) = doc["drills"]
+    assert drill["source"] == "shop" and drill["status"] == "passed" and drill["reasons"] == []
+    phases = [p["name"] for p in drill["phases"]]
+    assert phases[:2] == ["plan", "restore"] and phases[-1] == "validate"
+    assert "start" in phases and "replay" in phases
+    assert drill["rto_seconds"] == pytest.approx(sum(p["seconds"] for p in drill["phases"][:-1]), abs=0.01)
+    assert drill["rto_seconds"] < drill["rto_objective_seconds"] == 1800
+    assert {q["name"]: (q["value"], q["ok"]) for q in drill["queries"]} == {
+        "customers": ("1200", True),
+        "no orphans": ("0", True),
+    }
+    # the achieved RPO is the drill's start (target latest) minus the newest order's time
+    from datetime import datetime
+
+    assert datetime.fromisoformat(drill["newest_row"]) == datetime.fromisoformat(newest)
+    expected = (datetime.fromisoformat(drill["recovered_to"]) - datetime.fromisoformat(newest)).total_seconds()
+    assert drill["achieved_rpo_seconds"] == pytest.approx(expected, abs=0.01)
+    assert 0 < drill["achieved_rpo_seconds"] < 600
+    assert drill["restored_bytes"] > 0 and drill["snapshot"]
+
+    # never archived, never wrote a timeline or segment into the repository, nothing left behind
+    assert archiver_stats(world) == before_stats
+    assert archive_listing(world.repo_dir) == before_wal
+    assert list(scratch.iterdir()) == []
+    assert scratch_processes() == []
+
+    # recorded: the history holds it
+    history = world.lifeboat("drill", "report", "--format", "json", env=drill_env(world, config))
+    assert history.code == 0, history
+    assert any(d["snapshot"] == drill["snapshot"] for d in json.loads(history.stdout)["drills"])
+
+
+def test_a_failing_validation_query_fails_the_drill_and_names_it(world: PgWorld) -> None:
+    scratch = scratch_parent(world)
+    queries = '      queries:\n        - {name: big spenders, sql: "SELECT count(*) FROM customers", min: 100000}\n'
+    config = write_config(world, scratch, drill=queries)
+
+    result = world.lifeboat("drill", env=drill_env(world, config), timeout=600)
+
+    assert result.code == ExitCode.INTEGRITY, result
+    assert "validation query 'big spenders' returned 1200, below the minimum 100000" in result.stderr
+    assert "shop: failed" in result.stderr
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+
+
+def test_a_damaged_pack_fails_the_drill_and_names_it(world: PgWorld) -> None:
+    copy = damaged_copy(world, "damaged-pack")
+    for pack in sorted((copy / "data").rglob("*"))[:]:
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            data[len(data) // 2] ^= 0x01
+            pack.write_bytes(bytes(data))
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch)
+
+    result = world.lifeboat("drill", env=drill_env(world, config, LIFEBOAT_REPO=str(copy)), timeout=600)
+
+    assert result.code == ExitCode.INTEGRITY, result
+    assert "shop: failed" in result.stderr
+    assert "damaged" in result.stderr
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+
+
+def test_a_deleted_wal_object_fails_the_drill_and_names_it(world: PgWorld) -> None:
+    copy = damaged_copy(world, "missing-wal")
+    system_id = read_system_id(world.cluster.data_dir)
+    segments = sorted(p for p in (copy / "wal" / system_id).rglob("*") if p.is_file() and len(p.name) == 24)
+    missing = segments[-1]  # the newest: a latest drill needs it
+    missing.unlink()
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch)
+
+    result = world.lifeboat("drill", env=drill_env(world, config, LIFEBOAT_REPO=str(copy)), timeout=600)
+
+    assert result.code == ExitCode.INTEGRITY, result
+    assert missing.name in result.stderr
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+
+
+def test_a_drill_over_its_time_limit_is_stopped_and_leaves_nothing(world: PgWorld) -> None:
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch, drill="      time_limit: 1s\n" + QUERIES)
+
+    result = world.lifeboat("drill", env=drill_env(world, config), timeout=600)
+
+    assert result.code == ExitCode.OBJECTIVE_MISSED, result
+    assert "over the time limit (1.0s)" in result.stderr
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_drill_leaves_no_scratch_process_or_directory(world: PgWorld, signum: int) -> None:
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "drill"],
+        env={**os.environ, **world.env, **drill_env(world, config)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not any(scratch.glob("*/data/postmaster.pid")):  # the scratch server is starting
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _out, err = process.communicate(timeout=180)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert list(scratch.iterdir()) == []
+    assert scratch_processes() == []
+
+
+def test_drill_report_renders_every_format(world: PgWorld, tmp_path: Path) -> None:
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch)
+    env = drill_env(world, config)
+    assert world.lifeboat("drill", "--target", "random", env=env, timeout=600).code == 0
+
+    text = world.lifeboat("drill", "report", env=env)
+    assert text.code == 0, text
+    assert "shop" in text.stdout and "passed" in text.stdout and "RTO" in text.stdout
+
+    markdown = world.lifeboat("drill", "report", "--format", "markdown", env=env)
+    assert markdown.stdout.startswith("# Restore drills") and "| shop |" in markdown.stdout
+
+    page = tmp_path / "drills.html"
+    html = world.lifeboat("drill", "report", "--format", "html", "--output", str(page), env=env)
+    assert html.code == 0, html
+    content = page.read_text()
+    assert content.startswith("<!DOCTYPE html>") and "<svg" in content and "<h2>shop" in content
+    assert "http://" not in content.replace("http://www.w3.org/2000/svg", "")  # no external asset
+
+    doc = json.loads(world.lifeboat("drill", "report", "--format", "json", "--source", "shop", env=env).stdout)
+    assert doc["drills"] and all(d["source"] == "shop" for d in doc["drills"])
+    assert any(d["target"].startswith("random: time ") for d in doc["drills"])
