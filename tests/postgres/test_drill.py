@@ -35,7 +35,7 @@ INSERT INTO orders(customer, created_at) SELECT 1 + g % 1200, now() - interval '
 QUERIES = """
       queries:
         - {name: customers, sql: "SELECT count(*) FROM customers", min: 1000, max: 5000}
-        - {name: no orphans, equals: "0",
+        - {name: no-orphans, equals: "0",
            sql: "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer WHERE c.id IS NULL"}
       freshness: {sql: "SELECT max(created_at) FROM orders"}
 """
@@ -47,7 +47,10 @@ def world(worlds: WorldFactory) -> PgWorld:
     c = world.cluster
     c.psql("CREATE DATABASE shop")
     c.psql(SHOP, dbname="shop")
-    world.backup()
+    config = write_config(world, world.base)
+    backed = world.lifeboat("backup", "postgres", "--source", "shop", "--archive-wait", "60s",
+                            env=drill_env(world, config))  # fmt: skip
+    assert backed.code == 0, backed
     c.psql("INSERT INTO orders(customer, created_at) VALUES (7, now())", dbname="shop")
     world.wait_archived(world.switch_wal())
     return world
@@ -118,7 +121,7 @@ def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothi
     assert drill["rto_seconds"] < drill["rto_objective_seconds"] == 1800
     assert {q["name"]: (q["value"], q["ok"]) for q in drill["queries"]} == {
         "customers": ("1200", True),
-        "no orphans": ("0", True),
+        "no-orphans": ("0", True),
     }
     # the achieved RPO is the drill's start (target latest) minus the newest order's time
     from datetime import datetime
@@ -143,13 +146,13 @@ def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothi
 
 def test_a_failing_validation_query_fails_the_drill_and_names_it(world: PgWorld) -> None:
     scratch = scratch_parent(world)
-    queries = '      queries:\n        - {name: big spenders, sql: "SELECT count(*) FROM customers", min: 100000}\n'
+    queries = '      queries:\n        - {name: big-spenders, sql: "SELECT count(*) FROM customers", min: 100000}\n'
     config = write_config(world, scratch, drill=queries)
 
     result = world.lifeboat("drill", env=drill_env(world, config), timeout=600)
 
     assert result.code == ExitCode.INTEGRITY, result
-    assert "validation query 'big spenders' returned 1200, below the minimum 100000" in result.stderr
+    assert "validation query 'big-spenders' returned 1200, below the minimum 100000" in result.stderr
     assert "shop: failed" in result.stderr
     assert list(scratch.iterdir()) == [] and scratch_processes() == []
 
@@ -168,7 +171,9 @@ def test_a_damaged_pack_fails_the_drill_and_names_it(world: PgWorld) -> None:
 
     assert result.code == ExitCode.INTEGRITY, result
     assert "shop: failed" in result.stderr
-    assert "damaged" in result.stderr
+    # the reason names the damaged files of the base backup and the blob that failed
+    assert "the restored cluster is incomplete" in result.stderr
+    assert "damaged data, file not restored: blob " in result.stderr.split("did not pass")[1]
     assert list(scratch.iterdir()) == [] and scratch_processes() == []
 
 
@@ -176,7 +181,7 @@ def test_a_deleted_wal_object_fails_the_drill_and_names_it(world: PgWorld) -> No
     copy = damaged_copy(world, "missing-wal")
     system_id = read_system_id(world.cluster.data_dir)
     segments = sorted(p for p in (copy / "wal" / system_id).rglob("*") if p.is_file() and len(p.name) == 24)
-    missing = segments[-1]  # the newest: a latest drill needs it
+    missing = segments[-2]  # a segment before the newest: a latest drill needs it (a gap, not the end)
     missing.unlink()
     scratch = scratch_parent(world)
     config = write_config(world, scratch)
@@ -184,7 +189,7 @@ def test_a_deleted_wal_object_fails_the_drill_and_names_it(world: PgWorld) -> No
     result = world.lifeboat("drill", env=drill_env(world, config, LIFEBOAT_REPO=str(copy)), timeout=600)
 
     assert result.code == ExitCode.INTEGRITY, result
-    assert missing.name in result.stderr
+    assert f"WAL segment {missing.name} is missing from the archive" in result.stderr
     assert list(scratch.iterdir()) == [] and scratch_processes() == []
 
 

@@ -55,8 +55,8 @@ from lifeboat.core.drill import (
     random_time,
     seconds_text,
 )
-from lifeboat.core.events import Events
-from lifeboat.core.progress import Progress
+from lifeboat.core.events import Event, Events, NoticeRaised
+from lifeboat.core.progress import NoticeSink, Progress, Severity
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.units import format_bytes, parse_duration, parse_size
 from lifeboat.errors import Cancelled, ExitCode, LifeboatError, ObjectNotFound, UsageError
@@ -114,14 +114,27 @@ def drill_source(
     request: DrillRequest,
     *,
     events: Events | None = None,
+    notify: NoticeSink | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> DrillResult:
     """Drill one configured source; a failure is recorded in the result, never raised
-    (Ctrl-C and SIGTERM are raised, once the scratch instance is gone)."""
+    (Ctrl-C and SIGTERM are raised, once the scratch instance is gone). Notices (a damaged
+    file named) go to ``notify`` and the errors among them into the result's reasons."""
     from lifeboat.config.model import DrillConfig
 
     clock = clock or (lambda: datetime.now(UTC))
-    events = (events or Events()).for_operation("drill")
+    outer = events or Events()
+    named: list[str] = []
+
+    def sink(event: Event) -> None:
+        if isinstance(event, NoticeRaised):
+            if event.notice.severity is Severity.ERROR:
+                named.append(f"{event.notice.path}: {event.notice.message}")
+            if notify is not None:
+                notify(event.notice)
+        outer.emit(event)
+
+    events = Events(sink, cancel=outer.cancel, operation="drill")
     drill = config.drill or DrillConfig()
     result = DrillResult(source=name, kind=config.type, target="", started=clock())
     result.rto_objective = parse_duration(config.rto).total_seconds() if config.rto else None
@@ -153,6 +166,9 @@ def drill_source(
         raise
     except LifeboatError as exc:
         result.fail(exc.message)
+        result.reasons.extend(named[:NAMED_MAX])
+        if len(named) > NAMED_MAX:
+            result.reasons.append(f"and {len(named) - NAMED_MAX} more")
         result.exit_code = int(exc.exit_code) if exc.exit_code in _OWN_CODES else int(ExitCode.INTEGRITY)
     result.finished = clock()
     result.judge_objectives(latest=target.kind == "latest")
@@ -162,6 +178,8 @@ def drill_source(
         result.exit_code = int(ExitCode.INTEGRITY)
     return result
 
+
+NAMED_MAX = 5  # the damaged files a failed drill's reasons name
 
 # Errors that say the drill could not run here (not that the backup is bad): their own exit code.
 _OWN_CODES = {

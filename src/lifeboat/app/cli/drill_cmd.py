@@ -70,7 +70,7 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
     results = []
     for name in names:
         out.info(f"drilling {name}…")
-        result = drill_source(repo, name, config.sources[name], request)
+        result = drill_source(repo, name, config.sources[name], request, notify=out.notice)
         record_drill(result, state_directory(state))
         results.append(result)
         if not state.json:
