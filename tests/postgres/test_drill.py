@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from lifeboat.errors import ExitCode
-from lifeboat.repository import layout
 from lifeboat.sources.postgres.pgdata import read_system_id
 from lifeboat.sources.tools.pgcluster import chown_tree
 from tests.postgres.conftest import OS_USER, PgWorld, WorldFactory, wait_until

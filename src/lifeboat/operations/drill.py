@@ -580,6 +580,8 @@ def _snapshot_for(d: _Drill) -> Snapshot:
         chosen = before[-1]
     else:
         chosen = snapshots[-1]
+        # the newest restorable point is this snapshot: what a loss now would lose goes back to it
+        d.result.achieved_rpo = achieved_rpo(d.result.started, chosen.time)
     d.result.snapshot = chosen.id
     d.result.recovered_to = chosen.time
     return chosen
