@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,12 @@ def setup(cli: Cli, tmp_path: Path, redis_server: RedisServer) -> tuple[Cli, Pat
     (files / "sub").mkdir(parents=True)
     (files / "a.txt").write_text("alpha\n")
     (files / "sub" / "b.bin").write_bytes(os.urandom(200_000))
+    app_db = tmp_path / "app.db"
+    with sqlite3.connect(app_db) as conn:
+        conn.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT, at TEXT)")
+        rows = [("a", "2026-11-30T07:00:00+00:00"), ("b", "2026-11-30T07:05:00+00:00")]
+        conn.executemany("INSERT INTO notes(body, at) VALUES (?, ?)", rows)
+    conn.close()
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     config = tmp_path / "lifeboat.yaml"
@@ -58,6 +66,16 @@ def setup(cli: Cli, tmp_path: Path, redis_server: RedisServer) -> tuple[Cli, Pat
                         },
                     },
                     "docs": {"type": "files", "paths": [str(files)], "drill": drill},
+                    "app": {
+                        "type": "sqlite",
+                        "paths": [str(app_db)],
+                        "drill": {
+                            **drill,
+                            "target": "2100-01-01T00:00:00Z",
+                            "queries": [{"name": "notes", "sql": "SELECT count(*) FROM notes", "min": 2, "max": 2}],
+                            "freshness": {"sql": "SELECT max(at) FROM notes", "database": "app.db"},
+                        },
+                    },
                 }
             }
         )
@@ -77,8 +95,9 @@ def test_a_redis_and_a_files_source_pass_their_drills(setup: tuple[Cli, Path]) -
     run, scratch = setup
     assert run("backup", "--source", "cache").code == 0
     assert run("backup", "--source", "docs").code == 0
+    assert run("backup", "--source", "app").code == 0
 
-    result = run("--json", "drill", "--source", "cache", "--source", "docs")
+    result = run("--json", "drill", "--source", "cache", "--source", "docs", "--source", "app")
 
     assert result.code == 0, result
     drills = {d["source"]: d for d in json.loads(result.stdout)["drills"]}
@@ -88,6 +107,14 @@ def test_a_redis_and_a_files_source_pass_their_drills(setup: tuple[Cli, Path]) -
     assert [p["name"] for p in cache["phases"]] == ["plan", "start", "validate"]
     assert 0 <= cache["achieved_rpo_seconds"] < 600
     assert docs["restored_files"] == 2 and docs["restored_bytes"] == 200_006
+    app = drills["app"]
+    assert app["status"] == "passed", app
+    assert app["queries"][0]["value"] == "2" and app["newest_row"] == "2026-11-30T07:05:00+00:00"
+    # a time target: the newest snapshot at or before it; achieved RPO = that time − the newest row
+    assert (
+        app["achieved_rpo_seconds"]
+        == (datetime(2100, 1, 1, tzinfo=UTC) - datetime(2026, 11, 30, 7, 5, tzinfo=UTC)).total_seconds()
+    )
     assert list(scratch.iterdir()) == [] and scratch_servers(scratch) == []
 
 

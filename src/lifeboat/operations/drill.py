@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import threading
@@ -208,6 +209,15 @@ class _Drill:
     began: float  # monotonic
     limit: float  # seconds
 
+    def reference(self) -> datetime | None:
+        """The moment the achieved RPO is measured from: the drill's start for ``latest`` (a loss
+        now), the time asked, or the point a ``random`` drill chose."""
+        if self.target.kind == "latest":
+            return self.result.started
+        if self.target.kind == "time":
+            return self.target.time
+        return self.result.recovered_to
+
     def remaining(self) -> float:
         return max(1.0, self.limit - (time.monotonic() - self.began))
 
@@ -374,7 +384,6 @@ def _validate_postgres(d: _Drill, connection: Any) -> None:
     """The queries, the freshness query and the last replayed commit, on the scratch cluster."""
     from lifeboat.sources.tools.pg import Connection
 
-    result = d.result
     default_db = getattr(d.config, "dbname", None) or "postgres"
 
     def run(sql: str, database: str | None) -> Any:
@@ -382,7 +391,19 @@ def _validate_postgres(d: _Drill, connection: Any) -> None:
         return _pg_value(where, sql, timeout=d.remaining())
 
     last = run("SELECT pg_last_xact_replay_timestamp()", "postgres")
-    result.last_commit = as_utc(last) if isinstance(last, datetime) else None
+    d.result.last_commit = as_utc(last) if isinstance(last, datetime) else None
+    _run_queries(d, run)
+    if d.result.newest_row is None and d.result.last_commit is not None and d.drill.freshness is None:
+        d.result.notes.append("achieved RPO measured from the last replayed transaction (no freshness query)")
+        reference = d.reference()
+        if reference is not None:
+            d.result.achieved_rpo = achieved_rpo(reference, d.result.last_commit)
+
+
+def _run_queries(d: _Drill, run: Callable[[str, str | None], Any]) -> None:
+    """Each validation query through ``run(sql, database)``, judged; then the freshness query,
+    whose time gives the achieved RPO. A query that errors fails the drill, named."""
+    result = d.result
     for query in d.drill.queries:
         d.events.check()
         started = time.monotonic()
@@ -396,28 +417,36 @@ def _validate_postgres(d: _Drill, connection: Any) -> None:
         result.queries.append(outcome)
         if not outcome.ok:
             result.fail(f"validation query {query.name!r} {outcome.problem}")
-    newest: Any = None
-    if d.drill.freshness is not None:
+    freshness = d.drill.freshness
+    if freshness is None:
+        return
+    try:
+        answer = run(freshness.sql, freshness.database)
+    except LifeboatError as exc:
+        result.fail(f"freshness query failed: {exc.message}")
+        return
+    newest = _as_time(answer)
+    if newest is None:
+        result.fail(f"freshness query returned {_text(answer) or 'no value'}, not a time")
+        return
+    result.newest_row = newest
+    reference = d.reference()
+    if reference is not None:
+        result.achieved_rpo = achieved_rpo(reference, newest)
+
+
+def _as_time(value: Any) -> datetime | None:
+    """A freshness answer as a UTC time: a timestamp, ISO 8601 text, or seconds since the epoch."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
         try:
-            newest = run(d.drill.freshness.sql, d.drill.freshness.database)
-        except LifeboatError as exc:
-            result.fail(f"freshness query failed: {exc.message}")
-            newest = None
-        if isinstance(newest, str):
-            with contextlib.suppress(ValueError):
-                newest = datetime.fromisoformat(newest)
-        if d.drill.freshness is not None and newest is not None and not isinstance(newest, datetime):
-            result.fail(f"freshness query returned {newest!r}, not a time")
-            newest = None
-        if newest is None and result.status != FAILED:
-            result.fail("freshness query returned no time (no rows?)")
-    if isinstance(newest, datetime):
-        result.newest_row = as_utc(newest)
-    elif result.last_commit is not None:
-        newest = result.last_commit
-        result.notes.append("achieved RPO measured from the last replayed transaction (no freshness query)")
-    if isinstance(newest, datetime) and result.recovered_to is not None:
-        result.achieved_rpo = achieved_rpo(result.recovered_to, newest)
+            return as_utc(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    return None
 
 
 def _pg_value(where: Any, sql: str, *, timeout: float) -> Any:
@@ -483,20 +512,12 @@ def _drill_redis(d: _Drill) -> None:
         result.add_phase("start", time.monotonic() - started)
         port = int(instance.address["port"])
         validating = time.monotonic()
-        for query in d.drill.queries:
-            d.events.check()
-            asked = time.monotonic()
-            try:
-                answer = _cli(port, *query.sql.split()).strip().splitlines()
-                value: str | None = answer[0] if answer else None
-            except LifeboatError as exc:
-                outcome = QueryOutcome(query.name, None, f"failed: {exc.message}", time.monotonic() - asked)
-            else:
-                problem = judge(value, minimum=query.min, maximum=query.max, equals=query.equals)
-                outcome = QueryOutcome(query.name, value, problem, time.monotonic() - asked)
-            result.queries.append(outcome)
-            if not outcome.ok:
-                result.fail(f"validation query {query.name!r} {outcome.problem}")
+
+        def run(sql: str, database: str | None) -> Any:
+            answer = _cli(port, *(["-n", database] if database else []), *shlex.split(sql)).strip().splitlines()
+            return answer[0] if answer else None
+
+        _run_queries(d, run)
         result.add_phase("validate", time.monotonic() - validating)
     finally:
         try:
@@ -521,9 +542,12 @@ def _drill_by_restore(d: _Drill) -> None:
             "into a directory",
             hint="'lifeboat verify' checks its snapshots",
         )
-    if d.drill.queries:
+    answers_queries = kind.name == "sqlite"
+    if d.drill.queries and not answers_queries:
         result.notes.append(f"validation queries are not run for a {kind.name} source (no instance serves them)")
-    result.method = f"restored into a scratch directory, then checked by the {kind.name} kind"
+    result.method = f"restored into a scratch directory, then checked by the {kind.name} kind" + (
+        "; queries run on the restored files" if answers_queries else ""
+    )
     d.check_space(int(snapshot.summary.get("bytes_total", 0)), f"snapshot {snapshot.short_id}")
     directory = _scratch_directory(d)
     result.add_phase("plan", time.monotonic() - began)
@@ -537,17 +561,51 @@ def _drill_by_restore(d: _Drill) -> None:
             if failure is not None:
                 raise type(failure)(f"the restore is incomplete: {failure.message}", hint=failure.hint)
             counted = restored.to_json()
-            result.restored_files = int(counted.get("files", 0))
-            result.restored_bytes = int(counted.get("bytes", 0))
+            written = counted.get("databases")
+            if isinstance(written, list):  # sqlite: one entry per database file
+                result.restored_files = len(written)
+                result.restored_bytes = sum(int(db.get("bytes", 0)) for db in written)
+            else:
+                result.restored_files = int(counted.get("files", 0))
+                result.restored_bytes = int(counted.get("bytes", 0))
             validating = time.monotonic()
             verification = kind.verify(ctx, snapshot)
         for problem in verification.problems:
             result.fail(problem)
         if kind.name == "files":
             _compare_counts(result, snapshot)
+        if answers_queries and isinstance(written, list):
+            files = {str(db["database"]): str(db["path"]) for db in written}
+            _run_queries(d, lambda sql, database: _sqlite_value(files, sql, database))
         result.add_phase("validate", time.monotonic() - validating)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _sqlite_value(files: Mapping[str, str], sql: str, database: str | None) -> Any:
+    """The first column of the first row of ``sql`` on a restored SQLite file, opened read-only:
+    ``database`` is its path when backed up (or its file name); default: the only one."""
+    import sqlite3
+    from urllib.request import pathname2url
+
+    from lifeboat.errors import SourceError
+
+    if database:
+        chosen = [path for name, path in files.items() if database in (name, os.path.basename(name))]
+    else:
+        chosen = list(files.values()) if len(files) == 1 else []
+    if len(chosen) != 1:
+        raise UsageError(
+            f"query database {database or '(none given)'}: "
+            + ("not among" if database else "choose one of")
+            + f" the restored databases {', '.join(sorted(files))}"
+        )
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{pathname2url(chosen[0])}?mode=ro", uri=True)) as conn:
+            row = conn.execute(sql).fetchone()
+    except sqlite3.Error as exc:
+        raise SourceError(f"SQLite refused the query: {exc}") from None
+    return row[0] if row else None
 
 
 def _compare_counts(result: DrillResult, snapshot: Snapshot) -> None:
@@ -580,10 +638,11 @@ def _snapshot_for(d: _Drill) -> Snapshot:
         chosen = before[-1]
     else:
         chosen = snapshots[-1]
-        # the newest restorable point is this snapshot: what a loss now would lose goes back to it
-        d.result.achieved_rpo = achieved_rpo(d.result.started, chosen.time)
     d.result.snapshot = chosen.id
     d.result.recovered_to = chosen.time
+    reference = d.reference()
+    if reference is not None:  # without a freshness query: what the snapshot holds is as old as it is
+        d.result.achieved_rpo = achieved_rpo(reference, chosen.time)
     return chosen
 
 
