@@ -99,7 +99,8 @@ def damaged_copy(world: PgWorld, label: str) -> Path:
 
 
 def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothing(world: PgWorld) -> None:
-    wait_until(lambda: archiver_stats(world).split("|")[0] != "0", what="the archiver's statistics")
+    newest_segment = max(Path(p).name for p in archive_listing(world.repo_dir) if len(Path(p).name) == 24)
+    wait_until(lambda: archiver_stats(world).split("|")[1] == newest_segment, what="the archiver's statistics")
     before_stats = archiver_stats(world)
     before_wal = archive_listing(world.repo_dir)
     newest = world.cluster.psql("SELECT max(created_at) FROM orders", dbname="shop")

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,7 @@ from lifeboat.core.events import Event, Events, NoticeRaised
 from lifeboat.core.progress import NoticeSink, Progress, Severity
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.units import format_bytes, parse_duration, parse_size
-from lifeboat.errors import Cancelled, ExitCode, LifeboatError, ObjectNotFound, UsageError
+from lifeboat.errors import Cancelled, ExitCode, LifeboatError, ObjectNotFound, RecoveryFailed, UsageError
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.base import IntoDirectory, RestoreContext, RestoreInto
@@ -251,6 +251,7 @@ class SpaceRefused(LifeboatError):
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 
+NOT_REACHED = "recovery ended before configured recovery target was reached"  # PostgreSQL's FATAL
 _REDO_DONE = re.compile(r"redo done at .*elapsed: ([0-9.]+) s")
 
 
@@ -317,12 +318,25 @@ def _drill_postgres(d: _Drill) -> None:
     )
     try:
         scratch = start_scratch(d.repo, request, progress=progress, notify=d.events.notice, clock=d.clock)
+    except RecoveryFailed as exc:
+        if d.target.kind != "random" or NOT_REACHED not in exc.message:
+            _failed_phases(result, began, progress)
+            raise
+        # Nothing committed after the chosen time: the data then is the archive's end. Recover
+        # to latest instead (the same data), measured afresh.
+        result.notes.append(
+            f"no transaction committed after {result.target.split('time ', 1)[-1]}: recovered to the end of "
+            "the archive instead, which holds the same data"
+        )
+        began, progress = time.monotonic(), _FirstWrite()
+        request = replace(request, target=RestoreTarget(), start_timeout=d.remaining())
+        try:
+            scratch = start_scratch(d.repo, request, progress=progress, notify=d.events.notice, clock=d.clock)
+        except BaseException:
+            _failed_phases(result, began, progress)
+            raise
     except BaseException:
-        failed_at = time.monotonic()
-        first = progress.first
-        result.add_phase("plan", (first or failed_at) - began)
-        if first is not None:
-            result.add_phase("restore", failed_at - first)
+        _failed_phases(result, began, progress)
         raise
     try:
         ready = time.monotonic()
@@ -348,6 +362,14 @@ def _drill_postgres(d: _Drill) -> None:
         result.add_phase("validate", time.monotonic() - validating)
     finally:
         scratch.stop()
+
+
+def _failed_phases(result: DrillResult, began: float, progress: _FirstWrite) -> None:
+    """The phases a drill that failed before serving went through: plan, and restore if it wrote."""
+    failed_at = time.monotonic()
+    result.add_phase("plan", (progress.first or failed_at) - began)
+    if progress.first is not None:
+        result.add_phase("restore", failed_at - progress.first)
 
 
 def _snapshot_of(snapshots: Sequence[Snapshot], snapshot_id: str) -> Snapshot:
