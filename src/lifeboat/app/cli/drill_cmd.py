@@ -1,7 +1,8 @@
 """Restore drills: restore each configured source into a scratch instance, start it, run its
 validation queries, measure RTO phase by phase and the achieved RPO, tear it down, record the
 result (docs/drills.md). Exit 13 when a drill fails (restore or validation), 17 when it
-passed validation but missed its RTO, RPO or time limit."""
+passed validation but missed its RTO, RPO or time limit. 'lifeboat drill report' shows the
+history (text, JSON, Markdown, HTML)."""
 
 from __future__ import annotations
 
@@ -114,11 +115,14 @@ def _show(state: CliContext, result: object) -> None:
         out.line(f"  reason: {reason}")
 
 
+OnlySourcesOpt = Annotated[
+    list[str] | None, Option("--source", "-s", metavar="SOURCE", help="Only this source (repeatable).")
+]
 FormatOpt = Annotated[str, Option("--format", "-f", metavar="FORMAT", help="text, json, markdown or html.")]
 OutputOpt = Annotated[str | None, Option("--output", "-o", metavar="FILE", help="Write the report to FILE.")]
 
 
-def report(ctx: Context, source: SourcesOpt = None, fmt: FormatOpt = "text", output: OutputOpt = None) -> None:
+def report(ctx: Context, source: OnlySourcesOpt = None, fmt: FormatOpt = "text", output: OutputOpt = None) -> None:
     """The drill history as text, JSON, Markdown or one self-contained HTML page (with the RTO trend)."""
     from lifeboat.core.drill_report import FORMATS, render
     from lifeboat.errors import UsageError
