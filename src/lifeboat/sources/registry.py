@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "files": "lifeboat.sources.files.kind:FilesSource",
     "postgres": "lifeboat.sources.postgres.kind:PostgresSource",
     "command": "lifeboat.sources.command.kind:CommandSource",
+    "pg_dump": "lifeboat.sources.pgdump.kind:PgDumpSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``

@@ -1,0 +1,139 @@
+"""How the PostgreSQL client programs reach one cluster, and the few questions asked of it
+with ``psql`` (its databases and their sizes, its version, whether a database exists).
+
+Settings left unset fall back to libpq's own: the PG* variables of the environment and a
+service file (``service`` sets PGSERVICE). A password is never an argument: it comes from
+PGPASSWORD or a password file (``passfile`` sets PGPASSFILE) in the programs' environment,
+which is never shown.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lifeboat.errors import SourceError
+from lifeboat.sources.tools.pg import find_program
+
+APPLICATION_NAME = "lifeboat pg_dump"
+QUERY_TIMEOUT = 300.0
+
+
+def conninfo(database: str) -> str:
+    """A libpq connection string naming only ``database``: a name holding '=' or a URI
+    prefix is never read as a connection string of its own."""
+    quoted = database.replace("\\", "\\\\").replace("'", "\\'")
+    return f"dbname='{quoted}'"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A cluster as the client programs see it: options (never a password) and environment."""
+
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    dbname: str = "postgres"  # the database connected to for listing, the globals, CREATE DATABASE
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    major: str | None = None  # the client programs' major version (the server's, when known)
+
+    def argv(self) -> list[str]:
+        args: list[str] = []
+        if self.host:
+            args += ["-h", self.host]
+        if self.port:
+            args += ["-p", str(self.port)]
+        if self.user:
+            args += ["-U", self.user]
+        return [*args, "-w"]  # never prompt: a missing password is an error, not a hang
+
+    def program(self, name: str) -> str:
+        return find_program(name, self.major)
+
+    def describe(self) -> str:
+        where = self.host or self.env.get("PGHOST") or "the default socket"
+        port = self.port or self.env.get("PGPORT")
+        service = self.env.get("PGSERVICE")
+        text = f"{where}:{port}" if port else where
+        return f"{text} (service {service})" if service else text
+
+    def with_major(self, major: str | None) -> Server:
+        return Server(self.host, self.port, self.user, self.dbname, self.env, major)
+
+    # --- questions asked with psql ---------------------------------------------------------------
+
+    def query(
+        self, sql: str, columns: int, variables: Mapping[str, str] | None = None, *, database: str | None = None
+    ) -> list[list[str]]:
+        """Rows of ``columns`` values of ``sql``, read from standard input so that psql quotes
+        its ``:'name'`` variables (names and values never need quoting here)."""
+        argv = [self.program("psql"), *self.argv(), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+        argv += ["--field-separator-zero", "--record-separator-zero", "-d", conninfo(database or self.dbname)]
+        for name, value in (variables or {}).items():
+            argv += ["-v", f"{name}={value}"]
+        try:
+            done = subprocess.run(
+                argv,
+                input=sql.encode(),
+                capture_output=True,
+                timeout=QUERY_TIMEOUT,
+                check=False,
+                env=self.program_env(),
+            )
+        except subprocess.TimeoutExpired:
+            raise SourceError(f"psql did not answer within {QUERY_TIMEOUT:.0f}s ({self.describe()})") from None
+        if done.returncode != 0:
+            raise SourceError(
+                f"cannot query the PostgreSQL server at {self.describe()}: {last_line(done.stderr)}",
+                hint="check the connection settings (host, port, user, service) and that the server is running",
+            )
+        values = [value.decode(errors="surrogateescape") for value in done.stdout.rstrip(b"\0\n").split(b"\0")]
+        if values == [""]:
+            return []
+        return [values[i : i + columns] for i in range(0, len(values), columns)]
+
+    def program_env(self) -> dict[str, str]:
+        return {**self.env, "PGAPPNAME": APPLICATION_NAME}
+
+    def version(self) -> tuple[str, int]:
+        """The server's version, as it says it and as a number (150004)."""
+        rows = self.query("SELECT current_setting('server_version'), current_setting('server_version_num')", 2)
+        return rows[0][0], int(rows[0][1])
+
+    def databases(self) -> dict[str, int]:
+        """Every database that takes connections (not a template), and its size in bytes."""
+        rows = self.query(
+            "SELECT datname, pg_database_size(oid) FROM pg_database "
+            "WHERE datallowconn AND NOT datistemplate ORDER BY datname",
+            2,
+        )
+        return {name: int(size) for name, size in rows}
+
+    def exists(self, database: str) -> bool:
+        rows = self.query("SELECT count(*) FROM pg_database WHERE datname = :'name'", 1, {"name": database})
+        return rows == [["1"]]
+
+    def create_database(self, database: str) -> None:
+        """An empty database (from template0, as pg_restore expects)."""
+        self.query('CREATE DATABASE :"name" TEMPLATE template0', 1, {"name": database})
+
+
+def last_line(stderr: bytes) -> str:
+    for line in reversed(stderr.decode(errors="replace").splitlines()):
+        if line.strip():
+            return line.strip()[:300]
+    return "no message"
+
+
+def program_version(program: str, env: Mapping[str, str] | None = None) -> str:
+    """What ``program --version`` says (``pg_dump (PostgreSQL) 15.14``)."""
+    done = subprocess.run([program, "--version"], capture_output=True, timeout=60, check=False, env=env)
+    return done.stdout.decode(errors="replace").strip() or last_line(done.stderr)
+
+
+def server_major(version_num: int) -> str:
+    return str(version_num // 10000) if version_num >= 100000 else f"{version_num // 10000}.{version_num // 100 % 100}"
+
+
+__all__: Sequence[str] = ("Server", "conninfo", "last_line", "program_version", "server_major")
