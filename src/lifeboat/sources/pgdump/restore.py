@@ -146,6 +146,9 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
             if not server.exists(target):
                 server.create_database(target)
             argv += ["-d", conninfo(target)]
+            if not plan.data_only:
+                for schema in plan.schemas:
+                    server.create_schema(target, schema)
         if plan.jobs is None and not plan.create:
             argv.append("--single-transaction")
         _pg_restore(ctx, server, nodes[name], argv, plan)

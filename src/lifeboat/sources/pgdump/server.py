@@ -118,6 +118,10 @@ class Server:
         """An empty database (from template0, as pg_restore expects)."""
         self.query('CREATE DATABASE :"name" TEMPLATE template0', 1, {"name": database})
 
+    def create_schema(self, database: str, schema: str) -> None:
+        """The schema, if absent: ``pg_restore -n`` restores a schema's objects, not the schema itself."""
+        self.query('CREATE SCHEMA IF NOT EXISTS :"name"', 1, {"name": schema}, database=database)
+
 
 def last_line(stderr: bytes) -> str:
     for line in reversed(stderr.decode(errors="replace").splitlines()):
