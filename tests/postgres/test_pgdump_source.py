@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,3 +265,70 @@ def test_a_second_dump_after_small_changes_adds_little(setup: Setup, worlds: Wor
     )
     second = added()
     assert second < 0.3 * first, (first, second)
+
+
+def test_a_parallel_dump_with_a_password_from_the_environment_only(worlds: WorldFactory) -> None:
+    """``jobs`` dumps in the directory format (stored as ``<db>.dir/``), restored and verified
+    like a single archive; the password reaches pg_dump by PGPASSWORD, never its argv."""
+    world = worlds(settings={"archive_mode": "off"}, checksums=False)
+    c = world.cluster
+    hba = c.data_dir / "pg_hba.conf"
+    hba.write_text("host all pwuser 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    c.psql(f"CREATE ROLE pwuser LOGIN SUPERUSER PASSWORD '{SECRET}'; SELECT pg_reload_conf()")
+    c.psql("CREATE DATABASE par")
+    c.psql(
+        "CREATE TABLE a AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 300000) g;"
+        "CREATE TABLE b AS SELECT g AS id, g * 2 AS w FROM generate_series(1, 300000) g",
+        dbname="par",
+    )
+    tcp = {"host": "127.0.0.1", "port": c.port, "user": "pwuser", "databases": ["par"]}
+    config = write_config(
+        world,
+        {
+            "par": {"type": "pg_dump", **tcp, "jobs": 2, "env": {"PGPASSWORD": SECRET}},
+            "wrong": {"type": "pg_dump", **tcp, "env": {"PGPASSWORD": "not-it"}},
+        },
+    )
+    env = {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_REPO": ""}
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # the command lines of the client programs while the backup runs
+        while not stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    words = cmdline.read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if words and Path(words[0].decode(errors="replace")).name in ("pg_dump", "pg_dumpall", "psql"):
+                    seen.append(" ".join(w.decode(errors="replace") for w in words))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        done = world.lifeboat("--json", "backup", "--source", "par", env=env)
+    finally:
+        stop.set()
+        watcher.join()
+    assert done.code == 0, done
+    assert seen and all(SECRET not in line for line in seen), seen
+    assert any("pg_dump" in line and "-Fd" in line for line in seen), seen
+    record = json.loads(done.stdout)["snapshot"]["extra"]["pg_dump"]
+    assert record["databases"][0]["format"] == "directory" and record["databases"][0]["file"] == "par.dir"
+    assert SECRET not in done.stdout + done.stderr
+
+    wrong = world.lifeboat("backup", "--source", "wrong", env=env)
+    assert wrong.code == 16 and "password authentication failed" in wrong.stderr, wrong
+    assert SECRET not in wrong.stderr
+
+    connect = ["--host", str(c.socket_dir), "--port", str(c.port), "--user", "postgres"]
+    restored = world.lifeboat(
+        "restore", "pg-dump", "latest", "--source", "par", *connect, "--database", "par", "--as", "par_copy",
+        "--jobs", "2", env=env,
+    )  # fmt: skip
+    assert restored.code == 0, restored
+    for table in ("a", "b"):
+        assert rows(c, "par_copy", table) == rows(c, "par", table)
+    verified = world.lifeboat("--json", "verify", env=env)
+    assert verified.code == 0 and json.loads(verified.stdout)["failed"] == 0, verified

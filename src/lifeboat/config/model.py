@@ -209,6 +209,8 @@ class PgDumpSourceConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
     databases: list[str] | None = Field(None, min_length=1)  # default: every database that allows connections
     exclude_databases: list[str] = Field(default_factory=list)
+    jobs: int | None = Field(None, ge=1, le=64)  # parallel pg_dump: directory format via temp_directory
+    temp_directory: str | None = None  # where a parallel dump or restore is written first; default: TMPDIR
     repository: Name | None = None
     tags: list[str] = Field(default_factory=list)
     retention: RetentionConfig | None = None
@@ -220,6 +222,13 @@ class PgDumpSourceConfig(_Strict):
             if not key or "=" in key or "\0" in key:
                 raise ValueError(f"{key!r} is not an environment variable name")
         return env
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
 
     @field_validator("databases", "exclude_databases")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from lifeboat.errors import LifeboatError, UsageError, option
+from lifeboat.errors import LifeboatError, NotSupported, UsageError, option
 from lifeboat.sources.base import (
     BackupContext,
     BackupOptions,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lifeboat.core.snapshot import Snapshot
     from lifeboat.sources.pgdump.backup import DumpRequest
     from lifeboat.sources.pgdump.restore import PgDumpRestore, RestorePlan
-    from lifeboat.sources.pgdump.server import Server
+    from lifeboat.sources.tools.pgclient import Server
 
 SNAPSHOT_KIND = "pg_dump"
 _GLOBALS_MARK = b"PostgreSQL database cluster dump"
@@ -39,7 +39,7 @@ def server_of(
     """The connection: explicit values over the configured source over libpq's defaults
     (PG* variables, the service file). The environment carries the password, never argv."""
     from lifeboat.sources.command.spec import program_environment
-    from lifeboat.sources.pgdump.server import Server
+    from lifeboat.sources.tools.pgclient import Server
 
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     env = program_environment(environment, dict(config.env) if config is not None else {})
@@ -63,6 +63,14 @@ class PgDumpSource(SourceKind):
     restores_into = frozenset({RestoreInto.SERVER})
     runs_programs = True
 
+    def check_restore(self, into: RestoreDestination) -> None:
+        if not isinstance(into, IntoServer):
+            raise NotSupported(
+                "a pg_dump snapshot is restored into a PostgreSQL server or as SQL, by its own command",
+                hint="'lifeboat restore pg-dump SNAPSHOT --source NAME --database DB' (or --sql FILE); "
+                "'lifeboat dump SNAPSHOT DB.dump' writes one archive to standard output",
+            )
+
     def label(self, request: DumpRequest) -> str:
         return f"dumping the databases of {request.server.describe()}"
 
@@ -79,13 +87,15 @@ class PgDumpSource(SourceKind):
             databases=tuple(config.databases) if config.databases is not None else None,
             exclude=tuple(config.exclude_databases),
             source=options.source,
+            jobs=config.jobs,
+            temp_dir=config.temp_directory,
         )
 
     def backup(self, ctx: BackupContext, request: DumpRequest) -> Produced:
         """Dump the globals and each database into the write session; any failure: no snapshot."""
         from lifeboat.sources.files.archiver import ArchiveResult
         from lifeboat.sources.pgdump.backup import dump_cluster
-        from lifeboat.sources.pgdump.server import server_major
+        from lifeboat.sources.tools.pgclient import server_major
 
         dumped = dump_cluster(ctx, request)
         files = 1 + len(dumped.databases)
@@ -119,9 +129,9 @@ class PgDumpSource(SourceKind):
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """Each archive read to its end by ``pg_restore`` (a damaged or cut archive fails), and
         the globals file is the SQL pg_dumpall writes."""
-        from lifeboat.sources.command.restore import consume
-        from lifeboat.sources.command.spec import ProgramSpec
-        from lifeboat.sources.tools.pg import find_program
+        from lifeboat.sources.command.spec import program_environment
+        from lifeboat.sources.pgdump.archive import run_on_archive
+        from lifeboat.sources.tools.pgclient import check_argv
 
         problems: list[str] = []
         dumped, globals_file = recorded(snapshot.extra)
@@ -138,12 +148,10 @@ class PgDumpSource(SourceKind):
                 for data in ctx.loader.load_blobs(globals_node.content[:1]):
                     head = data[:4096]
                 if globals_node.size == 0 or _GLOBALS_MARK not in head:
-                    problems.append(f"{globals_node.name}: not the SQL of pg_dumpall --globals-only")
+                    problems.append(f"{globals_node.name}: not the SQL pg_dumpall writes for the globals")
             except LifeboatError as exc:
                 problems.append(f"{globals_node.name}: {exc.message}")
-        program = find_program("pg_restore", major)
-        from lifeboat.sources.command.spec import program_environment
-
+        config = ctx.config if getattr(ctx.config, "type", None) == SNAPSHOT_KIND else None
         env = program_environment(ctx.environment)
         for item in dumped:
             ctx.events.check()
@@ -152,13 +160,14 @@ class PgDumpSource(SourceKind):
                 problems.append(f"database {item.name}: the snapshot has no {item.file}")
                 continue
             try:
-                consume(
+                run_on_archive(
                     ctx.loader,
+                    ctx.events,
                     node,
-                    ProgramSpec((program, "-f", "/dev/null"), env),
-                    progress=ctx.events.progress,
-                    stdout_to_stderr=True,
-                    cancel=ctx.events.check,
+                    lambda path: [*check_argv(major), *([path] if path else [])],
+                    env,
+                    temp_dir=config.temp_directory if config is not None else None,
+                    show_output=False,
                 )
             except LifeboatError as exc:
                 problems.append(f"database {item.name} ({item.file}): {exc.message}")
@@ -211,5 +220,5 @@ def plan_of(ctx: RestoreContext, settings: Mapping[str, Any]) -> RestorePlan:
         schema_only=bool(settings.get("schema_only")),
         jobs=int(jobs) if jobs is not None else None,
         sql=settings.get("sql"),
-        temp_dir=settings.get("temp_dir"),
+        temp_dir=config.temp_directory if config is not None else None,
     )

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 GLOBALS_FILE = "globals.sql"
-DUMP_SUFFIX = ".dump"
+DUMP_SUFFIX = ".dump"  # a custom-format archive (one file)
+DIRECTORY_SUFFIX = ".dir"  # a directory-format archive (a backup with jobs)
 RECORD_KEY = "pg_dump"
 
 
-def dump_file(database: str) -> str:
-    """The file name of a database's archive: its name, '%' and '/' escaped (a database name
-    may hold a '/', a file name may not)."""
-    return database.replace("%", "%25").replace("/", "%2F") + DUMP_SUFFIX
+def dump_file(database: str, *, directory: bool = False) -> str:
+    """The name of a database's archive: its name, '%' and '/' escaped (a database name may
+    hold a '/', a file name may not), then ``.dump`` (or ``.dir`` for a directory archive)."""
+    return database.replace("%", "%25").replace("/", "%2F") + (DIRECTORY_SUFFIX if directory else DUMP_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,10 @@ class DumpedDatabase:
     file: str
     size: int  # the database's size on the server (pg_database_size)
     bytes: int  # the archive's length
+    format: str = "custom"  # or "directory"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "file": self.file, "size": self.size, "bytes": self.bytes}
+        return {"name": self.name, "file": self.file, "size": self.size, "bytes": self.bytes, "format": self.format}
 
 
 def recorded(extra: Mapping[str, Any]) -> tuple[list[DumpedDatabase], str]:
@@ -37,7 +39,13 @@ def recorded(extra: Mapping[str, Any]) -> tuple[list[DumpedDatabase], str]:
     if not isinstance(record, Mapping):
         return [], ""
     dumped = [
-        DumpedDatabase(str(item["name"]), str(item["file"]), int(item.get("size", 0)), int(item.get("bytes", 0)))
+        DumpedDatabase(
+            str(item["name"]),
+            str(item["file"]),
+            int(item.get("size", 0)),
+            int(item.get("bytes", 0)),
+            str(item.get("format", "custom")),
+        )
         for item in record.get("databases", ())
         if isinstance(item, Mapping) and "name" in item and "file" in item
     ]

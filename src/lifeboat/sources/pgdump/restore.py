@@ -4,7 +4,8 @@ as an SQL script.
 
 A stored archive is streamed, verified blob by blob, into pg_restore's standard input: nothing
 is copied to local disk — except with ``jobs``, since a parallel pg_restore needs a seekable
-file: the archive is then written to a temporary file first (as large as the archive). A
+file, and for a directory archive (a backup with ``jobs``): the archive is then written to a
+temporary place first, as large as the archive (:mod:`lifeboat.sources.pgdump.archive`). A
 restore never replaces a database that exists unless forced, and never reports success if a
 program failed: pg_restore runs with ``--exit-on-error`` (and in one transaction unless
 parallel or creating the database).
@@ -12,24 +13,19 @@ parallel or creating the database).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import Node
 from lifeboat.errors import IntegrityError, LifeboatError, SourceError, UsageError, option
 from lifeboat.sources.base import RestoreContext
 from lifeboat.sources.command.restore import consume
 from lifeboat.sources.command.spec import ProgramSpec
+from lifeboat.sources.pgdump.archive import run_on_archive
 from lifeboat.sources.pgdump.layout import recorded
-from lifeboat.sources.pgdump.server import Server, conninfo, last_line
-from lifeboat.sources.tools.program import Consumer
+from lifeboat.sources.tools.pgclient import Selection, Server, last_line
 
 # The errors of a globals script that only say the object is there already (the cluster's own
 # superuser, a role restored before): expected when loading the globals into a live cluster.
@@ -123,10 +119,19 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
     done = PgDumpRestore(snapshot, sql=plan.sql)
     major = str(snapshot.extra.get("pg_dump", {}).get("server_major") or "") or None
     server = plan.server.with_major(major) if plan.server.major is None else plan.server
+    selection = Selection(plan.schemas, plan.tables, plan.clean, plan.data_only, plan.schema_only)
     if plan.sql is not None:
         name = names[0]
-        _pg_restore(ctx, server, nodes[name], [*_selection(plan), "-f", plan.sql], plan, to_stdout=plan.sql == "-")
-        done.restored.append({"what": "database", "database": name, "into": plan.sql, "bytes": nodes[name].size})
+        output = plan.sql
+
+        def sql_argv(path: str | None) -> list[str]:
+            return server.restore_argv(selection, output=output, archive=path)
+
+        run_on_archive(
+            ctx.loader, ctx.events, nodes[name], sql_argv, server.program_env(),
+            temp_dir=plan.temp_dir, to_stdout=output == "-",
+        )  # fmt: skip
+        done.restored.append({"what": "database", "database": name, "into": output, "bytes": nodes[name].size})
         return done
     targets = {name: (plan.rename or name) for name in names}
     _refuse_existing(server, targets, plan)
@@ -139,19 +144,28 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
     for name in names:
         ctx.events.check()
         target = targets[name]
-        argv = _selection(plan)
-        if plan.create:  # pg_restore creates it (by the archive's name) from the maintenance database
-            argv += ["--create", "-d", conninfo(server.dbname)]
-        else:
+        if not plan.create:  # else pg_restore creates it (by the archive's name) from the maintenance database
             if not server.exists(target):
                 server.create_database(target)
-            argv += ["-d", conninfo(target)]
             if not plan.data_only:
                 for schema in plan.schemas:
                     server.create_schema(target, schema)
-        if plan.jobs is None and not plan.create:
-            argv.append("--single-transaction")
-        _pg_restore(ctx, server, nodes[name], argv, plan)
+
+        def load_argv(path: str | None, target: str = target) -> list[str]:
+            return server.restore_argv(
+                selection,
+                database=target,
+                create=plan.create,
+                single_transaction=plan.jobs is None and not plan.create,
+                jobs=plan.jobs,
+                archive=path,
+            )
+
+        with ctx.events.phase("restore", f"restoring database {name}"):
+            run_on_archive(
+                ctx.loader, ctx.events, nodes[name], load_argv, server.program_env(),
+                seekable=plan.jobs is not None, temp_dir=plan.temp_dir,
+            )  # fmt: skip
         done.restored.append({"what": "database", "database": name, "into": target, "bytes": nodes[name].size})
     return done
 
@@ -188,66 +202,6 @@ def _refuse_existing(server: Server, targets: dict[str, str], plan: RestorePlan)
             )
 
 
-def _selection(plan: RestorePlan) -> list[str]:
-    argv: list[str] = []
-    for schema in plan.schemas:
-        argv += ["-n", schema]
-    for table in plan.tables:
-        argv += ["-t", table]
-    if plan.schemas or plan.tables:
-        argv.append("--strict-names")
-    if plan.clean:
-        argv += ["--clean", "--if-exists"]
-    if plan.data_only:
-        argv.append("--data-only")
-    if plan.schema_only:
-        argv.append("--schema-only")
-    return argv
-
-
-def _pg_restore(
-    ctx: RestoreContext, server: Server, node: Node, selection: list[str], plan: RestorePlan, *, to_stdout: bool = False
-) -> None:
-    """Run pg_restore on ``node``'s archive: streamed into its input, or (``jobs``) from a temporary file."""
-    program = server.program("pg_restore")
-    base = [program, *server.argv(), "--exit-on-error", *selection]
-    with ctx.events.phase("restore", f"restoring {node.name}"):
-        if plan.jobs is None:
-            spec = ProgramSpec((*base,), server.program_env())
-            consume(
-                ctx.loader,
-                node,
-                spec,
-                progress=ctx.events.progress,
-                on_stderr=ctx.events.program_output,
-                stdout_to_stderr=not to_stdout,
-                cancel=ctx.events.check,
-            )
-            return
-        directory = tempfile.mkdtemp(prefix="lifeboat-pg-restore-", dir=plan.temp_dir)
-        try:
-            path = os.path.join(directory, "archive.dump")
-            _write_file(ctx.loader, node, path, ctx.events.check)
-            argv = [*base, "-j", str(plan.jobs), path]
-            with Consumer(argv, env=server.program_env(), on_stderr=ctx.events.program_output) as running:
-                running.finish()
-            ctx.events.progress.file_done()
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-
-
-def _write_file(loader: BlobLoader, node: Node, path: str, cancel: Callable[[], None]) -> None:
-    written = 0
-    with open(path, "xb") as out:
-        os.fchmod(out.fileno(), 0o600)
-        for data in loader.load_blobs(node.content):
-            cancel()
-            out.write(data)
-            written += len(data)
-    if written != node.size:
-        raise IntegrityError(f"{node.name}: its stored content has {written} bytes, its entry says {node.size}")
-
-
 def _load_globals(ctx: RestoreContext, server: Server, node: Node) -> int:
     """Run the globals script with psql; errors saying a role or tablespace exists already are
     counted (the cluster has its own superuser), any other error fails the restore."""
@@ -261,7 +215,7 @@ def _load_globals(ctx: RestoreContext, server: Server, node: Node) -> int:
         pending[:] = rest
         ctx.events.program_output(piece)
 
-    argv = [server.program("psql"), *server.argv(), "-X", "-q", "-d", conninfo(server.dbname), "-f", "-"]
+    argv = server.script_argv()
     with ctx.events.phase("restore", "restoring the globals"):
         consume(
             ctx.loader,

@@ -1,5 +1,6 @@
-"""How the PostgreSQL client programs reach one cluster, and the few questions asked of it
-with ``psql`` (its databases and their sizes, its version, whether a database exists).
+"""The PostgreSQL client programs of the pg_dump source: how they reach one cluster, their
+command lines (pg_dump, pg_dumpall, pg_restore, psql), and the few questions asked with
+``psql`` (the databases and their sizes, the version, whether a database exists).
 
 Settings left unset fall back to libpq's own: the PG* variables of the environment and a
 service file (``service`` sets PGSERVICE). A password is never an argument: it comes from
@@ -60,6 +61,52 @@ class Server:
 
     def with_major(self, major: str | None) -> Server:
         return Server(self.host, self.port, self.user, self.dbname, self.env, major)
+
+    # --- command lines ---------------------------------------------------------------------------
+
+    def globals_argv(self) -> list[str]:
+        """pg_dumpall of the roles and tablespaces, as SQL on standard output."""
+        return [self.program("pg_dumpall"), *self.argv(), "--globals-only", "-l", self.dbname]
+
+    def dump_argv(self, database: str, *, directory: str | None = None, jobs: int | None = None) -> list[str]:
+        """pg_dump of ``database``, uncompressed (so that unchanged rows chunk alike day over day):
+        the custom format on standard output, or (``directory``) the directory format, in parallel."""
+        argv = [self.program("pg_dump"), *self.argv(), "-Z0", "-d", conninfo(database)]
+        if directory is None:
+            return [*argv, "-Fc"]
+        return [*argv, "-Fd", "-f", directory, *(["-j", str(jobs)] if jobs else [])]
+
+    def restore_argv(
+        self,
+        selection: Selection,
+        *,
+        database: str | None = None,
+        output: str | None = None,
+        create: bool = False,
+        single_transaction: bool = False,
+        jobs: int | None = None,
+        archive: str | None = None,
+    ) -> list[str]:
+        """pg_restore loading ``database`` (or, ``create``, creating it from the maintenance
+        database), or writing SQL to ``output``; the archive from ``archive`` or standard input.
+        It stops at the first error, so its exit status says whether all went in."""
+        argv = [self.program("pg_restore"), *self.argv(), "--exit-on-error", *selection.argv()]
+        if output is not None:
+            argv += ["-f", output]
+        elif create:
+            argv += ["--create", "-d", conninfo(self.dbname)]
+        else:
+            argv += ["-d", conninfo(database or self.dbname)]
+        if single_transaction:
+            argv.append("--single-transaction")
+        if jobs:
+            argv += ["-j", str(jobs)]
+        return [*argv, archive] if archive else argv
+
+    def script_argv(self) -> list[str]:
+        """psql running an SQL script from standard input in the maintenance database, going on
+        after an error (the globals: a role that exists already is expected)."""
+        return [self.program("psql"), *self.argv(), "-X", "-q", "-d", conninfo(self.dbname), "-f", "-"]
 
     # --- questions asked with psql ---------------------------------------------------------------
 
@@ -123,6 +170,39 @@ class Server:
         self.query('CREATE SCHEMA IF NOT EXISTS :"name"', 1, {"name": schema}, database=database)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What of an archive pg_restore restores, and how."""
+
+    schemas: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    clean: bool = False  # drop each object before creating it
+    data_only: bool = False
+    schema_only: bool = False
+
+    def argv(self) -> list[str]:
+        argv: list[str] = []
+        for schema in self.schemas:
+            argv += ["-n", schema]
+        for table in self.tables:
+            argv += ["-t", table]
+        if self.schemas or self.tables:
+            argv.append("--strict-names")  # a name that matches nothing is an error, not an empty restore
+        if self.clean:
+            argv += ["--clean", "--if-exists"]
+        if self.data_only:
+            argv.append("--data-only")
+        if self.schema_only:
+            argv.append("--schema-only")
+        return argv
+
+
+def check_argv(major: str | None) -> list[str]:
+    """pg_restore reading a whole archive from standard input and writing its SQL nowhere:
+    a cut or damaged archive fails."""
+    return [find_program("pg_restore", major), "-f", "/dev/null"]
+
+
 def last_line(stderr: bytes) -> str:
     for line in reversed(stderr.decode(errors="replace").splitlines()):
         if line.strip():
@@ -140,4 +220,12 @@ def server_major(version_num: int) -> str:
     return str(version_num // 10000) if version_num >= 100000 else f"{version_num // 10000}.{version_num // 100 % 100}"
 
 
-__all__: Sequence[str] = ("Server", "conninfo", "last_line", "program_version", "server_major")
+__all__: Sequence[str] = (
+    "Selection",
+    "Server",
+    "check_argv",
+    "conninfo",
+    "last_line",
+    "program_version",
+    "server_major",
+)
