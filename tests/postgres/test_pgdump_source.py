@@ -127,8 +127,9 @@ def test_round_trip_of_two_databases_and_the_globals_into_another_cluster(setup:
     assert listed.code == 0 and {"globals.sql", "appdb.dump", "shopdb.dump"} <= {
         Path(line.split()[-1]).name for line in listed.stdout.splitlines() if line.strip()
     }, listed
-    text = setup.lifeboat("snapshots")
-    assert text.code == 0
+    text = setup.lifeboat("backup", "--source", "cluster")  # the kind's own lines in the text summary
+    assert text.code == 0, text
+    assert "databases: appdb (" in text.stdout and "PostgreSQL 15" in text.stdout, text
 
     other = setup.other
     restored = setup.restore("--all", "--globals", into=other)
@@ -183,6 +184,8 @@ def test_sql_to_standard_output(setup: Setup) -> None:
     done = setup.lifeboat("restore", "pg-dump", "latest", "--source", "cluster", "--database", "shopdb", "--sql", "-")
     assert done.code == 0, done
     assert "CREATE TABLE shop.items" in done.stdout and "COPY shop.items" in done.stdout
+    generic = setup.lifeboat("restore", "--source", "cluster", "latest")
+    assert generic.code == 2 and "restore pg-dump" in generic.stderr, generic
     globals_sql = setup.lifeboat("dump", "latest", "globals.sql")
     assert globals_sql.code == 0 and "CREATE ROLE reporter" in globals_sql.stdout
 

@@ -67,8 +67,8 @@ class PgDumpSource(SourceKind):
         if not isinstance(into, IntoServer):
             raise NotSupported(
                 "a pg_dump snapshot is restored into a PostgreSQL server or as SQL, by its own command",
-                hint="'lifeboat restore pg-dump SNAPSHOT --source NAME --database DB' (or --sql FILE); "
-                "'lifeboat dump SNAPSHOT DB.dump' writes one archive to standard output",
+                hint="'lifeboat restore pg-dump SNAPSHOT --source NAME --database DB' loads a database; "
+                "'lifeboat dump SNAPSHOT DB.dump' writes its archive to standard output",
             )
 
     def label(self, request: DumpRequest) -> str:

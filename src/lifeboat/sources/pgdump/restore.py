@@ -83,7 +83,8 @@ class PgDumpRestore:
             else:
                 parts.append(f"database {item['database']}")
         where = f"as SQL into {self.sql if self.sql != '-' else 'standard output'}" if self.sql else "into the server"
-        return f"restored {', '.join(parts)} of snapshot {self.snapshot.short_id} {where}"
+        there = f" ({self.globals_skipped} role(s) or tablespace(s) were there already)" if self.globals_skipped else ""
+        return f"restored {', '.join(parts)} of snapshot {self.snapshot.short_id} {where}{there}"
 
 
 def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan) -> PgDumpRestore:
@@ -131,7 +132,7 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
             ctx.loader, ctx.events, nodes[name], sql_argv, server.program_env(),
             temp_dir=plan.temp_dir, to_stdout=output == "-",
         )  # fmt: skip
-        done.restored.append({"what": "database", "database": name, "into": output, "bytes": nodes[name].size})
+        done.restored.append({"what": "database", "database": name, "into": name, "bytes": nodes[name].size})
         return done
     targets = {name: (plan.rename or name) for name in names}
     _refuse_existing(server, targets, plan)
