@@ -177,6 +177,26 @@ def test_a_database_that_exists_is_refused_without_force(setup: Setup) -> None:
     assert forced.code == 0, forced
     assert rows(c, "appdb", "orders") == before
 
+    # --create: pg_restore makes the database itself (its archived name), here after a drop
+    c.psql("DROP DATABASE shopdb")
+    created = setup.restore("--database", "shopdb", "--create")
+    assert created.code == 0, created
+    assert c.psql("SELECT count(*) FROM shop.items", dbname="shopdb") == "700"
+    both = setup.restore("--database", "shopdb", "--create", "--as", "x")
+    assert both.code == 2 and "--create" in both.stderr and "--as" in both.stderr, both
+
+    # --data-only into the tables left empty by a --schema-only restore
+    assert setup.restore("--database", "appdb", "--schema-only", "--as", "two_steps").code == 0
+    assert c.psql("SELECT count(*) FROM orders", dbname="two_steps") == "0"
+    refilled = setup.restore("--database", "appdb", "--data-only", "--as", "two_steps", "--force")
+    assert refilled.code == 0, refilled
+    assert rows(c, "two_steps", "orders") == before
+
+    # a pg_restore that fails is never exit 0: the data again, into tables that hold it (keys clash)
+    clash = setup.restore("--database", "appdb", "--data-only", "--as", "two_steps", "--force")
+    assert clash.code == 16 and "duplicate key" in clash.stderr, clash
+    assert rows(c, "two_steps", "orders") == before  # one transaction: nothing half-loaded
+
 
 def test_sql_to_standard_output(setup: Setup) -> None:
     if not setup.snapshots():

@@ -15,8 +15,6 @@ from lifeboat.core.events import Events
 from lifeboat.core.protocols import BlobLoader
 from lifeboat.core.tree import Node, NodeType
 from lifeboat.errors import IntegrityError
-from lifeboat.sources.command.restore import consume
-from lifeboat.sources.command.spec import ProgramSpec
 from lifeboat.sources.tools.program import Consumer
 
 
@@ -31,20 +29,16 @@ def run_on_archive(
     temp_dir: str | None = None,
     to_stdout: bool = False,
     show_output: bool = True,
+    may_stop_early: bool = True,
 ) -> None:
     """Run ``argv_for(path)`` on the archive ``node``: ``path`` None means the archive comes
-    on standard input. Raises unless every byte was read back, verified and taken, and the
-    program exited 0."""
+    on standard input. Raises unless the program exited 0 having taken every byte (read back
+    and verified) — or, ``may_stop_early``, all it wanted: pg_restore of one table or of the
+    schema alone stops reading once it has what it needs."""
     sink = events.program_output if show_output else None
     if node.type is NodeType.FILE and not seekable:
-        consume(
-            loader,
-            node,
-            ProgramSpec(tuple(argv_for(None)), env),
-            progress=events.progress,
-            on_stderr=sink,
-            stdout_to_stderr=not to_stdout,
-            cancel=events.check,
+        _stream(
+            loader, events, node, argv_for(None), env, sink=sink, to_stdout=to_stdout, may_stop_early=may_stop_early
         )
         return
     directory = tempfile.mkdtemp(prefix="lifeboat-pg-restore-", dir=temp_dir)
@@ -55,6 +49,34 @@ def run_on_archive(
         events.progress.file_done()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _stream(
+    loader: BlobLoader,
+    events: Events,
+    node: Node,
+    argv: list[str],
+    env: Mapping[str, str],
+    *,
+    sink: Callable[[bytes], None] | None,
+    to_stdout: bool,
+    may_stop_early: bool,
+) -> None:
+    with Consumer(
+        argv, env=env, on_stderr=sink, stdout_to_stderr=not to_stdout, may_stop_early=may_stop_early
+    ) as running:
+        for data in loader.load_blobs(node.content):
+            events.check()  # a safe point: between two blobs (the program is stopped, never fed a cut stream)
+            running.write(data)
+            events.progress.bytes_read(len(data))
+            if running.stopped_early:
+                break
+        if not running.stopped_early and running.written != node.size:
+            raise IntegrityError(
+                f"{node.name}: its stored content has {running.written} bytes, its entry says {node.size}"
+            )
+        running.finish()
+    events.progress.file_done()
 
 
 def materialize(loader: BlobLoader, node: Node, directory: str, cancel: Callable[[], None]) -> str:

@@ -168,6 +168,7 @@ class PgDumpSource(SourceKind):
                     env,
                     temp_dir=config.temp_directory if config is not None else None,
                     show_output=False,
+                    may_stop_early=False,  # a check reads the whole archive
                 )
             except LifeboatError as exc:
                 problems.append(f"database {item.name} ({item.file}): {exc.message}")
