@@ -9,12 +9,16 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lifeboat.config.model import PgDumpSourceConfig
+from lifeboat.operations.snapshots import SourceBackup, run_backup
+from lifeboat.sources.base import BackupContext, BackupOptions, Produced
+from lifeboat.sources.pgdump.kind import PgDumpSource
 from lifeboat.sources.tools.pgcluster import ScratchCluster
 from tests.conftest import CliResult
 from tests.postgres.conftest import PgWorld, WorldFactory
@@ -233,19 +237,51 @@ def test_a_failing_producer_saves_no_snapshot(setup: Setup, worlds: WorldFactory
     assert setup.snapshots() == before
 
 
-def test_verify_reads_each_archive_and_finds_a_damaged_one(setup: Setup, worlds: WorldFactory) -> None:
+class _FirstChunkOnly:
+    """A chunker that keeps only the first chunk of each stream and drains the rest: a dump cut
+    short although pg_dump exited 0 — a fault no real backup produces, hence this stand-in."""
+
+    def __init__(self, chunker: Any) -> None:
+        self._chunker = chunker
+
+    def chunks(self, stream: Any, size_hint: int = -1) -> Iterator[memoryview]:
+        for i, chunk in enumerate(self._chunker.chunks(stream, size_hint)):
+            if i == 0:
+                yield chunk
+
+
+class _CutDumps(PgDumpSource):
+    def backup(self, ctx: BackupContext, request: Any) -> Produced:
+        return super().backup(replace(ctx, chunker=_FirstChunkOnly(ctx.chunker)), request)
+
+
+def test_verify_reads_each_archive_and_finds_a_cut_or_damaged_one(setup: Setup, worlds: WorldFactory) -> None:
     world = worlds(settings={"archive_mode": "off"}, checksums=False)
     c = world.cluster
     c.psql("CREATE DATABASE big")
     c.psql("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g", dbname="big")
-    config = write_config(world, {"big": {"type": "pg_dump", **connection(c), "databases": ["big"]}})
+    settings = {**connection(c), "databases": ["big"]}
+    config = write_config(world, {"big": {"type": "pg_dump", **settings}})
     env = {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_REPO": ""}
-    assert world.lifeboat("backup", "--source", "big", env=env).code == 0
+    backed_up = world.lifeboat("--json", "backup", "--source", "big", env=env)
+    assert backed_up.code == 0, backed_up
+    whole = json.loads(backed_up.stdout)["snapshot"]["id"]
     ok = world.lifeboat("--json", "verify", env=env)
     assert ok.code == 0, ok
     report = json.loads(ok.stdout)
     assert report["verified"] == 1 and report["failed"] == 0
     assert "pg_restore" in report["snapshots"][0]["checked"]
+
+    kind = _CutDumps()
+    request = kind.request(
+        PgDumpSourceConfig(type="pg_dump", **settings), BackupOptions(source="big", environment=dict(os.environ))
+    )
+    cut = run_backup(world.repository(), SourceBackup(kind, request)).snapshot.id
+    found = world.lifeboat("--json", "verify", cut, env=env)
+    assert found.code == 13, found
+    problems = json.loads(found.stdout)["snapshots"][0]["problems"]
+    assert len(problems) == 1 and problems[0].startswith("database big (big.dump): "), problems
+    assert "pg_restore" in problems[0], problems
 
     packs = sorted((p for p in (world.repo_dir / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     largest = packs[-1]  # the archive's chunks: far larger than the trees
@@ -254,7 +290,7 @@ def test_verify_reads_each_archive_and_finds_a_damaged_one(setup: Setup, worlds:
     data[middle : middle + 64] = bytes(64)
     os.chmod(largest, 0o644)
     largest.write_bytes(bytes(data))
-    damaged = world.lifeboat("--json", "verify", env=env)
+    damaged = world.lifeboat("--json", "verify", whole, env=env)
     assert damaged.code == 13, damaged
     problems = json.loads(damaged.stdout)["snapshots"][0]["problems"]
     assert problems and any("big" in problem for problem in problems), problems
