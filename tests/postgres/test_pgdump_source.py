@@ -11,11 +11,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
 from lifeboat.config.model import PgDumpSourceConfig
+from lifeboat.core.chunking import Chunker
 from lifeboat.operations.snapshots import SourceBackup, run_backup
 from lifeboat.sources.base import BackupContext, BackupOptions, Produced
 from lifeboat.sources.pgdump.kind import PgDumpSource
@@ -237,22 +238,21 @@ def test_a_failing_producer_saves_no_snapshot(setup: Setup, worlds: WorldFactory
     assert setup.snapshots() == before
 
 
-class _FirstChunkOnly:
+class _FirstChunkOnly(Chunker):
     """A chunker that keeps only the first chunk of each stream and drains the rest: a dump cut
     short although pg_dump exited 0 — a fault no real backup produces, hence this stand-in."""
 
-    def __init__(self, chunker: Any) -> None:
-        self._chunker = chunker
-
-    def chunks(self, stream: Any, size_hint: int = -1) -> Iterator[memoryview]:
-        for i, chunk in enumerate(self._chunker.chunks(stream, size_hint)):
+    def chunks(self, stream: BinaryIO, size_hint: int = -1) -> Iterator[memoryview]:
+        for i, chunk in enumerate(super().chunks(stream, size_hint)):
             if i == 0:
                 yield chunk
 
 
 class _CutDumps(PgDumpSource):
     def backup(self, ctx: BackupContext, request: Any) -> Produced:
-        return super().backup(replace(ctx, chunker=_FirstChunkOnly(ctx.chunker)), request)
+        real = ctx.chunker
+        cutting = _FirstChunkOnly(real.min_size, real.avg_size, real.max_size, real.seed)
+        return super().backup(replace(ctx, chunker=cutting), request)
 
 
 def test_verify_reads_each_archive_and_finds_a_cut_or_damaged_one(setup: Setup, worlds: WorldFactory) -> None:
