@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -218,17 +219,52 @@ def test_sql_to_standard_output(setup: Setup) -> None:
 def test_a_failing_producer_saves_no_snapshot(setup: Setup, worlds: WorldFactory) -> None:
     world = setup.world
     stopped = worlds(settings={"archive_mode": "off"}, checksums=False).cluster
-    stopped.stop()
+    stopped.psql("CREATE DATABASE slow")
+    stopped.psql(
+        "CREATE TABLE t AS SELECT g AS id, md5(g::text) || md5(g::text) AS v FROM generate_series(1, 400000) g",
+        dbname="slow",
+    )
     config = write_config(
         world,
         {
             "cluster": {"type": "pg_dump", **connection(setup.cluster)},
             "missing": {"type": "pg_dump", **connection(setup.cluster), "databases": ["appdb", "no_such_db"]},
-            "down": {"type": "pg_dump", **connection(stopped)},
+            "down": {"type": "pg_dump", **connection(stopped), "databases": ["slow"]},
         },
     )
     env = {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_REPO": ""}
     before = setup.snapshots()
+
+    killed: list[int] = []
+    stop = threading.Event()
+
+    ours = str(stopped.socket_dir).encode()  # only the pg_dump this backup runs, never another one
+
+    def kill_pg_dump() -> None:  # kill pg_dump as soon as it runs
+        while not stop.is_set() and not killed:
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    words = cmdline.read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if Path(words[0].decode(errors="replace")).name == "pg_dump" and ours in words:
+                    os.kill(int(cmdline.parent.name), signal.SIGKILL)
+                    killed.append(int(cmdline.parent.name))
+                    break
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_pg_dump)
+    killer.start()
+    try:
+        interrupted = world.lifeboat("backup", "--source", "down", env=env)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed and interrupted.code == 16, interrupted
+    assert "killed by SIGKILL" in interrupted.stderr, interrupted
+    assert setup.snapshots() == before
+
+    stopped.stop()
     missing = world.lifeboat("backup", "--source", "missing", env=env)
     assert missing.code == 16, missing
     assert 'database "no_such_db" does not exist' in missing.stderr
@@ -359,7 +395,8 @@ def test_a_parallel_dump_with_a_password_from_the_environment_only(worlds: World
                     words = cmdline.read_bytes().split(b"\0")
                 except OSError:
                     continue
-                if words and Path(words[0].decode(errors="replace")).name in ("pg_dump", "pg_dumpall", "psql"):
+                ours = str(c.port).encode() in words  # this cluster's programs, not another test's
+                if ours and Path(words[0].decode(errors="replace")).name in ("pg_dump", "pg_dumpall", "psql"):
                     seen.append(" ".join(w.decode(errors="replace") for w in words))
             time.sleep(0.005)
 
