@@ -210,6 +210,11 @@ def test_sql_to_standard_output(setup: Setup) -> None:
     done = setup.lifeboat("restore", "pg-dump", "latest", "--source", "cluster", "--database", "shopdb", "--sql", "-")
     assert done.code == 0, done
     assert "CREATE TABLE shop.items" in done.stdout and "COPY shop.items" in done.stdout
+    out = setup.world.base / "shopdb.sql"
+    to_file = setup.lifeboat("restore", "pg-dump", "latest", "-s", "cluster", "-D", "shopdb", "--sql", str(out))
+    assert to_file.code == 0 and "CREATE TABLE shop.items" in out.read_text(), to_file
+    again = setup.lifeboat("restore", "pg-dump", "latest", "-s", "cluster", "-D", "shopdb", "--sql", str(out))
+    assert again.code == 2 and f"{out} exists" in again.stderr and "--force" in again.stderr, again
     generic = setup.lifeboat("restore", "--source", "cluster", "latest")
     assert generic.code == 2 and "restore pg-dump" in generic.stderr, generic
     globals_sql = setup.lifeboat("dump", "latest", "globals.sql")

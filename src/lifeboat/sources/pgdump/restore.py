@@ -13,6 +13,7 @@ parallel or creating the database).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,6 +184,15 @@ def _check_plan(plan: RestorePlan, names: list[str]) -> None:
         raise UsageError(
             f"{option('sql')} writes one database's SQL",
             hint=f"name exactly one {option('database')}; 'lifeboat dump SNAPSHOT globals.sql' writes the globals",
+        )
+    if plan.create and plan.schemas:
+        raise UsageError(
+            f"{option('schema')} goes without {option('create')}",
+            hint="pg_restore restores a schema's objects, not the schema: Lifeboat creates it in a database it made",
+        )
+    if plan.sql not in (None, "-") and not plan.force and os.path.lexists(plan.sql):
+        raise UsageError(
+            f"{plan.sql} exists", hint=f"{option('force')} overwrites it; or name a new file for {option('sql')}"
         )
     if plan.data_only and plan.schema_only:
         raise UsageError(f"{option('data_only')} and {option('schema_only')} exclude each other")
