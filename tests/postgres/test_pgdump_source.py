@@ -387,6 +387,14 @@ def test_a_parallel_dump_with_a_password_from_the_environment_only(worlds: World
         {
             "par": {"type": "pg_dump", **tcp, "jobs": 2, "env": {"PGPASSWORD": SECRET}},
             "wrong": {"type": "pg_dump", **tcp, "env": {"PGPASSWORD": "not-it"}},
+            "reader": {"type": "pg_dump", **connection(c), "user": "reader", "databases": ["par"]},
+            "reader-nopw": {
+                "type": "pg_dump",
+                **connection(c),
+                "user": "reader",
+                "databases": ["par"],
+                "role_passwords": False,
+            },
         },
     )
     env = {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_REPO": ""}
@@ -415,6 +423,7 @@ def test_a_parallel_dump_with_a_password_from_the_environment_only(worlds: World
     assert done.code == 0, done
     assert seen and all(SECRET not in line for line in seen), seen
     assert any("pg_dump" in line and "-Fd" in line for line in seen), seen
+    par_snapshot = json.loads(done.stdout)["snapshot"]["id"]
     record = json.loads(done.stdout)["snapshot"]["extra"]["pg_dump"]
     assert record["databases"][0]["format"] == "directory" and record["databases"][0]["file"] == "par.dir"
     assert SECRET not in done.stdout + done.stderr
@@ -423,9 +432,19 @@ def test_a_parallel_dump_with_a_password_from_the_environment_only(worlds: World
     assert wrong.code == 16 and "password authentication failed" in wrong.stderr, wrong
     assert SECRET not in wrong.stderr
 
+    # a role that may read the tables but not pg_authid: the globals without password hashes
+    c.psql("CREATE ROLE reader LOGIN")
+    c.psql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader", dbname="par")
+    denied = world.lifeboat("backup", "--source", "reader", env=env)
+    assert denied.code == 16 and "pg_authid" in denied.stderr, denied
+    nopw = world.lifeboat("--json", "backup", "--source", "reader-nopw", env=env)
+    assert nopw.code == 0, nopw
+    globals_sql = world.lifeboat("dump", json.loads(nopw.stdout)["snapshot"]["id"], "globals.sql", env=env)
+    assert "CREATE ROLE pwuser" in globals_sql.stdout and "SCRAM-SHA-256" not in globals_sql.stdout
+
     connect = ["--host", str(c.socket_dir), "--port", str(c.port), "--user", "postgres"]
     restored = world.lifeboat(
-        "restore", "pg-dump", "latest", "--source", "par", *connect, "--database", "par", "--as", "par_copy",
+        "restore", "pg-dump", par_snapshot, "--source", "par", *connect, "--database", "par", "--as", "par_copy",
         "--jobs", "2", env=env,
     )  # fmt: skip
     assert restored.code == 0, restored

@@ -209,6 +209,7 @@ class PgDumpSourceConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
     databases: list[str] | None = Field(None, min_length=1)  # default: every database that allows connections
     exclude_databases: list[str] = Field(default_factory=list)
+    role_passwords: bool = True  # false: the roles without their password hashes (no superuser needed)
     jobs: int | None = Field(None, ge=1, le=64)  # parallel pg_dump: directory format via temp_directory
     temp_directory: str | None = None  # where a parallel dump or restore is written first; default: TMPDIR
     repository: Name | None = None

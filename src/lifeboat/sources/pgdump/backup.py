@@ -36,6 +36,7 @@ class DumpRequest:
     databases: tuple[str, ...] | None
     exclude: tuple[str, ...]
     source: str
+    role_passwords: bool = True  # the roles' password hashes in the globals (needs a superuser)
     jobs: int | None = None  # parallel pg_dump (directory format, through a temporary directory)
     temp_dir: str | None = None  # where that directory goes (default: the system's)
 
@@ -83,7 +84,9 @@ def dump_cluster(ctx: BackupContext, request: DumpRequest) -> ClusterDump:
     present = server.databases()
     names = chosen_databases(present, request.databases, request.exclude)
     nodes: list[Node] = []
-    globals_stored = _run_and_store(ctx, server, server.globals_argv(), GLOBALS_FILE)
+    globals_stored = _run_and_store(
+        ctx, server, server.globals_argv(role_passwords=request.role_passwords), GLOBALS_FILE
+    )
     nodes.append(_file_node(GLOBALS_FILE, globals_stored))
     dumped: list[DumpedDatabase] = []
     for name in names:

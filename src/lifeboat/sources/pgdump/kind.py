@@ -87,6 +87,7 @@ class PgDumpSource(SourceKind):
             databases=tuple(config.databases) if config.databases is not None else None,
             exclude=tuple(config.exclude_databases),
             source=options.source,
+            role_passwords=config.role_passwords,
             jobs=config.jobs,
             temp_dir=config.temp_directory,
         )
@@ -103,7 +104,7 @@ class PgDumpSource(SourceKind):
             "server_version": dumped.server_version,
             "server_major": server_major(dumped.server_version_num),
             "pg_dump_version": dumped.pg_dump_version,
-            "format": "custom, uncompressed (pg_dump -Fc -Z0)",
+            "role_passwords": request.role_passwords,
             "globals": {"file": GLOBALS_FILE, "bytes": dumped.globals_bytes},
             "databases": [db.to_json() for db in dumped.databases],
         }

@@ -64,9 +64,11 @@ class Server:
 
     # --- command lines ---------------------------------------------------------------------------
 
-    def globals_argv(self) -> list[str]:
-        """pg_dumpall of the roles and tablespaces, as SQL on standard output."""
-        return [self.program("pg_dumpall"), *self.argv(), "--globals-only", "-l", self.dbname]
+    def globals_argv(self, *, role_passwords: bool = True) -> list[str]:
+        """pg_dumpall of the roles and tablespaces, as SQL on standard output; without
+        ``role_passwords`` it reads pg_roles instead of pg_authid, which needs no superuser."""
+        argv = [self.program("pg_dumpall"), *self.argv(), "--globals-only", "-l", self.dbname]
+        return argv if role_passwords else [*argv, "--no-role-passwords"]
 
     def dump_argv(self, database: str, *, directory: str | None = None, jobs: int | None = None) -> list[str]:
         """pg_dump of ``database``, uncompressed (so that unchanged rows chunk alike day over day):
