@@ -79,6 +79,9 @@ class PgRestoreRequest:
     start: bool = False
     start_timeout: float = 3600.0
     lock_wait: float = 0.0
+    # more settings for the restored server, written after the recovery settings (a scratch
+    # cluster's private socket, port and log; operations/scratch.py)
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -400,6 +403,7 @@ def recovery_settings(request: PgRestoreRequest, timeline: str) -> dict[str, str
         settings["port"] = str(request.port)
     if not request.archive:
         settings["archive_mode"] = "off"
+    settings.update(request.settings)
     return settings
 
 

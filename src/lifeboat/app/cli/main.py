@@ -27,12 +27,15 @@ from lifeboat.app.cli import (
     init_cmd,
     key_cmd,
     ls_cmd,
+    migrate_cmd,
     pg_cmd,
     prune_cmd,
     repair_cmd,
     restore_cmd,
     restore_pg_dump_cmd,
     restore_postgres_cmd,
+    restore_redis_cmd,
+    restore_sqlite_cmd,
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
@@ -162,7 +165,13 @@ def _register() -> None:
         ("copy", copy_cmd),
     ):
         app.command(name, help=module.__doc__)(guarded(module.command))
-    for name, module in (("key", key_cmd), ("repair", repair_cmd), ("config", config_cmd), ("pg", pg_cmd)):
+    for name, module in (
+        ("key", key_cmd),
+        ("repair", repair_cmd),
+        ("config", config_cmd),
+        ("pg", pg_cmd),
+        ("migrate", migrate_cmd),
+    ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
             group.command(sub, help=fn.__doc__)(guarded(fn))
@@ -177,6 +186,9 @@ def _register() -> None:
     # A program's output (docs/cli.md): 'backup command' and 'restore command'.
     app.command("backup-command", help=command_cmd.backup.__doc__, hidden=True)(guarded(command_cmd.backup))
     app.command("restore-command", help=command_cmd.restore.__doc__, hidden=True)(guarded(command_cmd.restore))
+    # Redis and SQLite (docs/sources.md): 'restore redis' and 'restore sqlite'.
+    app.command("restore-redis", help=restore_redis_cmd.__doc__, hidden=True)(guarded(restore_redis_cmd.command))
+    app.command("restore-sqlite", help=restore_sqlite_cmd.__doc__, hidden=True)(guarded(restore_sqlite_cmd.command))
     # A cluster's logical dumps (docs/sources.md): 'restore pg-dump'.
     app.command("restore-pg-dump", help=restore_pg_dump_cmd.__doc__, hidden=True)(guarded(restore_pg_dump_cmd.command))
 
@@ -193,6 +205,8 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "postgres"): "restore-postgres",
     ("backup", "command"): "backup-command",
     ("restore", "command"): "restore-command",
+    ("restore", "redis"): "restore-redis",
+    ("restore", "sqlite"): "restore-sqlite",
     ("restore", "pg-dump"): "restore-pg-dump",
 }
 

@@ -15,7 +15,7 @@ from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, UserOpt
 
 def command(
     ctx: Context,
-    snapshot: Annotated[str, Argument(help="Snapshot id prefix, or 'latest' (of --source).")],
+    snapshot: Annotated[str, Argument(help="Snapshot id prefix, or 'latest' (the newest pg_dump snapshot).")],
     source: Annotated[
         list[str] | None,
         Option(
@@ -93,9 +93,19 @@ def command(
         "force": force,
     }
     done = restore_through(
-        state, "pg_dump", snapshot, IntoServer(settings), source=source, tag=tag, no_lock=no_lock, configured=configured
+        state,
+        "pg_dump",
+        snapshot,
+        IntoServer(settings),
+        source=source,
+        tag=tag,
+        no_lock=no_lock,
+        configured=configured,
+        kinds=("pg_dump",),  # latest: the newest pg_dump snapshot (of --source)
     )
     if state.json:
         state.output.emit_json(done.to_json())
+    elif sql == "-":
+        state.output.info(done.result.describe())  # standard output holds the SQL
     else:
-        state.output.info(done.result.describe())
+        state.output.line(done.result.describe())
