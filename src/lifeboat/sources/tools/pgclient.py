@@ -151,9 +151,11 @@ class Server:
         return rows[0][0], int(rows[0][1])
 
     def databases(self) -> dict[str, int]:
-        """Every database that takes connections (not a template), and its size in bytes."""
+        """Every database that takes connections (not a template), and its size in bytes (0 for one
+        this user may not connect to: its pg_dump will say so)."""
         rows = self.query(
-            "SELECT datname, pg_database_size(oid) FROM pg_database "
+            "SELECT datname, CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) ELSE 0 END "
+            "FROM pg_database "
             "WHERE datallowconn AND NOT datistemplate ORDER BY datname",
             2,
         )
