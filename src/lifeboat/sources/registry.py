@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "files": "lifeboat.sources.files.kind:FilesSource",
     "postgres": "lifeboat.sources.postgres.kind:PostgresSource",
     "command": "lifeboat.sources.command.kind:CommandSource",
+    "mariadb": "lifeboat.sources.mariadb.kind:MariadbSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``
