@@ -121,5 +121,7 @@ def command(
     if state.json:
         state.output.emit_json(done.to_json())
         return
-    if sql != "-":
-        state.output.info(done.result.describe())
+    if sql == "-":
+        state.output.info(done.result.describe())  # stdout holds the SQL
+    else:
+        state.output.line(done.result.describe())

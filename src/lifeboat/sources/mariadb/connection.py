@@ -56,3 +56,14 @@ def connect(values: Mapping[str, Any], environment: Mapping[str, str] | None) ->
         user=values.get("user") or None,
         password=read_password(values, environment),
     )
+
+
+def programs_environment(environment: Mapping[str, str] | None, values: Mapping[str, Any]) -> dict[str, str]:
+    """The environment MariaDB's programs run with: Lifeboat's, without its passphrase
+    variables and without the variable holding the MariaDB password (they get it from the
+    option file only)."""
+    from lifeboat.sources.command.spec import program_environment
+
+    env = program_environment(environment)
+    env.pop(str(values.get("password_env") or ""), None)
+    return env

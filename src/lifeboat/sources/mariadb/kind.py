@@ -22,8 +22,13 @@ from lifeboat.sources.base import (
     SourceKind,
     Verification,
 )
-from lifeboat.sources.command.spec import program_environment
-from lifeboat.sources.mariadb.connection import CONNECTION_KEYS, connect, connection_settings, read_password
+from lifeboat.sources.mariadb.connection import (
+    CONNECTION_KEYS,
+    connect,
+    connection_settings,
+    programs_environment,
+    read_password,
+)
 
 if TYPE_CHECKING:
     from lifeboat.config.model import MariadbSourceConfig
@@ -89,7 +94,7 @@ class MariadbSource(SourceKind):
             settings=connection_settings(config, settings),
             databases=databases,
             exclude=exclude,
-            environment=program_environment(options.environment),
+            environment=options.environment,
         )
 
     def check(self, request: MariadbRequest) -> None:
@@ -101,8 +106,8 @@ class MariadbSource(SourceKind):
         from lifeboat.sources.mariadb import logical, physical
         from lifeboat.sources.tools.mariadb import find_program
 
-        environment = request.environment
-        connection = connect(request.settings, environment)
+        connection = connect(request.settings, request.environment)
+        environment = programs_environment(request.environment, request.settings)
         server = logical.server_facts(find_program("client", environment), connection, environment, ctx)
         record: dict[str, Any] = {
             "method": request.method,
@@ -172,7 +177,7 @@ class MariadbSource(SourceKind):
         from lifeboat.sources.mariadb import physical
 
         node = _file(ctx, snapshot, physical.STREAM_NAME)
-        environment = program_environment(ctx.environment)
+        environment = programs_environment(ctx.environment, connection_settings(ctx.config, {}))
         done = physical.restore(ctx, node, into.path, force=into.force, environment=environment)
         where = ""
         if done.binlog:
@@ -206,9 +211,9 @@ class MariadbSource(SourceKind):
             return MariadbRestore(
                 snapshot, LOGICAL, f"wrote the SQL of {what} of snapshot {snapshot.short_id}", details
             )
-        environment = program_environment(ctx.environment)
         values = connection_settings(ctx.config, {k: settings.get(k) for k in CONNECTION_KEYS})
-        connection = connect(values, environment)
+        connection = connect(values, ctx.environment)
+        environment = programs_environment(ctx.environment, values)
         loaded = logical.load_into_server(ctx, node, target, connection, _record(snapshot), environment)
         details.update({"into": target.into, "server": connection.describe(), "bytes": loaded})
         return MariadbRestore(
