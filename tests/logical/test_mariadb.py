@@ -366,3 +366,46 @@ def test_the_xbstream_reader_sees_damage(world: World) -> None:
     damaged.feed(bytes(flipped))
     damaged.end()
     assert damaged.problems
+
+
+def save_cut_copy(world: World, snapshot: dict[str, object], name: str, keep: float) -> None:
+    """Save, beside ``snapshot``, a snapshot of the same source and record whose file ``name``
+    is cut to ``keep`` of its length — the damage a producer cut short would leave."""
+    import io
+    import socket
+
+    from lifeboat.operations.snapshots import SourceBackup, run_backup
+    from lifeboat.repository.repo import Repository
+    from lifeboat.sources.stream import StreamRequest, StreamSource
+    from lifeboat.storage.local import LocalBackend
+
+    whole = world.lifeboat("dump", str(snapshot["id"]), name).stdout_bytes
+    repo = Repository.open(LocalBackend(world.directory / "repo"), b"correct horse battery staple")
+    request = StreamRequest(
+        io.BytesIO(whole[: int(len(whole) * keep)]),
+        name,
+        source=str(snapshot["source"]),
+        kind="mariadb",
+        extra=dict(snapshot["extra"]),  # type: ignore[call-overload]
+    )
+    job = SourceBackup(StreamSource(), request, hostname=socket.gethostname(), workers=2, label="cut")
+    run_backup(repo, job)
+
+
+def test_verify_fails_on_a_cut_dump_and_a_cut_stream(world: World) -> None:
+    done = world.backup("alldb")  # shop only
+    assert done.code == 0, done
+    save_cut_copy(world, json.loads(done.stdout)["snapshot"], "shop.sql", 0.6)
+    failed = world.lifeboat("verify", "--source", "alldb")
+    assert failed.code == 13, failed
+    assert (
+        "shop.sql: does not end with mariadb-dump's '-- Dump completed' line (cut short)"
+        in failed.stdout + failed.stderr
+    )
+
+    physical = world.backup("phys")
+    assert physical.code == 0, physical
+    save_cut_copy(world, json.loads(physical.stdout)["snapshot"], "backup.xbstream", 0.5)
+    cut = world.lifeboat("verify", "--source", "phys")
+    assert cut.code == 13, cut
+    assert "backup.xbstream: the stream ends inside a chunk" in cut.stdout + cut.stderr
