@@ -209,6 +209,9 @@ def test_restore_as_another_database_and_one_table(world: World) -> None:
     assert again.code == 1 and "table 'items' already exists in database 'elsewhere'" in again.stderr, again
     missing = world.lifeboat("restore", "mariadb", "latest", "-s", "db", "-d", "shop", "--table", "nope", "--sql", "-")
     assert missing.code != 0 and "holds no table 'nope'" in missing.stderr, missing
+    into_new = world.lifeboat("restore", "mariadb", "latest", "-s", "db", "-d", "shop", "--table", "nope", "--as", "n2")
+    assert into_new.code != 0 and "holds no table 'nope'" in into_new.stderr, into_new
+    assert s.rows("SHOW DATABASES LIKE 'n2'") == []  # not left behind
     drop(s, "shop_copy", "elsewhere")
 
 

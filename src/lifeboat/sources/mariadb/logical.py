@@ -251,16 +251,22 @@ def load_into_server(
             create += f" CHARACTER SET {charset}" + (f" COLLATE {collation}" if collation else "")
         run_query(client, connection, create, environment=environment, on_stderr=on_stderr)
     pieces, chosen = statements(ctx, node, target.table)
-    with (
-        options_file(connection) as options,
-        Consumer(
-            load_argv(client, options, target.into), env=environment, on_stderr=on_stderr, stdout_to_stderr=True
-        ) as running,
-    ):
-        for piece in pieces:
-            running.write(piece)
-        _table_found(chosen, target)  # before the end: the client never sees a stream that held nothing
-        running.finish()
+    try:
+        with (
+            options_file(connection) as options,
+            Consumer(
+                load_argv(client, options, target.into), env=environment, on_stderr=on_stderr, stdout_to_stderr=True
+            ) as running,
+        ):
+            for piece in pieces:
+                running.write(piece)
+            _table_found(chosen, target)  # before the end: the client never sees a stream that held nothing
+            running.finish()
+    except ObjectNotFound:
+        if not exists:  # the database made for the table holds nothing: take it away again
+            drop = f"DROP DATABASE IF EXISTS {quote_identifier(target.into)}"
+            run_query(client, connection, drop, environment=environment, on_stderr=on_stderr)
+        raise
     ctx.events.progress.file_done()
     return running.written
 
