@@ -109,6 +109,7 @@ def world(loaded: MariadbServer) -> Iterator[World]:
         },
         wrongpw={"type": "mariadb", **connection, "password_file": str(directory / "passphrase")},
         nodb={"type": "mariadb", **connection, "databases": ["shop", "no_such_db"]},
+        nopwfile={"type": "mariadb", **connection, "password_file": str(directory / "missing.pass")},
         dbenv={
             "type": "mariadb",
             **connection,
@@ -151,6 +152,8 @@ def test_logical_round_trip_is_row_identical_with_routines_and_triggers(world: W
     assert set(record["databases"]) == {"shop", "crm"}
     position = record["databases"]["shop"]["binlog"]
     assert position["file"].startswith("binlog.") and int(position["position"]) > 0
+    text = world.lifeboat("backup", "--source", "db")
+    assert text.code == 0 and "MariaDB 10.11" in text.stdout and "databases: crm, shop" in text.stdout, text
     listed = world.lifeboat("ls", snapshot["id"])
     assert "shop.sql" in listed.stdout and "crm.sql" in listed.stdout, listed
 
@@ -159,6 +162,8 @@ def test_logical_round_trip_is_row_identical_with_routines_and_triggers(world: W
         restored = world.lifeboat("restore", "mariadb", "latest", "--source", "db", "--database", database)
         assert restored.code == 0, restored
         assert f"restored database '{database}'" in restored.stdout
+        position = record["databases"][database]["binlog"]
+        assert f"mariadb-binlog --start-position={position['position']} --database={database}" in restored.stdout
     assert s.rows(SHOP_ROWS) == before_items
     assert s.rows("SELECT * FROM crm.people ORDER BY id") == before_people
     assert s.rows("SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='shop'") == [
@@ -236,6 +241,8 @@ def test_failing_producers_save_no_snapshot(world: World) -> None:
     missing = world.backup("nodb")
     assert missing.code == 16, missing
     assert "database 'no_such_db' does not exist" in missing.stderr
+    no_file = world.backup("nopwfile")
+    assert no_file.code == 16 and "cannot read the MariaDB password file" in no_file.stderr, no_file
     assert world.snapshots() == []
 
 

@@ -29,6 +29,7 @@ from lifeboat.sources.mariadb.connection import (
     programs_environment,
     read_password,
 )
+from lifeboat.sources.tools.mariadb import replay_hint
 
 if TYPE_CHECKING:
     from lifeboat.config.model import MariadbSourceConfig
@@ -183,6 +184,7 @@ class MariadbSource(SourceKind):
         if done.binlog:
             where = f"; binlog position {done.binlog['file']}:{done.binlog['position']}"
             where += f" (GTID {done.binlog['gtid']})" if done.binlog.get("gtid") else ""
+            where += "\n" + replay_hint(done.binlog)
         return MariadbRestore(
             snapshot,
             PHYSICAL,
@@ -216,12 +218,15 @@ class MariadbSource(SourceKind):
         environment = programs_environment(ctx.environment, values)
         loaded = logical.load_into_server(ctx, node, target, connection, _record(snapshot), environment)
         details.update({"into": target.into, "server": connection.describe(), "bytes": loaded})
-        return MariadbRestore(
-            snapshot,
-            LOGICAL,
-            f"restored {what} of snapshot {snapshot.short_id} into database {target.into!r} on {connection.describe()}",
-            details,
+        text = (
+            f"restored {what} of snapshot {snapshot.short_id} into database {target.into!r} on {connection.describe()}"
         )
+        databases = _record(snapshot).get("databases")
+        position = databases.get(database, {}).get("binlog") if isinstance(databases, Mapping) else None
+        if isinstance(position, Mapping) and position.get("file") and not target.table:
+            details["binlog"] = dict(position)
+            text += "\n" + replay_hint(position, database)
+        return MariadbRestore(snapshot, LOGICAL, text, details)
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """Logical: each dump starts with mariadb-dump's header and ends with its ``-- Dump

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from lifeboat.errors import MissingTool, SourceError
 from lifeboat.sources.tools.program import Producer, StderrSink
@@ -177,6 +178,15 @@ def run_to_end(argv: list[str], *, environment: Mapping[str, str] | None, on_std
         output = running.stdout.read()
         running.finish()
     return output
+
+
+def replay_hint(position: Mapping[str, Any], database: str | None = None) -> str:
+    """How to replay the binary log from where a backup stands (docs/sources.md)."""
+    only = f" --database={database}" if database else ""
+    return (
+        f"to replay later changes: mariadb-binlog --start-position={position.get('position')}{only} "
+        f"{position.get('file')} [LATER BINLOG FILES…] | mariadb (see docs/sources.md, point-in-time recovery)"
+    )
 
 
 def quote_identifier(name: str) -> str:
