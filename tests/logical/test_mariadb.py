@@ -419,3 +419,50 @@ def test_verify_fails_on_a_cut_dump_and_a_cut_stream(world: World) -> None:
     cut = world.lifeboat("verify", "--source", "phys")
     assert cut.code == 13, cut
     assert "backup.xbstream: the stream ends inside a chunk" in cut.stdout + cut.stderr
+
+
+def test_the_documented_binlog_replay_brings_a_physical_restore_up_to_date(world: World) -> None:
+    """docs/sources.md's point-in-time steps, run: restore, start, replay from the recorded position."""
+    import subprocess
+
+    s = world.server
+    done = world.backup("phys")
+    assert done.code == 0, done
+    position = json.loads(done.stdout)["snapshot"]["extra"]["mariadb"]["binlog"]
+    s.sql("INSERT INTO items VALUES (100, 'after the backup', 9.99, NULL)", database="shop")
+    s.sql("FLUSH BINARY LOGS")  # the replay reads closed files, as copied off a server
+    later = sorted(p for p in s.datadir.glob("binlog.[0-9]*") if p.name >= position["file"])
+
+    target_parent = new_directory("mdbp.")
+    target = target_parent / "data"
+    target.mkdir()
+    shutil.chown(target, "srvtest", "srvtest")
+    restored = world.lifeboat("restore", "mariadb", "latest", "-s", "phys", "--target-dir", str(target))
+    assert restored.code == 0, restored
+    assert f"mariadb-binlog --start-position={position['position']} {position['file']}" in restored.stdout
+    second = start_server(target_parent, target, binlog=False)
+    try:
+        second.password = s.password
+        assert second.rows("SELECT COUNT(*) FROM shop.items WHERE id = 100") == [("0",)]
+        binlog = subprocess.run(
+            [
+                shutil.which("mariadb-binlog") or "mariadb-binlog",
+                "--no-defaults",
+                f"--start-position={position['position']}",
+                *map(str, later),
+            ],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(
+            [shutil.which("mariadb") or "mariadb", f"--defaults-extra-file={second.client_options}"],
+            input=binlog.stdout,
+            capture_output=True,
+            check=True,
+        )
+        assert second.rows("SELECT name FROM shop.items WHERE id = 100") == [("after the backup",)]
+        assert second.rows(SHOP_ROWS) == s.rows(SHOP_ROWS)
+    finally:
+        second.stop()
+        s.sql("DELETE FROM items WHERE id = 100; DELETE FROM audit WHERE item = 100", database="shop")
+        shutil.rmtree(target_parent, ignore_errors=True)
