@@ -344,6 +344,33 @@ def test_physical_round_trip_into_an_empty_directory_a_second_server_starts_on(w
         second.password = s.password
         assert second.rows(SHOP_ROWS) == before
         assert second.rows("SELECT shop.twice(5)") == [("10",)]
+        # the restored server runs without a binary log: a logical backup of it records that
+        config = world.directory / "second.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "repositories": {
+                        "main": {
+                            "url": str(world.directory / "repo"),
+                            "password_file": str(world.directory / "passphrase"),
+                        }
+                    },
+                    "sources": {
+                        "second": {
+                            "type": "mariadb",
+                            "socket": second.socket,
+                            "user": "root",
+                            "password_env": "TEST_MARIADB_PASSWORD",
+                            "databases": ["shop"],
+                        }
+                    },
+                }
+            )
+        )
+        logical = world.backup("second", env={"LIFEBOAT_CONFIG": str(config)})
+        assert logical.code == 0, logical
+        off = json.loads(logical.stdout)["snapshot"]["extra"]["mariadb"]
+        assert off["binlog"] == "off" and "binlog" not in off["databases"]["shop"]
     finally:
         second.stop()
         shutil.rmtree(target_parent, ignore_errors=True)
