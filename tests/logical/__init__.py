@@ -1,1 +1,1 @@
-"""Logical dumps of database servers (pg_dump, mariadb-dump) and the other dump-based kinds."""
+"""Logical backups of databases and key-value stores (mariadb, redis, sqlite): real servers, real files."""

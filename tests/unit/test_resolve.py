@@ -147,5 +147,5 @@ def test_retention_given_wins_else_the_sources_else_the_configurations() -> None
 
 
 def test_an_unknown_kind_named_by_a_source_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"sources\.cache\.type: unknown source type 'redis'"):
-        parse_config("sources: {cache: {type: redis}}")
+    with pytest.raises(ConfigError, match=r"sources\.cache\.type: unknown source type 'mongodb'"):
+        parse_config("sources: {cache: {type: mongodb}}")

@@ -22,6 +22,8 @@ KINDS: dict[str, str] = {
     "files": "lifeboat.sources.files.kind:FilesSource",
     "postgres": "lifeboat.sources.postgres.kind:PostgresSource",
     "command": "lifeboat.sources.command.kind:CommandSource",
+    "redis": "lifeboat.sources.redis.kind:RedisSource",
+    "sqlite": "lifeboat.sources.sqlite.kind:SqliteSource",
     "mariadb": "lifeboat.sources.mariadb.kind:MariadbSource",
 }
 

@@ -33,6 +33,8 @@ from lifeboat.app.cli import (
     restore_cmd,
     restore_mariadb_cmd,
     restore_postgres_cmd,
+    restore_redis_cmd,
+    restore_sqlite_cmd,
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
@@ -177,6 +179,9 @@ def _register() -> None:
     # A program's output (docs/cli.md): 'backup command' and 'restore command'.
     app.command("backup-command", help=command_cmd.backup.__doc__, hidden=True)(guarded(command_cmd.backup))
     app.command("restore-command", help=command_cmd.restore.__doc__, hidden=True)(guarded(command_cmd.restore))
+    # Redis and SQLite (docs/sources.md): 'restore redis' and 'restore sqlite'.
+    app.command("restore-redis", help=restore_redis_cmd.__doc__, hidden=True)(guarded(restore_redis_cmd.command))
+    app.command("restore-sqlite", help=restore_sqlite_cmd.__doc__, hidden=True)(guarded(restore_sqlite_cmd.command))
     # MariaDB (docs/sources.md): 'restore mariadb'.
     app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
 
@@ -193,6 +198,8 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "postgres"): "restore-postgres",
     ("backup", "command"): "backup-command",
     ("restore", "command"): "restore-command",
+    ("restore", "redis"): "restore-redis",
+    ("restore", "sqlite"): "restore-sqlite",
     ("restore", "mariadb"): "restore-mariadb",
 }
 

@@ -157,9 +157,12 @@ def restore_through(
     path: list[str] | None = None,
     no_lock: bool = False,
     configured: Any = None,
+    kinds: tuple[str, ...] = (),
 ) -> SourceRestore:
-    """Restore ``ref`` through the kind ``kind`` into ``into``: every ``restore`` command ends here."""
+    """Restore ``ref`` through the kind ``kind`` into ``into``: every ``restore`` command ends here.
+    ``kinds``: ``latest`` means the newest snapshot of these kinds (a kind that reads only its own)."""
     import contextlib
+    from dataclasses import replace
 
     from lifeboat.app.cli.eventview import viewed
     from lifeboat.app.cli.interrupts import programs_stop_with_us
@@ -178,7 +181,7 @@ def restore_through(
             chosen,
             ref,
             into,
-            selection=snapshot_filter(source, host, tag, path),
+            selection=replace(snapshot_filter(source, host, tag, path), kinds=kinds),
             use_lock=not no_lock,
             events=events,
             config=configured,

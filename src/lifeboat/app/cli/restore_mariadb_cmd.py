@@ -79,6 +79,7 @@ def command(
             tag=tag,
             no_lock=no_lock,
             configured=configured,
+            kinds=("mariadb",),
         )
     else:
         if sql == "-" and state.json:
@@ -112,6 +113,7 @@ def command(
                 tag=tag,
                 no_lock=no_lock,
                 configured=configured,
+                kinds=("mariadb",),
             )
         except FileExistsError:
             raise UsageError(f"{sql} exists", hint="name a new file, or pass --force to overwrite it") from None
