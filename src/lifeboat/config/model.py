@@ -231,6 +231,43 @@ class CommandSourceConfig(_SourceBase):
         return env
 
 
+class MariadbSourceConfig(_SourceBase):
+    """A MariaDB (or MySQL) server: mariadb-dump per database, or mariabackup (docs/sources.md)."""
+
+    type: Literal["mariadb"]
+    method: Literal["logical", "physical"] = "logical"
+    host: str | None = None  # unset: the client programs' default (the local socket)
+    port: int | None = Field(None, ge=1, le=65535)
+    socket: str | None = None
+    user: str | None = None
+    password_file: str | None = None  # a file holding the password (its first line)
+    password_env: str | None = None  # or the environment variable holding it
+    databases: list[str] = Field(default_factory=list)  # logical: these; default: every non-system one
+    exclude_databases: list[str] = Field(default_factory=list)
+
+    @field_validator("socket", "password_file")
+    @classmethod
+    def _absolute_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @field_validator("socket")
+    @classmethod
+    def _socket_length(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 107:
+            raise ValueError(f"socket path {value!r} is longer than 107 bytes, which a socket cannot be")
+        return value
+
+    @model_validator(mode="after")
+    def _databases_for_logical(self) -> MariadbSourceConfig:
+        if self.method == "physical" and (self.databases or self.exclude_databases):
+            raise ValueError(
+                "method 'physical' backs up the whole server: databases and exclude_databases are for 'logical'"
+            )
+        return self
+
+
 class RedisSourceConfig(_SourceBase):
     """A Redis server whose RDB snapshot (``redis-cli --rdb -``) is the backup (docs/sources.md#redis)."""
 
@@ -279,7 +316,8 @@ SourceConfig = Annotated[
     | Annotated[PostgresSourceConfig, Tag("postgres")]
     | Annotated[CommandSourceConfig, Tag("command")]
     | Annotated[RedisSourceConfig, Tag("redis")]
-    | Annotated[SqliteSourceConfig, Tag("sqlite")],
+    | Annotated[SqliteSourceConfig, Tag("sqlite")]
+    | Annotated[MariadbSourceConfig, Tag("mariadb")],
     Discriminator(_source_type),
 ]
 

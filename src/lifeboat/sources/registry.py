@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "command": "lifeboat.sources.command.kind:CommandSource",
     "redis": "lifeboat.sources.redis.kind:RedisSource",
     "sqlite": "lifeboat.sources.sqlite.kind:SqliteSource",
+    "mariadb": "lifeboat.sources.mariadb.kind:MariadbSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``

@@ -32,6 +32,7 @@ from lifeboat.app.cli import (
     prune_cmd,
     repair_cmd,
     restore_cmd,
+    restore_mariadb_cmd,
     restore_postgres_cmd,
     restore_redis_cmd,
     restore_sqlite_cmd,
@@ -188,6 +189,8 @@ def _register() -> None:
     # Redis and SQLite (docs/sources.md): 'restore redis' and 'restore sqlite'.
     app.command("restore-redis", help=restore_redis_cmd.__doc__, hidden=True)(guarded(restore_redis_cmd.command))
     app.command("restore-sqlite", help=restore_sqlite_cmd.__doc__, hidden=True)(guarded(restore_sqlite_cmd.command))
+    # MariaDB (docs/sources.md): 'restore mariadb'.
+    app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
 
 
 _register()
@@ -204,6 +207,7 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "command"): "restore-command",
     ("restore", "redis"): "restore-redis",
     ("restore", "sqlite"): "restore-sqlite",
+    ("restore", "mariadb"): "restore-mariadb",
 }
 
 
