@@ -22,6 +22,8 @@ KINDS: dict[str, str] = {
     "files": "lifeboat.sources.files.kind:FilesSource",
     "postgres": "lifeboat.sources.postgres.kind:PostgresSource",
     "command": "lifeboat.sources.command.kind:CommandSource",
+    "ldap": "lifeboat.sources.ldap.kind:LdapSource",
+    "config": "lifeboat.sources.config.kind:ConfigSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``

@@ -31,6 +31,7 @@ from lifeboat.app.cli import (
     prune_cmd,
     repair_cmd,
     restore_cmd,
+    restore_ldap_cmd,
     restore_postgres_cmd,
     snapshots_cmd,
     stats_cmd,
@@ -176,6 +177,8 @@ def _register() -> None:
     # A program's output (docs/cli.md): 'backup command' and 'restore command'.
     app.command("backup-command", help=command_cmd.backup.__doc__, hidden=True)(guarded(command_cmd.backup))
     app.command("restore-command", help=command_cmd.restore.__doc__, hidden=True)(guarded(command_cmd.restore))
+    # slapd (docs/sources.md): 'restore ldap' loads LDIF with slapadd.
+    app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
 
 
 _register()
@@ -190,6 +193,7 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "postgres"): "restore-postgres",
     ("backup", "command"): "backup-command",
     ("restore", "command"): "restore-command",
+    ("restore", "ldap"): "restore-ldap",
 }
 
 
