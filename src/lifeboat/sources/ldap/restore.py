@@ -91,6 +91,7 @@ def load(ctx: RestoreContext, snapshot: Snapshot, files: Mapping[int, Node], req
         node = files[number]
         if number == 0:
             _prepare_config_dir(server, request.force, done)
+            _make_directories(server, stored_config)  # slapadd checks that olcDbDirectory exists
         else:
             current = current or _current_layout(server, request.env)
             _prepare_database(server, current, stored_config, number, request, done)
@@ -211,7 +212,7 @@ def _prepare_database(
 
 
 def _make_directories(server: SlapdConfig, layout: ServerLayout | None) -> None:
-    """slapd does not create a database's directory: make those a restored configuration names."""
+    """Neither slapd nor slapadd creates a database's directory: make those a configuration names."""
     for database in layout.data_databases() if layout is not None else ():
         if database.directory and not os.path.isdir(database.directory):
             _make_directory(server, database.directory)

@@ -1,0 +1,183 @@
+"""The ldap source against a real slapd: slapcat per database into the repository, slapadd back
+into a stopped server — the entries a user searches for are the same afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lifeboat.core.ids import BlobType
+from lifeboat.core.tree import Tree
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.session import WriteSession
+from lifeboat.storage.local import LocalBackend
+from tests.conftest import PASSPHRASE, Cli, CliResult
+from tests.servers.slapd import SUFFIX, USER, Slapd, people, slapd
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ldap")]
+__all__ = ["slapd"]
+
+
+@pytest.fixture
+def lifeboat(cli: Cli, cli_env: dict[str, str], tmp_path: Path, slapd: Slapd) -> Iterator[Cli]:
+    """The CLI with a repository and a configuration naming the slapd as source ``directory``
+    (and a source whose configuration directory does not exist, ``broken``)."""
+    config = tmp_path / "lifeboat.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "sources": {
+                    "directory": {"type": "ldap", "config_dir": str(slapd.config_dir)},
+                    "broken": {"type": "ldap", "config_dir": str(tmp_path / "no-such-slapd.d")},
+                }
+            }
+        )
+    )
+
+    def run(*args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> CliResult:
+        return cli(*args, env={"LIFEBOAT_CONFIG": str(config), **(env or {})}, input=input)
+
+    assert run("init").code == 0
+    yield run
+    if not slapd.running:  # a failed test must not leave the session's server down
+        slapd.start()
+
+
+def backed_up(lifeboat: Cli) -> dict[str, object]:
+    done = lifeboat("--json", "backup", "--source", "directory")
+    assert done.code == 0, done
+    snapshot: dict[str, object] = json.loads(done.stdout)["snapshot"]
+    return snapshot
+
+
+def owned_by_server_user(*directories: Path) -> list[str]:
+    """Files below ``directories`` that slapd's user does not own (should be none)."""
+    wrong = []
+    for directory in directories:
+        for root, dirs, files in os.walk(directory):
+            for name in [*dirs, *files]:
+                path = Path(root) / name
+                if path.owner() != USER:
+                    wrong.append(f"{path} ({path.owner()})")
+    return wrong
+
+
+def test_entries_are_the_same_after_backup_stop_wipe_restore_start(lifeboat: Cli, slapd: Slapd) -> None:
+    before = slapd.search()
+    snapshot = backed_up(lifeboat)
+    assert snapshot["kind"] == "ldap"
+    record = snapshot["extra"]["ldap"]  # type: ignore[index]
+    databases = {d["number"]: d for d in record["databases"]}
+    assert set(databases) == {0, 1}
+    assert databases[1]["suffix"] == SUFFIX and databases[1]["entries"] == 52  # the suffix, ou=people, 50 people
+    assert databases[0]["file"] == "db-0.ldif" and databases[0]["entries"] > 5
+    listed = lifeboat("ls", str(snapshot["id"]))
+    assert "db-0.ldif" in listed.stdout and "db-1.ldif" in listed.stdout
+
+    slapd.stop()
+    for name in ("data.mdb", "lock.mdb"):
+        (slapd.data_dir / name).unlink(missing_ok=True)
+    restored = lifeboat("restore", "ldap", "latest", "--source", "directory", "--database", "1")
+    assert restored.code == 0, restored
+    assert "loaded database 1 (dc=example,dc=org: 52 entries)" in restored.stdout
+    assert owned_by_server_user(slapd.data_dir) == []
+    slapd.start()
+    assert slapd.search() == before
+
+
+def test_a_whole_server_is_rebuilt_from_an_empty_config_directory_config_first(lifeboat: Cli, slapd: Slapd) -> None:
+    before = slapd.search()
+    backed_up(lifeboat)
+    slapd.stop()
+    shutil.rmtree(slapd.config_dir)
+    shutil.rmtree(slapd.data_dir)
+    slapd.config_dir.mkdir()
+    shutil.chown(slapd.config_dir, USER, USER)  # an empty directory of the server's user, as on a new host
+
+    restored = lifeboat("--json", "restore", "ldap", "latest", "--source", "directory")
+    assert restored.code == 0, restored.stdout
+    loaded = json.loads(restored.stdout)["databases"]
+    assert [d["number"] for d in loaded] == [0, 1]  # the configuration first, then the data
+    assert slapd.data_dir.is_dir()  # made for the restored configuration, which names it
+    assert owned_by_server_user(slapd.config_dir, slapd.data_dir) == []
+    slapd.start()
+    assert slapd.search() == before
+
+
+def test_a_restore_is_refused_while_slapd_runs_and_over_entries_without_force(lifeboat: Cli, slapd: Slapd) -> None:
+    backed_up(lifeboat)
+    slapd.add(people(3, start=1000))  # entries the snapshot does not have
+    after_backup = slapd.search()
+
+    running = lifeboat("restore", "ldap", "latest", "--source", "directory", "--database", "1", "--force")
+    assert running.code == 1, running
+    assert "slapd is running (pid" in running.stderr and "stop slapd first" in running.stderr
+    assert slapd.search() == after_backup
+
+    slapd.stop()
+    refused = lifeboat("restore", "ldap", "latest", "--source", "directory", "--database", "1")
+    assert refused.code == 1, refused
+    assert "database 1 (dc=example,dc=org) already holds entries" in refused.stderr
+    assert "--force" in refused.stderr
+    config_refused = lifeboat("restore", "ldap", "latest", "--source", "directory", "--database", "0")
+    assert config_refused.code == 1 and "is not empty" in config_refused.stderr, config_refused
+
+    forced = lifeboat("--json", "restore", "ldap", "latest", "--source", "directory", "--database", "1", "--force")
+    assert forced.code == 0, forced
+    assert str(slapd.data_dir / "data.mdb") in json.loads(forced.stdout)["emptied"]
+    slapd.start()
+    assert len(slapd.search()) < len(after_backup)
+    assert not [line for line in slapd.search() if "user1000" in line]  # back to the snapshot's entries
+
+
+def test_a_failing_slapcat_is_exit_16_and_saves_no_snapshot(lifeboat: Cli) -> None:
+    before = json.loads(lifeboat("--json", "snapshots").stdout)
+    failed = lifeboat("backup", "--source", "broken")
+    assert failed.code == 16, failed
+    assert "slapcat failed (exit status 1)" in failed.stderr
+    assert json.loads(lifeboat("--json", "snapshots").stdout) == before
+
+
+def test_a_database_that_is_not_configured_is_exit_16(lifeboat: Cli, slapd: Slapd, tmp_path: Path) -> None:
+    config = tmp_path / "only.yaml"
+    config.write_text(
+        json.dumps({"sources": {"d": {"type": "ldap", "config_dir": str(slapd.config_dir), "databases": [7]}}})
+    )
+    failed = lifeboat("backup", "--source", "d", env={"LIFEBOAT_CONFIG": str(config)})
+    assert failed.code == 16, failed
+    assert "has no database 7 (it has 0, 1)" in failed.stderr
+
+
+def test_verify_passes_and_fails_on_a_damaged_dump(lifeboat: Cli, cli_env: dict[str, str]) -> None:
+    snapshot = backed_up(lifeboat)
+    ok = lifeboat("--json", "verify", str(snapshot["id"]))
+    assert ok.code == 0, ok
+    assert json.loads(ok.stdout)["snapshots"][0]["checked"] == "each database's LDIF and its count of entries"
+
+    # A snapshot whose stored db-1.ldif lost its end (a cut dump): a whole repository, a wrong dump.
+    repo = Repository.open(LocalBackend(cli_env["LIFEBOAT_REPO"]), PASSPHRASE)
+    good = repo.resolve_snapshot(str(snapshot["id"]))
+    nodes = repo.load_tree(good.tree).nodes
+    with WriteSession(repo, workers=1) as session:
+        damaged = []
+        for node in nodes:
+            if node.name == "db-1.ldif":
+                data = b"".join(repo.load_blobs(node.content))
+                cut = data[: data.index(b"\n\ndn: uid=user10,") + 2]
+                blob = session.blob_id(cut)
+                session.save_blob(BlobType.DATA, cut, blob)
+                node = replace(node, content=(blob,), size=len(cut))
+            damaged.append(node)
+        tree = session.save_tree(Tree(tuple(damaged)))
+        session.commit()
+    bad = repo.save_snapshot(replace(good, tree=tree, id=""))
+    failed = lifeboat("--json", "verify", bad.id)
+    assert failed.code == 13, failed
+    problems = json.loads(failed.stdout)["snapshots"][0]["problems"]
+    assert problems == ["db-1.ldif: 12 entries, the backup counted 52"]
