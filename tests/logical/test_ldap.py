@@ -172,8 +172,9 @@ def test_verify_passes_and_fails_on_a_damaged_dump(lifeboat: Cli, cli_env: dict[
                 cut = data[: data.index(b"\n\ndn: uid=user10,") + 2]
                 blob = session.blob_id(cut)
                 session.save_blob(BlobType.DATA, cut, blob)
-                node = replace(node, content=(blob,), size=len(cut))
-            damaged.append(node)
+                damaged.append(replace(node, content=(blob,), size=len(cut)))
+            else:
+                damaged.append(node)
         tree = session.save_tree(Tree(tuple(damaged)))
         session.commit()
     bad = repo.save_snapshot(replace(good, tree=tree, id=""))
