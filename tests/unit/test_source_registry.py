@@ -23,6 +23,8 @@ sources:
   untyped: {paths: [/srv/other]}
   db: {type: postgres, data_directory: /var/lib/postgresql/15/main}
   dump: {type: command, command: [pg_dump, -Fc, appdb]}
+  directory: {type: ldap, config_dir: /etc/ldap/slapd.d}
+  etc: {type: config, paths: [/etc/app]}
 """
 
 
@@ -44,6 +46,8 @@ def test_each_configured_source_resolves_to_its_kind() -> None:
         "untyped": "files",
         "db": "postgres",
         "dump": "command",
+        "directory": "ldap",
+        "etc": "config",
     }
     assert all(isinstance(kind, SourceKind) for kind in resolved.values())
 
@@ -61,9 +65,9 @@ def test_the_registry_and_the_configuration_know_the_same_kinds() -> None:
 
 def test_an_unknown_kind_in_the_configuration_names_the_key() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config("sources: {db: {type: mariadb, host: x}}")
+        parse_config("sources: {db: {type: oracle, host: x}}")
     assert caught.value.exit_code == ExitCode.USAGE
-    assert "sources.db.type: unknown source type 'mariadb' (known: files, postgres, command)" in caught.value.message
+    assert f"sources.db.type: unknown source type 'oracle' (known: {', '.join(kind_names())})" in caught.value.message
     assert "_source_type" not in caught.value.message
 
 
@@ -83,6 +87,9 @@ def test_an_unknown_kind_asked_of_the_registry_names_the_key() -> None:
         ("command", IntoServer(), False),
         ("postgres", IntoServer(), False),
         ("postgres", IntoDirectory("/tmp/x"), False),  # restored by 'restore postgres' (operations/pitr.py)
+        ("ldap", IntoServer(), True),  # 'restore ldap': slapadd into a stopped slapd
+        ("ldap", IntoDirectory("/tmp/x"), False),
+        ("config", IntoDirectory("/tmp/x"), True),
     ],
 )
 def test_a_kind_refuses_a_destination_it_does_not_restore_into(kind: str, into: object, allowed: bool) -> None:
