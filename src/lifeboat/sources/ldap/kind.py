@@ -113,6 +113,11 @@ class LdapSource(SourceKind):
 
         self.check_restore(into)
         assert isinstance(into, IntoServer)
+        if snapshot.kind != SNAPSHOT_KIND:
+            raise UsageError(
+                f"snapshot {snapshot.short_id} is a {snapshot.kind} backup, not an ldap one",
+                hint=f"name the ldap source with {option('source')}, or an ldap snapshot's id",
+            )
         settings = into.settings
         config: LdapSourceConfig | None = ctx.config
         record = snapshot.extra.get("ldap", {})
