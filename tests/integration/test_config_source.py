@@ -149,7 +149,7 @@ def test_diff_live_names_the_snapshot_and_refuses_other_kinds(lifeboat: Cli, etc
     refused = lifeboat("diff", "--live", "dump")
     assert refused.code == 2 and "only files and config backups compare" in refused.stderr, refused
     missing = lifeboat("diff", "--live", "nothing-like-it")
-    assert missing.code != 0 and "no snapshot of source 'nothing-like-it'" in missing.stderr
+    assert missing.code == 1 and "no snapshot of source 'nothing-like-it'" in missing.stderr
 
 
 def test_diff_live_works_for_a_files_source_too(lifeboat: Cli, tmp_path: Path) -> None:
