@@ -128,6 +128,17 @@ def test_diff_live_lists_exactly_what_changed_and_never_a_secret(lifeboat: Cli, 
     assert doc["counts"] == {"added": 1, "removed": 1, "content": 1, "metadata": 1, "changed": 1}
     no_secret_in(text.stdout, text.stderr, as_json.stdout, as_json.stderr)
 
+    # --content: a text diff of the changed plain file; the secret only named.
+    shown = lifeboat("diff", "--live", "etc", "--content")
+    assert shown.code == 0, shown
+    assert f"    --- snapshot{app}/app.conf" in shown.stdout and f"    +++ {app}/app.conf" in shown.stdout
+    assert "    -listen = 8080" in shown.stdout and "    +listen = 9090" in shown.stdout
+    assert f"*  {app}/tls/server.key  (secret: changed; its content is never shown)" in shown.stdout
+    shown_json = lifeboat("--json", "diff", "--live", "etc", "--content")
+    diffs = {c["path"]: c.get("diff") for c in json.loads(shown_json.stdout)["changes"]}
+    assert "+listen = 9090" in diffs[f"{app}/app.conf"] and diffs[f"{app}/tls/server.key"] is None
+    no_secret_in(shown.stdout, shown.stderr, shown_json.stdout, shown_json.stderr)
+
     # Only the secret's mode changes: still only "changed", no detail of what.
     (etc / "app" / ".env").chmod(0o600)
     again = json.loads(lifeboat("--json", "diff", "--live", "etc").stdout)

@@ -1,10 +1,11 @@
 """Comparing the host's files with a snapshot of them (``diff --live``): what a restore would
-put back. Added, removed, content changed, mode or owner changed — by path only.
+put back. Added, removed, content changed, mode or owner changed — by path.
 
-No content is ever shown, for any path. A *secret* (the source's ``secrets`` patterns, else
-the default ones) is reported only as ``changed``: not even whether its content or its mode
-moved. Content is compared by the repository's own keyed chunk ids (the live file is cut
-and hashed as a backup would), so nothing of the stored content leaves the repository.
+No content is shown unless asked (``content``: a unified diff of each changed text file), and
+never for a *secret* (the source's ``secrets`` patterns, else the default ones): a secret is
+reported only as ``changed``, not even whether its content or its mode moved. Content is
+compared by the repository's own keyed chunk ids (the live file is cut and hashed as a backup
+would), so nothing of the stored content is read unless a text diff is asked for.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ class LiveChange:
     type: str
     details: tuple[str, ...] = ()  # "mode 0644 -> 0600", "owner root -> www-data" (never for a secret)
     secret: bool = False
+    text_diff: tuple[str, ...] | None = None  # asked for (never a secret's): unified diff lines
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"change": self.change, "path": self.path, "type": self.type, "secret": self.secret}
         if self.details:
             doc["details"] = list(self.details)
+        if self.text_diff is not None:
+            doc["diff"] = list(self.text_diff)
         return doc
 
 
@@ -79,6 +83,7 @@ class LiveDiffRequest:
     one_file_system: bool = False
     secrets: tuple[str, ...] | None = None
     hostname: str | None = None  # prefer this host's snapshots
+    content: bool = False  # a unified diff of each changed text file that is not a secret
 
 
 def live_diff(repo: Repository, request: LiveDiffRequest, *, use_lock: bool = True) -> LiveDiff:
@@ -97,7 +102,7 @@ def live_diff(repo: Repository, request: LiveDiffRequest, *, use_lock: bool = Tr
         path_filter = PathFilter.build(request.includes, request.excludes)
         stored = dict(_stored_entries(repo, snapshot))
         live = dict(live_entries(snapshot.paths, path_filter, one_file_system=request.one_file_system))
-        compare = _Comparison(repo, secrets, dirs_by_presence=not request.includes)
+        compare = _Comparison(repo, secrets, dirs_by_presence=not request.includes, text_diffs=request.content)
         for parts in sorted(stored.keys() | live.keys()):
             compare.entry(parts, stored.get(parts), live.get(parts))
         return LiveDiff(snapshot, compare.changes, compare.unreadable)
@@ -132,7 +137,7 @@ def _stored_entries(repo: Repository, snapshot: Snapshot) -> Iterator[tuple[tupl
 
 
 class _Comparison:
-    def __init__(self, repo: Repository, secrets: PathFilter, *, dirs_by_presence: bool) -> None:
+    def __init__(self, repo: Repository, secrets: PathFilter, *, dirs_by_presence: bool, text_diffs: bool) -> None:
         from lifeboat.sources.config.inventory import is_secret
         from lifeboat.sources.files.metadata import OwnerNames
 
@@ -142,6 +147,7 @@ class _Comparison:
         self._is_secret = is_secret
         self._owners = OwnerNames()
         self._dirs_by_presence = dirs_by_presence
+        self._text_diffs = text_diffs
         self.changes: list[LiveChange] = []
         self.unreadable: list[str] = []
 
@@ -162,7 +168,9 @@ class _Comparison:
         if secret:
             self.changes.append(LiveChange("changed", path, live_type, secret=True))
         elif content:
-            self.changes.append(LiveChange("content", path, live_type, details))
+            as_text = self._text_diffs and node.type is NodeType.FILE and live_type == "file"
+            shown = text_diff(self._repo, node, path) if as_text else None
+            self.changes.append(LiveChange("content", path, live_type, details, text_diff=shown))
         else:
             self.changes.append(LiveChange("metadata", path, live_type, details))
 
@@ -188,6 +196,36 @@ class _Comparison:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
             return tuple(self._repo.blob_id(bytes(chunk)) for chunk in self._chunker.chunks(handle, size))
+
+
+TEXT_DIFF_MAX = 1 << 20  # a larger file is named, not shown
+
+
+def text_diff(repo: Repository, node: Node, path: str) -> tuple[str, ...]:
+    """A unified diff from the stored file to the live one; a note instead when either is not
+    text (a NUL byte, not UTF-8) or is larger than :data:`TEXT_DIFF_MAX`."""
+    import difflib
+
+    if node.size > TEXT_DIFF_MAX:
+        return (f"(not shown: the stored file is larger than {TEXT_DIFF_MAX} bytes)",)
+    try:
+        with open(path, "rb") as handle:
+            live = handle.read(TEXT_DIFF_MAX + 1)
+    except OSError as exc:
+        return (f"(not shown: {exc.strerror})",)
+    if len(live) > TEXT_DIFF_MAX:
+        return (f"(not shown: the live file is larger than {TEXT_DIFF_MAX} bytes)",)
+    stored = b"".join(repo.load_blobs(node.content))
+    try:
+        if b"\0" in stored or b"\0" in live:
+            raise UnicodeDecodeError("utf-8", b"", 0, 1, "binary")
+        before, after = stored.decode(), live.decode()
+    except UnicodeDecodeError:
+        return ("(not shown: binary content)",)
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"snapshot{path}", path
+    )
+    return tuple(line.rstrip("\n") for line in lines)
 
 
 def _metadata_changes(node: Node, st: os.stat_result, owners: Any) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """Show what changed between two snapshots (+ added, - removed, M modified, U metadata); or,
 with --live SOURCE [SNAPSHOT], between a files or config source's newest snapshot and the
 host's files now (+ added, - removed, M content, U mode/owner, * a secret changed). No content
-is shown, ever. Run 'diff --live' before you restore over /etc."""
+is shown unless --content asks (then a text diff of each changed file, never of a secret).
+Run 'diff --live' before you restore over /etc."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ def command(
     live: Annotated[
         bool, Option("--live", help="Compare the host's files now with SOURCE's newest snapshot (or SNAPSHOT).")
     ] = False,
+    content: Annotated[
+        bool,
+        Option("--content", help="With --live: a unified diff of each changed text file (never of a secret)."),
+    ] = False,
     no_lock: NoLockOpt = False,
 ) -> None:
     from collections import Counter
@@ -31,8 +36,10 @@ def command(
 
     state: CliContext = ctx.obj
     if live:
-        _live(state, first, second, no_lock=no_lock)
+        _live(state, first, second, content=content, no_lock=no_lock)
         return
+    if content:
+        raise UsageError("--content goes with --live", hint="lifeboat diff --live SOURCE --content")
     if second is None:
         raise UsageError(
             "diff: give two snapshots", hint="or 'lifeboat diff --live SOURCE' to compare with the host's files"
@@ -58,7 +65,7 @@ def command(
 _LIVE_SYMBOLS = {"added": "+", "removed": "-", "content": "M", "metadata": "U", "changed": "*"}
 
 
-def _live(state: CliContext, source: str, snapshot: str | None, *, no_lock: bool) -> None:
+def _live(state: CliContext, source: str, snapshot: str | None, *, content: bool, no_lock: bool) -> None:
     """``diff --live SOURCE [SNAPSHOT]``: the configured source's patterns choose what a backup takes."""
     import socket
 
@@ -77,6 +84,7 @@ def _live(state: CliContext, source: str, snapshot: str | None, *, no_lock: bool
         one_file_system=bool(getattr(entry, "one_file_system", False)),
         secrets=tuple(secrets) if secrets is not None else None,
         hostname=socket.gethostname(),
+        content=content,
     )
     if entry is not None and entry.repository and not state.repo:
         state.repo = entry.repository
@@ -86,10 +94,14 @@ def _live(state: CliContext, source: str, snapshot: str | None, *, no_lock: bool
         state.output.emit_json(found.to_json())
         return
     for change in found.changes:
-        note = "  (secret: changed)" if change.secret and change.change == "changed" else ""
+        note = ""
+        if change.secret and change.change == "changed":
+            note = "  (secret: changed; its content is never shown)" if content else "  (secret: changed)"
         details = f"  ({', '.join(change.details)})" if change.details else ""
         suffix = "/" if change.type == "dir" else ""
         state.output.raw(f"{_LIVE_SYMBOLS[change.change]}  {change.path}{suffix}{details}{note}")
+        for line in change.text_diff or ():
+            state.output.raw(f"    {line}")
     for path in found.unreadable:
         state.output.info(f"warning: {path}: cannot be read; its content was not compared")
     counts = found.counts()
