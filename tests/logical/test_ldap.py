@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lifeboat.core.ids import BlobType
+from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import Tree
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import WriteSession
@@ -158,27 +159,43 @@ def test_verify_passes_and_fails_on_a_damaged_dump(lifeboat: Cli, cli_env: dict[
     snapshot = backed_up(lifeboat)
     ok = lifeboat("--json", "verify", str(snapshot["id"]))
     assert ok.code == 0, ok
-    assert json.loads(ok.stdout)["snapshots"][0]["checked"] == "each database's LDIF and its count of entries"
+    assert json.loads(ok.stdout)["snapshots"][0]["checked"] == (
+        "each database's LDIF and its count of entries, and slapadd -u of each into the stored configuration"
+    )
 
-    # A snapshot whose stored db-1.ldif lost its end (a cut dump): a whole repository, a wrong dump.
     repo = Repository.open(LocalBackend(cli_env["LIFEBOAT_REPO"]), PASSPHRASE)
     good = repo.resolve_snapshot(str(snapshot["id"]))
-    nodes = repo.load_tree(good.tree).nodes
-    with WriteSession(repo, workers=1) as session:
-        damaged = []
-        for node in nodes:
-            if node.name == "db-1.ldif":
-                data = b"".join(repo.load_blobs(node.content))
-                cut = data[: data.index(b"\n\ndn: uid=user10,") + 2]
-                blob = session.blob_id(cut)
-                session.save_blob(BlobType.DATA, cut, blob)
-                damaged.append(replace(node, content=(blob,), size=len(cut)))
-            else:
-                damaged.append(node)
-        tree = session.save_tree(Tree(tuple(damaged)))
-        session.commit()
-    bad = repo.save_snapshot(replace(good, tree=tree, id=""))
-    failed = lifeboat("--json", "verify", bad.id)
+
+    # A cut dump: a whole repository, a wrong dump.
+    cut = with_database_1(repo, good, lambda data: data[: data.index(b"\n\ndn: uid=user10,") + 2])
+    failed = lifeboat("--json", "verify", cut)
     assert failed.code == 13, failed
-    problems = json.loads(failed.stdout)["snapshots"][0]["problems"]
-    assert problems == ["db-1.ldif: 12 entries, the backup counted 52"]
+    assert json.loads(failed.stdout)["snapshots"][0]["problems"] == ["db-1.ldif: 12 entries, the backup counted 52"]
+
+    # As many entries, good LDIF, but one the schema refuses: slapadd -u finds it.
+    def unknown_class(data: bytes) -> bytes:
+        at = data.index(b"dn: uid=user5,")
+        return data[:at] + data[at:].replace(b"objectClass: inetOrgPerson", b"objectClass: noSuchPerson", 1)
+
+    refused = lifeboat("--json", "verify", with_database_1(repo, good, unknown_class))
+    assert refused.code == 13, refused
+    (problem,) = json.loads(refused.stdout)["snapshots"][0]["problems"]
+    assert problem.startswith("db-1.ldif: slapadd -u refuses it: ")
+    assert "slapadd failed (exit status 1)" in problem and "unrecognized objectClass 'noSuchPerson'" in problem
+
+
+def with_database_1(repo: Repository, good: Snapshot, change: Callable[[bytes], bytes]) -> str:
+    """A new snapshot like ``good`` whose db-1.ldif is ``change``d; its id."""
+    with WriteSession(repo, workers=1) as session:
+        nodes = []
+        for node in repo.load_tree(good.tree).nodes:
+            if node.name == "db-1.ldif":
+                data = change(b"".join(repo.load_blobs(node.content)))
+                blob = session.blob_id(data)
+                session.save_blob(BlobType.DATA, data, blob)
+                nodes.append(replace(node, content=(blob,), size=len(data)))
+            else:
+                nodes.append(node)
+        tree = session.save_tree(Tree(tuple(nodes)))
+        session.commit()
+    return repo.save_snapshot(replace(good, tree=tree, id="")).id

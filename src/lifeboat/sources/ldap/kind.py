@@ -145,7 +145,9 @@ class LdapSource(SourceKind):
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """Each database's file is LDIF — entries separated by blank lines, each starting with
-        its dn — with as many entries as the backup counted."""
+        its dn — with as many entries as the backup counted; then, where slapadd is installed,
+        ``slapadd -u`` of each into a scratch server built from the stored configuration."""
+        from lifeboat.sources.ldap.dryrun import dry_run
         from lifeboat.sources.ldap.ldif import EntryCounter
 
         problems: list[str] = []
@@ -168,7 +170,15 @@ class LdapSource(SourceKind):
                 problems.append(f"{name}: not LDIF at {counter.problems[0]}")
             elif counter.entries != database.get("entries"):
                 problems.append(f"{name}: {counter.entries} entries, the backup counted {database.get('entries')}")
-        return Verification(checked="each database's LDIF and its count of entries", problems=tuple(problems))
+        checked = "each database's LDIF and its count of entries"
+        if problems:
+            return Verification(checked=checked, problems=tuple(problems))
+        found = dry_run(ctx, stored_files(ctx, snapshot), program_environment(ctx.environment, _TOOL_ENV))
+        if found is None:
+            return Verification(checked=checked + " (no slapadd -u here: slapadd or the configuration is missing)")
+        return Verification(
+            checked=checked + ", and slapadd -u of each into the stored configuration", problems=tuple(found)
+        )
 
     def describe(self, snapshot: Snapshot) -> list[str]:
         return [

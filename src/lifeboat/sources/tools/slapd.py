@@ -53,8 +53,9 @@ class SlapdConfig:
         """``slapcat`` writing database ``database`` as LDIF to standard output."""
         return [*as_user(self.run_as), find_tool("slapcat"), *self.config_args(), "-n", str(database)]
 
-    def slapadd(self, database: int, *, quick: bool = False) -> list[str]:
-        """``slapadd`` reading LDIF for database ``database`` from standard input."""
+    def slapadd(self, database: int, *, quick: bool = False, dry_run: bool = False) -> list[str]:
+        """``slapadd`` reading LDIF for database ``database`` from standard input; ``dry_run``
+        (``-u``): every entry checked against the schema, nothing written."""
         return [
             *as_user(self.run_as),
             find_tool("slapadd"),
@@ -62,6 +63,7 @@ class SlapdConfig:
             "-n",
             str(database),
             *(["-q"] if quick else []),
+            *(["-u"] if dry_run else []),
         ]
 
     def uid_gid(self) -> tuple[int, int] | None:
