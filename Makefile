@@ -26,13 +26,14 @@ typecheck: setup
 test: lint typecheck
 	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
-# Benchmarks beside restic, Borg, pgBackRest and Barman; run on a quiet machine.
+# Benchmarks beside restic, Borg, borgmatic, pgBackRest and Barman; run on a quiet machine.
 # Results are written to bench/results/.
 bench: setup
 	bash bench/setup.sh
 	$(PYTHON) bench/files_bench.py
 	$(PYTHON) bench/pg_bench.py
 	$(PYTHON) bench/s3_bench.py
+	$(PYTHON) bench/logical_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the benchmarks measure Lifeboat against (Debian 12 packages):
-# restic, Borg, pgBackRest and Barman. Run as root; safe to run again.
+# restic, Borg, borgmatic, pgBackRest and Barman. Run as root; safe to run again.
 set -euo pipefail
-packages=(restic borgbackup pgbackrest barman barman-cli time)
+packages=(restic borgbackup borgmatic pgbackrest barman barman-cli time)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

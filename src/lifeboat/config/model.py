@@ -103,15 +103,57 @@ class RetentionConfig(_Strict):
         )
 
 
-class FilesSourceConfig(_Strict):
+class ValidationQuery(_Strict):
+    """A query a drill runs on the restored instance; it fails the drill unless its first
+    column of its first row is within ``min``..``max`` (numbers) or equals ``equals``."""
+
+    name: Name
+    sql: str = Field(min_length=1)
+    database: str | None = None  # default: the source's own (postgres: dbname)
+    min: float | None = None
+    max: float | None = None
+    equals: str | None = None
+
+
+class FreshnessQuery(_Strict):
+    """A query returning the newest row's time on the restored instance: the drill's
+    *achieved* RPO is the recovery target minus that time."""
+
+    sql: str = Field(min_length=1)
+    database: str | None = None
+
+
+class DrillConfig(_Strict):
+    """How ``lifeboat drill`` proves this source restorable (docs/drills.md)."""
+
+    target: str = "latest"  # latest | random | a time (ISO 8601)
+    queries: list[ValidationQuery] = Field(default_factory=list)  # the validation queries
+    freshness: FreshnessQuery | None = None
+    scratch_dir: str | None = None  # where scratch instances go; default: a temporary directory
+    time_limit: Duration = "1h"  # the whole drill, restore to validation
+    space_limit: Size | None = None  # refuse a drill that would write more than this
+    schedule: str | None = None  # when the daemon runs it (cron expression), docs/configuration.md
+
+
+class _SourceBase(_Strict):
+    """What every configured source has, whatever its kind: where it goes, how long it is
+    kept, and the objectives it is held to (``rpo``: the newest restorable point may be at
+    most this old; ``rto``: a restore, start to serving, may take at most this long)."""
+
+    repository: Name | None = None
+    tags: list[str] = Field(default_factory=list)
+    retention: RetentionConfig | None = None
+    rpo: Duration | None = None
+    rto: Duration | None = None
+    drill: DrillConfig | None = None
+
+
+class FilesSourceConfig(_SourceBase):
     type: Literal["files"] = "files"
     paths: list[str] = Field(min_length=1)
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     one_file_system: bool = False
-    tags: list[str] = Field(default_factory=list)
-    repository: Name | None = None
-    retention: RetentionConfig | None = None
 
     @field_validator("paths")
     @classmethod
@@ -129,7 +171,7 @@ class FilesSourceConfig(_Strict):
         return patterns
 
 
-class PostgresSourceConfig(_Strict):
+class PostgresSourceConfig(_SourceBase):
     """A PostgreSQL cluster: base backups, WAL archiving and point-in-time recovery (docs/postgres.md)."""
 
     type: Literal["postgres"]
@@ -139,9 +181,6 @@ class PostgresSourceConfig(_Strict):
     port: int | None = Field(None, ge=1, le=65535)
     user: str | None = None
     dbname: str = "postgres"
-    repository: Name | None = None
-    tags: list[str] = Field(default_factory=list)
-    retention: RetentionConfig | None = None
     block_size: Size | None = None  # fixed blocks of relation files; default: the repository's
     verify_checksums: bool = False
     workers: int | None = Field(None, ge=1, le=64)
@@ -166,7 +205,7 @@ class PostgresSourceConfig(_Strict):
         return self
 
 
-class CommandSourceConfig(_Strict):
+class CommandSourceConfig(_SourceBase):
     """A program whose standard output is the backup, e.g. ``pg_dump -Fc appdb`` (docs/configuration.md)."""
 
     type: Literal["command"]
@@ -175,9 +214,6 @@ class CommandSourceConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
     name: Name | None = None  # the file name in the snapshot; default: the source's name
     allow_empty: bool = False  # keep a snapshot of an empty output
-    repository: Name | None = None
-    tags: list[str] = Field(default_factory=list)
-    retention: RetentionConfig | None = None
 
     @field_validator("command", "restore_command")
     @classmethod

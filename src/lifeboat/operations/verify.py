@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifeboat.core.events import Events
-from lifeboat.core.snapshot import Snapshot, SnapshotFilter
+from lifeboat.core.snapshot import Snapshot, SnapshotFilter, UnreadableSnapshot
 from lifeboat.errors import Cancelled, LifeboatError
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
@@ -50,16 +50,22 @@ class VerifyReport:
     """Every snapshot verified, in the order checked."""
 
     results: list[SnapshotVerification] = field(default_factory=list)
+    unreadable: list[UnreadableSnapshot] = field(default_factory=list)  # snapshots that cannot be decoded
 
     @property
     def failed(self) -> list[SnapshotVerification]:
         return [result for result in self.results if not result.verification.ok]
 
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.unreadable
+
     def to_json(self) -> dict[str, Any]:
         return {
             "snapshots": [result.to_json() for result in self.results],
+            "unreadable": [{"snapshot": bad.id, "problem": bad.reason} for bad in self.unreadable],
             "verified": len(self.results),
-            "failed": len(self.failed),
+            "failed": len(self.failed) + len(self.unreadable),
         }
 
 
@@ -86,7 +92,9 @@ def verify_snapshots(
     environment: Mapping[str, str] | None = None,
 ) -> VerifyReport:
     """Check ``refs`` (default: the newest snapshot of each selected source; ``every``: all
-    selected) by the kind that made each. Damage found is reported, not raised."""
+    selected) by the kind that made each. Damage found is reported, not raised; a snapshot
+    that cannot be decoded is reported too (its source cannot be known, so it is never
+    passed over silently)."""
     from lifeboat.sources.registry import kind_of_snapshot
 
     events = (events or Events()).for_operation("verify")
@@ -96,7 +104,7 @@ def verify_snapshots(
         if refs:
             chosen = [repo.resolve_snapshot(ref) for ref in refs]
         else:
-            found = repo.snapshots()
+            found, report.unreadable = repo.snapshots_and_damage()
             chosen = choose(selection.apply(found) if selection is not None else found, refs_given=False, every=every)
         with events.phase("verify", "verifying snapshots", counts=True):
             for snapshot in chosen:

@@ -49,13 +49,16 @@ def command(
             out.line(f"{snap.short_id} {snap.source} ({snap.kind}): {state_word}: {result.verification.checked}")
             for problem in result.verification.problems:
                 out.raw(f"error: {snap.short_id} {snap.source}: {problem}")
-        if not report.results:
+        for bad in report.unreadable:
+            out.raw(f"error: snapshot {bad.id[:8]} cannot be read: {bad.reason}")
+        if not report.results and not report.unreadable:
             out.line("no snapshots to verify")
-    if report.failed:
-        names = ", ".join(result.snapshot.short_id for result in report.failed)
+    if not report.ok:
+        names = [result.snapshot.short_id for result in report.failed] + [bad.id[:8] for bad in report.unreadable]
         out.error(
             IntegrityError(
-                f"{len(report.failed)} of {len(report.results)} snapshots failed verification: {names}",
+                f"{len(names)} of {len(report.results) + len(report.unreadable)} snapshots failed verification: "
+                + ", ".join(names),
                 hint="restore from an older snapshot ('lifeboat snapshots'); 'lifeboat check --read-data' "
                 "checks the repository's bytes",
             )
