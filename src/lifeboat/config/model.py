@@ -231,7 +231,7 @@ class CommandSourceConfig(_SourceBase):
         return env
 
 
-class LdapSourceConfig(_Strict):
+class LdapSourceConfig(_SourceBase):
     """An OpenLDAP server's databases, dumped by slapcat and loaded back by slapadd (docs/sources.md)."""
 
     type: Literal["ldap"]
@@ -239,9 +239,6 @@ class LdapSourceConfig(_Strict):
     config_file: str | None = None  # slapd -f (slapd.conf), instead of config_dir
     databases: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)  # default: 0 and every data one
     run_as: str | None = None  # the OS user slapd runs as; default: the owner of the configuration
-    repository: Name | None = None
-    tags: list[str] = Field(default_factory=list)
-    retention: RetentionConfig | None = None
 
     @field_validator("config_dir", "config_file")
     @classmethod
