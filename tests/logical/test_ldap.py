@@ -145,6 +145,14 @@ def test_a_failing_slapcat_is_exit_16_and_saves_no_snapshot(lifeboat: Cli) -> No
     assert json.loads(lifeboat("--json", "snapshots").stdout) == before
 
 
+def test_restore_ldap_refuses_a_snapshot_of_another_kind(lifeboat: Cli, slapd: Slapd) -> None:
+    other = lifeboat("--json", "backup", "--stdin", "--source", "notes", input=b"not ldap")
+    assert other.code == 0, other
+    refused = lifeboat("restore", "ldap", json.loads(other.stdout)["snapshot"]["id"][:8])
+    assert refused.code == 2, refused
+    assert "is a stdin backup, not an ldap one" in refused.stderr
+
+
 def test_a_database_that_is_not_configured_is_exit_16(lifeboat: Cli, slapd: Slapd, tmp_path: Path) -> None:
     config = tmp_path / "only.yaml"
     config.write_text(
