@@ -98,14 +98,14 @@ def test_a_whole_server_is_rebuilt_from_an_empty_config_directory_config_first(l
     slapd.stop()
     shutil.rmtree(slapd.config_dir)
     shutil.rmtree(slapd.data_dir)
-    slapd.config_dir.mkdir()
-    shutil.chown(slapd.config_dir, USER, USER)  # an empty directory of the server's user, as on a new host
+    slapd.config_dir.mkdir()  # empty, root's: as on a new host; slapadd runs as the user the backup recorded
 
     restored = lifeboat("--json", "restore", "ldap", "latest", "--source", "directory")
     assert restored.code == 0, restored.stdout
     loaded = json.loads(restored.stdout)["databases"]
     assert [d["number"] for d in loaded] == [0, 1]  # the configuration first, then the data
     assert slapd.data_dir.is_dir()  # made for the restored configuration, which names it
+    assert slapd.config_dir.owner() == USER
     assert owned_by_server_user(slapd.config_dir, slapd.data_dir) == []
     slapd.start()
     assert slapd.search() == before

@@ -126,7 +126,13 @@ class LdapSource(SourceKind):
         config_file = None if config_dir else (config.config_file if config is not None else None)
         if not config_dir and not config_file:
             config_dir, config_file = record.get("config_dir"), record.get("config_file")
+        # The server's user: given, configured, the configuration's owner, else the one the backup
+        # ran as (a new host's directory, missing or root's, has no owner to go by).
         run_as = settings.get("run_as") or (config.run_as if config is not None else None)
+        if run_as is None:
+            from lifeboat.sources.tools.slapd import default_user
+
+            run_as = default_user(config_dir, config_file, None) or record.get("run_as")
         wanted = tuple(sorted(set(settings.get("databases") or files)))
         missing = [n for n in wanted if n not in files]
         if missing:

@@ -168,6 +168,9 @@ def _prepare_config_dir(server: SlapdConfig, force: bool, done: LdapRestore) -> 
                 os.unlink(path)
         done.emptied.append(directory)
     _make_directory(server, directory)
+    owner = server.uid_gid()
+    if owner is not None:
+        os.chown(directory, *owner)  # slapadd, run as the server's user, writes the configuration into it
 
 
 def _prepare_database(

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lifeboat.errors import MissingTool
+from lifeboat.errors import MissingTool, UsageError, option
 from lifeboat.sources.tools.pg import as_user
 from lifeboat.sources.tools.program import Producer
 
@@ -70,7 +70,13 @@ class SlapdConfig:
         """The owner that files made for the server get (None: leave them as made)."""
         if self.run_as is None or os.geteuid() != 0:
             return None
-        entry = pwd.getpwnam(self.run_as)
+        try:
+            entry = pwd.getpwnam(self.run_as)
+        except KeyError:
+            raise UsageError(
+                f"there is no user {self.run_as!r} on this host to run slapd's tools as",
+                hint=f"create slapd's user (install slapd), or name another with {option('run_as')}",
+            ) from None
         return entry.pw_uid, entry.pw_gid
 
 
