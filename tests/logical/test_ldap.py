@@ -160,7 +160,7 @@ def test_a_database_that_is_not_configured_is_exit_16(lifeboat: Cli, slapd: Slap
     )
     failed = lifeboat("backup", "--source", "d", env={"LIFEBOAT_CONFIG": str(config)})
     assert failed.code == 16, failed
-    assert "has no database 7 (it has 0, 1)" in failed.stderr
+    assert "has no database 7 to dump (it has 0, 1)" in failed.stderr
 
 
 def test_verify_passes_and_fails_on_a_damaged_dump(lifeboat: Cli, cli_env: dict[str, str]) -> None:
@@ -207,3 +207,80 @@ def with_database_1(repo: Repository, good: Snapshot, change: Callable[[bytes], 
         tree = session.save_tree(Tree(tuple(nodes)))
         session.commit()
     return repo.save_snapshot(replace(good, tree=tree, id="")).id
+
+
+def test_a_slapd_conf_source_backs_up_and_restores_its_data_databases(cli: Cli, tmp_path: Path) -> None:
+    """An old slapd.conf (slapd -f): the databases come from the file (slapcat has no database 0
+    to dump from one), the data databases round-trip through slapcat and slapadd."""
+    import subprocess
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="lifeboat-slapdconf-", dir="/tmp"))
+    try:
+        (base / "data").mkdir()
+        conf = base / "slapd.conf"
+        conf.write_text(
+            "include /etc/ldap/schema/core.schema\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            f'pidfile {base}/slapd.pid\n\ndatabase mdb\nsuffix "dc=example,dc=org"\n'
+            f'rootdn "cn=admin,dc=example,dc=org"\ndirectory {base}/data\n'
+        )
+        for path in (base, base / "data", conf):
+            shutil.chown(path, USER, USER)
+        entries = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n"
+        entries += "\ndn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n"
+        loaded = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={USER}",
+                f"--regid={USER}",
+                "--clear-groups",
+                "/usr/sbin/slapadd",
+                "-f",
+                str(conf),
+                "-n",
+                "1",
+            ],
+            input=entries.encode(),
+            capture_output=True,
+            check=False,
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        config = tmp_path / "conf.yaml"
+        config.write_text(json.dumps({"sources": {"old": {"type": "ldap", "config_file": str(conf)}}}))
+        env = {"LIFEBOAT_CONFIG": str(config)}
+        assert cli("init", env=env).code == 0
+        done = cli("--json", "backup", "--source", "old", env=env)
+        assert done.code == 0, done
+        record = json.loads(done.stdout)["snapshot"]["extra"]["ldap"]
+        assert [(d["number"], d["suffix"], d["entries"]) for d in record["databases"]] == [(1, SUFFIX, 2)]
+        assert record["pid_file"] == f"{base}/slapd.pid"
+
+        (base / "data" / "data.mdb").unlink()
+        (base / "data" / "lock.mdb").unlink(missing_ok=True)
+        restored = cli("restore", "ldap", "latest", "--source", "old", env=env)
+        assert restored.code == 0, restored
+        assert owned_by_server_user(base / "data") == []
+        dumped = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={USER}",
+                f"--regid={USER}",
+                "--clear-groups",
+                "/usr/sbin/slapcat",
+                "-f",
+                str(conf),
+                "-n",
+                "1",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        assert dumped.returncode == 0, dumped.stderr
+        assert [line for line in dumped.stdout.decode().splitlines() if line.startswith("dn:")] == [
+            "dn: dc=example,dc=org",
+            "dn: ou=people,dc=example,dc=org",
+        ]
+        refused = cli("restore", "ldap", "latest", "--source", "old", "--database", "0", env=env)
+        assert refused.code == 2 and "holds no database 0" in refused.stderr, refused
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from lifeboat.core.tree import Node, NodeType
 from lifeboat.errors import SourceError
 from lifeboat.sources.base import BackupContext
-from lifeboat.sources.ldap.layout import Database, ServerLayout, layout_of
+from lifeboat.sources.ldap.layout import Database, ServerLayout, layout_of, layout_of_conf
 from lifeboat.sources.ldap.ldif import EntryCounter
 from lifeboat.sources.stream import StoredStream, store_chunks
 from lifeboat.sources.tools.program import Producer
@@ -54,21 +54,39 @@ class DumpedDatabase:
 
 
 def server_layout(server: SlapdConfig, env: Mapping[str, str] | None) -> ServerLayout:
-    """The databases slapd's configuration lists (``slapcat -n 0``)."""
+    """The databases slapd's configuration lists: ``slapcat -n 0`` of a cn=config directory,
+    or the slapd.conf file read (slapcat has no database 0 to dump from one)."""
+    if server.config_file:
+        try:
+            with open(server.config_file, encoding="utf-8", errors="replace") as handle:
+                return layout_of_conf(handle.read())
+        except OSError as exc:
+            raise SourceError(
+                f"cannot read slapd's configuration {server.config_file}: {exc.strerror}",
+                hint="check the source's config_file; no snapshot was saved",
+            ) from None
     return layout_of(read_output(server.slapcat(0), env))
 
 
-def choose(layout: ServerLayout, wanted: tuple[int, ...] | None, where: str) -> list[Database]:
-    """The databases to dump: those ``wanted``, else the configuration and every data database."""
+def dumpable(layout: ServerLayout, server: SlapdConfig) -> list[Database]:
+    """What a backup takes by default: the configuration (of a cn=config directory) and every data database."""
+    config = [layout.database(0) or Database(0, "config")] if server.config_dir else []
+    return [*config, *layout.data_databases()]
+
+
+def choose(layout: ServerLayout, server: SlapdConfig, wanted: tuple[int, ...] | None) -> list[Database]:
+    """The databases to dump: those ``wanted``, else :func:`dumpable`."""
+    known = dumpable(layout, server)
     if wanted is None:
-        return [layout.database(0) or Database(0, "config"), *layout.data_databases()]
+        return known
     chosen: list[Database] = []
     for number in sorted(set(wanted)):
-        found = layout.database(number) or (Database(0, "config") if number == 0 else None)
+        found = next((d for d in known if d.number == number), None)
         if found is None:
-            known = ", ".join(str(d.number) for d in (Database(0, "config"), *layout.data_databases()))
+            where = server.where
+            listed = ", ".join(str(d.number) for d in known)
             raise SourceError(
-                f"slapd's configuration in {where} has no database {number} (it has {known})",
+                f"slapd's configuration in {where} has no database {number} to dump (it has {listed})",
                 hint="fix the source's databases; no snapshot was saved",
             )
         chosen.append(found)

@@ -85,9 +85,7 @@ class LdapSource(SourceKind):
 
         server = request.server
         layout = server_layout(server, request.env)
-        dumped = [
-            dump(ctx, server, database, request.env) for database in choose(layout, request.databases, server.where)
-        ]
+        dumped = [dump(ctx, server, database, request.env) for database in choose(layout, server, request.databases)]
         tree = ctx.saver.save_tree(Tree(tuple(d.node() for d in dumped)))
         record = {
             "config_dir": server.config_dir,

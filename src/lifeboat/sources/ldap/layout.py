@@ -1,5 +1,7 @@
-"""What slapd's configuration database (number 0, ``cn=config``) says about the server: its
-databases — number, backend, suffix, data directory — and its pid file."""
+"""What slapd's configuration says about the server: its databases — number, backend, suffix,
+data directory — and its pid file. Read from the configuration database (number 0,
+``cn=config``, as ``slapcat -n 0`` writes it) or from an old ``slapd.conf`` file, which
+slapcat cannot dump as database 0."""
 
 from __future__ import annotations
 
@@ -59,6 +61,40 @@ def layout_of(config_ldif: bytes) -> ServerLayout:
                 )
             )
     return ServerLayout(tuple(sorted(databases, key=lambda d: d.number)), pid_file)
+
+
+def layout_of_conf(text: str) -> ServerLayout:
+    """The layout a ``slapd.conf`` describes: each ``database`` directive starts the next
+    database (1, 2…; ``config`` is 0, ``frontend`` -1), ``suffix`` and ``directory`` belong to it."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        if raw[:1].isspace() and lines and raw.strip():
+            lines[-1] += " " + raw.strip()  # a line starting with white space continues the previous one
+        elif raw.strip() and not raw.lstrip().startswith("#"):
+            lines.append(raw.strip())
+    databases: list[dict[str, str | int]] = []
+    pid_file = ""
+    number = 0
+    for line in lines:
+        keyword, _, rest = line.partition(" ")
+        value = rest.strip().strip('"')
+        keyword = keyword.lower()
+        if keyword == "pidfile":
+            pid_file = value
+        elif keyword == "database":
+            backend = value.lower()
+            if backend == "config":
+                current = 0
+            elif backend == "frontend":
+                current = -1
+            else:
+                number += 1
+                current = number
+            databases.append({"number": current, "backend": backend, "suffix": "", "directory": ""})
+        elif keyword in ("suffix", "directory") and databases and not databases[-1][keyword]:
+            databases[-1][keyword] = value
+    found = (Database(int(d["number"]), str(d["backend"]), str(d["suffix"]), str(d["directory"])) for d in databases)
+    return ServerLayout(tuple(sorted(found, key=lambda d: d.number)), pid_file)
 
 
 def running_pid(pid_file: str) -> int | None:

@@ -22,6 +22,7 @@ from lifeboat.errors import NotSupported, RestoreRefused, SourceError, UsageErro
 from lifeboat.sources.base import RestoreContext
 from lifeboat.sources.command.restore import consume
 from lifeboat.sources.command.spec import ProgramSpec
+from lifeboat.sources.ldap.backup import server_layout
 from lifeboat.sources.ldap.layout import ServerLayout, layout_of, running_pid
 from lifeboat.sources.tools.slapd import SlapdConfig, read_output
 
@@ -94,7 +95,8 @@ def load(ctx: RestoreContext, snapshot: Snapshot, files: Mapping[int, Node], req
             _make_directories(server, stored_config)  # slapadd checks that olcDbDirectory exists
         else:
             current = current or _current_layout(server, request.env)
-            _prepare_database(server, current, stored_config, number, request, done)
+            suffix = str(_recorded(snapshot, number).get("suffix", ""))
+            _prepare_database(server, current, suffix, number, request, done)
         consume(
             ctx.loader,
             node,
@@ -135,7 +137,7 @@ def _current_layout(server: SlapdConfig, env: Mapping[str, str] | None) -> Serve
     if server.config_file and not os.path.exists(server.config_file):
         return None
     try:
-        return layout_of(read_output(server.slapcat(0), env))
+        return server_layout(server, env)
     except SourceError:
         return None
 
@@ -176,7 +178,7 @@ def _prepare_config_dir(server: SlapdConfig, force: bool, done: LdapRestore) -> 
 def _prepare_database(
     server: SlapdConfig,
     current: ServerLayout | None,
-    stored: ServerLayout | None,
+    suffix: str,  # the snapshot's
     number: int,
     request: LdapLoad,
     done: LdapRestore,
@@ -187,10 +189,9 @@ def _prepare_database(
             f"slapd's configuration in {server.where} has no database {number}",
             hint="restore the configuration first (database 0, into an empty directory), then the data",
         )
-    wanted = stored.database(number) if stored is not None else None
-    if wanted is not None and wanted.suffix and wanted.suffix.lower() != database.suffix.lower():
+    if suffix and suffix.lower() != database.suffix.lower():
         raise UsageError(
-            f"database {number} is {database.suffix!r} in {server.where}, but {wanted.suffix!r} in the snapshot",
+            f"database {number} is {database.suffix!r} in {server.where}, but {suffix!r} in the snapshot",
             hint="restore into a configuration whose database of that number has the snapshot's suffix",
         )
     if not database.directory:
