@@ -33,7 +33,7 @@ _PIECE = 64 * 1024
 
 StderrSink = Callable[[bytes], None]
 # Programs that run another program as another user: a message names the one they run.
-_USER_SWITCHES = frozenset({"runuser", "setpriv", "sudo", "su"})
+_USER_SWITCHES = frozenset({"runuser", "setpriv", "sudo"})
 
 
 def program_name(argv: Sequence[str]) -> str:
