@@ -304,6 +304,44 @@ class SqliteSourceConfig(_SourceBase):
         return paths
 
 
+class LdapSourceConfig(_SourceBase):
+    """An OpenLDAP server's databases, dumped by slapcat and loaded back by slapadd (docs/sources.md)."""
+
+    type: Literal["ldap"]
+    config_dir: str | None = None  # slapd -F (cn=config); default /etc/ldap/slapd.d
+    config_file: str | None = None  # slapd -f (slapd.conf), instead of config_dir
+    databases: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)  # default: 0 and every data one
+    run_as: str | None = None  # the OS user slapd runs as; default: the owner of the configuration
+
+    @field_validator("config_dir", "config_file")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @model_validator(mode="after")
+    def _one_configuration(self) -> LdapSourceConfig:
+        if self.config_dir and self.config_file:
+            raise ValueError("give config_dir or config_file, not both")
+        return self
+
+
+class ConfigSourceConfig(FilesSourceConfig):
+    """Configuration files (/etc/…, .env files, TLS keys): stored like files, with an inventory
+    of each entry's owner, mode and checksum; ``secrets`` name the paths never shown (docs/sources.md)."""
+
+    type: Literal["config"]  # type: ignore[assignment]
+    secrets: list[str] | None = None  # patterns; default: core.defaults SECRET_PATTERNS
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_patterns(cls, patterns: list[str] | None) -> list[str] | None:
+        for pattern in patterns or ():
+            Pattern.parse(pattern)
+        return patterns
+
+
 def _source_type(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("type", "files"))
@@ -317,7 +355,9 @@ SourceConfig = Annotated[
     | Annotated[CommandSourceConfig, Tag("command")]
     | Annotated[RedisSourceConfig, Tag("redis")]
     | Annotated[SqliteSourceConfig, Tag("sqlite")]
-    | Annotated[MariadbSourceConfig, Tag("mariadb")],
+    | Annotated[MariadbSourceConfig, Tag("mariadb")]
+    | Annotated[LdapSourceConfig, Tag("ldap")]
+    | Annotated[ConfigSourceConfig, Tag("config")],
     Discriminator(_source_type),
 ]
 

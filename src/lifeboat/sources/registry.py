@@ -25,6 +25,8 @@ KINDS: dict[str, str] = {
     "redis": "lifeboat.sources.redis.kind:RedisSource",
     "sqlite": "lifeboat.sources.sqlite.kind:SqliteSource",
     "mariadb": "lifeboat.sources.mariadb.kind:MariadbSource",
+    "ldap": "lifeboat.sources.ldap.kind:LdapSource",
+    "config": "lifeboat.sources.config.kind:ConfigSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``

@@ -32,6 +32,7 @@ from lifeboat.app.cli import (
     prune_cmd,
     repair_cmd,
     restore_cmd,
+    restore_ldap_cmd,
     restore_mariadb_cmd,
     restore_postgres_cmd,
     restore_redis_cmd,
@@ -191,6 +192,8 @@ def _register() -> None:
     app.command("restore-sqlite", help=restore_sqlite_cmd.__doc__, hidden=True)(guarded(restore_sqlite_cmd.command))
     # MariaDB (docs/sources.md): 'restore mariadb'.
     app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
+    # slapd (docs/sources.md): 'restore ldap' loads LDIF with slapadd.
+    app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
 
 
 _register()
@@ -208,6 +211,7 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "redis"): "restore-redis",
     ("restore", "sqlite"): "restore-sqlite",
     ("restore", "mariadb"): "restore-mariadb",
+    ("restore", "ldap"): "restore-ldap",
 }
 
 
