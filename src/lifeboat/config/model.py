@@ -231,6 +231,43 @@ class CommandSourceConfig(_SourceBase):
         return env
 
 
+class MariadbSourceConfig(_SourceBase):
+    """A MariaDB (or MySQL) server: mariadb-dump per database, or mariabackup (docs/sources.md)."""
+
+    type: Literal["mariadb"]
+    method: Literal["logical", "physical"] = "logical"
+    host: str | None = None  # unset: the client programs' default (the local socket)
+    port: int | None = Field(None, ge=1, le=65535)
+    socket: str | None = None
+    user: str | None = None
+    password_file: str | None = None  # a file holding the password (its first line)
+    password_env: str | None = None  # or the environment variable holding it
+    databases: list[str] = Field(default_factory=list)  # logical: these; default: every non-system one
+    exclude_databases: list[str] = Field(default_factory=list)
+
+    @field_validator("socket", "password_file")
+    @classmethod
+    def _absolute_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @field_validator("socket")
+    @classmethod
+    def _socket_length(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 107:
+            raise ValueError(f"socket path {value!r} is longer than 107 bytes, which a socket cannot be")
+        return value
+
+    @model_validator(mode="after")
+    def _databases_for_logical(self) -> MariadbSourceConfig:
+        if self.method == "physical" and (self.databases or self.exclude_databases):
+            raise ValueError(
+                "method 'physical' backs up the whole server: databases and exclude_databases are for 'logical'"
+            )
+        return self
+
+
 class RedisSourceConfig(_SourceBase):
     """A Redis server whose RDB snapshot (``redis-cli --rdb -``) is the backup (docs/sources.md#redis)."""
 
@@ -265,6 +302,44 @@ class SqliteSourceConfig(_SourceBase):
             if not path.startswith("/"):
                 raise ValueError(f"path {path!r} must be absolute")
         return paths
+
+
+class LdapSourceConfig(_SourceBase):
+    """An OpenLDAP server's databases, dumped by slapcat and loaded back by slapadd (docs/sources.md)."""
+
+    type: Literal["ldap"]
+    config_dir: str | None = None  # slapd -F (cn=config); default /etc/ldap/slapd.d
+    config_file: str | None = None  # slapd -f (slapd.conf), instead of config_dir
+    databases: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)  # default: 0 and every data one
+    run_as: str | None = None  # the OS user slapd runs as; default: the owner of the configuration
+
+    @field_validator("config_dir", "config_file")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @model_validator(mode="after")
+    def _one_configuration(self) -> LdapSourceConfig:
+        if self.config_dir and self.config_file:
+            raise ValueError("give config_dir or config_file, not both")
+        return self
+
+
+class ConfigSourceConfig(FilesSourceConfig):
+    """Configuration files (/etc/…, .env files, TLS keys): stored like files, with an inventory
+    of each entry's owner, mode and checksum; ``secrets`` name the paths never shown (docs/sources.md)."""
+
+    type: Literal["config"]  # type: ignore[assignment]
+    secrets: list[str] | None = None  # patterns; default: core.defaults SECRET_PATTERNS
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_patterns(cls, patterns: list[str] | None) -> list[str] | None:
+        for pattern in patterns or ():
+            Pattern.parse(pattern)
+        return patterns
 
 
 class PgDumpSourceConfig(_SourceBase):
@@ -322,6 +397,9 @@ SourceConfig = Annotated[
     | Annotated[CommandSourceConfig, Tag("command")]
     | Annotated[RedisSourceConfig, Tag("redis")]
     | Annotated[SqliteSourceConfig, Tag("sqlite")]
+    | Annotated[MariadbSourceConfig, Tag("mariadb")]
+    | Annotated[LdapSourceConfig, Tag("ldap")]
+    | Annotated[ConfigSourceConfig, Tag("config")]
     | Annotated[PgDumpSourceConfig, Tag("pg_dump")],
     Discriminator(_source_type),
 ]

@@ -32,6 +32,8 @@ from lifeboat.app.cli import (
     prune_cmd,
     repair_cmd,
     restore_cmd,
+    restore_ldap_cmd,
+    restore_mariadb_cmd,
     restore_pg_dump_cmd,
     restore_postgres_cmd,
     restore_redis_cmd,
@@ -189,6 +191,10 @@ def _register() -> None:
     # Redis and SQLite (docs/sources.md): 'restore redis' and 'restore sqlite'.
     app.command("restore-redis", help=restore_redis_cmd.__doc__, hidden=True)(guarded(restore_redis_cmd.command))
     app.command("restore-sqlite", help=restore_sqlite_cmd.__doc__, hidden=True)(guarded(restore_sqlite_cmd.command))
+    # MariaDB (docs/sources.md): 'restore mariadb'.
+    app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
+    # slapd (docs/sources.md): 'restore ldap' loads LDIF with slapadd.
+    app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
     # A cluster's logical dumps (docs/sources.md): 'restore pg-dump'.
     app.command("restore-pg-dump", help=restore_pg_dump_cmd.__doc__, hidden=True)(guarded(restore_pg_dump_cmd.command))
 
@@ -207,6 +213,8 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "command"): "restore-command",
     ("restore", "redis"): "restore-redis",
     ("restore", "sqlite"): "restore-sqlite",
+    ("restore", "mariadb"): "restore-mariadb",
+    ("restore", "ldap"): "restore-ldap",
     ("restore", "pg-dump"): "restore-pg-dump",
 }
 

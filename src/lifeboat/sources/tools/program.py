@@ -32,6 +32,16 @@ STOP_GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL
 _PIECE = 64 * 1024
 
 StderrSink = Callable[[bytes], None]
+# Programs that run another program as another user: a message names the one they run.
+_USER_SWITCHES = frozenset({"runuser", "setpriv", "sudo"})
+
+
+def program_name(argv: Sequence[str]) -> str:
+    """What messages call the program ``argv`` runs: ``argv[0]``, or after ``runuser -u U --``
+    (and the like) the program run as that user. Never its arguments: they may hold secrets."""
+    if argv and os.path.basename(argv[0]) in _USER_SWITCHES and "--" in argv[:-1]:
+        return argv[list(argv).index("--") + 1]
+    return argv[0] if argv else ""
 
 
 @dataclass(frozen=True)
@@ -168,7 +178,7 @@ class Producer:
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, on_stderr: StderrSink | None = None
     ) -> None:
         self.argv = tuple(argv)
-        self.program = self.argv[0] if self.argv else ""
+        self.program = program_name(self.argv)
         self._env = env
         self._on_stderr = on_stderr
         self._process: subprocess.Popen[bytes] | None = None
@@ -234,7 +244,7 @@ class Consumer:
         may_stop_early: bool = False,
     ) -> None:
         self.argv = tuple(argv)
-        self.program = self.argv[0] if self.argv else ""
+        self.program = program_name(self.argv)
         self.written = 0
         self.stopped_early = False
         self._may_stop_early = may_stop_early
