@@ -146,7 +146,7 @@ def _decide(members: list[Snapshot], policy: RetentionPolicy, now: datetime, tz:
         if policy.keep_last < 0 or i < policy.keep_last:
             decision.reasons.append("last snapshot" if i == 0 else f"last {i + 1} snapshots")
         if policy.keep_within is not None and decision.snapshot.time >= now - policy.keep_within:
-            decision.reasons.append(f"within {policy.keep_within}")
+            decision.reasons.append(f"within {describe_span(policy.keep_within)}")
         tags = set(policy.keep_tags) & set(decision.snapshot.tags)
         if tags:
             decision.reasons.append("tagged " + ",".join(sorted(tags)))
