@@ -88,9 +88,11 @@ class RetentionConfig(_Strict):
     keep_yearly: int = Field(0, ge=-1)
     keep_within: Duration | None = None
     keep_tags: list[str] = Field(default_factory=list)
+    recovery_window: Duration | None = None  # any point this far back is restorable (docs/postgres.md)
 
     def policy(self) -> RetentionPolicy:
         within: timedelta | None = parse_duration(self.keep_within) if self.keep_within else None
+        window: timedelta | None = parse_duration(self.recovery_window) if self.recovery_window else None
         return RetentionPolicy(
             keep_last=self.keep_last,
             keep_hourly=self.keep_hourly,
@@ -100,6 +102,7 @@ class RetentionConfig(_Strict):
             keep_yearly=self.keep_yearly,
             keep_within=within,
             keep_tags=tuple(self.keep_tags),
+            recovery_window=window,
         )
 
 
