@@ -34,6 +34,7 @@ from lifeboat.app.cli import (
     restore_cmd,
     restore_ldap_cmd,
     restore_mariadb_cmd,
+    restore_pg_dump_cmd,
     restore_postgres_cmd,
     restore_redis_cmd,
     restore_sqlite_cmd,
@@ -194,6 +195,8 @@ def _register() -> None:
     app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
     # slapd (docs/sources.md): 'restore ldap' loads LDIF with slapadd.
     app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
+    # A cluster's logical dumps (docs/sources.md): 'restore pg-dump'.
+    app.command("restore-pg-dump", help=restore_pg_dump_cmd.__doc__, hidden=True)(guarded(restore_pg_dump_cmd.command))
 
 
 _register()
@@ -212,6 +215,7 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "sqlite"): "restore-sqlite",
     ("restore", "mariadb"): "restore-mariadb",
     ("restore", "ldap"): "restore-ldap",
+    ("restore", "pg-dump"): "restore-pg-dump",
 }
 
 
