@@ -8,6 +8,7 @@ damaged or hostile data raises :class:`IntegrityError` and is never returned.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import re
 import secrets
@@ -567,10 +568,8 @@ class Repository:
         """Store ``record`` put-if-absent under the hash of its sealed bytes."""
         record_id, sealed = self.seal_object(ObjectKind.RECORD, record.encode())
         self.ensure_locked()
-        try:
+        with contextlib.suppress(StorageAlreadyExists):  # the same bytes under their own hash: stored
             self.backend.put(layout.record_name(record_id), sealed, if_absent=True)
-        except StorageAlreadyExists:
-            pass  # the same bytes under their own hash: already stored
         return record.with_id(record_id)
 
     def load_record(self, record_id: str) -> Record:
