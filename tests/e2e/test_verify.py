@@ -188,6 +188,19 @@ def test_no_spot_check_when_the_paths_are_not_on_this_host(cli: Cli, tmp_path: P
     assert "no spot check (the snapshot's paths are not on this host)" in done.stdout
 
 
+def test_no_spot_check_of_a_snapshot_another_host_took(cli: Cli, tmp_path: Path) -> None:
+    _init(cli)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a").write_text("a")
+    assert cli("backup", "--host", "elsewhere", str(tree)).code == 0
+    (tree / "b").write_text("b")
+    os.utime(tree / "b", (0, 0))  # would be "missing from the snapshot" if these were its files
+    done = cli("verify")
+    assert done.code == 0, done
+    assert "no spot check (the snapshot was taken on elsewhere, not on this host)" in done.stdout
+
+
 # --- results recorded ---------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ repository, one record per source (:mod:`lifeboat.operations.records`).
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -250,7 +251,13 @@ class _Checker:
 
         patterns = PathFilter.build(getattr(config, "include", ()), getattr(config, "exclude", ()))
         spot = spot_check(
-            self.repo, snapshot, self.options.spot_check, path_filter=patterns, rng=self.rng, check=self.events.check
+            self.repo,
+            snapshot,
+            self.options.spot_check,
+            path_filter=patterns,
+            hostname=socket.gethostname(),
+            rng=self.rng,
+            check=self.events.check,
         )
         details["spot_check"] = spot.to_json()
         if spot.skipped:

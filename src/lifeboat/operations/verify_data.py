@@ -69,7 +69,10 @@ class DataReader:
 
     def read(self, snapshot: Snapshot) -> DataReading:
         reading = DataReading()
-        needed: dict[bytes, str] = {}  # data blob → the first path that needs it
+        # data blob → the first file that needs it, as (its directory's number, its name): one
+        # path string per directory, not per file, however many files a snapshot holds
+        needed: dict[bytes, tuple[int, str]] = {}
+        directories: list[str] = []
         seen_trees: set[bytes] = set()
         stack: list[tuple[str, bytes]] = [("", snapshot.tree)]
         while stack:
@@ -84,35 +87,41 @@ class DataReader:
                 reading.problem(f"{_where(path)} cannot be read: {exc}")
                 continue
             reading.trees += 1
+            directory = len(directories)
+            directories.append(path)
             for node in tree.nodes:
-                child = f"{path}/{node.name}" if path else node.name
                 if node.type is NodeType.DIR and node.subtree is not None:
-                    stack.append((child, node.subtree))
+                    stack.append((f"{path}/{node.name}" if path else node.name, node.subtree))
                 else:
                     for blob in node.content:
-                        needed.setdefault(blob, child)
+                        needed.setdefault(blob, (directory, node.name))
+
+        def file_of(blob: bytes) -> str:
+            directory, name = needed[blob]
+            return f"{directories[directory]}/{name}" if directories[directory] else name
+
         self._choose_packs(needed)
         located = []
-        for blob, path in needed.items():
+        for blob in needed:
             location = self.repo.index().lookup(blob)
             if location is None:
-                reading.problem(f"/{path} needs blob {short(blob)}, which is not in the index (missing data)")
+                reading.problem(f"/{file_of(blob)} needs blob {short(blob)}, which is not in the index (missing data)")
             elif self._chosen_packs.get(location.pack_id, False):
-                located.append((location.pack_id, location.offset, blob, path))
+                located.append((location.pack_id, location.offset, blob))
         located.sort()
         run: list[tuple[bytes, str]] = []
         current = b""
-        for pack_id, _offset, blob, path in located:
+        for pack_id, _offset, blob in located:
             if run and pack_id != current:
                 self._read_run(run, reading)
                 run = []
             current = pack_id
-            run.append((blob, path))
+            run.append((blob, file_of(blob)))
         if run:
             self._read_run(run, reading)
         return reading
 
-    def _choose_packs(self, needed: dict[bytes, str]) -> None:
+    def _choose_packs(self, needed: dict[bytes, tuple[int, str]]) -> None:
         packs = {loc.pack_id for blob in needed if (loc := self.repo.index().lookup(blob)) is not None}
         new = sorted(p.hex() for p in packs if p not in self._chosen_packs)
         chosen = set(self.subset.select(new, self.rng))

@@ -73,11 +73,16 @@ def spot_check(
     count: int,
     *,
     path_filter: PathFilter | None = None,
+    hostname: str | None = None,
     rng: random.Random | None = None,
     check: Callable[[], None] = lambda: None,
 ) -> SpotCheck:
-    """Compare ``count`` live files, sampled at random, with ``snapshot``."""
+    """Compare ``count`` live files, sampled at random, with ``snapshot`` (unless the snapshot
+    was taken on another host than ``hostname``: its files are not these)."""
     result = SpotCheck()
+    if hostname and snapshot.hostname and snapshot.hostname != hostname:
+        result.skipped = f"the snapshot was taken on {snapshot.hostname}, not on this host"
+        return result
     roots = [t for t in normalize_paths(snapshot.paths) if os.path.lexists("/" + "/".join(t))]
     if not roots:
         result.skipped = "the snapshot's paths are not on this host"
