@@ -7,13 +7,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from lifeboat.core.basebackup import BaseBackup
+from lifeboat.core.wal import Lsn, WalSegment
+from lifeboat.operations.pg_continuity import check_wal_continuity
+from lifeboat.repository.repo import Repository
+from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.pgdata import read_system_id
 from tests.postgres.conftest import PgWorld, WorldFactory
+from tests.postgres.fakewal import SYSTEM_ID, segment_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres-verify")]
 
@@ -111,3 +117,82 @@ def test_verify_read_data_finds_a_damaged_archived_segment(worlds: WorldFactory)
     done = world.lifeboat("verify", "--read-data")
     assert done.code == 13, done
     assert f"WAL file {names[1]} is damaged and recovery needs it" in done.stdout
+
+
+# --- the rules, on fake segments (no server) -----------------------------------------------------------
+
+
+def _backup(name: str, start: str, stop: str, minutes: int) -> BaseBackup:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    return BaseBackup(
+        method="local",
+        system_id=SYSTEM_ID,
+        version="15",
+        version_num=150000,
+        timeline=1,
+        start_lsn=Lsn.parse(start),
+        stop_lsn=Lsn.parse(stop),
+        start_time=t0,
+        stop_time=t0 + timedelta(seconds=30),
+        label=name,
+        data_directory="/d",
+        snapshot_id=name * 8,
+    )
+
+
+def _archive(repo: Repository, *numbers: int) -> None:
+    archive = WalArchive(repo, SYSTEM_ID)
+    for number in numbers:
+        name = WalSegment(1, number).name
+        archive.push(name, segment_bytes(name))
+
+
+def _seg(number: int) -> str:
+    return WalSegment(1, number).name
+
+
+def test_the_rules_of_continuity(memory_repo: Repository) -> None:
+    older = _backup("a", "0/2000028", "0/2000100", 0)  # segment 2
+    newer = _backup("b", "0/6000028", "0/7000100", 60)  # segments 6..7
+    _archive(memory_repo, 2, 3, 5, 6, 7, 8)  # segment 4 is missing
+    memory_repo.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
+
+    on_older = check_wal_continuity(memory_repo, older, [older])
+    assert on_older.problems == [
+        f"WAL segment {_seg(4)} (timeline 1) is missing: recovery from base backup aaaaaaaa "
+        f"({older.stop_time.isoformat(timespec='seconds')}) stops at LSN 0/4000000; the WAL archived after it, "
+        f"up to {_seg(8)} (archived {_arrived(memory_repo, 8)}), can no longer be reached"
+    ]
+    assert on_older.newest == _seg(8) and on_older.needed == 7
+
+    # A newer base backup bridges the hole: only point-in-time recovery from the older one is cut.
+    on_newer = check_wal_continuity(memory_repo, newer, [older, newer], also=[older])
+    assert on_newer.problems == []
+    assert on_newer.notes == [
+        f"WAL segment {_seg(4)} is missing: point-in-time recovery from base backup aaaaaaaa "
+        f"({older.stop_time.isoformat(timespec='seconds')}) cannot pass LSN 0/4000000; "
+        "base backup bbbbbbbb and later are not affected"
+    ]
+
+    # A segment the newer one needs to become consistent goes missing.
+    memory_repo.backend.delete(WalArchive(memory_repo, SYSTEM_ID).object_name(_seg(7)))
+    broken = check_wal_continuity(memory_repo, newer, [older, newer], also=[older])
+    assert broken.problems == [
+        f"WAL segment {_seg(7)} (timeline 1) is missing: base backup bbbbbbbb "
+        f"({newer.stop_time.isoformat(timespec='seconds')}) cannot be restored, recovery needs it to reach "
+        "the backup's consistency point (LSN 0/7000100)"
+    ]
+
+
+def test_a_hole_whose_successor_just_arrived_is_a_note(memory_repo: Repository) -> None:
+    backup = _backup("a", "0/2000028", "0/2000100", 0)
+    _archive(memory_repo, 2, 3, 5)
+    found = check_wal_continuity(memory_repo, backup, [backup])
+    assert found.problems == []
+    assert found.notes[0].startswith(f"WAL segment {_seg(4)} is missing, but {_seg(5)} arrived ")
+    assert found.notes[0].endswith("PostgreSQL may still be archiving it")
+
+
+def _arrived(repo: Repository, number: int) -> str:
+    mtime = repo.backend.stat(WalArchive(repo, SYSTEM_ID).object_name(_seg(number))).mtime
+    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
