@@ -174,7 +174,11 @@ class _Checker:
         self.environment = environment
         self.options = options
         self.rng = options.rng or random.Random()  # noqa: S311 - sampling, not crypto
-        self.data = DataReader(repo, options.read_data, rng=self.rng, check=events.check) if options.read_data else None
+        self.data = (
+            DataReader(repo, options.read_data, rng=self.rng, check=events.check)
+            if options.read_data is not None
+            else None
+        )
         known = {s.id for s in found}
         self.backups = _base_backups([*found, *(s for s in chosen if s.id not in known)])
         self.chosen_ids = {s.id for s in chosen}
