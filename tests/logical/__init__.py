@@ -1,1 +1,1 @@
-"""Logical backups of databases and key-value stores (redis, sqlite): real servers, real files."""
+"""Logical backups of databases and key-value stores (mariadb, redis, sqlite): real servers, real files."""

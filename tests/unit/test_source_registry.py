@@ -25,6 +25,8 @@ sources:
   dump: {type: command, command: [pg_dump, -Fc, appdb]}
   cache: {type: redis, port: 6380}
   app-db: {type: sqlite, paths: [/srv/app/app.db]}
+  directory: {type: ldap, config_dir: /etc/ldap/slapd.d}
+  etc: {type: config, paths: [/etc/app]}
 """
 
 
@@ -48,6 +50,8 @@ def test_each_configured_source_resolves_to_its_kind() -> None:
         "dump": "command",
         "cache": "redis",
         "app-db": "sqlite",
+        "directory": "ldap",
+        "etc": "config",
     }
     assert all(isinstance(kind, SourceKind) for kind in resolved.values())
 
@@ -65,9 +69,9 @@ def test_the_registry_and_the_configuration_know_the_same_kinds() -> None:
 
 def test_an_unknown_kind_in_the_configuration_names_the_key() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config("sources: {db: {type: mongodb, host: x}}")
+        parse_config("sources: {db: {type: oracle, host: x}}")
     assert caught.value.exit_code == ExitCode.USAGE
-    assert f"sources.db.type: unknown source type 'mongodb' (known: {', '.join(KINDS)})" in caught.value.message
+    assert f"sources.db.type: unknown source type 'oracle' (known: {', '.join(kind_names())})" in caught.value.message
     assert "_source_type" not in caught.value.message
 
 
@@ -92,6 +96,9 @@ def test_an_unknown_kind_asked_of_the_registry_names_the_key() -> None:
         ("sqlite", IntoDirectory("/tmp/x"), True),
         ("sqlite", IntoServer({"path": "/tmp/x.db"}), True),  # one database to a file
         ("sqlite", IntoProgram(("cat",)), False),
+        ("ldap", IntoServer(), True),  # 'restore ldap': slapadd into a stopped slapd
+        ("ldap", IntoDirectory("/tmp/x"), False),
+        ("config", IntoDirectory("/tmp/x"), True),
     ],
 )
 def test_a_kind_refuses_a_destination_it_does_not_restore_into(kind: str, into: object, allowed: bool) -> None:

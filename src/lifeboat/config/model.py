@@ -88,9 +88,11 @@ class RetentionConfig(_Strict):
     keep_yearly: int = Field(0, ge=-1)
     keep_within: Duration | None = None
     keep_tags: list[str] = Field(default_factory=list)
+    recovery_window: Duration | None = None  # any point this far back is restorable (docs/postgres.md)
 
     def policy(self) -> RetentionPolicy:
         within: timedelta | None = parse_duration(self.keep_within) if self.keep_within else None
+        window: timedelta | None = parse_duration(self.recovery_window) if self.recovery_window else None
         return RetentionPolicy(
             keep_last=self.keep_last,
             keep_hourly=self.keep_hourly,
@@ -100,6 +102,7 @@ class RetentionConfig(_Strict):
             keep_yearly=self.keep_yearly,
             keep_within=within,
             keep_tags=tuple(self.keep_tags),
+            recovery_window=window,
         )
 
 
@@ -231,6 +234,43 @@ class CommandSourceConfig(_SourceBase):
         return env
 
 
+class MariadbSourceConfig(_SourceBase):
+    """A MariaDB (or MySQL) server: mariadb-dump per database, or mariabackup (docs/sources.md)."""
+
+    type: Literal["mariadb"]
+    method: Literal["logical", "physical"] = "logical"
+    host: str | None = None  # unset: the client programs' default (the local socket)
+    port: int | None = Field(None, ge=1, le=65535)
+    socket: str | None = None
+    user: str | None = None
+    password_file: str | None = None  # a file holding the password (its first line)
+    password_env: str | None = None  # or the environment variable holding it
+    databases: list[str] = Field(default_factory=list)  # logical: these; default: every non-system one
+    exclude_databases: list[str] = Field(default_factory=list)
+
+    @field_validator("socket", "password_file")
+    @classmethod
+    def _absolute_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @field_validator("socket")
+    @classmethod
+    def _socket_length(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 107:
+            raise ValueError(f"socket path {value!r} is longer than 107 bytes, which a socket cannot be")
+        return value
+
+    @model_validator(mode="after")
+    def _databases_for_logical(self) -> MariadbSourceConfig:
+        if self.method == "physical" and (self.databases or self.exclude_databases):
+            raise ValueError(
+                "method 'physical' backs up the whole server: databases and exclude_databases are for 'logical'"
+            )
+        return self
+
+
 class RedisSourceConfig(_SourceBase):
     """A Redis server whose RDB snapshot (``redis-cli --rdb -``) is the backup (docs/sources.md#redis)."""
 
@@ -267,6 +307,86 @@ class SqliteSourceConfig(_SourceBase):
         return paths
 
 
+class LdapSourceConfig(_SourceBase):
+    """An OpenLDAP server's databases, dumped by slapcat and loaded back by slapadd (docs/sources.md)."""
+
+    type: Literal["ldap"]
+    config_dir: str | None = None  # slapd -F (cn=config); default /etc/ldap/slapd.d
+    config_file: str | None = None  # slapd -f (slapd.conf), instead of config_dir
+    databases: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)  # default: 0 and every data one
+    run_as: str | None = None  # the OS user slapd runs as; default: the owner of the configuration
+
+    @field_validator("config_dir", "config_file")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @model_validator(mode="after")
+    def _one_configuration(self) -> LdapSourceConfig:
+        if self.config_dir and self.config_file:
+            raise ValueError("give config_dir or config_file, not both")
+        return self
+
+
+class ConfigSourceConfig(FilesSourceConfig):
+    """Configuration files (/etc/…, .env files, TLS keys): stored like files, with an inventory
+    of each entry's owner, mode and checksum; ``secrets`` name the paths never shown (docs/sources.md)."""
+
+    type: Literal["config"]  # type: ignore[assignment]
+    secrets: list[str] | None = None  # patterns; default: core.defaults SECRET_PATTERNS
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_patterns(cls, patterns: list[str] | None) -> list[str] | None:
+        for pattern in patterns or ():
+            Pattern.parse(pattern)
+        return patterns
+
+
+class PgDumpSourceConfig(_SourceBase):
+    """Every database of a PostgreSQL cluster by pg_dump, and its roles and tablespaces by
+    pg_dumpall --globals-only, in one snapshot (docs/sources.md, docs/configuration.md)."""
+
+    type: Literal["pg_dump"]
+    host: str | None = None  # connection; unset values come from libpq's PG* variables and service file
+    port: int | None = Field(None, ge=1, le=65535)
+    user: str | None = None
+    dbname: str = "postgres"  # the database connected to for listing the others and for the globals
+    service: str | None = None  # a libpq service name (PGSERVICE), from pg_service.conf
+    passfile: str | None = None  # a libpq password file (PGPASSFILE); passwords never go in argv
+    env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
+    databases: list[str] | None = Field(None, min_length=1)  # default: every database that allows connections
+    exclude_databases: list[str] = Field(default_factory=list)
+    role_passwords: bool = True  # false: the roles without their password hashes (no superuser needed)
+    jobs: int | None = Field(None, ge=1, le=64)  # parallel pg_dump: directory format via temp_directory
+    temp_directory: str | None = None  # where a parallel dump or restore is written first; default: TMPDIR
+
+    @field_validator("env")
+    @classmethod
+    def _variables(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return env
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @field_validator("databases", "exclude_databases")
+    @classmethod
+    def _names(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or ():
+            if not name or "\0" in name:
+                raise ValueError(f"{name!r} is not a database name")
+        return names
+
+
 def _source_type(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("type", "files"))
@@ -279,7 +399,11 @@ SourceConfig = Annotated[
     | Annotated[PostgresSourceConfig, Tag("postgres")]
     | Annotated[CommandSourceConfig, Tag("command")]
     | Annotated[RedisSourceConfig, Tag("redis")]
-    | Annotated[SqliteSourceConfig, Tag("sqlite")],
+    | Annotated[SqliteSourceConfig, Tag("sqlite")]
+    | Annotated[MariadbSourceConfig, Tag("mariadb")]
+    | Annotated[LdapSourceConfig, Tag("ldap")]
+    | Annotated[ConfigSourceConfig, Tag("config")]
+    | Annotated[PgDumpSourceConfig, Tag("pg_dump")],
     Discriminator(_source_type),
 ]
 

@@ -24,6 +24,10 @@ KINDS: dict[str, str] = {
     "command": "lifeboat.sources.command.kind:CommandSource",
     "redis": "lifeboat.sources.redis.kind:RedisSource",
     "sqlite": "lifeboat.sources.sqlite.kind:SqliteSource",
+    "mariadb": "lifeboat.sources.mariadb.kind:MariadbSource",
+    "ldap": "lifeboat.sources.ldap.kind:LdapSource",
+    "config": "lifeboat.sources.config.kind:ConfigSource",
+    "pg_dump": "lifeboat.sources.pgdump.kind:PgDumpSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``

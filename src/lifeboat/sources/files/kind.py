@@ -114,7 +114,7 @@ class FilesSource(SourceKind):
         parent = (
             ctx.reader.resolve_snapshot(request.parent)
             if request.parent
-            else find_parent(ctx.readable_snapshots(), source, ctx.hostname, SNAPSHOT_KIND)
+            else find_parent(ctx.readable_snapshots(), source, ctx.hostname, self.snapshot_kinds[0])
         )
         stop_scan = threading.Event()
         scanner = threading.Thread(
@@ -149,7 +149,7 @@ class FilesSource(SourceKind):
         return Produced(
             tree=archive.tree,
             source=source,
-            kind=SNAPSHOT_KIND,
+            kind=self.snapshot_kinds[0],  # a subclass's own (the config kind's)
             paths=options.paths,
             archive=archive,
             parent=parent,
