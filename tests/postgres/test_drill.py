@@ -138,7 +138,12 @@ def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothi
     assert list(scratch.iterdir()) == []
     assert scratch_processes() == []
 
-    # recorded: the history holds it
+    # recorded in the repository: the history survives the loss of this host's state directory
+    assert drill["record"]
+    shutil.rmtree(world.base / "state", ignore_errors=True)
+    records = json.loads(world.lifeboat("--json", "records", "--kind", "drill", env=drill_env(world, config)).stdout)
+    (record,) = [r for r in records["records"] if r["id"] == drill["record"]]
+    assert record["source"] == "shop" and record["ok"] is True and record["summary"]["status"] == "passed"
     history = world.lifeboat("drill", "report", "--format", "json", env=drill_env(world, config))
     assert history.code == 0, history
     assert any(d["snapshot"] == drill["snapshot"] for d in json.loads(history.stdout)["drills"])
@@ -155,6 +160,14 @@ def test_a_failing_validation_query_fails_the_drill_and_names_it(world: PgWorld)
     assert "validation query 'big-spenders' returned 1200, below the minimum 100000" in result.stderr
     assert "shop: failed" in result.stderr
     assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    # a failed drill is recorded too, with its reason
+    report = json.loads(world.lifeboat("drill", "report", "--format", "json", env=drill_env(world, config)).stdout)
+    newest = report["drills"][0]
+    assert newest["status"] == "failed" and "big-spenders" in newest["reasons"][0]
+    assert newest["queries"] == [
+        {"name": "big-spenders", "value": "1200", "ok": False, "seconds": newest["queries"][0]["seconds"],
+         "problem": "returned 1200, below the minimum 100000"}
+    ]  # fmt: skip
 
 
 def test_a_damaged_pack_fails_the_drill_and_names_it(world: PgWorld) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -67,8 +66,8 @@ from lifeboat.sources.base import IntoDirectory, RestoreContext, RestoreInto
 
 if TYPE_CHECKING:
     from lifeboat.config.model import DrillConfig
-
-DRILL_LOG = "drills.jsonl"  # the local history in the state directory (until records are in the repository)
+    from lifeboat.core.records import Record
+    from lifeboat.operations.records import RecordCache
 
 
 @dataclass(frozen=True)
@@ -707,39 +706,53 @@ def _time_limit(seconds: float, events: Events) -> Iterator[threading.Event]:
 # --- recording -----------------------------------------------------------------------------
 
 
-def record_drill(result: DrillResult, state_directory: str | None) -> str | None:
-    """Keep ``result`` in the local history (one JSON line per drill in the state directory);
-    returns the file written, or None without a state directory."""
-    if not state_directory:
-        return None
-    directory = Path(state_directory)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / DRILL_LOG
-    line = json.dumps(result.to_json(), sort_keys=True, separators=(",", ":"))
-    with open(path, "a", encoding="utf-8") as out:
-        out.write(line + "\n")
-    return str(path)
+def drill_record(result: DrillResult, *, time: datetime) -> Record:
+    """The repository record of a drill: its verdict, the few numbers a health check reads
+    (``summary``) and the whole result."""
+    from lifeboat.core.records import DRILL
+    from lifeboat.operations.records import new_record
+
+    summary = {
+        **result.summary(),
+        "target": result.target,
+        "rto_objective_seconds": result.rto_objective,
+        "rpo_objective_seconds": result.rpo_objective,
+        "seconds": round(result.seconds, 3),
+        "problems": list(result.reasons[:10]),  # what 'lifeboat records' shows first
+    }
+    return new_record(DRILL, result.source, ok=result.ok, summary=summary, result=result.to_json(), time=time)
 
 
-def drill_history(state_directory: str | None, *, source: str | None = None) -> list[DrillResult]:
-    """The drills recorded, newest first (of ``source`` only when given); a line that is not a
-    drill result is passed over."""
-    if not state_directory:
-        return []
-    path = Path(state_directory) / DRILL_LOG
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
+def record_drill(repo: Repository, result: DrillResult, cache: RecordCache | None = None) -> str:
+    """Keep ``result`` in the repository (an encrypted ``drill`` record, so the history survives
+    the loss of this host) and in the local cache; returns the record's id. A repository that
+    refuses the write raises (StorageError): the caller says the drill was not recorded."""
+    from lifeboat.operations.records import save_record
+
+    saved = save_record(repo, drill_record(result, time=result.finished or repo.clock()), cache)
+    return saved.id
+
+
+def drill_history(
+    repo: Repository, *, sources: Sequence[str] = (), cache: RecordCache | None = None
+) -> tuple[list[DrillResult], dict[str, str]]:
+    """The drills recorded in the repository, newest first (of ``sources`` only when given), and
+    the records that cannot be read (id → problem). A record whose result is not a drill result
+    is reported with them, never passed over silently."""
+    from lifeboat.core.records import DRILL
+    from lifeboat.operations.records import list_records
+
+    listing = list_records(repo, kind=DRILL, cache=cache)
     found: list[DrillResult] = []
-    for line in lines:
-        try:
-            result = DrillResult.from_json(json.loads(line))
-        except ValueError:
+    unreadable = dict(listing.unreadable)
+    for record in listing.records:
+        if sources and record.source not in sources:
             continue
-        if source is None or result.source == source:
-            found.append(result)
-    return sorted(found, key=lambda r: r.started, reverse=True)
+        try:
+            found.append(DrillResult.from_json(record.result))
+        except ValueError as exc:
+            unreadable[record.id] = str(exc)
+    return sorted(found, key=lambda r: r.started, reverse=True), unreadable
 
 
 __all__ = [
@@ -747,6 +760,7 @@ __all__ = [
     "OverTimeLimit",
     "SpaceRefused",
     "drill_history",
+    "drill_record",
     "drill_source",
     "drillable",
     "record_drill",

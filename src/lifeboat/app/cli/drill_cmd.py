@@ -6,11 +6,11 @@ history (text, JSON, Markdown, HTML)."""
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Exit, Option
+from lifeboat.app.cli.options import NoLockOpt
 
 SourcesOpt = Annotated[
     list[str] | None, Option("--source", "-s", metavar="SOURCE", help="Drill this configured source (repeatable).")
@@ -20,29 +20,14 @@ TargetOpt = Annotated[
     Option("--target", metavar="TARGET", help="latest, random or a time (ISO 8601) [default: drill.target]."),
 ]
 
-ENV_STATE_DIR = "LIFEBOAT_STATE_DIR"
-
-
-def state_directory(state: CliContext) -> str:
-    """Where this host keeps its records: ``LIFEBOAT_STATE_DIR``, else /var/lib/lifeboat for
-    root, else ``$XDG_STATE_HOME/lifeboat`` (``~/.local/state/lifeboat``)."""
-    method = getattr(state, "state_directory", None)
-    if callable(method):
-        return str(method())
-    if os.environ.get(ENV_STATE_DIR):
-        return os.environ[ENV_STATE_DIR]
-    if os.geteuid() == 0:
-        return "/var/lib/lifeboat"
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "lifeboat")
-
 
 def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -> None:
     from lifeboat.app.cli.pg_options import server_command
     from lifeboat.core.drill import DrillTarget, worst
-    from lifeboat.errors import ExitCode, LifeboatError, UsageError
+    from lifeboat.errors import ExitCode, LifeboatError, StorageError, UsageError
     from lifeboat.operations.backup import default_workers
     from lifeboat.operations.drill import DrillRequest, drill_source, drillable, record_drill
+    from lifeboat.operations.records import record_cache
 
     state: CliContext = ctx.obj
     out = state.output
@@ -68,16 +53,23 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
         target=target, restore_commands=commands, environment=state.environment(), workers=default_workers()
     )
     repo = state.open_repository()
+    cache = record_cache(state.state_directory(), repo)
     results = []
+    records: list[str | None] = []
     for name in names:
         out.info(f"drilling {name}…")
         result = drill_source(repo, name, config.sources[name], request, notify=out.notice)
-        record_drill(result, state_directory(state))
+        try:
+            records.append(record_drill(repo, result, cache))
+        except StorageError as exc:
+            records.append(None)
+            out.info(f"warning: the drill of {name} was not recorded in the repository: {exc.message}")
         results.append(result)
         if not state.json:
-            _show(state, result)
+            _show(state, result, records[-1])
     if state.json:
-        out.emit_json({"drills": [r.to_json() for r in results], "status": worst([r.status for r in results])})
+        drills = [{**r.to_json(), "record": record} for r, record in zip(results, records, strict=True)]
+        out.emit_json({"drills": drills, "status": worst([r.status for r in results])})
     bad = [r for r in results if not r.ok]
     if bad:
         code = max(bad, key=lambda r: (r.exit_code == int(ExitCode.INTEGRITY), r.exit_code)).exit_code
@@ -90,7 +82,7 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
         raise Exit(code)
 
 
-def _show(state: CliContext, result: object) -> None:
+def _show(state: CliContext, result: object, record: str | None) -> None:
     from lifeboat.core.drill import DrillResult, seconds_text
 
     assert isinstance(result, DrillResult)
@@ -113,6 +105,8 @@ def _show(state: CliContext, result: object) -> None:
         out.line(f"  note: {note}")
     for reason in result.reasons:
         out.line(f"  reason: {reason}")
+    if record:
+        out.line(f"  recorded: record {record[:8]}")
 
 
 OnlySourcesOpt = Annotated[
@@ -122,20 +116,32 @@ FormatOpt = Annotated[str, Option("--format", "-f", metavar="FORMAT", help="text
 OutputOpt = Annotated[str | None, Option("--output", "-o", metavar="FILE", help="Write the report to FILE.")]
 
 
-def report(ctx: Context, source: OnlySourcesOpt = None, fmt: FormatOpt = "text", output: OutputOpt = None) -> None:
+def report(
+    ctx: Context,
+    source: OnlySourcesOpt = None,
+    fmt: FormatOpt = "text",
+    output: OutputOpt = None,
+    no_lock: NoLockOpt = False,
+) -> None:
     """The drill history as text, JSON, Markdown or one self-contained HTML page (with the RTO trend)."""
     from lifeboat.core.drill_report import FORMATS, render
     from lifeboat.errors import UsageError
     from lifeboat.operations.drill import drill_history
+    from lifeboat.operations.read_lock import read_lock
+    from lifeboat.operations.records import record_cache
 
     state: CliContext = ctx.obj
     if state.json:
         fmt = "json"
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    history = drill_history(state_directory(state))
-    if source:
-        history = [r for r in history if r.source in source]
+    repo = state.open_repository(read_only=no_lock)
+    with read_lock(repo, use_lock=not no_lock, operation="drill report"):
+        history, unreadable = drill_history(
+            repo, sources=source or (), cache=record_cache(state.state_directory(), repo)
+        )
+    for record_id, problem in sorted(unreadable.items()):
+        state.output.info(f"warning: record {record_id[:8]} cannot be read: {problem}")
     text = render(history, fmt)
     if output:
         with open(output, "w", encoding="utf-8") as f:
