@@ -206,6 +206,19 @@ def test_a_deleted_wal_object_fails_the_drill_and_names_it(world: PgWorld) -> No
     assert list(scratch.iterdir()) == [] and scratch_processes() == []
 
 
+def test_a_drill_over_its_space_limit_is_refused_before_writing(world: PgWorld) -> None:
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch, drill="      space_limit: 64K\n" + QUERIES)
+
+    result = world.lifeboat("--json", "drill", env=drill_env(world, config), timeout=600)
+
+    assert result.code == ExitCode.ERROR, result
+    (drill,) = json.loads(result.stdout)["drills"]
+    assert drill["status"] == "failed" and [p["name"] for p in drill["phases"]] == ["plan"]
+    assert "over the drill's space limit 64.0 KiB" in drill["reasons"][0], drill["reasons"]
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+
+
 def test_a_drill_over_its_time_limit_is_stopped_and_leaves_nothing(world: PgWorld) -> None:
     scratch = scratch_parent(world)
     config = write_config(world, scratch, drill="      time_limit: 1s\n" + QUERIES)
@@ -261,3 +274,29 @@ def test_drill_report_renders_every_format(world: PgWorld, tmp_path: Path) -> No
     doc = json.loads(world.lifeboat("drill", "report", "--format", "json", "--source", "shop", env=env).stdout)
     assert doc["drills"] and all(d["source"] == "shop" for d in doc["drills"])
     assert any(d["target"].startswith("random: time ") for d in doc["drills"])
+
+
+def test_a_pg_dump_source_is_drilled_in_a_new_scratch_cluster(world: PgWorld) -> None:
+    c = world.cluster
+    scratch = scratch_parent(world)
+    config = world.base / "dumps.yaml"
+    config.write_text(
+        "version: 1\nsources:\n  dumps:\n    type: pg_dump\n"
+        f"    host: {c.socket_dir}\n    port: {c.port}\n    user: postgres\n    dbname: shop\n"
+        f"    drill:\n      scratch_dir: {scratch}\n" + QUERIES
+    )
+    env = drill_env(world, config)
+    backed = world.lifeboat("backup", "--source", "dumps", env=env, timeout=600)
+    assert backed.code == 0, backed
+    before = archiver_stats(world)
+
+    result = world.lifeboat("--json", "drill", "--source", "dumps", env=env, timeout=600)
+
+    assert result.code == 0, result
+    (drill,) = json.loads(result.stdout)["drills"]
+    assert drill["status"] == "passed" and drill["kind"] == "pg_dump"
+    assert [p["name"] for p in drill["phases"]] == ["plan", "start", "restore", "validate"]
+    assert {q["name"]: q["value"] for q in drill["queries"]} == {"customers": "1200", "no-orphans": "0"}
+    assert drill["newest_row"] is not None and drill["achieved_rpo_seconds"] >= 0
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert archiver_stats(world) == before  # the source cluster was only read by pg_dump

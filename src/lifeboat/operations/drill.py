@@ -62,7 +62,7 @@ from lifeboat.core.units import format_bytes, parse_duration, parse_size
 from lifeboat.errors import Cancelled, ExitCode, LifeboatError, ObjectNotFound, RecoveryFailed, UsageError
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
-from lifeboat.sources.base import IntoDirectory, RestoreContext, RestoreInto
+from lifeboat.sources.base import IntoDirectory, IntoServer, RestoreContext, RestoreInto
 
 if TYPE_CHECKING:
     from lifeboat.config.model import DrillConfig
@@ -92,7 +92,7 @@ class OverTimeLimit(LifeboatError):
 
 def drillable(configs: Mapping[str, Any], names: Sequence[str] = ()) -> list[str]:
     """The sources a drill covers: ``names``, or every configured source with a ``drill:``
-    section or whose kind starts a scratch instance (postgres, redis)."""
+    section or whose kind starts a scratch instance (postgres, pg_dump, redis)."""
     if names:
         unknown = [n for n in names if n not in configs]
         if unknown:
@@ -101,7 +101,7 @@ def drillable(configs: Mapping[str, Any], names: Sequence[str] = ()) -> list[str
                 hint=f"configured: {', '.join(configs) or 'none'}",
             )
         return list(names)
-    return [n for n, c in configs.items() if c.drill is not None or c.type in ("postgres", "redis")]
+    return [n for n, c in configs.items() if c.drill is not None or c.type in _RUNNERS]
 
 
 # --- one source ----------------------------------------------------------------------------
@@ -165,11 +165,14 @@ def drill_source(
     except (Cancelled, KeyboardInterrupt):
         raise
     except LifeboatError as exc:
+        if not result.phases:  # it failed while planning
+            result.add_phase("plan", time.monotonic() - clock_start)
         result.fail(exc.message)
         result.reasons.extend(named[:NAMED_MAX])
         if len(named) > NAMED_MAX:
             result.reasons.append(f"and {len(named) - NAMED_MAX} more")
-        result.exit_code = int(exc.exit_code) if exc.exit_code in _OWN_CODES else int(ExitCode.INTEGRITY)
+        could_not_run = exc.exit_code in _OWN_CODES or isinstance(exc, SpaceRefused)
+        result.exit_code = int(exc.exit_code) if could_not_run else int(ExitCode.INTEGRITY)
     result.finished = clock()
     result.judge_objectives(latest=target.kind == "latest")
     if result.status == MISSED and not result.exit_code:
@@ -245,7 +248,7 @@ class _Drill:
 
 
 class SpaceRefused(LifeboatError):
-    """A drill refused before writing: not enough room."""
+    """A drill refused before writing: not enough room (exit 1: the backup is not in question)."""
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -547,6 +550,94 @@ def _drill_redis(d: _Drill) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+# --- pg_dump: a fresh scratch cluster the dumps are restored into --------------------------
+
+
+def _drill_pg_dump(d: _Drill) -> None:
+    """initdb a private cluster (socket only, never archiving), restore the globals and every
+    database into it with pg_restore, run the queries, stop and remove it."""
+    from lifeboat.errors import MissingTool
+    from lifeboat.operations.scratch import SOCKET_PATH_MAX
+    from lifeboat.sources.registry import source_kind
+    from lifeboat.sources.tools.pgcluster import ScratchCluster, chown_tree, default_os_user, free_port
+
+    result = d.result
+    result.method = "a new scratch cluster the dumps were restored into (globals and every database), queries run on it"
+    began = time.monotonic()
+    snapshot = _snapshot_for(d)
+    d.check_space(int(snapshot.summary.get("bytes_total", 0)), f"snapshot {snapshot.short_id}")
+    directory = _scratch_directory(d)
+    os.chmod(directory, 0o755)  # noqa: S103 - the server's OS user must reach its directories
+    major = str(snapshot.extra.get("pg_dump", {}).get("server_major") or "") or None
+    cluster = ScratchCluster(directory / "cluster", port=free_port(), os_user=default_os_user(), major=major)
+    result.add_phase("plan", time.monotonic() - began)
+    try:
+        if len(str(cluster.socket_dir / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
+            raise UsageError(
+                f"drill scratch_dir {d.scratch_parent()}: too long a path for the scratch cluster's socket"
+            )
+        started = time.monotonic()
+        try:
+            cluster.init(checksums=False, settings=_PG_DUMP_SCRATCH)
+        except MissingTool:
+            if major is None:
+                raise
+            result.notes.append(f"PostgreSQL {major} is not installed here: the dumps were restored into the default")
+            cluster.major = None
+            cluster.init(checksums=False, settings=_PG_DUMP_SCRATCH)
+        chown_tree(directory / "cluster", cluster.os_user)
+        cluster.start(timeout=d.remaining())
+        result.add_phase("start", time.monotonic() - started)
+        restoring = time.monotonic()
+        where = cluster.connection()
+        settings = {"all": True, "globals": True, "force": True, "host": where.host, "port": where.port,
+                    "user": where.user, "dbname": "postgres"}  # fmt: skip
+        ctx = RestoreContext(loader=d.repo, events=d.events, config=None, environment=d.request.environment)
+        with read_lock(d.repo, use_lock=True):
+            restored = source_kind("pg_dump").restore(ctx, snapshot, IntoServer(settings))
+        failure = restored.failure()
+        if failure is not None:
+            raise type(failure)(f"the restore is incomplete: {failure.message}", hint=failure.hint)
+        result.restored_bytes = sum(int(item.get("bytes", 0)) for item in restored.to_json().get("restored", []))
+        result.restored_files = len(restored.to_json().get("restored", []))
+        result.add_phase("restore", time.monotonic() - restoring)
+        d.events.check()
+        validating = time.monotonic()
+        default_db = getattr(d.config, "dbname", None) or "postgres"
+
+        def run(sql: str, database: str | None) -> Any:
+            return _pg_value(replace(where, dbname=database or default_db), sql, timeout=d.remaining())
+
+        _run_queries(d, run)
+        result.add_phase("validate", time.monotonic() - validating)
+    finally:
+        try:
+            _stop_cluster(cluster)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+_PG_DUMP_SCRATCH = {
+    "listen_addresses": "",
+    "archive_mode": "off",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "unix_socket_permissions": "0700",
+    "cluster_name": "lifeboat-scratch",
+}
+
+
+def _stop_cluster(cluster: Any) -> None:
+    """Stop a scratch cluster at once (immediate; SIGQUIT to its postmaster if pg_ctl cannot)."""
+    from lifeboat.operations.scratch import _stop_server
+
+    if cluster.data_dir.is_dir():
+        _stop_server(cluster.data_dir, cluster.major)
+
+
 # --- every other kind: restore into the scratch directory, then the kind's verify -----------
 
 
@@ -671,7 +762,11 @@ def _scratch_directory(d: _Drill) -> Path:
     return Path(tempfile.mkdtemp(prefix="lifeboat-scratch-", dir=d.scratch_parent()))
 
 
-_RUNNERS: dict[str, Callable[[_Drill], None]] = {"postgres": _drill_postgres, "redis": _drill_redis}
+_RUNNERS: dict[str, Callable[[_Drill], None]] = {
+    "postgres": _drill_postgres,
+    "redis": _drill_redis,
+    "pg_dump": _drill_pg_dump,
+}
 
 
 # --- the time limit ------------------------------------------------------------------------
