@@ -27,12 +27,12 @@ other kinds
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -775,19 +775,20 @@ _RUNNERS: dict[str, Callable[[_Drill], None]] = {
 @contextlib.contextmanager
 def _time_limit(seconds: float, events: Events) -> Iterator[threading.Event]:
     """While the block runs, stop it after ``seconds``: the cancel token is set, and on the main
-    thread a KeyboardInterrupt is raised into it (so a wait in a program or a recovery ends too).
-    The event yielded says the limit was reached."""
+    thread SIGINT is delivered to it (this thread only, not the programs it runs), so a wait for
+    a program or a recovery ends too, as Ctrl-C ends it, and everything is torn down on the way
+    out. The event yielded says the limit was reached."""
     expired = threading.Event()
     done = threading.Event()
-    main = threading.current_thread() is threading.main_thread()
+    main = threading.main_thread().ident if threading.current_thread() is threading.main_thread() else None
 
     def watch() -> None:
         if done.wait(seconds):
             return
         expired.set()
         events.cancel.cancel("over the time limit")
-        if main and not done.is_set():
-            _thread.interrupt_main()
+        if main is not None and not done.is_set():
+            signal.pthread_kill(main, signal.SIGINT)
 
     watcher = threading.Thread(target=watch, name="drill-time-limit", daemon=True)
     watcher.start()

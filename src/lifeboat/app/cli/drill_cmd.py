@@ -125,7 +125,7 @@ def report(
 ) -> None:
     """The drill history as text, JSON, Markdown or one self-contained HTML page (with the RTO trend)."""
     from lifeboat.core.drill_report import FORMATS, render
-    from lifeboat.errors import UsageError
+    from lifeboat.errors import LifeboatError, UsageError
     from lifeboat.operations.drill import drill_history
     from lifeboat.operations.read_lock import read_lock
     from lifeboat.operations.records import record_cache
@@ -144,8 +144,14 @@ def report(
         state.output.info(f"warning: record {record_id[:8]} cannot be read: {problem}")
     text = render(history, fmt)
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise LifeboatError(
+                f"cannot write the report to {output}: {exc.strerror or exc}",
+                hint="name a file in a directory you can write to, or leave --output out for standard output",
+            ) from None
         state.output.info(f"wrote {len(history)} drills to {output}")
         return
     import sys
