@@ -23,8 +23,9 @@ registered by name in :mod:`lifeboat.sources.registry`. It declares its configur
     Check what the repository's byte-level check cannot: that a dump is whole, that a base
     backup has its label. Files have nothing more to check.
 ``scratch(ctx, snapshot, directory)``
-    For a restore drill: start a throw-away instance (a PostgreSQL cluster on a free port)
-    from a snapshot restored into ``directory``. Optional: NotSupported by default.
+    For a restore drill: start a throw-away instance (a redis-server on a free port) from a
+    snapshot restored into ``directory``. Optional: NotSupported by default. (PostgreSQL's
+    drill recovers to a point in time, not to a snapshot: :mod:`lifeboat.operations.scratch`.)
 
 Every verb reports through ``ctx.events`` (phases, counters, notices) and checks
 ``ctx.events.check()`` at its safe points, so an operation can be cancelled.
