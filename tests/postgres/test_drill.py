@@ -40,6 +40,9 @@ QUERIES = """
 """
 
 
+MOMENTS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def world(worlds: WorldFactory) -> PgWorld:
     world = worlds()
@@ -50,6 +53,9 @@ def world(worlds: WorldFactory) -> PgWorld:
     backed = world.lifeboat("backup", "postgres", "--source", "shop", "--archive-wait", "60s",
                             env=drill_env(world, config))  # fmt: skip
     assert backed.code == 0, backed
+    time.sleep(0.3)
+    MOMENTS["before the last order"] = c.psql("SELECT clock_timestamp()")
+    time.sleep(0.3)
     c.psql("INSERT INTO orders(customer, created_at) VALUES (7, now())", dbname="shop")
     world.wait_archived(world.switch_wal())
     return world
@@ -147,6 +153,27 @@ def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothi
     history = world.lifeboat("drill", "report", "--format", "json", env=drill_env(world, config))
     assert history.code == 0, history
     assert any(d["snapshot"] == drill["snapshot"] for d in json.loads(history.stdout)["drills"])
+
+
+def test_a_drill_to_a_time_recovers_what_the_database_held_then(world: PgWorld) -> None:
+    at = MOMENTS["before the last order"]
+    scratch = scratch_parent(world)
+    config = write_config(world, scratch)
+
+    result = world.lifeboat("--json", "drill", "--target", at, env=drill_env(world, config), timeout=600)
+
+    assert result.code == 0, result
+    (drill,) = json.loads(result.stdout)["drills"]
+    from datetime import datetime
+
+    asked = datetime.fromisoformat(at)
+    assert drill["target"] == f"time {asked.isoformat()}" and datetime.fromisoformat(drill["recovered_to"]) == asked
+    # the last order came after the target: the newest row is the shop's own, about an hour old then
+    newest = datetime.fromisoformat(drill["newest_row"])
+    assert newest < asked and drill["achieved_rpo_seconds"] == pytest.approx((asked - newest).total_seconds())
+    assert 2000 < drill["achieved_rpo_seconds"] < 4000
+    assert drill["status"] == "passed"
+    assert list(scratch.iterdir()) == [] and scratch_processes() == []
 
 
 def test_a_failing_validation_query_fails_the_drill_and_names_it(world: PgWorld) -> None:

@@ -318,8 +318,11 @@ def _drill_postgres(d: _Drill) -> None:
         start_timeout=d.remaining(),
         workers=d.request.workers,
     )
+    d.events.progress = progress
+    d.events.step(f"{d.name}: restoring into a scratch cluster, recovering to {recovery.describe()}…")
     try:
-        scratch = start_scratch(d.repo, request, progress=progress, notify=d.events.notice, clock=d.clock)
+        with d.events.phase("restore", f"restoring {d.name}", counts=True):
+            scratch = start_scratch(d.repo, request, progress=progress, notify=d.events.notice, clock=d.clock)
     except RecoveryFailed as exc:
         if d.target.kind != "random" or NOT_REACHED not in exc.message:
             _failed_phases(result, began, progress)
@@ -331,6 +334,7 @@ def _drill_postgres(d: _Drill) -> None:
             "the archive instead, which holds the same data"
         )
         began, progress = time.monotonic(), _FirstWrite()
+        d.events.progress = progress
         request = replace(request, target=RestoreTarget(), start_timeout=d.remaining())
         try:
             scratch = start_scratch(d.repo, request, progress=progress, notify=d.events.notice, clock=d.clock)
@@ -359,6 +363,7 @@ def _drill_postgres(d: _Drill) -> None:
         result.add_phase("start", start_total - (replay or 0.0))
         result.notes.extend(restored.warnings)
         d.events.check()
+        d.events.step(f"{d.name}: serving after {seconds_text(ready - began)}; validating…")
         validating = time.monotonic()
         _validate_postgres(d, scratch.connection)
         result.add_phase("validate", time.monotonic() - validating)

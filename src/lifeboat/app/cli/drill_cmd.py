@@ -22,6 +22,7 @@ TargetOpt = Annotated[
 
 
 def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -> None:
+    from lifeboat.app.cli.eventview import viewed
     from lifeboat.app.cli.pg_options import server_command
     from lifeboat.core.drill import DrillTarget, worst
     from lifeboat.errors import ExitCode, LifeboatError, StorageError, UsageError
@@ -58,7 +59,8 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
     records: list[str | None] = []
     for name in names:
         out.info(f"drilling {name}…")
-        result = drill_source(repo, name, config.sources[name], request, notify=out.notice)
+        with viewed(out, style=state.progress_style) as (events, _view):
+            result = drill_source(repo, name, config.sources[name], request, events=events)
         try:
             records.append(record_drill(repo, result, cache))
         except StorageError as exc:
