@@ -85,8 +85,20 @@ def drill_env(world: PgWorld, config: Path, **more: str) -> dict[str, str]:
 
 
 def scratch_processes() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if "lifeboat-scratch-" in line and "ps -eo" not in line]
+    """Processes started in or for a scratch directory: by their command line or their working
+    directory (a WAL fetcher the scratch server started runs in its data directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if "lifeboat-scratch-" in args or "lifeboat-scratch-" in cwd:
+            found.append(f"{entry.name} {args} (in {cwd})")
+    return found
 
 
 def archiver_stats(world: PgWorld) -> str:
