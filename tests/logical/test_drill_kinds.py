@@ -130,3 +130,36 @@ def test_a_redis_drill_with_a_failing_query_fails_and_names_it(
     assert result.code == ExitCode.INTEGRITY, result
     assert "validation query 'greeting' returned 'goodbye', expected 'hello'" in result.stderr
     assert list(scratch.iterdir()) == [] and scratch_servers(scratch) == []
+
+
+def test_a_kind_without_a_scratch_instance_fails_its_drill_saying_so(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init", "--kdf-memory", "8MiB").code == 0
+    config = tmp_path / "lifeboat.yaml"
+    config.write_text(json.dumps({"sources": {"dump": {"type": "command", "command": ["echo", "hello"], "drill": {}}}}))
+    env = {"LIFEBOAT_CONFIG": str(config)}
+    assert cli("backup", "--source", "dump", env=env).code == 0
+
+    result = cli("drill", env=env)
+
+    assert result.code == ExitCode.USAGE, result
+    assert "a command source cannot be drilled yet" in result.stderr
+    report = cli("drill", "report", "--format", "json", env=env)
+    (drill,) = json.loads(report.stdout)["drills"]
+    assert drill["source"] == "dump" and drill["status"] == "failed"
+
+
+def test_drill_usage_mistakes(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init", "--kdf-memory", "8MiB").code == 0
+    no_config = cli("drill")
+    assert no_config.code == ExitCode.USAGE and "a drill needs the configuration file" in no_config.stderr
+    config = tmp_path / "lifeboat.yaml"
+    config.write_text(json.dumps({"sources": {"docs": {"type": "files", "paths": [str(tmp_path)]}}}))
+    env = {"LIFEBOAT_CONFIG": str(config)}
+    bad_target = cli("drill", "--source", "docs", "--target", "soon", env=env)
+    assert bad_target.code == ExitCode.USAGE and "'soon' is not latest, random or an ISO 8601 time" in bad_target.stderr
+    unknown = cli("drill", "--source", "nope", env=env)
+    assert unknown.code == ExitCode.USAGE and "no configured source 'nope'" in unknown.stderr
+    nothing = cli("drill", env=env)  # a files source without a drill section is not drilled by default
+    assert nothing.code == ExitCode.USAGE and "no source to drill" in nothing.stderr
+    bad_format = cli("drill", "report", "--format", "pdf", env=env)
+    assert bad_format.code == ExitCode.USAGE and "use one of text, json, markdown, html" in bad_format.stderr
