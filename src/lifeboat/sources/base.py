@@ -22,6 +22,11 @@ registered by name in :mod:`lifeboat.sources.registry`. It declares its configur
 ``verify(loader, snapshot)``
     Check what the repository's byte-level check cannot: that a dump is whole, that a base
     backup has its label. Files have nothing more to check.
+``plan(ctx, snapshot, into)``
+    What ``restore`` would write where, and whether it can succeed, with nothing written
+    (:mod:`lifeboat.sources.plan`). The default counts the snapshot's files and bytes and, for
+    a directory, checks the target and its free space; a kind that checks more before it
+    writes shares those checks with its plan.
 ``scratch(ctx, snapshot, directory)``
     For a restore drill: start a throw-away instance (a PostgreSQL cluster on a free port)
     from a snapshot restored into ``directory``. Optional: NotSupported by default.
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from lifeboat.core.protocols import ArchivedWal, BlobLoader, BlobSaver, RepositoryReader
     from lifeboat.core.snapshot import Snapshot
     from lifeboat.sources.files.archiver import ArchiveResult
+    from lifeboat.sources.plan import RestorePlan
 
 
 class RestoreInto(StrEnum):
@@ -251,6 +257,12 @@ class SourceKind:
 
     def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> Restored:
         raise NotSupported(f"a {self.name} source cannot restore {_where(into)}")
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """What ``restore`` would do, refused as it would refuse; nothing is written."""
+        from lifeboat.sources.plan import generic_plan
+
+        return generic_plan(self, ctx.loader, snapshot, into)
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         return Verification(checked="nothing beyond the repository's own check")
