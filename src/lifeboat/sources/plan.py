@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifeboat.core.protocols import BlobLoader
+from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import NodeType
 from lifeboat.core.treewalk import walk
 from lifeboat.errors import LifeboatError, RestoreRefused, config_key, option, spell_options
@@ -205,13 +206,13 @@ def free_space(
     return [FreeSpace(path, free, needed, tuple(dest)) for path, free, needed, dest in by_device.values()]
 
 
-def judge_space(plan: RestorePlan, *, force: bool) -> None:
+def judge_space(plan: RestorePlan, *, force: bool, measure: Callable[[str], tuple[int, int]] = available_bytes) -> None:
     """Measure the free space for the plan's writes; too little is a refusal, or with
     ``force`` (the target's present content goes first, which may free enough) a warning."""
     from lifeboat.core.units import format_bytes
 
     try:
-        plan.space = free_space(plan.writes)
+        plan.space = free_space(plan.writes, measure)
     except OSError as exc:
         plan.unchecked.append(f"free space: {exc.strerror or exc}")
         return
@@ -258,65 +259,49 @@ def count_tree(loader: BlobLoader, tree_id: bytes) -> Counted:
 # --- the plan a kind gets unless it knows more ----------------------------------------------------
 
 
-def describe_destination(into: Any) -> str:
-    """The destination in words (never a secret: only plain settings are named)."""
-    from lifeboat.sources.base import IntoDirectory, IntoProgram
-
-    if isinstance(into, IntoDirectory):
-        return f"directory {into.path}"
-    if isinstance(into, IntoProgram):
-        return "program " + (" ".join(into.argv) if into.argv else "(the configured consumer)")
-    shown = [
-        f"{key}={value}"
-        for key, value in into.settings.items()
-        if isinstance(value, str | int | bool | tuple) and value not in ("", None, False, ())
-    ]
-    return "server" + (f" ({', '.join(shown)})" if shown else "")
-
-
-def new_plan(kind: str, snapshot: Any, into: Any) -> RestorePlan:
+def new_plan(kind: str, snapshot: Snapshot, destination: str) -> RestorePlan:
     return RestorePlan(
         kind=kind,
         snapshot=snapshot.id,
         snapshot_time=snapshot.time.isoformat(timespec="seconds"),
-        destination=describe_destination(into),
+        destination=destination,
     )
 
 
-def generic_plan(kind: Any, loader: BlobLoader, snapshot: Any, into: Any) -> RestorePlan:
-    """A plan from the snapshot alone: its files and bytes, written where ``into`` says; for a
-    directory, the same target check as the files restore and the free space there."""
+def count_part(loader: BlobLoader, snapshot: Snapshot, subpath: str) -> Counted:
+    """What the snapshot (or ``subpath`` of it) holds."""
     from lifeboat.core.treewalk import find
     from lifeboat.errors import ObjectNotFound
-    from lifeboat.sources.base import IntoDirectory, IntoProgram, IntoServer
+
+    if not subpath.strip("/"):
+        return count_tree(loader, snapshot.tree)
+    node = find(loader, snapshot.tree, subpath.strip("/"))
+    if node is None:
+        raise ObjectNotFound(f"snapshot {snapshot.short_id} has no path /{subpath.strip('/')}")
+    if node.subtree is not None:
+        return count_tree(loader, node.subtree)
+    return Counted(files=1, bytes=node.size) if node.type is NodeType.FILE else Counted()
+
+
+def directory_plan(
+    kind: str, loader: BlobLoader, snapshot: Snapshot, path: str, *, subpath: str, force: bool, destination: str
+) -> RestorePlan:
+    """The snapshot's files below ``path``: the files restore's target check and free space."""
     from lifeboat.sources.files.restorer import check_target
 
-    kind.check_restore(into)
-    plan = new_plan(kind.name, snapshot, into)
-    subpath = into.subpath if isinstance(into, IntoDirectory) else into.path if isinstance(into, IntoProgram) else ""
-    tree: bytes | None = snapshot.tree
-    counted = Counted()
-    if subpath:
-        node = find(loader, snapshot.tree, subpath.strip("/"))
-        if node is None:
-            raise ObjectNotFound(f"snapshot {snapshot.short_id} has no path /{subpath.strip('/')}")
-        tree = node.subtree
-        if node.type is NodeType.FILE:
-            counted = Counted(files=1, bytes=node.size)
-    if tree is not None:
-        counted = count_tree(loader, tree)
-    if isinstance(into, IntoDirectory):
-        plan.writes.append(PlannedWrite("files", into.path, counted.bytes, counted.files, state=path_state(into.path)))
-        plan.attempt(lambda: check_target(into.path, force=into.force), "the target can be written")
-        judge_space(plan, force=into.force)
-    elif isinstance(into, IntoProgram):
-        plan.writes.append(
-            PlannedWrite("standard input", describe_destination(into), counted.bytes, counted.files, on_disk=False)
-        )
-    else:
-        assert isinstance(into, IntoServer)
-        plan.writes.append(
-            PlannedWrite("server", describe_destination(into), counted.bytes, counted.files, on_disk=False)
-        )
-        plan.unchecked.append("what the server holds now: the restore checks it when it runs")
+    counted = count_part(loader, snapshot, subpath)
+    plan = new_plan(kind, snapshot, destination)
+    plan.writes.append(PlannedWrite("files", path, counted.bytes, counted.files, state=path_state(path)))
+    plan.attempt(lambda: check_target(path, force=force), "the target can be written")
+    judge_space(plan, force=force)
+    return plan
+
+
+def stream_plan(
+    kind: str, loader: BlobLoader, snapshot: Snapshot, *, subpath: str, what: str, destination: str
+) -> RestorePlan:
+    """The snapshot's bytes sent to a program or a server (no free space of ours to judge)."""
+    counted = count_part(loader, snapshot, subpath)
+    plan = new_plan(kind, snapshot, destination)
+    plan.writes.append(PlannedWrite(what, destination, counted.bytes, counted.files, on_disk=False))
     return plan

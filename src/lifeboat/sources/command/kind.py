@@ -20,6 +20,7 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.command.spec import ProgramSpec, program_environment
 
@@ -172,7 +173,7 @@ class CommandSource(SourceKind):
         argv = self._consumer(ctx, into)
         assert isinstance(into, IntoProgram)
         where, node = the_file(ctx.loader, snapshot, into.path.strip("/"))
-        plan = new_plan(self.name, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
         plan.destination = f"program {' '.join(argv)}"
         plan.writes.append(PlannedWrite(f"/{where} on standard input", " ".join(argv), node.size, 1, on_disk=False))
         plan.unchecked.append("what the program does with it (it must read it all and exit 0)")

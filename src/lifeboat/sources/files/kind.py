@@ -20,6 +20,7 @@ from lifeboat.sources.base import (
     RestoreDestination,
     RestoreInto,
     SourceKind,
+    describe_into,
 )
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ class FilesSource(SourceKind):
         self.check_restore(into)
         assert isinstance(into, IntoDirectory)
         counted = self.restore(ctx, snapshot, replace(into, dry_run=True))
-        plan = new_plan(self.name, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
         plan.writes.append(PlannedWrite("files", into.path, counted.bytes, counted.files, state=path_state(into.path)))
         plan.details = {"files": counted.files, "dirs": counted.dirs, "links": counted.links, "bytes": counted.bytes}
         plan.lines.append(

@@ -22,6 +22,7 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.mariadb.connection import (
     CONNECTION_KEYS,
@@ -187,7 +188,7 @@ class MariadbSource(SourceKind):
         from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
 
         method = self._method(snapshot, into)
-        plan = new_plan(self.name, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
         if method == PHYSICAL:
             assert isinstance(into, IntoDirectory)
             directory = os.path.abspath(into.path)
@@ -197,7 +198,7 @@ class MariadbSource(SourceKind):
                 lambda: physical.check_directory(directory, force=into.force), "the data directory can be written"
             )
             judge_space(plan, force=into.force)
-            plan.unchecked.append("mariabackup --prepare (runs after the extraction)")
+            plan.unchecked.append("the prepare step of mariabackup (runs after the extraction)")
             return plan
         assert isinstance(into, IntoServer)
         settings = into.settings

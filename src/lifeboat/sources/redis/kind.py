@@ -25,6 +25,7 @@ from lifeboat.sources.base import (
     ScratchInstance,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.command.spec import program_environment
 from lifeboat.sources.filewrite import owner_of_directory, write_node
@@ -219,7 +220,7 @@ class RedisSource(SourceKind):
         assert isinstance(into, IntoServer)
         target = os.path.join(directory, dbfilename)
         node = the_rdb(ctx.loader, snapshot)
-        plan = new_plan(self.name, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
         plan.writes.append(PlannedWrite("RDB file", target, node.size, 1, state=path_state(target)))
         plan.attempt(lambda: self._refuse(directory, target, into.settings), "no redis-server runs in the directory")
         judge_space(plan, force=False)  # the old RDB stays until the new one is checked

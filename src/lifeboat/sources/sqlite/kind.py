@@ -32,6 +32,7 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ class SqliteSource(SourceKind):
         from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
 
         found, targets, force = self._targets(ctx, snapshot, into)
-        plan = new_plan(self.name, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
         for database, path in targets:
             plan.writes.append(
                 PlannedWrite(f"database {database}", path, found[database].size, 1, state=path_state(path))
