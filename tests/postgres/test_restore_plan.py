@@ -88,7 +88,14 @@ def test_a_plan_to_a_time_names_the_base_backup_and_the_wal_range_all_present(pl
     assert not target.exists() and not moved.exists()  # nothing written
 
     text = p.world.lifeboat(
-        "restore", "postgres", "--target-dir", str(target), "--plan", "--time", p.time_target, "--tablespace",
+        "restore",
+        "postgres",
+        "--target-dir",
+        str(target),
+        "--plan",
+        "--time",
+        p.time_target,
+        "--tablespace",
         f"fast={moved}",
     )
     assert text.code == 0, text
@@ -98,8 +105,16 @@ def test_a_plan_to_a_time_names_the_base_backup_and_the_wal_range_all_present(pl
 
     # The plan's bytes and files are what the restore then writes.
     restored = p.world.lifeboat(
-        "--json", "restore", "postgres", "--target-dir", str(target), "--time", p.time_target,
-        "--tablespace", f"fast={moved}", "--archive-off",
+        "--json",
+        "restore",
+        "postgres",
+        "--target-dir",
+        str(target),
+        "--time",
+        p.time_target,
+        "--tablespace",
+        f"fast={moved}",
+        "--archive-off",
     )
     assert restored.code == 0, restored
     written = json.loads(restored.stdout)["restored"]
