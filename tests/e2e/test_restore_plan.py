@@ -123,3 +123,37 @@ def test_plan_of_a_command_restore_names_the_program(cli: Cli, tmp_path: Path) -
     assert plan["destination"] == f"program sh -c cat > {sink}"
     assert plan["writes"][0]["on_disk"] is False and plan["space"] == []
     assert not sink.exists()  # the program never ran
+
+
+def test_the_estimate_comes_from_the_last_drill_of_the_source(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from lifeboat.operations.records import new_record, save_record
+    from lifeboat.repository.repo import Repository
+    from lifeboat.storage.local import LocalBackend
+    from tests.conftest import PASSPHRASE
+
+    _init(cli)
+    assert cli("backup", str(_tree(tmp_path))).code == 0
+    source = json.loads(cli("--json", "snapshots").stdout)[0]["source"]
+    repo = Repository.open(LocalBackend(cli_env["LIFEBOAT_REPO"]), PASSPHRASE)
+    drill = {
+        "started": "2026-11-29T03:00:00+00:00",
+        "restored_bytes": 1024 * 1024,
+        "phases": [{"name": "plan", "seconds": 0.1}, {"name": "restore", "seconds": 4.0}],
+    }
+    when = datetime(2026, 11, 29, 3, 1, tzinfo=UTC)
+    save_record(repo, new_record("drill", source, ok=True, summary={}, result=drill, time=when))
+    save_record(
+        repo, new_record("drill", "another", ok=True, summary={}, result={**drill, "restored_bytes": 1}, time=when)
+    )
+
+    plan = json.loads(cli("--json", "restore", "latest", "--target", str(tmp_path / "out"), "--plan").stdout)
+    assert plan["estimate"] == {
+        "seconds": round(plan["bytes"] / (256 * 1024), 1),
+        "basis": "the drill of 2026-11-29T03:00:00+00:00: restore at 256.0 KiB/s",
+    }
+    text = cli("restore", "latest", "--target", str(tmp_path / "out"), "--plan")
+    assert "  estimated time: 0.0s (from the drill of 2026-11-29T03:00:00+00:00: restore at 256.0 KiB/s)" in text.stdout

@@ -15,6 +15,7 @@ from lifeboat.core.tree import NodeType
 from lifeboat.core.treewalk import find
 from lifeboat.errors import ObjectNotFound, UsageError
 from lifeboat.operations.read_lock import read_lock
+from lifeboat.operations.records import RecordCache
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.base import IntoDirectory, IntoProgram, RestoreContext, Restored, RestoreDestination, SourceKind
 from lifeboat.sources.files.kind import FilesSource
@@ -103,9 +104,11 @@ def plan_source(
     config: Any = None,
     environment: Mapping[str, str] | None = None,
     source: str | None = None,
+    records: RecordCache | None = None,
 ) -> RestorePlan:
     """What :func:`restore_source` would do with the same arguments, nothing written (the
-    kind's ``plan``), with the time it should take from the last drill of ``source``."""
+    kind's ``plan``), with the time it should take from the last drill of ``source`` (default:
+    the snapshot's source), read from the drill records (``records``: their local cache)."""
     from lifeboat.operations.restore_plan import estimate, measured_rates
 
     kind.check_restore(into)
@@ -114,7 +117,7 @@ def plan_source(
         snapshot = resolve(repo, snapshot_ref, selection)
         ctx = RestoreContext(loader=repo, events=Events(), config=config, environment=environment)
         plan = kind.plan(ctx, snapshot, into)
-        plan.estimate = estimate(plan.bytes, measured_rates(repo, source or snapshot.source))
+        plan.estimate = estimate(plan.bytes, measured_rates(repo, source or snapshot.source, records))
     return plan
 
 

@@ -33,6 +33,7 @@ from lifeboat.operations.pitr import (
     timeline_warnings,
 )
 from lifeboat.operations.read_lock import read_lock
+from lifeboat.operations.records import RecordCache
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.plan import UNKNOWN, Estimate, PlannedWrite, RestorePlan, count_tree, judge_space, path_state
 from lifeboat.sources.postgres import datadir
@@ -79,12 +80,19 @@ def rates_from_drill(result: Mapping[str, Any]) -> MeasuredRates | None:
     )
 
 
-def measured_rates(repo: Repository, source: str | None) -> MeasuredRates | None:
-    """The last drill's rates for ``source`` (None: no drill has run).
+def measured_rates(repo: Repository, source: str | None, cache: RecordCache | None = None) -> MeasuredRates | None:
+    """The rates of the newest drill of ``source`` that measured a restore (None: no drill has
+    run). Drill results are records of kind "drill" in the repository (``lifeboat drill``
+    saves them; :mod:`lifeboat.operations.records` lists them, through the local cache)."""
+    from lifeboat.core.records import DRILL
+    from lifeboat.operations.records import list_records
 
-    Drill results are recorded in the repository by ``lifeboat drill`` (records of kind
-    "drill"); until those records can be read here, no rates are known.
-    """
+    if not source:
+        return None
+    for record in list_records(repo, kind=DRILL, source=source, cache=cache).records:  # newest first
+        rates = rates_from_drill(record.result)
+        if rates is not None:
+            return rates
     return None
 
 
@@ -174,7 +182,7 @@ def wal_range(
     return WalRange(tuple(segments), missing, len(required), reach, histories)
 
 
-def plan_postgres(repo: Repository, request: PgRestoreRequest, *, rates: MeasuredRates | None = None) -> RestorePlan:
+def plan_postgres(repo: Repository, request: PgRestoreRequest, *, records: RecordCache | None = None) -> RestorePlan:
     """What ``restore postgres`` would do for ``request``, refused where it would fail, with
     nothing written. Raised: what makes any plan impossible (no base backup reaches the
     target, a wrong option); recorded as refusals: what the restore would stop at."""
@@ -268,7 +276,7 @@ def plan_postgres(repo: Repository, request: PgRestoreRequest, *, rates: Measure
     plan.lines = _postgres_lines(backup, request, history.timeline, wal, locations)
     plan.unchecked.append("the WAL's content (read back and verified when the restore runs)")
     plan.estimate = estimate(
-        plan.bytes - wal.bytes, rates if rates is not None else measured_rates(repo, request.source), replays=True
+        plan.bytes - wal.bytes, measured_rates(repo, request.source or snapshot.source, records), replays=True
     )
     return plan
 

@@ -187,6 +187,7 @@ def restore_through(
     repo = state.open_repository(read_only=no_lock)
     if plan:
         from lifeboat.app.cli.restore_plan_view import show_plan
+        from lifeboat.operations.records import record_cache
         from lifeboat.operations.restore import plan_source
 
         only = source[0] if source and len(source) == 1 else None
@@ -202,6 +203,7 @@ def restore_through(
                 config=configured,
                 environment=state.environment(),
                 source=only,
+                records=record_cache(state.state_directory(), repo),
             ),
         )
     stops = programs_stop_with_us() if chosen.runs_programs else contextlib.nullcontext()

@@ -132,9 +132,10 @@ def recover(state: CliContext, request: PgRestoreRequest, *, plan: bool = False)
     repo = state.open_repository()
     if plan:
         from lifeboat.app.cli.restore_plan_view import show_plan
+        from lifeboat.operations.records import record_cache
         from lifeboat.operations.restore_plan import plan_postgres
 
-        show_plan(state, plan_postgres(repo, request))
+        show_plan(state, plan_postgres(repo, request, records=record_cache(state.state_directory(), repo)))
     progress = Progress()
     with out.progress(progress, "restoring PostgreSQL"):
         result = restore_postgres(repo, request, progress=progress, notify=out.notice)
