@@ -149,3 +149,24 @@ def test_a_missing_segment_makes_the_target_unreachable_before_anything_is_writt
     assert p.before in refusal["message"]
     assert "lifeboat: error: cannot reach time" in stderr
     assert not target.exists() and not moved.exists()
+
+
+def test_restore_source_plan_of_a_configured_postgres_source(planned: Planned) -> None:
+    p = planned
+    c = p.world.cluster
+    config = p.world.base / "lifeboat.yaml"
+    config.write_text(
+        "sources:\n  db:\n    type: postgres\n"
+        f"    data_directory: {c.data_dir}\n    host: {c.socket_dir}\n    port: {c.port}\n    user: postgres\n"
+    )
+    env = {"LIFEBOAT_CONFIG": str(config)}
+    backed = p.world.lifeboat("--json", "backup", "postgres", "--source", "db", "--archive-wait", "60s", env=env)
+    assert backed.code == 0, backed
+    snapshot = json.loads(backed.stdout)["snapshot"]["id"]
+    target = p.world.new_dir("plan-source")
+    done = p.world.lifeboat("--json", "restore", "latest", "--source", "db", "--target", str(target), "--plan", env=env)
+    assert done.code == 1, done  # the tablespace's own directory is in use: refused as the restore refuses
+    assert f"tablespace directory {p.space} is not empty" in done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["snapshot"] == snapshot and plan["details"]["wal"]["reach"] == "to the end of the archive"
+    assert plan["details"]["wal"]["all_present"] is True and not target.exists()
