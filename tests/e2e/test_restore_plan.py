@@ -157,3 +157,15 @@ def test_the_estimate_comes_from_the_last_drill_of_the_source(
     }
     text = cli("restore", "latest", "--target", str(tmp_path / "out"), "--plan")
     assert "  estimated time: 0.0s (from the drill of 2026-11-29T03:00:00+00:00: restore at 256.0 KiB/s)" in text.stdout
+
+
+def test_restore_command_plan_runs_no_program(cli: Cli, tmp_path: Path) -> None:
+    _init(cli)
+    assert cli("backup", "command", "--name", "out.txt", "--", "echo", "hello").code == 0
+    sink = tmp_path / "sink"
+    done = cli("restore", "command", "latest", "--plan", "--", "sh", "-c", f"cat > {sink}")
+    assert done.code == 0, done
+    assert f"    /out.txt on standard input: sh -c cat > {sink}: 6 B, 1 file" in done.stdout.splitlines()
+    assert not sink.exists()
+    missing = cli("restore", "command", "latest", "--path", "nope", "--plan", "--", "cat")
+    assert missing.code == 1 and "has no path /nope" in missing.stderr, missing

@@ -22,7 +22,7 @@ def render_plan(plan: RestorePlan) -> list[str]:
         "  writes:",
     ]
     for write in plan.writes:
-        files = f", {write.files} files" if write.files else ""
+        files = f", {write.files} file{'' if write.files == 1 else 's'}" if write.files else ""
         state = f" [{write.state}]" if write.state else ""
         peak = f" (at most {format_bytes(write.space)} at once)" if write.on_disk and write.space < write.bytes else ""
         lines.append(f"    {write.what}: {write.where}{state}: {format_bytes(write.bytes)}{files}{peak}")
