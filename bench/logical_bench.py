@@ -98,7 +98,7 @@ def fill_customers(n: int) -> str:
 def add_orders(first: int, n: int, customers: int) -> str:
     return (
         "INSERT INTO orders (customer_id, created_at, status, amount, note) "
-        f"SELECT 1 + (g * 7919) % {customers}, now() - interval '1 hour' * (g % 5000), "
+        f"SELECT 1 + (g::bigint * 7919) % {customers}, now() - interval '1 hour' * (g % 5000), "
         f"({STATUSES})[1 + g % 6], ((g * 37) % 100000) / 100.0, "
         "CASE WHEN g % 3 = 0 THEN 'leave at the door, ring twice' "
         "WHEN g % 3 = 1 THEN 'gift wrap: ' || md5(g::text) ELSE '' END "
