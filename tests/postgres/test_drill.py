@@ -166,6 +166,15 @@ def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothi
     assert history.code == 0, history
     assert any(d["snapshot"] == drill["snapshot"] for d in json.loads(history.stdout)["drills"])
 
+    # a restore plan estimates its time from this drill's measured rates
+    planned = world.lifeboat(
+        "--json", "restore", "postgres", "--source", "shop", "--target-dir", str(world.new_dir("planned")), "--plan",
+        env=drill_env(world, config),
+    )  # fmt: skip
+    assert planned.code == 0, planned
+    estimate = json.loads(planned.stdout)["estimate"]
+    assert estimate["seconds"] is not None and drill["started"] in estimate["basis"], estimate
+
 
 def test_a_drill_to_a_time_recovers_what_the_database_held_then(world: PgWorld) -> None:
     at = MOMENTS["before the last order"]
