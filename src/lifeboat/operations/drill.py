@@ -368,7 +368,7 @@ def _drill_postgres(d: _Drill) -> None:
         _validate_postgres(d, scratch.connection)
         result.add_phase("validate", time.monotonic() - validating)
     finally:
-        scratch.stop()
+        _teardown(scratch.stop)
 
 
 def _failed_phases(result: DrillResult, began: float, progress: _FirstWrite) -> None:
@@ -534,7 +534,7 @@ def _drill_redis(d: _Drill) -> None:
         with read_lock(d.repo, use_lock=True):
             instance = kind.scratch(ctx, snapshot, str(directory / "redis"))
     except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
+        _teardown(lambda: shutil.rmtree(directory, ignore_errors=True))
         result.add_phase("restore", time.monotonic() - started)
         raise
     try:
@@ -549,10 +549,7 @@ def _drill_redis(d: _Drill) -> None:
         _run_queries(d, run)
         result.add_phase("validate", time.monotonic() - validating)
     finally:
-        try:
-            instance.stop()
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        _teardown(instance.stop, lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
 # --- pg_dump: a fresh scratch cluster the dumps are restored into --------------------------
@@ -616,10 +613,7 @@ def _drill_pg_dump(d: _Drill) -> None:
         _run_queries(d, run)
         result.add_phase("validate", time.monotonic() - validating)
     finally:
-        try:
-            _stop_cluster(cluster)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        _teardown(lambda: _stop_cluster(cluster), lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
 _PG_DUMP_SCRATCH = {
@@ -696,7 +690,7 @@ def _drill_by_restore(d: _Drill) -> None:
             _run_queries(d, lambda sql, database: _sqlite_value(files, sql, database))
         result.add_phase("validate", time.monotonic() - validating)
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        _teardown(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
 def _sqlite_value(files: Mapping[str, str], sql: str, database: str | None) -> Any:
@@ -772,6 +766,30 @@ _RUNNERS: dict[str, Callable[[_Drill], None]] = {
     "redis": _drill_redis,
     "pg_dump": _drill_pg_dump,
 }
+
+
+# --- tearing down --------------------------------------------------------------------------
+
+
+def _teardown(*steps: Callable[[], None]) -> None:
+    """Run every step of a tear-down, each even when one before it failed, with Ctrl-C, SIGTERM
+    and the time limit held back until the end (on the main thread): an interruption arriving
+    now is delivered once the scratch instance is gone, so it cannot leave half of it behind."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if main else None
+    failure: BaseException | None = None
+    try:
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - the next step still runs; the first failure is raised
+                failure = failure or exc
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    if failure is not None:
+        raise failure
 
 
 # --- the time limit ------------------------------------------------------------------------
