@@ -132,20 +132,21 @@ def test_a_redis_drill_with_a_failing_query_fails_and_names_it(
     assert list(scratch.iterdir()) == [] and scratch_servers(scratch) == []
 
 
-def test_a_kind_without_a_scratch_instance_fails_its_drill_saying_so(cli: Cli, tmp_path: Path) -> None:
+def test_a_kind_without_a_scratch_instance_is_verified_and_says_so(cli: Cli, tmp_path: Path) -> None:
     assert cli("init", "--kdf-memory", "8MiB").code == 0
     config = tmp_path / "lifeboat.yaml"
     config.write_text(json.dumps({"sources": {"dump": {"type": "command", "command": ["echo", "hello"], "drill": {}}}}))
     env = {"LIFEBOAT_CONFIG": str(config)}
     assert cli("backup", "--source", "dump", env=env).code == 0
 
-    result = cli("drill", env=env)
+    result = cli("--json", "drill", env=env)
 
-    assert result.code == ExitCode.USAGE, result
-    assert "a command source cannot be drilled yet" in result.stderr
-    report = cli("drill", "report", "--format", "json", env=env)
-    (drill,) = json.loads(report.stdout)["drills"]
-    assert drill["source"] == "dump" and drill["status"] == "failed"
+    assert result.code == 0, result
+    (drill,) = json.loads(result.stdout)["drills"]
+    assert drill["status"] == "passed" and drill["rto_seconds"] is None
+    assert [p["name"] for p in drill["phases"]] == ["plan", "verify"]
+    assert drill["method"].startswith("the command kind's verify only")
+    assert any("not restored" in note and "no RTO was measured" in note for note in drill["notes"])
 
 
 def test_drill_usage_mistakes(cli: Cli, tmp_path: Path) -> None:

@@ -23,8 +23,9 @@ MISSED = "missed"  # restored and valid, but an objective (RTO, RPO, time limit)
 # The phases of a drill, in order. ``plan``: choosing the backup and proving the WAL it needs
 # is there; ``restore``: fetching and writing the files; ``replay``: WAL replay up to the
 # target (PostgreSQL's own measure); ``start``: the rest of starting and promoting;
-# ``validate``: the queries. RTO is every phase up to serving (all but ``validate``).
-PHASES = ("plan", "restore", "replay", "start", "validate")
+# ``validate``: the queries. RTO is every phase up to serving (all but ``validate``). A kind with
+# no scratch instance has ``plan`` and ``verify`` only: nothing served, no RTO.
+PHASES = ("plan", "restore", "replay", "start", "validate", "verify")
 SERVING = ("plan", "restore", "replay", "start")
 
 

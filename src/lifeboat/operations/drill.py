@@ -649,11 +649,8 @@ def _drill_by_restore(d: _Drill) -> None:
     began = time.monotonic()
     snapshot = _snapshot_for(d)
     if RestoreInto.DIRECTORY not in kind.restores_into:
-        raise UsageError(
-            f"a {kind.name} source cannot be drilled yet: it neither starts a scratch instance nor restores "
-            "into a directory",
-            hint="'lifeboat verify' checks its snapshots",
-        )
+        _drill_by_verify(d, kind, snapshot, began)
+        return
     answers_queries = kind.name == "sqlite"
     if d.drill.queries and not answers_queries:
         result.notes.append(f"validation queries are not run for a {kind.name} source (no instance serves them)")
@@ -718,6 +715,28 @@ def _sqlite_value(files: Mapping[str, str], sql: str, database: str | None) -> A
     except sqlite3.Error as exc:
         raise SourceError(f"SQLite refused the query: {exc}") from None
     return row[0] if row else None
+
+
+def _drill_by_verify(d: _Drill, kind: Any, snapshot: Snapshot, began: float) -> None:
+    """A kind with no scratch instance that restores only into a program or a live server: its
+    own verify is all a drill can run (nothing restored, so no RTO) — and the result says so."""
+    result = d.result
+    result.method = f"the {kind.name} kind's verify only: it has no scratch instance to restore into yet"
+    result.notes.append(
+        f"not restored: a {kind.name} source has no scratch instance yet, so its verify ran instead and no RTO "
+        "was measured"
+    )
+    if d.drill.queries:
+        result.notes.append(f"validation queries are not run for a {kind.name} source (no instance serves them)")
+    result.add_phase("plan", time.monotonic() - began)
+    verifying = time.monotonic()
+    ctx = RestoreContext(loader=d.repo, events=d.events, config=d.config, environment=d.request.environment)
+    with read_lock(d.repo, use_lock=True):
+        verification = kind.verify(ctx, snapshot)
+    result.add_phase("verify", time.monotonic() - verifying)
+    result.method += f" ({verification.checked})"
+    for problem in verification.problems:
+        result.fail(problem)
 
 
 def _compare_counts(result: DrillResult, snapshot: Snapshot) -> None:
