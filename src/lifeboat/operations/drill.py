@@ -19,10 +19,15 @@ How each kind is drilled:
 ``redis``
     The kind's ``scratch()``: a redis-server loading the RDB on a free port; each query's
     ``sql`` is a Redis command (``DBSIZE``) run with redis-cli.
-other kinds
-    Restored into the scratch directory (a kind that restores into a directory), then the
-    kind's own ``verify``; a files source's restored files and bytes are compared with what
-    its snapshot recorded. Validation queries need a kind that serves them (postgres, redis).
+``pg_dump``
+    A new cluster (initdb, socket only, never archiving) the kind's own restore loads the
+    globals and every database into; the queries run through psycopg.
+kinds that restore into a directory (files, sqlite, mariadb…)
+    Restored into the scratch directory, then the kind's own ``verify``; a files source's
+    restored files and bytes are compared with what its snapshot recorded; a sqlite source's
+    queries run on the restored files (read-only).
+the others (command, ldap…)
+    The kind's ``verify`` only — nothing restored, no RTO — and the result says so.
 """
 
 from __future__ import annotations
