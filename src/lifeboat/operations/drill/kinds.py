@@ -10,19 +10,16 @@ import shlex
 import shutil
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lifeboat.core.drill import (
     DrillResult,
 )
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.errors import UsageError
+from lifeboat.operations.drill.context import Drill, run_queries, scratch_directory, snapshot_for, teardown
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.sources.base import IntoDirectory, RestoreContext, RestoreInto
-
-if TYPE_CHECKING:
-    pass
-from lifeboat.operations.drill.context import Drill, run_queries, scratch_directory, snapshot_for, teardown
 
 # --- Redis ---------------------------------------------------------------------------------
 

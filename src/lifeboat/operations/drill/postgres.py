@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lifeboat.core.basebackup import RestoreTarget, base_backups
 from lifeboat.core.drill import (
@@ -24,13 +24,10 @@ from lifeboat.core.drill import (
 from lifeboat.core.progress import Progress
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.errors import ObjectNotFound, RecoveryFailed, UsageError
+from lifeboat.operations.drill.context import Drill, run_queries, scratch_directory, snapshot_for, teardown
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.base import IntoServer, RestoreContext
-
-if TYPE_CHECKING:
-    pass
-from lifeboat.operations.drill.context import Drill, run_queries, scratch_directory, snapshot_for, teardown
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 

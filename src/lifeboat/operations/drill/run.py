@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lifeboat.core.drill import (
     FAILED,
@@ -22,13 +22,10 @@ from lifeboat.core.events import Event, Events, NoticeRaised
 from lifeboat.core.progress import NoticeSink, Severity
 from lifeboat.core.units import parse_duration
 from lifeboat.errors import Cancelled, ExitCode, LifeboatError, UsageError
-from lifeboat.repository.repo import Repository
-
-if TYPE_CHECKING:
-    pass
 from lifeboat.operations.drill.context import Drill, DrillRequest, OverTimeLimit, SpaceRefused
 from lifeboat.operations.drill.kinds import drill_by_restore, drill_redis
 from lifeboat.operations.drill.postgres import drill_pg_dump, drill_postgres
+from lifeboat.repository.repo import Repository
 
 # --- choosing sources --------------------------------------------------------------------
 
