@@ -162,3 +162,42 @@ def test_the_trend_has_a_dot_per_drill_that_served() -> None:
     never = DrillResult(source="db", kind="postgres", target="latest", started=T0, status=FAILED)
     svg = trend_svg([served[0], never, served[1]], objective=None)
     assert svg.count("<circle") == 2 and "<polyline" in svg and "stroke-dasharray" not in svg
+
+
+def test_a_teardown_runs_every_step_and_holds_an_interrupt_until_the_end() -> None:
+    import signal
+    import threading
+
+    from lifeboat.operations.drill.context import teardown
+
+    done: list[str] = []
+
+    def interrupted_here() -> None:
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # Ctrl-C, mid tear-down
+        done.append("server stopped")
+
+    def fails() -> None:
+        raise OSError("cannot remove")
+
+    with pytest.raises(KeyboardInterrupt):
+        teardown(interrupted_here, fails, lambda: done.append("directory removed"))
+    assert done == ["server stopped", "directory removed"]  # every step ran before the interrupt
+    with pytest.raises(OSError, match="cannot remove"):
+        teardown(fails, lambda: done.append("after a failure"))
+    assert done[-1] == "after a failure"
+
+
+def test_the_time_limit_interrupts_the_main_thread_and_says_so() -> None:
+    import time
+
+    from lifeboat.core.events import Events
+    from lifeboat.operations.drill.run import _time_limit
+
+    events = Events()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), _time_limit(0.2, events) as expired:
+        time.sleep(30)
+    assert expired.is_set() and events.cancel.cancelled and time.monotonic() - started < 10
+    with _time_limit(5, Events()) as expired:  # a block that ends in time is left alone
+        pass
+    assert not expired.is_set()
