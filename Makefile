@@ -34,6 +34,7 @@ bench: setup
 	$(PYTHON) bench/pg_bench.py
 	$(PYTHON) bench/s3_bench.py
 	$(PYTHON) bench/logical_bench.py
+	$(PYTHON) bench/drill_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     STORAGE = 14
     MISSING_TOOL = 15
     SOURCE_FAILED = 16
+    OBJECTIVE_MISSED = 17  # a drill restored and validated, but missed its RTO, RPO or time limit
     INTERRUPTED = 130
 
 

@@ -12,7 +12,8 @@ The scratch cluster must never touch the production cluster or the WAL archive: 
 archives (``archive_mode = off``, checked on the running server), listens on no TCP address,
 keeps its socket, log, pid and authentication files in its own directory (settings that point
 elsewhere — ``external_pid_file``, ``hba_file``, a logging collector's directory — are
-overridden), and fetches WAL read-only with ``lifeboat wal-fetch``.
+overridden), and fetches WAL read-only with ``lifeboat wal-fetch``; ``stop()`` also ends the
+background WAL fetcher that command leaves running in the scratch's data directory.
 """
 
 from __future__ import annotations
@@ -222,10 +223,62 @@ def _stopper(base: Path, data: Path, state: Mapping[str, str | None]) -> Callabl
         done.append(True)
         try:
             _stop_server(data, state.get("major"))
+            _stop_fetchers(base)
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
     return stop
+
+
+def _stop_fetchers(base: Path, *, wait: float = 10.0) -> None:
+    """End the background WAL fetcher the scratch server's ``restore_command`` started: it
+    outlives the server by design (it waits for the next request, then idles out), and it
+    works in the scratch's data directory — found by that, and ended by its id."""
+    pids = processes_in(base)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+        pids = [pid for pid in pids if _alive(pid)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def processes_in(directory: Path) -> list[int]:
+    """The processes whose working directory is ``directory`` or below it (Linux: /proc)."""
+    root = os.path.realpath(directory)
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + os.sep):
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (already ended, not yet reaped by its parent) is gone for our purpose
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _stop_server(data: Path, major: str | None) -> None:

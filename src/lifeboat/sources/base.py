@@ -28,8 +28,9 @@ registered by name in :mod:`lifeboat.sources.registry`. It declares its configur
     a directory, checks the target and its free space; a kind that checks more before it
     writes shares those checks with its plan.
 ``scratch(ctx, snapshot, directory)``
-    For a restore drill: start a throw-away instance (a PostgreSQL cluster on a free port)
-    from a snapshot restored into ``directory``. Optional: NotSupported by default.
+    For a restore drill: start a throw-away instance (a redis-server on a free port) from a
+    snapshot restored into ``directory``. Optional: NotSupported by default. (PostgreSQL's
+    drill recovers to a point in time, not to a snapshot: :mod:`lifeboat.operations.scratch`.)
 
 Every verb reports through ``ctx.events`` (phases, counters, notices) and checks
 ``ctx.events.check()`` at its safe points, so an operation can be cancelled.

@@ -22,6 +22,7 @@ from lifeboat.app.cli import (
     config_cmd,
     copy_cmd,
     diff_cmd,
+    drill_cmd,
     dump_cmd,
     forget_cmd,
     init_cmd,
@@ -55,7 +56,8 @@ EXIT_CODES_HELP = """
 Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
 10 no repository · 11 repository locked · 12 wrong passphrase · 13 integrity error (damaged data) ·
 14 storage unreachable or refused · 15 missing tool ·
-16 source failed (a named path missing, a program failed; no snapshot saved) · 130 interrupted or cancelled.
+16 source failed (a named path missing, a program failed; no snapshot saved) ·
+17 objective missed (a drill over its RTO, RPO or time limit) · 130 interrupted or cancelled.
 """
 
 app = App(
@@ -167,6 +169,7 @@ def _register() -> None:
         ("stats", stats_cmd),
         ("unlock", unlock_cmd),
         ("copy", copy_cmd),
+        ("drill", drill_cmd),
     ):
         app.command(name, help=module.__doc__)(guarded(module.command))
     for name, module in (
@@ -199,6 +202,8 @@ def _register() -> None:
     app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
     # A cluster's logical dumps (docs/sources.md): 'restore pg-dump'.
     app.command("restore-pg-dump", help=restore_pg_dump_cmd.__doc__, hidden=True)(guarded(restore_pg_dump_cmd.command))
+    # Restore drills (docs/drills.md): 'drill report'.
+    app.command("drill-report", help=drill_cmd.report.__doc__, hidden=True)(guarded(drill_cmd.report))
 
 
 _register()
@@ -218,6 +223,7 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "mariadb"): "restore-mariadb",
     ("restore", "ldap"): "restore-ldap",
     ("restore", "pg-dump"): "restore-pg-dump",
+    ("drill", "report"): "drill-report",
 }
 
 
