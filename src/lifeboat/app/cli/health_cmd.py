@@ -1,0 +1,105 @@
+"""Health against objectives: each source's newest restorable point against its rpo, the
+PostgreSQL archiver and backlog, the repository (reachable, free space, stale locks), the
+last verify and drill. A table, --json, --nagios (one status line with perfdata) or
+--prometheus FILE (node exporter's textfile collector). The exit code always follows the
+Nagios plugin conventions: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (docs/health.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from lifeboat.app.cli.context import CliContext
+from lifeboat.app.cli.framework import Context, Exit, Option
+from lifeboat.app.cli.options import SourceOpt
+
+if TYPE_CHECKING:
+    from lifeboat.operations.health import HealthReport
+
+
+def command(
+    ctx: Context,
+    source: SourceOpt = None,
+    nagios: Annotated[bool, Option("--nagios", help="Print one Nagios status line with performance data.")] = False,
+    prometheus: Annotated[
+        str | None,
+        Option("--prometheus", metavar="FILE", help="Also write the metrics to FILE (Prometheus text format)."),
+    ] = None,
+    no_cluster: Annotated[
+        bool, Option("--no-cluster", help="Do not connect to PostgreSQL clusters (repository checks only).")
+    ] = False,
+) -> None:
+    from lifeboat.app.observability.nagios import status_line, unknown_line
+    from lifeboat.app.state import state_dir
+    from lifeboat.core.health import State
+    from lifeboat.errors import LifeboatError, cli_flag
+    from lifeboat.operations.health import HealthRequest, check_health
+    from lifeboat.operations.health_records import latest_results
+
+    state: CliContext = ctx.obj
+    out = state.output
+    environment = state.environment()
+    try:
+        config = state.config()
+    except LifeboatError as exc:  # health answers in its own exit codes: a check that cannot run is UNKNOWN
+        if nagios:
+            out.raw(unknown_line(exc.spelled(cli_flag)[0]))
+        else:
+            out.error(exc, exit_code=int(State.UNKNOWN))
+        raise Exit(int(State.UNKNOWN)) from None
+    directory = state_dir(environment)
+    configs: dict[str, Any] = dict(config.sources) if config is not None else {}
+    request = HealthRequest(
+        configs=configs,
+        selected=tuple(source or ()),
+        state_directory=str(directory),
+        probe=None if no_cluster else _prober(),
+        results=lambda repo: latest_results(repo, directory),
+    )
+    report = check_health(lambda: state.open_repository(read_only=True), request)
+    if prometheus:
+        from lifeboat.app.observability.prometheus import write_textfile
+
+        try:
+            write_textfile(report, prometheus)
+        except OSError as exc:
+            out.info(f"warning: cannot write {prometheus}: {exc.strerror or exc}")
+    if nagios:
+        out.raw(status_line(report))
+    elif state.json:
+        out.emit_json(report.to_json())
+    else:
+        _table(state, report)
+    if report.state is not State.OK:
+        raise Exit(int(report.state))
+
+
+def _prober() -> Any:
+    """How a postgres source's cluster is asked: its configured connection over libpq's PG* variables."""
+
+    def probe(config: Any) -> Any:
+        from lifeboat.operations.health_pg import probe_cluster
+        from lifeboat.sources.postgres.kind import connection_for
+
+        return probe_cluster(connection_for(config, {}), configured_spool=getattr(config, "wal_spool_dir", None))
+
+    return probe
+
+
+def _table(state: CliContext, report: HealthReport) -> None:
+    out = state.output
+    out.raw(f"{report.state.name}: {report.headline()}")
+    rows: list[list[str]] = []
+    hints: list[str] = []
+    for check in report.checks:
+        subject = check.subject
+        rows.append([subject, check.name, check.state.name, check.summary])
+        if check.hint and check.state.name != "OK":
+            hints.append(f"{subject} {check.name}: {check.hint}")
+    out.raw("")
+    if not state.quiet:
+        out.table(["SUBJECT", "CHECK", "STATE", "DETAIL"], rows)
+    if hints:
+        out.raw("")
+        out.raw("what to do:")
+        for hint in hints:
+            out.raw(f"  {hint}")
