@@ -31,7 +31,7 @@ def test_fresh_backup_is_ok(cli: Cli, tmp_path: Path) -> None:
     done = cli("health", env=env)
     assert done.code == 0, done
     assert done.stdout.startswith("OK: "), done
-    assert "web         rpo" in done.stdout or "web  " in done.stdout
+    assert [line.split()[:3] for line in done.stdout.splitlines() if line.startswith("web ")] == [["web", "rpo", "OK"]]
     nagios = cli("health", "--nagios", env=env)
     assert nagios.code == 0, nagios
     assert nagios.stdout.startswith("LIFEBOAT OK - 1 sources"), nagios

@@ -4,6 +4,7 @@ perfdata, the Prometheus text, the WAL window against ``pg info``, and the metad
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def test_overall_is_the_worst(states: list[State], overall: State) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(45, "45s"), (119, "119s"), (900, "15min"), (7200, "2h"), (3900 * 2, "2h10m"), (86400 * 3, "3d")]
+    ("seconds", "text"),
+    [(45, "45s"), (119, "119s"), (900, "15min"), (7200, "2h"), (3900 * 2, "2h10m"), (86400 * 3, "3d")],
 )
 def test_span(seconds: float, text: str) -> None:
     assert span(seconds) == text
@@ -126,7 +128,8 @@ def test_recorded_drill(age_days: float | None, ok: bool | None, expected: bool,
 
 def test_failed_verify_is_critical() -> None:
     result = RecordedResult(NOW - timedelta(hours=1), False, "pack damaged")
-    check = judge_recorded("db", "verify", result, NOW, max_age=timedelta(days=7), failed=State.CRITICAL, expected=False)
+    week = timedelta(days=7)
+    check = judge_recorded("db", "verify", result, NOW, max_age=week, failed=State.CRITICAL, expected=False)
     assert check is not None and check.state is State.CRITICAL and "FAILED" in check.summary
 
 
@@ -173,7 +176,8 @@ def test_prometheus_text_parses(tmp_path: Path) -> None:
     db = (("kind", "postgres"), ("source", "main-db"))
     assert samples[("lifeboat_health_state", ())] == 2
     assert samples[("lifeboat_source_rpo_seconds", db)] == 900
-    assert samples[("lifeboat_source_newest_restorable_timestamp_seconds", db)] == (NOW - timedelta(hours=2)).timestamp()
+    newest = (NOW - timedelta(hours=2)).timestamp()
+    assert samples[("lifeboat_source_newest_restorable_timestamp_seconds", db)] == newest
     assert samples[("lifeboat_pg_archiver_failed_total", db)] == 3
     assert samples[("lifeboat_pg_archive_ready_files", db)] == 40
     assert samples[("lifeboat_last_drill_success", db)] == 1
@@ -226,9 +230,7 @@ def _push(repo: Repository, numbers: list[int], timeline: int = 1) -> None:
         ([2, 6], range(3, 12), []),  # the oldest backup's WAL expired
     ],
 )
-def test_window_equals_pg_info(
-    memory_repo: Repository, backups: list[int], archived: range, holes: list[int]
-) -> None:
+def test_window_equals_pg_info(memory_repo: Repository, backups: list[int], archived: range, holes: list[int]) -> None:
     for i, number in enumerate(backups):
         _backup(memory_repo, number, NOW - timedelta(hours=len(backups) - i))
     _push(memory_repo, [n for n in archived if n not in holes])
@@ -246,6 +248,24 @@ def test_window_equals_pg_info(
     assert reached == expected.latest_wal
     present = [n for n in archived if n not in holes]
     assert window.missing_count == sum(1 for n in range(min(backups), max(present) + 1) if n not in present)
+
+
+@pytest.mark.parametrize("holes", [[], [6], [3], [8]])
+def test_window_equals_pg_info_across_a_timeline_switch(memory_repo: Repository, holes: list[int]) -> None:
+    """Timeline 2 branches off timeline 1 inside segment 5; timeline 1 went on to 7 (off the
+    history followed); recovery reads 0–4 from timeline 1 and 5–10 from timeline 2."""
+    _backup(memory_repo, 2, NOW - timedelta(hours=3))
+    _push(memory_repo, [n for n in range(0, 8) if n not in holes or n > 4])
+    time.sleep(0.01)  # timeline 2's WAL arrives later: it is the live one
+    WalArchive(memory_repo, SYSTEM).push("00000002.history", f"1\t0/{5 * SEG + 100:X}\tbranch\n".encode())
+    _push(memory_repo, [n for n in range(5, 11) if n not in holes or n <= 4], timeline=2)
+    (info,) = pg_info(memory_repo)
+    window = _window(memory_repo, SYSTEM, info.backups, _ArchivedWal.list(memory_repo), SEG, MetadataCache(None))
+    assert window.timeline == 2 and info.window is not None and info.window.timeline == 2
+    assert (window.blocked_by.name if window.blocked_by else None) == info.window.blocked_by
+    assert (window.gap.name if window.gap else None) == info.gap
+    assert window.reached is not None and window.reached.name == info.window.latest_wal
+    assert [s.name for s in window.missing] == [WalSegment(1 if h < 5 else 2, h).name for h in holes]
 
 
 # --- the metadata cache --------------------------------------------------------------------------------

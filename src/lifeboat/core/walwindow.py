@@ -70,21 +70,30 @@ def wal_window(
     """The window on ``history`` given ``present`` (timeline → archived segment numbers)."""
     path = history.path()
     empty: set[int] = set()
+    owners = _owners(path, size)
 
     def has(number: int) -> bool:
         return number in present.get(timeline_for_segment(path, number, size), empty)
 
     end_number = -1
-    for period in path:
-        for number in present.get(period.timeline, empty):
-            if number > end_number and timeline_for_segment(path, number, size) == period.timeline:
-                end_number = number
+    for timeline, first, high in owners:
+        numbers = present.get(timeline, empty)
+        if first == 0 and high is None:  # one timeline from the start: all of it
+            end_number = max(end_number, max(numbers, default=-1))
+        else:
+            owned = (n for n in numbers if first <= n and (high is None or n < high))
+            end_number = max(end_number, max(owned, default=-1))
     end = _segment(path, end_number, size) if end_number >= 0 else None
     on_path = [b for b in backups if on_history(b, history)]
     if not on_path:
         return WalWindow(history.timeline, end, None, None, None, None, None, 0, ())
     low = min(first_needed(b) for b in on_path)
-    holes = [n for n in range(low, end_number + 1) if not has(n)]
+    holes: list[int] = []
+    for timeline, first, high in owners:
+        numbers = present.get(timeline, empty)
+        stop = end_number + 1 if high is None else min(high, end_number + 1)
+        holes += [n for n in range(max(first, low), stop) if n not in numbers]
+    holes.sort()
 
     def missing(backup: BaseBackup, until: int) -> int | None:
         start = first_needed(backup)
@@ -125,6 +134,21 @@ def wal_window(
         missing_count=len(holes),
         missing=shown,
     )
+
+
+def _owners(path: Sequence[TimelinePeriod], size: int) -> list[tuple[int, int, int | None]]:
+    """(timeline, first segment, end segment or None) that recovery along ``path`` reads from
+    each timeline when every file is there: :func:`timeline_for_segment` as ranges, so a
+    hundred thousand segments are judged without a call each. A period owns the segments
+    from its beginning up to the earliest beginning of a later one."""
+    owners: list[tuple[int, int, int | None]] = []
+    for index, period in enumerate(path):
+        later = [p.begin // size for p in path[index + 1 :]]
+        high = min(later) if later else None
+        first = period.begin // size
+        if high is None or first < high:
+            owners.append((period.timeline, first, high))
+    return owners
 
 
 def _segment(path: Sequence[TimelinePeriod], number: int, size: int) -> WalSegment:

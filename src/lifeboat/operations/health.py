@@ -59,6 +59,7 @@ from lifeboat.storage.base import list_names, space_report
 REPOSITORY = "repository"
 _SEGMENT_NAME = re.compile(r"^[0-9A-F]{24}$")
 _HISTORY_NAME = re.compile(r"^[0-9A-F]{8}\.history$")
+_TIMELINE_DIR = re.compile(r"^[0-9A-F]{8}$")
 
 # What a front end gives to read the recorded verify and drill results: (kind, source) → result.
 RecordedResults = Callable[[Repository], Mapping[tuple[str, str], RecordedResult]]
@@ -347,16 +348,21 @@ class _ArchivedWal:
             names = list(list_names(repo.backend, WAL_PREFIX))
         except StorageNotFound:
             return found
+        here = ""  # the directory "wal/<system>/<timeline>/" of the names being read (listings are sorted)
+        segments: list[str] = []
+        system = ""
         for name in names:
-            parts = name.split("/")
-            if len(parts) != 4 or not parts[1].isdigit():
-                continue
-            system, directory, file = parts[1], parts[2], parts[3]
-            if file[:8] != directory:
-                continue
-            if _SEGMENT_NAME.match(file):
-                found.segments.setdefault(system, {}).setdefault(int(directory, 16), []).append(file)
-            elif _HISTORY_NAME.match(file):
+            if not (here and name.startswith(here)):
+                parts = name.split("/")
+                if len(parts) != 4 or not parts[1].isdigit() or not _TIMELINE_DIR.match(parts[2]):
+                    here = ""
+                    continue
+                system, here = parts[1], f"{WAL_PREFIX}{parts[1]}/{parts[2]}/"
+                segments = found.segments.setdefault(system, {}).setdefault(int(parts[2], 16), [])
+            file = name[len(here) :]
+            if _SEGMENT_NAME.match(file) and file.startswith(here[-9:-1]):
+                segments.append(file)
+            elif _HISTORY_NAME.match(file) and file.startswith(here[-9:-1]):
                 found.history.setdefault(system, set()).add(file)
         return found
 

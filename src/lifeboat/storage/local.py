@@ -195,7 +195,7 @@ class LocalBackend:
     def list_names(self, prefix: str = "") -> Iterator[str]:
         """The names :meth:`list` gives, without a ``stat`` of each file (ten times faster on
         a hundred thousand WAL files, storage.base.NameListing)."""
-        return (name for name, _ in self._names(prefix, temporaries=False))
+        return (name for name, _, _ in self._names(prefix, temporaries=False))
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         return self._walk("", temporaries=True)
@@ -215,17 +215,17 @@ class LocalBackend:
         A directory this process may not read fails the listing: skipping it would make
         its objects look missing (an integrity error) when the fault is a permission.
         """
-        for name, path in self._names(prefix, temporaries=temporaries):
+        for name, directory, filename in self._names(prefix, temporaries=temporaries):
             try:
-                st = os.stat(path)
+                st = os.stat(os.path.join(directory, filename))
             except FileNotFoundError:
                 continue  # deleted while listing
             except OSError as exc:
                 raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
             yield ObjectInfo(name, st.st_size, st.st_mtime)
 
-    def _names(self, prefix: str, *, temporaries: bool) -> Iterator[tuple[str, str]]:
-        """(object name, file path) below the directory ``prefix`` points into, sorted."""
+    def _names(self, prefix: str, *, temporaries: bool) -> Iterator[tuple[str, str, str]]:
+        """(object name, directory, file name) below the directory ``prefix`` points into, sorted."""
         head, _, _ = prefix.rpartition("/")
         start = self._root / head if head else self._root
         try:
@@ -236,12 +236,14 @@ class LocalBackend:
             for dirpath, dirnames, filenames in os.walk(start, onerror=_unless_vanished):
                 dirnames.sort()
                 rel_dir = os.path.relpath(dirpath, self._root)
+                head = "" if rel_dir == "." else f"{rel_dir}/"
+                whole = head.startswith(prefix)  # every name here matches: no test per file
                 for filename in sorted(filenames):
                     if filename.startswith(TEMP_PREFIX) != temporaries:
                         continue
-                    name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
-                    if name.startswith(prefix):
-                        yield name, os.path.join(dirpath, filename)
+                    name = head + filename
+                    if whole or name.startswith(prefix):
+                        yield name, dirpath, filename
         except OSError as exc:
             raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
 
