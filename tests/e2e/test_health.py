@@ -114,3 +114,19 @@ def test_cache_follows_the_repository(cli: Cli, tmp_path: Path) -> None:
     assert third["sources"][0]["snapshots"] == 1
     assert (third["cache"]["snapshots_fetched"], third["cache"]["snapshots_dropped"]) == (0, 2)
     assert second["repository"]["snapshots"] == 3 and third["repository"]["snapshots"] == 1
+
+
+def test_a_source_seen_only_in_the_repository_is_shown_unconfigured(cli: Cli, tmp_path: Path) -> None:
+    done = cli("init", "--kdf-memory", "16KiB", "--kdf-iterations", "1")
+    assert done.code == 0, done
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "a").write_text("a")
+    assert cli("backup", str(tmp_path / "tree")).code == 0
+    env = {"LIFEBOAT_STATE_DIR": str(tmp_path / "state")}
+    doc = json.loads(cli("--json", "health", env=env).stdout)
+    (source,) = doc["sources"]
+    assert (source["configured"], source["state"], source["rpo_seconds"]) == (False, "OK", None)
+    table = cli("health", env=env)
+    assert table.code == 0 and "(unconfigured)  rpo" in table.stdout and "(no rpo set)" in table.stdout
+    missing = cli("health", "--source", "nope", env=env)
+    assert missing.code == 3 and "no such source" in missing.stdout

@@ -236,7 +236,11 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
         mine = by_source.get(name, [])
         kind = str(getattr(config, "type", "") or (mine[-1].kind if mine else "unknown"))
         source = SourceHealth(name, kind, config is not None, _rpo(config), snapshots=len(mine))
-        if repo is None:
+        if config is None and not mine and repo is not None:
+            source.checks.append(
+                Check(name, "rpo", State.UNKNOWN, "no such source: not configured, no backups", "check the name")
+            )
+        elif repo is None:
             source.checks.append(
                 Check(name, "rpo", State.UNKNOWN, "not known: the repository cannot be read", "see the repository")
             )

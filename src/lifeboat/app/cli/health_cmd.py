@@ -90,8 +90,9 @@ def _table(state: CliContext, report: HealthReport) -> None:
     out.raw(f"{report.state.name}: {report.headline()}")
     rows: list[list[str]] = []
     hints: list[str] = []
+    unconfigured = {s.name for s in report.sources if not s.configured}
     for check in report.checks:
-        subject = check.subject
+        subject = check.subject + (" (unconfigured)" if check.subject in unconfigured else "")
         rows.append([subject, check.name, check.state.name, check.summary])
         if check.hint and check.state.name != "OK":
             hints.append(f"{subject} {check.name}: {check.hint}")
