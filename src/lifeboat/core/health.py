@@ -205,7 +205,14 @@ def judge_archiver(subject: str, stats: ArchiverStats, now: datetime) -> Check:
 def judge_ready(subject: str, ready: int | None, how: str) -> Check:
     """The ``.ready`` backlog: WAL PostgreSQL has finished and not yet archived."""
     if ready is None:
-        return Check(subject, "ready", State.UNKNOWN, f"archive backlog not known ({how})", "", {"files": None})
+        return Check(
+            subject,
+            "ready",
+            State.UNKNOWN,
+            f"archive backlog not known ({how})",
+            "run health on the database host, or let its user count the backlog: GRANT pg_monitor TO <user>",
+            {"files": None},
+        )
     if ready >= READY_BACKLOG_WARNING:
         return Check(
             subject,

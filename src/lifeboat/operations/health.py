@@ -528,6 +528,18 @@ def _judge_window(subject: str, window: WalWindow) -> Check:
 def _cluster_checks(source: SourceHealth, probe: ClusterProbe, now: datetime) -> None:
     source.cluster = probe
     name = source.name
+    backed_up = source.wal["system_id"] if source.wal else None
+    if probe.reachable and backed_up and probe.system_id and probe.system_id != backed_up:
+        source.checks.append(
+            Check(
+                name,
+                "system",
+                State.CRITICAL,
+                f"the cluster is database system {probe.system_id}, but the backups are of {backed_up}: "
+                "nothing of this cluster is restorable",
+                f"take a base backup of it: 'lifeboat backup --source {name}'",
+            )
+        )
     if not probe.reachable:
         why = f"cluster not reachable: {probe.error}"
         hint = "is the server running? the connection comes from the source's host/port/user and libpq's PG* variables"

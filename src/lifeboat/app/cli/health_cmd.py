@@ -86,8 +86,8 @@ def _prober() -> Any:
 
 
 def _table(state: CliContext, report: HealthReport) -> None:
-    out = state.output
-    out.raw(f"{report.state.name}: {report.headline()}")
+    out = state.output  # --quiet prints nothing: the exit code (and --prometheus) say it
+    out.line(f"{report.state.name}: {report.headline()}")
     rows: list[list[str]] = []
     hints: list[str] = []
     unconfigured = {s.name for s in report.sources if not s.configured}
@@ -96,11 +96,10 @@ def _table(state: CliContext, report: HealthReport) -> None:
         rows.append([subject, check.name, check.state.name, check.summary])
         if check.hint and check.state.name != "OK":
             hints.append(f"{subject} {check.name}: {check.hint}")
-    out.raw("")
-    if not state.quiet:
-        out.table(["SUBJECT", "CHECK", "STATE", "DETAIL"], rows)
+    out.line("")
+    out.table(["SUBJECT", "CHECK", "STATE", "DETAIL"], rows)
     if hints:
-        out.raw("")
-        out.raw("what to do:")
+        out.line("")
+        out.line("what to do:")
         for hint in hints:
-            out.raw(f"  {hint}")
+            out.line(f"  {hint}")
