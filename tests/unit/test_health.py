@@ -295,3 +295,18 @@ def test_cache_fetches_only_new_ids_and_drops_removed_ones(memory_repo: Reposito
     cache = MetadataCache.load(tmp_path, rid)
     found, _ = cache.snapshots_of(memory_repo)
     assert cache.stats.discarded and cache.stats.snapshots_fetched == 3 and len(found) == 3
+
+
+def test_cluster_facts_judged() -> None:
+    from lifeboat.operations.health import _cluster_checks
+
+    other = SourceHealth("db", "postgres", True, wal={"system_id": "111"})
+    _cluster_checks(other, ClusterProbe(system_id="222", archiver=_stats(None, NOW), ready=0), NOW)
+    assert {c.name: c.state for c in other.checks}["system"] is State.CRITICAL
+    down = SourceHealth("db", "postgres", True, wal={"system_id": "111"})
+    _cluster_checks(down, ClusterProbe(error="connection refused"), NOW)
+    assert [(c.name, c.state) for c in down.checks] == [("cluster", State.UNKNOWN)]
+    uncounted = SourceHealth("db", "postgres", True)
+    _cluster_checks(uncounted, ClusterProbe(system_id="111", archiver=_stats(None, NOW), ready_how="denied"), NOW)
+    states = {c.name: c.state for c in uncounted.checks}
+    assert states["archiver"] is State.OK and states["ready"] is State.UNKNOWN
