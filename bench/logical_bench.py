@@ -98,7 +98,7 @@ def fill_customers(n: int) -> str:
 def add_orders(first: int, n: int, customers: int) -> str:
     return (
         "INSERT INTO orders (customer_id, created_at, status, amount, note) "
-        f"SELECT 1 + (g * 7919) % {customers}, now() - interval '1 hour' * (g % 5000), "
+        f"SELECT 1 + (g::bigint * 7919) % {customers}, now() - interval '1 hour' * (g % 5000), "
         f"({STATUSES})[1 + g % 6], ((g * 37) % 100000) / 100.0, "
         "CASE WHEN g % 3 = 0 THEN 'leave at the door, ring twice' "
         "WHEN g % 3 = 1 THEN 'gift wrap: ' || md5(g::text) ELSE '' END "
@@ -150,7 +150,8 @@ class Bench:
 
     @property
     def pg_env(self) -> dict[str, str]:
-        return self.cluster.env()
+        # every tool reaches the server the same way: TCP on 127.0.0.1 (borgmatic names the dump by host)
+        return {**self.cluster.env(), "PGHOST": "127.0.0.1"}
 
     def setup(self) -> None:
         print(f"setting up the shop database (scale {self.scale}) in {self.work}", flush=True)
@@ -182,7 +183,7 @@ class Bench:
             "version: 1\n"
             f"repositories:\n  main:\n    url: {self.lifeboat_repo}\n    password_file: {self.password_file}\n"
             "sources:\n"
-            f"  {DATABASE}:\n    type: pg_dump\n    host: {c.socket_dir}\n    port: {c.port}\n    user: postgres\n"
+            f"  {DATABASE}:\n    type: pg_dump\n    host: 127.0.0.1\n    port: {c.port}\n    user: postgres\n"
             f"    databases: [{DATABASE}]\n"
         )
         subprocess.run(self.lifeboat("init"), env={**os.environ, **self.lifeboat_env}, check=True, capture_output=True)
@@ -196,7 +197,7 @@ class Bench:
                 f"storage:\n    encryption_passphrase: {PASSWORD}\n"
                 "retention:\n    keep_daily: 7\n"
                 "hooks:\n    postgresql_databases:\n"
-                f"        - name: {DATABASE}\n          hostname: {c.socket_dir}\n          port: {c.port}\n"
+                f"        - name: {DATABASE}\n          hostname: 127.0.0.1\n          port: {c.port}\n"
                 f"          username: postgres{options}\n"
             )
             self.borg_configs[name].chmod(0o600)

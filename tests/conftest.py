@@ -80,6 +80,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {
         "LIFEBOAT_REPO": str(tmp_path / "repo"),
         "LIFEBOAT_PASSWORD_FILE": str(password_file),
+        "LIFEBOAT_STATE_DIR": str(tmp_path / "state"),  # the record cache: never the host's
     }
     for name in ("LIFEBOAT_PASSWORD", "LIFEBOAT_PASSWORD_COMMAND", "LIFEBOAT_CONFIG"):
         os.environ.pop(name, None)

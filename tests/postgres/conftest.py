@@ -66,6 +66,7 @@ class PgWorld:
             "LIFEBOAT_SERVER_COMMAND": self.server_command,
             "LIFEBOAT_PASSWORD": "",
             "LIFEBOAT_CONFIG": "",
+            "LIFEBOAT_STATE_DIR": str(self.repo_dir.parent / "state"),  # the record cache: never the host's
         }
 
     def archive_command(self, *extra: str) -> str:

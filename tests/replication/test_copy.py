@@ -7,14 +7,17 @@ import hashlib
 import os
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from lifeboat.core.snapshot import SnapshotFilter
 from lifeboat.errors import IntegrityError, UsageError
 from lifeboat.operations.backup import BackupRequest, backup_files
 from lifeboat.operations.copy import ORIGIN, copy_snapshots
 from lifeboat.operations.maintenance import check
+from lifeboat.operations.records import list_records, new_record
 from lifeboat.operations.restore import RestoreOptions, restore_snapshot
 from lifeboat.repository import layout
 from lifeboat.repository.check import DataSubset
@@ -299,3 +302,30 @@ def test_copy_reports_events_and_a_cancel_stops_it_between_snapshots(source_repo
     assert [c.source_id for c in result.copied] == [second] and result.already_present == [first]
     (ready,) = [e for e in seen if isinstance(e, ResultReady)]
     assert (ready.operation, ready.document) == ("copy", result.to_json())
+
+
+def test_records_are_copied_resealed_once_and_only_for_the_sources_copied(
+    source_repo: Repository, tmp_path: Path
+) -> None:
+    tree = tmp_path / "data"
+    make_tree(tree, seed=8)
+    backup(source_repo, tree)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    mine = source_repo.save_record(new_record("verify", str(tree), ok=True, summary={}, result={}, time=when))
+    other = source_repo.save_record(new_record("drill", "elsewhere", ok=False, summary={}, result={}, time=when))
+    dst = Repository.init(MemoryBackend(), OTHER_PASSPHRASE, kdf=FAST_KDF)
+
+    selected = copy_snapshots(source_repo, dst, selection=SnapshotFilter(sources=(str(tree),)))
+    assert (selected.records_copied, selected.records_present) == (1, 0)
+    everything = copy_snapshots(source_repo, dst)
+    assert (everything.records_copied, everything.records_present) == (1, 1)
+    again = copy_snapshots(source_repo, dst)
+    assert (again.records_copied, again.records_present) == (0, 2)
+
+    copied = list_records(dst).records
+    assert sorted(r.id for r in copied) != sorted([mine.id, other.id])  # sealed under the destination's keys
+    assert sorted((r.kind, r.source, r.ok) for r in copied) == [
+        ("drill", "elsewhere", False),
+        ("verify", str(tree), True),
+    ]
+    assert copy_snapshots(dst, source_repo).records_copied == 0  # a copy back is not a new record

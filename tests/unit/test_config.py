@@ -48,6 +48,7 @@ def test_a_good_file_loads_with_its_retention() -> None:
         ("sources: {web: {paths: [rel]}}", "sources.web.paths: path 'rel' must be absolute"),
         ("retention: {keep_daily: x}", "retention.keep_daily"),
         ("retention: {keep_within: 7q}", "retention.keep_within: invalid duration"),
+        ("retention: {recovery_window: 2 weeks}", "retention.recovery_window: invalid duration"),
         ("sources: {web: {paths: [/a], repository: nope}}", "names 'nope', which is not in repositories"),
         ("default_repository: nope", "default_repository names 'nope'"),
         ("version: 2", "version"),
@@ -73,6 +74,16 @@ def test_durations_and_sizes_may_be_bare_numbers() -> None:
     assert config.repositories["main"].lock_wait == "30"
     policy = config.retention_for("elsewhere")
     assert policy is not None and policy.keep_within == timedelta(minutes=10)
+
+
+def test_a_recovery_window_sits_in_the_same_policy_as_the_gfs_rules() -> None:
+    config = parse_config(
+        "sources: {db: {type: postgres, data_directory: /pg, retention: {recovery_window: 14d, keep_daily: 7}}}\n"
+    )
+    policy = config.retention_for("db")
+    assert policy is not None and policy.recovery_window == timedelta(days=14) and policy.keep_daily == 7
+    assert policy.point_in_time_window == timedelta(days=14)
+    assert policy.describe() == "keep daily 7; recovery window 14d"
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,11 @@ def test_retention_given_wins_else_the_sources_else_the_configurations() -> None
     with pytest.raises(UsageError) as caught:
         retention_given(keep_within="7q")
     assert caught.value.spelled(cli_flag)[0].startswith("--keep-within: invalid duration")
+    window = retention_given(recovery_window="14d")
+    assert window.recovery_window == timedelta(days=14) and not window.is_empty
+    with pytest.raises(UsageError) as caught:
+        retention_given(recovery_window="two weeks")
+    assert caught.value.spelled(cli_flag)[0].startswith("--recovery-window: invalid duration")
 
 
 def test_an_unknown_kind_named_by_a_source_is_a_config_error() -> None:

@@ -88,9 +88,11 @@ class RetentionConfig(_Strict):
     keep_yearly: int = Field(0, ge=-1)
     keep_within: Duration | None = None
     keep_tags: list[str] = Field(default_factory=list)
+    recovery_window: Duration | None = None  # any point this far back is restorable (docs/postgres.md)
 
     def policy(self) -> RetentionPolicy:
         within: timedelta | None = parse_duration(self.keep_within) if self.keep_within else None
+        window: timedelta | None = parse_duration(self.recovery_window) if self.recovery_window else None
         return RetentionPolicy(
             keep_last=self.keep_last,
             keep_hourly=self.keep_hourly,
@@ -100,6 +102,7 @@ class RetentionConfig(_Strict):
             keep_yearly=self.keep_yearly,
             keep_within=within,
             keep_tags=tuple(self.keep_tags),
+            recovery_window=window,
         )
 
 
@@ -342,6 +345,48 @@ class ConfigSourceConfig(FilesSourceConfig):
         return patterns
 
 
+class PgDumpSourceConfig(_SourceBase):
+    """Every database of a PostgreSQL cluster by pg_dump, and its roles and tablespaces by
+    pg_dumpall --globals-only, in one snapshot (docs/sources.md, docs/configuration.md)."""
+
+    type: Literal["pg_dump"]
+    host: str | None = None  # connection; unset values come from libpq's PG* variables and service file
+    port: int | None = Field(None, ge=1, le=65535)
+    user: str | None = None
+    dbname: str = "postgres"  # the database connected to for listing the others and for the globals
+    service: str | None = None  # a libpq service name (PGSERVICE), from pg_service.conf
+    passfile: str | None = None  # a libpq password file (PGPASSFILE); passwords never go in argv
+    env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
+    databases: list[str] | None = Field(None, min_length=1)  # default: every database that allows connections
+    exclude_databases: list[str] = Field(default_factory=list)
+    role_passwords: bool = True  # false: the roles without their password hashes (no superuser needed)
+    jobs: int | None = Field(None, ge=1, le=64)  # parallel pg_dump: directory format via temp_directory
+    temp_directory: str | None = None  # where a parallel dump or restore is written first; default: TMPDIR
+
+    @field_validator("env")
+    @classmethod
+    def _variables(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return env
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path {value!r} must be absolute")
+        return value
+
+    @field_validator("databases", "exclude_databases")
+    @classmethod
+    def _names(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or ():
+            if not name or "\0" in name:
+                raise ValueError(f"{name!r} is not a database name")
+        return names
+
+
 def _source_type(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("type", "files"))
@@ -357,7 +402,8 @@ SourceConfig = Annotated[
     | Annotated[SqliteSourceConfig, Tag("sqlite")]
     | Annotated[MariadbSourceConfig, Tag("mariadb")]
     | Annotated[LdapSourceConfig, Tag("ldap")]
-    | Annotated[ConfigSourceConfig, Tag("config")],
+    | Annotated[ConfigSourceConfig, Tag("config")]
+    | Annotated[PgDumpSourceConfig, Tag("pg_dump")],
     Discriminator(_source_type),
 ]
 

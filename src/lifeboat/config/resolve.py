@@ -165,8 +165,10 @@ def retention_given(
     keep_yearly: int = 0,
     keep_within: str | None = None,
     keep_tags: tuple[str, ...] = (),
+    recovery_window: str | None = None,
 ) -> RetentionPolicy:
-    """A retention policy from explicit options (``keep_within`` a duration like ``7d``)."""
+    """A retention policy from explicit options (``keep_within`` and ``recovery_window``
+    durations like ``7d``)."""
     from lifeboat.core.retention import RetentionPolicy
     from lifeboat.core.units import parse_duration
 
@@ -176,8 +178,22 @@ def retention_given(
             within = parse_duration(keep_within)
         except ValueError as exc:
             raise UsageError(f"{option('keep_within')}: {exc}") from None
+    window: timedelta | None = None
+    if recovery_window:
+        try:
+            window = parse_duration(recovery_window)
+        except ValueError as exc:
+            raise UsageError(f"{option('recovery_window')}: {exc}") from None
     return RetentionPolicy(
-        keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, within, tuple(keep_tags)
+        keep_last,
+        keep_hourly,
+        keep_daily,
+        keep_weekly,
+        keep_monthly,
+        keep_yearly,
+        within,
+        tuple(keep_tags),
+        recovery_window=window,
     )
 
 

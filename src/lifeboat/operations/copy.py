@@ -19,6 +19,9 @@ them is decrypted and checked against its id under the destination's keys
 (:meth:`Repository.verify_pack`); and the index files written are confirmed in storage.
 Archived WAL files are fetched with the source's keys and archived at the destination by
 :class:`~lifeboat.repository.wal.WalArchive`, as ``wal-push`` archives them, then read back.
+Records (verify and drill results, :mod:`lifeboat.operations.records`) are re-sealed under the
+destination's keys; one whose content the destination already holds is not copied again (a
+record's id is the hash of its sealed bytes, so content is what identifies it across keys).
 
 Its steps are announced as events (``StepAnnounced``), the result as ``ResultReady``; a
 cancelled copy stops between snapshots, between the files of a snapshot's trees and between
@@ -33,6 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
+
+import blake3
 
 from lifeboat.core.events import Events
 from lifeboat.core.ids import BlobType, short
@@ -76,6 +81,9 @@ class CopyResult:
     wal_copied: int = 0
     wal_present: int = 0
     wal_bytes: int = 0
+    records_copied: int = 0
+    records_present: int = 0
+    records_unreadable: list[str] = field(default_factory=list)  # source record ids that cannot be read
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +108,11 @@ class CopyResult:
             "bytes_stored": self.bytes_stored,
             "packs_verified": self.packs_verified,
             "wal": {"copied": self.wal_copied, "present": self.wal_present, "bytes": self.wal_bytes},
+            "records": {
+                "copied": self.records_copied,
+                "present": self.records_present,
+                "unreadable": self.records_unreadable,
+            },
         }
 
 
@@ -369,6 +382,8 @@ def copy_snapshots(
             )
         if wal:
             copy_wal(src, dst, result, verify=verify, workers=workers, events=events)
+        whole = not refs and selection is None  # every record, else those of the sources copied
+        copy_records(src, dst, result, sources=None if whole else {s.source for s in chosen})
     events.result(result.to_json())
     return result
 
@@ -411,6 +426,30 @@ def _copy_one(
         extra={**snapshot.extra, ORIGIN: {"repository": origin_repo, "snapshot": origin_id}},
     )
     return dst.save_snapshot(copy)
+
+
+# --- records ---------------------------------------------------------------------------------------
+def copy_records(src: Repository, dst: Repository, result: CopyResult, *, sources: set[str] | None = None) -> None:
+    """Copy every record (of ``sources``, when given) whose content the destination lacks,
+    sealed under its keys. A record of the source that cannot be read is named in the result,
+    not copied."""
+    from lifeboat.operations.records import list_records
+
+    present = {_fingerprint(r.encode()) for r in list_records(dst).records}
+    listing = list_records(src)
+    result.records_unreadable = sorted(listing.unreadable)
+    for record in reversed(listing.records):  # oldest first
+        if sources is not None and record.source not in sources:
+            continue
+        if _fingerprint(record.encode()) in present:
+            result.records_present += 1
+            continue
+        dst.save_record(record)
+        result.records_copied += 1
+
+
+def _fingerprint(payload: bytes) -> str:
+    return blake3.blake3(payload).hexdigest()
 
 
 # --- archived WAL --------------------------------------------------------------------------------

@@ -1,13 +1,18 @@
 """Maintenance use cases: retention (forget), garbage collection (prune), check, repair,
-statistics and locks. Each takes the lock its work needs."""
+statistics and locks. Each takes the lock its work needs.
+
+``forget`` applying a PostgreSQL source's policy also expires that source's archived WAL:
+what no base backup left afterwards can read (:mod:`lifeboat.core.wal_expiry`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lifeboat.core.basebackup import KIND as POSTGRES_KIND
+from lifeboat.core.basebackup import BaseBackup, base_backups
 from lifeboat.core.events import Events
 from lifeboat.core.retention import Decision, GroupKey, RetentionPolicy, apply_policy
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter
@@ -21,6 +26,9 @@ from lifeboat.repository.reachability import mark
 from lifeboat.repository.repair import RepairResult, rebuild_index
 from lifeboat.repository.repo import Repository
 
+if TYPE_CHECKING:
+    from lifeboat.operations.pg_expire import WalExpiry
+
 
 @dataclass
 class ForgetResult:
@@ -29,6 +37,7 @@ class ForgetResult:
     not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
     dry_run: bool = False
     policies: dict[GroupKey, str] = field(default_factory=dict)
+    wal: list[WalExpiry] = field(default_factory=list)  # per PostgreSQL system the policies judged
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,7 @@ class ForgetResult:
             ],
             "removed": self.removed,
             "not_removed": self.not_removed,
+            "wal": [w.to_json() for w in self.wal],
         }
 
 
@@ -68,7 +78,9 @@ def forget(
     lock_wait: float = 0.0,
     events: Events | None = None,
 ) -> ForgetResult:
-    """Apply retention per (source, host) group; snapshots without a policy are kept.
+    """Apply retention per (source, host) group; snapshots without a policy are kept. The WAL
+    of each PostgreSQL system whose base backups a policy judged is expired too, bounded by
+    every base backup of that system left in the repository (judged or not).
 
     Cancellable until the first snapshot is removed; the result is also an event."""
     events = (events or Events()).for_operation("forget")
@@ -93,6 +105,9 @@ def forget(
             for key, decisions in apply_policy(members, policy, now, tz=tz).items():
                 result.groups[key] = decisions
                 result.policies[key] = policy.describe()
+        # Read every base backup record before removing anything: a malformed one stops here.
+        judged_kinds = {d.snapshot.kind for decisions in result.groups.values() for d in decisions}
+        backups = base_backups(readable) if POSTGRES_KIND in judged_kinds else []
         events.check()
         if not dry_run:
             for decisions in result.groups.values():
@@ -104,8 +119,27 @@ def forget(
                             result.not_removed.append(decision.snapshot.id)
                             continue
                         result.removed.append(decision.snapshot.id)
+        result.wal = _expire_judged_wal(repo, backups, result, dry_run=dry_run)
     events.result(result.to_json())
     return result
+
+
+def _expire_judged_wal(
+    repo: Repository, backups: list[BaseBackup], result: ForgetResult, *, dry_run: bool
+) -> list[WalExpiry]:
+    """Expire the WAL of the PostgreSQL systems the policies judged, keeping what every base
+    backup still in the repository needs (in a dry run: every one the decisions keep)."""
+    from lifeboat.operations.pg_expire import expire_system
+
+    judged = {d.snapshot.id for decisions in result.groups.values() for d in decisions}
+    systems = sorted({b.system_id for b in backups if b.snapshot_id in judged})
+    going = {d.snapshot.id for decisions in result.groups.values() for d in decisions if not d.keep}
+    gone = going if dry_run else set(result.removed)
+    remaining = [b for b in backups if b.snapshot_id not in gone]
+    return [
+        expire_system(repo, system, [b for b in remaining if b.system_id == system], dry_run=dry_run)
+        for system in systems
+    ]
 
 
 def forget_ids(

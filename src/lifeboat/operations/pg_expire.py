@@ -1,19 +1,19 @@
-"""``pg prune-wal``: remove archived WAL that no remaining base backup can use.
+"""``pg prune-wal`` and the WAL half of ``forget``: remove archived WAL no kept base backup
+can read again (the rules are :mod:`lifeboat.core.wal_expiry`).
 
-Recovery starts at a base backup's start segment, so a segment (or ``.partial``, or
-``.backup`` file) numbered below the oldest remaining backup's start segment — on any
-timeline — can never be read again. Timeline history files are kept: they are tiny and
-recovery needs them to find its way. Run it after ``forget``; without any base backup
-nothing is removed (the archive would be useless, but it may be all there is).
+``pg prune-wal`` keeps what the base backups in the repository need; ``forget`` applying a
+PostgreSQL source's policy calls :func:`expire_system` with the backups its decision keeps,
+inside its own (exclusive) lock, so the snapshots and the WAL go in one step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifeboat.core.basebackup import base_backups
-from lifeboat.core.wal import WalFileKind
+from lifeboat.core.basebackup import BaseBackup, base_backups
+from lifeboat.core.wal_expiry import RemovedRange, plan_wal_expiry
 from lifeboat.errors import ObjectNotFound, StorageNotFound
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive, archived_systems
@@ -22,9 +22,12 @@ from lifeboat.repository.wal import WalArchive, archived_systems
 @dataclass
 class WalExpiry:
     system_id: str
-    keep_from: str  # the oldest backup's start segment
+    keep_from: str  # the oldest kept backup's start segment ("" when no backup is kept)
+    reason: str = ""
+    horizon_backup: str = ""
     removed: list[str] = field(default_factory=list)
     removed_bytes: int = 0
+    ranges: list[RemovedRange] = field(default_factory=list)
     kept: int = 0
     dry_run: bool = False
 
@@ -32,13 +35,44 @@ class WalExpiry:
         return {
             "system_id": self.system_id,
             "keep_from": self.keep_from,
+            "horizon_backup": self.horizon_backup,
+            "reason": self.reason,
             "removed": len(self.removed),
             "removed_bytes": self.removed_bytes,
             "kept": self.kept,
             "first_removed": self.removed[0] if self.removed else None,
             "last_removed": self.removed[-1] if self.removed else None,
+            "ranges": [r.to_json() for r in self.ranges],
             "dry_run": self.dry_run,
         }
+
+
+def expire_system(repo: Repository, system_id: str, kept: Iterable[BaseBackup], *, dry_run: bool) -> WalExpiry:
+    """Remove (or, dry, list) ``system_id``'s WAL that none of ``kept`` needs. The caller holds
+    a repository lock."""
+    archive = WalArchive(repo, system_id)
+    plan = plan_wal_expiry(system_id, kept, ((f.name, f.stored_bytes) for f in archive.files()))
+    result = WalExpiry(
+        system_id,
+        plan.horizon.name if plan.horizon else "",
+        reason=plan.reason,
+        horizon_backup=plan.horizon_backup,
+        kept=plan.kept,
+        dry_run=dry_run,
+    )
+    gone: list[tuple[str, int]] = []
+    for name, size in plan.remove:
+        if not dry_run:
+            try:
+                archive.delete(name)
+            except StorageNotFound:
+                continue
+        gone.append((name, size))
+    result.removed = [name for name, _size in gone]
+    result.removed_bytes = sum(size for _name, size in gone)
+    plan.remove = gone
+    result.ranges = plan.ranges
+    return result
 
 
 def expire_wal(
@@ -55,26 +89,6 @@ def expire_wal(
             systems = [system_id]
         for system in systems:
             mine = [b for b in backups if b.system_id == system]
-            if not mine:
-                continue
-            oldest = min(mine, key=lambda b: b.start_segment.number)
-            keep_from = oldest.start_segment
-            archive = WalArchive(repo, system)
-            result = WalExpiry(system, keep_from.name, dry_run=dry_run)
-            for archived in sorted(archive.files(), key=lambda f: f.name):
-                parsed = archived.parsed
-                if parsed.kind is WalFileKind.HISTORY:
-                    result.kept += 1
-                    continue
-                if parsed.segment(oldest.wal_segment_size).number >= keep_from.number:
-                    result.kept += 1
-                    continue
-                if not dry_run:
-                    try:
-                        archive.delete(archived.name)
-                    except StorageNotFound:
-                        continue
-                result.removed.append(archived.name)
-                result.removed_bytes += archived.stored_bytes
-            results.append(result)
+            if mine:
+                results.append(expire_system(repo, system, mine, dry_run=dry_run))
     return results

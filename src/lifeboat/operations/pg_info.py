@@ -10,16 +10,23 @@ that recovery from the *newest* base backup would need before the end of the arc
 on that history and that is missing is the cluster's ``gap``: its status is then ``gap``,
 and the command exits with the integrity code. Times of WAL are when the segment reached
 the repository — an upper bound of the commits it holds.
+
+Next to the window that exists stands the window retention *guarantees*: the recovery
+window of the retention policy of the cluster's sources (``recovery_window``, or
+``keep_within``, which on PostgreSQL implies one), "recoverable from now minus the window
+to now". When the existing window begins later than the guaranteed one, a warning says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lifeboat.core.basebackup import KIND as POSTGRES_KIND
 from lifeboat.core.basebackup import BaseBackup, base_backups, on_history
+from lifeboat.core.retention import RetentionPolicy, describe_span
 from lifeboat.core.timelines import ArchivedTimeline
 from lifeboat.core.wal import (
     DEFAULT_SEGMENT_SIZE,
@@ -93,6 +100,59 @@ class RecoverableWindow:
 
 
 @dataclass
+class GuaranteedWindow:
+    """What the retention policy of the cluster's sources promises: any point from ``start``
+    (now minus the window) to now is restorable."""
+
+    span: timedelta
+    start: datetime
+    sources: list[str]
+    policy: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recovery_window": describe_span(self.span),
+            "recovery_window_seconds": int(self.span.total_seconds()),
+            "from": self.start.isoformat(),
+            "to": "now",
+            "sources": self.sources,
+            "policy": self.policy,
+        }
+
+
+def guaranteed_window(
+    sources: list[str], retention: Callable[[str], RetentionPolicy | None], now: datetime
+) -> GuaranteedWindow | None:
+    """The longest recovery window the policies of ``sources`` give (None without one)."""
+    best: tuple[timedelta, str, RetentionPolicy] | None = None
+    for source in sources:
+        policy = retention(source)
+        span = policy.point_in_time_window if policy is not None else None
+        if policy is not None and span is not None and (best is None or span > best[0]):
+            best = (span, source, policy)
+    if best is None:
+        return None
+    span, _source, policy = best
+    return GuaranteedWindow(span, now - span, sources, policy.describe())
+
+
+def window_warnings(window: RecoverableWindow | None, guaranteed: GuaranteedWindow | None) -> list[str]:
+    """Where the window that exists falls short of the one retention guarantees."""
+    if guaranteed is None:
+        return []
+    promised = f"the {describe_span(guaranteed.span)} recovery window retention guarantees"
+    if window is None:
+        return [f"nothing is recoverable, short of {promised} (from {guaranteed.start.isoformat(timespec='seconds')})"]
+    if window.earliest_time > guaranteed.start:
+        return [
+            f"the existing window begins {window.earliest_time.isoformat(timespec='seconds')}, later than "
+            f"{promised} (from {guaranteed.start.isoformat(timespec='seconds')}): there is no older base backup "
+            "(new source, or backups removed by hand)"
+        ]
+    return []
+
+
+@dataclass
 class ClusterInfo:
     system_id: str
     backups: list[BaseBackup]
@@ -104,6 +164,9 @@ class ClusterInfo:
     problems: list[str] = field(default_factory=list)
     gap: str | None = None  # the first segment recovery from the newest base backup lacks
     notes: list[str] = field(default_factory=list)  # options named as errors.option markers
+    sources: list[str] = field(default_factory=list)  # the sources whose snapshots hold its base backups
+    guaranteed: GuaranteedWindow | None = None  # what the sources' retention promises
+    warnings: list[str] = field(default_factory=list)  # the existing window falls short of the guaranteed
 
     @property
     def status(self) -> str:
@@ -135,6 +198,18 @@ class ClusterInfo:
                 "timelines": [t.to_json() for t in self.timelines],
             },
             "recoverable": self.window.to_json() if self.window else None,
+            "sources": self.sources,
+            "guaranteed": self.guaranteed.to_json() if self.guaranteed else None,
+            "existing": (
+                {
+                    "from": self.window.earliest_time.isoformat(),
+                    "to": self.window.latest_archived_at.isoformat() if self.window.latest_archived_at else None,
+                    "to_wal": self.window.latest_wal,
+                }
+                if self.window
+                else None
+            ),
+            "warnings": self.warnings,
             "problems": self.problems,
             "notes": [spell_options(n, spell) for n in self.notes],
         }
@@ -266,8 +341,16 @@ def _window(
     return window, gap.name if gap else None
 
 
-def pg_info(repo: Repository, *, system_id: str | None = None, source: str | None = None) -> list[ClusterInfo]:
-    """What the repository holds for each PostgreSQL cluster (or the one asked for)."""
+def pg_info(
+    repo: Repository,
+    *,
+    system_id: str | None = None,
+    source: str | None = None,
+    retention: Callable[[str], RetentionPolicy | None] | None = None,
+    now: datetime | None = None,
+) -> list[ClusterInfo]:
+    """What the repository holds for each PostgreSQL cluster (or the one asked for); with
+    ``retention`` (a source's configured policy), the window that policy guarantees too."""
     snapshots = repo.snapshots()
     if source:
         snapshots = [s for s in snapshots if s.source == source]
@@ -275,4 +358,14 @@ def pg_info(repo: Repository, *, system_id: str | None = None, source: str | Non
     systems = sorted({b.system_id for b in backups} | (set() if source else set(archived_systems(repo))))
     if system_id:
         systems = [s for s in systems if s == system_id]
-    return [cluster_info(repo, s, [b for b in backups if b.system_id == s]) for s in systems]
+    source_of = {s.id: s.source for s in snapshots if s.kind == POSTGRES_KIND}
+    clusters = []
+    for system in systems:
+        mine = [b for b in backups if b.system_id == system]
+        info = cluster_info(repo, system, mine)
+        info.sources = sorted({source_of[b.snapshot_id] for b in mine if b.snapshot_id in source_of})
+        if retention is not None:
+            info.guaranteed = guaranteed_window(info.sources, retention, now or datetime.now(UTC))
+            info.warnings = window_warnings(info.window, info.guaranteed)
+        clusters.append(info)
+    return clusters

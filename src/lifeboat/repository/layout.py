@@ -8,6 +8,7 @@ DATA = "data/"
 INDEX = "index/"
 SNAPSHOTS = "snapshots/"
 LOCKS = "locks/"
+RECORDS = "records/"
 
 
 def pack_name(pack_id: str) -> str:
@@ -32,3 +33,7 @@ def key_name(key_id: str) -> str:
 
 def lock_name(lock_id: str) -> str:
     return f"{LOCKS}{lock_id}"
+
+
+def record_name(record_id: str) -> str:
+    return f"{RECORDS}{record_id}"

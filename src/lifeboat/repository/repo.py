@@ -8,6 +8,7 @@ damaged or hostile data raises :class:`IntegrityError` and is never returned.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import re
 import secrets
@@ -22,6 +23,7 @@ import blake3
 
 from lifeboat.core.chunking import Chunker
 from lifeboat.core.ids import BlobType, short
+from lifeboat.core.records import Record
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.core.tree import ParentEntry, Tree, parse_parent_entries
 from lifeboat.errors import (
@@ -32,6 +34,7 @@ from lifeboat.errors import (
     PassphraseError,
     RepositoryExists,
     RepositoryNotFound,
+    StorageAlreadyExists,
     StorageError,
     StorageNotFound,
     option,
@@ -556,6 +559,26 @@ class Repository:
         if len(matches) > 1:
             raise ObjectNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} match)", hint="give more digits")
         return matches[0]
+
+    # --- records (results of verify and drills; never removed by forget or prune) -------------
+    def record_ids(self) -> list[str]:
+        return self._ids(layout.RECORDS)
+
+    def save_record(self, record: Record) -> Record:
+        """Store ``record`` put-if-absent under the hash of its sealed bytes."""
+        record_id, sealed = self.seal_object(ObjectKind.RECORD, record.encode())
+        self.ensure_locked()
+        with contextlib.suppress(StorageAlreadyExists):  # the same bytes under their own hash: stored
+            self.backend.put(layout.record_name(record_id), sealed, if_absent=True)
+        return record.with_id(record_id)
+
+    def load_record(self, record_id: str) -> Record:
+        """A record by its full id; IntegrityError when damaged, ObjectNotFound when gone."""
+        try:
+            payload = self.load_object(ObjectKind.RECORD, layout.record_name(record_id))
+        except StorageNotFound:
+            raise ObjectNotFound(f"no record {record_id[:8]}") from None
+        return Record.decode(payload, record_id)
 
     # --- locks --------------------------------------------------------------------------------
     def lock(self, *, exclusive: bool, operation: str, wait: float = 0.0) -> HeldLock:

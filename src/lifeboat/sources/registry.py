@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     "mariadb": "lifeboat.sources.mariadb.kind:MariadbSource",
     "ldap": "lifeboat.sources.ldap.kind:LdapSource",
     "config": "lifeboat.sources.config.kind:ConfigSource",
+    "pg_dump": "lifeboat.sources.pgdump.kind:PgDumpSource",
 }
 
 DEFAULT_KIND = "files"  # a configured source without ``type:``

@@ -2,7 +2,8 @@
 
 A path that does not exist or cannot be read is an error (exit 16, no snapshot); so is an
 empty standard input, unless --allow-empty. A configured source of any kind (files,
-postgres, command, …) is backed up by --source NAME alone."""
+postgres, pg_dump, mariadb, redis, sqlite, ldap, config, command) is backed up by --source
+NAME alone."""
 
 from __future__ import annotations
 

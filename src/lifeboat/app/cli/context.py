@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 ENV_REPO = "LIFEBOAT_REPO"
 ENV_CONFIG = "LIFEBOAT_CONFIG"
 ENV_PROGRESS = "LIFEBOAT_PROGRESS"
+ENV_STATE_DIR = "LIFEBOAT_STATE_DIR"
 ENV_PASSWORD = "LIFEBOAT_PASSWORD"
 ENV_PASSWORD_FILE = "LIFEBOAT_PASSWORD_FILE"
 ENV_PASSWORD_COMMAND = "LIFEBOAT_PASSWORD_COMMAND"
@@ -31,6 +32,16 @@ ENV_FROM_REPO = "LIFEBOAT_FROM_REPO"
 ENV_FROM_PASSWORD = "LIFEBOAT_FROM_PASSWORD"
 ENV_FROM_PASSWORD_FILE = "LIFEBOAT_FROM_PASSWORD_FILE"
 ENV_FROM_PASSWORD_COMMAND = "LIFEBOAT_FROM_PASSWORD_COMMAND"
+
+
+def state_directory(environ: Mapping[str, str], *, is_root: bool) -> str:
+    """The state directory by the rule :meth:`CliContext.state_directory` states."""
+    if environ.get(ENV_STATE_DIR):
+        return environ[ENV_STATE_DIR]
+    if is_root:
+        return "/var/lib/lifeboat"
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "lifeboat")
 
 
 def _prompt(what: str, confirm: bool) -> bytes:
@@ -120,6 +131,12 @@ class CliContext:
 
         url, repo_config = self.repository_target()
         return open_repository(url, repo_config, self.passphrase, environment=self.environment(), read_only=read_only)
+
+    def state_directory(self) -> str:
+        """Where this host keeps what it may rebuild from the repository (the record cache):
+        ``LIFEBOAT_STATE_DIR``, else /var/lib/lifeboat for root, else ``$XDG_STATE_HOME/lifeboat``
+        or ~/.local/state/lifeboat."""
+        return state_directory(os.environ, is_root=os.geteuid() == 0)
 
     # --- a second repository ('lifeboat copy') -------------------------------------------------
     def named_repository(self, ref: str) -> tuple[str, RepositoryConfig | None]:

@@ -176,3 +176,7 @@ def _render(state: CliContext, src: Repository, dst: Repository, result: CopyRes
             f"WAL: copied {result.wal_copied} objects ({format_bytes(result.wal_bytes)}), "
             f"{result.wal_present} already there"
         )
+    if result.records_copied or result.records_present:
+        out.line(f"records: copied {result.records_copied}, {result.records_present} already there")
+    for record_id in result.records_unreadable:
+        out.info(f"warning: record {record_id[:8]} of the source cannot be read: not copied")

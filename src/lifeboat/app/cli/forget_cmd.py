@@ -1,4 +1,7 @@
-"""Remove snapshots by retention policy (or by id); --dry-run shows what is kept and why."""
+"""Remove snapshots by retention policy (or by id); --dry-run shows what is kept and why.
+
+A policy applied to PostgreSQL base backups also expires the archived WAL no remaining
+base backup needs, and says which range of each timeline goes and why."""
 
 from __future__ import annotations
 
@@ -26,6 +29,14 @@ def command(
     keep_yearly: Keep = 0,
     keep_within: Annotated[str | None, Option(metavar="DURATION", help="Keep all younger than this (e.g. 7d).")] = None,
     keep_tag: Annotated[list[str] | None, Option(metavar="TAG", help="Keep snapshots with this tag.")] = None,
+    recovery_window: Annotated[
+        str | None,
+        Option(
+            metavar="DURATION",
+            help="Keep what makes any point of this last time restorable (e.g. 14d): PostgreSQL base backups "
+            "inside it and the newest one before it.",
+        ),
+    ] = None,
     source: SourceOpt = None,
     host: HostOpt = None,
     tag: TagOpt = None,
@@ -49,6 +60,7 @@ def command(
         keep_yearly=keep_yearly,
         keep_within=keep_within,
         keep_tags=tuple(keep_tag or ()),
+        recovery_window=recovery_window,
     )
     repo = state.open_repository()
     wait = state.lock_wait(lock_wait)
@@ -106,3 +118,21 @@ def _render(state: CliContext, result: ForgetResult, *, dry_run: bool) -> None:
     out.line(f"{verb} {doomed - len(result.not_removed)} snapshots")
     for snapshot_id in result.not_removed:
         out.line(f"  could not remove yet (the storage refuses, e.g. object lock): snapshot {snapshot_id[:8]}")
+    _render_wal(state, result, dry_run=dry_run)
+
+
+def _render_wal(state: CliContext, result: ForgetResult, *, dry_run: bool) -> None:
+    from lifeboat.core.units import format_bytes
+
+    out = state.output
+    verb = "would remove" if dry_run else "removed"
+    for expiry in result.wal:
+        if not expiry.removed:
+            out.line(f"WAL of system {expiry.system_id}: nothing to remove ({expiry.reason})")
+            continue
+        out.line(
+            f"WAL of system {expiry.system_id}: {verb} {len(expiry.removed)} files, "
+            f"{format_bytes(expiry.removed_bytes)}: {expiry.reason}"
+        )
+        for r in expiry.ranges:
+            out.line(f"  timeline {r.timeline}: {r.first} .. {r.last} ({r.files} files)")

@@ -31,10 +31,12 @@ from lifeboat.app.cli import (
     migrate_cmd,
     pg_cmd,
     prune_cmd,
+    records_cmd,
     repair_cmd,
     restore_cmd,
     restore_ldap_cmd,
     restore_mariadb_cmd,
+    restore_pg_dump_cmd,
     restore_postgres_cmd,
     restore_redis_cmd,
     restore_sqlite_cmd,
@@ -160,6 +162,7 @@ def _register() -> None:
         ("diff", diff_cmd),
         ("check", check_cmd),
         ("verify", verify_cmd),
+        ("records", records_cmd),
         ("health", health_cmd),
         ("forget", forget_cmd),
         ("prune", prune_cmd),
@@ -196,6 +199,8 @@ def _register() -> None:
     app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
     # slapd (docs/sources.md): 'restore ldap' loads LDIF with slapadd.
     app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
+    # A cluster's logical dumps (docs/sources.md): 'restore pg-dump'.
+    app.command("restore-pg-dump", help=restore_pg_dump_cmd.__doc__, hidden=True)(guarded(restore_pg_dump_cmd.command))
 
 
 _register()
@@ -214,6 +219,7 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
     ("restore", "sqlite"): "restore-sqlite",
     ("restore", "mariadb"): "restore-mariadb",
     ("restore", "ldap"): "restore-ldap",
+    ("restore", "pg-dump"): "restore-pg-dump",
 }
 
 

@@ -192,14 +192,23 @@ def info(
     source: SourceOpt = None,
     system_id: Annotated[str | None, Option("--system-id", help="Only this database system.")] = None,
 ) -> None:
-    """Base backups, archived WAL per timeline, gaps, and the recoverable window (exit 13 on a gap)."""
+    """Base backups, archived WAL per timeline, gaps, and the recoverable window — the one that exists
+    beside the one retention guarantees (exit 13 on a gap)."""
     from lifeboat.app.cli.render import local_time
     from lifeboat.core.units import format_bytes
     from lifeboat.errors import ExitCode, cli_flag, spell_options
     from lifeboat.operations.pg_info import pg_info
 
     state: CliContext = ctx.obj
-    clusters = pg_info(state.open_repository(read_only=True), system_id=system_id, source=source)
+    repo = state.open_repository(read_only=True)
+    config = state.config()
+    clusters = pg_info(
+        repo,
+        system_id=system_id,
+        source=source,
+        retention=config.retention_for if config is not None else None,
+        now=repo.clock(),
+    )
     out = state.output
     damaged = any(c.damaged for c in clusters)
     if state.json:
@@ -263,6 +272,14 @@ def info(
             )
             if window.blocked_by:
                 out.line(f"    later WAL exists but {window.blocked_by} is missing: recovery cannot pass it")
+        if cluster.guaranteed is not None:
+            promised = cluster.guaranteed
+            out.line(
+                f"  guaranteed by retention ({', '.join(promised.sources)}: {promised.policy}): "
+                f"recoverable from {local_time(promised.start)} to now"
+            )
+        for warning in cluster.warnings:
+            out.line(f"  WARNING: {warning}")
         if cluster.gap:
             out.line(
                 f"  GAP after the newest base backup: {cluster.gap} is missing, so recovery cannot reach "
@@ -295,11 +312,12 @@ def prune_wal(
         return
     verb = "would remove" if dry_run else "removed"
     for r in results:
-        span = f" ({r.removed[0]} .. {r.removed[-1]})" if r.removed else ""
         state.output.line(
-            f"system {r.system_id}: {verb} {len(r.removed)} WAL files{span}, {format_bytes(r.removed_bytes)}; "
-            f"kept {r.kept} from {r.keep_from} on"
+            f"system {r.system_id}: {verb} {len(r.removed)} WAL files, {format_bytes(r.removed_bytes)}; "
+            f"kept {r.kept} from {r.keep_from} on ({r.reason})"
         )
+        for span in r.ranges:
+            state.output.line(f"  timeline {span.timeline}: {span.first} .. {span.last} ({span.files} files)")
     if not results:
         state.output.line("nothing to do: no base backups")
 

@@ -1,7 +1,10 @@
 """Restore a snapshot (or ID:/sub/path) into a directory, verifying every byte; or, with
 --source NAME of a configured source that restores into a program (a command source's
 restore_command), into that program; or, for a source restored by recovery (postgres), by
-point-in-time recovery into --target as its data directory (what 'restore postgres' does)."""
+point-in-time recovery into --target as its data directory (what 'restore postgres' does).
+
+Each kind's own restore: 'restore postgres', 'restore pg-dump', 'restore mariadb',
+'restore redis', 'restore sqlite', 'restore ldap', 'restore command' (each with --help)."""
 
 from __future__ import annotations
 

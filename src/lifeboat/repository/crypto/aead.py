@@ -45,6 +45,7 @@ class ObjectKind(IntEnum):
     LOCK = 3
     WAL = 4
     MANIFEST = 5
+    RECORD = 6  # a check's result (a verify, a drill): core/records.py
 
 
 def _subkey(root: bytes, purpose: bytes, salt: bytes) -> bytes:
@@ -94,7 +95,7 @@ class PackCipher:
 
 
 class ObjectCipher:
-    """Seals and opens stand-alone objects (index files, snapshots, locks, WAL)."""
+    """Seals and opens stand-alone objects (index files, snapshots, locks, WAL, records)."""
 
     def __init__(self, root: bytes) -> None:
         self._root = root

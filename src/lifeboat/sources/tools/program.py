@@ -228,6 +228,10 @@ class Consumer:
     ``with Consumer(argv) as consumer:`` :meth:`write` the stream, then :meth:`finish`.
     Leaving the block without :meth:`finish` stops the program before its input is closed.
     Its standard output is Lifeboat's (or Lifeboat's standard error, ``stdout_to_stderr``).
+
+    ``may_stop_early``: a program that closes its input and exits 0 before the stream ends has
+    taken all it needs (pg_restore of one table stops once it has it); then further writes are
+    dropped and :attr:`stopped_early` is set. Otherwise stopping early is a failure.
     """
 
     def __init__(
@@ -237,10 +241,13 @@ class Consumer:
         env: Mapping[str, str] | None = None,
         on_stderr: StderrSink | None = None,
         stdout_to_stderr: bool = False,
+        may_stop_early: bool = False,
     ) -> None:
         self.argv = tuple(argv)
         self.program = program_name(self.argv)
         self.written = 0
+        self.stopped_early = False
+        self._may_stop_early = may_stop_early
         self._env = env
         self._on_stderr = on_stderr
         self._stdout_to_stderr = stdout_to_stderr
@@ -259,6 +266,8 @@ class Consumer:
     def write(self, data: bytes | memoryview) -> None:
         """Write all of ``data``; raise :class:`SourceError` if the program stopped reading."""
         assert self._process is not None and self._process.stdin is not None
+        if self.stopped_early:
+            return
         fd = self._process.stdin.fileno()
         view = memoryview(data)
         try:
@@ -267,7 +276,18 @@ class Consumer:
                 view = view[done:]
                 self.written += done
         except BrokenPipeError:
+            if self._may_stop_early and self._exited_well():
+                self.stopped_early = True
+                return
             self._stopped_reading()
+
+    def _exited_well(self) -> bool:
+        """Whether the program, having closed its input, exits 0 (within the grace period)."""
+        assert self._process is not None
+        try:
+            return self._process.wait(STOP_GRACE_SECONDS) == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def _stopped_reading(self) -> NoReturn:
         process = self._process
