@@ -130,3 +130,27 @@ def test_a_source_seen_only_in_the_repository_is_shown_unconfigured(cli: Cli, tm
     assert table.code == 0 and "(unconfigured)  rpo" in table.stdout and "(no rpo set)" in table.stdout
     missing = cli("health", "--source", "nope", env=env)
     assert missing.code == 3 and "no such source" in missing.stdout
+
+
+def test_recorded_verify_results_are_judged(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.e2e.test_verify import _damage_blob_of
+
+    env = _setup(cli, tmp_path, "1h")
+    (tmp_path / "data" / "big.txt").write_bytes(b"precious data " * 1000)
+    assert cli("backup", "--source", "web", env=env).code == 0
+    assert cli("verify", "--spot-check", "0", env=env).code == 0
+    target = tmp_path / "lifeboat.prom"
+    doc = json.loads(cli("--json", "health", "--prometheus", str(target), env=env).stdout)
+    checks = {c["check"]: c for c in doc["sources"][0]["checks"]}
+    assert checks["verify"]["state"] == "OK" and checks["verify"]["summary"].startswith("last verify passed")
+    assert "drill" not in checks  # no drill configured, none recorded: not judged
+    samples = {s.name: s.value for f in text_string_to_metric_families(target.read_text()) for s in f.samples}
+    assert samples["lifeboat_last_verify_success"] == 1
+
+    snapshot_id = json.loads(cli("--json", "snapshots", env=env).stdout)[0]["id"]
+    _damage_blob_of(cli_env, snapshot_id, str(tmp_path / "data" / "big.txt").lstrip("/"))
+    assert cli("verify", "--read-data", "--spot-check", "0", env=env).code == 13
+    done = cli("health", "--nagios", env=env)
+    assert done.code == 2, done
+    assert done.stdout.startswith("LIFEBOAT CRITICAL - web: last verify FAILED "), done
+    assert "big.txt" in done.stdout.split(" | ")[0]

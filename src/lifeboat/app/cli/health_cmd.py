@@ -29,7 +29,6 @@ def command(
     ] = False,
 ) -> None:
     from lifeboat.app.observability.nagios import status_line, unknown_line
-    from lifeboat.app.state import state_dir
     from lifeboat.core.health import State
     from lifeboat.errors import LifeboatError, cli_flag
     from lifeboat.operations.health import HealthRequest, check_health
@@ -37,7 +36,6 @@ def command(
 
     state: CliContext = ctx.obj
     out = state.output
-    environment = state.environment()
     try:
         config = state.config()
     except LifeboatError as exc:  # health answers in its own exit codes: a check that cannot run is UNKNOWN
@@ -46,12 +44,12 @@ def command(
         else:
             out.error(exc, exit_code=int(State.UNKNOWN))
         raise Exit(int(State.UNKNOWN)) from None
-    directory = state_dir(environment)
+    directory = state.state_directory()
     configs: dict[str, Any] = dict(config.sources) if config is not None else {}
     request = HealthRequest(
         configs=configs,
         selected=tuple(source or ()),
-        state_directory=str(directory),
+        state_directory=directory,
         probe=None if no_cluster else _prober(),
         results=lambda repo: latest_results(repo, directory),
     )
