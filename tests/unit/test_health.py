@@ -310,3 +310,21 @@ def test_cluster_facts_judged() -> None:
     _cluster_checks(uncounted, ClusterProbe(system_id="111", archiver=_stats(None, NOW), ready_how="denied"), NOW)
     states = {c.name: c.state for c in uncounted.checks}
     assert states["archiver"] is State.OK and states["ready"] is State.UNKNOWN
+
+
+def test_a_repository_that_opens_but_cannot_be_listed_is_unknown(memory_repo: Repository, tmp_path: Path) -> None:
+    """A storage failure after the repository opened (a fault real storage produces, injected)."""
+    from lifeboat.operations.health import HealthRequest, check_health
+    from lifeboat.storage.faulty import FaultPlan, FaultyBackend
+    from tests.conftest import PASSPHRASE
+
+    _files_snapshot(memory_repo, 5)
+    plan = FaultPlan(rate=1.0, kinds=("io",), operations=("list",), objects=("snapshots/",))
+    broken = Repository.open(FaultyBackend(memory_repo.backend, plan), PASSPHRASE)
+    config = type("Config", (), {"type": "files", "rpo": "1h"})()
+    report = check_health(lambda: broken, HealthRequest(configs={"web": config}, state_directory=str(tmp_path)))
+    assert report.state is State.UNKNOWN
+    reachable = [c for c in report.repository.checks if c.name == "reachable"]
+    assert len(reachable) == 1 and reachable[0].summary.startswith("cannot read the repository: ")
+    assert "Input/output error" in reachable[0].summary
+    assert [(c.name, c.state) for c in report.sources[0].checks] == [("rpo", State.UNKNOWN)]

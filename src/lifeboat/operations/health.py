@@ -215,14 +215,21 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
         try:
             snapshots = _repository_checks(repo, cache, report.repository, now)
             wal = _ArchivedWal.list(repo)
-            if request.results is not None:
-                results = request.results(repo)
         except LifeboatError as exc:
             report.repository.reachable = False
-            report.repository.checks.append(
-                Check(REPOSITORY, "reachable", State.UNKNOWN, f"cannot read the repository: {exc.message}", exc.hint)
+            report.repository.checks = [c for c in report.repository.checks if c.name != "reachable"]
+            report.repository.checks.insert(
+                0,
+                Check(REPOSITORY, "reachable", State.UNKNOWN, f"cannot read the repository: {exc.message}", exc.hint),
             )
-            repo = None
+            repo, snapshots = None, []
+    if repo is not None and request.results is not None:
+        try:
+            results = request.results(repo)
+        except LifeboatError as exc:
+            report.repository.checks.append(
+                Check(REPOSITORY, "records", State.UNKNOWN, f"the recorded results cannot be read: {exc.message}", "")
+            )
     by_source: dict[str, list[Snapshot]] = {}
     for snapshot in snapshots:
         by_source.setdefault(snapshot.source, []).append(snapshot)
