@@ -68,6 +68,12 @@ def command(
     else:
         _table(state, report)
     if report.state is not State.OK:
+        if not nagios:  # a plugin's output is its one line; elsewhere a non-zero exit comes with its error line
+            hint = next((c.hint for c in report.problems() if c.hint), "") or "'lifeboat health' lists every check"
+            out.error(
+                LifeboatError(f"health is {report.state.name}: {report.headline()}", hint=hint),
+                exit_code=int(report.state),
+            )
         raise Exit(int(report.state))
 
 
