@@ -168,8 +168,11 @@ def test_primary_lost_restore_latest_with_archiving_and_a_new_base_backup(worlds
     assert info.code == 0, info
     assert "recoverable on timeline 1" in info.stdout and "<- live" in info.stdout
 
-    # 2-3. (Nothing left to move aside.) Restore the latest state into the server's place,
-    #      archiving on; no --port: the server's own.
+    # 2-3. (Nothing left to move aside.) Plan, then restore the latest state into the server's
+    #      place, archiving on; no --port: the server's own.
+    planned = ops("restore", "postgres", "--source", "db", "--target-dir", str(c.data_dir), "--archive", "--plan")
+    assert planned.code == 0 and "feasible: nothing was written" in planned.stdout, planned
+    assert ": all present" in planned.stdout and not c.data_dir.exists()
     restored = ops("restore", "postgres", "--source", "db", "--target-dir", str(c.data_dir), "--archive", "--start")
     assert restored.code == 0, restored
     assert "promoted" in restored.stdout
@@ -208,8 +211,12 @@ def test_bad_delete_and_drop_restore_a_copy_extract_the_rows_or_rewind(worlds: W
     c.psql("INSERT INTO orders VALUES (5000, 'after the accident')")  # work that goes on
     archive_now(world)
 
-    # 1-2. A copy at the moment before the accident, beside production, not archiving.
+    # 1-2. A copy at the moment before the accident, beside production, not archiving; planned first.
     copy_dir, copy_port = world.new_dir("pg-copy"), free_port()
+    planned = ops(
+        "restore", "postgres", "--source", "db", "--target-dir", str(copy_dir), "--time", before_accident, "--plan"
+    )
+    assert planned.code == 0 and ": all present" in planned.stdout and not copy_dir.exists(), planned
     made = ops(
         "restore", "postgres", "--source", "db", "--target-dir", str(copy_dir),
         "--time", before_accident, "--start", "--port", str(copy_port),

@@ -290,6 +290,24 @@ def _when(epoch: float | None) -> str:
     return "?" if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
+def recovery_segments(
+    backup: BaseBackup, history: TimelineHistory, target: RestoreTarget, archived: set[str]
+) -> list[WalSegment]:
+    """The segments recovery from ``backup`` must read, as far as the target is known by
+    position: to the target LSN, to the end of the archive (latest), else to consistency."""
+    size = backup.wal_segment_size
+    path = history.path()
+    first = backup.stop_segment.next().start_lsn if backup.wal_included else backup.start_lsn
+    consistent = -1 if backup.wal_included else max(backup.stop_lsn - 1, backup.start_lsn)
+    if target.kind == "lsn" and target.lsn is not None:
+        end = max(target.lsn, consistent)
+    elif target.kind == "latest":
+        end = max(_archive_end(path, archived, size, first), consistent)
+    else:
+        end = consistent
+    return segments_needed(path, first, end, size) if end >= first else []
+
+
 def check_wal(
     backup: BaseBackup,
     history: TimelineHistory,
@@ -301,16 +319,8 @@ def check_wal(
     of those segments reads back whole; returns (last segment checked, warnings)."""
     size = backup.wal_segment_size
     path = history.path()
-    first = backup.stop_segment.next().start_lsn if backup.wal_included else backup.start_lsn
     warnings: list[str] = []
-    consistent = -1 if backup.wal_included else max(backup.stop_lsn - 1, backup.start_lsn)
-    if target.kind == "lsn" and target.lsn is not None:
-        end = max(target.lsn, consistent)
-    elif target.kind == "latest":
-        end = max(_archive_end(path, archived, size, first), consistent)
-    else:
-        end = consistent
-    needed = segments_needed(path, first, end, size) if end >= first else []
+    needed = recovery_segments(backup, history, target, archived)
     for segment in needed:
         if segment.name not in archived:
             raise WalMissing(
@@ -441,6 +451,73 @@ def recovery_request(
     )
 
 
+@dataclass
+class RecoveryChoice:
+    """What a recovery request resolves to in the repository: the base backup, the timeline
+    followed, and the archive it reads WAL from."""
+
+    backup: BaseBackup
+    timeline: TimelinePlan
+    archive: WalArchive
+    files: list[ArchivedFile]
+    archived: set[str]  # names of the archived segments and history files
+    timelines: dict[int, ArchivedTimeline]
+    unreadable: list[Any]  # snapshots that could not be read (passed over)
+
+    @property
+    def history(self) -> TimelineHistory:
+        return self.timeline.history
+
+
+def choose_recovery(repo: Repository, request: PgRestoreRequest) -> RecoveryChoice:
+    """Resolve ``request`` to a base backup on a timeline (under the caller's read lock):
+    the same choice for a restore and for its plan."""
+    snapshots, unreadable = repo.snapshots_and_damage()  # a damaged one must not stop a recovery
+    if request.source:
+        snapshots = [s for s in snapshots if s.source == request.source]
+    backups = base_backups(snapshots)
+    if request.snapshot:
+        wanted = repo.resolve_snapshot(request.snapshot, candidates=None)
+        chosen_one = BaseBackup.of(wanted)
+        system_id = chosen_one.system_id
+        backups = [b for b in base_backups([wanted, *snapshots]) if b.system_id == system_id]
+    else:
+        chosen_one = None
+        system_id = pick_system(repo, backups, request.system_id)
+        backups = [b for b in backups if b.system_id == system_id]
+    archive = WalArchive(repo, system_id)
+    files = list(archive.files())
+    archived = {f.name for f in files if f.parsed.kind in (WalFileKind.SEGMENT, WalFileKind.HISTORY)}
+    size = (chosen_one or backups[-1]).wal_segment_size if chosen_one or backups else DEFAULT_SEGMENT_SIZE
+    timelines, problems = read_timelines(archive, files, backups, size)
+    plan = plan_timeline(request.timeline, backups, timelines, chosen_one, problems=problems, size=size)
+    history = plan.history
+    if chosen_one is not None:
+        if not on_history(chosen_one, history):
+            raise UsageError(
+                f"base backup {chosen_one.snapshot_id[:8]} (timeline {chosen_one.timeline}) is not on the "
+                f"path of timeline {history.timeline}",
+                hint=f"pick another {option('snapshot')} or {option('timeline')}",
+            )
+        backup = chosen_one
+    else:
+        found = choose_base_backup(backups, request.target, history)
+        if found is None:
+            oldest = min(backups, key=lambda b: b.stop_time) if backups else None
+            raise ObjectNotFound(
+                f"no base backup can reach {request.target.describe()} on timeline {history.timeline}"
+                + (f"; the oldest became consistent at {oldest.stop_time.isoformat()}" if oldest else ""),
+                hint="'lifeboat pg info' shows the recoverable window",
+            )
+        backup = found
+    return RecoveryChoice(backup, plan, archive, files, archived, timelines, list(unreadable))
+
+
+def check_target_action(request: PgRestoreRequest) -> None:
+    if request.target_action not in ("promote", "pause", "shutdown"):
+        raise UsageError(f"{option('target_action')} {request.target_action!r}: use promote, pause or shutdown")
+
+
 def restore_postgres(
     repo: Repository,
     request: PgRestoreRequest,
@@ -453,47 +530,11 @@ def restore_postgres(
     clock = clock or (lambda: datetime.now(UTC))
     started = time.monotonic()
     progress = progress or Progress()
-    if request.target_action not in ("promote", "pause", "shutdown"):
-        raise UsageError(f"{option('target_action')} {request.target_action!r}: use promote, pause or shutdown")
+    check_target_action(request)
     with read_lock(repo, use_lock=True, wait=request.lock_wait):
-        snapshots, unreadable = repo.snapshots_and_damage()  # a damaged one must not stop a recovery
-        if request.source:
-            snapshots = [s for s in snapshots if s.source == request.source]
-        backups = base_backups(snapshots)
-        if request.snapshot:
-            wanted = repo.resolve_snapshot(request.snapshot, candidates=None)
-            chosen_one = BaseBackup.of(wanted)
-            system_id = chosen_one.system_id
-            backups = [b for b in base_backups([wanted, *snapshots]) if b.system_id == system_id]
-        else:
-            chosen_one = None
-            system_id = pick_system(repo, backups, request.system_id)
-            backups = [b for b in backups if b.system_id == system_id]
-        archive = WalArchive(repo, system_id)
-        files = list(archive.files())
-        archived = {f.name for f in files if f.parsed.kind in (WalFileKind.SEGMENT, WalFileKind.HISTORY)}
-        size = (chosen_one or backups[-1]).wal_segment_size if chosen_one or backups else DEFAULT_SEGMENT_SIZE
-        timelines, problems = read_timelines(archive, files, backups, size)
-        plan = plan_timeline(request.timeline, backups, timelines, chosen_one, problems=problems, size=size)
-        history = plan.history
-        if chosen_one is not None:
-            if not on_history(chosen_one, history):
-                raise UsageError(
-                    f"base backup {chosen_one.snapshot_id[:8]} (timeline {chosen_one.timeline}) is not on the "
-                    f"path of timeline {history.timeline}",
-                    hint=f"pick another {option('snapshot')} or {option('timeline')}",
-                )
-            backup = chosen_one
-        else:
-            found = choose_base_backup(backups, request.target, history)
-            if found is None:
-                oldest = min(backups, key=lambda b: b.stop_time) if backups else None
-                raise ObjectNotFound(
-                    f"no base backup can reach {request.target.describe()} on timeline {history.timeline}"
-                    + (f"; the oldest became consistent at {oldest.stop_time.isoformat()}" if oldest else ""),
-                    hint="'lifeboat pg info' shows the recoverable window",
-                )
-            backup = found
+        chosen = choose_recovery(repo, request)
+        backup, history, plan, archive = chosen.backup, chosen.history, chosen.timeline, chosen.archive
+        archived, timelines, unreadable = chosen.archived, chosen.timelines, chosen.unreadable
         checked, wal_warnings = check_wal(
             backup,
             history,

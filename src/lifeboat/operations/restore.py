@@ -15,10 +15,12 @@ from lifeboat.core.tree import NodeType
 from lifeboat.core.treewalk import find
 from lifeboat.errors import ObjectNotFound, UsageError
 from lifeboat.operations.read_lock import read_lock
+from lifeboat.operations.records import RecordCache
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.base import IntoDirectory, IntoProgram, RestoreContext, Restored, RestoreDestination, SourceKind
 from lifeboat.sources.files.kind import FilesSource
 from lifeboat.sources.files.restorer import RestoreOptions, RestoreResult
+from lifeboat.sources.plan import RestorePlan
 
 
 @dataclass
@@ -69,11 +71,7 @@ def restore_source(
     """
     events = (events or Events()).for_operation("restore")
     kind.check_restore(into)
-    snapshot_ref, subpath = split_ref(ref)
-    if subpath and isinstance(into, IntoDirectory) and not into.subpath:
-        into = replace(into, subpath=subpath)
-    elif subpath and isinstance(into, IntoProgram) and not into.path:
-        into = replace(into, path=subpath)
+    snapshot_ref, into = _with_subpath(ref, into)
     with read_lock(repo, use_lock=use_lock):
         snapshot = resolve(repo, snapshot_ref, selection)
         ctx = RestoreContext(loader=repo, events=events, config=config, environment=environment)
@@ -83,6 +81,44 @@ def restore_source(
     done = SourceRestore(snapshot, result, time.monotonic() - started)
     events.result(done.to_json())
     return done
+
+
+def _with_subpath(ref: str, into: RestoreDestination) -> tuple[str, RestoreDestination]:
+    """The snapshot part of ``ref``, and ``into`` narrowed to its ``:/sub/path`` if it names one."""
+    snapshot_ref, subpath = split_ref(ref)
+    if subpath and isinstance(into, IntoDirectory) and not into.subpath:
+        into = replace(into, subpath=subpath)
+    elif subpath and isinstance(into, IntoProgram) and not into.path:
+        into = replace(into, path=subpath)
+    return snapshot_ref, into
+
+
+def plan_source(
+    repo: Repository,
+    kind: SourceKind,
+    ref: str,
+    into: RestoreDestination,
+    *,
+    selection: SnapshotFilter | None = None,
+    use_lock: bool = True,
+    config: Any = None,
+    environment: Mapping[str, str] | None = None,
+    source: str | None = None,
+    records: RecordCache | None = None,
+) -> RestorePlan:
+    """What :func:`restore_source` would do with the same arguments, nothing written (the
+    kind's ``plan``), with the time it should take from the last drill of ``source`` (default:
+    the snapshot's source), read from the drill records (``records``: their local cache)."""
+    from lifeboat.operations.restore_plan import estimate, measured_rates
+
+    kind.check_restore(into)
+    snapshot_ref, into = _with_subpath(ref, into)
+    with read_lock(repo, use_lock=use_lock):
+        snapshot = resolve(repo, snapshot_ref, selection)
+        ctx = RestoreContext(loader=repo, events=Events(), config=config, environment=environment)
+        plan = kind.plan(ctx, snapshot, into)
+        plan.estimate = estimate(plan.bytes, measured_rates(repo, source or snapshot.source, records))
+    return plan
 
 
 def restore_snapshot(
@@ -141,6 +177,7 @@ __all__ = [
     "SnapshotRestore",
     "SourceRestore",
     "dump_file",
+    "plan_source",
     "restore_snapshot",
     "restore_source",
     "split_ref",

@@ -22,6 +22,11 @@ registered by name in :mod:`lifeboat.sources.registry`. It declares its configur
 ``verify(loader, snapshot)``
     Check what the repository's byte-level check cannot: that a dump is whole, that a base
     backup has its label. Files have nothing more to check.
+``plan(ctx, snapshot, into)``
+    What ``restore`` would write where, and whether it can succeed, with nothing written
+    (:mod:`lifeboat.sources.plan`). The default counts the snapshot's files and bytes and, for
+    a directory, checks the target and its free space; a kind that checks more before it
+    writes shares those checks with its plan.
 ``scratch(ctx, snapshot, directory)``
     For a restore drill: start a throw-away instance (a PostgreSQL cluster on a free port)
     from a snapshot restored into ``directory``. Optional: NotSupported by default.
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from lifeboat.core.protocols import ArchivedWal, BlobLoader, BlobSaver, RepositoryReader
     from lifeboat.core.snapshot import Snapshot
     from lifeboat.sources.files.archiver import ArchiveResult
+    from lifeboat.sources.plan import RestorePlan
 
 
 class RestoreInto(StrEnum):
@@ -252,6 +258,30 @@ class SourceKind:
     def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> Restored:
         raise NotSupported(f"a {self.name} source cannot restore {_where(into)}")
 
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """What ``restore`` would do, refused as it would refuse; nothing is written."""
+        from lifeboat.sources.plan import directory_plan, stream_plan
+
+        self.check_restore(into)
+        destination = describe_into(into)
+        if isinstance(into, IntoDirectory):
+            return directory_plan(
+                self.name,
+                ctx.loader,
+                snapshot,
+                into.path,
+                subpath=into.subpath,
+                force=into.force,
+                destination=destination,
+            )
+        if isinstance(into, IntoProgram):
+            return stream_plan(
+                self.name, ctx.loader, snapshot, subpath=into.path, what="standard input", destination=destination
+            )
+        plan = stream_plan(self.name, ctx.loader, snapshot, subpath="", what="server", destination=destination)
+        plan.unchecked.append("what the server holds now: the restore checks it when it runs")
+        return plan
+
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         return Verification(checked="nothing beyond the repository's own check")
 
@@ -272,6 +302,20 @@ class SourceKind:
         if wanted not in self.restores_into:
             can = ", ".join(sorted(self.restores_into)) or "nothing"
             raise NotSupported(f"a {self.name} source cannot restore {_where(into)}; it restores into: {can}")
+
+
+def describe_into(into: RestoreDestination) -> str:
+    """The destination in words for a plan (never a secret: only plain settings are named)."""
+    if isinstance(into, IntoDirectory):
+        return f"directory {into.path}" + (f" (/{into.subpath} of the snapshot)" if into.subpath else "")
+    if isinstance(into, IntoProgram):
+        return "program " + (" ".join(into.argv) if into.argv else "(the configured consumer)")
+    shown = [
+        f"{key}={value}"
+        for key, value in into.settings.items()
+        if isinstance(value, str | int | bool | tuple) and value not in ("", None, False, ())
+    ]
+    return "server" + (f" ({', '.join(shown)})" if shown else "")
 
 
 def _where(into: RestoreDestination) -> str:

@@ -7,7 +7,16 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import HostOpt, LockWaitOpt, NoLockOpt, RecordHostOpt, SnapshotTagOpt, TagOpt, WorkersOpt
+from lifeboat.app.cli.options import (
+    HostOpt,
+    LockWaitOpt,
+    NoLockOpt,
+    PlanOpt,
+    RecordHostOpt,
+    SnapshotTagOpt,
+    TagOpt,
+    WorkersOpt,
+)
 
 ProgramArg = Annotated[
     list[str] | None, Argument(help="The program and its arguments, after '--'.", metavar="-- PROGRAM [ARGS]...")
@@ -97,6 +106,7 @@ def restore(
     host: HostOpt = None,
     tag: TagOpt = None,
     no_lock: NoLockOpt = False,
+    plan: PlanOpt = False,
 ) -> None:
     """Stream a stored file into a program's standard input; fails unless it takes it all and exits 0."""
     from lifeboat.app.cli.restore_cmd import restore_through
@@ -116,7 +126,16 @@ def restore(
         )
     into = IntoProgram(argv=argv or None, path=path or "", stdout_to_stderr=state.json)
     done = restore_through(
-        state, "command", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock, configured=configured
+        state,
+        "command",
+        snapshot,
+        into,
+        source=source,
+        host=host,
+        tag=tag,
+        no_lock=no_lock,
+        configured=configured,
+        plan=plan,
     )
     if state.json:
         state.output.emit_json(done.to_json())

@@ -28,6 +28,10 @@ RecordHostOpt = Annotated[str | None, Option("--host", metavar="HOST", help="Rec
 NoLockOpt = Annotated[
     bool, Option("--no-lock", help="Do not take a shared lock (for read-only storage; unsafe with prune).")
 ]
+PlanOpt = Annotated[
+    bool,
+    Option("--plan", help="Show what the restore would write where and whether it can succeed; write nothing."),
+]
 
 
 def snapshot_filter(

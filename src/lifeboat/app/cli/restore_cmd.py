@@ -16,6 +16,7 @@ from lifeboat.app.cli.options import (
     HostOpt,
     NoLockOpt,
     PathOpt,
+    PlanOpt,
     SourceOpt,
     TagOpt,
     WorkersOpt,
@@ -46,6 +47,7 @@ def command(
         list[str] | None, Option("--exclude", "-e", metavar="PATTERN", help="Leave out matching paths.")
     ] = None,
     dry_run: Annotated[bool, Option("--dry-run", help="Show what would be restored.")] = False,
+    plan: PlanOpt = False,
     force: Annotated[bool, Option("--force", help="Restore into a non-empty directory, replacing files.")] = False,
     source: SourceOpt = None,
     host: HostOpt = None,
@@ -76,7 +78,7 @@ def command(
                 hint="'lifeboat restore postgres' chooses a recovery target; 'lifeboat restore ID --target DIR' "
                 "without --source lays a snapshot's files down",
             )
-        _recover(state, only, snapshot, target, force=force, workers=workers)
+        _recover(state, only, snapshot, target, force=force, workers=workers, plan=plan)
         return
     if target is None:
         kind = source_kind(entry.type, key=f"sources.{only}.type") if entry is not None else None
@@ -97,6 +99,7 @@ def command(
             tag=tag,
             no_lock=no_lock,
             configured=entry,
+            plan=plan,
         )
         if state.json:
             out.emit_json(done.to_json())
@@ -112,7 +115,7 @@ def command(
     )
     # Any snapshot's tree can be laid down in a directory, whatever kind made it.
     done = restore_through(
-        state, "files", snapshot, into, source=source, host=host, tag=tag, path=path_filter, no_lock=no_lock
+        state, "files", snapshot, into, source=source, host=host, tag=tag, path=path_filter, no_lock=no_lock, plan=plan
     )
     result = done.result
     assert isinstance(result, RestoreResult)
@@ -131,7 +134,9 @@ def command(
         raise Exit(int(failure.exit_code))
 
 
-def _recover(state: CliContext, source: str | None, ref: str, target: str, *, force: bool, workers: int | None) -> None:
+def _recover(
+    state: CliContext, source: str | None, ref: str, target: str, *, force: bool, workers: int | None, plan: bool
+) -> None:
     """``restore --source NAME REF --target DIR`` of a kind restored by recovery: the use case
     of ``restore postgres --source NAME --target-dir DIR`` with its defaults."""
     from lifeboat.app.cli.pg_options import server_command
@@ -145,7 +150,7 @@ def _recover(state: CliContext, source: str | None, ref: str, target: str, *, fo
     request = recovery_request(
         ref, target, restore_command=restore_command, source=source, force=force, workers=workers or default_workers()
     )
-    recover(state, request)
+    recover(state, request, plan=plan)
 
 
 def restore_through(
@@ -161,9 +166,12 @@ def restore_through(
     no_lock: bool = False,
     configured: Any = None,
     kinds: tuple[str, ...] = (),
+    plan: bool = False,
 ) -> SourceRestore:
     """Restore ``ref`` through the kind ``kind`` into ``into``: every ``restore`` command ends here.
-    ``kinds``: ``latest`` means the newest snapshot of these kinds (a kind that reads only its own)."""
+    ``kinds``: ``latest`` means the newest snapshot of these kinds (a kind that reads only its own).
+    ``plan`` (``--plan``): show what the restore would do instead, and end the command (exit 0
+    when feasible, else the restore's own error)."""
     import contextlib
     from dataclasses import replace
 
@@ -177,6 +185,27 @@ def restore_through(
     if configured is not None and configured.repository and not state.repo:
         state.repo = configured.repository
     repo = state.open_repository(read_only=no_lock)
+    if plan:
+        from lifeboat.app.cli.restore_plan_view import show_plan
+        from lifeboat.operations.records import record_cache
+        from lifeboat.operations.restore import plan_source
+
+        only = source[0] if source and len(source) == 1 else None
+        show_plan(
+            state,
+            plan_source(
+                repo,
+                chosen,
+                ref,
+                into,
+                selection=replace(snapshot_filter(source, host, tag, path), kinds=kinds),
+                use_lock=not no_lock,
+                config=configured,
+                environment=state.environment(),
+                source=only,
+                records=record_cache(state.state_directory(), repo),
+            ),
+        )
     stops = programs_stop_with_us() if chosen.runs_programs else contextlib.nullcontext()
     with stops, viewed(state.output, style=state.progress_style) as (events, _view):
         return restore_source(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, TagOpt
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PlanOpt, TagOpt
 
 
 def command(
@@ -38,6 +38,7 @@ def command(
     host: HostOpt = None,
     tag: TagOpt = None,
     no_lock: NoLockOpt = False,
+    plan: PlanOpt = False,
 ) -> None:
     import os
 
@@ -58,7 +59,16 @@ def command(
     }
     into = IntoServer(settings={key: value for key, value in settings.items() if value})
     done = restore_through(
-        state, "ldap", snapshot, into, source=source, host=host, tag=tag, no_lock=no_lock, configured=configured
+        state,
+        "ldap",
+        snapshot,
+        into,
+        source=source,
+        host=host,
+        tag=tag,
+        no_lock=no_lock,
+        plan=plan,
+        configured=configured,
     )
     if state.json:
         state.output.emit_json(done.to_json())

@@ -9,7 +9,7 @@ from typing import IO, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, TagOpt
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PlanOpt, TagOpt
 
 
 def command(
@@ -47,6 +47,7 @@ def command(
     host: HostOpt = None,
     tag: TagOpt = None,
     no_lock: NoLockOpt = False,
+    plan: PlanOpt = False,
 ) -> None:
     """Restore a MariaDB backup: a database or table into a server, its SQL, or a data directory."""
     from lifeboat.app.cli.restore_cmd import restore_through
@@ -78,6 +79,7 @@ def command(
             host=host,
             tag=tag,
             no_lock=no_lock,
+            plan=plan,
             configured=configured,
             kinds=("mariadb",),
         )
@@ -99,6 +101,8 @@ def command(
         try:
             if sql == "-":
                 output = sys.stdout.buffer
+            elif sql and plan:
+                settings["sql_file"] = sql  # a plan opens nothing: it says whether the file could be written
             elif sql:
                 output = open(sql, "xb" if not force else "wb")  # noqa: SIM115 - closed below
             settings["sql"] = output
@@ -112,6 +116,7 @@ def command(
                 host=host,
                 tag=tag,
                 no_lock=no_lock,
+                plan=plan,
                 configured=configured,
                 kinds=("mariadb",),
             )

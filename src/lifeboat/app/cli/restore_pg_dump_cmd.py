@@ -9,7 +9,7 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import NoLockOpt, TagOpt
+from lifeboat.app.cli.options import NoLockOpt, PlanOpt, TagOpt
 from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, UserOpt
 
 
@@ -61,6 +61,7 @@ def command(
     force: Annotated[bool, Option("--force", help="Restore into a database that exists.")] = False,
     tag: TagOpt = None,
     no_lock: NoLockOpt = False,
+    plan: PlanOpt = False,
 ) -> None:
     """Restore databases or globals of a pg_dump snapshot into a server, or one database as SQL."""
     from lifeboat.app.cli.restore_cmd import restore_through
@@ -102,6 +103,7 @@ def command(
         no_lock=no_lock,
         configured=configured,
         kinds=("pg_dump",),  # latest: the newest pg_dump snapshot (of --source)
+        plan=plan,
     )
     if state.json:
         state.output.emit_json(done.to_json())

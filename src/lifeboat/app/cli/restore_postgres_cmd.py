@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
+from lifeboat.app.cli.options import PlanOpt
 from lifeboat.app.cli.pg_options import SourceOpt
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def command(
     workers: Annotated[
         int | None, Option("--workers", "-j", metavar="N", min=1, max=64, help="Parallel restore workers.")
     ] = None,
+    plan: PlanOpt = False,
 ) -> None:
     from lifeboat.app.cli.pg_options import server_command, source_config
     from lifeboat.core.basebackup import RestoreTarget
@@ -113,12 +115,13 @@ def command(
         start=start,
         start_timeout=timeout,
     )
-    recover(state, request)
+    recover(state, request, plan=plan)
 
 
-def recover(state: CliContext, request: PgRestoreRequest) -> None:
+def recover(state: CliContext, request: PgRestoreRequest, *, plan: bool = False) -> None:
     """Run the point-in-time recovery ``request`` and print its report (``restore postgres``,
-    and ``restore --source NAME`` for a kind that restores by recovery)."""
+    and ``restore --source NAME`` for a kind that restores by recovery); with ``plan``, show
+    what it would do instead (nothing written) and end the command."""
     from lifeboat.core.progress import Progress
     from lifeboat.core.units import format_bytes, format_duration
     from lifeboat.errors import cli_flag, spell_options
@@ -127,6 +130,12 @@ def recover(state: CliContext, request: PgRestoreRequest) -> None:
     out = state.output
     target = request.target
     repo = state.open_repository()
+    if plan:
+        from lifeboat.app.cli.restore_plan_view import show_plan
+        from lifeboat.operations.records import record_cache
+        from lifeboat.operations.restore_plan import plan_postgres
+
+        show_plan(state, plan_postgres(repo, request, records=record_cache(state.state_directory(), repo)))
     progress = Progress()
     with out.progress(progress, "restoring PostgreSQL"):
         result = restore_postgres(repo, request, progress=progress, notify=out.notice)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Argument, Context, Option
-from lifeboat.app.cli.options import HostOpt, NoLockOpt, SourceOpt, TagOpt
+from lifeboat.app.cli.options import HostOpt, NoLockOpt, PlanOpt, SourceOpt, TagOpt
 
 
 def command(
@@ -37,6 +37,7 @@ def command(
     host: HostOpt = None,
     tag: TagOpt = None,
     no_lock: NoLockOpt = False,
+    plan: PlanOpt = False,
 ) -> None:
     from lifeboat.app.cli.restore_cmd import restore_through
     from lifeboat.config.resolve import configured_source
@@ -67,6 +68,7 @@ def command(
         host=host,
         tag=tag,
         no_lock=no_lock,
+        plan=plan,
         configured=configured,
         kinds=("redis",),
     )

@@ -20,12 +20,14 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.command.spec import ProgramSpec, program_environment
 
 if TYPE_CHECKING:
     from lifeboat.config.model import CommandSourceConfig
     from lifeboat.core.protocols import BlobLoader
+    from lifeboat.sources.plan import RestorePlan
     from lifeboat.sources.tools.program import ProgramExit
 
 SNAPSHOT_KIND = "command"
@@ -134,15 +136,9 @@ class CommandSource(SourceKind):
         """Stream the snapshot's file into the consumer; fails unless it takes it all and exits 0."""
         from lifeboat.sources.command.restore import consume
 
-        self.check_restore(into)
+        argv = self._consumer(ctx, into)
         assert isinstance(into, IntoProgram)
         config: CommandSourceConfig | None = ctx.config
-        argv = into.argv or tuple((config.restore_command if config is not None else None) or ())
-        if not argv:
-            raise UsageError(
-                "no program to restore into",
-                hint=f"give the consumer's program and arguments ({option('restore_command')})",
-            )
         extra = dict(config.env) if config is not None else {}
         consumer = ProgramSpec(argv, program_environment(ctx.environment, extra))
         where, node = the_file(ctx.loader, snapshot, into.path.strip("/"))
@@ -156,6 +152,32 @@ class CommandSource(SourceKind):
             cancel=ctx.events.check,
         )
         return CommandRestore(snapshot, "/" + where, node.size, ended)
+
+    def _consumer(self, ctx: RestoreContext, into: RestoreDestination) -> tuple[str, ...]:
+        """The consumer's argv: given, else the configured ``restore_command``."""
+        self.check_restore(into)
+        assert isinstance(into, IntoProgram)
+        config: CommandSourceConfig | None = ctx.config
+        argv = into.argv or tuple((config.restore_command if config is not None else None) or ())
+        if not argv:
+            raise UsageError(
+                "no program to restore into",
+                hint=f"give the consumer's program and arguments ({option('restore_command')})",
+            )
+        return tuple(argv)
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """The file the restore streams, into which program; the program itself runs only then."""
+        from lifeboat.sources.plan import PlannedWrite, new_plan
+
+        argv = self._consumer(ctx, into)
+        assert isinstance(into, IntoProgram)
+        where, node = the_file(ctx.loader, snapshot, into.path.strip("/"))
+        plan = new_plan(self.name, snapshot, describe_into(into))
+        plan.destination = f"program {' '.join(argv)}"
+        plan.writes.append(PlannedWrite(f"/{where} on standard input", " ".join(argv), node.size, 1, on_disk=False))
+        plan.unchecked.append("what the program does with it (it must read it all and exit 0)")
+        return plan
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """The snapshot holds the one file the producer wrote, as long as recorded, and the

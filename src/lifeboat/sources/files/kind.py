@@ -20,11 +20,13 @@ from lifeboat.sources.base import (
     RestoreDestination,
     RestoreInto,
     SourceKind,
+    describe_into,
 )
 
 if TYPE_CHECKING:
     from lifeboat.config.model import FilesSourceConfig
     from lifeboat.sources.files.restorer import RestoreResult
+    from lifeboat.sources.plan import RestorePlan
 
 SNAPSHOT_KIND = "files"
 
@@ -180,6 +182,26 @@ class FilesSource(SourceKind):
             ctx.loader, options, progress=ctx.events.progress, notify=ctx.events.notice, cancel=ctx.events.check
         )
         return restorer.restore(tree)
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """The restore's own walk without writing (its dry run: the same filter, the same
+        counts), its target check, and the free space below the target."""
+        from lifeboat.sources.files.restorer import check_target
+        from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
+
+        self.check_restore(into)
+        assert isinstance(into, IntoDirectory)
+        counted = self.restore(ctx, snapshot, replace(into, dry_run=True))
+        plan = new_plan(self.name, snapshot, describe_into(into))
+        plan.writes.append(PlannedWrite("files", into.path, counted.bytes, counted.files, state=path_state(into.path)))
+        plan.details = {"files": counted.files, "dirs": counted.dirs, "links": counted.links, "bytes": counted.bytes}
+        plan.lines.append(
+            f"{counted.files} files, {counted.dirs} directories, {counted.links} links"
+            + (f" of /{into.subpath}" if into.subpath else "")
+        )
+        plan.attempt(lambda: check_target(into.path, force=into.force), "the target can be written")
+        judge_space(plan, force=into.force)
+        return plan
 
 
 def _partial(snapshot: Snapshot, errors: int) -> PartialBackup | None:

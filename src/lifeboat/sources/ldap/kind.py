@@ -19,12 +19,14 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.command.spec import program_environment
 
 if TYPE_CHECKING:
     from lifeboat.config.model import LdapSourceConfig
-    from lifeboat.sources.ldap.restore import LdapRestore
+    from lifeboat.sources.ldap.restore import LdapLoad, LdapRestore
+    from lifeboat.sources.plan import RestorePlan
     from lifeboat.sources.tools.slapd import SlapdConfig
 
 SNAPSHOT_KIND = "ldap"
@@ -107,7 +109,43 @@ class LdapSource(SourceKind):
     def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> LdapRestore:
         """Load the snapshot's databases (``databases``, default all; configuration first) with
         slapadd into a stopped slapd (``config_dir``, default the one backed up)."""
-        from lifeboat.sources.ldap.restore import LdapLoad, load
+        from lifeboat.sources.ldap.restore import load
+
+        files, request = self._load_request(ctx, snapshot, into)
+        return load(ctx, snapshot, files, request)
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """Each database slapadd would load, and where; refused as the load refuses before it writes."""
+        from lifeboat.sources.ldap.restore import preflight
+        from lifeboat.sources.plan import PlannedWrite, new_plan
+
+        files, request = self._load_request(ctx, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
+        recorded = {d.get("number"): d for d in snapshot.extra.get("ldap", {}).get("databases", [])}
+        for number in request.databases:
+            suffix = str(recorded.get(number, {}).get("suffix", "")) or "cn=config"
+            entries = recorded.get(number, {}).get("entries", "?")
+            plan.writes.append(
+                PlannedWrite(
+                    f"database {number} ({suffix}, {entries} entries) by slapadd",
+                    request.server.where,
+                    files[number].size,
+                    1,
+                    on_disk=False,
+                )
+            )
+        plan.attempt(lambda: preflight(ctx, files, request), "slapd is not running")
+        if any(number != 0 for number in request.databases):
+            plan.unchecked.append(
+                f"whether a data database already holds entries (the restore refuses it without {option('force')})"
+            )
+        return plan
+
+    def _load_request(
+        self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination
+    ) -> tuple[dict[int, Node], LdapLoad]:
+        """The snapshot's database files and what to load of them into which server."""
+        from lifeboat.sources.ldap.restore import LdapLoad
 
         self.check_restore(into)
         assert isinstance(into, IntoServer)
@@ -145,7 +183,7 @@ class LdapSource(SourceKind):
             quick=bool(settings.get("quick")),
             env=program_environment(ctx.environment, _TOOL_ENV),
         )
-        return load(ctx, snapshot, files, request)
+        return dict(files), request
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """Each database's file is LDIF — entries separated by blank lines, each starting with

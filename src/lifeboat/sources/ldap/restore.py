@@ -76,7 +76,12 @@ class LdapLoad:
     env: Mapping[str, str] | None = field(default=None, repr=False)
 
 
-def load(ctx: RestoreContext, snapshot: Snapshot, files: Mapping[int, Node], request: LdapLoad) -> LdapRestore:
+def preflight(
+    ctx: RestoreContext, files: Mapping[int, Node], request: LdapLoad
+) -> tuple[ServerLayout | None, ServerLayout | None]:
+    """What stops a load before it writes (a restore plan runs it too): the configuration
+    only into a cn=config directory, never under a running slapd, a non-empty configuration
+    directory only with ``force``. Returns (the stored configuration's layout, the current one)."""
     server = request.server
     if 0 in request.databases and not server.config_dir:
         raise NotSupported(
@@ -86,6 +91,14 @@ def load(ctx: RestoreContext, snapshot: Snapshot, files: Mapping[int, Node], req
     stored_config = _stored_layout(ctx, files)
     current = _current_layout(server, request.env)
     _refuse_running(current, stored_config)
+    if 0 in request.databases and not request.force:
+        _refuse_config_dir(server.config_dir or "")
+    return stored_config, current
+
+
+def load(ctx: RestoreContext, snapshot: Snapshot, files: Mapping[int, Node], request: LdapLoad) -> LdapRestore:
+    server = request.server
+    stored_config, current = preflight(ctx, files, request)
     done = LdapRestore(snapshot, server.where)
     for number in request.databases:
         ctx.events.check()
@@ -154,14 +167,19 @@ def _refuse_running(current: ServerLayout | None, stored: ServerLayout | None) -
             )
 
 
+def _refuse_config_dir(directory: str) -> None:
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise RestoreRefused(
+            f"the configuration directory {directory} is not empty",
+            hint=f"restore the configuration into an empty directory, or pass {option('force')} to empty it first",
+        )
+
+
 def _prepare_config_dir(server: SlapdConfig, force: bool, done: LdapRestore) -> None:
     directory = server.config_dir or ""
     if os.path.isdir(directory) and os.listdir(directory):
         if not force:
-            raise RestoreRefused(
-                f"the configuration directory {directory} is not empty",
-                hint=f"restore the configuration into an empty directory, or pass {option('force')} to empty it first",
-            )
+            _refuse_config_dir(directory)
         for name in os.listdir(directory):
             path = os.path.join(directory, name)
             if os.path.isdir(path) and not os.path.islink(path):

@@ -3,6 +3,7 @@ backups of a MariaDB or MySQL server (see the package's docstring)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.mariadb.connection import (
     CONNECTION_KEYS,
@@ -33,6 +35,7 @@ from lifeboat.sources.tools.mariadb import replay_hint
 
 if TYPE_CHECKING:
     from lifeboat.config.model import MariadbSourceConfig
+    from lifeboat.sources.plan import RestorePlan
 
 SNAPSHOT_KIND = "mariadb"
 LOGICAL, PHYSICAL = "logical", "physical"
@@ -156,23 +159,72 @@ class MariadbSource(SourceKind):
     def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> MariadbRestore:
         """Physical: into a data directory. Logical: a database (or one table) into a running
         server, or its SQL into a stream (``settings["sql"]``)."""
-        self.check_restore(into)
-        record = _record(snapshot)
-        method = record.get("method")
-        if isinstance(into, IntoDirectory):
-            if method != PHYSICAL:
-                raise NotSupported(
-                    f"snapshot {snapshot.short_id} is a logical MariaDB backup: it restores into a server",
-                    hint=f"give {option('database')} and the server to load it into",
-                )
+        if self._method(snapshot, into) == PHYSICAL:
+            assert isinstance(into, IntoDirectory)
             return self._restore_physical(ctx, snapshot, into)
         assert isinstance(into, IntoServer)
-        if method != LOGICAL:
+        return self._restore_logical(ctx, snapshot, into.settings)
+
+    def _method(self, snapshot: Snapshot, into: RestoreDestination) -> str:
+        """The backup's method, refused unless ``into`` fits it (a directory for a physical one)."""
+        self.check_restore(into)
+        method = _record(snapshot).get("method")
+        if isinstance(into, IntoDirectory) and method != PHYSICAL:
+            raise NotSupported(
+                f"snapshot {snapshot.short_id} is a logical MariaDB backup: it restores into a server",
+                hint=f"give {option('database')} and the server to load it into",
+            )
+        if isinstance(into, IntoServer) and method != LOGICAL:
             raise NotSupported(
                 f"snapshot {snapshot.short_id} is a physical MariaDB backup: it restores into a data directory",
                 hint=f"give {option('target_dir')}",
             )
-        return self._restore_logical(ctx, snapshot, into.settings)
+        return str(method)
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """Physical: the stream extracted into the data directory (empty or absent, as the
+        restore demands). Logical: the chosen dump loaded into the server, or written as SQL."""
+        from lifeboat.sources.mariadb import logical, physical
+        from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
+
+        method = self._method(snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
+        if method == PHYSICAL:
+            assert isinstance(into, IntoDirectory)
+            directory = os.path.abspath(into.path)
+            node = _file(ctx, snapshot, physical.STREAM_NAME)
+            plan.writes.append(PlannedWrite("data directory", directory, node.size, 1, state=path_state(directory)))
+            plan.attempt(
+                lambda: physical.check_directory(directory, force=into.force), "the data directory can be written"
+            )
+            judge_space(plan, force=into.force)
+            plan.unchecked.append("the prepare step of mariabackup (runs after the extraction)")
+            return plan
+        assert isinstance(into, IntoServer)
+        settings = into.settings
+        nodes = ctx.loader.load_tree(snapshot.tree).nodes
+        database, node = logical.pick_dump(logical.dumps_of(nodes), settings.get("database"), snapshot.short_id)
+        table = settings.get("table")
+        what = f"table {table!r} of database {database!r}" if table else f"database {database!r}"
+        sql_file = settings.get("sql_file")
+        if sql_file:
+            plan.writes.append(PlannedWrite(f"SQL of {what}", str(sql_file), node.size, 1, state=path_state(sql_file)))
+            plan.attempt(
+                lambda: _refuse_sql_file(str(sql_file), bool(settings.get("force"))), "the SQL file can be written"
+            )
+            judge_space(plan, force=bool(settings.get("force")))
+        elif settings.get("sql") is not None:
+            plan.writes.append(PlannedWrite(f"SQL of {what}", "standard output", node.size, 1, on_disk=False))
+        else:
+            into_name = settings.get("as") or database
+            plan.writes.append(
+                PlannedWrite(f"{what} as database {into_name!r}", "the server", node.size, 1, on_disk=False)
+            )
+            plan.unchecked.append(
+                f"whether database {into_name!r} exists on the server (the restore refuses it without "
+                f"{option('force')}) and the server's free space"
+            )
+        return plan
 
     def _restore_physical(self, ctx: RestoreContext, snapshot: Snapshot, into: IntoDirectory) -> MariadbRestore:
         from lifeboat.sources.mariadb import physical
@@ -288,6 +340,12 @@ def _record(snapshot: Snapshot) -> Mapping[str, Any]:
         raise NotSupported(f"snapshot {snapshot.short_id} is a {snapshot.kind} backup, not a MariaDB one")
     record = snapshot.extra.get("mariadb", {})
     return record if isinstance(record, Mapping) else {}
+
+
+def _refuse_sql_file(path: str, force: bool) -> None:
+    """What ``--sql FILE`` meets when it opens the file (it never overwrites without ``force``)."""
+    if os.path.lexists(path) and not force:
+        raise UsageError(f"{path} exists", hint=f"name a new file, or pass {option('force')} to overwrite it")
 
 
 def _file(ctx: RestoreContext, snapshot: Snapshot, name: str) -> Any:

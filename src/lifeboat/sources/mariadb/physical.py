@@ -80,15 +80,20 @@ class PhysicalRestore:
     owner: int | None  # the user the files were given to (when run as root)
 
 
+def check_directory(directory: str, *, force: bool) -> None:
+    """The data directory must be empty or absent (``force``: extract into it anyway)."""
+    if os.path.isdir(directory) and os.listdir(directory) and not force:
+        raise RestoreRefused(f"{directory} is not empty")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise RestoreRefused(f"{directory} exists and is not a directory", hint="name a data directory to create")
+
+
 def restore(
     ctx: RestoreContext, node: Node, directory: str, *, force: bool, environment: Mapping[str, str] | None
 ) -> PhysicalRestore:
     """Extract the stream into ``directory`` (empty, or created) and prepare it."""
     directory = os.path.abspath(directory)
-    if os.path.isdir(directory) and os.listdir(directory) and not force:
-        raise RestoreRefused(f"{directory} is not empty")
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise RestoreRefused(f"{directory} exists and is not a directory", hint="name a data directory to create")
+    check_directory(directory, force=force)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     extract = extract_argv(find_program("stream", environment), directory)
     prepare = prepare_argv(find_program("backup", environment), directory)

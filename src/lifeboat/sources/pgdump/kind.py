@@ -17,6 +17,7 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.pgdump.layout import GLOBALS_FILE, RECORD_KEY, recorded
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from lifeboat.core.snapshot import Snapshot
     from lifeboat.sources.pgdump.backup import DumpRequest
     from lifeboat.sources.pgdump.restore import PgDumpRestore, RestorePlan
+    from lifeboat.sources.plan import RestorePlan as PlannedRestore
     from lifeboat.sources.tools.pgclient import Server
 
 SNAPSHOT_KIND = "pg_dump"
@@ -126,6 +128,52 @@ class PgDumpSource(SourceKind):
         self.check_restore(into)
         assert isinstance(into, IntoServer)
         return restore_snapshot(ctx, snapshot, plan_of(ctx, into.settings))
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> PlannedRestore:
+        """The archives pg_restore would load (or write as SQL) and where; the restore's own
+        checks first: the databases and options, a SQL file that exists, and — asking the
+        server, read only — a database that exists (without ``force``)."""
+        from lifeboat.sources.pgdump.restore import choose, refuse_existing, target_server
+        from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
+
+        self.check_restore(into)
+        assert isinstance(into, IntoServer)
+        wanted = plan_of(ctx, into.settings)
+        chosen = choose(ctx, snapshot, wanted)
+        server = target_server(snapshot, wanted)
+        planned = new_plan(self.name, snapshot, describe_into(into))
+        if wanted.sql is not None:
+            name = chosen.names[0]
+            where = "standard output" if wanted.sql == "-" else wanted.sql
+            on_disk = wanted.sql != "-"
+            state = path_state(wanted.sql) if on_disk else ""
+            planned.writes.append(
+                PlannedWrite(f"SQL of database {name}", where, chosen.nodes[name].size, 1, on_disk=on_disk, state=state)
+            )
+            judge_space(planned, force=wanted.force)
+            return planned
+        if chosen.globals_node is not None:
+            planned.writes.append(
+                PlannedWrite(
+                    "globals (roles, tablespaces)", server.describe(), chosen.globals_node.size, 1, on_disk=False
+                )
+            )
+        for name in chosen.names:
+            into_name = wanted.rename or name
+            planned.writes.append(
+                PlannedWrite(
+                    f"database {name}" + (f" as {into_name}" if into_name != name else ""),
+                    server.describe(),
+                    chosen.nodes[name].size,
+                    1,
+                    on_disk=False,
+                )
+            )
+        planned.attempt(
+            lambda: refuse_existing(server, chosen, wanted), "no database restored into exists on the server"
+        )
+        planned.unchecked.append("the server's free space (the archives' bytes are the dumps', not the tables')")
+        return planned
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """Each archive read to its end by ``pg_restore`` (a damaged or cut archive fails), and

@@ -88,8 +88,18 @@ class PgDumpRestore:
         return f"restored {', '.join(parts)} of snapshot {self.snapshot.short_id} {where}{there}"
 
 
-def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan) -> PgDumpRestore:
-    """Carry out ``plan``; raises (UsageError before anything is loaded, SourceError after) on a failure."""
+@dataclass(frozen=True)
+class Chosen:
+    """What a restore plan names in the snapshot: the databases, their archives, the globals."""
+
+    names: list[str]
+    nodes: dict[str, Node]
+    globals_node: Node | None
+
+
+def choose(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan) -> Chosen:
+    """The checks a restore makes before it loads anything (shared with ``restore --plan``):
+    the databases named are in the snapshot, the options fit; UsageError otherwise."""
     if snapshot.kind != "pg_dump":
         raise UsageError(
             f"snapshot {snapshot.short_id} is a {snapshot.kind} snapshot, not a pg_dump one",
@@ -118,9 +128,18 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
         if node is None:
             raise IntegrityError(f"snapshot {snapshot.short_id} records database {name} but has no {files[name]}")
         nodes[name] = node
+    globals_node = tree.get(globals_file) if plan.globals and globals_file else None
+    if plan.globals and globals_node is None:
+        raise IntegrityError(f"snapshot {snapshot.short_id} has no globals file")
+    return Chosen(names, nodes, globals_node)
+
+
+def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan) -> PgDumpRestore:
+    """Carry out ``plan``; raises (UsageError before anything is loaded, SourceError after) on a failure."""
+    chosen = choose(ctx, snapshot, plan)
+    names, nodes = chosen.names, chosen.nodes
     done = PgDumpRestore(snapshot, sql=plan.sql)
-    major = str(snapshot.extra.get("pg_dump", {}).get("server_major") or "") or None
-    server = plan.server.with_major(major) if plan.server.major is None else plan.server
+    server = target_server(snapshot, plan)
     selection = Selection(plan.schemas, plan.tables, plan.clean, plan.data_only, plan.schema_only)
     if plan.sql is not None:
         name = names[0]
@@ -137,10 +156,8 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
         return done
     targets = {name: (plan.rename or name) for name in names}
     _refuse_existing(server, targets, plan)
-    if plan.globals:
-        node = tree.get(globals_file) if globals_file else None
-        if node is None:
-            raise IntegrityError(f"snapshot {snapshot.short_id} has no globals file")
+    if chosen.globals_node is not None:
+        node = chosen.globals_node
         done.globals_skipped = _load_globals(ctx, server, node)
         done.restored.append({"what": "globals", "database": "", "into": server.dbname, "bytes": node.size})
     for name in names:
@@ -170,6 +187,17 @@ def restore_snapshot(ctx: RestoreContext, snapshot: Snapshot, plan: RestorePlan)
             )  # fmt: skip
         done.restored.append({"what": "database", "database": name, "into": target, "bytes": nodes[name].size})
     return done
+
+
+def target_server(snapshot: Snapshot, plan: RestorePlan) -> Server:
+    """The server restored into, its client programs of the dumped server's major version."""
+    major = str(snapshot.extra.get("pg_dump", {}).get("server_major") or "") or None
+    return plan.server.with_major(major) if plan.server.major is None else plan.server
+
+
+def refuse_existing(server: Server, chosen: Chosen, plan: RestorePlan) -> None:
+    """Refused before anything is loaded: a database that exists, without ``force``."""
+    _refuse_existing(server, {name: (plan.rename or name) for name in chosen.names}, plan)
 
 
 def _check_plan(plan: RestorePlan, names: list[str]) -> None:

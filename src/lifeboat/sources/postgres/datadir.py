@@ -25,9 +25,10 @@ from lifeboat.sources.postgres.pgdata import server_running
 LEFTOVERS = ("postmaster.pid", "postmaster.opts", recoveryconf.STANDBY_SIGNAL, recoveryconf.SIGNAL)
 
 
-def take_over(path: str, *, force: bool, what: str) -> None:
-    """Make sure the restore may write into ``path`` (the data directory or a tablespace's):
-    refused when a server runs on it or it is not empty, unless ``force`` (then it is emptied)."""
+def check_take_over(path: str, *, force: bool, what: str) -> bool:
+    """Whether the restore may write into ``path`` (the data directory or a tablespace's):
+    refused when a server runs on it or it is not empty, unless ``force``. Writes nothing
+    (a restore plan runs it too); True when ``force`` will have to empty it."""
     running = server_running(path) if os.path.isdir(path) else None
     if running is not None and not force:
         raise RestoreRefused(
@@ -39,6 +40,14 @@ def take_over(path: str, *, force: bool, what: str) -> None:
     except RestoreRefused:
         if not force:
             raise RestoreRefused(f"{what} {path} is not empty") from None
+        return True
+    return False
+
+
+def take_over(path: str, *, force: bool, what: str) -> None:
+    """Make sure the restore may write into ``path`` (:func:`check_take_over`); with ``force``
+    a non-empty one is emptied."""
+    if check_take_over(path, force=force, what=what):
         for entry in os.scandir(path):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)

@@ -25,6 +25,7 @@ from lifeboat.sources.base import (
     ScratchInstance,
     SourceKind,
     Verification,
+    describe_into,
 )
 from lifeboat.sources.command.spec import program_environment
 from lifeboat.sources.filewrite import owner_of_directory, write_node
@@ -33,6 +34,7 @@ from lifeboat.sources.tools.redis import RedisConnection
 if TYPE_CHECKING:
     from lifeboat.config.model import RedisSourceConfig
     from lifeboat.core.protocols import BlobLoader
+    from lifeboat.sources.plan import RestorePlan
     from lifeboat.sources.redis.rdb import RdbCheck
 
 SNAPSHOT_KIND = "redis"
@@ -151,29 +153,13 @@ class RedisSource(SourceKind):
         """Write the RDB as ``directory``/``dbfilename`` for a stopped server: never under a
         running one, never over an existing file without ``force``; then redis-check-rdb it."""
         from lifeboat.sources.redis.rdb import check_rdb
-        from lifeboat.sources.tools.redis_server import servers_in, set_appendonly, start_server
+        from lifeboat.sources.tools.redis_server import set_appendonly, start_server
 
-        self.check_restore(into)
+        directory, dbfilename = self._destination(ctx, into)
         assert isinstance(into, IntoServer)
         settings = into.settings
-        directory = str(settings.get("directory") or "")
-        if not directory:
-            raise UsageError(f"{option('directory')} is required", hint="the directory the server loads its RDB from")
-        config: RedisSourceConfig | None = ctx.config
-        dbfilename = str(settings.get("dbfilename") or (config.dbfilename if config is not None else RDB_NAME))
-        if "/" in dbfilename or dbfilename in ("", ".", ".."):
-            raise UsageError(f"{option('dbfilename')} {dbfilename!r} is not a plain file name")
-        running = servers_in(directory, settings.get("pid_file")) if os.path.isdir(directory) else []
-        if running:
-            raise RestoreRefused(
-                f"a redis-server (pid {', '.join(map(str, running))}) is running in {directory}",
-                hint="stop the server first: it would not load the restored file, and its next save would overwrite it",
-            )
         target = os.path.join(directory, dbfilename)
-        if os.path.lexists(target) and not settings.get("force"):
-            raise RestoreRefused(
-                f"{target} exists", hint=f"pass {option('force')} to replace it, or restore into another directory"
-            )
+        self._refuse(directory, target, settings)
         node = the_rdb(ctx.loader, snapshot)
         os.makedirs(directory, exist_ok=True)
         # checked before it takes the place of the server's file: a bad restore replaces nothing
@@ -194,6 +180,54 @@ class RedisSource(SourceKind):
                 set_appendonly(started.port)
                 server["appendonly"] = True
         return RedisRestore(snapshot, target, node.size, check, server)
+
+    def _destination(self, ctx: RestoreContext, into: RestoreDestination) -> tuple[str, str]:
+        """The server's directory and the RDB's file name a restore into ``into`` writes."""
+        self.check_restore(into)
+        assert isinstance(into, IntoServer)
+        settings = into.settings
+        directory = str(settings.get("directory") or "")
+        if not directory:
+            raise UsageError(f"{option('directory')} is required", hint="the directory the server loads its RDB from")
+        config: RedisSourceConfig | None = ctx.config
+        dbfilename = str(settings.get("dbfilename") or (config.dbfilename if config is not None else RDB_NAME))
+        if "/" in dbfilename or dbfilename in ("", ".", ".."):
+            raise UsageError(f"{option('dbfilename')} {dbfilename!r} is not a plain file name")
+        return directory, dbfilename
+
+    @staticmethod
+    def _refuse(directory: str, target: str, settings: Mapping[str, Any]) -> None:
+        """What stops a restore before it writes (and its plan): a server running in the
+        directory, an existing RDB without ``force``."""
+        from lifeboat.sources.tools.redis_server import servers_in
+
+        running = servers_in(directory, settings.get("pid_file")) if os.path.isdir(directory) else []
+        if running:
+            raise RestoreRefused(
+                f"a redis-server (pid {', '.join(map(str, running))}) is running in {directory}",
+                hint="stop the server first: it would not load the restored file, and its next save would overwrite it",
+            )
+        if os.path.lexists(target) and not settings.get("force"):
+            raise RestoreRefused(
+                f"{target} exists", hint=f"pass {option('force')} to replace it, or restore into another directory"
+            )
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """The RDB written into the server's directory; refused as the restore refuses."""
+        from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
+
+        directory, dbfilename = self._destination(ctx, into)
+        assert isinstance(into, IntoServer)
+        target = os.path.join(directory, dbfilename)
+        node = the_rdb(ctx.loader, snapshot)
+        plan = new_plan(self.name, snapshot, describe_into(into))
+        plan.writes.append(PlannedWrite("RDB file", target, node.size, 1, state=path_state(target)))
+        plan.attempt(lambda: self._refuse(directory, target, into.settings), "no redis-server runs in the directory")
+        judge_space(plan, force=False)  # the old RDB stays until the new one is checked
+        plan.unchecked.append("the RDB's content (redis-check-rdb runs on the restored file)")
+        if into.settings.get("start_port"):
+            plan.lines.append(f"then starts redis-server on port {into.settings['start_port']}")
+        return plan
 
     def verify(self, ctx: RestoreContext, snapshot: Snapshot) -> Verification:
         """redis-check-rdb accepts the stored RDB (written to a private temporary file)."""

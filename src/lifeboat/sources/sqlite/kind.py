@@ -32,11 +32,13 @@ from lifeboat.sources.base import (
     RestoreInto,
     SourceKind,
     Verification,
+    describe_into,
 )
 
 if TYPE_CHECKING:
     from lifeboat.config.model import SqliteSourceConfig
     from lifeboat.core.protocols import BlobLoader, BlobSaver
+    from lifeboat.sources.plan import RestorePlan
 
 SNAPSHOT_KIND = "sqlite"
 
@@ -168,12 +170,10 @@ class SqliteSource(SourceKind):
             record=record,
         )
 
-    def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> SqliteRestore:
-        """Write the databases (all, or the one chosen) and check each with integrity_check. An
-        existing file is never replaced without ``force``; nothing is written if one would be."""
-        from lifeboat.sources.filewrite import write_node
-        from lifeboat.sources.sqlite.copy import integrity_problems
-
+    def _targets(
+        self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination
+    ) -> tuple[dict[str, Node], list[tuple[str, str]], bool]:
+        """The snapshot's databases, (database, file) for each one the restore writes, and ``force``."""
         self.check_restore(into)
         if snapshot.kind != SNAPSHOT_KIND:
             raise UsageError(
@@ -198,6 +198,11 @@ class SqliteSource(SourceKind):
                 )
             plan = [(chosen[0], target)]
             force = bool(into.settings.get("force"))
+        return found, plan, force
+
+    @staticmethod
+    def _refuse(plan: list[tuple[str, str]], force: bool) -> None:
+        """An existing file is never replaced without ``force`` (nor one a program may hold open)."""
         for _, path in plan:
             if os.path.lexists(path) and not force:
                 raise RestoreRefused(f"{path} exists", hint=f"pass {option('force')} to replace it")
@@ -207,6 +212,30 @@ class SqliteSource(SourceKind):
                         f"{path}{suffix} exists: a program may have {path} open",
                         hint=f"stop what uses the database; pass {option('force')} to replace it anyway",
                     )
+
+    def plan(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> RestorePlan:
+        """Each database file the restore writes, refused as it refuses; free space where they go."""
+        from lifeboat.sources.plan import PlannedWrite, judge_space, new_plan, path_state
+
+        found, targets, force = self._targets(ctx, snapshot, into)
+        plan = new_plan(self.name, snapshot, describe_into(into))
+        for database, path in targets:
+            plan.writes.append(
+                PlannedWrite(f"database {database}", path, found[database].size, 1, state=path_state(path))
+            )
+        plan.attempt(lambda: self._refuse(targets, force), "no database file would be replaced")
+        judge_space(plan, force=force)
+        plan.unchecked.append("PRAGMA integrity_check (runs on each restored file)")
+        return plan
+
+    def restore(self, ctx: RestoreContext, snapshot: Snapshot, into: RestoreDestination) -> SqliteRestore:
+        """Write the databases (all, or the one chosen) and check each with integrity_check. An
+        existing file is never replaced without ``force``; nothing is written if one would be."""
+        from lifeboat.sources.filewrite import write_node
+        from lifeboat.sources.sqlite.copy import integrity_problems
+
+        found, plan, force = self._targets(ctx, snapshot, into)
+        self._refuse(plan, force)
         restored: list[RestoredDatabase] = []
         for database, path in plan:
             ctx.events.check()
