@@ -17,7 +17,7 @@ hundred thousand segments, so this module answers them from segment numbers per 
 - ``missing`` counts every segment missing between where the oldest kept backup's recovery
   starts and the end of the archived WAL: holes that make points in the window unreachable.
 
-tests/unit/test_walwindow.py holds it equal to ``pg info`` on the same archives.
+tests/unit/test_health.py holds it equal to ``pg info`` on the same archives (gaps, a timeline switch).
 """
 
 from __future__ import annotations
