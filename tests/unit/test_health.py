@@ -328,3 +328,34 @@ def test_a_repository_that_opens_but_cannot_be_listed_is_unknown(memory_repo: Re
     assert len(reachable) == 1 and reachable[0].summary.startswith("cannot read the repository: ")
     assert "Input/output error" in reachable[0].summary
     assert [(c.name, c.state) for c in report.sources[0].checks] == [("rpo", State.UNKNOWN)]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "interval"),
+    [
+        ("0 3 * * *", timedelta(days=1)),
+        ("@daily", timedelta(days=1)),
+        ("*/15 * * * *", timedelta(minutes=15)),
+        ("0 3 * * 1", timedelta(days=7)),
+        ("30 2 * * 1-5", timedelta(days=3)),  # Friday to Monday
+        ("0 */6 * * *", timedelta(hours=6)),
+        ("0 4 1 * *", timedelta(days=31)),
+        ("0 4 1,15 * *", timedelta(days=17)),  # the 15th to the 1st of a 31-day month
+        ("0 0 1 * 0", timedelta(days=7)),  # day of month OR Sunday
+        ("not a schedule", None),
+        ("0 3 * * MON", None),  # names are not understood: the default applies
+        ("61 * * * *", None),
+    ],
+)
+def test_longest_interval_of_a_schedule(schedule: str, interval: timedelta | None) -> None:
+    from lifeboat.core.schedule import longest_interval
+
+    assert longest_interval(schedule) == interval
+
+
+def test_drill_age_follows_its_schedule() -> None:
+    from lifeboat.core.health import drill_max_age
+
+    assert drill_max_age("0 3 * * *") == timedelta(days=2)
+    assert drill_max_age("0 3 * * 0") == timedelta(days=14)
+    assert drill_max_age(None) == timedelta(days=7) == drill_max_age("whenever")

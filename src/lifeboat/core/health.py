@@ -41,7 +41,8 @@ def worst(states: Iterable[State]) -> State:
 
 # --- thresholds (docs/health.md, "Thresholds") -----------------------------------------------------
 RPO_WARNING_FRACTION = 0.8  # the newest restorable point is at least 80 % of rpo old: WARNING
-DRILL_MAX_AGE = timedelta(days=7)  # the last drill older than this: WARNING
+DRILL_MAX_AGE = timedelta(days=7)  # the last drill older than this: WARNING (no schedule configured)
+DRILL_SCHEDULE_FACTOR = 2  # with a drill schedule: older than twice its longest wait between runs
 VERIFY_MAX_AGE = timedelta(days=7)  # the last verify older than this: WARNING
 READY_BACKLOG_WARNING = 32  # .ready files waiting for archive_command (half a GiB of 16 MiB segments)
 FREE_SPACE_WARNING = 0.10  # the repository's file system less than 10 % free: WARNING
@@ -225,6 +226,15 @@ def judge_ready(subject: str, ready: int | None, how: str) -> Check:
     return Check(subject, "ready", State.OK, f"{ready} WAL files wait to be archived", "", {"files": float(ready)})
 
 
+def drill_max_age(schedule: str | None) -> timedelta:
+    """How old the last drill may be: twice the longest wait between the runs ``schedule`` (a
+    cron expression) makes, else :data:`DRILL_MAX_AGE`."""
+    from lifeboat.core.schedule import longest_interval
+
+    interval = longest_interval(schedule) if schedule else None
+    return DRILL_SCHEDULE_FACTOR * interval if interval is not None else DRILL_MAX_AGE
+
+
 def judge_recorded(
     subject: str,
     kind: str,
@@ -302,6 +312,7 @@ def judge_free_space(free: int, total: int) -> Check:
 
 __all__ = [
     "DRILL_MAX_AGE",
+    "DRILL_SCHEDULE_FACTOR",
     "FREE_SPACE_CRITICAL",
     "FREE_SPACE_WARNING",
     "READY_BACKLOG_WARNING",
@@ -311,6 +322,7 @@ __all__ = [
     "Check",
     "RecordedResult",
     "State",
+    "drill_max_age",
     "judge_archiver",
     "judge_free_space",
     "judge_ready",

@@ -32,11 +32,11 @@ from typing import Any
 from lifeboat.core.basebackup import KIND as POSTGRES_KIND
 from lifeboat.core.basebackup import BaseBackup, base_backups
 from lifeboat.core.health import (
-    DRILL_MAX_AGE,
     VERIFY_MAX_AGE,
     Check,
     RecordedResult,
     State,
+    drill_max_age,
     judge_archiver,
     judge_free_space,
     judge_ready,
@@ -261,10 +261,10 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
         if kind == POSTGRES_KIND and config is not None and request.probe is not None:
             _cluster_checks(source, request.probe(config), now)
         if repo is not None:
-            drill_expected = getattr(config, "drill", None) is not None
+            drill = getattr(config, "drill", None)
             for kind_name, max_age, failed, expected in (
                 ("verify", VERIFY_MAX_AGE, State.CRITICAL, False),
-                ("drill", DRILL_MAX_AGE, State.WARNING, drill_expected),
+                ("drill", drill_max_age(getattr(drill, "schedule", None)), State.WARNING, drill is not None),
             ):
                 judged = judge_recorded(
                     name,
