@@ -154,3 +154,11 @@ def test_recorded_verify_results_are_judged(cli: Cli, cli_env: dict[str, str], t
     assert done.code == 2, done
     assert done.stdout.startswith("LIFEBOAT CRITICAL - web: last verify FAILED "), done
     assert "big.txt" in done.stdout.split(" | ")[0]
+
+
+def test_an_unwritable_prometheus_file_is_an_error(cli: Cli, tmp_path: Path) -> None:
+    env = _setup(cli, tmp_path, "1h")
+    assert cli("backup", "--source", "web", env=env).code == 0
+    done = cli("health", "--prometheus", str(tmp_path / "no-such-dir" / "lifeboat.prom"), env=env)
+    assert done.code == 3, done
+    assert done.stderr.startswith("lifeboat: error: cannot write the metrics to "), done

@@ -54,19 +54,26 @@ def command(
         results=lambda repo: latest_results(repo, directory),
     )
     report = check_health(lambda: state.open_repository(read_only=True), request)
+    unwritten: LifeboatError | None = None
     if prometheus:
         from lifeboat.app.observability.prometheus import write_textfile
 
         try:
             write_textfile(report, prometheus)
         except OSError as exc:
-            out.info(f"warning: cannot write {prometheus}: {exc.strerror or exc}")
+            unwritten = LifeboatError(
+                f"cannot write the metrics to {prometheus}: {exc.strerror or exc}",
+                hint="the directory must exist and be writable by this user (node exporter's textfile directory)",
+            )
     if nagios:
         out.raw(status_line(report))
     elif state.json:
         out.emit_json(report.to_json())
     else:
         _table(state, report)
+    if unwritten is not None:  # the metrics were the point: never a silent OK
+        out.error(unwritten, exit_code=int(State.UNKNOWN))
+        raise Exit(int(report.state if report.state is not State.OK else State.UNKNOWN))
     if report.state is not State.OK:
         if not nagios:  # a plugin's output is its one line; elsewhere a non-zero exit comes with its error line
             hint = next((c.hint for c in report.problems() if c.hint), "") or "'lifeboat health' lists every check"
