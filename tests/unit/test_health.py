@@ -165,7 +165,7 @@ def test_nagios_line_and_perfdata() -> None:
     assert "'main-db_rpo_age_seconds'=7200;720;900;0" in perf
     assert "'web_rpo_age_seconds'=180;;;0" in perf
     assert "'main-db_archiver_failed'=3;;;0" in perf
-    assert "'main-db_ready_files'=40;32;;0" in perf
+    assert "'main-db_ready_files'=40;31;;0" in perf
     assert "'repository_free_bytes'=1000;;;0" in perf
 
 

@@ -9,7 +9,7 @@ a quote inside a label doubled, an unknown value written ``U``.
 
 from __future__ import annotations
 
-from lifeboat.core.health import RPO_WARNING_FRACTION
+from lifeboat.core.health import READY_BACKLOG_WARNING, RPO_WARNING_FRACTION
 from lifeboat.operations.health import HealthReport
 
 
@@ -43,14 +43,13 @@ def perfdata(report: HealthReport) -> list[str]:
         if probe is not None and probe.archiver is not None:
             data.append(_datum(f"{source.name}_archiver_failed", probe.archiver.failed_count))
         if probe is not None and probe.ready is not None:
-            from lifeboat.core.health import READY_BACKLOG_WARNING
-
-            data.append(_datum(f"{source.name}_ready_files", probe.ready, READY_BACKLOG_WARNING))
+            # Nagios thresholds alert *above* the value: WARNING from 32 files is "31"
+            data.append(_datum(f"{source.name}_ready_files", probe.ready, READY_BACKLOG_WARNING - 1))
     repository = report.repository
     if repository.free_bytes is not None:
         data.append(_datum("repository_free_bytes", repository.free_bytes))
     if repository.reachable:
-        data.append(_datum("repository_stale_locks", len(repository.stale_locks), 1))
+        data.append(_datum("repository_stale_locks", len(repository.stale_locks), 0))  # one is a warning
     return data
 
 
