@@ -196,3 +196,46 @@ def check_name(name: str) -> str:
     ):
         raise ValueError(f"invalid storage object name {name!r}")
     return name
+
+
+@runtime_checkable
+class NameListing(Protocol):
+    """Storage that lists names alone faster than names with sizes and times.
+
+    Optional. A local directory answers :meth:`Backend.list` with a ``stat`` of every file;
+    a health check that needs only the names of a hundred thousand WAL objects (and the
+    time of one of them) asks for the names.
+    """
+
+    def list_names(self, prefix: str = "") -> Iterator[str]:
+        """The names :meth:`Backend.list` would give for ``prefix``."""
+        ...
+
+
+def list_names(backend: Backend, prefix: str = "") -> Iterator[str]:
+    """The names of the objects below ``prefix``: from the provider's name listing when it
+    has one, else from :meth:`Backend.list`."""
+    for layer in _chain(backend):
+        if isinstance(layer, NameListing):
+            return layer.list_names(prefix)
+    return (info.name for info in backend.list(prefix))
+
+
+@runtime_checkable
+class SpaceReport(Protocol):
+    """Storage that knows how much room it has left (a local file system).
+
+    Optional. Object stores have no such number; a health check then says it is not known.
+    """
+
+    def space(self) -> tuple[int, int]:
+        """(free bytes available to this process, total bytes)."""
+        ...
+
+
+def space_report(backend: Backend) -> SpaceReport | None:
+    """The space report of the provider ``backend`` wraps, if it has one."""
+    for layer in _chain(backend):
+        if isinstance(layer, SpaceReport):
+            return layer
+    return None

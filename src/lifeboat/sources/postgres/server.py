@@ -85,12 +85,12 @@ class PgServer:
         self.settings = settings
 
     @classmethod
-    def connect(cls, settings: Connection, *, application_name: str = "lifeboat") -> PgServer:
+    def connect(cls, settings: Connection, *, application_name: str = "lifeboat", timeout: int = 30) -> PgServer:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - a declared dependency
             raise MissingTool("the psycopg package is not installed", hint="pip install 'psycopg[binary]'") from None
-        params: dict[str, Any] = {"application_name": application_name, "autocommit": True, "connect_timeout": 30}
+        params: dict[str, Any] = {"application_name": application_name, "autocommit": True, "connect_timeout": timeout}
         for key in ("host", "port", "user", "dbname"):
             value = getattr(settings, key)
             if value:

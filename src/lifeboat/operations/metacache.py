@@ -1,0 +1,181 @@
+"""A local cache of a repository's metadata, so a health check answers in a second.
+
+Reading 5,000 snapshot records means 5,000 fetches and decryptions; a health check runs
+every minute. The cache keeps, per repository (a file named by the repository's id in the
+state directory's ``metadata/``), what never changes under its name:
+
+- snapshot records by id: a snapshot's id is the hash of its stored object, so the record
+  under an id is the same forever;
+- the content of archived timeline history files by cluster and name: WAL objects are
+  written put-if-absent and never replaced with other content.
+
+How it stays true: the ids are listed from the storage on every run (one LIST); only ids
+not in the cache are fetched and decoded; a cached id no longer listed is dropped (a
+snapshot removed by ``forget`` disappears); a cache file that cannot be read as this
+version's is discarded whole and rebuilt. Nothing is trusted from the cache that the
+listing does not confirm. The file is written to a temporary name and renamed, mode 0600,
+in a directory of mode 0700: it holds decrypted snapshot records (paths, host names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
+from lifeboat.errors import IntegrityError, ObjectNotFound
+from lifeboat.repository.repo import READ_PARALLELISM, Repository
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class CacheStats:
+    """What a run took from the storage rather than the cache."""
+
+    snapshots_fetched: int = 0
+    snapshots_cached: int = 0
+    snapshots_dropped: int = 0
+    history_fetched: int = 0
+    discarded: bool = False  # the cache file was damaged or of another version
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshots_fetched": self.snapshots_fetched,
+            "snapshots_cached": self.snapshots_cached,
+            "snapshots_dropped": self.snapshots_dropped,
+            "history_fetched": self.history_fetched,
+            "discarded": self.discarded,
+        }
+
+
+@dataclass
+class MetadataCache:
+    """The cached metadata of one repository (``path`` None: no cache, everything is fetched)."""
+
+    path: Path | None
+    snapshots: dict[str, str] = field(default_factory=dict)  # id → the record's JSON
+    history: dict[str, str] = field(default_factory=dict)  # "<system id>/<name>" → content
+    stats: CacheStats = field(default_factory=CacheStats)
+    changed: bool = False
+
+    @classmethod
+    def load(cls, state_directory: str | os.PathLike[str] | None, repository_id: str) -> MetadataCache:
+        if state_directory is None:
+            return cls(None)
+        path = Path(state_directory) / "metadata" / f"{repository_id}.json"
+        cache = cls(path)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return cache
+        try:
+            doc = json.loads(raw)
+            if doc.get("version") != CACHE_VERSION:
+                raise ValueError("another version")
+            snapshots, history = doc["snapshots"], doc["history"]
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in (*snapshots.items(), *history.items())):
+                raise ValueError("malformed")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            cache.stats.discarded = True
+            cache.changed = True
+            return cache
+        cache.snapshots, cache.history = snapshots, history
+        return cache
+
+    def save(self) -> None:
+        """Write the cache when it changed; a state directory that cannot be written just means no cache."""
+        if self.path is None or not self.changed:
+            return
+        doc = {"version": CACHE_VERSION, "snapshots": self.snapshots, "history": self.history}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".metadata-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
+                os.replace(temporary, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        except OSError:
+            return
+        self.changed = False
+
+    # --- snapshots -------------------------------------------------------------------------
+    def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot (oldest first) and the ones that cannot be read: ids from one
+        listing, records from the cache or fetched."""
+        ids = repo.snapshot_ids()
+        listed = set(ids)
+        dropped = [i for i in self.snapshots if i not in listed]
+        for snapshot_id in dropped:
+            del self.snapshots[snapshot_id]
+        self.stats.snapshots_dropped = len(dropped)
+        self.changed |= bool(dropped)
+        found: list[Snapshot] = []
+        unreadable: list[UnreadableSnapshot] = []
+        missing: list[str] = []
+        for snapshot_id in ids:
+            text = self.snapshots.get(snapshot_id)
+            if text is None:
+                missing.append(snapshot_id)
+                continue
+            try:
+                found.append(Snapshot.decode(text.encode("utf-8"), snapshot_id))
+            except IntegrityError:  # a damaged cache entry: fetch it again
+                del self.snapshots[snapshot_id]
+                missing.append(snapshot_id)
+        self.stats.snapshots_cached = len(found)
+
+        def fetch(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
+            try:
+                return repo.load_snapshot(snapshot_id)
+            except ObjectNotFound:
+                return None  # removed since listed
+            except IntegrityError as exc:
+                return UnreadableSnapshot(snapshot_id, exc.message)
+
+        if missing:
+            with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+                for outcome in pool.map(fetch, missing):
+                    if isinstance(outcome, Snapshot):
+                        found.append(outcome)
+                        self.snapshots[outcome.id] = outcome.encode().decode("ascii")
+                        self.stats.snapshots_fetched += 1
+                        self.changed = True
+                    elif isinstance(outcome, UnreadableSnapshot):
+                        unreadable.append(outcome)
+        found.sort(key=lambda s: (s.time, s.id))
+        return found, unreadable
+
+    # --- timeline history files ----------------------------------------------------------------
+    def history_file(self, system_id: str, name: str, fetch: Any) -> str:
+        """The content of archived history file ``name`` of ``system_id`` (``fetch(name)`` → bytes
+        when not cached; its errors pass through)."""
+        key = f"{system_id}/{name}"
+        text = self.history.get(key)
+        if text is None:
+            text = fetch(name).decode("utf-8", "replace")
+            self.history[key] = text
+            self.stats.history_fetched += 1
+            self.changed = True
+        return text
+
+    def keep_history(self, system_id: str, names: set[str]) -> None:
+        """Drop cached history files of ``system_id`` no longer listed."""
+        prefix = f"{system_id}/"
+        gone = [k for k in self.history if k.startswith(prefix) and k[len(prefix) :] not in names]
+        for key in gone:
+            del self.history[key]
+        self.changed |= bool(gone)
+
+
+__all__ = ["CACHE_VERSION", "CacheStats", "MetadataCache"]
