@@ -84,9 +84,10 @@ def drill_env(world: PgWorld, config: Path, **more: str) -> dict[str, str]:
     return {"LIFEBOAT_CONFIG": str(config), "LIFEBOAT_STATE_DIR": str(world.base / "state"), **more}
 
 
-def scratch_processes() -> list[str]:
-    """Processes started in or for a scratch directory: by their command line or their working
-    directory (a WAL fetcher the scratch server started runs in its data directory)."""
+def scratch_processes(under: Path) -> list[str]:
+    """Processes started in or for a scratch directory below ``under`` (this test's: other tests,
+    on other workers, run their own): by their command line or their working directory (a WAL
+    fetcher the scratch server started runs in its data directory)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -96,7 +97,7 @@ def scratch_processes() -> list[str]:
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if "lifeboat-scratch-" in args or "lifeboat-scratch-" in cwd:
+        if ("lifeboat-scratch-" in args or "lifeboat-scratch-" in cwd) and (str(under) in args or str(under) in cwd):
             found.append(f"{entry.name} {args} (in {cwd})")
     return found
 
@@ -154,7 +155,7 @@ def test_a_good_backup_passes_with_its_phases_and_achieved_rpo_and_touches_nothi
     assert archiver_stats(world) == before_stats
     assert archive_listing(world.repo_dir) == before_wal
     assert list(scratch.iterdir()) == []
-    assert scratch_processes() == []
+    assert scratch_processes(scratch) == []
 
     # recorded in the repository: the history survives the loss of this host's state directory
     assert drill["record"]
@@ -194,7 +195,7 @@ def test_a_drill_to_a_time_recovers_what_the_database_held_then(world: PgWorld) 
     assert newest < asked and drill["achieved_rpo_seconds"] == pytest.approx((asked - newest).total_seconds())
     assert 2000 < drill["achieved_rpo_seconds"] < 4000
     assert drill["status"] == "passed"
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
 
 
 def test_a_failing_validation_query_fails_the_drill_and_names_it(world: PgWorld) -> None:
@@ -207,7 +208,7 @@ def test_a_failing_validation_query_fails_the_drill_and_names_it(world: PgWorld)
     assert result.code == ExitCode.INTEGRITY, result
     assert "validation query 'big-spenders' returned 1200, below the minimum 100000" in result.stderr
     assert "shop: failed" in result.stderr
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
     # a failed drill is recorded too, with its reason
     report = json.loads(world.lifeboat("drill", "report", "--format", "json", env=drill_env(world, config)).stdout)
     newest = report["drills"][0]
@@ -235,7 +236,7 @@ def test_a_damaged_pack_fails_the_drill_and_names_it(world: PgWorld) -> None:
     # the reason names the damaged files of the base backup and the blob that failed
     assert "the restored cluster is incomplete" in result.stderr
     assert "damaged data, file not restored: blob " in result.stderr.split("did not pass")[1]
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
 
 
 def test_a_deleted_wal_object_fails_the_drill_and_names_it(world: PgWorld) -> None:
@@ -251,7 +252,7 @@ def test_a_deleted_wal_object_fails_the_drill_and_names_it(world: PgWorld) -> No
 
     assert result.code == ExitCode.INTEGRITY, result
     assert f"WAL segment {missing.name} is missing from the archive" in result.stderr
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
 
 
 def test_a_drill_over_its_space_limit_is_refused_before_writing(world: PgWorld) -> None:
@@ -264,7 +265,7 @@ def test_a_drill_over_its_space_limit_is_refused_before_writing(world: PgWorld) 
     (drill,) = json.loads(result.stdout)["drills"]
     assert drill["status"] == "failed" and [p["name"] for p in drill["phases"]] == ["plan"]
     assert "over the drill's space limit 64.0 KiB" in drill["reasons"][0], drill["reasons"]
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
 
 
 def test_a_drill_over_its_time_limit_is_stopped_and_leaves_nothing(world: PgWorld) -> None:
@@ -279,7 +280,7 @@ def test_a_drill_over_its_time_limit_is_stopped_and_leaves_nothing(world: PgWorl
     assert time.monotonic() - started < 60  # stopped, not waited out
     (drill,) = json.loads(result.stdout)["drills"]
     assert drill["status"] == "missed" and drill["reasons"] == ["over the time limit (3.0s)"]
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -300,7 +301,7 @@ def test_an_interrupted_drill_leaves_no_scratch_process_or_directory(world: PgWo
     _out, err = process.communicate(timeout=180)
     assert process.returncode == ExitCode.INTERRUPTED, err
     assert list(scratch.iterdir()) == []
-    assert scratch_processes() == []
+    assert scratch_processes(scratch) == []
 
 
 def test_drill_report_renders_every_format(world: PgWorld, tmp_path: Path) -> None:
@@ -322,6 +323,11 @@ def test_drill_report_renders_every_format(world: PgWorld, tmp_path: Path) -> No
     content = page.read_text()
     assert content.startswith("<!DOCTYPE html>") and "<svg" in content and "<h2>shop" in content
     assert "http://" not in content.replace("http://www.w3.org/2000/svg", "")  # no external asset
+    # with --json and --output, the file gets the format asked for and stdout the one JSON document
+    page.unlink()
+    as_json = world.lifeboat("--json", "drill", "report", "--format", "html", "--output", str(page), env=env)
+    assert as_json.code == 0, as_json
+    assert json.loads(as_json.stdout)["output"] == str(page) and page.read_text().startswith("<!DOCTYPE html>")
 
     doc = json.loads(world.lifeboat("drill", "report", "--format", "json", "--source", "shop", env=env).stdout)
     assert doc["drills"] and all(d["source"] == "shop" for d in doc["drills"])
@@ -350,5 +356,5 @@ def test_a_pg_dump_source_is_drilled_in_a_new_scratch_cluster(world: PgWorld) ->
     assert [p["name"] for p in drill["phases"]] == ["plan", "start", "restore", "validate"]
     assert {q["name"]: q["value"] for q in drill["queries"]} == {"customers": "1200", "no-orphans": "0"}
     assert drill["newest_row"] is not None and drill["achieved_rpo_seconds"] >= 0
-    assert list(scratch.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch.iterdir()) == [] and scratch_processes(scratch) == []
     assert archiver_stats(world) == before  # the source cluster was only read by pg_dump

@@ -176,9 +176,10 @@ def scratch_dir(world: PgWorld) -> Path:
     return path
 
 
-def scratch_processes() -> list[str]:
+def scratch_processes(under: Path) -> list[str]:
+    """Scratch processes of this test (below ``under``): other tests, on other workers, run their own."""
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if "lifeboat-scratch-" in line]
+    return [line for line in ps.splitlines() if "lifeboat-scratch-" in line and str(under) in line]
 
 
 def test_orders_as_at_1403_come_back_from_the_backup_and_production_is_untouched(
@@ -220,7 +221,7 @@ def test_orders_as_at_1403_come_back_from_the_backup_and_production_is_untouched
     assert {f.name for f in world.archive().files()} == archived_before
     # nothing left behind: no directory, no process
     assert list(scratch_parent.iterdir()) == []
-    assert scratch_processes() == []
+    assert scratch_processes(scratch_parent) == []
 
     # the same as Parquet, and the whole schema, read from the backup at that time
     schema_dir = tmp_path / "public"
@@ -232,7 +233,7 @@ def test_orders_as_at_1403_come_back_from_the_backup_and_production_is_untouched
     report = json.loads(whole.stdout)
     assert report["origin"]["type"] == "backup"
     assert {t["table"]: t["rows"] for t in report["tables"]}["public.ledger"] == 3
-    assert list(scratch_parent.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch_parent.iterdir()) == [] and scratch_processes(scratch_parent) == []
 
     # --snapshot alone: the rows as they were when that base backup became consistent
     at_backup = world.lifeboat(
@@ -241,7 +242,7 @@ def test_orders_as_at_1403_come_back_from_the_backup_and_production_is_untouched
     )  # fmt: skip
     assert at_backup.code == 0, at_backup.stderr
     assert at_backup.stdout.splitlines() == ["id,what", "1,opening", "2,refund", "3,sale"]
-    assert list(scratch_parent.iterdir()) == [] and scratch_processes() == []
+    assert list(scratch_parent.iterdir()) == [] and scratch_processes(scratch_parent) == []
 
 
 def test_a_failed_export_from_a_backup_leaves_no_scratch_cluster(world: PgWorld, tmp_path: Path) -> None:
@@ -253,7 +254,7 @@ def test_a_failed_export_from_a_backup_leaves_no_scratch_cluster(world: PgWorld,
     assert result.code != 0
     assert "table no_such_table does not exist" in result.stderr
     assert list(scratch_parent.iterdir()) == []
-    assert scratch_processes() == []
+    assert scratch_processes(scratch_parent) == []
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -275,7 +276,7 @@ def test_an_interrupted_export_from_a_backup_leaves_no_scratch_cluster(world: Pg
     _out, err = process.communicate(timeout=180)
     assert process.returncode == 130, err
     assert list(scratch_parent.iterdir()) == []
-    assert scratch_processes() == []
+    assert scratch_processes(scratch_parent) == []
 
 
 # --- packages and imports -------------------------------------------------------------------------

@@ -133,8 +133,8 @@ def report(
     from lifeboat.operations.records import record_cache
 
     state: CliContext = ctx.obj
-    if state.json:
-        fmt = "json"
+    if state.json and not output:
+        fmt = "json"  # the report is the one JSON document; with --output, the file gets --format
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     repo = state.open_repository(read_only=no_lock)
@@ -154,7 +154,10 @@ def report(
                 f"cannot write the report to {output}: {exc.strerror or exc}",
                 hint="name a file in a directory you can write to, or leave --output out for standard output",
             ) from None
-        state.output.info(f"wrote {len(history)} drills to {output}")
+        if state.json:
+            state.output.emit_json({"output": output, "format": fmt, "drills": len(history)})
+        else:
+            state.output.info(f"wrote {len(history)} drills to {output}")
         return
     import sys
 
