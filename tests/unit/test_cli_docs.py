@@ -56,6 +56,10 @@ IMPLIED = {"--help"}
 # prose) nor ``-wal`` (a file suffix).
 OPTION = re.compile(r"(?<![\w-])(--[A-Za-z0-9](?:[\w-]*[A-Za-z0-9])?|-[A-Za-z])(?![\w*-])")
 SPAN = re.compile(r"`([^`\n]+)`")
+# One option spelled two ways: ``-s, --source``, ``-s/--source``, or in a table's first cell two
+# spans ``--table`, `-t``.
+PAIR = re.compile(r"(?<![\w-])(-[A-Za-z])(?:, |/)(--[A-Za-z0-9][\w-]*)")
+SPANNED_PAIR = re.compile(r"`(--[A-Za-z0-9][\w-]*)`(?:, |/)`(-[A-Za-z])`")
 HEADING = re.compile(r"^(#{2,4}) (.+)$")
 
 
@@ -132,9 +136,7 @@ def _outside_fences(lines: list[str]) -> list[bool]:
 def _sections(page: Path) -> list[Section]:
     lines = page.read_text(encoding="utf-8").splitlines()
     fenced = _outside_fences(lines)
-    headings = [
-        (i, len(m[1]), m[2]) for i, line in enumerate(lines) if not fenced[i] and (m := HEADING.match(line))
-    ]
+    headings = [(i, len(m[1]), m[2]) for i, line in enumerate(lines) if not fenced[i] and (m := HEADING.match(line))]
     sections = []
     for n, (start, level, title) in enumerate(headings):
         end = next((i for i, lvl, _ in headings[n + 1 :] if lvl <= level), len(lines))
@@ -148,7 +150,7 @@ CLI_SECTIONS = _sections(CLI_MD)
 
 def _sections_naming(path: str) -> list[Section]:
     found = [s for s in CLI_SECTIONS if path in s.commands]
-    group = path.split()[0]
+    group = path.split(maxsplit=1)[0]
     if group in ELSEWHERE:
         found += [s for s in _sections(DOCS / ELSEWHERE[group]) if path in s.commands]
     return found
@@ -235,7 +237,7 @@ def _all_claims() -> list[tuple[Section, int, str, str | None]]:
     quoted command lines of every other page: there a section about one command may well
     mention another's options in passing, but `` `restore --start` `` must be a real one."""
     references = {CLI_MD.name, *ELSEWHERE.values()}
-    pages = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+    pages = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
     seen: set[tuple[str, int, str, str | None]] = set()
     claims = []
     for page in pages:
@@ -263,6 +265,38 @@ def test_documented_options_exist() -> None:
         if option not in allowed:
             wrong.append(f"{section.page}:{number}: {option} is not an option of {whose}")
     assert not wrong, "documented options that do not exist:\n" + "\n".join(wrong)
+
+
+def _pairs(section: Section) -> list[tuple[int, str, str, set[str]]]:
+    """The options ``section`` spells both ways: (line, short, long, the commands it belongs to)."""
+    pairs = []
+    lines = section.text.splitlines()
+    fenced = _outside_fences(lines)
+    for n, line in enumerate(lines):
+        if fenced[n]:
+            continue
+        first_cell = line.split("|")[1] if line.startswith("|") else ""
+        if section.commands:  # in a table's first cell (in prose, "`--force`, `-j` apply" is a list)
+            pairs += [(section.line + n, m[2], m[1], section.commands) for m in SPANNED_PAIR.finditer(first_cell)]
+        for span in SPAN.findall(line):
+            found = _command_at(span.split())
+            commands = {found[0]} if found else section.commands
+            pairs += [(section.line + n, m[1], m[2], commands) for m in PAIR.finditer(span) if commands]
+    return pairs
+
+
+def test_short_and_long_spellings_agree() -> None:
+    """``-d, --database`` in a section must be one option, not ``-d`` of one and ``--database`` of another."""
+    wrong = []
+    for page in (CLI_MD, *(DOCS / name for name in sorted(set(ELSEWHERE.values())))):
+        seen = set()
+        for section in _sections(page):
+            for number, short, long, commands in _pairs(section):
+                params = [*ROOT_COMMAND.params, *(p for c in commands for p in COMMANDS[c].params)]
+                if (number, short, long) not in seen and not any({short, long} <= set(_spellings(p)) for p in params):
+                    wrong.append(f"{page.name}:{number}: {short} and {long} are not one option of {sorted(commands)}")
+                seen.add((number, short, long))
+    assert not wrong, "\n".join(wrong)
 
 
 def _exit_code_rows(page: Path, heading: str) -> set[int]:
