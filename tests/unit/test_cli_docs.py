@@ -22,8 +22,11 @@ The rules, kept simple so that a failure says plainly what to fix:
   starts with an option, must be an option of one of the section's commands (or a global
   option). Anywhere in the page, a code span (or a line of a code block) that starts with a
   command, ``lifeboat …`` or not, may only use that command's options, up to a ``--`` after
-  which a program's own arguments follow. Code spans of other programs (`` `pg_restore --list` ``)
-  are not lifeboat's and are not checked.
+  which a program's own arguments follow; this last rule holds on every page of docs/ and in
+  README.md. Code spans of other programs (`` `pg_restore --list` ``) are not lifeboat's and are
+  not checked.
+- A short and a long spelling written as one (``-D, --target-dir``, ``-s/--source``) must be the
+  same option of the section's command.
 - Every exit code of :class:`lifeboat.errors.ExitCode` is a row of the exit code tables of
   docs/cli.md and README.md, and is in ``lifeboat --help``.
 """
@@ -122,7 +125,8 @@ def _command_at(words: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _outside_fences(lines: list[str]) -> list[bool]:
+def _in_fences(lines: list[str]) -> list[bool]:
+    """For each line, whether it is part of a fenced code block (its fences included)."""
     inside, marks = False, []
     for line in lines:
         if line.startswith("```"):
@@ -135,7 +139,7 @@ def _outside_fences(lines: list[str]) -> list[bool]:
 
 def _sections(page: Path) -> list[Section]:
     lines = page.read_text(encoding="utf-8").splitlines()
-    fenced = _outside_fences(lines)
+    fenced = _in_fences(lines)
     headings = [(i, len(m[1]), m[2]) for i, line in enumerate(lines) if not fenced[i] and (m := HEADING.match(line))]
     sections = []
     for n, (start, level, title) in enumerate(headings):
@@ -201,7 +205,7 @@ def _claims(section: Section) -> list[tuple[int, str, str | None]]:
     None for one of the section's own commands)."""
     claims: list[tuple[int, str, str | None]] = []
     lines = section.text.splitlines()
-    fenced = _outside_fences(lines)
+    fenced = _in_fences(lines)
     for n, line in enumerate(lines):
         number = section.line + n
         if fenced[n]:
@@ -271,7 +275,7 @@ def _pairs(section: Section) -> list[tuple[int, str, str, set[str]]]:
     """The options ``section`` spells both ways: (line, short, long, the commands it belongs to)."""
     pairs = []
     lines = section.text.splitlines()
-    fenced = _outside_fences(lines)
+    fenced = _in_fences(lines)
     for n, line in enumerate(lines):
         if fenced[n]:
             continue
