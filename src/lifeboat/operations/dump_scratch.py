@@ -77,6 +77,7 @@ class DumpScratch:
             "dumped_at": self.snapshot.time.isoformat(),
             "databases": [item["database"] for item in self.restored if item.get("what") == "database"],
             "tables_only": self.tables_only,
+            "notes": list(self.notes),
             "directory": self.instance.directory,
             "port": self.connection.port,
         }

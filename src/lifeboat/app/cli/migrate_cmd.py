@@ -65,7 +65,8 @@ def export_table(
     scratch_dir: ScratchDirOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Export one table as CSV (with a header) or Parquet, from a live database or a backup at a point in time."""
+    """Export one table as CSV (with a header) or Parquet, from a live database, a backup at a point in time
+    or a pg_dump source's dump."""
     from lifeboat.errors import UsageError
     from lifeboat.operations.migrate.export import TableExportRequest, export_table
 
@@ -90,6 +91,7 @@ def export_table(
     if state.json:
         state.output.emit_json(result.to_json())
         return
+    _notes(state, result.origin)
     written = result.tables[0]
     where = "standard output" if output == "-" else output
     state.output.info(
@@ -125,6 +127,7 @@ def export_schema(
     if state.json:
         state.output.emit_json(result.to_json())
         return
+    _notes(state, result.origin)
     out = state.output
     for written in result.tables:
         out.line(f"{written.table}: {written.rows} rows → {written.file}")
@@ -174,6 +177,7 @@ def package(
     if state.json:
         state.output.emit_json(result.to_json())
         return
+    _notes(state, result.manifest["origin"])
     out = state.output
     for entry in result.manifest["tables"]:
         out.line(f"{entry['table']}: {entry['rows']} rows (sha256 {entry['sha256'][:16]}…)")
@@ -405,6 +409,14 @@ def _dump_origin(
         databases=(dbname,), tables=tables, parent=scratch_dir, environment=state.environment()
     )
     return DumpAtPoint(repo, picked, request, source=source, chosen_by=how), dbname
+
+
+def _notes(state: CliContext, origin: dict[str, object]) -> None:
+    """What the scratch cluster of a dump had to do differently (another PostgreSQL version, the
+    whole database where one table could not be restored alone)."""
+    notes = origin.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        state.output.info(f"note: {note}")
 
 
 def _from(origin: dict[str, object]) -> str:
