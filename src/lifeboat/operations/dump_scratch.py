@@ -200,8 +200,11 @@ def _restore(
             try:
                 done = kind.restore(ctx, snapshot, IntoServer(settings))
                 return list(done.to_json().get("restored", [])), True
-            except SourceError as exc:
-                notes.append(f"restoring only the tables failed ({exc.message}): the whole database was restored")
+            except SourceError:
+                notes.append(
+                    "the table(s) could not be restored alone (pg_restore -t leaves out the types, functions "
+                    "and sequences they may use): the whole database was restored"
+                )
                 _drop(where, request.databases[0], environment)
                 restored = [{"what": "globals", "database": "", "into": "postgres", "bytes": 0}]
                 done = kind.restore(ctx, snapshot, IntoServer({**target, **databases, "force": True}))
