@@ -1,5 +1,6 @@
-"""Move tables out of and into PostgreSQL: export a table or a schema (from a live database, or
-from a backup as it was at a point in time), package tables, import CSV or a package (docs/migrate.md)."""
+"""Move tables out of and into PostgreSQL: export a table or a schema (from a live database, from
+a backup as it was at a point in time, or from a pg_dump source's dump), package tables, import
+CSV or a package (docs/migrate.md)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,34 @@ from typing import TYPE_CHECKING, Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
-from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, SourceOpt, UserOpt
+from lifeboat.app.cli.pg_options import DbnameOpt, HostOpt, PortOpt, UserOpt
 
 if TYPE_CHECKING:
     from lifeboat.operations.migrate.origin import Origin
 
+SourceOpt = Annotated[
+    str | None,
+    Option("--source", "-s", help="A configured postgres source, or a pg_dump source (read from one of its dumps)."),
+]
+ReadDbnameOpt = Annotated[
+    str | None,
+    Option("--dbname", "-d", "--database", help="Database to read [env PGDATABASE]; a dump's: default its only one."),
+]
 TimeOpt = Annotated[
     str | None,
-    Option("--time", help="Read a backup as it was at this moment, e.g. '2026-11-30 14:03:00+00' (a scratch cluster)."),
+    Option(
+        "--time",
+        help="Read a backup as it was at this moment, e.g. '2026-11-30 14:03:00+00' (a scratch cluster); "
+        "a pg_dump source: its newest dump taken at or before it.",
+    ),
 ]
 SnapshotOpt = Annotated[
-    str | None, Option("--snapshot", help="Read this base backup (alone: as it was when the backup ended).")
+    str | None,
+    Option("--snapshot", help="Read this base backup (alone: as it was when the backup ended), or this dump."),
 ]
-LatestOpt = Annotated[bool, Option("--latest", help="Read the backup as at the end of the archived WAL.")]
+LatestOpt = Annotated[
+    bool, Option("--latest", help="Read the backup as at the end of the archived WAL, or the newest dump.")
+]
 ScratchDirOpt = Annotated[
     str | None, Option("--scratch-dir", metavar="DIR", help="Where the scratch cluster is made (default: $TMPDIR).")
 ]
@@ -42,21 +58,24 @@ def export_table(
     host: HostOpt = None,
     port: PortOpt = None,
     user: UserOpt = None,
-    dbname: DbnameOpt = None,
+    dbname: ReadDbnameOpt = None,
     time: TimeOpt = None,
     snapshot: SnapshotOpt = None,
     latest: LatestOpt = False,
     scratch_dir: ScratchDirOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Export one table as CSV (with a header) or Parquet, from a live database or a backup at a point in time."""
+    """Export one table as CSV (with a header) or Parquet, from a live database, a backup at a point in time
+    or a pg_dump source's dump."""
     from lifeboat.errors import UsageError
     from lifeboat.operations.migrate.export import TableExportRequest, export_table
 
     state: CliContext = ctx.obj
     if output == "-" and state.json:
         raise UsageError("--output - writes the table to standard output: --json cannot share it")
-    origin, dbname = _origin(state, source, host, port, user, dbname, time, snapshot, latest, scratch_dir)
+    origin, dbname = _origin(
+        state, source, host, port, user, dbname, time, snapshot, latest, scratch_dir, tables=(table,)
+    )
     request = TableExportRequest(
         table=table,
         output=output,
@@ -72,6 +91,7 @@ def export_table(
     if state.json:
         state.output.emit_json(result.to_json())
         return
+    _notes(state, result.origin)
     written = result.tables[0]
     where = "standard output" if output == "-" else output
     state.output.info(
@@ -89,7 +109,7 @@ def export_schema(
     host: HostOpt = None,
     port: PortOpt = None,
     user: UserOpt = None,
-    dbname: DbnameOpt = None,
+    dbname: ReadDbnameOpt = None,
     time: TimeOpt = None,
     snapshot: SnapshotOpt = None,
     latest: LatestOpt = False,
@@ -107,6 +127,7 @@ def export_schema(
     if state.json:
         state.output.emit_json(result.to_json())
         return
+    _notes(state, result.origin)
     out = state.output
     for written in result.tables:
         out.line(f"{written.table}: {written.rows} rows → {written.file}")
@@ -127,7 +148,7 @@ def package(
     host: HostOpt = None,
     port: PortOpt = None,
     user: UserOpt = None,
-    dbname: DbnameOpt = None,
+    dbname: ReadDbnameOpt = None,
     time: TimeOpt = None,
     snapshot: SnapshotOpt = None,
     latest: LatestOpt = False,
@@ -156,6 +177,7 @@ def package(
     if state.json:
         state.output.emit_json(result.to_json())
         return
+    _notes(state, result.manifest["origin"])
     out = state.output
     for entry in result.manifest["tables"]:
         out.line(f"{entry['table']}: {entry['rows']} rows (sha256 {entry['sha256'][:16]}…)")
@@ -176,7 +198,9 @@ def import_(
     port: PortOpt = None,
     user: UserOpt = None,
     dbname: DbnameOpt = None,
-    source: SourceOpt = None,
+    source: Annotated[
+        str | None, Option("--source", "-s", help="A configured postgres source (connection, data directory…).")
+    ] = None,
     append: Annotated[bool, Option("--append", help="Add the rows to a table that already has rows.")] = False,
     truncate: Annotated[bool, Option("--truncate", help="Empty the table first (in the same transaction).")] = False,
     create: Annotated[
@@ -230,9 +254,12 @@ def _origin(
     snapshot: str | None,
     latest: bool,
     scratch_dir: str | None,
+    *,
+    tables: tuple[str, ...] = (),
 ) -> tuple[Origin, str | None]:
-    """A live database (the connection options), or a backup recovered into a scratch cluster
-    (--time, --snapshot or --latest); and the database to read in it."""
+    """A live database (the connection options), a backup recovered into a scratch cluster
+    (--time, --snapshot or --latest), or a pg_dump source's dump restored into one (only
+    ``tables`` of it when they suffice); and the database to read in it."""
     from lifeboat.app.cli.pg_options import connection, server_command, source_config
     from lifeboat.core.basebackup import RestoreTarget
     from lifeboat.errors import UsageError
@@ -241,6 +268,13 @@ def _origin(
     from lifeboat.operations.migrate.origin import BackupAtTime, LiveDatabase
     from lifeboat.operations.scratch import ScratchRequest
 
+    if _dump_source(state, source):
+        if host or port:
+            raise UsageError(
+                "--host and --port name a live database; a pg_dump source is read from a dump in a scratch cluster",
+                hint="drop them",
+            )
+        return _dump_origin(state, str(source), user, dbname, time, snapshot, latest, scratch_dir, tables)
     config = source_config(state, source)
     if time is None and snapshot is None and not latest:
         if scratch_dir:
@@ -283,7 +317,112 @@ def _origin(
     return origin, dbname or (config.dbname if config is not None else None)
 
 
+def _dump_source(state: CliContext, source: str | None) -> bool:
+    """Whether ``source`` names a configured pg_dump source (its repository becomes the default)."""
+    config = state.config() if source else None
+    found = config.sources.get(source) if config is not None and source else None
+    if found is None or found.type != "pg_dump":
+        return False
+    if found.repository and not state.repo:
+        state.repo = found.repository
+    return True
+
+
+def _dump_origin(
+    state: CliContext,
+    source: str,
+    user: str | None,
+    dbname: str | None,
+    time: str | None,
+    snapshot: str | None,
+    latest: bool,
+    scratch_dir: str | None,
+    tables: tuple[str, ...],
+) -> tuple[Origin, str]:
+    """The dump of a pg_dump source named by --snapshot, --latest or --time (the newest taken at
+    or before it: a dump is a point, not a window), its database restored into a scratch cluster."""
+    from lifeboat.app.cli.restore_postgres_cmd import _parse_time
+    from lifeboat.errors import ObjectNotFound, UsageError
+    from lifeboat.operations.dump_scratch import DumpScratchRequest, dump_databases
+    from lifeboat.operations.migrate.origin import DumpAtPoint
+    from lifeboat.operations.read_lock import read_lock
+
+    if user:
+        raise UsageError("--user names a role of a live database; a dump is read as the scratch cluster's owner")
+    chosen = [name for name, given in (("--time", time), ("--snapshot", snapshot), ("--latest", latest)) if given]
+    if not chosen:
+        raise UsageError(
+            f"source {source} is a pg_dump source: name the dump to read",
+            hint="give --latest, --snapshot ID or --time T (its newest dump taken at or before T)",
+        )
+    if len(chosen) > 1:
+        raise UsageError(f"give one of --time, --snapshot and --latest, not {' and '.join(chosen)}")
+    repo = state.open_repository()
+    with read_lock(repo, use_lock=True):
+        dumps = [s for s in repo.snapshots() if s.source == source and s.kind == "pg_dump"]
+        picked = repo.resolve_snapshot(snapshot) if snapshot is not None else None
+    dumps.sort(key=lambda s: s.time)
+    if picked is not None:
+        if picked.source != source or picked.kind != "pg_dump":
+            raise UsageError(
+                f"snapshot {picked.short_id} is not a dump of source {source} (it is a {picked.kind} snapshot "
+                f"of {picked.source})",
+                hint=f"'lifeboat snapshots --source {source}' lists its dumps",
+            )
+        how = f"dump {picked.short_id}"
+    elif not dumps:
+        raise ObjectNotFound(f"source {source} has no dump in the repository", hint="run 'lifeboat backup' first")
+    elif time is not None:
+        try:
+            moment = _parse_time(time)
+        except ValueError as exc:
+            raise UsageError(f"--time {time!r}: {exc}") from None
+        before = [s for s in dumps if s.time <= moment]
+        if not before:
+            raise UsageError(
+                f"source {source} has no dump taken at or before {moment.isoformat()}: its first is from "
+                f"{dumps[0].time.isoformat()}",
+                hint="a dump is a point in time, not a window: give a --time after the first dump, or --latest",
+            )
+        picked = before[-1]
+        how = f"the newest dump at or before {moment.isoformat()}"
+    else:
+        picked = dumps[-1]
+        how = "the newest dump"
+    held = dump_databases(picked)
+    if dbname is None:
+        if len(held) != 1:
+            raise UsageError(
+                f"dump {picked.short_id} holds {len(held)} databases: name the one to read",
+                hint="give --database DB; it holds: " + (", ".join(held) or "none"),
+            )
+        dbname = held[0]
+    elif dbname not in held:
+        raise UsageError(
+            f'dump {picked.short_id} holds no database "{dbname}"', hint="it holds: " + (", ".join(held) or "none")
+        )
+    state.output.info(
+        f"restoring database {dbname} of dump {picked.short_id} (taken {picked.time.isoformat()}; {how}) "
+        "into a scratch cluster…"
+    )
+    request = DumpScratchRequest(
+        databases=(dbname,), tables=tables, parent=scratch_dir, environment=state.environment()
+    )
+    return DumpAtPoint(repo, picked, request, source=source, chosen_by=how), dbname
+
+
+def _notes(state: CliContext, origin: dict[str, object]) -> None:
+    """What the scratch cluster of a dump had to do differently (another PostgreSQL version, the
+    whole database where one table could not be restored alone)."""
+    notes = origin.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        state.output.info(f"note: {note}")
+
+
 def _from(origin: dict[str, object]) -> str:
+    if origin.get("type") == "dump":
+        snapshot = str(origin.get("snapshot") or "")[:8]
+        return f"database {origin.get('database')} of dump {snapshot} taken {origin.get('dumped_at')}"
     if origin.get("type") == "backup":
         snapshot = str(origin.get("snapshot") or "")[:8]
         return f"base backup {snapshot} recovered to {origin.get('target')}"

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,10 +22,9 @@ from lifeboat.core.drill import (
 from lifeboat.core.progress import Progress
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.errors import ObjectNotFound, RecoveryFailed, UsageError
-from lifeboat.operations.drill.context import Drill, run_queries, scratch_directory, snapshot_for, teardown
+from lifeboat.operations.drill.context import Drill, run_queries, snapshot_for, teardown
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
-from lifeboat.sources.base import IntoServer, RestoreContext
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 
@@ -239,56 +236,28 @@ def pg_value(where: Any, sql: str, *, timeout: float) -> Any:
 
 
 def drill_pg_dump(d: Drill) -> None:
-    """initdb a private cluster (socket only, never archiving), restore the globals and every
-    database into it with pg_restore, run the queries, stop and remove it."""
-    from lifeboat.errors import MissingTool
-    from lifeboat.operations.scratch import SOCKET_PATH_MAX
-    from lifeboat.sources.registry import source_kind
-    from lifeboat.sources.tools.pgcluster import ScratchCluster, chown_tree, default_os_user, free_port
+    """A scratch cluster the dumps are restored into, globals and every database
+    (:mod:`lifeboat.operations.dump_scratch`), the queries run on it, then stopped and removed."""
+    from lifeboat.operations.dump_scratch import DumpScratchRequest, start_dump_scratch
 
     result = d.result
     result.method = "a new scratch cluster the dumps were restored into (globals and every database), queries run on it"
     began = time.monotonic()
     snapshot = snapshot_for(d)
     d.check_space(int(snapshot.summary.get("bytes_total", 0)), f"snapshot {snapshot.short_id}")
-    directory = scratch_directory(d)
-    os.chmod(directory, 0o755)  # noqa: S103 - the server's OS user must reach its directories
-    major = str(snapshot.extra.get("pg_dump", {}).get("server_major") or "") or None
-    cluster = ScratchCluster(directory / "cluster", port=free_port(), os_user=default_os_user(), major=major)
     result.add_phase("plan", time.monotonic() - began)
+    request = DumpScratchRequest(
+        parent=d.scratch_parent(), start_timeout=d.remaining(), environment=d.request.environment or {}
+    )
+    scratch = start_dump_scratch(d.repo, snapshot, request, events=d.events, on_phase=result.add_phase)
     try:
-        if len(str(cluster.socket_dir / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
-            raise UsageError(
-                f"drill scratch_dir {d.scratch_parent()}: too long a path for the scratch cluster's socket"
-            )
-        started = time.monotonic()
-        try:
-            cluster.init(checksums=False, settings=_PG_DUMP_SCRATCH)
-        except MissingTool:
-            if major is None:
-                raise
-            result.notes.append(f"PostgreSQL {major} is not installed here: the dumps were restored into the default")
-            cluster.major = None
-            cluster.init(checksums=False, settings=_PG_DUMP_SCRATCH)
-        chown_tree(directory / "cluster", cluster.os_user)
-        cluster.start(timeout=d.remaining())
-        result.add_phase("start", time.monotonic() - started)
-        restoring = time.monotonic()
-        where = cluster.connection()
-        settings = {"all": True, "globals": True, "force": True, "host": where.host, "port": where.port,
-                    "user": where.user, "dbname": "postgres"}  # fmt: skip
-        ctx = RestoreContext(loader=d.repo, events=d.events, config=None, environment=d.request.environment)
-        with read_lock(d.repo, use_lock=True):
-            restored = source_kind("pg_dump").restore(ctx, snapshot, IntoServer(settings))
-        failure = restored.failure()
-        if failure is not None:
-            raise type(failure)(f"the restore is incomplete: {failure.message}", hint=failure.hint)
-        result.restored_bytes = sum(int(item.get("bytes", 0)) for item in restored.to_json().get("restored", []))
-        result.restored_files = len(restored.to_json().get("restored", []))
-        result.add_phase("restore", time.monotonic() - restoring)
+        result.notes.extend(scratch.notes)
+        result.restored_bytes = sum(int(item.get("bytes", 0)) for item in scratch.restored)
+        result.restored_files = len(scratch.restored)
         d.events.check()
         validating = time.monotonic()
         default_db = getattr(d.config, "dbname", None) or "postgres"
+        where = scratch.connection
 
         def run(sql: str, database: str | None) -> Any:
             return pg_value(replace(where, dbname=database or default_db), sql, timeout=d.remaining())
@@ -296,25 +265,4 @@ def drill_pg_dump(d: Drill) -> None:
         run_queries(d, run)
         result.add_phase("validate", time.monotonic() - validating)
     finally:
-        teardown(lambda: _stop_cluster(cluster), lambda: shutil.rmtree(directory, ignore_errors=True))
-
-
-_PG_DUMP_SCRATCH = {
-    "listen_addresses": "",
-    "archive_mode": "off",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "wal_level": "minimal",
-    "max_wal_senders": "0",
-    "unix_socket_permissions": "0700",
-    "cluster_name": "lifeboat-scratch",
-}
-
-
-def _stop_cluster(cluster: Any) -> None:
-    """Stop a scratch cluster at once (immediate; SIGQUIT to its postmaster if pg_ctl cannot)."""
-    from lifeboat.operations.scratch import _stop_server
-
-    if cluster.data_dir.is_dir():
-        _stop_server(cluster.data_dir, cluster.major)
+        teardown(scratch.stop)

@@ -3,8 +3,9 @@ export and closes it after.
 
 :class:`LiveDatabase` is a running server; :class:`BackupAtTime` is a scratch cluster
 recovered from a physical backup to a point in time (:mod:`lifeboat.operations.scratch`),
-stopped and removed when the export ends, however it ends. An origin for a logical dump
-(a ``pg_dump`` snapshot restored into a scratch database) fits the same protocol.
+stopped and removed when the export ends, however it ends. :class:`DumpAtPoint` is a
+``pg_dump`` snapshot restored into a scratch cluster (:mod:`lifeboat.operations.dump_scratch`),
+removed the same way: a dump is a point in time, so it reads the database as it was dumped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from lifeboat.operations.migrate.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from lifeboat.core.progress import NoticeSink, Progress
+    from lifeboat.core.snapshot import Snapshot
+    from lifeboat.operations.dump_scratch import DumpScratchRequest
     from lifeboat.operations.scratch import ScratchPostgres, ScratchRequest
     from lifeboat.repository.repo import Repository
 
@@ -82,4 +85,42 @@ class BackupAtTime:
             "source": self.source,
             "target": self.request.target.describe(),
             **self.scratch,
+        }
+
+
+@dataclass
+class DumpAtPoint:
+    """A pg_dump snapshot's database restored into a scratch cluster for the time of the block
+    (only ``request.tables`` of it when pg_restore can select them)."""
+
+    repo: Repository
+    snapshot: Snapshot
+    request: DumpScratchRequest
+    source: str | None = None
+    chosen_by: str = ""  # how the dump was chosen ("the newest at or before …"), for messages
+    scratch: dict[str, Any] = field(default_factory=dict)  # what the last scratch cluster was
+
+    @contextmanager
+    def open(self, dbname: str | None) -> Iterator[Endpoint]:
+        from lifeboat.operations.dump_scratch import dump_scratch
+
+        database = dbname or (self.request.databases[0] if self.request.databases else None)
+        with dump_scratch(self.repo, self.snapshot, self.request) as scratch:
+            self.scratch = scratch.to_json()
+            connection = replace(scratch.connection, dbname=database or "postgres")
+            environment = {k: v for k, v in self.request.environment.items() if not k.startswith("PG")}
+            yield Endpoint(connection, environment, label=self._label(database), major=scratch.major)
+
+    def _label(self, database: str | None) -> str:
+        return f"database {database} of the dump {self.snapshot.short_id} of {self.source or 'a pg_dump source'}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": "dump",
+            "source": self.source,
+            "target": self.chosen_by,
+            **self.scratch,
+            "snapshot": self.snapshot.id,
+            "dumped_at": self.snapshot.time.isoformat(),
+            "database": self.request.databases[0] if self.request.databases else None,
         }
