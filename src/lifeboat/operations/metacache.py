@@ -19,10 +19,8 @@ in a directory of mode 0700: it holds decrypted snapshot records (paths, host na
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.errors import IntegrityError, ObjectNotFound
+from lifeboat.operations.statefile import write_state_file
 from lifeboat.repository.repo import READ_PARALLELISM, Repository
 
 CACHE_VERSION = 1
@@ -94,20 +93,8 @@ class MetadataCache:
         if self.path is None or not self.changed:
             return
         doc = {"version": CACHE_VERSION, "snapshots": self.snapshots, "history": self.history}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".metadata-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
-                os.replace(temporary, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
-        except OSError:
-            return
-        self.changed = False
+        if write_state_file(self.path, doc):
+            self.changed = False
 
     # --- snapshots -------------------------------------------------------------------------
     def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:

@@ -13,10 +13,8 @@ record's id is the hash of its stored bytes, so its content never changes under 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from typing import Any
 from lifeboat import __version__
 from lifeboat.core.records import Record, newest_per_source, select
 from lifeboat.errors import IntegrityError, ObjectNotFound
+from lifeboat.operations.statefile import read_state_file, write_state_file
 from lifeboat.repository.repo import READ_PARALLELISM, Repository
 
 CACHE_VERSION = 1
@@ -45,11 +44,8 @@ class RecordCache:
 
     def load(self) -> dict[str, Record]:
         """The cached records by id; an unreadable or foreign cache is an empty one."""
-        try:
-            doc = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION or not isinstance(doc.get("records"), dict):
+        doc = read_state_file(self.path, CACHE_VERSION)
+        if doc is None or not isinstance(doc.get("records"), dict):
             return {}
         found: dict[str, Record] = {}
         for record_id, entry in doc["records"].items():
@@ -59,20 +55,7 @@ class RecordCache:
 
     def store(self, records: Iterable[Record]) -> None:
         """Replace the cache with ``records``; a host where it cannot be written just has no cache."""
-        doc = {"version": CACHE_VERSION, "records": {r.id: r.to_doc() for r in records}}
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".records-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
-                os.replace(temporary, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
-        except OSError:
-            return
+        write_state_file(self.path, {"version": CACHE_VERSION, "records": {r.id: r.to_doc() for r in records}})
 
 
 @dataclass

@@ -78,10 +78,11 @@ def store_chunks(
     return StoredStream(tuple(content), size)
 
 
-def stream_tree(saver: BlobSaver, name: str, stored: StoredStream) -> bytes:
-    """Store the root tree holding the stream as the file ``name``; returns its id."""
+def stream_node(name: str, stored: StoredStream) -> Node:
+    """The file ``name`` holding a stored stream: private (0600, a dump may hold secrets),
+    owned by this process, timed now."""
     now_ns = time.time_ns()
-    node = Node(
+    return Node(
         name=name,
         type=NodeType.FILE,
         mode=0o600,
@@ -93,6 +94,27 @@ def stream_tree(saver: BlobSaver, name: str, stored: StoredStream) -> bytes:
         size=stored.size,
         content=stored.content,
     )
+
+
+def directory_node(name: str, subtree: bytes) -> Node:
+    """A private directory ``name`` whose entries are the stored tree ``subtree``."""
+    now_ns = time.time_ns()
+    return Node(
+        name=name,
+        type=NodeType.DIR,
+        mode=0o700,
+        uid=os.getuid(),
+        gid=os.getgid(),
+        mtime_ns=now_ns,
+        atime_ns=now_ns,
+        ctime_ns=now_ns,
+        subtree=subtree,
+    )
+
+
+def stream_tree(saver: BlobSaver, name: str, stored: StoredStream) -> bytes:
+    """Store the root tree holding the stream as the file ``name``; returns its id."""
+    node = stream_node(name, stored)
     return saver.save_tree(Tree((node,)))
 
 

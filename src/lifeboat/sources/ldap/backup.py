@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lifeboat.core.tree import Node, NodeType
+from lifeboat.core.tree import Node
 from lifeboat.errors import SourceError
 from lifeboat.sources.base import BackupContext
 from lifeboat.sources.ldap.layout import Database, ServerLayout, layout_of, layout_of_conf
 from lifeboat.sources.ldap.ldif import EntryCounter
-from lifeboat.sources.stream import StoredStream, store_chunks
+from lifeboat.sources.stream import StoredStream, store_chunks, stream_node
 from lifeboat.sources.tools.program import Producer
 from lifeboat.sources.tools.slapd import SlapdConfig, read_output
 
@@ -30,19 +28,8 @@ class DumpedDatabase:
     entries: int
 
     def node(self) -> Node:
-        now_ns = time.time_ns()
-        return Node(
-            name=file_name(self.database.number),
-            type=NodeType.FILE,
-            mode=0o600,  # the configuration holds password hashes (olcRootPW)
-            uid=os.getuid(),
-            gid=os.getgid(),
-            mtime_ns=now_ns,
-            atime_ns=now_ns,
-            ctime_ns=now_ns,
-            size=self.stored.size,
-            content=self.stored.content,
-        )
+        # private (0600): the configuration holds password hashes (olcRootPW)
+        return stream_node(file_name(self.database.number), self.stored)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -4,8 +4,6 @@ through the mariadb client (or as SQL into a file)."""
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -14,7 +12,7 @@ from lifeboat.core.tree import Node, NodeType
 from lifeboat.errors import IntegrityError, ObjectNotFound, RestoreRefused, SourceError, UsageError, option
 from lifeboat.sources.base import BackupContext, RestoreContext
 from lifeboat.sources.mariadb.dumpfile import DumpWatcher, TableFilter
-from lifeboat.sources.stream import check_stream_name, store_chunks
+from lifeboat.sources.stream import check_stream_name, store_chunks, stream_node
 from lifeboat.sources.tools.mariadb import (
     SYSTEM_DATABASES,
     Connection,
@@ -122,19 +120,7 @@ def dump_database(
     if problems:
         raise SourceError(f"mariadb-dump's output is not a whole dump: {problems[0]}")
     watcher.tail_gtid()
-    now_ns = time.time_ns()
-    node = Node(
-        name=database + SUFFIX,
-        type=NodeType.FILE,
-        mode=0o600,
-        uid=os.getuid(),
-        gid=os.getgid(),
-        mtime_ns=now_ns,
-        atime_ns=now_ns,
-        ctime_ns=now_ns,
-        size=stored.size,
-        content=stored.content,
-    )
+    node = stream_node(database + SUFFIX, stored)
     ctx.events.progress.file_done()
     return DumpedDatabase(database, node, dict(watcher.binlog))
 

@@ -5,15 +5,14 @@ and made consistent by ``mariabackup --prepare``."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lifeboat.core.tree import Node, NodeType
+from lifeboat.core.tree import Node
 from lifeboat.errors import IntegrityError, RestoreRefused, SourceError
 from lifeboat.sources.base import BackupContext, RestoreContext
 from lifeboat.sources.mariadb.xbstream import XbstreamReader, parse_binlog_info
-from lifeboat.sources.stream import store_chunks
+from lifeboat.sources.stream import store_chunks, stream_node
 from lifeboat.sources.tools.mariadb import (
     Connection,
     backup_argv,
@@ -56,19 +55,7 @@ def back_up(ctx: BackupContext, connection: Connection, environment: Mapping[str
         raise SourceError(f"mariabackup's stream is not whole: {reader.problems[0]}")
     if "xtrabackup_checkpoints" not in reader.kept:
         raise SourceError("mariabackup's stream has no xtrabackup_checkpoints: it is not a backup")
-    now_ns = time.time_ns()
-    node = Node(
-        name=STREAM_NAME,
-        type=NodeType.FILE,
-        mode=0o600,
-        uid=os.getuid(),
-        gid=os.getgid(),
-        mtime_ns=now_ns,
-        atime_ns=now_ns,
-        ctime_ns=now_ns,
-        size=stored.size,
-        content=stored.content,
-    )
+    node = stream_node(STREAM_NAME, stored)
     ctx.events.progress.file_done()
     return PhysicalBackup(node, reader)
 

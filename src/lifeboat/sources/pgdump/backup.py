@@ -15,15 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lifeboat.core.tree import Node, NodeType, Tree
+from lifeboat.core.tree import Node, Tree
 from lifeboat.errors import SourceError, option
 from lifeboat.sources.base import BackupContext
 from lifeboat.sources.pgdump.layout import GLOBALS_FILE, DumpedDatabase, dump_file
-from lifeboat.sources.stream import StoredStream, store_chunks
+from lifeboat.sources.stream import StoredStream, directory_node, store_chunks, stream_node
 from lifeboat.sources.tools.pgclient import Server, program_version, server_major
 from lifeboat.sources.tools.program import Producer
 
@@ -87,14 +86,14 @@ def dump_cluster(ctx: BackupContext, request: DumpRequest) -> ClusterDump:
     globals_stored = _run_and_store(
         ctx, server, server.globals_argv(role_passwords=request.role_passwords), GLOBALS_FILE
     )
-    nodes.append(_file_node(GLOBALS_FILE, globals_stored))
+    nodes.append(stream_node(GLOBALS_FILE, globals_stored))
     dumped: list[DumpedDatabase] = []
     for name in names:
         ctx.events.check()
         if request.jobs is None:
             file = dump_file(name)
             stored = _run_and_store(ctx, server, server.dump_argv(name), file)
-            nodes.append(_file_node(file, stored))
+            nodes.append(stream_node(file, stored))
             dumped.append(DumpedDatabase(name, file, present.get(name, 0), stored.size))
         else:
             node, size = _dump_directory(ctx, server, name, request.jobs, request.temp_dir)
@@ -150,38 +149,10 @@ def _dump_directory(
                 stored = store_chunks(
                     ctx.saver, ctx.chunker.chunks(stream), ctx.events.progress, cancel=ctx.events.check
                 )
-            members.append(_file_node(member, stored))
+            members.append(stream_node(member, stored))
             total += stored.size
             ctx.events.progress.file_done()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     subtree = ctx.saver.save_tree(Tree(tuple(members)))
-    now_ns = time.time_ns()
-    node = Node(
-        name=name,
-        type=NodeType.DIR,
-        mode=0o700,
-        uid=os.getuid(),
-        gid=os.getgid(),
-        mtime_ns=now_ns,
-        atime_ns=now_ns,
-        ctime_ns=now_ns,
-        subtree=subtree,
-    )
-    return node, total
-
-
-def _file_node(name: str, stored: StoredStream) -> Node:
-    now_ns = time.time_ns()
-    return Node(
-        name=name,
-        type=NodeType.FILE,
-        mode=0o600,
-        uid=os.getuid(),
-        gid=os.getgid(),
-        mtime_ns=now_ns,
-        atime_ns=now_ns,
-        ctime_ns=now_ns,
-        size=stored.size,
-        content=stored.content,
-    )
+    return directory_node(name, subtree), total
