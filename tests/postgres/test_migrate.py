@@ -65,6 +65,8 @@ def world(worlds: WorldFactory) -> PgWorld:
         "CREATE SCHEMA shop; CREATE TABLE shop.items(sku text PRIMARY KEY, qty int);"
         "INSERT INTO shop.items VALUES ('a', 1), ('b', 2); CREATE TABLE shop.empty(x int)"
     )
+    backed = world.backup()  # every test reading "from a backup" has one, whatever order the tests run in
+    assert backed.code == 0, backed
     return world
 
 
@@ -261,7 +263,6 @@ def test_a_failed_export_from_a_backup_leaves_no_scratch_cluster(world: PgWorld,
 def test_an_interrupted_export_from_a_backup_leaves_no_scratch_cluster(world: PgWorld, tmp_path: Path) -> None:
     import signal
 
-    assert world.backup().code == 0  # its own base backup: the test does not depend on the others' order
     scratch_parent = scratch_dir(world)
     process = subprocess.Popen(
         [sys.executable, "-m", "lifeboat", "migrate", "export-table", "--latest", "--table", "orders",

@@ -108,6 +108,7 @@ def start_server(directory: Path, datadir: Path, *, binlog: bool = True, timeout
         "--bind-address=127.0.0.1",
         f"--pid-file={directory / f'{port}.pid'}",
         f"--log-error={server.log}",
+        f"--tmpdir={private_tmpdir(directory)}",
         *(["--log-bin=binlog", "--server-id=1"] if binlog else ["--skip-log-bin"]),
     ]
     server.process = subprocess.Popen(
@@ -135,6 +136,15 @@ def start_server(directory: Path, datadir: Path, *, binlog: bool = True, timeout
         time.sleep(0.05)
 
 
+def private_tmpdir(directory: Path) -> Path:
+    """The server's own temporary directory: two servers bootstrapping at once in /tmp (two
+    test workers) removed each other's temporary tables ('Unknown table mysql.tmp_proxies_priv')."""
+    tmp = directory / "tmp"
+    tmp.mkdir(exist_ok=True)
+    shutil.chown(tmp, SERVER_USER, SERVER_USER)
+    return tmp
+
+
 def install_datadir(directory: Path) -> Path:
     datadir = directory / "data"
     done = subprocess.run(
@@ -144,6 +154,7 @@ def install_datadir(directory: Path) -> Path:
             f"--datadir={datadir}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
+            f"--tmpdir={private_tmpdir(directory)}",
         ],
         user=SERVER_USER,
         group=SERVER_USER,
