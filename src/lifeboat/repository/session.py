@@ -67,13 +67,21 @@ class _ByteBudget:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._used = 0
+        self._open = False
         self._cond = threading.Condition()
 
     def take(self, amount: int) -> None:
         with self._cond:
-            while self._used > 0 and self._used + amount > self._limit:
+            while not self._open and self._used > 0 and self._used + amount > self._limit:
                 self._cond.wait()
             self._used += amount
+
+    def open(self) -> None:
+        """Let every waiter through: the session was aborted, and work it cancelled never
+        gives its bytes back."""
+        with self._cond:
+            self._open = True
+            self._cond.notify_all()
 
     def give(self, amount: int) -> None:
         with self._cond:
@@ -102,7 +110,8 @@ class WriteSession:
         self._pack_size = repo.header.pack_size
         self._workers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lifeboat-pack")
         self._budget = _ByteBudget(pending_bytes)
-        self._state = threading.Lock()  # guards _in_flight, stats, index
+        self._state = threading.Lock()  # guards _in_flight, stats, index, _promised
+        self._promised: set[Future[bytes]] = set()  # blob ids handed out by submit_blob, not yet known
         self._in_flight: set[bytes] = set()
         self._packers: dict[BlobType, PackWriter] = {}
         self._packer_locks = {t: threading.Lock() for t in BlobType}
@@ -163,8 +172,15 @@ class WriteSession:
         """
         self._raise_if_failed()
         future: Future[bytes] = Future()
+        with self._state:
+            self._promised.add(future)
+        future.add_done_callback(self._kept)
         self._dispatch(len(data), self._hash_and_store, blob_type, data, future)
         return future
+
+    def _kept(self, future: Future[bytes]) -> None:
+        with self._state:
+            self._promised.discard(future)
 
     def _dispatch(self, size: int, work: Callable[..., None], *args: object) -> None:
         """Hand ``work`` on ``size`` bytes to a worker, once the memory budget allows it."""
@@ -339,7 +355,14 @@ class WriteSession:
         """Stop without writing an index: whatever was uploaded stays unreferenced."""
         if self._error is None:
             self._error = RuntimeError("session aborted")
+        self._budget.open()  # a reader waiting for memory must not wait for work that was cancelled
         self._workers.shutdown(wait=True, cancel_futures=True)
+        # The work cancelled above never resolves the ids it promised: cancel them, so a reader
+        # waiting for one (a file being read when Ctrl-C came) ends instead of blocking the exit.
+        with self._state:
+            promised = list(self._promised)
+        for future in promised:
+            future.cancel()
         # Drain anything queued so uploaders can see the sentinel.
         while True:
             try:
