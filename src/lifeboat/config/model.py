@@ -40,6 +40,23 @@ def _size_text(value: str) -> str:
     return value
 
 
+def _absolute_text(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"path {value!r} must be absolute")
+    return value
+
+
+def _variable_names(env: dict[str, str]) -> dict[str, str]:
+    for key in env:
+        if not key or "=" in key or "\0" in key:
+            raise ValueError(f"{key!r} is not an environment variable name")
+    return env
+
+
+# A path on this host, which must be absolute; variables added to the programs' environment.
+AbsolutePath = Annotated[str, AfterValidator(_absolute_text)]
+Environment = Annotated[dict[str, str], AfterValidator(_variable_names)]
+
 # A duration (``30s``, ``5min``, ``120``) or a size (``8MiB``, ``1048576``), kept as written.
 Duration = Annotated[str, BeforeValidator(_as_text), AfterValidator(_duration_text)]
 Size = Annotated[str, BeforeValidator(_as_text), AfterValidator(_size_text)]
@@ -178,7 +195,7 @@ class PostgresSourceConfig(_SourceBase):
     """A PostgreSQL cluster: base backups, WAL archiving and point-in-time recovery (docs/postgres.md)."""
 
     type: Literal["postgres"]
-    data_directory: str | None = None  # required for method "local"
+    data_directory: AbsolutePath | None = None  # required for method "local"
     method: Literal["local", "stream"] = "local"
     host: str | None = None  # connection; unset values come from libpq's PG* variables
     port: int | None = Field(None, ge=1, le=65535)
@@ -188,18 +205,11 @@ class PostgresSourceConfig(_SourceBase):
     verify_checksums: bool = False
     workers: int | None = Field(None, ge=1, le=64)
     archive_wait: Duration = ARCHIVE_WAIT  # how long a backup waits for its WAL to be archived
-    wal_spool_dir: str | None = None  # default: <data directory>/lifeboat_spool
+    wal_spool_dir: AbsolutePath | None = None  # default: <data directory>/lifeboat_spool
     archive_queue_max: Size | None = None  # drop WAL (loudly) beyond this much queued
     archive_parallel: int = Field(2, ge=1, le=32)
     fetch_prefetch: int = Field(8, ge=0, le=256)
     fetch_parallel: int = Field(2, ge=1, le=32)
-
-    @field_validator("data_directory", "wal_spool_dir")
-    @classmethod
-    def _absolute_dir(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"path {value!r} must be absolute")
-        return value
 
     @model_validator(mode="after")
     def _local_needs_directory(self) -> PostgresSourceConfig:
@@ -214,7 +224,7 @@ class CommandSourceConfig(_SourceBase):
     type: Literal["command"]
     command: list[str] = Field(min_length=1)  # the producer: program and arguments, no shell
     restore_command: list[str] | None = Field(None, min_length=1)  # the consumer 'restore command' runs
-    env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
+    env: Environment = Field(default_factory=dict, repr=False)  # added to the programs' environment
     name: Name | None = None  # the file name in the snapshot; default: the source's name
     allow_empty: bool = False  # keep a snapshot of an empty output
 
@@ -225,14 +235,6 @@ class CommandSourceConfig(_SourceBase):
             raise ValueError("the program (first item) must not be empty")
         return argv
 
-    @field_validator("env")
-    @classmethod
-    def _variables(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
-            if not key or "=" in key or "\0" in key:
-                raise ValueError(f"{key!r} is not an environment variable name")
-        return env
-
 
 class MariadbSourceConfig(_SourceBase):
     """A MariaDB (or MySQL) server: mariadb-dump per database, or mariabackup (docs/sources.md)."""
@@ -241,19 +243,12 @@ class MariadbSourceConfig(_SourceBase):
     method: Literal["logical", "physical"] = "logical"
     host: str | None = None  # unset: the client programs' default (the local socket)
     port: int | None = Field(None, ge=1, le=65535)
-    socket: str | None = None
+    socket: AbsolutePath | None = None
     user: str | None = None
-    password_file: str | None = None  # a file holding the password (its first line)
+    password_file: AbsolutePath | None = None  # a file holding the password (its first line)
     password_env: str | None = None  # or the environment variable holding it
     databases: list[str] = Field(default_factory=list)  # logical: these; default: every non-system one
     exclude_databases: list[str] = Field(default_factory=list)
-
-    @field_validator("socket", "password_file")
-    @classmethod
-    def _absolute_path(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"path {value!r} must be absolute")
-        return value
 
     @field_validator("socket")
     @classmethod
@@ -311,17 +306,10 @@ class LdapSourceConfig(_SourceBase):
     """An OpenLDAP server's databases, dumped by slapcat and loaded back by slapadd (docs/sources.md)."""
 
     type: Literal["ldap"]
-    config_dir: str | None = None  # slapd -F (cn=config); default /etc/ldap/slapd.d
-    config_file: str | None = None  # slapd -f (slapd.conf), instead of config_dir
+    config_dir: AbsolutePath | None = None  # slapd -F (cn=config); default /etc/ldap/slapd.d
+    config_file: AbsolutePath | None = None  # slapd -f (slapd.conf), instead of config_dir
     databases: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)  # default: 0 and every data one
     run_as: str | None = None  # the OS user slapd runs as; default: the owner of the configuration
-
-    @field_validator("config_dir", "config_file")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"path {value!r} must be absolute")
-        return value
 
     @model_validator(mode="after")
     def _one_configuration(self) -> LdapSourceConfig:
@@ -356,27 +344,12 @@ class PgDumpSourceConfig(_SourceBase):
     dbname: str = "postgres"  # the database connected to for listing the others and for the globals
     service: str | None = None  # a libpq service name (PGSERVICE), from pg_service.conf
     passfile: str | None = None  # a libpq password file (PGPASSFILE); passwords never go in argv
-    env: dict[str, str] = Field(default_factory=dict, repr=False)  # added to the programs' environment
+    env: Environment = Field(default_factory=dict, repr=False)  # added to the programs' environment
     databases: list[str] | None = Field(None, min_length=1)  # default: every database that allows connections
     exclude_databases: list[str] = Field(default_factory=list)
     role_passwords: bool = True  # false: the roles without their password hashes (no superuser needed)
     jobs: int | None = Field(None, ge=1, le=64)  # parallel pg_dump: directory format via temp_directory
-    temp_directory: str | None = None  # where a parallel dump or restore is written first; default: TMPDIR
-
-    @field_validator("env")
-    @classmethod
-    def _variables(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
-            if not key or "=" in key or "\0" in key:
-                raise ValueError(f"{key!r} is not an environment variable name")
-        return env
-
-    @field_validator("temp_directory")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"path {value!r} must be absolute")
-        return value
+    temp_directory: AbsolutePath | None = None  # where a parallel dump or restore is written first; default: TMPDIR
 
     @field_validator("databases", "exclude_databases")
     @classmethod
