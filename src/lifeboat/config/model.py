@@ -381,12 +381,21 @@ SourceConfig = Annotated[
 ]
 
 
+class AuditConfig(_Strict):
+    """The audit log (docs/audit.md)."""
+
+    path: AbsolutePath | None = None  # null: <state dir>/audit.jsonl
+    anchor_every: int = Field(100, ge=0)  # anchor the chain's head in the repository every N entries; 0: never
+    required: bool = False  # true: a command that cannot write its entry fails (exit 1) before it runs
+
+
 class LifeboatConfig(_Strict):
     version: Literal[1] = 1
     repositories: dict[Name, RepositoryConfig] = Field(default_factory=dict)
     default_repository: Name | None = None
     sources: dict[Name, SourceConfig] = Field(default_factory=dict)
     retention: RetentionConfig | None = None
+    audit: AuditConfig = Field(default_factory=lambda: AuditConfig.model_validate({}))
 
     @model_validator(mode="after")
     def _references(self) -> LifeboatConfig:
