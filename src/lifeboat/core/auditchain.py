@@ -161,21 +161,15 @@ def entry_line(entry: Mapping[str, Any]) -> bytes:
     return canonical(entry) + b"\n"
 
 
-def next_link(last_line: bytes | None) -> tuple[int, str]:
-    """(seq, prev) of the entry after the line ``last_line`` (None: an empty log).
-
-    A last line that is not an entry (a write cut short by a crash) is chained over with the
-    next sequence number nobody can claim: verification reports the bad line."""
-    if last_line is None:
-        return 1, GENESIS
-    try:
-        entry = json.loads(last_line)
-        seq, digest = entry["seq"], entry["hash"]
-        if isinstance(seq, int) and not isinstance(seq, bool) and isinstance(digest, str):
-            return seq + 1, digest
-    except (ValueError, TypeError, KeyError):
-        pass
-    return 0, GENESIS  # unreachable in an intact log; verification names the line
+def next_link(lines_newest_first: Iterable[bytes]) -> tuple[int, str]:
+    """(seq, prev) of the entry after the log whose lines are given newest first (none: an
+    empty log). A line that is not an entry (a write a crash cut short) is passed over: the new
+    entry follows the last good one, and verification reports the bad line."""
+    for line in lines_newest_first:
+        entry, _ = _parse(line)
+        if entry is not None:
+            return entry["seq"] + 1, entry["hash"]
+    return 1, GENESIS
 
 
 # --- verification ----------------------------------------------------------------------------
