@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from lifeboat.app.observability.audit import AuditLog
 
 EXEMPT = frozenset({"wal-push", "wal-fetch"})  # PostgreSQL's per-segment commands
-AUDIT_FILE = "audit.jsonl"
+DEFAULT_ANCHOR_EVERY = 100  # as config/model.py AuditConfig
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,20 @@ def settings(state: CliContext) -> AuditSettings:
 
     The configuration file is read here on its own: one that cannot be read gives the default
     log, and the command itself reports the file's problem as it always has."""
-    default = AuditSettings(f"{state.state_directory()}/{AUDIT_FILE}", 100, False)
-    if not state.config_path:
-        return default
-    try:
-        from lifeboat.config.loader import load_config
+    from lifeboat.app.observability.audit import audit_path
 
-        audit = load_config(state.config_path).audit
-    except LifeboatError:
-        return default
-    return AuditSettings(audit.path or default.path, audit.anchor_every, audit.required)
+    config = None
+    if state.config_path:
+        try:
+            from lifeboat.config.loader import load_config
+
+            config = load_config(state.config_path)
+        except LifeboatError:
+            config = None
+    path = str(audit_path(config, state.state_directory()))
+    if config is None:
+        return AuditSettings(path, DEFAULT_ANCHOR_EVERY, False)
+    return AuditSettings(path, config.audit.anchor_every, config.audit.required)
 
 
 def action_of(ctx: click.Context, routed_kinds: Mapping[tuple[str, str], str]) -> str:

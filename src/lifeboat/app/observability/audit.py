@@ -27,6 +27,7 @@ from lifeboat.core.auditchain import Anchor, Verification, anchor_due, entry_lin
 from lifeboat.errors import LifeboatError
 
 if TYPE_CHECKING:
+    from lifeboat.config.model import LifeboatConfig
     from lifeboat.repository.repo import Repository
 
 FILE_MODE = 0o600
@@ -101,6 +102,20 @@ def _all_lines(fd: int) -> list[bytes]:
 def _ends_with_newline(fd: int) -> bool:
     end = os.lseek(fd, 0, os.SEEK_END)
     return end == 0 or os.pread(fd, 1, end - 1) == b"\n"
+
+
+AUDIT_FILE = "audit.jsonl"
+
+
+def audit_path(config: LifeboatConfig | None, state_directory: str | os.PathLike[str]) -> Path:
+    """The log's path: the configuration's ``audit.path``, else ``<state directory>/audit.jsonl``."""
+    configured = config.audit.path if config is not None else None
+    return Path(configured) if configured else Path(state_directory) / AUDIT_FILE
+
+
+def configured_log(config: LifeboatConfig | None, state_directory: str | os.PathLike[str]) -> AuditLog:
+    """The audit log a front end (the CLI, the daemon) appends to."""
+    return AuditLog(audit_path(config, state_directory))
 
 
 class AuditLog:
@@ -277,4 +292,14 @@ class AuditLog:
         return self.anchor(repo)
 
 
-__all__ = ["DEFAULT_ANCHOR_EVERY", "FILE_MODE", "Actor", "AuditError", "AuditLog", "os_user"]
+__all__ = [
+    "AUDIT_FILE",
+    "DEFAULT_ANCHOR_EVERY",
+    "FILE_MODE",
+    "Actor",
+    "AuditError",
+    "AuditLog",
+    "audit_path",
+    "configured_log",
+    "os_user",
+]
