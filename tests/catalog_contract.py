@@ -6,10 +6,12 @@ A test module imports these functions (pytest collects them there) and provides 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from lifeboat.app.daemon.catalog import (
     INTERRUPTED_ERROR,
     MAX_MESSAGE_CHARS,
     Catalog,
+    CatalogError,
     CatalogTooNew,
     catalog_database,
     open_catalog,
@@ -236,6 +239,9 @@ def test_wrong_calls_are_refused_before_anything_is_written(store: Store) -> Non
             catalog.finish_run(run_id, status="running", finished=T0)
         with pytest.raises(KeyError, match="no run nope"):
             catalog.finish_run("nope", status="succeeded", finished=T0)
+        with pytest.raises(CatalogError, match="refused an operation"):  # an event belongs to a run
+            catalog.add_event("nope", at=T0, level="info", message="orphan")
+        assert catalog.events("nope") == []
         assert [r.id for r in catalog.runs()] == [run_id]
 
 
@@ -289,6 +295,52 @@ def test_a_catalog_newer_than_this_program_is_refused_untouched(store: Store) ->
     ]  # fmt: skip
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
+
+
+def doc_statements(dialect: str) -> list[str]:
+    """The SQL statements of docs/catalog.md that read or prune a catalog of ``dialect``."""
+    blocks = re.findall(r"```sql\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.DOTALL)
+    other = ("json_extract",) if dialect == "postgresql" else ("SET TIME ZONE", "->>")
+    statements = []
+    for block in blocks:
+        if "CREATE ROLE" in block or any(word in block for word in other):
+            continue
+        text = "\n".join(line.split("--")[0] for line in block.splitlines())
+        statements += [part.strip() for part in text.split(";") if part.strip()]
+    return statements
+
+
+def test_the_queries_of_the_documentation_answer(store: Store) -> None:
+    with store.open("old-host") as old, store.open("web1") as web:
+        gone = start(old, at=T0)
+        old.add_event(gone, at=T0, level="info", message="x")
+        old.set_last_fire("backup:db", T0)
+        ok = start(web, at=datetime(2026, 11, 29, 2, tzinfo=UTC))
+        web.finish_run(ok, status="succeeded", finished=T0, bytes_added=42, summary={"files": 3})
+        failed = start(web, "verify:db", at=datetime(2026, 11, 29, 3, tzinfo=UTC))
+        web.add_event(failed, at=T0, level="info", message="first")
+        web.add_event(failed, at=T0, level="error", message="the last line")
+        web.finish_run(failed, status="failed", finished=T0, exit_code=13, error="damaged")
+    database = store.database()
+    dialect = database.dialect
+    database.close()
+    statements = sorted(doc_statements(dialect), key=lambda statement: statement.startswith("DELETE"))
+    assert len(statements) == 6 if dialect == "postgresql" else 5
+    answers = [store.sql(statement) for statement in statements]
+    selects = [answer for statement, answer in zip(statements, answers, strict=True) if statement.startswith("SELECT")]
+    newest, failures = selects
+    assert [(row[0], row[1], row[2], row[4], str(row[5])) for row in newest] == [
+        ("web1", "backup:db", "succeeded", 42, "3"),
+        ("old-host", "backup:db", "running", None, "None"),
+    ]
+    assert [(row[0], row[1], row[3], row[4], row[5]) for row in failures] == [
+        ("web1", "verify:db", 13, "damaged", "the last line")
+    ]
+    with store.open("web1") as catalog:  # the DELETEs removed the old host's history
+        assert catalog.hosts() == ["web1"]
+
+
 def _stored_time(store: Store, moment: datetime) -> Any:
     database = store.database()
     try:
@@ -308,4 +360,5 @@ CONTRACT: tuple[Callable[[Store], None], ...] = (
     test_wrong_calls_are_refused_before_anything_is_written,
     test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_history,
     test_a_catalog_newer_than_this_program_is_refused_untouched,
+    test_the_queries_of_the_documentation_answer,
 )

@@ -27,6 +27,7 @@ from tests.catalog_contract import (
     test_job_threads_write_at_once_and_nothing_is_lost,
     test_prune_history_removes_this_hosts_old_finished_runs_and_their_events,
     test_the_last_fire_time_is_per_host_and_job,
+    test_the_queries_of_the_documentation_answer,
     test_wrong_calls_are_refused_before_anything_is_written,
 )
 from tests.postgres.conftest import WorldFactory, wait_until
@@ -41,6 +42,7 @@ __all__ = [  # the contract, collected here against PostgreSQL
     "test_job_threads_write_at_once_and_nothing_is_lost",
     "test_prune_history_removes_this_hosts_old_finished_runs_and_their_events",
     "test_the_last_fire_time_is_per_host_and_job",
+    "test_the_queries_of_the_documentation_answer",
     "test_wrong_calls_are_refused_before_anything_is_written",
 ]
 
