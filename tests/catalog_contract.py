@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -26,7 +27,7 @@ from lifeboat.app.daemon.catalog import (
     open_catalog,
 )
 from lifeboat.app.daemon.catalog_db import Cursor, Database
-from lifeboat.app.daemon.catalog_schema import LATEST, migrate, schema_version
+from lifeboat.app.daemon.catalog_schema import LATEST, MIGRATIONS, Migration, migrate, schema_version
 from lifeboat.errors import ExitCode
 
 T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
@@ -278,6 +279,34 @@ def test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_history(store: St
         database.close()
 
 
+def test_a_migration_that_fails_leaves_the_catalog_as_it_was(store: Store) -> None:
+    database = store.database()
+    try:
+        migrate(database, upto=1)
+        broken = (
+            *MIGRATIONS,
+            Migration(LATEST + 1, "a step that fails half-way", (
+                "CREATE INDEX lifeboat_runs_kind ON lifeboat_runs (kind)",
+                "CREATE INDEX lifeboat_runs_nonsense ON lifeboat_runs (no_such_column)",
+            )),
+        )  # fmt: skip
+        with pytest.raises(CatalogError, match="refused an operation"):
+            migrate(database, migrations=broken)
+        assert schema_version(database) == 1
+
+        def indexes(cursor: Cursor) -> list[bool]:
+            return [database.index_exists(cursor, name) for name in ("lifeboat_runs_started", "lifeboat_runs_kind")]
+
+        assert database.transaction(indexes) == [False, False]
+    finally:
+        database.close()
+    with store.open("alpha") as catalog:  # and this program's steps still apply
+        assert catalog.runs() == []
+    assert [v for (v,) in store.sql("SELECT version FROM lifeboat_catalog_schema ORDER BY version")] == [
+        *range(1, LATEST + 1)
+    ]
+
+
 def test_a_catalog_newer_than_this_program_is_refused_untouched(store: Store) -> None:
     store.open("alpha").close()
     store.sql(
@@ -290,6 +319,8 @@ def test_a_catalog_newer_than_this_program_is_refused_untouched(store: Store) ->
     assert f"has schema version {LATEST + 1}" in refused.value.message
     assert f"knows versions up to {LATEST}" in refused.value.message
     assert "upgrade lifeboat" in refused.value.hint
+    secret = urlsplit(store.url or "").password
+    assert not secret or (secret not in refused.value.message and unquote(secret) not in refused.value.message)
     assert [v for (v,) in store.sql("SELECT version FROM lifeboat_catalog_schema ORDER BY version")] == [
         *range(1, LATEST + 1), LATEST + 1,
     ]  # fmt: skip
@@ -359,6 +390,7 @@ CONTRACT: tuple[Callable[[Store], None], ...] = (
     test_prune_history_removes_this_hosts_old_finished_runs_and_their_events,
     test_wrong_calls_are_refused_before_anything_is_written,
     test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_history,
+    test_a_migration_that_fails_leaves_the_catalog_as_it_was,
     test_a_catalog_newer_than_this_program_is_refused_untouched,
     test_the_queries_of_the_documentation_answer,
 )

@@ -30,6 +30,7 @@ from tests.catalog_contract import (
     start,
     test_a_catalog_newer_than_this_program_is_refused_untouched,
     test_a_chatty_run_keeps_its_newest_events_and_says_how_many_were_dropped,
+    test_a_migration_that_fails_leaves_the_catalog_as_it_was,
     test_a_run_round_trips_with_its_times_in_utc,
     test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_history,
     test_every_host_writes_its_own_runs_and_reads_all_newest_first,
@@ -44,6 +45,7 @@ from tests.catalog_contract import (
 __all__ = [  # the contract, collected here against SQLite
     "test_a_catalog_newer_than_this_program_is_refused_untouched",
     "test_a_chatty_run_keeps_its_newest_events_and_says_how_many_were_dropped",
+    "test_a_migration_that_fails_leaves_the_catalog_as_it_was",
     "test_a_run_round_trips_with_its_times_in_utc",
     "test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_history",
     "test_every_host_writes_its_own_runs_and_reads_all_newest_first",
