@@ -20,9 +20,11 @@ import lifeboat
 from lifeboat.app.daemon.catalog import (
     Catalog,
     CatalogDamaged,
+    CatalogUnavailable,
     open_catalog,
 )
 from lifeboat.app.daemon.catalog_schema import LATEST
+from lifeboat.app.daemon.catalog_sqlite import SqliteDatabase
 from lifeboat.errors import ConfigError, ExitCode
 from tests.catalog_contract import (
     T0,
@@ -145,6 +147,30 @@ os.kill(os.getpid(), signal.SIGKILL)
         (marked,) = catalog.interrupt_unfinished(finished=restarted)
         assert (marked.id, marked.status, marked.finished) == (run_id, "interrupted", restarted)
         assert [event.message for event in catalog.events(run_id)] == ["reading /data"]
+
+
+def test_a_write_lock_held_too_long_by_another_program_is_a_clear_error(tmp_path: Path) -> None:
+    open_catalog(None, state_dir=str(tmp_path), host="alpha").close()
+    path = tmp_path / "catalog.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)  # an operator's sqlite3 shell in a write transaction
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        catalog = Catalog(SqliteDatabase(path, busy_timeout_ms=300), host="alpha")
+        try:
+            assert catalog.runs() == []  # readers are not blocked (WAL)
+            with pytest.raises(CatalogUnavailable) as failed:
+                start(catalog)
+            assert failed.value.message.startswith(
+                f"the job catalog {path} stayed locked by another process for 0.3s: database is locked"
+            )
+            assert "an open 'sqlite3' shell?" in failed.value.hint
+            other.execute("ROLLBACK")
+            start(catalog)  # once the lock is gone, it writes again
+            assert len(catalog.runs()) == 1
+        finally:
+            catalog.close()
+    finally:
+        other.close()
 
 
 def test_a_file_that_is_not_a_catalog_is_refused_as_damaged(tmp_path: Path) -> None:
