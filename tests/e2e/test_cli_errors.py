@@ -143,6 +143,7 @@ def test_sigterm_stops_a_backup_like_ctrl_c_exit_130_lock_released_nothing_saved
         env={**os.environ, **cli_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - it only resets one signal
     ) as running:
         _held_lock(locks, running)
         running.send_signal(signum)
@@ -160,6 +161,12 @@ def test_sigterm_stops_a_backup_like_ctrl_c_exit_130_lock_released_nothing_saved
     assert checked.code == 0, checked
 
 
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C not ignored, even when the tests run in a background shell (which
+    starts its jobs with SIGINT ignored, and Python keeps it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _silent_backup(cli_env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
     """A backup of a program that holds its output open and writes nothing: no safe point comes."""
     pid_file = tmp_path / "producer.pid"
@@ -169,7 +176,7 @@ def _silent_backup(cli_env: dict[str, str], tmp_path: Path) -> subprocess.Popen[
         env={**os.environ, **cli_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+        preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - it only resets one signal
     )
     deadline = time.monotonic() + 60
     while not pid_file.exists() or not pid_file.read_text().strip():
