@@ -467,7 +467,7 @@ def test_a_simulated_outage_runs_each_job_once_when_the_daemon_is_back() -> None
     fired = both_ways(jobs, start, end, down=(utc("2026-06-01 03:30"), utc("2026-06-01 08:20")))
     assert fired == {
         # 04:00..08:00 were missed: one catch-up run when the daemon is back at 08:20, then on schedule
-        "backup:db": hourly("2026-06-01 00:00", 4) + [utc("2026-06-01 08:00")] + hourly("2026-06-01 09:00", 4),
+        "backup:db": [*hourly("2026-06-01 00:00", 4), utc("2026-06-01 08:00"), *hourly("2026-06-01 09:00", 4)],
         "verify:db": hourly("2026-06-01 00:00", 4) + hourly("2026-06-01 09:00", 4),
         "copy:offsite": [utc("2026-06-01 00:00"), utc("2026-06-01 02:00"), utc("2026-06-01 08:20"),
                          utc("2026-06-01 10:20")],
