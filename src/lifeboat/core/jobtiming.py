@@ -211,7 +211,7 @@ def _parsed(text: str) -> Any:
     """croniter's reading of an expression (parsing costs more than stepping: done once)."""
     from croniter import croniter
 
-    return croniter(text, datetime(2000, 1, 1))  # noqa: DTZ001 - wall times, naive on purpose
+    return croniter(text, datetime(2000, 1, 1))  # wall times: naive on purpose
 
 
 def _walls(expression: str, start: datetime) -> Any:
