@@ -26,6 +26,7 @@ from lifeboat.errors import ExitCode, LifeboatError
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
+    from lifeboat.app.cli.interrupts import Signals
     from lifeboat.app.observability.audit import AuditLog
 
 EXEMPT = frozenset({"wal-push", "wal-fetch"})  # PostgreSQL's per-segment commands
@@ -96,14 +97,24 @@ def arguments_of(ctx: click.Context, state: CliContext) -> dict[str, Any]:
     return found
 
 
-def error_line(exc: BaseException | None) -> str | None:
-    """The one line an entry keeps of the error that ended a command."""
+def error_line(exc: BaseException | None, signals: Signals | None = None) -> str | None:
+    """The one line an entry keeps of the error that ended a command: what the command printed
+    (app/cli/main.py ``report``), an operation cancelled by a signal as the interrupt it was."""
     from lifeboat.app.cli.interrupts import Terminated
     from lifeboat.app.cli.output import one_line
-    from lifeboat.errors import cli_flag, describe
+    from lifeboat.errors import Cancelled, cli_flag, describe
 
     if exc is None:
         return None
+    behind: BaseException | None = exc
+    for _ in range(32):  # an interrupt another error was raised while unwinding from
+        if behind is None or isinstance(behind, KeyboardInterrupt):
+            break
+        behind = behind.__context__
+    if isinstance(behind, KeyboardInterrupt):
+        exc = behind
+    if isinstance(exc, Cancelled) and signals is not None and (interruption := signals.interruption()):
+        exc = interruption
     if isinstance(exc, Terminated):
         return "terminated by SIGTERM"
     if isinstance(exc, KeyboardInterrupt):
@@ -184,7 +195,7 @@ class Recorded:
                 actor=Actor(os_user()),
                 action=self.action,
                 arguments=self.arguments,
-                result={"status": status_of(code), "exit_code": code, "error": error_line(cause)},
+                result={"status": status_of(code), "exit_code": code, "error": error_line(cause, self.state.signals)},
             )
         except LifeboatError as exc:
             warn(f"the audit log is not written: {exc.message}")

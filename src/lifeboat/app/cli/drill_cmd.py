@@ -59,7 +59,7 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
     records: list[str | None] = []
     for name in names:
         out.info(f"drilling {name}…")
-        with viewed(out, style=state.progress_style) as (events, _view):
+        with viewed(out, style=state.progress_style, signals=state.signals) as (events, _view):
             result = drill_source(repo, name, config.sources[name], request, events=events)
         try:
             records.append(record_drill(repo, result, cache))
