@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lifeboat.errors import ExitCode
 from tests.conftest import Cli
 
@@ -83,7 +85,16 @@ def test_each_command_records_who_what_and_how_it_ended(cli: Cli, cli_env: dict[
     assert "audit verify  ok" in table[2] and "audit show    ok" in table[3]
 
 
-def test_an_interrupted_command_is_recorded_as_interrupted(cli: Cli, cli_env: dict[str, str]) -> None:
+def _sigint_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # not ignored even when the tests run in the background
+
+
+@pytest.mark.parametrize(
+    ("signum", "message"), [(signal.SIGTERM, "terminated by SIGTERM"), (signal.SIGINT, "interrupted")]
+)
+def test_an_interrupted_command_is_recorded_as_interrupted(
+    cli: Cli, cli_env: dict[str, str], signum: int, message: str
+) -> None:
     assert cli("init", *SMALL_KDF).code == 0
     locks = Path(cli_env["LIFEBOAT_REPO"]) / "locks"
     with subprocess.Popen(
@@ -92,6 +103,7 @@ def test_an_interrupted_command_is_recorded_as_interrupted(cli: Cli, cli_env: di
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_sigint_as_from_a_terminal,  # noqa: PLW1509 - it only resets one signal
     ) as running:
         assert running.stdin is not None
         running.stdin.write(b"x" * 65536)
@@ -101,16 +113,17 @@ def test_an_interrupted_command_is_recorded_as_interrupted(cli: Cli, cli_env: di
             assert running.poll() is None, "the backup ended before it took its lock"
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        running.send_signal(signal.SIGTERM)
+        running.send_signal(signum)
         _, stderr = running.communicate(timeout=120)
     assert running.returncode == ExitCode.INTERRUPTED, stderr
+    assert f"lifeboat: error: {message}" in stderr.decode().splitlines()
     last = _entries(_log_path(cli_env))[-1]
     assert last["action"] == "backup" and last["arguments"] == {
         "stdin": True,
         "stdin-name": "dump.sql",
         "repo": cli_env["LIFEBOAT_REPO"],
     }
-    assert last["result"] == {"status": "interrupted", "exit_code": 130, "error": "terminated by SIGTERM"}
+    assert last["result"] == {"status": "interrupted", "exit_code": 130, "error": message}
 
 
 def test_secrets_never_reach_the_log(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
