@@ -99,6 +99,19 @@ def _all_lines(fd: int) -> list[bytes]:
     return (data[:-1] if data.endswith(b"\n") else data).split(b"\n") if data else []
 
 
+def _first_line(fd: int) -> bytes | None:
+    """The first line of the file open on ``fd`` (without its newline); None when it is empty."""
+    data = b""
+    offset = 0
+    while b"\n" not in data:
+        chunk = os.pread(fd, _TAIL_BLOCK, offset)
+        if not chunk:
+            break
+        data += chunk
+        offset += len(chunk)
+    return data.split(b"\n", 1)[0] if data else None
+
+
 def _ends_with_newline(fd: int) -> bool:
     end = os.lseek(fd, 0, os.SEEK_END)
     return end == 0 or os.pread(fd, 1, end - 1) == b"\n"
@@ -230,11 +243,13 @@ class AuditLog:
         """The chain's head as an anchor (None: an empty log, or one whose first line is not entry 1)."""
         if not self.path.exists():
             return None
-        lines = self.lines()
-        if not lines:
+        with self._reading() as fd:  # the first and the last line only: a log grows for years
+            first_line = _first_line(fd)
+            last_line = _last_line(fd)
+        if first_line is None or last_line is None:
             return None
         try:
-            first, last = json.loads(lines[0]), json.loads(lines[-1])
+            first, last = json.loads(first_line), json.loads(last_line)
             if first.get("seq") != 1:
                 return None
             return Anchor(
