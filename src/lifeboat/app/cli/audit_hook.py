@@ -178,7 +178,7 @@ class Recorded:
         elif isinstance(exc, click.exceptions.Exit):
             code, cause = exc.exit_code, exc.__context__
         elif isinstance(exc, SystemExit):
-            code, cause = (exc.code if isinstance(exc.code, int) else 1), None
+            code, cause = (exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1), None
         elif isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
             code, cause = int(ExitCode.INTERRUPTED), exc
         else:
