@@ -307,3 +307,24 @@ def test_the_documented_jq_recipe_checks_a_real_log(cli: Cli, cli_env: dict[str,
     removed = _tampered(log, tmp_path / "removed.jsonl", lambda ls: ls[:2] + ls[3:])
     gone = run(removed)
     assert gone.returncode != 0 and "line 3 (entry 4): the chain is broken here" in gone.stdout
+
+
+def test_show_filters_by_time_action_and_count(cli: Cli, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    _append_entries(log, 3, action="backup")
+    _append_entries(log, 2, action="restore postgres")
+
+    def shown(*options: str) -> list[int]:
+        result = cli("--json", "audit", "show", "--file", str(log), *options)
+        assert result.code == 0, result
+        return [e["seq"] for e in json.loads(result.stdout)]
+
+    assert shown() == [1, 2, 3, 4, 5]
+    assert shown("--since", "1h") == [1, 2, 3, 4, 5]
+    assert shown("--since", "2099-01-01") == []
+    assert shown("--action", "restore") == [4, 5]
+    assert shown("--action", "restore postgres", "--limit", "1") == [5]
+    assert shown("--action", "back") == []  # a whole command, not a prefix of a word
+    bad = cli("audit", "show", "--file", str(log), "--since", "yesterday-ish")
+    assert bad.code == ExitCode.USAGE
+    assert bad.stderr.startswith("lifeboat: error: --since: 'yesterday-ish' is neither a time nor a duration")
