@@ -14,6 +14,7 @@ run. ``wal-push`` and ``wal-fetch`` are not recorded: PostgreSQL runs them once 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -183,7 +184,8 @@ class Recorded:
             code, cause = int(ExitCode.INTERRUPTED), exc
         else:
             code, cause = int(ExitCode.ERROR), exc
-        self._record(code, cause if code != 0 else None)
+        with contextlib.suppress(KeyboardInterrupt):  # another Ctrl-C as the command ends: it keeps its own code
+            self._record(code, cause if code != 0 else None)
 
     def _record(self, code: int, cause: BaseException | None) -> None:
         from lifeboat.app.observability.audit import Actor, os_user
