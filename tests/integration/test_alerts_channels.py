@@ -48,10 +48,10 @@ def alerts_config(text: str) -> AlertsConfig:
 
 
 def observe_and_close(
-    config: AlertsConfig, tmp_path: Path, environ: dict[str, str], *conditions: Condition
+    config: AlertsConfig, tmp_path: Path, environ: dict[str, str], *conditions: Condition, host: str | None = None
 ) -> list[str]:
     lines: list[str] = []
-    alerter = Alerter(config, state_path=tmp_path / "alerts.json", environ=environ, log=lines.append)
+    alerter = Alerter(config, state_path=tmp_path / "alerts.json", environ=environ, log=lines.append, host=host)
     for condition in conditions:
         alerter.observe(condition)
     alerter.close(30)
@@ -75,7 +75,7 @@ alerts:
         "HOOK_URL": f"{http.url}/lifeboat",
         "HOOK_SECRET": HMAC_SECRET,
     }
-    lines = observe_and_close(config, tmp_path, environ, FAILED)
+    lines = observe_and_close(config, tmp_path, environ, FAILED, host="db1.example.org")
     assert lines == []
     by_path = {request.path: request for request in http.wait_for(3)}
     assert len(http.requests) == 3
@@ -85,12 +85,15 @@ alerts:
     attachment = slack["attachments"][0]
     assert attachment["color"] == "#d93025"
     assert any("pg_dump exited 1" in json.dumps(block) for block in attachment["blocks"])
+    context = next(block for block in attachment["blocks"] if block["type"] == "context")
+    assert "db1.example.org · job:backup:db" in context["elements"][0]["text"]
 
     discord = json.loads(by_path["/api/webhooks/1/abc"].body)
     embed = discord["embeds"][0]
     assert embed["title"] == "[Lifeboat] FAILURE: backup of db failed"
     assert embed["url"] == "https://grafana.example.org/d/lifeboat"
     assert embed["color"] == 0xD93025
+    assert embed["footer"]["text"] == "db1.example.org · job:backup:db"
 
     hook = by_path["/lifeboat"]
     timestamp = hook.headers["x-lifeboat-timestamp"]
@@ -100,7 +103,8 @@ alerts:
     wrong = hmac.new(b"another secret", timestamp.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
     assert hook.headers["x-lifeboat-signature"] != f"sha256={wrong}"
     document = json.loads(hook.body)
-    assert {k: document[k] for k in ("event", "severity", "key", "source", "title", "detail")} == {
+    assert {k: document[k] for k in ("event", "severity", "key", "source", "title", "detail", "host")} == {
+        "host": "db1.example.org",
         "event": "failure",
         "severity": "critical",
         "key": "job:backup:db",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def test_one_channel_by_name_and_json(cli: Cli, tmp_path: Path, http: HttpReceiv
     assert result.code == 0, result
     assert json.loads(result.stdout) == {"channels": [{"name": "hook", "type": "webhook", "ok": True, "error": None}]}
     assert [r.path for r in http.requests] == ["/hook"]
+    assert json.loads(http.requests[0].body)["host"] == socket.gethostname()
 
 
 def test_an_unknown_channel_or_no_alerts_section_is_a_usage_error(cli: Cli, tmp_path: Path, http: HttpReceiver) -> None:

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lifeboat.app.observability.alerts.channel import DeliveryFailed
@@ -30,6 +30,7 @@ class DeliveryPolicy:
     limit: int = 20  # messages per channel per period
     period: float = 3600.0
     dashboard_url: str | None = None
+    host: str | None = None
     tick: float = 1.0  # how often an idle worker looks whether its rate-limit window ended
 
 
@@ -110,7 +111,8 @@ class ChannelWorker:
     def _summarise(self, *, force: bool) -> None:
         count = self._window.ended(self._clock(), force=force)
         if count:
-            self._deliver(suppressed_message(count, self._policy.period, self._clock(), self._policy.dashboard_url))
+            message = suppressed_message(count, self._policy.period, self._clock(), self._policy.dashboard_url)
+            self._deliver(replace(message, host=self._policy.host))
 
     def _deliver(self, message: Message) -> None:
         attempts = self._policy.attempts
