@@ -129,9 +129,10 @@ class Mail:
 
 
 class SmtpRelay:
-    """aiosmtpd on a free port: STARTTLS required, AUTH required (over TLS), one user."""
+    """aiosmtpd on a free port: STARTTLS required (or TLS from the start), AUTH required (over TLS), one user."""
 
-    def __init__(self, directory: Path, *, user: str, password: str) -> None:
+    def __init__(self, directory: Path, *, user: str, password: str, implicit_tls: bool = False) -> None:
+        self.implicit_tls = implicit_tls  # SMTPS (TLS from the first byte) instead of STARTTLS
         self.cert, self.key = self_signed(directory)
         self.user, self.password = user, password
         self.port = free_port()  # aiosmtpd's Controller(port=0) cannot tell its port
@@ -148,9 +149,8 @@ class SmtpRelay:
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 login = session.auth_data.decode() if isinstance(session.auth_data, bytes) else None
-                relay.mails.append(
-                    Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, login, session.ssl is not None)
-                )
+                tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+                relay.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, login, tls))
                 return "250 OK"
 
         def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
@@ -164,15 +164,17 @@ class SmtpRelay:
 
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, self.key)
+        tls: dict[str, Any] = (
+            {"ssl_context": context} if self.implicit_tls else {"tls_context": context, "require_starttls": True}
+        )
         self._controller = Controller(
             Handler(),
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=context,
-            require_starttls=True,
             authenticator=authenticate,
             auth_required=True,
-            auth_require_tls=True,
+            auth_require_tls=not self.implicit_tls,  # aiosmtpd counts only STARTTLS as TLS here
+            **tls,
         )
         self._controller.start()
         return self

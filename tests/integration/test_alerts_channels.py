@@ -142,6 +142,24 @@ alerts:
     assert SMTP_PASSWORD not in text
 
 
+def test_email_over_tls_from_the_start(tmp_path: Path) -> None:
+    relay = SmtpRelay(tmp_path, user="lifeboat", password=SMTP_PASSWORD, implicit_tls=True).start()
+    try:
+        config = alerts_config(f"""
+alerts:
+  channels:
+    mail: {{type: email, host: 127.0.0.1, port: {relay.port}, ssl: true, ca_file: {relay.cert}, username: lifeboat,
+            password_env: PW, from: lifeboat@example.org, to: [ops@example.org]}}
+""")
+        (check,) = send_test_messages(config, {"PW": SMTP_PASSWORD}, host="db1")
+        assert check.error is None
+        (mail,) = relay.wait_for(1)
+        assert mail.tls and mail.login == "lifeboat"
+        assert "Subject: [Lifeboat] TEST: test message to channel mail" in mail.data.decode()
+    finally:
+        relay.stop()
+
+
 def test_email_failures_are_one_line_without_the_password(relay: SmtpRelay, tmp_path: Path) -> None:
     base = (
         f"{{type: email, host: 127.0.0.1, port: {relay.port}, username: lifeboat, password_env: PW, "

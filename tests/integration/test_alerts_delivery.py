@@ -268,3 +268,19 @@ alerts:
     assert any("gave up" in line for line in log.lines)
     for name, secret in secrets.items():
         assert not [text for text in seen if secret in text], f"the {name} secret leaked"
+
+
+def test_a_state_file_that_cannot_be_written_is_said_once_and_alerts_still_go_out(
+    http: HttpReceiver, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the state directory should be")
+    log = Log()
+    alerter = Alerter(webhook_config(), state_path=blocked / "alerts.json", environ={"HOOK": http.url}, log=log)
+    alerter.observe(FAILED)
+    alerter.observe(OK)
+    alerter.close(10)
+    assert events(http) == ["failure", "recovery"]
+    assert [line for line in log.lines if "cannot write" in line] == [
+        f"alerts: cannot write {blocked}/alerts.json: a restart may repeat or miss a message"
+    ]
