@@ -85,16 +85,16 @@ class ChannelWorker:
             self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
-            self._abandon.set()
-            left = self._queue.qsize()
-            self._log(f"{self._label()}: closing: {left + 1} message(s) may not be delivered")
+            self._abandon.set()  # the worker stops waiting to retry and leaves after the message in hand
+            waiting = sum(isinstance(item, Message) for item in list(self._queue.queue))
+            self._log(f"{self._label()}: closing: the message being sent and {waiting} waiting may not be delivered")
             self._thread.join(1.0)
             return False
         return True
 
     # --- the worker thread ------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
+        while not self._abandon.is_set():
             try:
                 item = self._queue.get(timeout=self._policy.tick)
             except queue.Empty:
