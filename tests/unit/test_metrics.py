@@ -110,7 +110,7 @@ def test_label_values_are_bounded_by_configuration() -> None:
     allowed = {
         "source": sources | {j.target for j in JOBS} | {""},
         "kind": kinds,
-        "job": {j.job for j in JOBS},
+        "job_name": {j.job for j in JOBS},
         "repository": {j.target for j in JOBS} | {""},
         "status": set(JOB_STATUSES),
     }
@@ -184,8 +184,8 @@ def test_values_from_the_health_report() -> None:
 
 def test_job_metrics() -> None:
     samples = _samples(full_input())
-    backup = (("job", "backup:main-db"), ("kind", "backup"), ("repository", ""), ("source", "main-db"))
-    prune = (("job", "prune:main"), ("kind", "prune"), ("repository", "main"), ("source", ""))
+    backup = (("job_name", "backup:main-db"), ("kind", "backup"), ("repository", ""), ("source", "main-db"))
+    prune = (("job_name", "prune:main"), ("kind", "prune"), ("repository", "main"), ("source", ""))
     for labels in (backup, prune):
         assert samples[("lifeboat_job_runs_total", labels)] == 10
         assert samples[("lifeboat_job_failures_total", labels)] == 2
@@ -197,7 +197,7 @@ def test_job_metrics() -> None:
     states = {
         dict(labels)["status"]: value
         for (name, labels), value in samples.items()
-        if name == "lifeboat_job_last_run_status" and dict(labels)["job"] == "backup:main-db"
+        if name == "lifeboat_job_last_run_status" and dict(labels)["job_name"] == "backup:main-db"
     }
     assert states == {status: (1 if status == "failed" else 0) for status in JOB_STATUSES}
     assert samples[("lifeboat_job_last_added_bytes", backup)] == 100

@@ -13,7 +13,7 @@ Conventions, checked by tests/unit/test_metrics.py over the whole set: every nam
 with ``lifeboat_`` and ends with its base unit (``_seconds``, ``_bytes``,
 ``_timestamp_seconds``, ``_ratio``) or is a count or a state; counters end with ``_total``
 (``CounterMetricFamily`` adds it); labels are bounded — ``source`` and ``kind`` (the
-configured sources), ``job``, ``repository`` and a job's ``status`` (a fixed set) — nothing
+configured sources), ``job_name``, ``repository`` and a job's ``status`` (a fixed set) — nothing
 per snapshot, record or WAL file. A value that is not known is left out rather than written
 as a number that would mislead; timestamps rather than ages, so an alert computes the age
 when it evaluates (the one age, ``lifeboat_pg_archive_lag_seconds``, is as of the check).
@@ -34,8 +34,10 @@ if TYPE_CHECKING:
     from lifeboat.operations.health import HealthReport, SourceHealth
 
 SOURCE_LABELS = ("source", "kind")
-JOB_LABELS = ("job", "kind", "source", "repository")
-ALLOWED_LABELS = frozenset({"source", "kind", "job", "repository", "status"})
+# "job" and "instance" are the labels Prometheus gives every series of a scrape target: a
+# metric's own "job" would be renamed "exported_job". A job's name is "job_name".
+JOB_LABELS = ("job_name", "kind", "source", "repository")
+ALLOWED_LABELS = frozenset({"source", "kind", "job_name", "repository", "status"})
 # A job run's status (app/daemon/catalog.py): one series each in lifeboat_job_last_run_status.
 JOB_STATUSES = ("running", "succeeded", "failed", "cancelled", "timed-out", "interrupted")
 # The kinds of job whose target is a repository (the rest target a source).
