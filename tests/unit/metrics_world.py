@@ -127,6 +127,6 @@ def family_names(text: str) -> set[str]:
 
 
 def exported_names() -> set[str]:
-    """Every name a PromQL expression may use: family names and their samples' names."""
-    text = exposition(full_input())
-    return sample_names(text) | family_names(text)
+    """Every series name a PromQL expression may use: the samples' names (a counter's with its
+    ``_total``, never its bare family name), of an input where every family has samples."""
+    return sample_names(exposition(full_input()))
