@@ -24,6 +24,7 @@ from lifeboat.app.observability.metrics import (
     registry,
 )
 from lifeboat.operations.health import HealthReport, RepositoryHealth, SourceHealth
+from lifeboat.repository.repo import Repository
 from tests.unit.metrics_world import BACKUP_SUMMARY, JOBS, NOW, family_names, full_input, full_report, sample_names
 
 UNITS = ("_seconds", "_bytes", "_ratio")
@@ -268,3 +269,31 @@ def test_job_stats_from_catalog_runs() -> None:
     )
     assert (copy.job, copy.runs_total, copy.failures_total, copy.last_status) == ("copy:offsite", 1, 0, "succeeded")
     assert job_stats([]) == []
+
+
+def test_drill_metrics_from_a_recorded_drill(memory_repo: Repository) -> None:
+    """The figures the drill metrics show are the ones a drill record keeps (the keys cannot drift apart)."""
+    from lifeboat.core.drill import DrillResult
+    from lifeboat.operations.drill.records import drill_record
+    from lifeboat.operations.health_records import latest_results
+    from lifeboat.operations.records import save_record
+
+    result = DrillResult(
+        source="db", kind="postgres", target="latest", started=NOW, finished=NOW + timedelta(minutes=5)
+    )
+    for phase, seconds in (("restore", 100.0), ("replay", 20.0), ("start", 3.0), ("validate", 2.0)):
+        result.add_phase(phase, seconds)
+    result.achieved_rpo, result.rto_objective, result.rpo_objective = 42.0, 60.0, 900.0
+    result.judge_objectives(latest=True)  # RTO 123 s over 60 s: missed
+    save_record(memory_repo, drill_record(result, time=NOW + timedelta(minutes=5)))
+    recorded = latest_results(memory_repo, None)[("drill", "db")]
+    source = SourceHealth("db", "postgres", True, recorded={"drill": recorded})
+    report = HealthReport(time=NOW, repository=RepositoryHealth(), sources=[source])
+    samples = _samples(MetricsInput(health=report))
+    db = (("kind", "postgres"), ("source", "db"))
+    assert samples[("lifeboat_last_drill_success", db)] == 0
+    assert samples[("lifeboat_last_drill_rto_seconds", db)] == 123
+    assert samples[("lifeboat_last_drill_rto_objective_seconds", db)] == 60
+    assert samples[("lifeboat_last_drill_achieved_rpo_seconds", db)] == 42
+    assert samples[("lifeboat_last_drill_rpo_objective_seconds", db)] == 900
+    assert samples[("lifeboat_last_drill_timestamp_seconds", db)] == (NOW + timedelta(minutes=5)).timestamp()
