@@ -77,23 +77,34 @@ class MetricsInput:
 
 
 class _Run(Protocol):
-    """What :func:`job_stats` reads of a catalog run (app/daemon/catalog.py ``JobRun``)."""
+    """What :func:`job_stats` reads of a catalog run (app/daemon/catalog.py ``JobRun``, frozen)."""
 
-    job: str
-    kind: str
-    target: str
-    started: datetime
-    finished: datetime | None
-    status: str
-    bytes_read: int | None
-    bytes_added: int | None
+    @property
+    def job(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def started(self) -> datetime: ...
+    @property
+    def finished(self) -> datetime | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def bytes_read(self) -> int | None: ...
+    @property
+    def bytes_added(self) -> int | None: ...
 
 
 FAILED_STATUSES = frozenset({"failed", "timed-out", "interrupted"})
 
 
 def job_stats(runs: Iterable[_Run]) -> list[JobStat]:
-    """Per job name, from its catalog runs (any order): counts, the last run and the last success."""
+    """Per job name, from its catalog runs (any order): counts, the last run and the last success.
+
+    ``runs_total`` and ``failures_total`` are counters: pass every run the catalog keeps of
+    each job (not a page of the newest), or a scrape sees them go down."""
     by_job: dict[str, list[_Run]] = {}
     for run in runs:
         by_job.setdefault(run.job, []).append(run)
