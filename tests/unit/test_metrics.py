@@ -4,9 +4,12 @@ daemon's job statistics, one set for ``health --prometheus`` and ``/metrics``.""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -297,3 +300,35 @@ def test_drill_metrics_from_a_recorded_drill(memory_repo: Repository) -> None:
     assert samples[("lifeboat_last_drill_achieved_rpo_seconds", db)] == 42
     assert samples[("lifeboat_last_drill_rpo_objective_seconds", db)] == 900
     assert samples[("lifeboat_last_drill_timestamp_seconds", db)] == (NOW + timedelta(minutes=5)).timestamp()
+
+
+def test_the_repository_size_from_the_index(memory_repo: Repository, tmp_path: Path) -> None:
+    """Packs of index files another supersedes are not counted; a new run reads only new index
+    files; a removed index file stops counting; a damaged cache entry discards the cache."""
+    from lifeboat.operations.metacache import MetadataCache
+    from lifeboat.repository.index import IndexedPack, IndexFile
+    from lifeboat.repository.layout import index_name
+
+    def pack(size: int) -> IndexedPack:
+        return IndexedPack(os.urandom(32), os.urandom(16), size, [])
+
+    first = memory_repo.save_index_file(IndexFile([pack(100), pack(200)]))
+    second = memory_repo.save_index_file(IndexFile([pack(1000)]))
+    identifier = memory_repo.header.repository_id
+    cache = MetadataCache.load(tmp_path, identifier)
+    assert cache.packed(memory_repo) == (3, 1300) and cache.stats.index_fetched == 2
+    cache.save()
+    # prune's rewrite: a new index file supersedes the first (written before the old is deleted)
+    memory_repo.save_index_file(IndexFile([pack(250)], supersedes=[bytes.fromhex(first)]))
+    again = MetadataCache.load(tmp_path, identifier)
+    assert again.packed(memory_repo) == (2, 1250) and again.stats.index_fetched == 1
+    memory_repo.backend.delete(index_name(first))
+    memory_repo.backend.delete(index_name(second))
+    assert again.packed(memory_repo) == (1, 250)
+    again.save()
+    path = tmp_path / "metadata" / f"{identifier}.json"
+    doc = json.loads(path.read_text())
+    doc["index"][next(iter(doc["index"]))]["bytes"] = "a lot"
+    path.write_text(json.dumps(doc))
+    damaged = MetadataCache.load(tmp_path, identifier)
+    assert damaged.stats.discarded and damaged.packed(memory_repo) == (1, 250)
