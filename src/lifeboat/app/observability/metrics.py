@@ -71,6 +71,10 @@ class RepositoryStat:
 
 @dataclass(frozen=True)
 class MetricsInput:
+    """What the metrics are made of: the last health report (None: no health metrics), the
+    daemon's job statistics (``health --prometheus``: none) and the repository's size when
+    the daemon knows it better than the report."""
+
     health: HealthReport | None = None
     jobs: Sequence[JobStat] = field(default_factory=tuple)
     repository: RepositoryStat | None = None
