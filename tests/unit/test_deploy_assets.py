@@ -246,9 +246,18 @@ def test_the_rules() -> None:
 
 
 def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
-    """With Prometheus' own checker when the machine has it (Debian: the prometheus package)."""
+    """With Prometheus' own checker (Debian's prometheus package, installed by scripts/setup.sh)."""
     promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (apt install prometheus); the rules' names and shape are checked above")
+    assert promtool is not None, "promtool is missing: run 'make setup' (scripts/setup.sh installs prometheus)"
     done = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_rules_fire_when_they_should_in_promtools_own_runner() -> None:
+    """deploy/prometheus/lifeboat-rules.test.yml: a backup older than its RPO alerts after its
+    5 minutes, not before; archiving failing; a drill over its RTO — with the exact texts."""
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is missing: run 'make setup' (scripts/setup.sh installs prometheus)"
+    tests = RULES.with_name("lifeboat-rules.test.yml")
+    done = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
