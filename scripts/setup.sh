@@ -16,6 +16,8 @@ packages+=(mariadb-server mariadb-backup mariadb-client redis-server redis-tools
 # Prometheus' own checker (promtool): the shipped alert rules are loaded and unit-tested with it
 # (deploy/prometheus/); the server it comes with is not started.
 packages+=(prometheus)
+# The dashboard's tests drive Debian's headless Chromium through chromedriver (selenium).
+packages+=(chromium chromium-driver fonts-dejavu-core)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
