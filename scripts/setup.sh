@@ -13,6 +13,11 @@ packages+=(postgresql-15 postgresql-client-15 postgresql-contrib util-linux)
 # OpenLDAP's slapd and its clients, SQLite. The tests start their own throwaway instances as
 # the unprivileged user 'srvtest' on free ports; the packages' own services are not needed.
 packages+=(mariadb-server mariadb-backup mariadb-client redis-server redis-tools slapd ldap-utils sqlite3)
+# Prometheus' own checker (promtool): the shipped alert rules are loaded and unit-tested with it
+# (deploy/prometheus/); the server it comes with is not started.
+packages+=(prometheus)
+# The dashboard's tests drive Debian's headless Chromium through chromedriver (selenium).
+packages+=(chromium chromium-driver fonts-dejavu-core)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -17,6 +17,7 @@ import click
 
 from lifeboat import __version__
 from lifeboat.app.cli import (
+    alerts_cmd,
     audit_cmd,
     backup_cmd,
     backup_postgres_cmd,
@@ -193,6 +194,7 @@ def _register() -> None:
         ("pg", pg_cmd),
         ("migrate", migrate_cmd),
         ("schedule", schedule_cmd),
+        ("alerts", alerts_cmd),
         ("audit", audit_cmd),
     ):
         group = Group(name, help=module.__doc__ or "")
