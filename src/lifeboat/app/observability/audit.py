@@ -112,6 +112,14 @@ def _first_line(fd: int) -> bytes | None:
     return data.split(b"\n", 1)[0] if data else None
 
 
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _ends_with_newline(fd: int) -> bool:
     end = os.lseek(fd, 0, os.SEEK_END)
     return end == 0 or os.pread(fd, 1, end - 1) == b"\n"
@@ -166,6 +174,7 @@ class AuditLog:
 
         ``result``: ``status`` (ok, error, interrupted), ``exit_code``, ``error`` (one line or None).
         Raises :class:`AuditError` when the log cannot be written."""
+        created = not self.path.exists()
         fd = self._open_for_append()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -190,6 +199,8 @@ class AuditLog:
             if written != len(line):
                 raise OSError(0, f"short write ({written} of {len(line)} bytes)")
             os.fsync(fd)
+            if created:  # the new file's name is durable too
+                _fsync_directory(self.path.parent)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {_why(exc)}") from None
         finally:
