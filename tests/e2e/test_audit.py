@@ -56,7 +56,8 @@ def test_each_command_records_who_what_and_how_it_ended(cli: Cli, cli_env: dict[
     assert failed.code != 0
     routed = cli("restore", "postgres", "--target-dir", str(tmp_path / "pg"), "--source", "nope")
     assert routed.code != 0
-    assert cli("wal-push", str(tmp_path / "nothing")).code != 0  # PostgreSQL's per-segment command: exempt
+    pushed = cli("wal-push", "--spool", str(tmp_path / "spool"), str(tmp_path / "nothing"))
+    assert pushed.code != 0  # PostgreSQL's per-segment command: exempt
     assert cli("--help").code == 0
 
     entries = _entries(_log_path(cli_env))
