@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.lifeboat-installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench dist clean
 
 $(STAMP): pyproject.toml scripts/setup.sh scripts/install-test-servers.sh
 	bash scripts/setup.sh "$(VENV)"
@@ -36,5 +36,10 @@ bench: setup
 	$(PYTHON) bench/logical_bench.py
 	$(PYTHON) bench/drill_bench.py
 
+# The wheel and the source archive for a production install (docs/install.md): dist/lifeboat-*.whl
+dist: setup
+	rm -rf dist build
+	$(PYTHON) -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
