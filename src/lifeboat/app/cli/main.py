@@ -41,6 +41,7 @@ from lifeboat.app.cli import (
     restore_postgres_cmd,
     restore_redis_cmd,
     restore_sqlite_cmd,
+    schedule_cmd,
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
@@ -180,6 +181,7 @@ def _register() -> None:
         ("config", config_cmd),
         ("pg", pg_cmd),
         ("migrate", migrate_cmd),
+        ("schedule", schedule_cmd),
     ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
