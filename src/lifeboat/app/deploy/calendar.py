@@ -28,8 +28,9 @@ class Untranslatable(ValueError):
 
 @dataclass(frozen=True)
 class CronFields:
-    """The values each field names; ``*_restricted``: the field does not start with ``*``
-    (cron's rule for combining day of month and day of week)."""
+    """The values each field names; ``*_restricted``: the field is not ``*`` (day of month and
+    day of week both restricted match when either does — as croniter, which the daemon uses,
+    reads ``*/2`` too)."""
 
     minutes: frozenset[int]
     hours: frozenset[int]
@@ -83,8 +84,8 @@ def cron_fields(expression: str) -> CronFields:
         days=_field(day, 1, 31, "day-of-month"),
         months=_field(month, 1, 12, "month", _MONTHS),
         weekdays=frozenset(d % 7 for d in weekdays),
-        days_restricted=not day.startswith("*"),
-        weekdays_restricted=not weekday.startswith("*"),
+        days_restricted=day != "*",
+        weekdays_restricted=weekday != "*",
     )
 
 
