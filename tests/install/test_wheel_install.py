@@ -26,18 +26,27 @@ from tests.postgres.conftest import OS_USER, PgWorld, make_world
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "lifeboat"
+INSTALL_SCRIPT = ROOT / "scripts" / "install-production.sh"
 
 pytestmark = pytest.mark.slow
 
 
 @dataclass
 class Installed:
+    """The production layout (scripts/install-production.sh) below ``base``."""
+
+    base: Path
     wheel: Path
-    venv: Path
+    log: str
+
+    @property
+    def venv(self) -> Path:
+        return self.base / "opt" / "lifeboat"
 
     @property
     def program(self) -> Path:
-        return self.venv / "bin" / "lifeboat"
+        """The symlink on the PATH, as archive_command names it."""
+        return self.base / "bin" / "lifeboat"
 
 
 def _as_server_user(*argv: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,10 +58,25 @@ def _as_server_user(*argv: str | Path, env: dict[str, str] | None = None) -> sub
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd="/")
 
 
+def _install(wheel: Path, base: Path) -> subprocess.CompletedProcess[str]:
+    # Not this process's PYTHONPATH: pip would take the checkout's lifeboat for installed.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+    layout = ["--prefix", base / "opt" / "lifeboat", "--bin-dir", base / "bin"]
+    layout += ["--etc-dir", base / "etc" / "lifeboat", "--state-dir", base / "var" / "lib" / "lifeboat"]
+    return subprocess.run(
+        ["bash", str(INSTALL_SCRIPT), "--user", OS_USER, *map(str, layout), str(wheel)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def installed() -> Iterator[Installed]:
-    """``python -m build --wheel``, then a fresh venv (the system Python, not this one) with
-    the wheel pip-installed, in a directory the server user may enter."""
+    """``python -m build --wheel``, then scripts/install-production.sh with the production
+    layout below a directory the server user may enter (the system Python, not this one)."""
     base = Path(tempfile.mkdtemp(prefix="lifeboat-install-", dir="/var/tmp"))
     os.chmod(base, 0o755)
     try:
@@ -63,22 +87,9 @@ def installed() -> Iterator[Installed]:
             timeout=300,
         )
         (wheel,) = (base / "dist").glob("lifeboat-*.whl")
-        python = shutil.which("python3", path="/usr/bin:/usr/local/bin")
-        assert python is not None, "no system python3"
-        venv = base / "venv"
-        subprocess.run([python, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
-        # Not this process's PYTHONPATH: pip would take the checkout's lifeboat for installed.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
-        pip = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(wheel)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert pip.returncode == 0, pip.stderr[-3000:]
-        yield Installed(wheel, venv)
+        done = _install(wheel, base)
+        assert done.returncode == 0, done.stderr[-3000:]
+        yield Installed(base, wheel, done.stdout)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -114,6 +125,30 @@ def test_the_server_user_runs_the_installed_program(installed: Installed) -> Non
     where = _as_server_user(installed.venv / "bin" / "python", "-c", "import lifeboat; print(lifeboat.__file__)")
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(installed.venv)), where.stdout  # the wheel, not the checkout
+    assert installed.program.resolve() == installed.venv / "bin" / "lifeboat"
+
+
+def test_the_layout_has_its_owners_and_modes(installed: Installed) -> None:
+    import grp
+    import pwd
+    import stat
+
+    etc, state = installed.base / "etc" / "lifeboat", installed.base / "var" / "lib" / "lifeboat"
+    group = "postgres" if os.geteuid() == 0 else grp.getgrgid(os.getgid()).gr_name
+    assert stat.S_IMODE(etc.stat().st_mode) == 0o750
+    assert (pwd.getpwuid(etc.stat().st_uid).pw_name, grp.getgrgid(etc.stat().st_gid).gr_name) == ("root", group)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o750
+    assert pwd.getpwuid(state.stat().st_uid).pw_name == OS_USER
+    assert "lifeboat 0.1.0 in" in installed.log or "lifeboat " in installed.log
+
+
+def test_installing_again_changes_nothing_and_works(installed: Installed) -> None:
+    """The script is idempotent: a second run (an upgrade with the same wheel) succeeds and
+    leaves a working program."""
+    done = _install(installed.wheel, installed.base)
+    assert done.returncode == 0, done.stderr
+    result = _as_server_user(installed.program, "--version")
+    assert result.returncode == 0 and result.stdout.startswith("lifeboat "), result
 
 
 def test_archive_command_runs_the_installed_program(installed: Installed) -> None:
