@@ -17,22 +17,6 @@ if TYPE_CHECKING:
     from lifeboat.config.model import LifeboatConfig
 
 
-def _host_zone(environ: dict[str, str]) -> str:
-    """The host's zone name: ``TZ``, the /etc/localtime link, /etc/timezone, else UTC."""
-    if environ.get("TZ"):
-        return environ["TZ"].lstrip(":")
-    try:
-        target = os.readlink("/etc/localtime")
-    except OSError:
-        target = ""
-    if "zoneinfo/" in target:
-        return target.split("zoneinfo/", 1)[1]
-    try:
-        return Path("/etc/timezone").read_text(encoding="utf-8").strip() or "UTC"
-    except OSError:
-        return "UTC"
-
-
 def _local_repositories(config: LifeboatConfig) -> tuple[str, ...]:
     """The configured repositories on this host's file system: the jobs write there."""
     found = []
@@ -137,7 +121,9 @@ def install_command(
     from lifeboat.app.deploy import kubernetes as k8s_gen
     from lifeboat.app.deploy import systemd as systemd_gen
     from lifeboat.app.deploy.plan import Layout
+    from lifeboat.app.timezone import host_zone as host_zone_of
     from lifeboat.config.jobs import scheduled_jobs
+    from lifeboat.core.jobtiming import zone_name as zone_name_of
     from lifeboat.core.units import parse_duration
 
     state: CliContext = ctx.obj
@@ -160,13 +146,8 @@ def install_command(
     if not os.path.isabs(program):
         raise UsageError(f"the program must be an absolute path, not {program!r}", hint="e.g. /usr/local/bin/lifeboat")
     default_user, default_group = _default_user()
-    zone_name = _host_zone(dict(os.environ))
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        host_zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"the host's time zone {zone_name!r} is not a known zone", hint="set TZ") from None
+    host_zone = host_zone_of(os.environ)
+    zone_name = zone_name_of(host_zone)
     layout = Layout(
         program=program,
         config=os.path.abspath(state.config_path),

@@ -112,9 +112,10 @@ def _cron_job(name: str, job: ScheduledJob, layout: Layout) -> dict[str, Any]:
     }
     if timing.timeout is not None:
         job_spec["activeDeadlineSeconds"] = int(timing.timeout.total_seconds())
-    spec: dict[str, Any] = {
-        "schedule": _schedule(job),
-        "timeZone": timing.zone_name,
+    spec: dict[str, Any] = {"schedule": _schedule(job)}
+    if timing.zone_name != "localtime":  # a zone without an IANA name: the controller's own
+        spec["timeZone"] = timing.zone_name
+    spec |= {
         "concurrencyPolicy": "Forbid",
         "startingDeadlineSeconds": int(late.total_seconds()),
         "successfulJobsHistoryLimit": 3,

@@ -107,7 +107,9 @@ def _timer(job: ScheduledJob, service: str) -> str:
     lines += ["", "[Timer]"]
     if timing.cron is not None:
         try:
-            events = on_calendar(timing.cron, timing.zone_name)
+            # a zone without an IANA name is the host's own ('localtime'): systemd's default
+            zone = None if timing.zone_name == "localtime" else timing.zone_name
+            events = on_calendar(timing.cron, zone)
         except Untranslatable as exc:
             raise UsageError(
                 f"job {job.name}: systemd cannot express the cron expression {timing.cron!r}: {exc}",
