@@ -5,10 +5,12 @@
 #   configuration                             /etc/lifeboat/           root:GROUP 0750 (GROUP: postgres)
 #   state (record cache, catalog, audit log)  /var/lib/lifeboat/       USER:GROUP 0750 (2770 for lifeboat)
 # so that PostgreSQL's archive_command, the operator's shell and 'lifeboat serve' run the same
-# program. Safe to run again (an upgrade: run it with the new wheel).
+# program. Login shells get LIFEBOAT_CONFIG and LIFEBOAT_STATE_DIR from /etc/profile.d/lifeboat.sh,
+# so an operator's 'sudo -iu postgres lifeboat …' uses the daemon's configuration, catalog and
+# audit log. Safe to run again (an upgrade: run it with the new wheel).
 #
 #   scripts/install-production.sh [--user USER] [--create-user] [--prefix DIR] [--bin-dir DIR]
-#                                 [--etc-dir DIR] [--state-dir DIR] [--python PYTHON] WHEEL
+#                                 [--etc-dir DIR] [--state-dir DIR] [--profile-dir DIR] [--python PYTHON] WHEEL
 #
 #   --user USER      who runs Lifeboat: the database's OS user [default: postgres]
 #   --create-user    create the system user 'lifeboat' (a member of postgres's group) and run as it
@@ -21,6 +23,7 @@ prefix=/opt/lifeboat
 bin_dir=/usr/local/bin
 etc_dir=/etc/lifeboat
 state_dir=/var/lib/lifeboat
+profile_dir=/etc/profile.d
 python=/usr/bin/python3
 wheel=""
 while [ $# -gt 0 ]; do
@@ -31,8 +34,9 @@ while [ $# -gt 0 ]; do
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --etc-dir) etc_dir="$2"; shift 2 ;;
     --state-dir) state_dir="$2"; shift 2 ;;
+    --profile-dir) profile_dir="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "install-production: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) wheel="$1"; shift ;;
   esac
@@ -87,6 +91,16 @@ ln -sfn "$prefix/bin/lifeboat" "$bin_dir/lifeboat"
 install -d -m 0750 -o root -g "$group" "$etc_dir"
 # State: the user's own.
 install -d -m "$state_mode" -o "$user" -g "$group" "$state_dir"
+
+# Every login shell (root's, postgres's, the operator's) uses the same configuration and state.
+mkdir -p "$profile_dir"
+profile="# Lifeboat's production layout (docs/install.md); written by scripts/install-production.sh
+export LIFEBOAT_CONFIG=$etc_dir/lifeboat.yaml
+export LIFEBOAT_STATE_DIR=$state_dir"
+if [ "$(cat "$profile_dir/lifeboat.sh" 2>/dev/null)" != "$profile" ]; then
+  printf '%s\n' "$profile" >"$profile_dir/lifeboat.sh"
+  chmod 0644 "$profile_dir/lifeboat.sh"
+fi
 
 echo "install-production: $("$bin_dir/lifeboat" --version) in $prefix, $bin_dir/lifeboat; runs as $user:$group"
 echo "install-production: configuration in $etc_dir, state in $state_dir (docs/install.md)"

@@ -63,6 +63,7 @@ def _install(wheel: Path, base: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
     layout = ["--prefix", base / "opt" / "lifeboat", "--bin-dir", base / "bin"]
     layout += ["--etc-dir", base / "etc" / "lifeboat", "--state-dir", base / "var" / "lib" / "lifeboat"]
+    layout += ["--profile-dir", base / "etc" / "profile.d"]
     return subprocess.run(
         ["bash", str(INSTALL_SCRIPT), "--user", OS_USER, *map(str, layout), str(wheel)],
         env=env,
@@ -74,9 +75,8 @@ def _install(wheel: Path, base: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def installed() -> Iterator[Installed]:
-    """``python -m build --wheel``, then scripts/install-production.sh with the production
-    layout below a directory the server user may enter (the system Python, not this one)."""
+def built() -> Iterator[Path]:
+    """A directory the server user may enter, with ``python -m build --wheel``'s wheel in dist/."""
     base = Path(tempfile.mkdtemp(prefix="lifeboat-install-", dir="/var/tmp"))
     os.chmod(base, 0o755)
     try:
@@ -86,28 +86,28 @@ def installed() -> Iterator[Installed]:
             capture_output=True,
             timeout=300,
         )
-        (wheel,) = (base / "dist").glob("lifeboat-*.whl")
-        done = _install(wheel, base)
-        assert done.returncode == 0, done.stderr[-3000:]
-        yield Installed(base, wheel, done.stdout)
+        yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_the_wheel_holds_every_module_and_data_file() -> None:
+@pytest.fixture(scope="module")
+def installed(built: Path) -> Installed:
+    """scripts/install-production.sh with the production layout below ``built`` (the system
+    Python, not this one)."""
+    (wheel,) = (built / "dist").glob("lifeboat-*.whl")
+    done = _install(wheel, built)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Installed(built, wheel, done.stdout)
+
+
+def test_the_wheel_holds_every_module_and_data_file(built: Path) -> None:
     """Nothing the package needs at run time is left behind in the checkout: every file under
     src/lifeboat except bytecode is in a wheel built from it."""
-    with tempfile.TemporaryDirectory() as out:
-        subprocess.run(
-            [sys.executable, "-m", "build", "--wheel", "--outdir", out, str(ROOT)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        (wheel,) = Path(out).glob("lifeboat-*.whl")
-        with zipfile.ZipFile(wheel) as archive:
-            names = set(archive.namelist())
-            entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    (wheel,) = (built / "dist").glob("lifeboat-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     expected = {
         "lifeboat/" + path.relative_to(PACKAGE).as_posix()
         for path in PACKAGE.rglob("*")
@@ -139,14 +139,22 @@ def test_the_layout_has_its_owners_and_modes(installed: Installed) -> None:
     assert (pwd.getpwuid(etc.stat().st_uid).pw_name, grp.getgrgid(etc.stat().st_gid).gr_name) == ("root", group)
     assert stat.S_IMODE(state.stat().st_mode) == 0o750
     assert pwd.getpwuid(state.stat().st_uid).pw_name == OS_USER
-    assert "lifeboat 0.1.0 in" in installed.log or "lifeboat " in installed.log
+    assert "install-production: lifeboat " in installed.log
+    profile = (installed.base / "etc" / "profile.d" / "lifeboat.sh").read_text()
+    assert f"export LIFEBOAT_CONFIG={etc}/lifeboat.yaml\n" in profile
+    assert f"export LIFEBOAT_STATE_DIR={state}\n" in profile
 
 
 def test_installing_again_changes_nothing_and_works(installed: Installed) -> None:
     """The script is idempotent: a second run (an upgrade with the same wheel) succeeds and
     leaves a working program."""
+    before = {
+        p: p.stat().st_mtime_ns for p in installed.base.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    }
     done = _install(installed.wheel, installed.base)
     assert done.returncode == 0, done.stderr
+    after = {p: p.stat().st_mtime_ns for p in installed.base.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert after == before  # nothing rewritten: the same wheel is not installed again
     result = _as_server_user(installed.program, "--version")
     assert result.returncode == 0 and result.stdout.startswith("lifeboat "), result
 

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from lifeboat.config.model import LifeboatConfig
 
 
-def _local_repositories(config: LifeboatConfig) -> tuple[str, ...]:
-    """The configured repositories on this host's file system: the jobs write there."""
+def _writable(config: LifeboatConfig) -> tuple[str, ...]:
+    """What the jobs write on this host's file system besides the state directory: local
+    repositories, and the drills' scratch directories (by default they use a private /tmp)."""
     found = []
     for repo in config.repositories.values():
         url = repo.url
@@ -26,6 +27,10 @@ def _local_repositories(config: LifeboatConfig) -> tuple[str, ...]:
             url = url.removeprefix("file://")
         if url.startswith("/"):
             found.append(url.split("?", 1)[0])
+    for source in config.sources.values():
+        drill = getattr(source, "drill", None)
+        if drill is not None and drill.scratch_dir:
+            found.append(drill.scratch_dir)
     return tuple(dict.fromkeys(found))
 
 
@@ -155,7 +160,7 @@ def install_command(
         group=group or (default_group if user is None else user),
         state_dir=state.state_directory() if os.environ.get("LIFEBOAT_STATE_DIR") else "/var/lib/lifeboat",
         password_file=os.path.abspath(password_file) if password_file else None,
-        writable=_local_repositories(config),
+        writable=_writable(config),
         host=config.daemon.host or socket.gethostname(),
         host_zone=zone_name,
         shutdown_deadline_seconds=int(parse_duration(config.daemon.shutdown_deadline).total_seconds()),
