@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PASSPHRASE
+
+pytestmark = pytest.mark.slow
 
 MDWE = Path(__file__).with_name("mdwe.py")
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "lifeboat"
 INSTALL_SCRIPT = ROOT / "scripts" / "install-production.sh"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel-install")]  # one build and install
 
 
 @dataclass
