@@ -66,6 +66,7 @@ def test_timers_written_then_unchanged_then_refused_then_forced(config: Path, tm
         f"lifeboat-{job}.{ext}" for job in ("backup-db", "verify-db", "retention-db") for ext in ("service", "timer")
     )
     assert f"written {out / 'lifeboat-backup-db.timer'}" in first.stdout
+    assert "User=postgres\nGroup=postgres\n" in (out / "lifeboat-backup-db.service").read_text()  # the default
     assert "systemctl daemon-reload" in first.stdout
     assert "systemctl enable --now lifeboat-backup-db.timer lifeboat-verify-db.timer lifeboat-retention-db.timer" in (
         first.stdout

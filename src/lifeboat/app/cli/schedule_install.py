@@ -34,15 +34,23 @@ def _writable(config: LifeboatConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _default_user() -> tuple[str, str]:
+def _user_and_group(user: str | None, group: str | None) -> tuple[str, str]:
+    """``user`` (default: postgres if it exists here, else whoever runs this) and ``group``
+    (default: that user's primary group here, else a group named like the user)."""
     import grp
     import pwd
 
-    try:
-        entry = pwd.getpwnam("postgres")
-    except KeyError:
-        entry = pwd.getpwuid(os.geteuid())
-    return entry.pw_name, grp.getgrgid(entry.pw_gid).gr_name
+    if user is None:
+        try:
+            user = pwd.getpwnam("postgres").pw_name
+        except KeyError:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+    if group is None:
+        try:
+            group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+        except KeyError:
+            group = user  # a user of another host (the files are for it)
+    return user, group
 
 
 def _write(files: dict[str, str], directory: Path, *, force: bool) -> list[tuple[Path, str]]:
@@ -150,14 +158,14 @@ def install_command(
         )
     if not os.path.isabs(program):
         raise UsageError(f"the program must be an absolute path, not {program!r}", hint="e.g. /usr/local/bin/lifeboat")
-    default_user, default_group = _default_user()
+    run_as, run_group = _user_and_group(user, group)
     host_zone = host_zone_of(os.environ)
     zone_name = zone_name_of(host_zone)
     layout = Layout(
         program=program,
         config=os.path.abspath(state.config_path),
-        user=user or default_user,
-        group=group or (default_group if user is None else user),
+        user=run_as,
+        group=run_group,
         state_dir=state.state_directory() if os.environ.get("LIFEBOAT_STATE_DIR") else "/var/lib/lifeboat",
         password_file=os.path.abspath(password_file) if password_file else None,
         writable=_writable(config),
