@@ -30,6 +30,7 @@ sources:
       backup: "0 2 * * *"
       verify: 6h
       retention: {{cron: "30 3 * * 1-5", timeout: 2h, retries: 2}}
+      drill: "0 4 * * 0"
 """
 
 
@@ -63,14 +64,20 @@ def test_timers_written_then_unchanged_then_refused_then_forced(config: Path, tm
     assert first.code == 0, first
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        f"lifeboat-{job}.{ext}" for job in ("backup-db", "verify-db", "retention-db") for ext in ("service", "timer")
+        f"lifeboat-{job}.{ext}"
+        for job in ("backup-db", "verify-db", "retention-db", "drill-db")
+        for ext in ("service", "timer")
     )
     assert f"written {out / 'lifeboat-backup-db.timer'}" in first.stdout
     assert "User=postgres\nGroup=postgres\n" in (out / "lifeboat-backup-db.service").read_text()  # the default
     assert "systemctl daemon-reload" in first.stdout
-    assert "systemctl enable --now lifeboat-backup-db.timer lifeboat-verify-db.timer lifeboat-retention-db.timer" in (
-        first.stdout
+    assert (
+        "systemctl enable --now lifeboat-backup-db.timer lifeboat-verify-db.timer lifeboat-drill-db.timer lifeboat-retention-db.timer"
+        in (first.stdout)
     )
+    # the drill of a postgres source starts a PostgreSQL server, whose JIT needs W+X memory
+    assert "MemoryDenyWriteExecute=yes" not in (out / "lifeboat-drill-db.service").read_text()
+    assert "MemoryDenyWriteExecute=yes" in (out / "lifeboat-backup-db.service").read_text()
     verified = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in out.iterdir())],
         capture_output=True,
@@ -122,7 +129,7 @@ def test_kubernetes_manifests_printed_validated_and_without_the_secret(config: P
     result = lifeboat(config, "--kubernetes", "--image", "registry.example/lifeboat:0.1.0", "--namespace", "backup")
     assert result.code == 0, result
     documents = list(yaml.safe_load_all(result.stdout))
-    assert [d["kind"] for d in documents] == ["ConfigMap", "Secret", "CronJob", "CronJob", "CronJob"]
+    assert [d["kind"] for d in documents] == ["ConfigMap", "Secret", "CronJob", "CronJob", "CronJob", "CronJob"]
     for document in documents:
         kubernetes_validate.validate(document, "1.33.0", strict=True)
     assert documents[0]["data"]["lifeboat.yaml"] == config.read_text()
@@ -150,6 +157,7 @@ def test_json_output_of_a_written_directory(config: Path, tmp_path: Path) -> Non
     assert sorted(Path(p).name for p in document["files"]) == [
         "configmap.yaml",
         "cronjob-backup-db.yaml",
+        "cronjob-drill-db.yaml",
         "cronjob-retention-db.yaml",
         "cronjob-verify-db.yaml",
         "secret.yaml",

@@ -57,6 +57,7 @@ JOBS = [
         missed="skip",
     ),
     job("check:main", ("check", "--repo", "main"), cron="15 4 1 * 0"),
+    job("drill:db", ("drill", "--source", "db", "--repo", "main"), cron="0 4 * * 0"),
 ]
 
 TABLE = [
@@ -193,7 +194,21 @@ def test_the_serve_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "ReadWritePaths=/srv/backup" in text
     assert "ProtectSystem=strict" in text
     assert "TimeoutStopSec=90s" in text  # the 60 s shutdown deadline and a margin
+    assert "MemoryDenyWriteExecute=yes" in text
     _verify(files, tmp_path)
+
+
+def test_no_memory_deny_write_execute_where_a_drill_starts_postgres(tmp_path: Path) -> None:
+    """A scratch PostgreSQL server's JIT compiler needs memory it writes and then executes (a
+    JIT-compiled query fails under the rule, measured): the units running such a drill go
+    without it and say why; the others keep it."""
+    layout = Layout(starts_postgres=frozenset({"drill:db"}))
+    serve = serve_unit(layout, JOBS)["lifeboat.service"]
+    assert "MemoryDenyWriteExecute" not in serve.replace("# No MemoryDenyWriteExecute", "")
+    assert "# No MemoryDenyWriteExecute: the drills (drill:db) start PostgreSQL servers" in serve
+    timers = timer_units(JOBS, layout)
+    assert "MemoryDenyWriteExecute=yes" not in timers["lifeboat-drill-db.service"]
+    assert "MemoryDenyWriteExecute=yes" in timers["lifeboat-backup-db.service"]
 
 
 def test_the_timers_pass_systemd_analyze_verify(tmp_path: Path) -> None:
@@ -201,7 +216,7 @@ def test_the_timers_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     files = timer_units(JOBS, Layout(program=program))
     assert sorted(files) == sorted(
         f"lifeboat-{n}.{ext}"
-        for n in ("backup-db", "verify-db", "retention-db", "check-main")
+        for n in ("backup-db", "verify-db", "retention-db", "check-main", "drill-db")
         for ext in ("service", "timer")
     )
     backup = files["lifeboat-backup-db.timer"]

@@ -174,10 +174,13 @@ def install_command(
         shutdown_deadline_seconds=int(parse_duration(config.daemon.shutdown_deadline).total_seconds()),
         image=image,
         namespace=namespace,
+        starts_postgres=frozenset(
+            f"drill:{name}" for name, source in config.sources.items() if source.type in ("postgres", "pg_dump")
+        ),
     )
     jobs = scheduled_jobs(config, local_zone=host_zone)
     if kind == "systemd":
-        files = systemd_gen.timer_units(jobs, layout) if timers else systemd_gen.serve_unit(layout)
+        files = systemd_gen.timer_units(jobs, layout) if timers else systemd_gen.serve_unit(layout, jobs)
     elif kind == "cron":
         files = cron_gen.cron_file(jobs, layout)
     else:

@@ -35,6 +35,9 @@ class Layout:
     image: str | None = None
     namespace: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Jobs that start PostgreSQL servers (drills of postgres and pg_dump sources): a server's JIT
+    # compiler needs memory it writes and then executes.
+    starts_postgres: frozenset[str] = frozenset()
 
 
 def slug(job: ScheduledJob, *, lower: bool = False) -> str:

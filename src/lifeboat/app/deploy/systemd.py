@@ -35,7 +35,6 @@ RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
-MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallErrorNumber=EPERM
@@ -57,7 +56,14 @@ def _exec(layout: Layout, argv: tuple[str, ...]) -> str:
     return " ".join(_quote(w) for w in (layout.program, "-c", layout.config, *argv))
 
 
-def _service_body(layout: Layout) -> str:
+_MDWE = "MemoryDenyWriteExecute=yes\n"
+_NO_MDWE = (
+    "# No MemoryDenyWriteExecute: the drills ({jobs}) start PostgreSQL servers, whose JIT compiler\n"
+    "# writes code it then runs (a JIT-compiled validation query would fail).\n"
+)
+
+
+def _service_body(layout: Layout, jobs: list[ScheduledJob]) -> str:
     lines = [f"User={layout.user}", f"Group={layout.group}"]
     if layout.state_dir.startswith("/var/lib/") and layout.state_dir.count("/") == 3:
         name = layout.state_dir.removeprefix("/var/lib/")
@@ -73,10 +79,12 @@ def _service_body(layout: Layout) -> str:
     lines += [f"Environment={_quote(f'{k}={v}')}" for k, v in sorted(layout.extra_env.items())]
     if layout.writable:
         lines.append("ReadWritePaths=" + " ".join(_quote(p) for p in layout.writable))
-    return "\n".join(lines) + "\n" + _HARDENING
+    servers = [job.name for job in jobs if job.name in layout.starts_postgres]
+    memory = _NO_MDWE.format(jobs=", ".join(servers)) if servers else _MDWE
+    return "\n".join(lines) + "\n" + _HARDENING + memory
 
 
-def serve_unit(layout: Layout) -> dict[str, str]:
+def serve_unit(layout: Layout, jobs: list[ScheduledJob] | None = None) -> dict[str, str]:
     """``lifeboat.service``: the daemon, restarted when it fails; SIGTERM lets running jobs stop
     at a safe point within the shutdown deadline before systemd kills what is left."""
     stop = layout.shutdown_deadline_seconds + 30
@@ -94,7 +102,7 @@ def serve_unit(layout: Layout) -> dict[str, str]:
         + "RestartSec=10s\n"
         + "KillMode=mixed\n"
         + f"TimeoutStopSec={stop}s\n"
-        + _service_body(layout)
+        + _service_body(layout, jobs or [])
         + "\n[Install]\n"
         + "WantedBy=multi-user.target\n"
     )
@@ -158,7 +166,7 @@ def _job_service(job: ScheduledJob, layout: Layout) -> str:
             "RestartPreventExitStatus=" + " ".join(str(c) for c in FINAL_EXIT_CODES),
         ]
     lines.append("KillMode=mixed")
-    return "\n".join(lines) + "\n" + _service_body(layout)
+    return "\n".join(lines) + "\n" + _service_body(layout, [job])
 
 
 def timer_units(jobs: list[ScheduledJob], layout: Layout) -> dict[str, str]:
