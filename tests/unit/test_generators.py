@@ -20,7 +20,6 @@ from croniter import croniter
 
 from lifeboat.app.deploy.calendar import (
     Untranslatable,
-    fixed_offset,
     interval_as_cron,
     on_calendar,
     time_span,
@@ -30,7 +29,7 @@ from lifeboat.app.deploy.kubernetes import manifests
 from lifeboat.app.deploy.plan import Layout
 from lifeboat.app.deploy.systemd import serve_unit, timer_units
 from lifeboat.config.jobs import ScheduledJob
-from lifeboat.core.jobtiming import Timing
+from lifeboat.core.jobtiming import Timing, jitter_offset
 from lifeboat.errors import UsageError
 
 KUBERNETES_VERSION = "1.33.0"  # a recent release the CronJob fields used here (timeZone, podFailurePolicy) are GA in
@@ -161,13 +160,15 @@ def test_time_spans_read_as_systemd_writes_them() -> None:
     assert time_span(timedelta(0)) == "0"
 
 
-def test_the_fixed_offset_is_stable_per_host_and_spreads_hosts() -> None:
-    jitter = timedelta(minutes=10)
-    offsets = {fixed_offset(jitter, host=f"host{n}", job="backup:db") for n in range(50)}
-    assert all(0 <= o < 600 for o in offsets)
-    assert len(offsets) > 40
-    assert fixed_offset(jitter, host="a", job="backup:db") == fixed_offset(jitter, host="a", job="backup:db")
-    assert fixed_offset(timedelta(0), host="a", job="backup:db") == 0
+def test_cron_sleeps_the_daemons_jitter_offset() -> None:
+    """The cron line waits the same fixed offset the daemon would add on this host."""
+    retention = JOBS[2]
+    text = cron_file([retention], Layout(host="db1", host_zone="UTC"))["lifeboat"]
+    offset = int(jitter_offset(retention.timing, host="db1", job="retention:db").total_seconds())
+    assert 0 < offset < 600
+    assert f"postgres sleep {offset}; flock -n " in text
+    other = cron_file([retention], Layout(host="db2", host_zone="UTC"))["lifeboat"]
+    assert other != text  # another host, another offset
 
 
 def _verify(files: dict[str, str], directory: Path) -> None:

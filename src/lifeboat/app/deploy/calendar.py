@@ -10,7 +10,6 @@ be translated: :class:`Untranslatable` says which part.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -181,13 +180,3 @@ def interval_as_cron(every: timedelta) -> str:
         f"an interval of {time_span(every)} (cron can repeat minutes dividing an hour, hours dividing a day, "
         "a day or a week)"
     )
-
-
-def fixed_offset(jitter: timedelta, *, host: str, job: str) -> int:
-    """Whole seconds in [0, jitter): the same for a host and job every time, different across
-    hosts, so that many hosts do not start at once."""
-    span = int(jitter.total_seconds())
-    if span <= 0:
-        return 0
-    digest = hashlib.blake2b(f"{host}\0{job}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % span

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import shlex
 
-from lifeboat.app.deploy.calendar import Untranslatable, cron_fields, fixed_offset, interval_as_cron
+from lifeboat.app.deploy.calendar import Untranslatable, cron_fields, interval_as_cron
 from lifeboat.app.deploy.plan import Layout, no_jobs, unique_slugs
 from lifeboat.config.jobs import ScheduledJob
+from lifeboat.core.jobtiming import jitter_offset
 from lifeboat.errors import UsageError
 
 # Zones that are the same clock under different names.
@@ -50,7 +51,7 @@ def _line(job: ScheduledJob, name: str, layout: Layout) -> str:
         command = ["timeout", "--kill-after=60", str(int(timing.timeout.total_seconds())), *command]
     command = ["flock", "-n", f"/run/lock/{name}.lock", *command]
     text = shlex.join(command).replace("%", "\\%")  # cron turns a bare % into a newline
-    offset = fixed_offset(timing.jitter, host=layout.host, job=job.name)
+    offset = int(jitter_offset(timing, host=layout.host, job=job.name).total_seconds())  # the daemon's
     if offset:
         text = f"sleep {offset}; {text}"
     return f"{_expression(job, layout)} {layout.user} {text}"
