@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.lifeboat-installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench dist clean
 
 $(STAMP): pyproject.toml scripts/setup.sh scripts/install-test-servers.sh
 	bash scripts/setup.sh "$(VENV)"
@@ -36,5 +36,14 @@ bench: setup
 	$(PYTHON) bench/logical_bench.py
 	$(PYTHON) bench/drill_bench.py
 
+# The wheel and the source archive for a production install (docs/install.md): dist/lifeboat-*.whl.
+# Built from a small environment of its own (only 'build'): no system packages, no test servers.
+DIST_VENV ?= .venv-dist
+dist:
+	test -x $(DIST_VENV)/bin/python || python3 -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install -q --disable-pip-version-check build
+	rm -rf dist build
+	$(DIST_VENV)/bin/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DIST_VENV) .pytest_cache .mypy_cache .ruff_cache dist build

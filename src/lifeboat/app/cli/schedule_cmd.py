@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
+from lifeboat.app.cli.schedule_install import install_command
 
 if TYPE_CHECKING:
     from lifeboat.config.jobs import ScheduledJob
@@ -157,4 +158,4 @@ def _document(job: ScheduledJob, when: datetime, host: str) -> dict[str, Any]:
     }
 
 
-COMMANDS = {"list": list_command}
+COMMANDS = {"list": list_command, "install": install_command}
