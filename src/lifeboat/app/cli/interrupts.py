@@ -53,9 +53,11 @@ class Signals:
         self._finished = threading.Event()  # the block of installed() ended
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[Signals]:
+    def installed(self, *, exiting: bool = False) -> Iterator[Signals]:
         """Route SIGTERM, and SIGINT unless the process was started with it ignored (``nohup``,
-        a background job of a non-interactive shell), through this object while the block runs."""
+        a background job of a non-interactive shell), through this object while the block runs.
+        ``exiting``: the process ends after the block, so the signals are ignored from then on
+        instead of restored (one more Ctrl-C must not turn a reported exit 130 into death by SIGINT)."""
         # The watchdog is started here, never from the handler: a handler runs wherever the main
         # thread was, perhaps inside the thread machinery's own locks.
         watchdog = threading.Thread(target=self._watch, args=(threading.main_thread().ident,), daemon=True)
@@ -67,7 +69,7 @@ class Signals:
             yield self
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                signal.signal(signum, signal.SIG_IGN if exiting else handler)
             self._finished.set()
             self._cancelled.set()
 

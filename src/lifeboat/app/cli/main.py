@@ -374,7 +374,7 @@ def main() -> None:
     argv = route(sys.argv[1:])
     if command_of(argv) in walcall.COMMANDS:  # PostgreSQL's commands keep its signal conventions
         sys.exit(run(argv))
-    with Signals().installed() as signals:  # Ctrl-C and SIGTERM stop at a safe point: exit 130
+    with Signals().installed(exiting=True) as signals:  # Ctrl-C and SIGTERM stop at a safe point: exit 130
         code = run(argv, signals)
     sys.exit(code)
 
