@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifeboat.app.daemon.runner import JobResult, RunOutcome, Runner, RunRequest
+from lifeboat.app.daemon.runner import JobResult, Runner, RunOutcome, RunRequest
 from lifeboat.core.events import Events
 from lifeboat.errors import ExitCode, SourceError
 

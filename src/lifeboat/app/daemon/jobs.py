@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from lifeboat.config.model import LifeboatConfig, RepositoryConfig
     from lifeboat.repository.repo import Repository
 
-ENV_PASSWORD = "LIFEBOAT_PASSWORD"
-ENV_FROM_PASSWORD = "LIFEBOAT_FROM_PASSWORD"
+ENV_PASSWORD = "LIFEBOAT_PASSWORD"  # noqa: S105 - the name of a variable
+ENV_FROM_PASSWORD = "LIFEBOAT_FROM_PASSWORD"  # noqa: S105 - the name of a variable
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ Each run is recorded through a :class:`RunRecorder` (the catalog, the log) and r
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import threading
@@ -260,7 +261,7 @@ class Runner:
         def sink(event: object) -> None:
             self._recorder.event(run.run_id, request, event)
 
-        events = Events(sink, cancel=run.token, operation=request.job.kind)  # type: ignore[arg-type]
+        events = Events(sink, cancel=run.token, operation=request.job.kind)
         result: JobResult | None = None
         try:
             result = self._execute(request, events)
@@ -273,7 +274,7 @@ class Runner:
             error = f"timed out after {request.timeout:g} s" if timed_out else one_line(exc.message)
         except LifeboatError as exc:
             status, code, error = "failed", int(exc.exit_code), one_line(exc.message)
-        except Exception as exc:  # a job never kills the daemon
+        except Exception as exc:  # noqa: BLE001 - a job never kills the daemon
             status, code = "failed", int(ExitCode.ERROR)
             error = one_line(f"internal error: {type(exc).__name__}: {exc}")
         if run.timer is not None:
@@ -287,10 +288,8 @@ class Runner:
                 del self._running[request.job.name]
         if mine:  # else abandon() recorded it already
             self._recorder.finished(outcome)
-            try:
+            with contextlib.suppress(Exception):  # the service logs its own failures
                 self._on_finished(outcome)
-            except Exception:  # noqa: BLE001 - the service logs its own failures
-                pass
         with self._lock:
             self._dispatch()
             self._idle.notify_all()

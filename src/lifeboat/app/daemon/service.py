@@ -16,6 +16,7 @@ and short-lived threads for the archiving watch and the health check.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -31,7 +32,7 @@ from lifeboat.app.daemon.archiving import ArchivingState, ArchivingWatch
 from lifeboat.app.daemon.exposition import DaemonFigures, exposition
 from lifeboat.app.daemon.jobs import JobContext, run_job
 from lifeboat.app.daemon.recorder import Recorder
-from lifeboat.app.daemon.runner import RunOutcome, Runner, RunRequest
+from lifeboat.app.daemon.runner import Runner, RunOutcome, RunRequest
 from lifeboat.app.daemon.settings import DaemonSettings, split_listen
 from lifeboat.app.daemon.timetable import Fire, Timetable
 from lifeboat.errors import ExitCode, LifeboatError
@@ -53,10 +54,8 @@ class Waker:
         os.set_blocking(self._write, False)
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
             os.write(self._write, b"!")
-        except (BlockingIOError, OSError):  # full: a wake-up is pending anyway
-            pass
 
     def wait(self, timeout: float) -> None:
         readable, _, _ = select.select([self._read], [], [], max(0.0, timeout))
