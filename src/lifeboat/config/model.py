@@ -66,6 +66,148 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# --- schedules (docs/configuration.md#schedules, docs/daemon.md#schedules) -------------------
+
+
+def _time_zone(value: str | None) -> str | None:
+    """An IANA time zone name that this host's zone database knows."""
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: give an IANA name such as Europe/Berlin or UTC") from None
+    return value
+
+
+def _cron_text(value: str | None) -> str | None:
+    if value is not None:
+        from lifeboat.core.jobtiming import check_cron
+
+        check_cron(value)
+    return value
+
+
+TimeZone = Annotated[str | None, AfterValidator(_time_zone)]
+CronExpression = Annotated[str, AfterValidator(_cron_text)]
+
+
+def _looks_like_cron(text: str) -> bool:
+    return any(c.isspace() for c in text.strip()) or text.strip().startswith("@")
+
+
+class JobTiming(_Strict):
+    """When a scheduled job runs and how it is retried. In YAML also a string: a cron
+    expression (it has spaces, or starts with ``@``) or an interval (``6h``)."""
+
+    cron: CronExpression | None = None  # five fields or an @-name, in time_zone
+    every: Duration | None = None  # an interval, counted from the last run
+    time_zone: TimeZone = None  # default: daemon.time_zone, else the host's zone
+    jitter: Duration = "0"  # a fixed offset per host and job in [0, jitter)
+    timeout: Duration | None = None
+    retries: int = Field(default=0, ge=0, le=20)
+    retry_delay: Duration = "1min"  # before the first retry; doubled for each next one
+    retry_max_delay: Duration = "30min"
+    missed: Literal["once", "skip"] = "once"  # after downtime: one catch-up run, or wait for the next time
+    priority: int | None = Field(default=None, ge=0, le=100)  # default: by the job's kind
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(_TIMING_SHAPE)
+        if isinstance(value, int | float):
+            return {"every": str(value)}
+        if isinstance(value, str):
+            if _looks_like_cron(value):
+                return {"cron": value}
+            try:
+                parse_duration(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is neither a cron expression (5 fields or @daily) nor an interval (30min, 6h, 1d)"
+                ) from None
+            return {"every": value}
+        if value is None or isinstance(value, dict | BaseModel):
+            return value
+        raise ValueError(_TIMING_SHAPE)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> JobTiming:
+        if self.cron is not None and self.every is not None:
+            raise ValueError("give cron or every, not both")
+        if self.cron is None and self.every is None:
+            raise ValueError("give cron (a cron expression) or every (an interval such as 6h)")
+        if self.every is not None and parse_duration(self.every) <= timedelta(0):
+            raise ValueError("every must be longer than 0")
+        if parse_duration(self.retry_max_delay) < parse_duration(self.retry_delay):
+            raise ValueError(f"retry_max_delay {self.retry_max_delay} is shorter than retry_delay {self.retry_delay}")
+        if self.timeout is not None and parse_duration(self.timeout) <= timedelta(0):
+            raise ValueError("timeout must be longer than 0 (leave it out for none)")
+        return self
+
+
+_TIMING_SHAPE = "a schedule is a cron expression, an interval (6h) or a mapping with cron or every"
+
+
+class SourceSchedule(_Strict):
+    """The jobs the daemon runs for a source (``lifeboat serve``, docs/daemon.md)."""
+
+    backup: JobTiming | None = None
+    verify: JobTiming | None = None
+    drill: JobTiming | None = None  # default: drill.schedule (a cron expression)
+    retention: JobTiming | None = None  # 'lifeboat forget --source NAME' by its retention policy
+
+
+class RepositorySchedule(_Strict):
+    """The jobs the daemon runs for a repository."""
+
+    copy_: JobTiming | None = Field(
+        default=None, alias="copy"
+    )  # only a follower: copies from the repository it follows
+    prune: JobTiming | None = None
+    check: JobTiming | None = None
+
+
+def _listen_address(value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:7800, [::1]:7800)")
+    if host.startswith("[") != host.endswith("]"):
+        raise ValueError(f"listen {value!r}: an IPv6 address goes in brackets ([::1]:7800)")
+    return value
+
+
+def _catalog_location(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme in ("postgresql", "postgres"):
+        return value
+    if scheme:
+        raise ValueError(f"the scheme {scheme}:// is not a catalog (a path for SQLite, or postgresql://…)")
+    if not value.startswith("/"):
+        raise ValueError("a SQLite file's path must be absolute (or give a postgresql:// URL)")
+    return value
+
+
+class DaemonConfig(_Strict):
+    """``lifeboat serve`` (docs/daemon.md)."""
+
+    catalog: Annotated[str | None, AfterValidator(_catalog_location)] = Field(default=None, repr=False)
+    listen: Annotated[str, BeforeValidator(_as_text), AfterValidator(_listen_address)] = (
+        "127.0.0.1:7800"  # /metrics and /healthz
+    )
+    time_zone: TimeZone = None  # the schedules' default zone; default: the host's
+    max_parallel_jobs: int = Field(default=2, ge=1, le=64)
+    shutdown_deadline: Duration = "60s"  # SIGTERM: running jobs are cancelled within this
+    archiving_check: Duration = "1min"  # how often WAL archiving of each postgres source is checked
+    health_check: Duration = "5min"
+    host: Name | None = None  # this host's name in the catalog; default: the host name
+
+
 class RepositoryConfig(_Strict):
     """Where a repository lives and how to unlock it (never the passphrase itself)."""
 
@@ -77,11 +219,21 @@ class RepositoryConfig(_Strict):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     # A secondary repository: 'lifeboat copy' brings over the snapshots of the one it follows.
     follows: Name | None = None
+    schedule: RepositorySchedule | None = None  # the daemon's copy, prune and check of this repository
 
     @model_validator(mode="after")
     def _one_password_source(self) -> RepositoryConfig:
         if self.password_file and self.password_command:
             raise ValueError("give password_file or password_command, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _copy_follows(self) -> RepositoryConfig:
+        if self.schedule is not None and self.schedule.copy_ is not None and self.follows is None:
+            raise ValueError(
+                "schedule.copy copies from the repository this one follows, and it follows none: "
+                "add follows: NAME, or schedule the copy on the follower"
+            )
         return self
 
     @model_validator(mode="after")
@@ -152,7 +304,7 @@ class DrillConfig(_Strict):
     scratch_dir: str | None = None  # where scratch instances go; default: a temporary directory
     time_limit: Duration = "1h"  # the whole drill, restore to validation
     space_limit: Size | None = None  # refuse a drill that would write more than this
-    schedule: str | None = None  # when the daemon runs it (cron expression), docs/configuration.md
+    schedule: CronExpression | None = None  # when the daemon runs it; schedule.drill says more (docs/configuration.md)
 
 
 class _SourceBase(_Strict):
@@ -166,6 +318,21 @@ class _SourceBase(_Strict):
     rpo: Duration | None = None
     rto: Duration | None = None
     drill: DrillConfig | None = None
+    schedule: SourceSchedule | None = None  # the daemon's jobs for this source
+
+    @model_validator(mode="after")
+    def _one_drill_schedule(self) -> _SourceBase:
+        if self.drill is not None and self.drill.schedule and self.schedule is not None and self.schedule.drill:
+            raise ValueError("give the drill's schedule as schedule.drill or as drill.schedule, not both")
+        return self
+
+    def drill_timing(self) -> JobTiming | None:
+        """When the daemon drills this source: ``schedule.drill``, else ``drill.schedule``."""
+        if self.schedule is not None and self.schedule.drill is not None:
+            return self.schedule.drill
+        if self.drill is not None and self.drill.schedule:
+            return JobTiming(cron=self.drill.schedule)
+        return None
 
 
 class FilesSourceConfig(_SourceBase):
@@ -387,6 +554,17 @@ class LifeboatConfig(_Strict):
     default_repository: Name | None = None
     sources: dict[Name, SourceConfig] = Field(default_factory=dict)
     retention: RetentionConfig | None = None
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+
+    @model_validator(mode="after")
+    def _scheduled_retention(self) -> LifeboatConfig:
+        for name, source in self.sources.items():
+            if source.schedule and source.schedule.retention and source.retention is None and self.retention is None:
+                raise ValueError(
+                    f"sources.{name}.schedule.retention: no retention policy applies to {name!r}: "
+                    f"add retention: to the source or at the top level"
+                )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> LifeboatConfig:

@@ -1,0 +1,139 @@
+"""The scheduled jobs a configuration describes: what the daemon runs, when, and the command
+line that does the same job by hand (docs/daemon.md#schedules).
+
+Nothing here reads the clock or the environment: the front end passes the host's time zone
+(``lifeboat.app.timezone.host_zone``), the default for a schedule that names none when
+``daemon.time_zone`` is not set either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from typing import TYPE_CHECKING
+
+from lifeboat.core.jobtiming import DEFAULT_PRIORITIES, POSTGRES_BACKUP_PRIORITY, Timing
+from lifeboat.core.units import parse_duration
+
+if TYPE_CHECKING:
+    from lifeboat.config.model import JobTiming, LifeboatConfig
+
+# The kinds of job, in the order a source's and then a repository's are listed.
+SOURCE_KINDS = ("backup", "verify", "drill", "retention")
+REPOSITORY_KINDS = ("copy", "prune", "check")
+KINDS = SOURCE_KINDS + REPOSITORY_KINDS
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """One job of the schedule.
+
+    ``argv`` is the command line that does the same job, without the program name and without
+    the global options the caller adds (``--config FILE``); a ``--repo NAME`` written after the
+    command is hoisted in front of it by ``lifeboat.app.cli.main.route``, as on a shell.
+    """
+
+    name: str  # "backup:db", "copy:offsite", "prune:main"
+    kind: str  # backup | verify | drill | retention | copy | prune | check
+    target: str  # the source or repository name
+    timing: Timing
+    priority: int
+    argv: tuple[str, ...]
+    repository: str | None  # the configured repository the job writes or reads (copy: the destination)
+
+    @property
+    def time_zone(self) -> str:
+        return self.timing.zone_name
+
+
+def resolve_timing(timing: JobTiming, *, default_zone: tzinfo) -> Timing:
+    """The pure :class:`Timing` of a configured timing (durations parsed, the zone looked up)."""
+    from zoneinfo import ZoneInfo
+
+    return Timing(
+        cron=timing.cron,
+        every=parse_duration(timing.every) if timing.every is not None else None,
+        zone=ZoneInfo(timing.time_zone) if timing.time_zone else default_zone,
+        jitter=parse_duration(timing.jitter),
+        timeout=parse_duration(timing.timeout) if timing.timeout is not None else None,
+        retries=timing.retries,
+        retry_delay=parse_duration(timing.retry_delay),
+        retry_max_delay=parse_duration(timing.retry_max_delay),
+        missed=timing.missed,
+    )
+
+
+def default_priority(kind: str, source_type: str | None = None) -> int:
+    """A job's priority unless its timing gives one: a PostgreSQL base backup first."""
+    if kind == "backup" and source_type == "postgres":
+        return POSTGRES_BACKUP_PRIORITY
+    return DEFAULT_PRIORITIES[kind]
+
+
+def scheduled_jobs(config: LifeboatConfig, *, local_zone: tzinfo | None = None) -> list[ScheduledJob]:
+    """Every scheduled job of ``config``: each source's (backup, verify, drill, retention), then
+    each repository's (copy, prune, check), in the order of the file.
+
+    A schedule without ``time_zone`` is in ``daemon.time_zone``, else ``local_zone`` (the host's;
+    UTC when not given)."""
+    from zoneinfo import ZoneInfo
+
+    zone: tzinfo = ZoneInfo(config.daemon.time_zone) if config.daemon.time_zone else (local_zone or UTC)
+    jobs: list[ScheduledJob] = []
+
+    def add(
+        kind: str, target: str, timing: JobTiming, argv: tuple[str, ...], repository: str | None, typ: str | None
+    ) -> None:
+        priority = timing.priority if timing.priority is not None else default_priority(kind, typ)
+        jobs.append(
+            ScheduledJob(
+                name=f"{kind}:{target}",
+                kind=kind,
+                target=target,
+                timing=resolve_timing(timing, default_zone=zone),
+                priority=priority,
+                argv=argv,
+                repository=repository,
+            )
+        )
+
+    for name, source in config.sources.items():
+        found = config.repository(source.repository)
+        repository = found[0] if found is not None else None
+        on_repo = ("--repo", repository) if repository is not None else ()
+        schedule = source.schedule
+        timings: dict[str, JobTiming | None] = {
+            "backup": schedule.backup if schedule else None,
+            "verify": schedule.verify if schedule else None,
+            "drill": source.drill_timing(),
+            "retention": schedule.retention if schedule else None,
+        }
+        verbs = {"backup": "backup", "verify": "verify", "drill": "drill", "retention": "forget"}
+        for kind in SOURCE_KINDS:
+            timing = timings[kind]
+            if timing is not None:
+                add(kind, name, timing, (verbs[kind], "--source", name, *on_repo), repository, source.type)
+    for name, repo_config in config.repositories.items():
+        repo_schedule = repo_config.schedule
+        if repo_schedule is None:
+            continue
+        if repo_schedule.copy_ is not None and repo_config.follows is not None:
+            # Every snapshot of the leader that the follower lacks (copy_cmd.py: --from, --to, --all).
+            argv = ("copy", "--from", repo_config.follows, "--to", name, "--all")
+            add("copy", name, repo_schedule.copy_, argv, name, None)
+        if repo_schedule.prune is not None:
+            add("prune", name, repo_schedule.prune, ("prune", "--repo", name), name, None)
+        if repo_schedule.check is not None:
+            add("check", name, repo_schedule.check, ("check", "--repo", name), name, None)
+    return jobs
+
+
+__all__ = [
+    "KINDS",
+    "REPOSITORY_KINDS",
+    "SOURCE_KINDS",
+    "ScheduledJob",
+    "default_priority",
+    "resolve_timing",
+    "scheduled_jobs",
+]
