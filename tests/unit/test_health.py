@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lifeboat.app.observability.metrics import MetricsInput, exposition, write_textfile
 from lifeboat.app.observability.nagios import status_line
-from lifeboat.app.observability.prometheus import exposition, write_textfile
 from lifeboat.core.basebackup import BaseBackup
 from lifeboat.core.health import (
     ArchiverStats,
@@ -138,11 +138,12 @@ def _report() -> HealthReport:
     db.checks.append(judge_rpo("main-db", db.newest_restorable, db.rpo, NOW))
     db.cluster = ClusterProbe(archiver=_stats(NOW - timedelta(minutes=1), NOW - timedelta(hours=2)), ready=40)
     db.checks.append(judge_archiver("main-db", db.cluster.archiver, NOW))  # type: ignore[arg-type]
+    db.recorded["drill"] = RecordedResult(NOW - timedelta(days=1), True)
     db.checks.append(
         judge_recorded(  # type: ignore[arg-type]
             "main-db",
             "drill",
-            RecordedResult(NOW - timedelta(days=1), True),
+            db.recorded["drill"],
             NOW,
             max_age=timedelta(days=7),
             failed=State.WARNING,
@@ -171,7 +172,7 @@ def test_nagios_line_and_perfdata() -> None:
 
 def test_prometheus_text_parses(tmp_path: Path) -> None:
     report = _report()
-    families = {f.name: f for f in text_string_to_metric_families(exposition(report))}
+    families = {f.name: f for f in text_string_to_metric_families(exposition(MetricsInput(health=report)))}
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     db = (("kind", "postgres"), ("source", "main-db"))
     assert samples[("lifeboat_health_state", ())] == 2
@@ -181,10 +182,10 @@ def test_prometheus_text_parses(tmp_path: Path) -> None:
     assert samples[("lifeboat_pg_archiver_failed_total", db)] == 3
     assert samples[("lifeboat_pg_archive_ready_files", db)] == 40
     assert samples[("lifeboat_last_drill_success", db)] == 1
-    assert samples[("lifeboat_repository_free_bytes", ())] == 1000
+    assert samples[("lifeboat_repository_filesystem_free_bytes", ())] == 1000
     assert ("lifeboat_source_rpo_seconds", (("kind", "files"), ("source", "web"))) not in samples  # not set: absent
     target = tmp_path / "lifeboat.prom"
-    write_textfile(report, target)
+    write_textfile(MetricsInput(health=report), target)
     assert list(text_string_to_metric_families(target.read_text()))
     assert [p.name for p in tmp_path.iterdir()] == ["lifeboat.prom"]  # the temporary file was renamed
 
@@ -236,7 +237,7 @@ def test_window_equals_pg_info(memory_repo: Repository, backups: list[int], arch
     _push(memory_repo, [n for n in archived if n not in holes])
     (info,) = pg_info(memory_repo)
     found = [b for b in info.backups]
-    window = _window(memory_repo, SYSTEM, found, _ArchivedWal.list(memory_repo), SEG, MetadataCache(None))
+    window, _ = _window(memory_repo, SYSTEM, found, _ArchivedWal.list(memory_repo), SEG, MetadataCache(None))
     expected = info.window
     if expected is None:
         assert window.earliest is None
@@ -260,7 +261,7 @@ def test_window_equals_pg_info_across_a_timeline_switch(memory_repo: Repository,
     WalArchive(memory_repo, SYSTEM).push("00000002.history", f"1\t0/{5 * SEG + 100:X}\tbranch\n".encode())
     _push(memory_repo, [n for n in range(5, 11) if n not in holes or n <= 4], timeline=2)
     (info,) = pg_info(memory_repo)
-    window = _window(memory_repo, SYSTEM, info.backups, _ArchivedWal.list(memory_repo), SEG, MetadataCache(None))
+    window, _ = _window(memory_repo, SYSTEM, info.backups, _ArchivedWal.list(memory_repo), SEG, MetadataCache(None))
     assert window.timeline == 2 and info.window is not None and info.window.timeline == 2
     assert (window.blocked_by.name if window.blocked_by else None) == info.window.blocked_by
     assert (window.gap.name if window.gap else None) == info.gap

@@ -290,6 +290,9 @@ class RecordedResult:
     time: datetime
     ok: bool
     summary: str = ""
+    # the record's numbers a metric shows, by name (a drill's "rto_seconds", "achieved_rpo_seconds",
+    # "rto_objective_seconds", "rpo_objective_seconds"); only those the record has
+    figures: Mapping[str, float] = field(default_factory=dict)
 
 
 def judge_free_space(free: int, total: int) -> Check:

@@ -22,6 +22,7 @@ to open the repository, the recorded results and the state directory.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -80,6 +81,9 @@ class SourceHealth:
     checks: list[Check] = field(default_factory=list)
     wal: dict[str, Any] | None = None  # PostgreSQL: the window on the repository's WAL
     cluster: ClusterProbe | None = None  # PostgreSQL: the live cluster, when probed
+    last_backup: Snapshot | None = None  # the newest snapshot: its summary has the backup's counters
+    wal_arrived: datetime | None = None  # PostgreSQL: when the live timeline's newest segment was stored
+    recorded: dict[str, RecordedResult] = field(default_factory=dict)  # "verify"/"drill" → the newest record
 
     @property
     def state(self) -> State:
@@ -108,6 +112,8 @@ class RepositoryHealth:
     snapshots: int = 0
     free_bytes: int | None = None
     size_bytes: int | None = None
+    packs: int | None = None  # the packs the index lists, and their bytes (None: not known)
+    data_bytes: int | None = None
     locks: int = 0
     stale_locks: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -124,6 +130,8 @@ class RepositoryHealth:
             "snapshots": self.snapshots,
             "free_bytes": self.free_bytes,
             "size_bytes": self.size_bytes,
+            "packs": self.packs,
+            "data_bytes": self.data_bytes,
             "locks": self.locks,
             "stale_locks": self.stale_locks,
             "checks": [c.to_json() for c in self.checks],
@@ -243,6 +251,7 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
         mine = by_source.get(name, [])
         kind = str(getattr(config, "type", "") or (mine[-1].kind if mine else "unknown"))
         source = SourceHealth(name, kind, config is not None, _rpo(config), snapshots=len(mine))
+        source.last_backup = mine[-1] if mine else None
         if config is None and not mine and repo is not None:
             source.checks.append(
                 Check(name, "rpo", State.UNKNOWN, "no such source: not configured, no backups", "check the name")
@@ -262,6 +271,7 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
             _cluster_checks(source, request.probe(config), now)
         if repo is not None:
             drill = getattr(config, "drill", None)
+            source.recorded = {k: r for k in ("verify", "drill") if (r := results.get((k, name))) is not None}
             for kind_name, max_age, failed, expected in (
                 ("verify", VERIFY_MAX_AGE, State.CRITICAL, False),
                 ("drill", drill_max_age(getattr(drill, "schedule", None)), State.WARNING, drill is not None),
@@ -306,6 +316,8 @@ def _repository_checks(
                 {"unreadable": float(len(unreadable))},
             )
         )
+    with contextlib.suppress(LifeboatError):  # the size is a metric, not a check: unknown is left out
+        health.packs, health.data_bytes = cache.packed(repo)
     space = space_report(repo.backend)
     if space is not None:
         try:
@@ -419,7 +431,7 @@ def _postgres_source(
     mine = [b for b in backups if b.system_id == system]
     size = mine[-1].wal_segment_size or DEFAULT_SEGMENT_SIZE
     try:
-        window = _window(repo, system, mine, wal, size, cache)
+        window, source.wal_arrived = _window(repo, system, mine, wal, size, cache)
     except LifeboatError as exc:
         source.checks.append(Check(source.name, "wal", State.UNKNOWN, f"the WAL cannot be judged: {exc.message}", ""))
         source.checks.append(judge_rpo(source.name, None, source.rpo, now, configured=source.configured))
@@ -442,7 +454,8 @@ def _postgres_source(
 
 def _window(
     repo: Repository, system: str, backups: list[BaseBackup], wal: _ArchivedWal, size: int, cache: MetadataCache
-) -> WalWindow:
+) -> tuple[WalWindow, datetime | None]:
+    """The window, and when the newest segment of its timeline reached the repository."""
     from lifeboat.operations.pitr import plan_timeline
 
     present = wal.numbers(system, size)
@@ -450,6 +463,7 @@ def _window(
     names = wal.history.get(system, set())
     cache.keep_history(system, names)
     known: dict[int, ArchivedTimeline] = {}
+    tops: dict[int, datetime] = {}
     for timeline in sorted({*present, *(b.timeline for b in backups), *(int(n[:8], 16) for n in names)}):
         history = TimelineHistory.root(timeline)
         name = f"{timeline:08X}.history"
@@ -465,9 +479,12 @@ def _window(
             top = WalSegment(timeline, max(numbers), size)
             stamp = _mtime(repo, system, top)
             arrivals[top.number] = stamp.timestamp() if stamp else 0.0
+            if stamp is not None:
+                tops[timeline] = stamp
         known[timeline] = ArchivedTimeline(timeline, history, has_file, None, arrivals)
     plan = plan_timeline("latest", backups, known, None, size=size)
-    return wal_window(backups, plan.history, present, size)
+    window = wal_window(backups, plan.history, present, size)
+    return window, tops.get(window.timeline)
 
 
 def _window_json(system: str, window: WalWindow) -> dict[str, Any]:

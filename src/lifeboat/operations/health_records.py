@@ -15,6 +15,8 @@ from lifeboat.operations.records import newest_records, record_cache
 from lifeboat.repository.repo import Repository
 
 JUDGED = (VERIFY, DRILL)
+# The numbers of a record's summary the metrics show (a drill's, lifeboat.operations.drill.records).
+FIGURES = ("rto_seconds", "achieved_rpo_seconds", "rto_objective_seconds", "rpo_objective_seconds")
 
 
 def _said(record: Record) -> str:
@@ -29,13 +31,23 @@ def _said(record: Record) -> str:
     return ""
 
 
+def _figures(record: Record) -> dict[str, float]:
+    """The summary's numbers among FIGURES (a record written by another version may lack some)."""
+    found: dict[str, float] = {}
+    for key in FIGURES:
+        value = record.summary.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found[key] = float(value)
+    return found
+
+
 def latest_results(
     repo: Repository, state_directory: str | os.PathLike[str] | None
 ) -> Mapping[tuple[str, str], RecordedResult]:
     """(kind, source) → the newest recorded verify or drill of that source."""
     newest = newest_records(repo, cache=record_cache(state_directory, repo))
     return {
-        key: RecordedResult(record.time, record.ok, _said(record) if not record.ok else "")
+        key: RecordedResult(record.time, record.ok, _said(record) if not record.ok else "", _figures(record))
         for key, record in newest.items()
         if key[0] in JUDGED
     }

@@ -7,7 +7,10 @@ state directory's ``metadata/``), what never changes under its name:
 - snapshot records by id: a snapshot's id is the hash of its stored object, so the record
   under an id is the same forever;
 - the content of archived timeline history files by cluster and name: WAL objects are
-  written put-if-absent and never replaced with other content.
+  written put-if-absent and never replaced with other content;
+- per index file, the number and the bytes of the packs it lists and the index files it
+  supersedes (the repository's size for the metrics): an index file's id is the hash of its
+  content too.
 
 How it stays true: the ids are listed from the storage on every run (one LIST); only ids
 not in the cache are fetched and decoded; a cached id no longer listed is dropped (a
@@ -42,6 +45,7 @@ class CacheStats:
     snapshots_cached: int = 0
     snapshots_dropped: int = 0
     history_fetched: int = 0
+    index_fetched: int = 0
     discarded: bool = False  # the cache file was damaged or of another version
 
     def to_json(self) -> dict[str, Any]:
@@ -50,6 +54,7 @@ class CacheStats:
             "snapshots_cached": self.snapshots_cached,
             "snapshots_dropped": self.snapshots_dropped,
             "history_fetched": self.history_fetched,
+            "index_fetched": self.index_fetched,
             "discarded": self.discarded,
         }
 
@@ -61,6 +66,7 @@ class MetadataCache:
     path: Path | None
     snapshots: dict[str, str] = field(default_factory=dict)  # id → the record's JSON
     history: dict[str, str] = field(default_factory=dict)  # "<system id>/<name>" → content
+    index: dict[str, dict[str, Any]] = field(default_factory=dict)  # index id → {"packs", "bytes", "supersedes"}
     stats: CacheStats = field(default_factory=CacheStats)
     changed: bool = False
 
@@ -81,18 +87,21 @@ class MetadataCache:
             snapshots, history = doc["snapshots"], doc["history"]
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in (*snapshots.items(), *history.items())):
                 raise ValueError("malformed")
+            index = doc.get("index", {})  # absent in a cache written before it was kept
+            if not isinstance(index, dict) or not all(_index_entry(v) for v in index.values()):
+                raise ValueError("malformed")
         except (ValueError, KeyError, TypeError, AttributeError):
             cache.stats.discarded = True
             cache.changed = True
             return cache
-        cache.snapshots, cache.history = snapshots, history
+        cache.snapshots, cache.history, cache.index = snapshots, history, index
         return cache
 
     def save(self) -> None:
         """Write the cache when it changed; a state directory that cannot be written just means no cache."""
         if self.path is None or not self.changed:
             return
-        doc = {"version": CACHE_VERSION, "snapshots": self.snapshots, "history": self.history}
+        doc = {"version": CACHE_VERSION, "snapshots": self.snapshots, "history": self.history, "index": self.index}
         if write_state_file(self.path, doc):
             self.changed = False
 
@@ -163,6 +172,52 @@ class MetadataCache:
         for key in gone:
             del self.history[key]
         self.changed |= bool(gone)
+
+    # --- index files: the repository's size ---------------------------------------------------
+    def packed(self, repo: Repository) -> tuple[int, int]:
+        """The number and the bytes of the packs the repository's index lists: the index file ids
+        from one listing, each file's numbers from the cache or fetched. Index files another
+        lists as superseded are not counted; one that cannot be read counts nothing."""
+        ids = repo.index_ids()
+        listed = set(ids)
+        dropped = [i for i in self.index if i not in listed]
+        for index_id in dropped:
+            del self.index[index_id]
+        self.changed |= bool(dropped)
+        missing = [i for i in ids if i not in self.index]
+
+        def fetch(index_id: str) -> dict[str, Any] | None:
+            try:
+                found = repo.load_index_file(index_id)
+            except (ObjectNotFound, IntegrityError):
+                return None
+            return {
+                "packs": len(found.packs),
+                "bytes": sum(p.size for p in found.packs),
+                "supersedes": [s.hex() for s in found.supersedes],
+            }
+
+        if missing:
+            with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+                for index_id, entry in zip(missing, pool.map(fetch, missing), strict=True):
+                    if entry is not None:
+                        self.index[index_id] = entry
+                        self.stats.index_fetched += 1
+                        self.changed = True
+        kept = {i: self.index[i] for i in ids if i in self.index}
+        superseded = {s for entry in kept.values() for s in entry["supersedes"]}
+        counted = [entry for i, entry in kept.items() if i not in superseded]
+        return sum(int(e["packs"]) for e in counted), sum(int(e["bytes"]) for e in counted)
+
+
+def _index_entry(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("packs"), int)
+        and isinstance(value.get("bytes"), int)
+        and isinstance(value.get("supersedes"), list)
+        and all(isinstance(s, str) for s in value["supersedes"])
+    )
 
 
 __all__ = ["CACHE_VERSION", "CacheStats", "MetadataCache"]

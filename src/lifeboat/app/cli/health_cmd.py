@@ -56,10 +56,10 @@ def command(
     report = check_health(lambda: state.open_repository(read_only=True), request)
     unwritten: LifeboatError | None = None
     if prometheus:
-        from lifeboat.app.observability.prometheus import write_textfile
+        from lifeboat.app.observability.metrics import MetricsInput, write_textfile
 
         try:
-            write_textfile(report, prometheus)
+            write_textfile(MetricsInput(health=report), prometheus)
         except OSError as exc:
             unwritten = LifeboatError(
                 f"cannot write the metrics to {prometheus}: {exc.strerror or exc}",
