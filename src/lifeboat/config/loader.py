@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lifeboat.config.model import LifeboatConfig
+from lifeboat.config.model import ALERT_CHANNEL_TYPES, LifeboatConfig
 from lifeboat.errors import ConfigError
 from lifeboat.sources.registry import kind_names
 
@@ -15,6 +15,8 @@ def _location(loc: tuple[Any, ...]) -> str:
     # pydantic names the union member (the source's type) after the source's name: drop it.
     if len(parts) > 2 and parts[0] == "sources" and parts[2] in kind_names():
         del parts[2]
+    if len(parts) > 3 and parts[:2] == ["alerts", "channels"] and parts[3] in ALERT_CHANNEL_TYPES:
+        del parts[3]  # the same for an alert channel's type
     return ".".join(parts)
 
 
@@ -49,6 +51,11 @@ def parse_config(text: str, *, origin: str = "<config>") -> LifeboatConfig:
                 where = f"{where}.type"
                 tag = (error.get("ctx") or {}).get("tag", "")
                 message = f"unknown source type {tag!r} (known: {', '.join(kind_names())})"
+                if where.startswith("alerts.channels."):
+                    message = f"unknown channel type {tag!r} (known: {', '.join(ALERT_CHANNEL_TYPES)})"
+            elif error["type"] == "union_tag_not_found":  # an alert channel without its type
+                where = f"{where}.type"
+                message = f"missing (one of: {', '.join(ALERT_CHANNEL_TYPES)})"
             problems.append(f"{where}: {message}" if where else message)
         shown = "; ".join(problems[:MAX_PROBLEMS])
         more = f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""

@@ -555,6 +555,7 @@ class LifeboatConfig(_Strict):
     sources: dict[Name, SourceConfig] = Field(default_factory=dict)
     retention: RetentionConfig | None = None
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    alerts: AlertsConfig | None = None  # notifications (docs/alerts.md)
 
     @model_validator(mode="after")
     def _scheduled_retention(self) -> LifeboatConfig:
@@ -605,3 +606,149 @@ class LifeboatConfig(_Strict):
         if configured is not None and configured.retention is not None:
             return configured.retention.policy()
         return self.retention.policy() if self.retention is not None else None
+
+
+# --- alerts (docs/alerts.md) ---------------------------------------------------------------
+# Channel secrets (webhook URLs, passwords, HMAC secrets, Apprise URLs) are never written in
+# the file: each is read from a file (``*_file``) or an environment variable (``*_env``).
+
+AlertEvent = Literal["failure", "recovery", "objective", "drill", "reminder"]
+AlertSeverity = Literal["info", "warning", "critical"]
+ALERT_EVENTS: tuple[AlertEvent, ...] = ("failure", "recovery", "objective", "drill", "reminder")
+ALERT_CHANNEL_TYPES = ("slack", "discord", "email", "webhook", "apprise")
+
+
+def _variable_name(name: str) -> str:
+    if not name or "=" in name or "\0" in name:
+        raise ValueError(f"{name!r} is not an environment variable name")
+    return name
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name)]
+
+
+def _one_secret(model: BaseModel, what: str, *, required: bool, inline: str | None = None) -> None:
+    """Exactly one (or, when not ``required``, at most one) of ``<what>_file`` / ``<what>_env`` (/ ``inline``)."""
+    keys = [f"{what}_file", f"{what}_env", *([inline] if inline else [])]
+    given = [key for key in keys if getattr(model, key) is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of {', '.join(keys)}, not {' and '.join(given)}")
+    if required and not given:
+        raise ValueError(f"give {' or '.join(keys)} (the value is a secret: it is never written in this file)")
+
+
+class AlertRateLimit(_Strict):
+    """At most ``messages`` per channel per ``period``; the excess is dropped and counted in one
+    "n alerts suppressed" message when the period ends."""
+
+    messages: int = Field(20, ge=1, le=10000)
+    period: Duration = "1h"
+
+
+class _AlertChannelBase(_Strict):
+    events: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS), min_length=1)
+    min_severity: AlertSeverity = "info"
+
+
+class SlackChannelConfig(_AlertChannelBase):
+    """A Slack incoming webhook; its URL is the secret."""
+
+    type: Literal["slack"]
+    url_file: AbsolutePath | None = None
+    url_env: VariableName | None = None
+
+    @model_validator(mode="after")
+    def _url(self) -> SlackChannelConfig:
+        _one_secret(self, "url", required=True)
+        return self
+
+
+class DiscordChannelConfig(_AlertChannelBase):
+    """A Discord webhook; its URL is the secret."""
+
+    type: Literal["discord"]
+    url_file: AbsolutePath | None = None
+    url_env: VariableName | None = None
+
+    @model_validator(mode="after")
+    def _url(self) -> DiscordChannelConfig:
+        _one_secret(self, "url", required=True)
+        return self
+
+
+class EmailChannelConfig(_AlertChannelBase):
+    """E-mail through an SMTP relay: STARTTLS (default) or TLS from the start (``ssl``)."""
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)  # default: 465 with ssl, else 587 with starttls, else 25
+    starttls: bool | None = None  # upgrade a plain connection with STARTTLS; default: true unless ssl
+    ssl: bool = False  # TLS from the start (port 465)
+    ca_file: AbsolutePath | None = None  # the CA that signed the relay's certificate; default: the system's
+    username: str | None = None
+    password_file: AbsolutePath | None = None
+    password_env: VariableName | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: list[Annotated[str, Field(min_length=3)]] = Field(min_length=1)
+    timeout: Duration = "30s"
+
+    @model_validator(mode="after")
+    def _tls_and_auth(self) -> EmailChannelConfig:
+        if self.ssl and self.starttls:
+            raise ValueError("give ssl: true (TLS from the start) or starttls: true, not both")
+        _one_secret(self, "password", required=False)
+        if self.starttls is False and not self.ssl and (self.password_file or self.password_env):
+            raise ValueError("a password is never sent without TLS: set starttls: true or ssl: true")
+        if (self.password_file or self.password_env) and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+
+class WebhookChannelConfig(_AlertChannelBase):
+    """A JSON POST to any URL, signed with HMAC-SHA256 when a secret is given."""
+
+    type: Literal["webhook"]
+    url: str | None = None
+    url_file: AbsolutePath | None = None
+    url_env: VariableName | None = None
+    secret_file: AbsolutePath | None = None
+    secret_env: VariableName | None = None
+
+    @model_validator(mode="after")
+    def _url_and_secret(self) -> WebhookChannelConfig:
+        _one_secret(self, "url", required=True, inline="url")
+        _one_secret(self, "secret", required=False)
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return self
+
+
+class AppriseChannelConfig(_AlertChannelBase):
+    """Apprise URLs (Telegram, Teams, ntfy, PagerDuty, …), which hold tokens: from a file (one
+    per line) or an environment variable (separated by spaces or commas)."""
+
+    type: Literal["apprise"]
+    urls_file: AbsolutePath | None = None
+    urls_env: VariableName | None = None
+
+    @model_validator(mode="after")
+    def _urls(self) -> AppriseChannelConfig:
+        _one_secret(self, "urls", required=True)
+        return self
+
+
+AlertChannelConfig = Annotated[
+    SlackChannelConfig | DiscordChannelConfig | EmailChannelConfig | WebhookChannelConfig | AppriseChannelConfig,
+    Field(discriminator="type"),
+]
+
+
+class AlertsConfig(_Strict):
+    """Notifications: where they go and how often (docs/alerts.md)."""
+
+    dashboard_url: str | None = None  # a link put in every message
+    reminder: Duration | None = "4h"  # while a condition stays unhealthy; null: no reminders
+    rate_limit: AlertRateLimit = Field(default_factory=lambda: AlertRateLimit.model_validate({}))
+    attempts: int = Field(3, ge=1, le=20)  # deliveries tried per message and channel
+    retry_delay: Duration = "10s"  # before the second attempt; doubled before each next one
+    channels: dict[Name, AlertChannelConfig] = Field(default_factory=dict)

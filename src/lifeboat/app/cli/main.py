@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from lifeboat import __version__
 from lifeboat.app.cli import (
+    alerts_cmd,
     backup_cmd,
     backup_postgres_cmd,
     check_cmd,
@@ -182,6 +183,7 @@ def _register() -> None:
         ("config", config_cmd),
         ("pg", pg_cmd),
         ("migrate", migrate_cmd),
+        ("alerts", alerts_cmd),
     ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
