@@ -548,6 +548,14 @@ SourceConfig = Annotated[
 ]
 
 
+class AuditConfig(_Strict):
+    """The audit log (docs/audit.md)."""
+
+    path: AbsolutePath | None = None  # null: <state dir>/audit.jsonl
+    anchor_every: int = Field(100, ge=0)  # anchor the chain's head in the repository every N entries; 0: never
+    required: bool = False  # true: a command that cannot write its entry fails (exit 1) before it runs
+
+
 class LifeboatConfig(_Strict):
     version: Literal[1] = 1
     repositories: dict[Name, RepositoryConfig] = Field(default_factory=dict)
@@ -556,6 +564,7 @@ class LifeboatConfig(_Strict):
     retention: RetentionConfig | None = None
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     alerts: AlertsConfig | None = None  # notifications (docs/alerts.md)
+    audit: AuditConfig = Field(default_factory=lambda: AuditConfig.model_validate({}))
 
     @model_validator(mode="after")
     def _scheduled_retention(self) -> LifeboatConfig:

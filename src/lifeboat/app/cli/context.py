@@ -75,6 +75,7 @@ class CliContext:
     progress_style: str = ""  # LIFEBOAT_PROGRESS: "lines" prints each step of an operation as a line
     _config: LifeboatConfig | None = None
     _config_loaded: bool = False
+    writable_repository: Repository | None = None  # the last opened for writing: the audit log's anchors go there
 
     @classmethod
     def create(cls, *, repo: str | None, config_path: str | None, json: bool, quiet: bool, verbose: int) -> CliContext:
@@ -130,7 +131,10 @@ class CliContext:
         from lifeboat.app.access import open_repository
 
         url, repo_config = self.repository_target()
-        return open_repository(url, repo_config, self.passphrase, environment=self.environment(), read_only=read_only)
+        repo = open_repository(url, repo_config, self.passphrase, environment=self.environment(), read_only=read_only)
+        if not read_only:
+            self.writable_repository = repo
+        return repo
 
     def state_directory(self) -> str:
         """Where this host keeps what it may rebuild from the repository (the record cache):

@@ -13,9 +13,12 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import click
+
 from lifeboat import __version__
 from lifeboat.app.cli import (
     alerts_cmd,
+    audit_cmd,
     backup_cmd,
     backup_postgres_cmd,
     check_cmd,
@@ -49,6 +52,7 @@ from lifeboat.app.cli import (
     verify_cmd,
     wal_cmd,
 )
+from lifeboat.app.cli.audit_hook import Recorded
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
 from lifeboat.app.cli.interrupts import Terminated, sigterm_interrupts
@@ -145,12 +149,13 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, Context)), None)
         state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
-        try:
-            return fn(*args, **kwargs)
-        except (Exit, Abort, SystemExit, GeneratorExit):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
-            raise Exit(report(state.output, exc)) from None
+        with Recorded(click.get_current_context(silent=True), state):  # the audit log's entry (docs/audit.md)
+            try:
+                return fn(*args, **kwargs)
+            except (Exit, Abort, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
+                raise Exit(report(state.output, exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -184,6 +189,7 @@ def _register() -> None:
         ("pg", pg_cmd),
         ("migrate", migrate_cmd),
         ("alerts", alerts_cmd),
+        ("audit", audit_cmd),
     ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
