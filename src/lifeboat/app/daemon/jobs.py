@@ -149,7 +149,7 @@ def _drill(context: JobContext, source: str, events: Events) -> JobResult:
         summary["record"] = None
         summary["not_recorded"] = exc.message
     error = None if result.ok else f"{result.status}: {'; '.join(result.reasons)}"
-    return JobResult(summary=summary, exit_code=0 if result.ok else result.exit_code, error=error)
+    return JobResult(summary=summary, exit_code=0 if result.ok else result.exit_code, error=error, record=result)
 
 
 def _restore_command(context: JobContext, source: str) -> str:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifeboat.app.daemon.runner import RunOutcome, RunRequest
 from lifeboat.core.events import (
@@ -23,6 +23,9 @@ from lifeboat.core.events import (
     ProgressReport,
     StepAnnounced,
 )
+
+if TYPE_CHECKING:
+    from lifeboat.app.observability.metrics import JobStat
 
 
 @dataclass
@@ -35,12 +38,31 @@ class JobCounters:
     runs_total: int = 0
     failures_total: int = 0
     last_status: str = ""
-    last_run: datetime | None = None
+    last_run: datetime | None = None  # when the last run started
     last_success: datetime | None = None
     last_duration: float | None = None
     last_bytes_read: int | None = None
     last_bytes_added: int | None = None
     running: bool = False
+
+    def stat(self) -> JobStat:
+        """As app/observability/metrics.py's JobStat (counted since the daemon started; the last
+        run and success seeded from the catalog)."""
+        from lifeboat.app.observability.metrics import JobStat
+
+        return JobStat(
+            job=self.name,
+            kind=self.kind,
+            target=self.target,
+            runs_total=self.runs_total,
+            failures_total=self.failures_total,
+            last_success=self.last_success,
+            last_run=self.last_run,
+            last_status="running" if self.running else (self.last_status or None),
+            last_duration_seconds=self.last_duration,
+            bytes_read=self.last_bytes_read,
+            bytes_added=self.last_bytes_added,
+        )
 
 
 def event_line(event: object) -> tuple[str, str] | None:
@@ -85,6 +107,29 @@ class Recorder:
             self._log.error("catalog write failed", action=what, error=str(exc).splitlines()[0] if str(exc) else "")
             return None
 
+    def seed(self, jobs: list[Any]) -> None:
+        """Start each job's counters from the catalog: its last run and last success on this host."""
+        for job in jobs:
+            with self._lock:
+                counter = self.counters.get(job.name) or JobCounters(job.name, job.kind, job.target)
+                self.counters[job.name] = counter
+            last = self._catalog_call(
+                "runs", lambda job=job: self._catalog.runs(job=job.name, host=self._host, limit=1)
+            )
+            good = self._catalog_call(
+                "runs", lambda job=job: self._catalog.runs(job=job.name, host=self._host, status="succeeded", limit=1)
+            )
+            with self._lock:
+                if last:
+                    counter.last_run, counter.last_status = last[0].started, last[0].status
+                if good:
+                    counter.last_success = good[0].finished
+                    counter.last_bytes_read, counter.last_bytes_added = good[0].bytes_read, good[0].bytes_added
+
+    def stats(self) -> list[JobStat]:
+        with self._lock:
+            return [counter.stat() for counter in self.counters.values()]
+
     def _counter(self, request: RunRequest) -> JobCounters:
         job = request.job
         counter = self.counters.get(job.name)
@@ -107,7 +152,8 @@ class Recorder:
         )
         run_id = run.id if run is not None else uuid.uuid4().hex
         with self._lock:
-            self._counter(request).running = True
+            counter = self._counter(request)
+            counter.running, counter.last_run = True, started
         self._log.info(
             "run started", job=job.name, run=run_id, trigger=request.trigger, attempt=request.attempt,
             scheduled=request.fire.isoformat() if request.fire else None,
@@ -146,7 +192,6 @@ class Recorder:
             counter.running = False
             counter.runs_total += 1
             counter.last_status = outcome.status
-            counter.last_run = outcome.finished
             counter.last_duration = outcome.seconds
             if outcome.status == "succeeded":
                 counter.last_success = outcome.finished

@@ -72,6 +72,7 @@ class JobResult:
     bytes_added: int | None = None
     exit_code: int = 0
     error: str | None = None
+    record: Any = field(default=None, compare=False, repr=False)  # the operation's result (a DrillResult)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from types import FrameType
 from typing import Any
 
 from lifeboat.app.daemon.archiving import ArchivingState, ArchivingWatch
-from lifeboat.app.daemon.exposition import DaemonFigures, exposition
+from lifeboat.app.daemon.exposition import daemon_registry
+from lifeboat.app.daemon.hooks import AlertsHook, AuditHook
 from lifeboat.app.daemon.jobs import JobContext, run_job
 from lifeboat.app.daemon.recorder import Recorder
 from lifeboat.app.daemon.runner import Runner, RunOutcome, RunRequest
@@ -96,6 +97,8 @@ class Daemon:
         self._started = time.time()
         self._health: Any = None
         self._catalog: Any = None
+        self._alerts: AlertsHook | None = None
+        self._registry: Any = None
 
     # --- signals --------------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -160,7 +163,9 @@ class Daemon:
             config.sources, probe=probe_source, clock=self._clock, on_change=self._archiving_changed
         )
         self._config = config
+        self._recorder.seed(jobs)
         self._hooks(config)
+        self._registry = daemon_registry(self._metrics_input, self._archiving.states)
         http = HttpServer(create_app(self), sock)
         http.start()
         host, port = http.address
@@ -180,9 +185,20 @@ class Daemon:
         return code
 
     def _hooks(self, config: Any) -> None:
-        """Alerts and the audit log hear of each finished run (wired as their modules land)."""
-        # WIRE(alerts): self._recorder.on_finished.append(<alerter observing Condition("job:<name>")>)
-        # WIRE(audit): self._recorder.on_finished.append(<AuditLog.append(actor=daemon user, action=argv[0])>)
+        """Alerts and the audit log hear of each finished run (docs/alerts.md, docs/audit.md)."""
+        state_dir = self._options.state_dir
+        try:
+            self._alerts = AlertsHook(
+                config, state_dir=state_dir, environ=self._options.environment,
+                log=lambda text: self._log.warning("alerts", message=text),
+            )  # fmt: skip
+            self._recorder.on_finished.append(self._alerts.run_finished)
+        except Exception as exc:  # noqa: BLE001 - the daemon runs its jobs without alerts
+            self._log.error("alerts not available", error=_line(exc))
+        try:
+            self._recorder.on_finished.append(AuditHook(config, state_dir=state_dir).run_finished)
+        except Exception as exc:  # noqa: BLE001 - as above
+            self._log.error("audit log not available", error=_line(exc))
 
     def _log_schedule(self) -> None:
         for name, when in sorted(self._timetable.next_times().items()):
@@ -200,6 +216,12 @@ class Daemon:
             now = self._clock()
             with self._lock:
                 fires = self._timetable.due(now)
+                handled = self._timetable.take_handled()
+            for job, fire_time in handled.items():
+                try:
+                    self._catalog.set_last_fire(job, fire_time)
+                except Exception as exc:  # noqa: BLE001 - logged; the schedule goes on
+                    self._log.error("catalog write failed", action="set_last_fire", error=str(exc))
             for fire in fires:
                 self._fire(fire)
             if now >= next_archiving:
@@ -219,13 +241,9 @@ class Daemon:
     def _fire(self, fire: Fire) -> None:
         timing = fire.job.timing
         timeout = timing.timeout.total_seconds() if timing.timeout else None
-        if fire.trigger == "catch-up":
-            self._log.info("missed runs", job=fire.job.name, missed=fire.missed, scheduled=fire.fire.isoformat())
-        if fire.trigger in ("schedule", "catch-up"):
-            try:
-                self._catalog.set_last_fire(fire.job.name, fire.fire)
-            except Exception as exc:  # noqa: BLE001 - logged; the run goes on
-                self._log.error("catalog write failed", action="set_last_fire", error=str(exc))
+        if fire.missed:
+            self._log.info("missed runs", job=fire.job.name, missed=fire.missed, scheduled=fire.fire.isoformat(),
+                           trigger=fire.trigger)  # fmt: skip
         self._runner.submit(RunRequest(fire.job, fire.trigger, fire.attempt, fire.fire, timeout))
 
     def _finished(self, outcome: RunOutcome) -> None:
@@ -279,7 +297,8 @@ class Daemon:
             "archiving state changed", source=state.source, state=state.state.name,
             previous=before.state.name if before is not None else None, summary=state.summary, hint=state.hint,
         )  # fmt: skip
-        # WIRE(alerts): alerter.observe(Condition(f"archiving:{state.source}", state.healthy, ...))
+        if self._alerts is not None:
+            self._alerts.archiving_changed(state)
 
     def _check_health(self) -> None:
         """The health report /metrics serves (the checks of 'lifeboat health'); never raises."""
@@ -309,7 +328,7 @@ class Daemon:
                 request,
             )
         except Exception as exc:  # noqa: BLE001
-            self._log.error("health check failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._log.error("health check failed", error=_line(exc))
 
     # --- stop -------------------------------------------------------------------------------------
     def _shutdown(self) -> int:
@@ -322,6 +341,8 @@ class Daemon:
                 f"did not reach a safe point within shutdown_deadline ({deadline:g} s)"
             ):
                 self._log.warning("run abandoned", job=outcome.request.job.name, run=outcome.run_id)
+        if self._alerts is not None:
+            self._alerts.close(5.0)
         self._log.info("daemon stopped", signal=self._stop_signal)
         return int(ExitCode.OK)
 
@@ -334,15 +355,15 @@ class Daemon:
             "stopping": self._stop_signal is not None,
         }
 
+    def _metrics_input(self) -> Any:
+        from lifeboat.app.observability.metrics import MetricsInput
+
+        return MetricsInput(health=self._health, jobs=self._recorder.stats())
+
     def metrics(self) -> bytes:
-        return exposition(
-            lambda: DaemonFigures(
-                started=self._started,
-                jobs=list(self._recorder.counters.values()),
-                archiving=self._archiving.states(),
-                health=self._health,
-            )
-        )
+        from prometheus_client import generate_latest
+
+        return generate_latest(self._registry)
 
 
 def _background(name: str, work: Callable[[], None]) -> None:
@@ -350,6 +371,11 @@ def _background(name: str, work: Callable[[], None]) -> None:
     if any(thread.name == name for thread in threading.enumerate()):
         return
     threading.Thread(target=work, name=name, daemon=True).start()
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _version() -> str:

@@ -19,10 +19,11 @@ from lifeboat.core import jobtiming
 
 @dataclass(frozen=True)
 class Fire:
-    """A run to ask for: the job, why, which attempt and the scheduled time it answers."""
+    """A run to ask for: the job, why (schedule, catch-up, retry), which attempt, the scheduled
+    time it answers and how many scheduled times were missed before it."""
 
     job: Any  # config/jobs.py ScheduledJob
-    trigger: str  # schedule | catch-up | retry
+    trigger: str
     attempt: int
     fire: datetime
     missed: int = 0
@@ -31,15 +32,14 @@ class Fire:
 @dataclass
 class _Entry:
     job: Any
-    next_fire: datetime
+    last_fire: datetime | None
+    next_time: datetime | None = None  # None: ask core/jobtiming.due at the next look
     retry_at: datetime | None = None
     retry_attempt: int = 0
-    catch_up: datetime | None = None
-    missed: int = 0
 
 
 class Timetable:
-    """The next times of a set of jobs on ``host``."""
+    """The next times of a set of jobs on ``host``; the decisions are core/jobtiming.due's."""
 
     def __init__(
         self,
@@ -50,11 +50,11 @@ class Timetable:
         last_fire: Callable[[str], datetime | None],
     ) -> None:
         self._host = host
+        self._start = now
         self._entries: dict[str, _Entry] = {}
+        self.handled: dict[str, datetime] = {}  # fires decided since the caller last took them
+        self._pending: list[Fire] = []  # fires decided at a look the caller has not taken yet
         self.replace(jobs, now=now, last_fire=last_fire)
-
-    def _next(self, job: Any, after: datetime) -> datetime:
-        return jobtiming.next_run(job.timing, after, host=self._host, job=job.name)
 
     def replace(self, jobs: Iterable[Any], *, now: datetime, last_fire: Callable[[str], datetime | None]) -> None:
         """Take ``jobs`` as the new set (a reload): a job whose timing is unchanged keeps its next
@@ -66,17 +66,25 @@ class Timetable:
                 old.job = job
                 entries[job.name] = old
                 continue
-            entries[job.name] = self._start(job, now, last_fire(job.name))
+            entries[job.name] = _Entry(job, last_fire(job.name))
         self._entries = entries
+        self._look(now)
 
-    def _start(self, job: Any, now: datetime, last: datetime | None) -> _Entry:
-        if last is None:
-            return _Entry(job, self._next(job, now))
-        verdict = jobtiming.due(job.timing, last, now, host=self._host, job=job.name)
-        entry = _Entry(job, self._next(job, max(now, last)))
-        if verdict.fire_time is not None:
-            entry.catch_up, entry.missed = verdict.fire_time, verdict.missed
-        return entry
+    def _look(self, now: datetime) -> list[Fire]:
+        fires: list[Fire] = []
+        for entry in self._entries.values():
+            if entry.next_time is not None and entry.next_time > now:
+                continue
+            job = entry.job
+            verdict = jobtiming.due(job.timing, entry.last_fire, now, host=self._host, job=job.name, start=self._start)
+            if verdict.handled is not None:
+                entry.last_fire = verdict.handled
+                self.handled[job.name] = verdict.handled
+            if verdict.fire_time is not None:
+                fires.append(Fire(job, verdict.trigger or "schedule", 1, verdict.fire_time, verdict.missed))
+            entry.next_time = verdict.next_time
+        self._pending += fires
+        return fires
 
     @property
     def jobs(self) -> list[Any]:
@@ -84,36 +92,31 @@ class Timetable:
 
     def next_times(self) -> dict[str, datetime]:
         """Each job's next scheduled time."""
-        return {name: entry.next_fire for name, entry in self._entries.items()}
+        return {name: entry.next_time for name, entry in self._entries.items() if entry.next_time is not None}
 
     def wake_at(self) -> datetime | None:
         """The earliest time something is due (None: no jobs)."""
-        times = []
-        for entry in self._entries.values():
-            times.append(entry.catch_up or entry.next_fire)
-            if entry.retry_at is not None:
-                times.append(entry.retry_at)
+        times = [entry.next_time for entry in self._entries.values() if entry.next_time is not None]
+        times += [entry.retry_at for entry in self._entries.values() if entry.retry_at is not None]
+        if self._pending:
+            return min(fire.fire for fire in self._pending)
         return min(times, default=None)
 
     def due(self, now: datetime) -> list[Fire]:
-        """What is due at ``now``; each scheduled time is handed out once. A job whose several
-        times passed while the daemon was busy or asleep is due once (the newest time)."""
-        fires: list[Fire] = []
+        """What is due at ``now``; each scheduled time is handed out once (a job whose times
+        passed while the daemon was down or busy: once, or not at all with ``missed: skip``)."""
+        self._look(now)
+        fires, self._pending = self._pending, []
         for entry in self._entries.values():
-            job = entry.job
-            if entry.catch_up is not None and entry.catch_up <= now:
-                fires.append(Fire(job, "catch-up", 1, entry.catch_up, entry.missed))
-                entry.catch_up = None
-            if entry.next_fire <= now:
-                fire = entry.next_fire
-                while (following := self._next(job, fire)) <= now:
-                    fire = following
-                entry.next_fire = following
-                fires.append(Fire(job, "schedule", 1, fire))
             if entry.retry_at is not None and entry.retry_at <= now:
-                fires.append(Fire(job, "retry", entry.retry_attempt, entry.retry_at))
+                fires.append(Fire(entry.job, "retry", entry.retry_attempt, entry.retry_at))
                 entry.retry_at = None
         return fires
+
+    def take_handled(self) -> dict[str, datetime]:
+        """The last fire decided for each job since the last call (to keep in the catalog)."""
+        handled, self.handled = self.handled, {}
+        return handled
 
     def retry(self, job_name: str, *, attempt: int, exit_code: int, now: datetime) -> datetime | None:
         """After failed attempt ``attempt`` ending with ``exit_code``: when the next attempt runs,
