@@ -113,18 +113,20 @@ class Recorder:
             with self._lock:
                 counter = self.counters.get(job.name) or JobCounters(job.name, job.kind, job.target)
                 self.counters[job.name] = counter
-            last = self._catalog_call(
-                "runs", lambda job=job: self._catalog.runs(job=job.name, host=self._host, limit=1)
-            )
-            good = self._catalog_call(
-                "runs", lambda job=job: self._catalog.runs(job=job.name, host=self._host, status="succeeded", limit=1)
-            )
+            last = self._newest(job.name, None)
+            good = self._newest(job.name, "succeeded")
             with self._lock:
                 if last:
                     counter.last_run, counter.last_status = last[0].started, last[0].status
                 if good:
                     counter.last_success = good[0].finished
                     counter.last_bytes_read, counter.last_bytes_added = good[0].bytes_read, good[0].bytes_added
+
+    def _newest(self, job: str, status: str | None) -> Any:
+        def read() -> Any:
+            return self._catalog.runs(job=job, host=self._host, status=status, limit=1)
+
+        return self._catalog_call("runs", read)
 
     def stats(self) -> list[JobStat]:
         with self._lock:
