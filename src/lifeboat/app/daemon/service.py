@@ -249,6 +249,7 @@ class Daemon:
     def _finished(self, outcome: RunOutcome) -> None:
         """A run ended (on its worker thread): schedule its retry, wake the loop."""
         name = outcome.request.job.name
+        _release_memory()
         with self._lock:
             if outcome.status == "succeeded":
                 self._timetable.clear_retry(name)
@@ -329,6 +330,7 @@ class Daemon:
             )
         except Exception as exc:  # noqa: BLE001
             self._log.error("health check failed", error=_line(exc))
+        _release_memory()
 
     # --- stop -------------------------------------------------------------------------------------
     def _shutdown(self) -> int:
@@ -371,6 +373,12 @@ def _background(name: str, work: Callable[[], None]) -> None:
     if any(thread.name == name for thread in threading.enumerate()):
         return
     threading.Thread(target=work, name=name, daemon=True).start()
+
+
+def _release_memory() -> None:
+    from lifeboat.app.runtime import release_memory
+
+    release_memory()
 
 
 def _line(exc: BaseException) -> str:
