@@ -360,3 +360,19 @@ def test_drill_age_follows_its_schedule() -> None:
     assert drill_max_age("0 3 * * *") == timedelta(days=2)
     assert drill_max_age("0 3 * * 0") == timedelta(days=14)
     assert drill_max_age(None) == timedelta(days=7) == drill_max_age("whenever")
+    assert drill_max_age(timedelta(days=3)) == timedelta(days=6)  # schedule.drill: {every: 3d}
+
+
+def test_the_drill_schedule_health_reads() -> None:
+    from lifeboat.config.loader import parse_config
+    from lifeboat.operations.health import _drill_schedule
+
+    config = parse_config(
+        "sources:\n"
+        "  a: {paths: [/x], drill: {schedule: '0 3 * * 0'}}\n"
+        "  b: {paths: [/x], schedule: {drill: 3d}}\n"
+        "  c: {paths: [/x], schedule: {drill: '0 4 1 * *'}}\n"
+        "  d: {paths: [/x], drill: {target: latest}}\n"
+    )
+    schedules = {name: _drill_schedule(source) for name, source in config.sources.items()}
+    assert schedules == {"a": "0 3 * * 0", "b": timedelta(days=3), "c": "0 4 1 * *", "d": None}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING
 
-from lifeboat.core.jobtiming import DEFAULT_PRIORITIES, POSTGRES_BACKUP_PRIORITY, Timing
+from lifeboat.core.jobtiming import Timing, priority_for
 from lifeboat.core.units import parse_duration
 
 if TYPE_CHECKING:
@@ -63,13 +63,6 @@ def resolve_timing(timing: JobTiming, *, default_zone: tzinfo) -> Timing:
     )
 
 
-def default_priority(kind: str, source_type: str | None = None) -> int:
-    """A job's priority unless its timing gives one: a PostgreSQL base backup first."""
-    if kind == "backup" and source_type == "postgres":
-        return POSTGRES_BACKUP_PRIORITY
-    return DEFAULT_PRIORITIES[kind]
-
-
 def scheduled_jobs(config: LifeboatConfig, *, local_zone: tzinfo | None = None) -> list[ScheduledJob]:
     """Every scheduled job of ``config``: each source's (backup, verify, drill, retention), then
     each repository's (copy, prune, check), in the order of the file.
@@ -84,7 +77,7 @@ def scheduled_jobs(config: LifeboatConfig, *, local_zone: tzinfo | None = None) 
     def add(
         kind: str, target: str, timing: JobTiming, argv: tuple[str, ...], repository: str | None, typ: str | None
     ) -> None:
-        priority = timing.priority if timing.priority is not None else default_priority(kind, typ)
+        priority = timing.priority if timing.priority is not None else priority_for(kind, typ)
         jobs.append(
             ScheduledJob(
                 name=f"{kind}:{target}",
@@ -133,7 +126,6 @@ __all__ = [
     "REPOSITORY_KINDS",
     "SOURCE_KINDS",
     "ScheduledJob",
-    "default_priority",
     "resolve_timing",
     "scheduled_jobs",
 ]

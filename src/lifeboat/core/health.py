@@ -226,11 +226,14 @@ def judge_ready(subject: str, ready: int | None, how: str) -> Check:
     return Check(subject, "ready", State.OK, f"{ready} WAL files wait to be archived", "", {"files": float(ready)})
 
 
-def drill_max_age(schedule: str | None) -> timedelta:
+def drill_max_age(schedule: str | timedelta | None) -> timedelta:
     """How old the last drill may be: twice the longest wait between the runs ``schedule`` (a
-    cron expression) makes, else :data:`DRILL_MAX_AGE`."""
+    cron expression, or the interval of ``schedule.drill: {every: …}``) makes, else
+    :data:`DRILL_MAX_AGE`."""
     from lifeboat.core.schedule import longest_interval
 
+    if isinstance(schedule, timedelta):
+        return DRILL_SCHEDULE_FACTOR * schedule
     interval = longest_interval(schedule) if schedule else None
     return DRILL_SCHEDULE_FACTOR * interval if interval is not None else DRILL_MAX_AGE
 

@@ -16,6 +16,8 @@ Daylight saving time, for a cron expression in a zone that has it:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
@@ -137,6 +139,222 @@ def check_cron(expression: str) -> None:
         raise ValueError(f"cron expression {expression!r} never matches a date") from exc
 
 
+# --- jitter ---------------------------------------------------------------------------------
+
+
+def jitter_offset(timing: Timing, *, host: str, job: str) -> timedelta:
+    """The fixed offset in [0, jitter) this host adds to each time of ``job``: the same on
+    every run and every restart (a hash of host and job), different from host to host."""
+    seconds = int(timing.jitter.total_seconds())
+    if seconds <= 0:
+        return timedelta(0)
+    digest = hashlib.blake2b(f"{host}\0{job}".encode(), digest_size=8).digest()
+    return timedelta(seconds=int.from_bytes(digest, "big") % seconds)
+
+
+# --- cron in a zone -------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def every_hour(expression: str) -> bool:
+    """Whether ``expression`` runs in every hour of the day (its hour field is ``*``): such an
+    expression follows real time across daylight saving changes (see the module's text)."""
+    from croniter import croniter
+
+    return bool(croniter(expand(expression)).expanded[1] == ["*"])
+
+
+def _utc(wall: datetime, zone: tzinfo, fold: int) -> datetime:
+    return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+
+
+def _gap_end(zone: tzinfo, low: datetime, high: datetime) -> datetime:
+    """The instant in (low, high] where the zone's clock jumps forward (to the second)."""
+    after = high.astimezone(zone).utcoffset()
+    lo, hi = 0, int((high - low).total_seconds())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (low + timedelta(seconds=mid)).astimezone(zone).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return low + timedelta(seconds=hi)
+
+
+def _instants(wall: datetime, zone: tzinfo, *, real_time: bool) -> tuple[datetime, list[datetime]]:
+    """The instants a matching wall time fires at, and the earliest instant it stands for.
+
+    An existing wall time fires once. A repeated one (fall-back) fires at its first occurrence,
+    and also at its second when the expression follows real time. A skipped one (spring-forward)
+    fires at the end of the gap, unless the expression follows real time."""
+    first, second = _utc(wall, zone, 0), _utc(wall, zone, 1)
+    if first == second:
+        return first, [first]
+    if first < second:  # repeated
+        return first, [first, second] if real_time else [first]
+    end = _gap_end(zone, second, first)  # skipped: fold 1 reads it with the offset after the jump
+    return end, [] if real_time else [end]
+
+
+# A cron expression that matched nothing in this many wall times is a bug, not a schedule.
+_MAX_STEPS = 200_000
+
+
+def cron_next(expression: str, zone: tzinfo, after: datetime) -> datetime:
+    """The first instant strictly after ``after`` that ``expression`` fires at in ``zone`` (UTC)."""
+    return _cron_next(expression, zone, after.astimezone(UTC))
+
+
+@functools.lru_cache(maxsize=1024)  # the daemon asks about the same last run again and again
+def _cron_next(expression: str, zone: tzinfo, after: datetime) -> datetime:
+    from croniter import croniter
+
+    real_time = every_hour(expression)
+    local = after.astimezone(zone)
+    margin = timedelta(0)
+    if real_time:  # a fall-back just after `after` repeats wall times that are already behind it
+        drop = local.utcoffset() - (after + timedelta(hours=3)).astimezone(zone).utcoffset()  # type: ignore[operator]
+        margin = max(drop, timedelta(0))
+    walls = croniter(expand(expression), local.replace(tzinfo=None, fold=0) - margin - timedelta(seconds=1))
+    best: datetime | None = None
+    for _ in range(_MAX_STEPS):
+        wall = walls.get_next(datetime)
+        earliest, instants = _instants(wall, zone, real_time=real_time)
+        if best is not None and earliest >= best:
+            return best
+        for instant in instants:
+            if instant > after and (best is None or instant < best):
+                best = instant
+    raise ValueError(f"cron expression {expression!r} matches no time after {after.isoformat()}")
+
+
+# --- the schedule of a job ------------------------------------------------------------------
+
+
+def next_run(timing: Timing, after: datetime, *, host: str, job: str) -> datetime:
+    """The scheduled time that follows ``after`` (UTC): a cron time (plus the job's jitter
+    offset) strictly after it, or for an interval ``after`` (the last run) plus the interval."""
+    if timing.every is not None:
+        return after.astimezone(UTC) + timing.every
+    assert timing.cron is not None
+    offset = jitter_offset(timing, host=host, job=job)
+    return cron_next(timing.cron, timing.zone, after - offset) + offset
+
+
+def first_run(timing: Timing, start: datetime, *, host: str, job: str) -> datetime:
+    """A job that never ran: its first cron time at or after ``start``; an interval job runs
+    first at ``start`` plus its jitter offset."""
+    if timing.every is not None:
+        return start.astimezone(UTC) + jitter_offset(timing, host=host, job=job)
+    return next_run(timing, start - timedelta(microseconds=1), host=host, job=job)
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the daemon does about a job now (:func:`due`).
+
+    ``fire_time`` is the scheduled time a run now stands for (None: no run now); ``missed``
+    counts the scheduled times that passed without a run (at most :data:`MAX_COUNTED`, "that
+    many or more"); ``handled`` is what to record as the job's last fire (None: nothing
+    changed); ``next_time`` is the scheduled time after this decision: when to ask again."""
+
+    fire_time: datetime | None
+    missed: int
+    handled: datetime | None
+    next_time: datetime
+    catch_up: bool = False
+
+    @property
+    def trigger(self) -> str | None:
+        """How the catalog names the run: ``schedule`` or ``catch-up`` (None: no run)."""
+        if self.fire_time is None:
+            return None
+        return "catch-up" if self.catch_up else "schedule"
+
+
+def _passed(timing: Timing, first: datetime, now: datetime, *, host: str, job: str) -> tuple[int, datetime]:
+    """How many scheduled times from ``first`` (which is not after ``now``) are not after
+    ``now`` (past :data:`MAX_COUNTED`, one more than it), and the latest of them."""
+    if timing.every is not None:
+        count = (now - first) // timing.every + 1
+        return min(count, MAX_COUNTED + 1), first + (count - 1) * timing.every
+    count, latest = 1, first
+    while count <= MAX_COUNTED:
+        following = next_run(timing, latest, host=host, job=job)
+        if following > now:
+            return count, latest
+        count, latest = count + 1, following
+    # Counted enough: find the latest from a window just before now instead of walking to it.
+    for window in (timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=367)):
+        start = max(latest, now - window)
+        candidate = next_run(timing, start, host=host, job=job)
+        if candidate <= now:
+            latest = candidate
+            break
+    while (following := next_run(timing, latest, host=host, job=job)) <= now:
+        latest = following
+    return count, latest
+
+
+def due(
+    timing: Timing,
+    last_fire: datetime | None,
+    now: datetime,
+    *,
+    host: str,
+    job: str,
+    start: datetime | None = None,
+    late: timedelta = MISSED_AFTER,
+) -> Due:
+    """Whether ``job`` runs at ``now``, given the scheduled time it last handled.
+
+    A job that never ran (``last_fire`` None) starts from ``start`` (when the daemon started;
+    default ``now``): nothing before it was missed. A scheduled time reached within ``late``
+    runs as scheduled. Scheduled times further behind were missed (the daemon was down or
+    busy): ``missed: once`` runs one catch-up run for all of them, never one per time;
+    ``missed: skip`` runs none and waits for the next time."""
+    now = now.astimezone(UTC)
+    if last_fire is None:
+        first = first_run(timing, start if start is not None else now, host=host, job=job)
+    else:
+        first = next_run(timing, last_fire, host=host, job=job)
+    if first > now:
+        return Due(None, 0, None, first)
+    count, latest = _passed(timing, first, now, host=host, job=job)
+    if now - latest <= late:  # the latest is on time; any before it were missed
+        return Due(latest, min(count - 1, MAX_COUNTED), latest, next_run(timing, latest, host=host, job=job))
+    missed = min(count, MAX_COUNTED)
+    if timing.missed == "skip":
+        return Due(None, missed, latest, next_run(timing, latest, host=host, job=job))
+    fire = latest if timing.every is None else now  # an interval counts from the catch-up run
+    return Due(fire, missed, fire, next_run(timing, fire, host=host, job=job), catch_up=True)
+
+
+# --- retries and priorities -----------------------------------------------------------------
+
+
+def retry_delay(attempt: int, timing: Timing) -> timedelta:
+    """How long to wait before retry number ``attempt`` (1 = the first retry):
+    ``retry_delay`` doubled for each retry before it, at most ``retry_max_delay``."""
+    if attempt < 1:
+        raise ValueError("retries are counted from 1")
+    doubled = timing.retry_delay * (1 << min(attempt - 1, 40))
+    return min(doubled, timing.retry_max_delay)
+
+
+def retryable(exit_code: int) -> bool:
+    """Whether a run that ended with ``exit_code`` is worth retrying (:data:`RETRYABLE_EXIT_CODES`)."""
+    return exit_code in RETRYABLE_EXIT_CODES
+
+
+def priority_for(kind: str, source_type: str | None = None) -> int:
+    """A job's priority unless its timing gives one (higher runs first): a PostgreSQL base
+    backup before other backups, WAL-bound work before checks, drills last."""
+    if kind == "backup" and source_type == "postgres":
+        return POSTGRES_BACKUP_PRIORITY
+    return DEFAULT_PRIORITIES[kind]
+
+
 __all__ = [
     "ALIASES",
     "DEFAULT_PRIORITIES",
@@ -144,9 +362,19 @@ __all__ = [
     "MISSED_AFTER",
     "POSTGRES_BACKUP_PRIORITY",
     "RETRYABLE_EXIT_CODES",
+    "Due",
     "Timing",
     "check_cron",
+    "cron_next",
+    "due",
+    "every_hour",
     "expand",
+    "first_run",
     "format_interval",
+    "jitter_offset",
+    "next_run",
+    "priority_for",
+    "retry_delay",
+    "retryable",
     "zone_name",
 ]

@@ -201,6 +201,15 @@ def _rpo(config: Any) -> timedelta | None:
     return parse_duration(text) if text else None
 
 
+def _drill_schedule(config: Any) -> str | timedelta | None:
+    """When the daemon drills a source: ``schedule.drill`` (a cron expression or an interval),
+    else ``drill.schedule``; None when it is not scheduled."""
+    timing = config.drill_timing() if hasattr(config, "drill_timing") else None
+    if timing is None:
+        return None
+    return timing.cron if timing.cron is not None else parse_duration(timing.every)
+
+
 def check_health(open_repository: Callable[[], Repository], request: HealthRequest) -> HealthReport:
     """Gather and judge; never raises for what it can report as a check."""
     started = time.monotonic()
@@ -272,9 +281,15 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
         if repo is not None:
             drill = getattr(config, "drill", None)
             source.recorded = {k: r for k in ("verify", "drill") if (r := results.get((k, name))) is not None}
+            drill_schedule = _drill_schedule(config)
             for kind_name, max_age, failed, expected in (
                 ("verify", VERIFY_MAX_AGE, State.CRITICAL, False),
-                ("drill", drill_max_age(getattr(drill, "schedule", None)), State.WARNING, drill is not None),
+                (
+                    "drill",
+                    drill_max_age(drill_schedule),
+                    State.WARNING,
+                    drill is not None or drill_schedule is not None,
+                ),
             ):
                 judged = judge_recorded(
                     name,

@@ -46,6 +46,7 @@ from lifeboat.app.cli import (
     restore_redis_cmd,
     restore_sqlite_cmd,
     serve_cmd,
+    schedule_cmd,
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
@@ -190,6 +191,7 @@ def _register() -> None:
         ("migrate", migrate_cmd),
         ("alerts", alerts_cmd),
         ("audit", audit_cmd),
+        ("schedule", schedule_cmd),
     ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():
