@@ -123,11 +123,12 @@ class Daemon:
     # --- start --------------------------------------------------------------------------------
     def _load(self) -> tuple[Any, list[Any]]:
         """The configuration and its scheduled jobs (raises a LifeboatError for a bad file)."""
+        from lifeboat.app.timezone import host_zone
         from lifeboat.config.jobs import scheduled_jobs
         from lifeboat.config.loader import load_config
 
         config = load_config(self._options.config_path)
-        return config, scheduled_jobs(config)
+        return config, scheduled_jobs(config, local_zone=host_zone(self._options.environment))
 
     def _context(self, config: Any) -> JobContext:
         return JobContext(config, self._options.config_path, self._options.environment, self._options.state_dir)
