@@ -149,3 +149,22 @@ def test_errors_are_one_line_with_a_hint_and_exit_2(
     first, *rest = done.stderr.splitlines()
     assert message in first
     assert hint in "\n".join(rest)
+
+
+def _block(text: str, after: str, fence: str) -> str:
+    start = text.index(fence, text.index(after)) + len(fence)
+    return text[start : text.index("```", start)]
+
+
+def test_the_documented_example_is_what_schedule_list_shows(cli: Cli, tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    example = _block((docs / "configuration.md").read_text(encoding="utf-8"), "## Schedules", "```yaml\n")
+    assert "daemon:\n  time_zone: Europe/Berlin\n" in example
+    path = tmp_path / "example.yaml"
+    path.write_text(example.replace("time_zone: Europe/Berlin\n", "time_zone: Europe/Berlin\n  host: db1\n"))
+    shown = _block((docs / "daemon.md").read_text(encoding="utf-8"), "## Schedules", "```\n")
+    command, *expected = shown.splitlines()
+    assert command == '$ lifeboat schedule list --at "2026-03-29 01:30"'
+    done = cli("--config", str(path), "schedule", "list", "--at", "2026-03-29 01:30")
+    assert done.code == 0, done
+    assert done.stdout.splitlines() == expected

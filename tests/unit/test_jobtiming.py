@@ -482,3 +482,37 @@ def test_a_simulated_day_is_the_same_on_every_run() -> None:
     assert first == again
     assert first["retention:db"] != other_host["retention:db"]  # jitter spreads the hosts
     assert first["backup:db"] == other_host["backup:db"]  # no jitter, same times
+
+
+# --- a year in several zones: the rules hold on every day, not only on the days tested above ----
+
+SYDNEY = ZoneInfo("Australia/Sydney")  # the southern hemisphere: the changes in April and October
+LORD_HOWE = ZoneInfo("Australia/Lord_Howe")  # a change of 30 minutes
+
+
+def fires_in(expression: str, zone: tzinfo, start: datetime, end: datetime) -> list[datetime]:
+    fires, moment = [], start
+    while (moment := cron_next(expression, zone, moment)) < end:
+        fires.append(moment)
+    return fires
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK, SYDNEY, LORD_HOWE], ids=str)
+@pytest.mark.parametrize("expression", ["30 2 * * *", "15 2 * * *", "0 3 * * *", "59 1 * * *"])
+def test_a_daily_time_runs_once_on_every_day_of_a_year(expression: str, zone: tzinfo) -> None:
+    start = datetime(2026, 1, 1, tzinfo=zone).astimezone(UTC)
+    end = datetime(2027, 1, 1, tzinfo=zone).astimezone(UTC)
+    fires = fires_in(expression, zone, start - timedelta(microseconds=1), end)
+    days = [moment.astimezone(zone).date() for moment in fires]
+    assert len(days) == 365 and len(set(days)) == 365
+    minute, hour = (int(field) for field in expression.split()[:2])
+    moved = [local(m, zone) for m in fires if (m.astimezone(zone).hour, m.astimezone(zone).minute) != (hour, minute)]
+    assert len(moved) <= 1  # only on the night the wall time does not exist, to the end of the gap
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK, SYDNEY], ids=str)
+def test_every_hour_fires_at_each_real_hour_of_a_year(zone: tzinfo) -> None:
+    start = datetime(2026, 1, 1, tzinfo=zone).astimezone(UTC)
+    end = datetime(2027, 1, 1, tzinfo=zone).astimezone(UTC)
+    fires = fires_in("0 * * * *", zone, start - timedelta(microseconds=1), end)
+    assert fires == [start + n * HOUR for n in range(8760)]

@@ -34,6 +34,13 @@ ALLOWED = {
     ("operations/pg_check.py", "--enable"),
     # the words of a configured archive_command are parsed to find its spool
     ("sources/postgres/spool.py", "--spool"),
+    # a scheduled job's argv is the command line that does the same job by hand (the daemon runs
+    # it); tests/unit/test_config_schedule.py parses each one with the real command line
+    ("config/jobs.py", "--source"),
+    ("config/jobs.py", "--repo"),
+    ("config/jobs.py", "--from"),
+    ("config/jobs.py", "--to"),
+    ("config/jobs.py", "--all"),
 }
 
 

@@ -16,11 +16,12 @@ Daylight saving time, for a cron expression in a zone that has it:
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 Missed = Literal["once", "skip"]
 
@@ -205,26 +206,41 @@ def cron_next(expression: str, zone: tzinfo, after: datetime) -> datetime:
     return _cron_next(expression, zone, after.astimezone(UTC))
 
 
-@functools.lru_cache(maxsize=1024)  # the daemon asks about the same last run again and again
-def _cron_next(expression: str, zone: tzinfo, after: datetime) -> datetime:
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Any:
+    """croniter's reading of an expression (parsing costs more than stepping: done once)."""
     from croniter import croniter
 
+    return croniter(text, datetime(2000, 1, 1))  # wall times: naive on purpose
+
+
+def _walls(expression: str, start: datetime) -> Any:
+    """The wall times ``expression`` matches after the naive ``start``, one per get_next."""
+    walls = copy.copy(_parsed(expand(expression)))  # each caller steps its own copy
+    walls.set_current(start, force=True)
+    return walls
+
+
+@functools.lru_cache(maxsize=1024)  # the daemon asks about the same last run again and again
+def _cron_next(expression: str, zone: tzinfo, after: datetime) -> datetime:
     real_time = every_hour(expression)
     local = after.astimezone(zone)
     margin = timedelta(0)
     if real_time:  # a fall-back just after `after` repeats wall times that are already behind it
         drop = local.utcoffset() - (after + timedelta(hours=3)).astimezone(zone).utcoffset()  # type: ignore[operator]
         margin = max(drop, timedelta(0))
-    walls = croniter(expand(expression), local.replace(tzinfo=None, fold=0) - margin - timedelta(seconds=1))
+    walls = _walls(expression, local.replace(tzinfo=None, fold=0) - margin)
     best: datetime | None = None
     for _ in range(_MAX_STEPS):
         wall = walls.get_next(datetime)
         earliest, instants = _instants(wall, zone, real_time=real_time)
         if best is not None and earliest >= best:
-            return best
+            return best  # later wall times fire no earlier than this one's earliest instant
         for instant in instants:
             if instant > after and (best is None or instant < best):
                 best = instant
+        if best is not None and best == earliest:
+            return best  # the earliest instant of this wall time: nothing later comes before it
     raise ValueError(f"cron expression {expression!r} matches no time after {after.isoformat()}")
 
 
