@@ -32,6 +32,7 @@ from lifeboat.errors import ConfigError
 
 __all__ = [
     "FINISHED",
+    "INTERRUPTED_ERROR",
     "MAX_EVENTS_PER_RUN",
     "MAX_MESSAGE_CHARS",
     "STATUSES",
@@ -372,6 +373,8 @@ def open_catalog(
     ``url``: None for ``<state_dir>/catalog.sqlite``; a path (a relative one is below
     ``state_dir``); or a ``postgresql://`` / ``postgres://`` libpq URL.
     """
+    if not host:
+        raise ConfigError("daemon.host: the host name in the catalog is empty", hint="set daemon.host")
     database = catalog_database(url, state_dir=state_dir)
     try:
         migrate(database)

@@ -24,7 +24,18 @@ if TYPE_CHECKING:
 
 #: the key of the advisory lock under which a catalog is migrated ("lifeboat" in ASCII)
 SCHEMA_LOCK_KEY = 0x6C696665626F6174
-CONNECT_TIMEOUT = 10
+#: libpq settings unless the URL (or a service) says otherwise: a server that vanished without
+#: closing the connection (a crashed host, a dropped route) is noticed within about a minute,
+#: instead of holding the catalog's lock — and every job thread waiting for it — for hours.
+DEFAULTS = {
+    "connect_timeout": "10",
+    "application_name": "lifeboat-daemon",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
 _CONNECT_HINT = (
     "check that the server is up and reachable, and the user, the database and the password — "
     "in the URL, in PGPASSFILE (~/.pgpass) or in the pg_service.conf service the URL names"
@@ -72,8 +83,7 @@ class PostgresDatabase(Database):
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
 
-        settings: dict[str, Any] = {"connect_timeout": str(CONNECT_TIMEOUT), "application_name": "lifeboat-daemon"}
-        settings.update(self._params)
+        settings: dict[str, Any] = {**DEFAULTS, **self._params}
         try:
             return psycopg.connect(**settings, autocommit=True)
         except psycopg.Error as exc:

@@ -12,6 +12,7 @@ A step is only ever appended: a released step never changes (catalogs out there 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -96,22 +97,23 @@ def schema_version(database: Database) -> int:
     return database.transaction(read, write=False)
 
 
-def migrate(database: Database, *, upto: int = LATEST) -> list[int]:
-    """Bring the catalog to version ``upto`` in one transaction; the versions applied.
+def migrate(database: Database, *, upto: int | None = None, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Bring the catalog to version ``upto`` (default: the newest) in one transaction; the versions applied.
 
     Raises :class:`CatalogTooNew` (changing nothing) when the catalog is newer than this
-    program knows.
+    program knows; a step that fails rolls back every step of this call.
     """
-    steps = [step for step in MIGRATIONS if step.version <= upto]
+    known = migrations[-1].version
+    steps = [step for step in migrations if upto is None or step.version <= upto]
 
     def apply(cursor: Cursor) -> list[int]:
         database.lock_schema(cursor)
         cursor.execute(database.sql(_SCHEMA_TABLE))
         current = int(cursor.rows("SELECT coalesce(max(version), 0) FROM lifeboat_catalog_schema")[0][0])
-        if current > LATEST:
+        if current > known:
             raise CatalogTooNew(
                 f"the job catalog {database.location} has schema version {current}; "
-                f"this Lifeboat ({lifeboat.__version__}) knows versions up to {LATEST}"
+                f"this Lifeboat ({lifeboat.__version__}) knows versions up to {known}"
             )
         applied: list[int] = []
         for step in steps:

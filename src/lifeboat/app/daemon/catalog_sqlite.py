@@ -53,18 +53,19 @@ class SqliteDatabase(Database):
     time_type = "text"
     json_type = "text"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         super().__init__(str(path))
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         _create_private(path)
         try:
             self._connection = sqlite3.connect(
-                str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                str(path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise self._failure(exc) from None
         try:
-            self._connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             mode = self._connection.execute("PRAGMA journal_mode = WAL").fetchone()
             self._connection.execute("PRAGMA synchronous = NORMAL")  # durable with WAL but for the last commits
             self._connection.execute("PRAGMA foreign_keys = ON")
@@ -106,7 +107,7 @@ class SqliteDatabase(Database):
             if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
                 return CatalogUnavailable(
                     f"the job catalog {self.path} stayed locked by another process for "
-                    f"{BUSY_TIMEOUT_MS // 1000}s: {text}",
+                    f"{self.busy_timeout_ms / 1000:g}s: {text}",
                     hint="a long transaction of another program holds it (an open 'sqlite3' shell?); end it",
                 )
             return CatalogUnavailable(f"cannot use the job catalog {self.path}: {text}", hint=_writable_hint(self.path))
