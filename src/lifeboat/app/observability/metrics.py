@@ -13,7 +13,7 @@ Conventions, checked by tests/unit/test_metrics.py over the whole set: every nam
 with ``lifeboat_`` and ends with its base unit (``_seconds``, ``_bytes``,
 ``_timestamp_seconds``, ``_ratio``) or is a count or a state; counters end with ``_total``
 (``CounterMetricFamily`` adds it); labels are bounded — ``source`` and ``kind`` (the
-configured sources), ``job``, ``repository`` and a job's ``status`` (a fixed set) — nothing
+configured sources), ``job_name``, ``repository`` and a job's ``status`` (a fixed set) — nothing
 per snapshot, record or WAL file. A value that is not known is left out rather than written
 as a number that would mislead; timestamps rather than ages, so an alert computes the age
 when it evaluates (the one age, ``lifeboat_pg_archive_lag_seconds``, is as of the check).
@@ -34,8 +34,10 @@ if TYPE_CHECKING:
     from lifeboat.operations.health import HealthReport, SourceHealth
 
 SOURCE_LABELS = ("source", "kind")
-JOB_LABELS = ("job", "kind", "source", "repository")
-ALLOWED_LABELS = frozenset({"source", "kind", "job", "repository", "status"})
+# "job" and "instance" are the labels Prometheus gives every series of a scrape target: a
+# metric's own "job" would be renamed "exported_job". A job's name is "job_name".
+JOB_LABELS = ("job_name", "kind", "source", "repository")
+ALLOWED_LABELS = frozenset({"source", "kind", "job_name", "repository", "status"})
 # A job run's status (app/daemon/catalog.py): one series each in lifeboat_job_last_run_status.
 JOB_STATUSES = ("running", "succeeded", "failed", "cancelled", "timed-out", "interrupted")
 # The kinds of job whose target is a repository (the rest target a source).
@@ -69,29 +71,44 @@ class RepositoryStat:
 
 @dataclass(frozen=True)
 class MetricsInput:
+    """What the metrics are made of: the last health report (None: no health metrics), the
+    daemon's job statistics (``health --prometheus``: none) and the repository's size when
+    the daemon knows it better than the report."""
+
     health: HealthReport | None = None
     jobs: Sequence[JobStat] = field(default_factory=tuple)
     repository: RepositoryStat | None = None
 
 
 class _Run(Protocol):
-    """What :func:`job_stats` reads of a catalog run (app/daemon/catalog.py ``JobRun``)."""
+    """What :func:`job_stats` reads of a catalog run (app/daemon/catalog.py ``JobRun``, frozen)."""
 
-    job: str
-    kind: str
-    target: str
-    started: datetime
-    finished: datetime | None
-    status: str
-    bytes_read: int | None
-    bytes_added: int | None
+    @property
+    def job(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def started(self) -> datetime: ...
+    @property
+    def finished(self) -> datetime | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def bytes_read(self) -> int | None: ...
+    @property
+    def bytes_added(self) -> int | None: ...
 
 
 FAILED_STATUSES = frozenset({"failed", "timed-out", "interrupted"})
 
 
 def job_stats(runs: Iterable[_Run]) -> list[JobStat]:
-    """Per job name, from its catalog runs (any order): counts, the last run and the last success."""
+    """Per job name, from its catalog runs (any order): counts, the last run and the last success.
+
+    ``runs_total`` and ``failures_total`` are counters: pass every run the catalog keeps of
+    each job (not a page of the newest), or a scrape sees them go down."""
     by_job: dict[str, list[_Run]] = {}
     for run in runs:
         by_job.setdefault(run.job, []).append(run)
