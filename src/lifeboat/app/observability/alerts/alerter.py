@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +44,7 @@ class Alerter:
         environ: Mapping[str, str],
         clock: Callable[[], datetime] = utc_now,
         log: Callable[[str], None] | None = None,
+        host: str | None = None,
         tick: float = 1.0,
     ) -> None:
         from lifeboat.core.units import parse_duration
@@ -57,6 +58,7 @@ class Alerter:
         self._states: dict[str, ConditionState] = {}
         self._reminder: timedelta | None = None
         self._save_failed = False
+        self._host = host  # named in every message: several hosts may report to one channel
         if config is None:
             return
         from lifeboat.app.observability.alerts.channels import build_channels
@@ -70,6 +72,7 @@ class Alerter:
             limit=config.rate_limit.messages,
             period=parse_duration(config.rate_limit.period).total_seconds(),
             dashboard_url=config.dashboard_url,
+            host=host,
             tick=tick,
         )
         self._states = load_states(self._state_path)
@@ -115,6 +118,8 @@ class Alerter:
             return dict(self._states)
 
     def _dispatch(self, message: Message) -> None:
+        if self._host is not None:
+            message = replace(message, host=self._host)
         for worker in self._workers:
             worker.submit(message)
 
@@ -138,6 +143,7 @@ def send_test_messages(
     environ: Mapping[str, str],
     *,
     only: str | None = None,
+    host: str | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> list[ChannelCheck]:
     """Send a test message through each channel (or the one named ``only``), synchronously and
@@ -148,7 +154,7 @@ def send_test_messages(
     for configured in build_channels(config, environ, only):
         channel = configured.channel
         try:
-            channel.send(probe_message(clock(), config.dashboard_url, channel.name))
+            channel.send(replace(probe_message(clock(), config.dashboard_url, channel.name), host=host))
         except Exception as exc:  # noqa: BLE001 - every failure is reported per channel, as one line
             from lifeboat.app.observability.alerts.channel import DeliveryFailed
 

@@ -2,7 +2,8 @@
 URLs, which hold tokens. A retry sends again to every URL of the channel (give a service its
 own channel when a duplicate matters).
 
-Apprise's own log lines can quote its URLs: its logger passes nothing on."""
+Apprise's own log lines can quote its URLs, and so can urllib3's (under requests, which Apprise
+uses) at DEBUG: Apprise's logger passes nothing on, urllib3's is kept at WARNING."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def quiet_apprise_logs() -> None:
     logger.propagate = False
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
+    transport = logging.getLogger("urllib3")
+    if transport.getEffectiveLevel() < logging.WARNING:
+        transport.setLevel(logging.WARNING)
 
 
 def split_urls(text: str) -> list[str]:

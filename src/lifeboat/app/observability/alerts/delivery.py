@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lifeboat.app.observability.alerts.channel import DeliveryFailed
@@ -30,6 +30,7 @@ class DeliveryPolicy:
     limit: int = 20  # messages per channel per period
     period: float = 3600.0
     dashboard_url: str | None = None
+    host: str | None = None
     tick: float = 1.0  # how often an idle worker looks whether its rate-limit window ended
 
 
@@ -84,16 +85,16 @@ class ChannelWorker:
             self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
-            self._abandon.set()
-            left = self._queue.qsize()
-            self._log(f"{self._label()}: closing: {left + 1} message(s) may not be delivered")
+            self._abandon.set()  # the worker stops waiting to retry and leaves after the message in hand
+            waiting = sum(isinstance(item, Message) for item in list(self._queue.queue))
+            self._log(f"{self._label()}: closing: the message being sent and {waiting} waiting may not be delivered")
             self._thread.join(1.0)
             return False
         return True
 
     # --- the worker thread ------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
+        while not self._abandon.is_set():
             try:
                 item = self._queue.get(timeout=self._policy.tick)
             except queue.Empty:
@@ -110,7 +111,8 @@ class ChannelWorker:
     def _summarise(self, *, force: bool) -> None:
         count = self._window.ended(self._clock(), force=force)
         if count:
-            self._deliver(suppressed_message(count, self._policy.period, self._clock(), self._policy.dashboard_url))
+            message = suppressed_message(count, self._policy.period, self._clock(), self._policy.dashboard_url)
+            self._deliver(replace(message, host=self._policy.host))
 
     def _deliver(self, message: Message) -> None:
         attempts = self._policy.attempts

@@ -23,7 +23,7 @@ def payload(message: Message) -> dict[str, Any]:
         "title": _cut(message.subject, TITLE_MAX),
         "color": int(message.colour.lstrip("#"), 16),
         "timestamp": message.at.isoformat(),
-        "footer": {"text": _cut(message.key or "Lifeboat", 2048)},
+        "footer": {"text": _cut(" · ".join(p for p in (message.host, message.key) if p) or "Lifeboat", 2048)},
     }
     if message.detail:
         embed["description"] = _cut(message.detail, DESCRIPTION_MAX)

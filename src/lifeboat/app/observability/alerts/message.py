@@ -41,6 +41,7 @@ class Message:
     dashboard_url: str | None = None
     facts: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # labelled values ("failing since", "…")
     status: str = ""  # drill: passed | missed | failed
+    host: str | None = None  # the host whose daemon sent it (several hosts may share a channel)
 
     @property
     def headline(self) -> str:
@@ -73,7 +74,7 @@ class Message:
             lines.append("")
             lines += [f"{label}: {value}" for label, value in self.facts]
         lines.append("")
-        lines.append(f"at: {_time(self.at)}")
+        lines.append(f"at: {_time(self.at)}" + (f" on {self.host}" if self.host else ""))
         if self.key:
             lines.append(f"condition: {self.key}")
         if self.dashboard_url:
@@ -93,6 +94,7 @@ class Message:
             "source": self.source,
             "status": self.status or None,
             "at": _time(self.at),
+            "host": self.host,
             "facts": dict(self.facts),
             "dashboard_url": self.dashboard_url,
         }

@@ -38,7 +38,11 @@ def payload(message: Message) -> dict[str, Any]:
             for label, value in message.facts[:10]  # Slack takes at most 10 fields
         ]
         blocks.append({"type": "section", "fields": fields})
-    context = f"{message.at.isoformat(timespec='seconds')}" + (f" · {_escape(message.key)}" if message.key else "")
+    context = " · ".join(
+        part
+        for part in (message.at.isoformat(timespec="seconds"), _escape(message.host or ""), _escape(message.key or ""))
+        if part
+    )
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(context, SECTION_MAX)}]})
     if message.dashboard_url:
         blocks.append(
