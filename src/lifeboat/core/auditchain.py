@@ -161,21 +161,15 @@ def entry_line(entry: Mapping[str, Any]) -> bytes:
     return canonical(entry) + b"\n"
 
 
-def next_link(last_line: bytes | None) -> tuple[int, str]:
-    """(seq, prev) of the entry after the line ``last_line`` (None: an empty log).
-
-    A last line that is not an entry (a write cut short by a crash) is chained over with the
-    next sequence number nobody can claim: verification reports the bad line."""
-    if last_line is None:
-        return 1, GENESIS
-    try:
-        entry = json.loads(last_line)
-        seq, digest = entry["seq"], entry["hash"]
-        if isinstance(seq, int) and not isinstance(seq, bool) and isinstance(digest, str):
-            return seq + 1, digest
-    except (ValueError, TypeError, KeyError):
-        pass
-    return 0, GENESIS  # unreachable in an intact log; verification names the line
+def next_link(lines_newest_first: Iterable[bytes]) -> tuple[int, str]:
+    """(seq, prev) of the entry after the log whose lines are given newest first (none: an
+    empty log). A line that is not an entry (a write a crash cut short) is passed over: the new
+    entry follows the last good one, and verification reports the bad line."""
+    for line in lines_newest_first:
+        entry, _ = _parse(line)
+        if entry is not None:
+            return entry["seq"] + 1, entry["hash"]
+    return 1, GENESIS
 
 
 # --- verification ----------------------------------------------------------------------------
@@ -184,7 +178,7 @@ class Finding:
     """One thing wrong with a log, and where (a line number, 1-based; 0: the file as a whole)."""
 
     line: int
-    kind: str  # changed | missing | reordered | malformed | truncated | rewritten
+    kind: str  # changed | missing | reordered | duplicated | malformed | truncated | rewritten
     message: str
 
     def to_json(self) -> dict[str, Any]:
@@ -267,51 +261,73 @@ def verify_lines(
     """
     result = Verification(findings=[])
     findings: list[Finding] = []
-    hashes: dict[int, str] = {}
-    prev_seq: int | None = None
-    prev_hash: str | None = None
-    prev_line = 0
+    parsed: list[tuple[int, dict[str, Any]]] = []
     number = 0
     for number, line in enumerate(lines, start=1):
         entry, why = _parse(line)
         if entry is None:
             findings.append(Finding(number, "malformed", f"line {number} {why}"))
-            continue
+        else:
+            parsed.append((number, entry))
+    lines_of: dict[int, list[int]] = {}
+    for line_number, entry in parsed:
+        lines_of.setdefault(entry["seq"], []).append(line_number)
+    hashes: dict[int, str] = {}
+    prev_seq: int | None = None
+    prev_hash: str | None = None
+    prev_line = 0
+    for number_here, entry in parsed:
         result.entries += 1
         seq: int = entry["seq"]
+        where = f"entry {seq} (line {number_here})"
         if entry_hash(entry) != entry["hash"]:
-            findings.append(Finding(number, "changed", f"entry {seq} (line {number}) was changed"))
+            findings.append(Finding(number_here, "changed", f"{where} was changed"))
         if prev_seq is None:
             if seq == 1 and entry["prev"] != GENESIS:
                 findings.append(
-                    Finding(number, "changed", f"entry 1 (line {number}) does not start a log: its prev is not genesis")
+                    Finding(number_here, "changed", f"{where} does not start a log: its prev is not genesis")
                 )
             elif seq != 1:
-                findings.append(Finding(number, "missing", f"entries 1 to {seq - 1} are missing before line {number}"))
+                findings.append(
+                    Finding(number_here, "missing", f"entries 1 to {seq - 1} are missing before line {number_here}")
+                )
             result.first_seq = seq
+        elif lines_of[seq][0] != number_here:
+            findings.append(
+                Finding(number_here, "duplicated", f"{where} is a copy: entry {seq} is on line {lines_of[seq][0]}")
+            )
+            continue  # the chain goes on from the line before the copy
         elif seq <= prev_seq:
             findings.append(
-                Finding(number, "reordered", f"entry {seq} (line {number}) comes after entry {prev_seq}: reordered")
+                Finding(
+                    number_here,
+                    "reordered",
+                    f"{where} comes after entry {prev_seq} (line {prev_line}): the lines were reordered",
+                )
             )
         elif seq > prev_seq + 1:
-            gap = f"entry {prev_seq + 1}" if seq == prev_seq + 2 else f"entries {prev_seq + 1} to {seq - 1}"
-            verb = "is" if seq == prev_seq + 2 else "are"
-            findings.append(Finding(number, "missing", f"{gap} {verb} missing between lines {prev_line} and {number}"))
+            absent = [n for n in range(prev_seq + 1, seq) if n not in lines_of]
+            if absent:  # the others are elsewhere in the file: their own line says "reordered"
+                gap = f"entry {absent[0]}" if len(absent) == 1 else f"entries {absent[0]} to {absent[-1]}"
+                verb = "is" if len(absent) == 1 else "are"
+                findings.append(
+                    Finding(number_here, "missing", f"{gap} {verb} missing between lines {prev_line} and {number_here}")
+                )
         elif entry["prev"] != prev_hash:
             findings.append(
                 Finding(
-                    number,
+                    number_here,
                     "missing",
-                    f"entry {seq} (line {number}) does not follow entry {prev_seq} (line {prev_line}): "
-                    "an entry was removed or replaced",
+                    f"{where} does not follow entry {prev_seq} (line {prev_line}): an entry was removed or replaced",
                 )
             )
         if seq == 1 and result.log_id is None:
             result.log_id = entry["hash"]
         hashes.setdefault(seq, entry["hash"])
-        prev_seq, prev_hash, prev_line = seq, entry["hash"], number
-        result.last_seq = seq
-        result.head = entry["hash"]
+        prev_seq, prev_hash, prev_line = seq, entry["hash"], number_here
+        result.last_seq = max(seq, result.last_seq or 0)
+        if seq == result.last_seq:
+            result.head = entry["hash"]
     for anchor in sorted(anchors, key=lambda a: a.seq):
         result.anchors_checked += 1
         last = result.last_seq or 0

@@ -15,6 +15,7 @@ run. ``wal-push`` and ``wal-fetch`` are not recorded: PostgreSQL runs them once 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -55,12 +56,11 @@ def settings(state: CliContext) -> AuditSettings:
     return AuditSettings(audit.path or default.path, audit.anchor_every, audit.required)
 
 
-def action_of(ctx: click.Context) -> str:
-    """The command as the user spells it: ``backup``, ``restore postgres``, ``key add``."""
-    from lifeboat.app.cli.main import ROUTED_KINDS
-
+def action_of(ctx: click.Context, routed_kinds: Mapping[tuple[str, str], str]) -> str:
+    """The command as the user spells it: ``backup``, ``restore postgres``, ``key add``
+    (``routed_kinds``: app/cli/main.py's ``ROUTED_KINDS``)."""
     words = ctx.command_path.split()[1:]
-    spelled = {routed: f"{verb} {kind}" for (verb, kind), routed in ROUTED_KINDS.items()}
+    spelled = {routed: f"{verb} {kind}" for (verb, kind), routed in routed_kinds.items()}
     return " ".join(spelled.get(word, word) for word in words)
 
 
@@ -124,9 +124,12 @@ def warn(text: str) -> None:
 class Recorded:
     """``with Recorded(ctx, state):`` around a command body: its audit entry when it ends."""
 
-    def __init__(self, ctx: click.Context | None, state: CliContext) -> None:
+    def __init__(
+        self, ctx: click.Context | None, state: CliContext, routed_kinds: Mapping[tuple[str, str], str]
+    ) -> None:
         self.ctx = ctx
         self.state = state
+        self.routed_kinds = routed_kinds
         self.log: AuditLog | None = None
         self.settings: AuditSettings | None = None
 
@@ -134,7 +137,7 @@ class Recorded:
         if self.ctx is None:
             return self
         try:
-            self.action = action_of(self.ctx)
+            self.action = action_of(self.ctx, self.routed_kinds)
             if self.action in EXEMPT:
                 return self
             self.arguments = arguments_of(self.ctx, self.state)

@@ -150,7 +150,9 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, Context)), None)
         state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
-        with Recorded(click.get_current_context(silent=True), state):  # the audit log's entry (docs/audit.md)
+        with Recorded(
+            click.get_current_context(silent=True), state, ROUTED_KINDS
+        ):  # the audit log's entry (docs/audit.md)
             try:
                 return fn(*args, **kwargs)
             except (Exit, Abort, SystemExit, GeneratorExit):

@@ -92,6 +92,12 @@ def _last_line(fd: int) -> bytes | None:
     return tail[:-1] if tail.endswith(b"\n") else tail
 
 
+def _all_lines(fd: int) -> list[bytes]:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    data = os.pread(fd, size, 0)
+    return (data[:-1] if data.endswith(b"\n") else data).split(b"\n") if data else []
+
+
 def _ends_with_newline(fd: int) -> bool:
     end = os.lseek(fd, 0, os.SEEK_END)
     return end == 0 or os.pread(fd, 1, end - 1) == b"\n"
@@ -110,7 +116,8 @@ class AuditLog:
     # --- writing ---------------------------------------------------------------------------------
     def _open_for_append(self) -> int:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+            with contextlib.suppress(FileExistsError):  # a file in the way: open() says "Not a directory"
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
             return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {_why(exc)}") from None
@@ -134,7 +141,10 @@ class AuditLog:
         fd = self._open_for_append()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev = next_link(_last_line(fd))
+            last = _last_line(fd)
+            seq, prev = next_link([] if last is None else [last])
+            if last is not None and seq == 1:  # the last line is not an entry: find the last that is
+                seq, prev = next_link(reversed(_all_lines(fd)))
             entry = new_entry(
                 seq=seq,
                 prev=prev,
@@ -203,6 +213,8 @@ class AuditLog:
 
     def head(self) -> Anchor | None:
         """The chain's head as an anchor (None: an empty log, or one whose first line is not entry 1)."""
+        if not self.path.exists():
+            return None
         lines = self.lines()
         if not lines:
             return None
