@@ -55,8 +55,8 @@ def test_a_scheduled_backup_runs_is_recorded_and_makes_a_snapshot(world: World) 
     assert code == 200 and '"status":"ok"' in body
     code, kind, body = served.get("/metrics")
     assert code == 200 and kind.startswith("text/plain")
-    assert 'lifeboat_job_runs_total{job="backup:files",kind="backup",repository="",source="files"}' in body
-    assert 'lifeboat_job_last_success_timestamp_seconds{job="backup:files"' in body
+    assert 'lifeboat_job_runs_total{job_name="backup:files",kind="backup",repository="",source="files"}' in body
+    assert 'lifeboat_job_last_success_timestamp_seconds{job_name="backup:files"' in body
     assert "lifeboat_repository_up 1.0" in body  # the health report's metrics, as 'health --prometheus'
 
     served.signal(signal.SIGTERM)
