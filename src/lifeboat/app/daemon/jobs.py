@@ -78,16 +78,11 @@ def run_job(context: JobContext, request: RunRequest, events: Events) -> JobResu
 def _backup(context: JobContext, source: str, events: Events) -> JobResult:
     from dataclasses import replace
 
-    from lifeboat.config.resolve import backup_job, configured_source, source_repository
+    from lifeboat.config.resolve import backup_job, source_repository
     from lifeboat.operations.snapshots import run_backup
     from lifeboat.sources.base import BackupOptions
 
-    entry = configured_source(context.config, source)
-    settings: dict[str, Any] = {}
-    if entry is not None and entry.type == "files":
-        settings = {"paths": (), "include": (), "exclude": (), "one_file_system": False, "parent": None}
-        settings["count_ahead"] = False
-    options = BackupOptions(source=source, settings=settings, environment=context.environment)
+    options = BackupOptions(source=source, environment=context.environment)  # the configured source alone
     repo, wait = context.repository(source_repository(context.config, source))
     job = replace(backup_job(context.config, options), lock_wait=wait)
     job.kind.check(job.request)
@@ -128,9 +123,8 @@ def _verify(context: JobContext, source: str, events: Events) -> JobResult:
 
 def _drill(context: JobContext, source: str, events: Events) -> JobResult:
     from lifeboat.config.resolve import source_repository
-    from lifeboat.errors import StorageError
     from lifeboat.operations.backup import default_workers
-    from lifeboat.operations.drill import DrillRequest, drill_source, record_drill
+    from lifeboat.operations.drill import DrillRequest, drill_and_record
     from lifeboat.operations.records import record_cache
 
     config = context.config.sources[source]
@@ -141,13 +135,11 @@ def _drill(context: JobContext, source: str, events: Events) -> JobResult:
         target=None, restore_commands=commands, environment=context.environment, workers=default_workers()
     )
     repo, _ = context.repository(source_repository(context.config, source))
-    result = drill_source(repo, source, config, request, events=events)
-    summary = result.to_json()
-    try:
-        summary["record"] = record_drill(repo, result, record_cache(context.state_dir, repo))
-    except StorageError as exc:
-        summary["record"] = None
-        summary["not_recorded"] = exc.message
+    drilled = drill_and_record(
+        repo, source, config, request, cache=record_cache(context.state_dir, repo), events=events
+    )
+    result = drilled.result
+    summary = {**result.to_json(), "record": drilled.record, "not_recorded": drilled.not_recorded}
     error = None if result.ok else f"{result.status}: {'; '.join(result.reasons)}"
     return JobResult(summary=summary, exit_code=0 if result.ok else result.exit_code, error=error, record=result)
 
