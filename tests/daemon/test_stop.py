@@ -63,3 +63,41 @@ def test_kill_9_during_a_backup_is_recorded_interrupted_and_the_next_run_works(w
     assert check.code == 0, check
     snapshots = world.cli("snapshots", "--json")
     assert '"source": "stream"' in snapshots.stdout or '"source":"stream"' in snapshots.stdout, snapshots
+
+
+def stalled_source() -> str:
+    """A producer that writes nothing for 40 s: no safe point comes while it waits."""
+    return """  stalled:
+    type: command
+    command: [sh, -c, "exec sleep 40"]
+    schedule:
+      backup: {every: 1h}
+"""
+
+
+def test_a_run_that_reaches_no_safe_point_is_recorded_cancelled_at_the_deadline(world: World) -> None:
+    world.write_config(stalled_source(), daemon="  shutdown_deadline: 2s")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stalled")
+    asked = time.monotonic()
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 0
+    assert 2 <= time.monotonic() - asked < 20
+    run = world.runs("backup:stalled")[0]
+    assert run.status == "cancelled"
+    assert run.error == "did not reach a safe point within shutdown_deadline (2 s)"
+    assert served.logged("run abandoned", job="backup:stalled")
+
+
+def test_a_second_sigterm_exits_at_once(world: World) -> None:
+    world.write_config(stalled_source(), daemon="  shutdown_deadline: 10min")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stalled")
+    served.signal(signal.SIGTERM)
+    served.wait_logged("daemon stopping")
+    asked = time.monotonic()
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 130
+    assert time.monotonic() - asked < 10
+    assert served.logged("forced stop")
+    assert world.runs("backup:stalled")[0].status == "running"  # the next start records it interrupted
