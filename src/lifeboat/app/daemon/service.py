@@ -186,20 +186,37 @@ class Daemon:
         return code
 
     def _hooks(self, config: Any) -> None:
-        """Alerts and the audit log hear of each finished run (docs/alerts.md, docs/audit.md)."""
+        """Alerts and the audit log hear of each finished run (docs/alerts.md, docs/audit.md);
+        called again at a reload, it replaces them when their sections changed."""
         state_dir = self._options.state_dir
+        before = getattr(self, "_hooked", None)
+        if before is not None and (before.alerts, before.audit) == (config.alerts, config.audit):
+            return
+        old = self._alerts
         try:
             self._alerts = AlertsHook(
                 config, state_dir=state_dir, environ=self._options.environment,
                 log=lambda text: self._log.warning("alerts", message=text),
             )  # fmt: skip
-            self._recorder.on_finished.append(self._alerts.run_finished)
         except Exception as exc:  # noqa: BLE001 - the daemon runs its jobs without alerts
+            self._alerts = None
             self._log.error("alerts not available", error=_line(exc))
+        if old is not None:
+            old.close(5.0)
         try:
-            self._recorder.on_finished.append(AuditHook(config, state_dir=state_dir).run_finished)
+            self._audit: AuditHook | None = AuditHook(config, state_dir=state_dir)
         except Exception as exc:  # noqa: BLE001 - as above
+            self._audit = None
             self._log.error("audit log not available", error=_line(exc))
+        self._hooked = config
+        if before is None:
+            self._recorder.on_finished.append(self._run_finished)
+
+    def _run_finished(self, outcome: RunOutcome) -> None:
+        if (alerts := self._alerts) is not None:
+            alerts.run_finished(outcome)
+        if (audit := self._audit) is not None:
+            audit.run_finished(outcome)
 
     def _log_schedule(self) -> None:
         for name, when in sorted(self._timetable.next_times().items()):
@@ -282,6 +299,7 @@ class Daemon:
         changed = sorted(name for name in set(after) & set(before) if after[name].timing != before[name].timing)
         self._config = config
         self._context_now = self._context(config)
+        self._hooks(config)
         self._runner.set_max_parallel(settings.max_parallel_jobs)
         self._archiving.configure(config.sources)
         restart = [
