@@ -213,15 +213,19 @@ def test_the_daemon_idles_under_80_mib_and_uses_almost_no_cpu(world: World) -> N
     assert served.wait_exit() == 0
 
 
-def test_serve_without_a_configuration_or_with_a_taken_address_says_so_in_one_line(world: World) -> None:
+def test_serve_without_a_configuration_twice_or_on_a_taken_address_says_so_in_one_line(world: World) -> None:
     from tests.conftest import run_cli
 
     bare = run_cli("serve", env=world.env)
     assert bare.code == 2 and "pass --config FILE" in bare.stderr, bare
     world.write_config(files_source(world, '"0 3 1 1 *"'))
     served = world.serve()
-    taken = world.cli("serve", "--listen", f"127.0.0.1:{world.port}")
+    again = world.cli("serve", "--listen", "127.0.0.1:0")  # the same state directory, another port
+    assert again.code == 1 and f"another 'lifeboat serve' (pid {served.process.pid}) runs" in again.stderr, again
+    elsewhere = {**world.env, "LIFEBOAT_STATE_DIR": str(world.root / "state2")}
+    taken = run_cli("-c", str(world.config), "serve", env=elsewhere)
     assert taken.code == 1 and f"cannot listen on 127.0.0.1:{world.port}" in taken.stderr, taken
     assert len(taken.stderr.strip().splitlines()) == 2  # the error and its hint
+    assert served.process.poll() is None and not served.logged("run interrupted")
     served.signal(signal.SIGTERM)
     assert served.wait_exit() == 0

@@ -31,6 +31,7 @@ from typing import Any
 from lifeboat.app.daemon.archiving import ArchivingState, ArchivingWatch
 from lifeboat.app.daemon.exposition import daemon_registry
 from lifeboat.app.daemon.hooks import AlertsHook, AuditHook
+from lifeboat.app.daemon.pidlock import DaemonLock
 from lifeboat.app.daemon.jobs import JobContext, run_job
 from lifeboat.app.daemon.recorder import Recorder
 from lifeboat.app.daemon.runner import Runner, RunOutcome, RunRequest
@@ -144,8 +145,16 @@ class Daemon:
         settings = DaemonSettings.of(config, listen=self._options.listen)
         self._settings = settings
         self._install_signals()
-        sock = bind(*split_listen(settings.listen))
-        catalog = self._catalog = open_catalog(settings.catalog, state_dir=self._options.state_dir, host=settings.host)
+        lock = DaemonLock(self._options.state_dir)
+        lock.acquire()
+        try:
+            sock = bind(*split_listen(settings.listen))
+            catalog = self._catalog = open_catalog(
+                settings.catalog, state_dir=self._options.state_dir, host=settings.host
+            )
+        except BaseException:
+            lock.release()
+            raise
         now = self._clock()
         for run in catalog.interrupt_unfinished(finished=now):
             self._log.warning("run interrupted", job=run.job, run=run.id, started=run.started.isoformat(),
@@ -183,6 +192,7 @@ class Daemon:
             http.stop()
             catalog.close()
             self._waker.close()
+            lock.release()
         return code
 
     def _hooks(self, config: Any) -> None:

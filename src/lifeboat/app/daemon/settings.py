@@ -29,7 +29,7 @@ def seconds(value: Any, default: float) -> float:
 def split_listen(text: str, *, what: str = "daemon.listen") -> tuple[str, int]:
     """``host:port`` (``[::1]:7800`` for IPv6) as (host, port)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
         raise ConfigError(f"{what} {text!r} is not host:port", hint="e.g. 127.0.0.1:7800")
     return host.strip("[]") or "127.0.0.1", int(port)
 
