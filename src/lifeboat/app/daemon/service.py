@@ -31,8 +31,8 @@ from typing import Any
 from lifeboat.app.daemon.archiving import ArchivingState, ArchivingWatch
 from lifeboat.app.daemon.exposition import daemon_registry
 from lifeboat.app.daemon.hooks import AlertsHook, AuditHook
-from lifeboat.app.daemon.pidlock import DaemonLock
 from lifeboat.app.daemon.jobs import JobContext, run_job
+from lifeboat.app.daemon.pidlock import DaemonLock
 from lifeboat.app.daemon.recorder import Recorder
 from lifeboat.app.daemon.runner import Runner, RunOutcome, RunRequest
 from lifeboat.app.daemon.settings import DaemonSettings, split_listen
