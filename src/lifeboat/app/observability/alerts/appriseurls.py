@@ -3,7 +3,7 @@ URLs, which hold tokens. A retry sends again to every URL of the channel (give a
 own channel when a duplicate matters).
 
 Apprise's own log lines can quote its URLs, and so can urllib3's (under requests, which Apprise
-uses) at DEBUG: Apprise's logger passes nothing on, urllib3's is kept at WARNING."""
+uses) at DEBUG: Apprise's logger is silenced, urllib3's kept at WARNING."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from lifeboat.app.observability.alerts.message import Message
 
 
 def quiet_apprise_logs() -> None:
-    logger = logging.getLogger("apprise")
-    logger.propagate = False
-    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-        logger.addHandler(logging.NullHandler())
+    """Apprise logs nothing at all (its records are never made: no handler can show them);
+    urllib3 nothing below WARNING. Done before each use, in case logging was set up again since."""
+    logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
     transport = logging.getLogger("urllib3")
     if transport.getEffectiveLevel() < logging.WARNING:
         transport.setLevel(logging.WARNING)
@@ -61,6 +60,7 @@ class AppriseChannel:
     def send(self, message: Message) -> None:
         import apprise
 
+        quiet_apprise_logs()
         kind = (
             apprise.NotifyType.SUCCESS
             if message.good
