@@ -28,6 +28,22 @@ FAST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)
 PASSPHRASE = b"correct horse battery staple"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every ``lifeboat`` a test runs keeps its state (the record cache, the audit log) in a
+    directory of the test session unless the test names its own: never the host's
+    /var/lib/lifeboat, where every test's commands would share one audit log (and its anchors
+    would land in the tests' repositories)."""
+    if os.environ.get("LIFEBOAT_STATE_DIR"):
+        yield
+        return
+    os.environ["LIFEBOAT_STATE_DIR"] = str(tmp_path_factory.mktemp("lifeboat-state"))
+    try:
+        yield
+    finally:
+        os.environ.pop("LIFEBOAT_STATE_DIR", None)
+
+
 @pytest.fixture
 def memory_repo() -> Repository:
     return Repository.init(MemoryBackend(), PASSPHRASE, kdf=FAST_KDF)

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lifeboat.errors import ExitCode
 from tests.conftest import Cli
 
@@ -83,7 +85,16 @@ def test_each_command_records_who_what_and_how_it_ended(cli: Cli, cli_env: dict[
     assert "audit verify  ok" in table[2] and "audit show    ok" in table[3]
 
 
-def test_an_interrupted_command_is_recorded_as_interrupted(cli: Cli, cli_env: dict[str, str]) -> None:
+def _sigint_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # not ignored even when the tests run in the background
+
+
+@pytest.mark.parametrize(
+    ("signum", "message"), [(signal.SIGTERM, "terminated by SIGTERM"), (signal.SIGINT, "interrupted")]
+)
+def test_an_interrupted_command_is_recorded_as_interrupted(
+    cli: Cli, cli_env: dict[str, str], signum: int, message: str
+) -> None:
     assert cli("init", *SMALL_KDF).code == 0
     locks = Path(cli_env["LIFEBOAT_REPO"]) / "locks"
     with subprocess.Popen(
@@ -92,6 +103,7 @@ def test_an_interrupted_command_is_recorded_as_interrupted(cli: Cli, cli_env: di
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_sigint_as_from_a_terminal,  # noqa: PLW1509 - it only resets one signal
     ) as running:
         assert running.stdin is not None
         running.stdin.write(b"x" * 65536)
@@ -101,16 +113,17 @@ def test_an_interrupted_command_is_recorded_as_interrupted(cli: Cli, cli_env: di
             assert running.poll() is None, "the backup ended before it took its lock"
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        running.send_signal(signal.SIGTERM)
+        running.send_signal(signum)
         _, stderr = running.communicate(timeout=120)
     assert running.returncode == ExitCode.INTERRUPTED, stderr
+    assert f"lifeboat: error: {message}" in stderr.decode().splitlines()
     last = _entries(_log_path(cli_env))[-1]
     assert last["action"] == "backup" and last["arguments"] == {
         "stdin": True,
         "stdin-name": "dump.sql",
         "repo": cli_env["LIFEBOAT_REPO"],
     }
-    assert last["result"] == {"status": "interrupted", "exit_code": 130, "error": "terminated by SIGTERM"}
+    assert last["result"] == {"status": "interrupted", "exit_code": 130, "error": message}
 
 
 def test_secrets_never_reach_the_log(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -294,3 +307,24 @@ def test_the_documented_jq_recipe_checks_a_real_log(cli: Cli, cli_env: dict[str,
     removed = _tampered(log, tmp_path / "removed.jsonl", lambda ls: ls[:2] + ls[3:])
     gone = run(removed)
     assert gone.returncode != 0 and "line 3 (entry 4): the chain is broken here" in gone.stdout
+
+
+def test_show_filters_by_time_action_and_count(cli: Cli, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    _append_entries(log, 3, action="backup")
+    _append_entries(log, 2, action="restore postgres")
+
+    def shown(*options: str) -> list[int]:
+        result = cli("--json", "audit", "show", "--file", str(log), *options)
+        assert result.code == 0, result
+        return [e["seq"] for e in json.loads(result.stdout)]
+
+    assert shown() == [1, 2, 3, 4, 5]
+    assert shown("--since", "1h") == [1, 2, 3, 4, 5]
+    assert shown("--since", "2099-01-01") == []
+    assert shown("--action", "restore") == [4, 5]
+    assert shown("--action", "restore postgres", "--limit", "1") == [5]
+    assert shown("--action", "back") == []  # a whole command, not a prefix of a word
+    bad = cli("audit", "show", "--file", str(log), "--since", "yesterday-ish")
+    assert bad.code == ExitCode.USAGE
+    assert bad.stderr.startswith("lifeboat: error: --since: 'yesterday-ish' is neither a time nor a duration")

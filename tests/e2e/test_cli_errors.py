@@ -8,6 +8,7 @@ within the suite's time budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -120,22 +121,11 @@ def _held_lock(locks: Path, running: subprocess.Popen[bytes], timeout: float = 1
         time.sleep(0.01)
 
 
-# A known bug, measured and not yet fixed: Ctrl-C is a KeyboardInterrupt raised wherever the main
-# thread is, and now and then (about 3 % of interrupted backups in a loop of 120, more under load)
-# it lands inside the standard library's thread machinery: the message is printed and the lock
-# released, but the process then dies by SIGINT (-2) instead of exiting 130. The cure is a
-# cancellation that only stops at safe points (the CancelToken of core/events.py) instead of an
-# exception raised anywhere; until then this case may fail without hiding a regression of the rest.
-_CTRL_C_CAN_LAND_IN_THREADING = pytest.mark.xfail(
-    strict=False, reason="a KeyboardInterrupt landing in threading internals can end the process by SIGINT"
-)
-
-
 @pytest.mark.parametrize(
     ("signum", "message"),
     [
         (signal.SIGTERM, "terminated by SIGTERM"),
-        pytest.param(signal.SIGINT, "interrupted", marks=_CTRL_C_CAN_LAND_IN_THREADING),
+        (signal.SIGINT, "interrupted"),
     ],
 )
 def test_sigterm_stops_a_backup_like_ctrl_c_exit_130_lock_released_nothing_saved(
@@ -153,6 +143,7 @@ def test_sigterm_stops_a_backup_like_ctrl_c_exit_130_lock_released_nothing_saved
         env={**os.environ, **cli_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - it only resets one signal
     ) as running:
         _held_lock(locks, running)
         running.send_signal(signum)
@@ -168,6 +159,84 @@ def test_sigterm_stops_a_backup_like_ctrl_c_exit_130_lock_released_nothing_saved
     assert one_document(cli("--json", "snapshots").stdout) == []
     checked = cli("check")
     assert checked.code == 0, checked
+
+
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C not ignored, even when the tests run in a background shell (which
+    starts its jobs with SIGINT ignored, and Python keeps it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _silent_backup(cli_env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
+    """A backup of a program that holds its output open and writes nothing: no safe point comes."""
+    pid_file = tmp_path / "producer.pid"
+    script = f"echo $$ > {pid_file}; exec sleep 300"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "lifeboat", "backup", "command", "--name", "quiet.out", "--", "sh", "-c", script],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,  # noqa: PLW1509 - it only resets one signal
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert running.poll() is None, running.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return running
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_one_sigterm_ends_a_backup_whose_program_went_silent_within_the_grace(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The first SIGTERM asks for a stop at a safe point; a program that writes nothing never
+    gives one, so after the grace (app/cli/interrupts.py STOP_GRACE) Lifeboat stops it itself."""
+    from lifeboat.app.cli.interrupts import STOP_GRACE
+
+    assert cli("init", *SMALL_KDF).code == 0
+    running = _silent_backup(cli_env, tmp_path)
+    producer = int((tmp_path / "producer.pid").read_text())
+    started = time.monotonic()
+    running.send_signal(signal.SIGTERM)
+    _, stderr_bytes = running.communicate(timeout=STOP_GRACE + 60)
+    took = time.monotonic() - started
+    stderr = stderr_bytes.decode()
+    assert running.returncode == 130, stderr
+    assert "lifeboat: error: terminated by SIGTERM" in stderr
+    assert "Traceback" not in stderr
+    assert STOP_GRACE - 1 <= took < STOP_GRACE + 30, took  # waited for a safe point, then stopped
+    assert _gone(producer), "the program was left running"
+    assert one_document(cli("--json", "snapshots").stdout) == []
+    assert os.listdir(Path(cli_env["LIFEBOAT_REPO"]) / "locks") == []
+
+
+def test_a_second_ctrl_c_stops_at_once(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    from lifeboat.app.cli.interrupts import STOP_GRACE
+
+    assert cli("init", *SMALL_KDF).code == 0
+    running = _silent_backup(cli_env, tmp_path)
+    producer = int((tmp_path / "producer.pid").read_text())
+    started = time.monotonic()
+    while running.poll() is None and time.monotonic() - started < STOP_GRACE + 60:
+        running.send_signal(signal.SIGINT)  # again and again, as a user does (two at once are one signal)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running.wait(timeout=0.2)
+    took = time.monotonic() - started
+    _, stderr_bytes = running.communicate(timeout=60)
+    stderr = stderr_bytes.decode()
+    assert running.returncode == 130, stderr
+    assert took < STOP_GRACE / 2, f"the second Ctrl-C did not stop it at once ({took:.1f}s)"
+    assert stderr.splitlines()[-2] == "lifeboat: error: interrupted", stderr
+    assert _gone(producer)
+    assert one_document(cli("--json", "snapshots").stdout) == []
 
 
 # --- a closed pipe -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_a_plan_names_the_archives_and_refuses_an_existing_database(setup: Setup
     assert other.psql("SELECT count(*) FROM pg_database WHERE datname IN ('appdb', 'shopdb')") == "0"
 
     real, refused = setup.restore("--database", "appdb"), setup.restore("--database", "appdb", "--plan")
-    assert refused.code == real.code == 2, refused
+    assert refused.code == real.code == 1, refused
     assert 'database "appdb" already exists' in refused.stderr and refused.stderr == real.stderr
 
     sql = setup.world.base / "appdb.sql"

@@ -98,3 +98,23 @@ def test_anchors_are_records_in_the_repository(tmp_path: Path, local_repo: Repos
     found = list_anchors(local_repo, log=head.log, host="db1", path=str(log.path.absolute()))
     assert found.own == [] and [a.seq for a in found.replaced] == [5]
     assert [f.kind for f in log.verify(found.own, found.replaced).findings or []] == ["rewritten"]
+
+
+def test_the_audit_section_of_the_configuration(tmp_path: Path) -> None:
+    from lifeboat.app.observability.audit import audit_path
+    from lifeboat.config.loader import parse_config
+    from lifeboat.errors import ConfigError
+
+    default = parse_config("{}")
+    assert (default.audit.path, default.audit.anchor_every, default.audit.required) == (None, 100, False)
+    assert audit_path(default, tmp_path) == tmp_path / "audit.jsonl"
+    assert audit_path(None, tmp_path) == tmp_path / "audit.jsonl"
+    set_ = parse_config("audit: {path: /var/log/lifeboat/audit.jsonl, anchor_every: 0, required: true}")
+    assert audit_path(set_, tmp_path) == Path("/var/log/lifeboat/audit.jsonl")
+    assert set_.audit.required and set_.audit.anchor_every == 0
+    for bad, key in [
+        ("audit: {path: relative.jsonl}", "audit.path"),
+        ("audit: {anchor_every: -1}", "audit.anchor_every"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            parse_config(bad)

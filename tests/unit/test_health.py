@@ -170,6 +170,27 @@ def test_nagios_line_and_perfdata() -> None:
     assert "'repository_free_bytes'=1000;;;0" in perf
 
 
+def test_nagios_line_fits_nrpe_v2_with_whole_data_the_worst_sources_first() -> None:
+    sources = []
+    for i in range(80):  # far more than 1 KiB of performance data
+        name = f"tenant-database-number-{i:03}-with-a-long-name"
+        age = timedelta(hours=3) if i == 77 else timedelta(minutes=1)
+        source = SourceHealth(name, "files", True, timedelta(hours=1), newest_restorable=NOW - age, snapshots=1)
+        source.checks.append(judge_rpo(name, source.newest_restorable, source.rpo, NOW))
+        sources.append(source)
+    repository = RepositoryHealth(location="/srv/repo", reachable=True, free_bytes=1000, size_bytes=4000)
+    report = HealthReport(time=NOW, repository=repository, sources=sources, seconds=0.5)
+
+    line = status_line(report)
+
+    assert len(line.encode()) <= 1024 and "\n" not in line
+    assert line.startswith("LIFEBOAT CRITICAL - tenant-database-number-077-with-a-long-name: ")
+    perf = line.split(" | ", 1)[1].split(" ")
+    assert perf[0] == "'tenant-database-number-077-with-a-long-name_rpo_age_seconds'=10800;2880;3600;0"
+    assert all(p.count("=") == 1 and p.endswith(";0") for p in perf)  # every datum whole
+    assert len(perf) < 80
+
+
 def test_prometheus_text_parses(tmp_path: Path) -> None:
     report = _report()
     families = {f.name: f for f in text_string_to_metric_families(exposition(MetricsInput(health=report)))}

@@ -152,6 +152,7 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._cancelled = threading.Event()
+        self._noticed = threading.Event()
         self.reason = ""
 
     def cancel(self, reason: str = "") -> None:
@@ -162,9 +163,15 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
+    @property
+    def noticed(self) -> bool:
+        """Whether the operation reached a safe point since it was cancelled (it is stopping)."""
+        return self._noticed.is_set()
+
     def check(self) -> None:
         """Raise :class:`~lifeboat.errors.Cancelled` once the operation was asked to stop."""
         if self._cancelled.is_set():
+            self._noticed.set()
             why = f" ({self.reason})" if self.reason else ""
             raise Cancelled(f"cancelled{why}")
 

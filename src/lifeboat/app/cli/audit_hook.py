@@ -14,6 +14,7 @@ run. ``wal-push`` and ``wal-fetch`` are not recorded: PostgreSQL runs them once 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ from lifeboat.errors import ExitCode, LifeboatError
 
 if TYPE_CHECKING:
     from lifeboat.app.cli.context import CliContext
+    from lifeboat.app.cli.interrupts import Signals
     from lifeboat.app.observability.audit import AuditLog
 
 EXEMPT = frozenset({"wal-push", "wal-fetch"})  # PostgreSQL's per-segment commands
-AUDIT_FILE = "audit.jsonl"
+DEFAULT_ANCHOR_EVERY = 100  # as config/model.py AuditConfig
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,20 @@ def settings(state: CliContext) -> AuditSettings:
 
     The configuration file is read here on its own: one that cannot be read gives the default
     log, and the command itself reports the file's problem as it always has."""
-    default = AuditSettings(f"{state.state_directory()}/{AUDIT_FILE}", 100, False)
-    if not state.config_path:
-        return default
-    try:
-        from lifeboat.config.loader import load_config
+    from lifeboat.app.observability.audit import audit_path
 
-        audit = load_config(state.config_path).audit
-    except LifeboatError:
-        return default
-    return AuditSettings(audit.path or default.path, audit.anchor_every, audit.required)
+    config = None
+    if state.config_path:
+        try:
+            from lifeboat.config.loader import load_config
+
+            config = load_config(state.config_path)
+        except LifeboatError:
+            config = None
+    path = str(audit_path(config, state.state_directory()))
+    if config is None:
+        return AuditSettings(path, DEFAULT_ANCHOR_EVERY, False)
+    return AuditSettings(path, config.audit.anchor_every, config.audit.required)
 
 
 def action_of(ctx: click.Context, routed_kinds: Mapping[tuple[str, str], str]) -> str:
@@ -92,14 +98,24 @@ def arguments_of(ctx: click.Context, state: CliContext) -> dict[str, Any]:
     return found
 
 
-def error_line(exc: BaseException | None) -> str | None:
-    """The one line an entry keeps of the error that ended a command."""
+def error_line(exc: BaseException | None, signals: Signals | None = None) -> str | None:
+    """The one line an entry keeps of the error that ended a command: what the command printed
+    (app/cli/main.py ``report``), an operation cancelled by a signal as the interrupt it was."""
     from lifeboat.app.cli.interrupts import Terminated
     from lifeboat.app.cli.output import one_line
-    from lifeboat.errors import cli_flag, describe
+    from lifeboat.errors import Cancelled, cli_flag, describe
 
     if exc is None:
         return None
+    behind: BaseException | None = exc
+    for _ in range(32):  # an interrupt another error was raised while unwinding from
+        if behind is None or isinstance(behind, KeyboardInterrupt):
+            break
+        behind = behind.__context__
+    if isinstance(behind, KeyboardInterrupt):
+        exc = behind
+    if isinstance(exc, Cancelled) and signals is not None and (interruption := signals.interruption()):
+        exc = interruption
     if isinstance(exc, Terminated):
         return "terminated by SIGTERM"
     if isinstance(exc, KeyboardInterrupt):
@@ -163,12 +179,13 @@ class Recorded:
         elif isinstance(exc, click.exceptions.Exit):
             code, cause = exc.exit_code, exc.__context__
         elif isinstance(exc, SystemExit):
-            code, cause = (exc.code if isinstance(exc.code, int) else 1), None
+            code, cause = (exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1), None
         elif isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
             code, cause = int(ExitCode.INTERRUPTED), exc
         else:
             code, cause = int(ExitCode.ERROR), exc
-        self._record(code, cause if code != 0 else None)
+        with contextlib.suppress(KeyboardInterrupt):  # another Ctrl-C as the command ends: it keeps its own code
+            self._record(code, cause if code != 0 else None)
 
     def _record(self, code: int, cause: BaseException | None) -> None:
         from lifeboat.app.observability.audit import Actor, os_user
@@ -180,7 +197,7 @@ class Recorded:
                 actor=Actor(os_user()),
                 action=self.action,
                 arguments=self.arguments,
-                result={"status": status_of(code), "exit_code": code, "error": error_line(cause)},
+                result={"status": status_of(code), "exit_code": code, "error": error_line(cause, self.state.signals)},
             )
         except LifeboatError as exc:
             warn(f"the audit log is not written: {exc.message}")

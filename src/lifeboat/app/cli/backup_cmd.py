@@ -143,7 +143,7 @@ def _run(state: CliContext, job: SourceBackup) -> None:
     out = state.output
     repo = state.open_repository()
     stops = programs_stop_with_us() if job.kind.runs_programs else contextlib.nullcontext()
-    with stops, viewed(out, style=state.progress_style) as (events, view):
+    with stops, viewed(out, style=state.progress_style, signals=state.signals) as (events, view):
         result = run_backup(repo, job, events=events)
     if state.json:
         out.emit_json(view.result)

@@ -38,7 +38,7 @@ def command(
 
     repo = state.open_repository(read_only=no_lock)
     wait = state.lock_wait(lock_wait)
-    with viewed(out, style=state.progress_style) as (events, _view):
+    with viewed(out, style=state.progress_style, signals=state.signals) as (events, _view):
         result = check(repo, read_data=subset, use_lock=not no_lock, lock_wait=wait, events=events)
     if state.json:
         out.emit_json(result.to_json())

@@ -14,6 +14,7 @@ from lifeboat.app.cli.output import Output
 from lifeboat.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    from lifeboat.app.cli.interrupts import Signals
     from lifeboat.config.model import LifeboatConfig, RepositoryConfig
     from lifeboat.repository.repo import Repository
 
@@ -73,12 +74,22 @@ class CliContext:
     verbose: int = 0
     output: Output = field(default_factory=Output)
     progress_style: str = ""  # LIFEBOAT_PROGRESS: "lines" prints each step of an operation as a line
+    signals: Signals | None = None  # Ctrl-C and SIGTERM cancel the running operation (app/cli/interrupts.py)
     _config: LifeboatConfig | None = None
     _config_loaded: bool = False
     writable_repository: Repository | None = None  # the last opened for writing: the audit log's anchors go there
 
     @classmethod
-    def create(cls, *, repo: str | None, config_path: str | None, json: bool, quiet: bool, verbose: int) -> CliContext:
+    def create(
+        cls,
+        *,
+        repo: str | None,
+        config_path: str | None,
+        json: bool,
+        quiet: bool,
+        verbose: int,
+        signals: Signals | None = None,
+    ) -> CliContext:
         return cls(
             repo=repo or os.environ.get(ENV_REPO) or None,
             config_path=config_path or os.environ.get(ENV_CONFIG) or None,
@@ -87,6 +98,7 @@ class CliContext:
             verbose=verbose,
             output=Output(json_mode=json, quiet=quiet, verbose=verbose),
             progress_style=os.environ.get(ENV_PROGRESS, ""),
+            signals=signals,
         )
 
     # --- configuration ---------------------------------------------------------------------

@@ -136,7 +136,7 @@ def _copy(
     wait = resolve_lock_wait(lock_wait, state.named_repository(destination)[1])
     src = state.open_repository_at(origin, state.from_passphrase, read_only=False)
     dst = state.open_repository_at(destination, state.passphrase)
-    with viewed(state.output, style=state.progress_style) as (events, _view):
+    with viewed(state.output, style=state.progress_style, signals=state.signals) as (events, _view):
         result = copy_snapshots(
             src,
             dst,

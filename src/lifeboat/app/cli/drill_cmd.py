@@ -59,7 +59,7 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
     records: list[str | None] = []
     for name in names:
         out.info(f"drilling {name}…")
-        with viewed(out, style=state.progress_style) as (events, _view):
+        with viewed(out, style=state.progress_style, signals=state.signals) as (events, _view):
             drilled = drill_and_record(repo, name, config.sources[name], request, cache=cache, events=events)
         result = drilled.result
         records.append(drilled.record)

@@ -32,6 +32,7 @@ from lifeboat.core.events import (
 from lifeboat.core.units import format_bytes
 
 if TYPE_CHECKING:
+    from lifeboat.app.cli.interrupts import Signals
     from lifeboat.app.cli.output import Output
 
 LINES = "lines"  # LIFEBOAT_PROGRESS=lines: plain lines for each step
@@ -96,10 +97,13 @@ class EventView:
 
 
 @contextlib.contextmanager
-def viewed(output: Output, *, style: str = "", cancel: CancelToken | None = None) -> Iterator[tuple[Events, EventView]]:
-    """Events for one operation, shown by an :class:`EventView` while the block runs."""
+def viewed(output: Output, *, style: str = "", signals: Signals | None = None) -> Iterator[tuple[Events, EventView]]:
+    """Events for one operation, shown by an :class:`EventView` while the block runs; with
+    ``signals``, Ctrl-C and SIGTERM cancel the operation at its next safe point."""
     view = EventView(output, style=style)
+    token = CancelToken()
     try:
-        yield Events(view, cancel=cancel), view
+        with signals.cancelling(token) if signals is not None else contextlib.nullcontext(token):
+            yield Events(view, cancel=token), view
     finally:
         view.close()

@@ -280,7 +280,7 @@ class App(Group):
             root.add_command(group.build())
         return root
 
-    def __call__(self, *, args: list[str], prog_name: str) -> int:
+    def __call__(self, *, args: list[str], prog_name: str, obj: object = None) -> int:
         """Run the command line; returns the exit code.
 
         Every mistake click finds on the command line (an unknown option or command, a
@@ -289,7 +289,7 @@ class App(Group):
         """
         command = self.build()
         try:
-            with command.make_context(prog_name, list(args)) as ctx:
+            with command.make_context(prog_name, list(args), obj=obj) as ctx:
                 command.invoke(ctx)
         except Exit as exc:
             return exc.exit_code

@@ -56,9 +56,9 @@ from lifeboat.app.cli import (
 from lifeboat.app.cli.audit_hook import Recorded
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
-from lifeboat.app.cli.interrupts import Terminated, sigterm_interrupts
+from lifeboat.app.cli.interrupts import Signals, Terminated
 from lifeboat.app.cli.output import Output, stream_closed
-from lifeboat.errors import ExitCode, Interrupted, LifeboatError, option
+from lifeboat.errors import Cancelled, ExitCode, Interrupted, LifeboatError, option
 
 EXIT_CODES_HELP = """
 Exit codes: 0 ok · 1 error · 2 usage or configuration · 3 partial backup (files unreadable) ·
@@ -98,20 +98,26 @@ def main_options(
     verbose: Annotated[int, Option("--verbose", "-v", count=True, help="More detail; tracebacks.")] = 0,
     version: Annotated[bool, Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
-    ctx.obj = CliContext.create(repo=repo, config_path=config, json=json_output, quiet=quiet, verbose=verbose)
+    signals = ctx.obj if isinstance(ctx.obj, Signals) else None  # given by main(): Ctrl-C and SIGTERM
+    ctx.obj = CliContext.create(
+        repo=repo, config_path=config, json=json_output, quiet=quiet, verbose=verbose, signals=signals
+    )
 
 
 class OutputClosed(Exception):
     """The reader of stdout or stderr went away (``lifeboat ls | head -1``)."""
 
 
-def report(output: Output, exc: BaseException, *, exit_code: int | None = None) -> int:
+def report(output: Output, exc: BaseException, *, exit_code: int | None = None, signals: Signals | None = None) -> int:
     """Print ``exc`` the one way every error is printed; returns the exit code (its own,
-    unless ``exit_code`` is given)."""
+    unless ``exit_code`` is given). An operation cancelled because of a signal is reported
+    as the interrupt it was."""
     if isinstance(exc, BrokenPipeError) and (stream_closed(sys.stdout) or stream_closed(sys.stderr)):
         raise OutputClosed from None
     exc = _interrupt_behind(exc) or exc
-    if isinstance(exc, Terminated):
+    if isinstance(exc, Cancelled) and signals is not None and (interruption := signals.interruption()):
+        exc = interruption
+    elif isinstance(exc, Terminated):
         exc = Interrupted("terminated by SIGTERM")
     elif isinstance(exc, KeyboardInterrupt):
         exc = Interrupted("interrupted")
@@ -150,15 +156,13 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, Context)), None)
         state: CliContext = ctx.obj if ctx is not None and isinstance(ctx.obj, CliContext) else CliContext()
-        with Recorded(
-            click.get_current_context(silent=True), state, ROUTED_KINDS
-        ):  # the audit log's entry (docs/audit.md)
+        with Recorded(click.get_current_context(silent=True), state, ROUTED_KINDS):  # its audit entry (docs/audit.md)
             try:
                 return fn(*args, **kwargs)
             except (Exit, Abort, SystemExit, GeneratorExit):
                 raise
             except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
-                raise Exit(report(state.output, exc)) from None
+                raise Exit(report(state.output, exc, signals=state.signals)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -316,14 +320,15 @@ def _display(error: LifeboatError) -> LifeboatError:
     return error
 
 
-def run(argv: list[str]) -> int:
-    """Run one command line (after :func:`route`); returns the exit code."""
+def run(argv: list[str], signals: Signals | None = None) -> int:
+    """Run one command line (after :func:`route`); returns the exit code. ``signals`` routes
+    Ctrl-C and SIGTERM to the running operation (installed by :func:`main`)."""
     with contextlib.suppress(AttributeError, ValueError):
         # A file name that is not UTF-8 is printed as its own bytes (as ls does), whatever the locale.
         sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     try:
         try:
-            code = app(args=argv, prog_name="lifeboat")
+            code = app(args=argv, prog_name="lifeboat", obj=signals)
         except OutputClosed:
             raise
         except LifeboatError as exc:  # the command line itself was wrong
@@ -336,7 +341,7 @@ def run(argv: list[str]) -> int:
         except (SystemExit, GeneratorExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - every error leaves as one line
-            code = report(Output(json_mode=wants_json(argv)), exc)
+            code = report(Output(json_mode=wants_json(argv)), exc, signals=signals)
         sys.stdout.flush()
     except (OutputClosed, BrokenPipeError):
         return _closed()
@@ -371,8 +376,8 @@ def main() -> None:
     argv = route(sys.argv[1:])
     if command_of(argv) in walcall.COMMANDS:  # PostgreSQL's commands keep its signal conventions
         sys.exit(run(argv))
-    with sigterm_interrupts():  # SIGTERM unwinds like Ctrl-C: locks released, exit 130
-        code = run(argv)
+    with Signals().installed() as signals:  # Ctrl-C and SIGTERM stop at a safe point: exit 130
+        code = run(argv, signals)
     sys.exit(code)
 
 

@@ -53,7 +53,7 @@ def run_prune(
     from lifeboat.app.cli.eventview import viewed
     from lifeboat.operations.maintenance import prune
 
-    with viewed(state.output, style=state.progress_style) as (events, _view):
+    with viewed(state.output, style=state.progress_style, signals=state.signals) as (events, _view):
         return prune(
             repo,
             now=repo.clock(),

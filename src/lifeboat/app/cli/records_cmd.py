@@ -13,7 +13,9 @@ from lifeboat.app.cli.options import NoLockOpt
 
 def command(
     ctx: Context,
-    kind: Annotated[str | None, Option("--kind", help="Only records of this kind (verify, drill).")] = None,
+    kind: Annotated[
+        str | None, Option("--kind", help="Only records of this kind (verify, drill, audit-anchor).")
+    ] = None,
     source: Annotated[str | None, Option("--source", help="Only records of this source.")] = None,
     no_lock: NoLockOpt = False,
 ) -> None:

@@ -207,7 +207,7 @@ def restore_through(
             ),
         )
     stops = programs_stop_with_us() if chosen.runs_programs else contextlib.nullcontext()
-    with stops, viewed(state.output, style=state.progress_style) as (events, _view):
+    with stops, viewed(state.output, style=state.progress_style, signals=state.signals) as (events, _view):
         return restore_source(
             repo,
             chosen,

@@ -27,6 +27,7 @@ from lifeboat.core.auditchain import Anchor, Verification, anchor_due, entry_lin
 from lifeboat.errors import LifeboatError
 
 if TYPE_CHECKING:
+    from lifeboat.config.model import LifeboatConfig
     from lifeboat.repository.repo import Repository
 
 FILE_MODE = 0o600
@@ -98,9 +99,36 @@ def _all_lines(fd: int) -> list[bytes]:
     return (data[:-1] if data.endswith(b"\n") else data).split(b"\n") if data else []
 
 
+def _first_line(fd: int) -> bytes | None:
+    """The first line of the file open on ``fd`` (without its newline); None when it is empty."""
+    data = b""
+    offset = 0
+    while b"\n" not in data:
+        chunk = os.pread(fd, _TAIL_BLOCK, offset)
+        if not chunk:
+            break
+        data += chunk
+        offset += len(chunk)
+    return data.split(b"\n", 1)[0] if data else None
+
+
 def _ends_with_newline(fd: int) -> bool:
     end = os.lseek(fd, 0, os.SEEK_END)
     return end == 0 or os.pread(fd, 1, end - 1) == b"\n"
+
+
+AUDIT_FILE = "audit.jsonl"
+
+
+def audit_path(config: LifeboatConfig | None, state_directory: str | os.PathLike[str]) -> Path:
+    """The log's path: the configuration's ``audit.path``, else ``<state directory>/audit.jsonl``."""
+    configured = config.audit.path if config is not None else None
+    return Path(configured) if configured else Path(state_directory) / AUDIT_FILE
+
+
+def configured_log(config: LifeboatConfig | None, state_directory: str | os.PathLike[str]) -> AuditLog:
+    """The audit log a front end (the CLI, the daemon) appends to."""
+    return AuditLog(audit_path(config, state_directory))
 
 
 class AuditLog:
@@ -215,11 +243,13 @@ class AuditLog:
         """The chain's head as an anchor (None: an empty log, or one whose first line is not entry 1)."""
         if not self.path.exists():
             return None
-        lines = self.lines()
-        if not lines:
+        with self._reading() as fd:  # the first and the last line only: a log grows for years
+            first_line = _first_line(fd)
+            last_line = _last_line(fd)
+        if first_line is None or last_line is None:
             return None
         try:
-            first, last = json.loads(lines[0]), json.loads(lines[-1])
+            first, last = json.loads(first_line), json.loads(last_line)
             if first.get("seq") != 1:
                 return None
             return Anchor(
@@ -277,4 +307,14 @@ class AuditLog:
         return self.anchor(repo)
 
 
-__all__ = ["DEFAULT_ANCHOR_EVERY", "FILE_MODE", "Actor", "AuditError", "AuditLog", "os_user"]
+__all__ = [
+    "AUDIT_FILE",
+    "DEFAULT_ANCHOR_EVERY",
+    "FILE_MODE",
+    "Actor",
+    "AuditError",
+    "AuditLog",
+    "audit_path",
+    "configured_log",
+    "os_user",
+]

@@ -4,13 +4,18 @@
 
 The exit code is the state's value (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Performance data
 follow the plugin guidelines: ``'label'=value[UOM];[warn];[crit];[min];[max]``, labels quoted,
-a quote inside a label doubled, an unknown value written ``U``.
+a quote inside a label doubled, an unknown value written ``U``. The line fits NRPE v2's
+1,024 bytes (:data:`LINE_LIMIT`): a long headline is cut with "…" and the performance data
+that do not fit are left out whole (worst sources' first; a datum is never cut in half).
 """
 
 from __future__ import annotations
 
 from lifeboat.core.health import READY_BACKLOG_WARNING, RPO_WARNING_FRACTION
 from lifeboat.operations.health import HealthReport
+
+LINE_LIMIT = 1024  # bytes NRPE v2 passes on (later versions pass more; a short line suits them too)
+HEADLINE_LIMIT = 400  # bytes of the headline, so some performance data always fit
 
 
 def _label(text: str) -> str:
@@ -32,7 +37,7 @@ def perfdata(report: HealthReport) -> list[str]:
     """The performance data of ``report``: per source its restorable point's age against rpo,
     PostgreSQL's archiver failures and backlog; the repository's free bytes and stale locks."""
     data: list[str] = []
-    for source in report.sources:
+    for source in sorted(report.sources, key=lambda s: -int(s.state)):  # the worst first: they survive a cut
         rpo = source.rpo.total_seconds() if source.rpo is not None else None
         age = None
         if source.newest_restorable is not None:
@@ -53,10 +58,27 @@ def perfdata(report: HealthReport) -> list[str]:
     return data
 
 
-def status_line(report: HealthReport) -> str:
-    """The plugin's one line: ``LIFEBOAT <STATE> - <what> | <perfdata>``."""
-    text = report.headline().replace("|", "/").replace("\n", " ")
-    return f"LIFEBOAT {report.state.name} - {text} | {' '.join(perfdata(report))}"
+def _cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` UTF-8 bytes, ending with "…" when cut."""
+    if len(text.encode()) <= limit:
+        return text
+    kept = text.encode()[: limit - len("…".encode())].decode(errors="ignore")
+    return kept.rstrip() + "…"
+
+
+def status_line(report: HealthReport, *, limit: int = LINE_LIMIT) -> str:
+    """The plugin's one line: ``LIFEBOAT <STATE> - <what> | <perfdata>``, at most ``limit`` bytes."""
+    text = _cut(report.headline().replace("|", "/").replace("\n", " "), HEADLINE_LIMIT)
+    line = f"LIFEBOAT {report.state.name} - {text}"
+    data: list[str] = []
+    size = len(line.encode()) + len(" | ")
+    for datum in perfdata(report):
+        extra = len(datum.encode()) + (1 if data else 0)
+        if size + extra > limit:
+            break
+        data.append(datum)
+        size += extra
+    return f"{line} | {' '.join(data)}" if data else line
 
 
 def unknown_line(message: str) -> str:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from lifeboat.core.drill import (
@@ -145,15 +146,26 @@ RUNNERS: dict[str, Callable[[Drill], None]] = {
 # --- the time limit ------------------------------------------------------------------------
 
 
+class _TimeLimitReached(KeyboardInterrupt):
+    """Raised on the main thread when the drill's time limit is reached (unwinds like Ctrl-C)."""
+
+
+def _reached(signum: int, frame: FrameType | None) -> None:
+    raise _TimeLimitReached
+
+
 @contextlib.contextmanager
 def _time_limit(seconds: float, events: Events) -> Iterator[threading.Event]:
     """While the block runs, stop it after ``seconds``: the cancel token is set, and on the main
-    thread SIGINT is delivered to it (this thread only, not the programs it runs), so a wait for
-    a program or a recovery ends too, as Ctrl-C ends it, and everything is torn down on the way
-    out. The event yielded says the limit was reached."""
+    thread SIGALRM is delivered to it (this thread only, not the programs it runs) and raises,
+    so a wait for a program, a query or a recovery ends too, as Ctrl-C would end it, and
+    everything is torn down on the way out. Its own signal, not SIGINT: the command line routes
+    SIGINT to the cancel token (app/cli/interrupts.py), which alone would not end a blocked wait.
+    The event yielded says the limit was reached."""
     expired = threading.Event()
     done = threading.Event()
     main = threading.main_thread().ident if threading.current_thread() is threading.main_thread() else None
+    previous = signal.signal(signal.SIGALRM, _reached) if main is not None else None
 
     def watch() -> None:
         if done.wait(seconds):
@@ -161,7 +173,7 @@ def _time_limit(seconds: float, events: Events) -> Iterator[threading.Event]:
         expired.set()
         events.cancel.cancel("over the time limit")
         if main is not None and not done.is_set():
-            signal.pthread_kill(main, signal.SIGINT)
+            signal.pthread_kill(main, signal.SIGALRM)
 
     watcher = threading.Thread(target=watch, name="drill-time-limit", daemon=True)
     watcher.start()
@@ -169,4 +181,12 @@ def _time_limit(seconds: float, events: Events) -> Iterator[threading.Event]:
         yield expired
     finally:
         done.set()
+        if main is not None:
+            signal.signal(signal.SIGALRM, _late)  # an alarm sent as the block ended is dropped
         watcher.join(timeout=5)
+        if main is not None:
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _late(signum: int, frame: FrameType | None) -> None:
+    return

@@ -20,7 +20,7 @@ from typing import Any
 
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import Node
-from lifeboat.errors import IntegrityError, LifeboatError, SourceError, UsageError, option
+from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, SourceError, UsageError, option
 from lifeboat.sources.base import RestoreContext
 from lifeboat.sources.command.restore import consume
 from lifeboat.sources.command.spec import ProgramSpec
@@ -234,7 +234,7 @@ def _refuse_existing(server: Server, targets: dict[str, str], plan: RestorePlan)
         return
     for target in targets.values():
         if server.exists(target):
-            raise UsageError(
+            raise RestoreRefused(
                 f'database "{target}" already exists on {server.describe()}',
                 hint=f"{option('force')} restores into it ({option('clean')} drops its objects first); "
                 f"{option('as')} NEWNAME restores under another name",
