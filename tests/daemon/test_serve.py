@@ -101,24 +101,28 @@ def test_a_failing_job_is_recorded_retried_with_backoff_and_the_daemon_goes_on(w
     assert served.wait_exit() == 0
 
 
-def test_a_run_over_its_timeout_is_cancelled_and_recorded_timed_out(world: World) -> None:
+def test_a_run_over_its_timeout_is_timed_out_and_due_runs_meanwhile_are_coalesced(world: World) -> None:
     world.write_config(
         """  slow:
     type: command
     command: [sh, -c, "while true; do head -c 65536 /dev/zero; sleep 0.05; done"]
     schedule:
-      backup: {every: 1h, timeout: 2s}
+      backup: {every: 1s, timeout: 3s}
 """
     )
     served = world.serve()
-    finished = served.wait_logged("run finished", job="backup:slow")[0]
-    assert finished["status"] == "timed-out" and finished["error"] == "timed out after 2 s"
-    run = world.runs("backup:slow")[0]
-    assert (run.status, run.exit_code) == ("timed-out", 130)
-    assert 2 <= (run.finished - run.started).total_seconds() < 30  # type: ignore[operator]
-    assert world.cli("snapshots", "--json").stdout.strip() in ("[]", "")
+    finished = served.wait_logged("run finished", count=2, job="backup:slow")
+    assert [(f["status"], f["error"]) for f in finished[:2]] == [("timed-out", "timed out after 3 s")] * 2
+    skipped = served.logged("run skipped", job="backup:slow")
+    assert skipped and skipped[0]["reason"] == "the previous run of this job is still running"
     served.signal(signal.SIGTERM)
     assert served.wait_exit() == 0
+    runs = world.runs("backup:slow")
+    assert [(r.status, r.exit_code) for r in runs[:2]] == [("timed-out", 130)] * 2
+    assert 3 <= (runs[0].finished - runs[0].started).total_seconds() < 30  # type: ignore[operator]
+    for earlier, later in zip(runs, runs[1:], strict=False):  # never two at once: each starts after the last ended
+        assert earlier.finished is not None and later.started >= earlier.finished
+    assert world.cli("snapshots", "--json").stdout.strip() in ("[]", "")
     assert world.cli("check").code == 0
 
 
