@@ -4,6 +4,7 @@ are recorded, failures are retried and never stop the daemon, timeouts, /healthz
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -120,7 +121,7 @@ def test_a_run_over_its_timeout_is_timed_out_and_due_runs_meanwhile_are_coalesce
     runs = world.runs("backup:slow")
     assert [(r.status, r.exit_code) for r in runs[:2]] == [("timed-out", 130)] * 2
     assert 3 <= (runs[0].finished - runs[0].started).total_seconds() < 30  # type: ignore[operator]
-    for earlier, later in zip(runs, runs[1:], strict=False):  # never two at once: each starts after the last ended
+    for earlier, later in itertools.pairwise(runs):  # never two at once: each starts after the last ended
         assert earlier.finished is not None and later.started >= earlier.finished
     assert world.cli("snapshots", "--json").stdout.strip() in ("[]", "")
     assert world.cli("check").code == 0
