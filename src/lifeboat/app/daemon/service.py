@@ -234,37 +234,44 @@ class Daemon:
 
     # --- the loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
-        next_archiving = self._clock()
-        next_health = self._clock()
+        self._next_archiving = self._clock()
+        self._next_health = self._clock()
         while self._stop_signal is None:
             self._last_tick = time.monotonic()
-            if self._reload_requested:
-                self._reload_requested = False
-                self._reload()
-            now = self._clock()
-            with self._lock:
-                fires = self._timetable.due(now)
-                handled = self._timetable.take_handled()
-            for job, fire_time in handled.items():
-                try:
-                    self._catalog.set_last_fire(job, fire_time)
-                except Exception as exc:  # noqa: BLE001 - logged; the schedule goes on
-                    self._log.error("catalog write failed", action="set_last_fire", error=str(exc))
-            for fire in fires:
-                self._fire(fire)
-            if now >= next_archiving:
-                next_archiving = now + timedelta(seconds=self._settings.archiving_check)
-                if self._archiving.watched:
-                    _background("archiving", self._archiving.check)
-            if now >= next_health:
-                next_health = now + timedelta(seconds=self._settings.health_check)
-                _background("health", self._check_health)
-            with self._lock:
-                wake = self._timetable.wake_at()
-            times = [next_archiving, next_health, now + timedelta(seconds=HEARTBEAT)]
-            if wake is not None:
-                times.append(wake)
-            self._waker.wait((min(times) - self._clock()).total_seconds())
+            try:
+                wake = self._turn()
+            except Exception as exc:  # noqa: BLE001 - a fault of one turn never ends the daemon
+                self._log.error("scheduler error", error=_line(exc), retry_seconds=HEARTBEAT)
+                wake = self._clock() + timedelta(seconds=HEARTBEAT)
+            self._waker.wait((wake - self._clock()).total_seconds())
+
+    def _turn(self) -> datetime:
+        """One turn of the loop: a pending reload, what is due, the checks; when to wake next."""
+        if self._reload_requested:
+            self._reload_requested = False
+            self._reload()
+        now = self._clock()
+        with self._lock:
+            fires = self._timetable.due(now)
+            handled = self._timetable.take_handled()
+        for job, fire_time in handled.items():
+            try:
+                self._catalog.set_last_fire(job, fire_time)
+            except Exception as exc:  # noqa: BLE001 - logged; the schedule goes on
+                self._log.error("catalog write failed", action="set_last_fire", error=_line(exc))
+        for fire in fires:
+            self._fire(fire)
+        if now >= self._next_archiving:
+            self._next_archiving = now + timedelta(seconds=self._settings.archiving_check)
+            if self._archiving.watched:
+                _background("archiving", self._archiving.check)
+        if now >= self._next_health:
+            self._next_health = now + timedelta(seconds=self._settings.health_check)
+            _background("health", self._check_health)
+        with self._lock:
+            wake = self._timetable.wake_at()
+        times = [self._next_archiving, self._next_health, now + timedelta(seconds=HEARTBEAT)]
+        return min([*times, wake] if wake is not None else times)
 
     def _fire(self, fire: Fire) -> None:
         timing = fire.job.timing
