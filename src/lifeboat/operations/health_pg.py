@@ -133,6 +133,14 @@ def probe_cluster(
     return probe
 
 
+def probe_source(config: Any) -> ClusterProbe:
+    """Ask the live cluster of the postgres source ``config``: its configured connection over
+    libpq's PG* variables, and its configured spool (``health`` and the daemon's archiving watch)."""
+    from lifeboat.sources.postgres.kind import connection_for
+
+    return probe_cluster(connection_for(config, {}), configured_spool=getattr(config, "wal_spool_dir", None))
+
+
 def _spool_queue(pg_wal: Path, ready: list[str], bases: list[Path]) -> SpoolQueue:
     """Which ready files no spool below ``bases`` has stored, which failed, and the last failure."""
     stored: set[str] = set()

@@ -283,6 +283,34 @@ def _base_backups(snapshots: list[Snapshot]) -> list[BaseBackup]:
     return found
 
 
+def verify_and_record(
+    repo: Repository,
+    refs: Iterable[str] = (),
+    *,
+    selection: SnapshotFilter | None = None,
+    every: bool = False,
+    events: Events | None = None,
+    configs: Mapping[str, Any] | None = None,
+    environment: Mapping[str, str] | None = None,
+    options: VerifyOptions | None = None,
+    cache: RecordCache | None = None,
+) -> VerifyReport:
+    """What ``lifeboat verify`` and the daemon's verify job do: :func:`verify_snapshots` under
+    the repository's lock, then :func:`record_report` keeps the results in the repository."""
+    report = verify_snapshots(
+        repo,
+        refs,
+        selection=selection,
+        every=every,
+        use_lock=True,
+        events=events,
+        configs=configs,
+        environment=environment,
+        options=options,
+    )
+    return record_report(repo, report, cache=cache, options=options)
+
+
 def record_report(
     repo: Repository, report: VerifyReport, *, cache: RecordCache | None = None, options: VerifyOptions | None = None
 ) -> VerifyReport:

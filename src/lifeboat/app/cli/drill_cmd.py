@@ -25,9 +25,9 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
     from lifeboat.app.cli.eventview import viewed
     from lifeboat.app.cli.pg_options import server_command
     from lifeboat.core.drill import DrillTarget, worst
-    from lifeboat.errors import ExitCode, LifeboatError, StorageError, UsageError
+    from lifeboat.errors import ExitCode, LifeboatError, UsageError
     from lifeboat.operations.backup import default_workers
-    from lifeboat.operations.drill import DrillRequest, drill_source, drillable, record_drill
+    from lifeboat.operations.drill import DrillRequest, drill_and_record, drillable
     from lifeboat.operations.records import record_cache
 
     state: CliContext = ctx.obj
@@ -60,12 +60,11 @@ def command(ctx: Context, source: SourcesOpt = None, target: TargetOpt = None) -
     for name in names:
         out.info(f"drilling {name}…")
         with viewed(out, style=state.progress_style, signals=state.signals) as (events, _view):
-            result = drill_source(repo, name, config.sources[name], request, events=events)
-        try:
-            records.append(record_drill(repo, result, cache))
-        except StorageError as exc:
-            records.append(None)
-            out.info(f"warning: the drill of {name} was not recorded in the repository: {exc.message}")
+            drilled = drill_and_record(repo, name, config.sources[name], request, cache=cache, events=events)
+        result = drilled.result
+        records.append(drilled.record)
+        if drilled.not_recorded is not None:
+            out.info(f"warning: the drill of {name} was not recorded in the repository: {drilled.not_recorded}")
         results.append(result)
         if not state.json:
             _show(state, result, records[-1])

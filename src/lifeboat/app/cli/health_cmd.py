@@ -86,14 +86,9 @@ def command(
 
 def _prober() -> Any:
     """How a postgres source's cluster is asked: its configured connection over libpq's PG* variables."""
+    from lifeboat.operations.health_pg import probe_source
 
-    def probe(config: Any) -> Any:
-        from lifeboat.operations.health_pg import probe_cluster
-        from lifeboat.sources.postgres.kind import connection_for
-
-        return probe_cluster(connection_for(config, {}), configured_spool=getattr(config, "wal_spool_dir", None))
-
-    return probe
+    return probe_source
 
 
 def _table(state: CliContext, report: HealthReport) -> None:

@@ -46,6 +46,7 @@ from lifeboat.app.cli import (
     restore_redis_cmd,
     restore_sqlite_cmd,
     schedule_cmd,
+    serve_cmd,
     snapshots_cmd,
     stats_cmd,
     unlock_cmd,
@@ -185,6 +186,7 @@ def _register() -> None:
         ("unlock", unlock_cmd),
         ("copy", copy_cmd),
         ("drill", drill_cmd),
+        ("serve", serve_cmd),
     ):
         app.command(name, help=module.__doc__)(guarded(module.command))
     for name, module in (

@@ -41,7 +41,7 @@ def command(
 ) -> None:
     from lifeboat.errors import ExitCode, IntegrityError, UsageError
     from lifeboat.operations.records import record_cache
-    from lifeboat.operations.verify import SPOT_CHECK_FILES, VerifyOptions, record_report, verify_snapshots
+    from lifeboat.operations.verify import SPOT_CHECK_FILES, VerifyOptions, verify_and_record, verify_snapshots
     from lifeboat.repository.check import DataSubset
 
     state: CliContext = ctx.obj
@@ -59,20 +59,31 @@ def command(
     options = VerifyOptions(read_data=subset, spot_check=SPOT_CHECK_FILES if spot_check is None else spot_check)
     config = state.config()
     repo = state.open_repository(read_only=no_lock)
-    report = verify_snapshots(
-        repo,
-        snapshots or (),
-        selection=snapshot_filter(source, host, tag),
-        every=every,
-        use_lock=not no_lock,
-        configs=dict(config.sources) if config is not None else None,
-        environment=state.environment(),
-        options=options,
-    )
+    selection = snapshot_filter(source, host, tag)
+    configs = dict(config.sources) if config is not None else None
     if no_lock:
+        report = verify_snapshots(
+            repo,
+            snapshots or (),
+            selection=selection,
+            every=every,
+            use_lock=False,
+            configs=configs,
+            environment=state.environment(),
+            options=options,
+        )
         report.not_recorded = "the repository was opened read-only (--no-lock)"
     else:
-        record_report(repo, report, cache=record_cache(state.state_directory(), repo), options=options)
+        report = verify_and_record(
+            repo,
+            snapshots or (),
+            selection=selection,
+            every=every,
+            configs=configs,
+            environment=state.environment(),
+            options=options,
+            cache=record_cache(state.state_directory(), repo),
+        )
     if state.json:
         out.emit_json(report.to_json())
     else:

@@ -1,4 +1,5 @@
-"""The daemon, ``lifeboat serve``: the scheduler, the job runner and the job-history catalog.
+"""The daemon, ``lifeboat serve`` (docs/daemon.md): the scheduler loop, the job runner and the
+job-history catalog.
 
 Terms: a *job* is one scheduled piece of work (``backup:db``); a *run* is one execution of
 a job (one attempt), recorded in the *catalog* with its *events* (the lines it logged); a

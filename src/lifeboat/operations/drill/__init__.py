@@ -33,13 +33,15 @@ the others (command, ldap…)
 from __future__ import annotations
 
 from lifeboat.operations.drill.context import DrillRequest, OverTimeLimit, SpaceRefused
-from lifeboat.operations.drill.records import drill_history, drill_record, record_drill
+from lifeboat.operations.drill.records import RecordedDrill, drill_and_record, drill_history, drill_record, record_drill
 from lifeboat.operations.drill.run import drill_source, drillable
 
 __all__ = [
     "DrillRequest",
     "OverTimeLimit",
+    "RecordedDrill",
     "SpaceRefused",
+    "drill_and_record",
     "drill_history",
     "drill_record",
     "drill_source",

@@ -4,8 +4,9 @@ record cache), and the history read back."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lifeboat.core.drill import (
     DrillResult,
@@ -13,7 +14,9 @@ from lifeboat.core.drill import (
 from lifeboat.repository.repo import Repository
 
 if TYPE_CHECKING:
+    from lifeboat.core.events import Events
     from lifeboat.core.records import Record
+    from lifeboat.operations.drill.context import DrillRequest
     from lifeboat.operations.records import RecordCache
 
 
@@ -45,6 +48,37 @@ def record_drill(repo: Repository, result: DrillResult, cache: RecordCache | Non
 
     saved = save_record(repo, drill_record(result, time=result.finished or repo.clock()), cache)
     return saved.id
+
+
+@dataclass(frozen=True)
+class RecordedDrill:
+    """A drill and where it was kept: ``record`` is its record's id, or None and
+    ``not_recorded`` says why the repository refused it."""
+
+    result: DrillResult
+    record: str | None
+    not_recorded: str | None = None
+
+
+def drill_and_record(
+    repo: Repository,
+    name: str,
+    config: Any,
+    request: DrillRequest,
+    *,
+    cache: RecordCache | None = None,
+    events: Events | None = None,
+) -> RecordedDrill:
+    """What ``lifeboat drill`` and the daemon's drill job do for one source: :func:`drill_source`,
+    then :func:`record_drill`; a repository that refuses the record does not fail the drill."""
+    from lifeboat.errors import StorageError
+    from lifeboat.operations.drill.run import drill_source
+
+    result = drill_source(repo, name, config, request, events=events)
+    try:
+        return RecordedDrill(result, record_drill(repo, result, cache))
+    except StorageError as exc:
+        return RecordedDrill(result, None, exc.message)
 
 
 def drill_history(

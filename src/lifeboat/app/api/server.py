@@ -1,0 +1,56 @@
+"""Serving the app with uvicorn on a thread of the daemon, on a socket bound beforehand so a
+taken or forbidden address is one clear error at start, not a log line of a dead thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+from lifeboat.errors import LifeboatError
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (raises a one-line LifeboatError)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise LifeboatError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="another process has the port, or the address is not this host's: set daemon.listen or --listen",
+        ) from None
+    sock.set_inheritable(False)
+    return sock
+
+
+class HttpServer:
+    """uvicorn serving ``app`` on ``sock`` in a thread; :meth:`stop` ends it."""
+
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        import uvicorn
+
+        self._sock = sock
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
+
+    def _run(self) -> None:
+        self._server.run(sockets=[self._sock])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()

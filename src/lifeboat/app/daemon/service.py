@@ -1,0 +1,428 @@
+"""The daemon: ``lifeboat serve``'s process (docs/daemon.md).
+
+The main thread runs the scheduler loop: it hands what is due to the runner, then sleeps on a
+self-pipe until the earliest due time, a signal, a finished run or a heartbeat — no polling.
+Signal handlers only set a flag and write one byte to the pipe:
+
+- SIGTERM / SIGINT: stop scheduling, cancel the running jobs at a safe point, wait up to
+  ``daemon.shutdown_deadline``, record them "cancelled", exit 0; a second one exits at once
+  (code 130; its runs are recorded "interrupted" at the next start);
+- SIGHUP: reload the configuration — validated first; an invalid file keeps the old one and
+  the log says why.
+
+Beside the loop: the runner's worker threads, the HTTP server's thread (/healthz, /metrics),
+and short-lived threads for the archiving watch and the health check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from lifeboat.app.daemon.archiving import ArchivingState, ArchivingWatch
+from lifeboat.app.daemon.exposition import daemon_registry
+from lifeboat.app.daemon.hooks import AlertsHook, AuditHook
+from lifeboat.app.daemon.jobs import JobContext, run_job
+from lifeboat.app.daemon.pidlock import DaemonLock
+from lifeboat.app.daemon.recorder import Recorder
+from lifeboat.app.daemon.runner import Runner, RunOutcome, RunRequest
+from lifeboat.app.daemon.settings import DaemonSettings, split_listen
+from lifeboat.app.daemon.timetable import Fire, Timetable
+from lifeboat.errors import ExitCode, LifeboatError
+
+HEARTBEAT = 30.0  # seconds: the loop wakes at least this often, so /healthz knows it is alive
+STALLED_AFTER = 3 * HEARTBEAT
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Waker:
+    """A self-pipe: :meth:`wait` sleeps until :meth:`wake` (safe in a signal handler) or a timeout."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+            os.write(self._write, b"!")
+
+    def wait(self, timeout: float) -> None:
+        readable, _, _ = select.select([self._read], [], [], max(0.0, timeout))
+        if readable:
+            try:
+                while os.read(self._read, 512):
+                    pass
+            except (BlockingIOError, OSError):
+                pass
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``lifeboat serve`` was started."""
+
+    config_path: str
+    environment: Mapping[str, str]
+    state_dir: str
+    listen: str | None = None
+
+
+class Daemon:
+    """One run of the daemon, from :meth:`run` to its exit code."""
+
+    def __init__(self, options: ServeOptions, *, log: Any, clock: Callable[[], datetime] = utc_now) -> None:
+        self._options = options
+        self._log = log
+        self._clock = clock
+        self._waker = Waker()
+        self._lock = threading.RLock()
+        self._stop_signal: str | None = None
+        self._reload_requested = False
+        self._last_tick = time.monotonic()
+        self._started = time.time()
+        self._health: Any = None
+        self._catalog: Any = None
+        self._alerts: AlertsHook | None = None
+        self._registry: Any = None
+
+    # --- signals --------------------------------------------------------------------------------
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop_signal is not None:  # the second one: no more waiting
+            os.write(
+                1,
+                b'{"event": "forced stop", "level": "error", "signal": "%s"}\n' % signal.Signals(signum).name.encode(),
+            )
+            os._exit(int(ExitCode.INTERRUPTED))
+        self._stop_signal = signal.Signals(signum).name
+        self._waker.wake()
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self._reload_requested = True
+        self._waker.wake()
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+
+    # --- start --------------------------------------------------------------------------------
+    def _load(self) -> tuple[Any, list[Any]]:
+        """The configuration and its scheduled jobs (raises a LifeboatError for a bad file)."""
+        from lifeboat.app.timezone import host_zone
+        from lifeboat.config.jobs import scheduled_jobs
+        from lifeboat.config.loader import load_config
+
+        config = load_config(self._options.config_path)
+        return config, scheduled_jobs(config, local_zone=host_zone(self._options.environment))
+
+    def _context(self, config: Any) -> JobContext:
+        return JobContext(config, self._options.config_path, self._options.environment, self._options.state_dir)
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; the exit code (0 after a graceful stop)."""
+        from lifeboat.app.api.app import create_app
+        from lifeboat.app.api.server import HttpServer, bind
+        from lifeboat.app.daemon.catalog import open_catalog
+        from lifeboat.operations.health_pg import probe_source
+
+        config, jobs = self._load()
+        settings = DaemonSettings.of(config, listen=self._options.listen)
+        self._settings = settings
+        self._install_signals()
+        lock = DaemonLock(self._options.state_dir)
+        lock.acquire()
+        try:
+            sock = bind(*split_listen(settings.listen))
+            catalog = self._catalog = open_catalog(
+                settings.catalog, state_dir=self._options.state_dir, host=settings.host
+            )
+        except BaseException:
+            lock.release()
+            raise
+        now = self._clock()
+        for run in catalog.interrupt_unfinished(finished=now):
+            self._log.warning("run interrupted", job=run.job, run=run.id, started=run.started.isoformat(),
+                              reason="the daemon ended while it ran (killed or crashed)")  # fmt: skip
+        self._context_now = self._context(config)
+        self._recorder = Recorder(catalog, self._log, host=settings.host, clock=self._clock)
+        self._runner = Runner(
+            lambda request, events: run_job(self._context_now, request, events),
+            self._recorder,
+            max_parallel=settings.max_parallel_jobs,
+            clock=self._clock,
+            on_finished=self._finished,
+        )
+        self._timetable = Timetable(jobs, host=settings.host, now=now, last_fire=catalog.last_fire)
+        self._archiving = ArchivingWatch(
+            config.sources, probe=probe_source, clock=self._clock, on_change=self._archiving_changed
+        )
+        self._config = config
+        self._recorder.seed(jobs)
+        self._hooks(config)
+        self._registry = daemon_registry(self._metrics_input, self._archiving.states)
+        http = HttpServer(create_app(self), sock)
+        http.start()
+        host, port = http.address
+        self._log.info(
+            "daemon started", version=_version(), pid=os.getpid(), config=self._options.config_path,
+            listen=f"{host}:{port}", host=settings.host, catalog=catalog.location, jobs=len(jobs),
+            max_parallel_jobs=settings.max_parallel_jobs,
+        )  # fmt: skip
+        self._log_schedule()
+        try:
+            self._loop()
+        finally:
+            code = self._shutdown()
+            http.stop()
+            catalog.close()
+            self._waker.close()
+            lock.release()
+        return code
+
+    def _hooks(self, config: Any) -> None:
+        """Alerts and the audit log hear of each finished run (docs/alerts.md, docs/audit.md);
+        called again at a reload, it replaces them when their sections changed."""
+        state_dir = self._options.state_dir
+        before = getattr(self, "_hooked", None)
+        if before is not None and (before.alerts, before.audit) == (config.alerts, config.audit):
+            return
+        old = self._alerts
+        try:
+            self._alerts = AlertsHook(
+                config, state_dir=state_dir, environ=self._options.environment,
+                log=lambda text: self._log.warning("alerts", message=text),
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the daemon runs its jobs without alerts
+            self._alerts = None
+            self._log.error("alerts not available", error=_line(exc))
+        if old is not None:
+            old.close(5.0)
+        try:
+            self._audit: AuditHook | None = AuditHook(config, state_dir=state_dir)
+        except Exception as exc:  # noqa: BLE001 - as above
+            self._audit = None
+            self._log.error("audit log not available", error=_line(exc))
+        self._hooked = config
+        if before is None:
+            self._recorder.on_finished.append(self._run_finished)
+
+    def _run_finished(self, outcome: RunOutcome) -> None:
+        if (alerts := self._alerts) is not None:
+            alerts.run_finished(outcome)
+        if (audit := self._audit) is not None:
+            audit.run_finished(outcome)
+
+    def _log_schedule(self) -> None:
+        for name, when in sorted(self._timetable.next_times().items()):
+            self._log.info("job scheduled", job=name, next_run=when.isoformat())
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        self._next_archiving = self._clock()
+        self._next_health = self._clock()
+        while self._stop_signal is None:
+            self._last_tick = time.monotonic()
+            try:
+                wake = self._turn()
+            except Exception as exc:  # noqa: BLE001 - a fault of one turn never ends the daemon
+                self._log.error("scheduler error", error=_line(exc), retry_seconds=HEARTBEAT)
+                wake = self._clock() + timedelta(seconds=HEARTBEAT)
+            self._waker.wait((wake - self._clock()).total_seconds())
+
+    def _turn(self) -> datetime:
+        """One turn of the loop: a pending reload, what is due, the checks; when to wake next."""
+        if self._reload_requested:
+            self._reload_requested = False
+            self._reload()
+        now = self._clock()
+        with self._lock:
+            fires = self._timetable.due(now)
+            handled = self._timetable.take_handled()
+        for job, fire_time in handled.items():
+            try:
+                self._catalog.set_last_fire(job, fire_time)
+            except Exception as exc:  # noqa: BLE001 - logged; the schedule goes on
+                self._log.error("catalog write failed", action="set_last_fire", error=_line(exc))
+        for fire in fires:
+            self._fire(fire)
+        if now >= self._next_archiving:
+            self._next_archiving = now + timedelta(seconds=self._settings.archiving_check)
+            if self._archiving.watched:
+                _background("archiving", self._archiving.check)
+        if now >= self._next_health:
+            self._next_health = now + timedelta(seconds=self._settings.health_check)
+            _background("health", self._check_health)
+        with self._lock:
+            wake = self._timetable.wake_at()
+        times = [self._next_archiving, self._next_health, now + timedelta(seconds=HEARTBEAT)]
+        return min([*times, wake] if wake is not None else times)
+
+    def _fire(self, fire: Fire) -> None:
+        timing = fire.job.timing
+        timeout = timing.timeout.total_seconds() if timing.timeout else None
+        if fire.missed:
+            self._log.info("missed runs", job=fire.job.name, missed=fire.missed, scheduled=fire.fire.isoformat(),
+                           trigger=fire.trigger)  # fmt: skip
+        self._runner.submit(RunRequest(fire.job, fire.trigger, fire.attempt, fire.fire, timeout))
+
+    def _finished(self, outcome: RunOutcome) -> None:
+        """A run ended (on its worker thread): schedule its retry, wake the loop."""
+        name = outcome.request.job.name
+        _release_memory()
+        with self._lock:
+            if outcome.status == "succeeded":
+                self._timetable.clear_retry(name)
+            elif outcome.status in ("failed", "timed-out") and self._stop_signal is None:
+                at = self._timetable.retry(
+                    name, attempt=outcome.request.attempt, exit_code=outcome.exit_code, now=self._clock()
+                )
+                if at is not None:
+                    self._log.info("retry scheduled", job=name, attempt=outcome.request.attempt + 1, at=at.isoformat())
+        self._waker.wake()
+
+    # --- reload --------------------------------------------------------------------------------
+    def _reload(self) -> None:
+        try:
+            config, jobs = self._load()
+            settings = DaemonSettings.of(config, listen=self._options.listen)
+        except LifeboatError as exc:
+            self._log.error("reload failed", error=exc.message, hint=exc.hint, kept="the previous configuration")
+            return
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong, the daemon keeps running
+            self._log.error("reload failed", error=f"{type(exc).__name__}: {exc}", kept="the previous configuration")
+            return
+        with self._lock:
+            before = {job.name: job for job in self._timetable.jobs}
+            self._timetable.replace(jobs, now=self._clock(), last_fire=self._catalog.last_fire)
+        after = {job.name: job for job in jobs}
+        added = sorted(set(after) - set(before))
+        removed = sorted(set(before) - set(after))
+        changed = sorted(name for name in set(after) & set(before) if after[name].timing != before[name].timing)
+        self._config = config
+        self._context_now = self._context(config)
+        self._hooks(config)
+        self._runner.set_max_parallel(settings.max_parallel_jobs)
+        self._archiving.configure(config.sources)
+        restart = [
+            key for key in ("listen", "catalog", "host") if getattr(settings, key) != getattr(self._settings, key)
+        ]
+        self._settings = replace(settings, listen=self._settings.listen, catalog=self._settings.catalog,
+                                 host=self._settings.host)  # fmt: skip
+        self._log.info("configuration reloaded", jobs=len(jobs), added=added, removed=removed, rescheduled=changed,
+                       needs_restart=restart)  # fmt: skip
+        self._log_schedule()
+
+    # --- supervision ------------------------------------------------------------------------------
+    def _archiving_changed(self, state: ArchivingState, before: ArchivingState | None) -> None:
+        (self._log.info if state.healthy else self._log.warning)(
+            "archiving state changed", source=state.source, state=state.state.name,
+            previous=before.state.name if before is not None else None, summary=state.summary, hint=state.hint,
+        )  # fmt: skip
+        if self._alerts is not None:
+            self._alerts.archiving_changed(state)
+
+    def _check_health(self) -> None:
+        """The health report /metrics serves (the checks of 'lifeboat health'); never raises."""
+        from lifeboat.app.access import open_repository
+        from lifeboat.config.resolve import repository_target
+        from lifeboat.operations.health import HealthRequest, check_health
+        from lifeboat.operations.health_pg import probe_source
+        from lifeboat.operations.health_records import latest_results
+
+        context = self._context_now
+        target = repository_target(context.config, None)
+        if target is None:
+            return
+        url, repo_config = target
+        directory = context.state_dir
+        request = HealthRequest(
+            configs=dict(context.config.sources),
+            state_directory=directory,
+            probe=probe_source,
+            results=lambda repo: latest_results(repo, directory),
+        )
+        try:
+            self._health = check_health(
+                lambda: open_repository(
+                    url, repo_config, context.passphrase(), environment=context.environment, read_only=True
+                ),
+                request,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._log.error("health check failed", error=_line(exc))
+        _release_memory()
+
+    # --- stop -------------------------------------------------------------------------------------
+    def _shutdown(self) -> int:
+        deadline = self._settings.shutdown_deadline
+        running = [name for name, _ in self._runner.running()]
+        self._log.info("daemon stopping", signal=self._stop_signal, running=running, deadline_seconds=deadline)
+        self._runner.stop()
+        if not self._runner.wait_idle(deadline):
+            for outcome in self._runner.abandon(
+                f"did not reach a safe point within shutdown_deadline ({deadline:g} s)"
+            ):
+                self._log.warning("run abandoned", job=outcome.request.job.name, run=outcome.run_id)
+        if self._alerts is not None:
+            self._alerts.close(5.0)
+        self._log.info("daemon stopped", signal=self._stop_signal)
+        return int(ExitCode.OK)
+
+    # --- what the HTTP interface reads ------------------------------------------------------------
+    def liveness(self) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self._last_tick
+        return age < STALLED_AFTER, {
+            "loop_age_seconds": round(age, 3),
+            "running": [name for name, _ in self._runner.running()],
+            "stopping": self._stop_signal is not None,
+        }
+
+    def _metrics_input(self) -> Any:
+        from lifeboat.app.observability.metrics import MetricsInput
+
+        return MetricsInput(health=self._health, jobs=self._recorder.stats())
+
+    def metrics(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self._registry)
+
+
+def _background(name: str, work: Callable[[], None]) -> None:
+    """Run ``work`` on its own short-lived thread, unless one of that name still runs."""
+    if any(thread.name == name for thread in threading.enumerate()):
+        return
+    threading.Thread(target=work, name=name, daemon=True).start()
+
+
+def _release_memory() -> None:
+    from lifeboat.app.runtime import release_memory
+
+    release_memory()
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _version() -> str:
+    from lifeboat import __version__
+
+    return __version__

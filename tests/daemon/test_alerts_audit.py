@@ -1,0 +1,89 @@
+"""What the daemon tells others about its runs: the alerter (a real HTTP receiver standing in
+for a webhook) hears a job fail and recover, once each; the audit log gets one entry per run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.daemon.conftest import World
+
+
+class Receiver:
+    """A webhook endpoint that keeps each JSON body it is posted."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.changed = threading.Condition()
+        received = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with received.changed:
+                    received.bodies.append(json.loads(body))
+                    received.changed.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait(self, count: int) -> list[dict[str, Any]]:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.bodies) >= count, 60), self.bodies
+            return list(self.bodies)
+
+
+def test_a_failing_then_recovered_job_alerts_once_each_and_every_run_is_audited(world: World) -> None:
+    receiver = Receiver()
+    data = world.root / "later"
+    world.write_config(
+        f"""  files:
+    type: files
+    paths: [{data}]
+    schedule:
+      backup: {{every: 2s}}
+alerts:
+  channels:
+    hook: {{type: webhook, url: "{receiver.url}"}}
+"""
+    )
+    try:
+        served = world.serve()
+        served.wait_logged("run finished", count=2, job="backup:files", status="failed")
+        failure = receiver.wait(1)[0]
+        assert (failure["event"], failure["key"], failure["source"]) == ("failure", "job:backup:files", "files")
+        assert "exit code 16" in failure["detail"]
+        data.mkdir()
+        (data / "a.txt").write_text("now it exists\n")
+        served.wait_logged("run finished", job="backup:files", status="succeeded")
+        bodies = receiver.wait(2)
+        assert [(b["event"], b["key"]) for b in bodies] == [
+            ("failure", "job:backup:files"),
+            ("recovery", "job:backup:files"),
+        ]
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+    finally:
+        receiver.server.shutdown()
+    assert len(receiver.bodies) == 2  # the second failure said nothing new
+
+    entries = [json.loads(line) for line in (world.state / "audit.jsonl").read_text().splitlines()]
+    runs = [e for e in entries if e["arguments"].get("job") == "backup:files"]
+    finished = [r for r in served.logged("run finished") if r["job"] == "backup:files"]
+    assert len(runs) == len(finished)
+    assert runs[0]["action"] == "backup" and runs[0]["arguments"]["argv"][:3] == ["backup", "--source", "files"]
+    assert runs[0]["result"]["exit_code"] == 16 and runs[-1]["result"]["status"] == "ok"
+    verified = world.cli("audit", "verify")
+    assert verified.code == 0, verified

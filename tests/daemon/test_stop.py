@@ -1,0 +1,103 @@
+"""Stopping the daemon in the middle of a backup: SIGTERM cancels it at a safe point within
+the deadline and records it "cancelled"; kill -9 leaves a run the next start records
+"interrupted". Either way the repository stays consistent and the next run works."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from tests.daemon.conftest import World
+
+
+# A producer that streams for ever (64 KiB every 50 ms), or — once the marker exists — says one line.
+def slow_source(world: World, timing: str) -> str:
+    marker = world.root / "marker"
+    script = f"if [ -e {marker} ]; then echo quick; else while true; do head -c 65536 /dev/zero; sleep 0.05; done; fi"
+    return f"""  stream:
+    type: command
+    command: [sh, -c, "{script}"]
+    schedule:
+      backup: {timing}
+"""
+
+
+def test_sigterm_during_a_backup_cancels_it_within_the_deadline(world: World) -> None:
+    world.write_config(slow_source(world, "{every: 1h}"), daemon="  shutdown_deadline: 15s")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stream")  # the backup is under way
+    served.wait_for(lambda: world.runs("backup:stream"), "the run in the catalog")
+    asked = time.monotonic()
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit(timeout=60) == 0
+    assert time.monotonic() - asked < 15
+    run = world.runs("backup:stream")[0]
+    assert (run.status, run.exit_code) == ("cancelled", 130)
+    stopping = served.logged("daemon stopping")[0]
+    assert stopping["running"] == ["backup:stream"] and stopping["signal"] == "SIGTERM"
+    assert served.logged("run finished", job="backup:stream")[0]["status"] == "cancelled"
+    check = world.cli("check")
+    assert check.code == 0, check
+    assert world.cli("snapshots", "--json").stdout.strip() in ("[]", "")
+
+
+def test_kill_9_during_a_backup_is_recorded_interrupted_and_the_next_run_works(world: World) -> None:
+    world.write_config(slow_source(world, "{every: 2s}"))
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stream")
+    served.wait_for(lambda: world.runs("backup:stream"), "the run in the catalog")
+    served.signal(signal.SIGKILL)
+    served.wait_exit()
+    assert world.runs("backup:stream")[0].status == "running"  # what a killed daemon leaves
+
+    (world.root / "marker").touch()  # from now on the producer finishes at once
+    again = world.serve()
+    interrupted = again.wait_logged("run interrupted", job="backup:stream")[0]
+    first = world.runs("backup:stream")[0]
+    assert interrupted["run"] == first.id
+    assert first.status == "interrupted" and first.finished is not None
+    again.wait_logged("run finished", job="backup:stream", status="succeeded")
+    again.signal(signal.SIGTERM)
+    assert again.wait_exit() == 0
+    check = world.cli("check")
+    assert check.code == 0, check
+    snapshots = world.cli("snapshots", "--json")
+    assert '"source": "stream"' in snapshots.stdout or '"source":"stream"' in snapshots.stdout, snapshots
+
+
+def stalled_source() -> str:
+    """A producer that writes nothing for 40 s: no safe point comes while it waits."""
+    return """  stalled:
+    type: command
+    command: [sh, -c, "exec sleep 40"]
+    schedule:
+      backup: {every: 1h}
+"""
+
+
+def test_a_run_that_reaches_no_safe_point_is_recorded_cancelled_at_the_deadline(world: World) -> None:
+    world.write_config(stalled_source(), daemon="  shutdown_deadline: 2s")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stalled")
+    asked = time.monotonic()
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 0
+    assert 2 <= time.monotonic() - asked < 20
+    run = world.runs("backup:stalled")[0]
+    assert run.status == "cancelled"
+    assert run.error == "did not reach a safe point within shutdown_deadline (2 s)"
+    assert served.logged("run abandoned", job="backup:stalled")
+
+
+def test_a_second_sigterm_exits_at_once(world: World) -> None:
+    world.write_config(stalled_source(), daemon="  shutdown_deadline: 10min")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stalled")
+    served.signal(signal.SIGTERM)
+    served.wait_logged("daemon stopping")
+    asked = time.monotonic()
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 130
+    assert time.monotonic() - asked < 10
+    assert served.logged("forced stop")
+    assert world.runs("backup:stalled")[0].status == "running"  # the next start records it interrupted
