@@ -87,3 +87,33 @@ alerts:
     assert runs[0]["result"]["exit_code"] == 16 and runs[-1]["result"]["status"] == "ok"
     verified = world.cli("audit", "verify")
     assert verified.code == 0, verified
+
+
+def test_the_daemon_anchors_the_audit_log_in_the_jobs_repository(world: World) -> None:
+    """Every N audited runs (here N = 2) the chain's head goes into the repository, as a command
+    does; 'audit verify' then checks the log against those anchors."""
+    data = world.root / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("anchored\n")
+    world.write_config(
+        f"""  files:
+    type: files
+    paths: [{data}]
+    schedule:
+      backup: {{every: 1s}}
+audit:
+  anchor_every: 2
+"""
+    )
+    served = world.serve()
+    served.wait_logged("run finished", count=4, job="backup:files", status="succeeded")
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 0
+
+    listed = world.cli("--json", "records", "--kind", "audit-anchor")
+    assert listed.code == 0, listed
+    anchors = json.loads(listed.stdout)
+    assert len(anchors) >= 2, anchors  # one per two entries, in the repository
+    verified = world.cli("--json", "audit", "verify")
+    assert verified.code == 0, verified
+    assert served.logged("audit") == []  # no "anchor was not stored" warning

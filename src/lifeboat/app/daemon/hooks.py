@@ -12,7 +12,6 @@ from lifeboat.app.daemon.runner import RunOutcome
 from lifeboat.core.health import State
 
 ALERTS_STATE_FILE = "alerts-state.json"
-AUDIT_FILE = "audit.jsonl"
 SOURCE_KINDS = frozenset({"backup", "verify", "drill", "retention"})
 
 
@@ -70,14 +69,26 @@ class AlertsHook:
 
 class AuditHook:
     """Each run as an audit entry: the daemon's OS user, no token, the job's command verb, its
-    argv (no secret: names of sources and repositories) and its result."""
+    argv (no secret: names of sources and repositories) and its result. After a run that
+    succeeded, the log's head is anchored in the job's repository every ``audit.anchor_every``
+    entries, as the command line does (docs/audit.md)."""
 
-    def __init__(self, config: Any, *, state_dir: str) -> None:
-        from lifeboat.app.observability.audit import AuditLog
+    def __init__(
+        self,
+        config: Any,
+        *,
+        state_dir: str,
+        open_repository: Callable[[str | None], Any] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        from lifeboat.app.observability.audit import DEFAULT_ANCHOR_EVERY, configured_log
 
+        self.log = configured_log(config, state_dir)
         audit = getattr(config, "audit", None)
-        path = getattr(audit, "path", None) or str(Path(state_dir) / AUDIT_FILE)
-        self.log = AuditLog(path)
+        self.anchor_every = int(getattr(audit, "anchor_every", DEFAULT_ANCHOR_EVERY))
+        self._open_repository = open_repository
+        self._warn = warn or (lambda text: None)
+        self._repository_ids: dict[str | None, str] = {}
 
     def run_finished(self, outcome: RunOutcome) -> None:
         from lifeboat.app.observability.audit import Actor, os_user
@@ -97,3 +108,28 @@ class AuditHook:
             },
             result={"status": status_of(outcome.exit_code), "exit_code": outcome.exit_code, "error": outcome.error},
         )
+        if outcome.exit_code == 0:
+            self._anchor_if_due(getattr(job, "repository", None))
+
+    def _anchor_if_due(self, repository: str | None) -> None:
+        """The head into ``repository`` when due; the repository is opened only then (its key
+        derivation costs a moment), known repositories' last anchor read from the local note."""
+        from lifeboat.core.auditchain import anchor_due
+        from lifeboat.errors import LifeboatError
+
+        if self.anchor_every <= 0 or self._open_repository is None:
+            return
+        head = self.log.head()
+        if head is None:
+            return
+        known = self._repository_ids.get(repository)
+        if known is not None and not anchor_due(head.seq, self.log.last_anchored(known), self.anchor_every):
+            return
+        try:
+            repo = self._open_repository(repository)
+            self._repository_ids[repository] = repo.header.repository_id
+            self.log.anchor_if_due(repo, self.anchor_every)
+        except LifeboatError as exc:
+            self._warn(f"the audit log's anchor was not stored in the repository: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - a hook never raises; the run's result stands
+            self._warn(f"the audit log's anchor was not stored in the repository: {type(exc).__name__}: {exc}")

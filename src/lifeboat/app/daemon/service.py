@@ -214,7 +214,13 @@ class Daemon:
         if old is not None:
             old.close(5.0)
         try:
-            self._audit: AuditHook | None = AuditHook(config, state_dir=state_dir)
+            context = self._context(config)
+            self._audit: AuditHook | None = AuditHook(
+                config,
+                state_dir=state_dir,
+                open_repository=lambda ref: context.repository(ref)[0],
+                warn=lambda text: self._log.warning("audit", message=text),
+            )
         except Exception as exc:  # noqa: BLE001 - as above
             self._audit = None
             self._log.error("audit log not available", error=_line(exc))
