@@ -206,6 +206,7 @@ class DaemonConfig(_Strict):
     archiving_check: Duration = "1min"  # how often WAL archiving of each postgres source is checked
     health_check: Duration = "5min"
     host: Name | None = None  # this host's name in the catalog; default: the host name
+    keep_history: Duration | None = "180d"  # runs older than this leave the catalog (daily); null: kept forever
 
 
 class RepositoryConfig(_Strict):

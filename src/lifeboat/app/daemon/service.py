@@ -39,6 +39,7 @@ from lifeboat.app.daemon.settings import DaemonSettings, split_listen
 from lifeboat.app.daemon.timetable import Fire, Timetable
 from lifeboat.errors import ExitCode, LifeboatError
 
+HISTORY_PRUNE_EVERY = timedelta(days=1)  # runs older than daemon.keep_history leave the catalog
 HEARTBEAT = 30.0  # seconds: the loop wakes at least this often, so /healthz knows it is alive
 STALLED_AFTER = 3 * HEARTBEAT
 
@@ -242,6 +243,7 @@ class Daemon:
     def _loop(self) -> None:
         self._next_archiving = self._clock()
         self._next_health = self._clock()
+        self._next_history = self._clock()
         while self._stop_signal is None:
             self._last_tick = time.monotonic()
             try:
@@ -274,6 +276,9 @@ class Daemon:
         if now >= self._next_health:
             self._next_health = now + timedelta(seconds=self._settings.health_check)
             _background("health", self._check_health)
+        if now >= self._next_history:
+            self._next_history = now + HISTORY_PRUNE_EVERY
+            _background("history", self._prune_history)
         with self._lock:
             wake = self._timetable.wake_at()
         times = [self._next_archiving, self._next_health, now + timedelta(seconds=HEARTBEAT)]
@@ -342,6 +347,19 @@ class Daemon:
         )  # fmt: skip
         if self._alerts is not None:
             self._alerts.archiving_changed(state)
+
+    def _prune_history(self) -> None:
+        """Runs older than ``daemon.keep_history`` (this host's, finished) leave the catalog."""
+        keep = self._settings.keep_history
+        if keep is None:
+            return
+        try:
+            removed = self._catalog.prune_history(self._clock() - timedelta(seconds=keep))
+        except Exception as exc:  # noqa: BLE001 - logged; tried again the next day
+            self._log.error("catalog write failed", action="prune_history", error=_line(exc))
+            return
+        if removed:
+            self._log.info("history pruned", runs=removed, older_than_days=round(keep / 86400, 1))
 
     def _check_health(self) -> None:
         """The health report /metrics serves (the checks of 'lifeboat health'); never raises."""

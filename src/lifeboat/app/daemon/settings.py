@@ -43,6 +43,7 @@ class DaemonSettings:
     archiving_check: float = 60.0
     health_check: float = 300.0
     host: str = ""
+    keep_history: float | None = 180 * 86400.0  # seconds; None: the catalog keeps every run
 
     @classmethod
     def of(cls, config: Any, *, listen: str | None = None) -> DaemonSettings:
@@ -64,4 +65,5 @@ class DaemonSettings:
             archiving_check=seconds(get("archiving_check"), 60.0),
             health_check=seconds(get("health_check"), 300.0),
             host=str(get("host") or socket.gethostname()),
+            keep_history=(seconds(get("keep_history"), 0.0) or None) if section is not None else 180 * 86400.0,
         )
