@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -117,3 +118,45 @@ audit:
     verified = world.cli("--json", "audit", "verify")
     assert verified.code == 0, verified
     assert served.logged("audit") == []  # no "anchor was not stored" warning
+
+
+def health_checked_at(served: Any) -> float:
+    """When the daemon's last health check ran, from its /metrics (0: not yet)."""
+    status, _, body = served.get("/metrics")
+    for line in body.splitlines() if status == 200 else ():
+        if line.startswith("lifeboat_health_check_timestamp_seconds "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_a_source_past_its_rpo_is_an_objective_alert_once(world: World) -> None:
+    """The daemon's health check holds each source to its rpo: a source with nothing restorable
+    is an objective breach, told once (not at every check), with what to do."""
+    receiver = Receiver()
+    data = world.root / "data"
+    data.mkdir()
+    world.write_config(
+        f"""  files:
+    type: files
+    paths: [{data}]
+    rpo: 1h
+alerts:
+  channels:
+    hook: {{type: webhook, url: "{receiver.url}"}}
+""",
+        health_check="1s",
+    )
+    try:
+        served = world.serve()
+        (breach,) = receiver.wait(1)
+        assert (breach["event"], breach["key"], breach["source"]) == ("objective", "objective:files:rpo", "files")
+        assert breach["severity"] == "critical"
+        assert "nothing restorable" in breach["title"] and "lifeboat backup --source files" in breach["detail"]
+        # the health check runs every second: three more checks later, still the one message
+        first = time.time()
+        served.wait_for(lambda: health_checked_at(served) > first + 3, "three more health checks", timeout=60)
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+    finally:
+        receiver.server.shutdown()
+    assert len(receiver.bodies) == 1

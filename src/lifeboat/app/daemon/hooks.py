@@ -49,6 +49,30 @@ class AlertsHook:
         if job.kind == "drill" and result is not None and result.record is not None:
             self.alerter.drill_finished(result.record)
 
+    def health_checked(self, report: Any) -> None:
+        """Each source's recovery point objective as the condition ``objective:<source>:rpo``:
+        unhealthy while its newest restorable point is older than its ``rpo`` (a warning from
+        the health check's warning fraction, critical past it, or when nothing is restorable)."""
+        from lifeboat.app.observability.alerts import Condition
+
+        for source in report.sources:
+            if source.rpo is None:
+                continue
+            for check in source.checks:
+                if check.name != "rpo" or check.state is State.UNKNOWN:
+                    continue
+                healthy = check.state is State.OK
+                self.alerter.observe(
+                    Condition(
+                        key=f"objective:{source.name}:rpo",
+                        healthy=healthy,
+                        title=f"{source.name}: {check.summary}",
+                        detail="" if healthy else check.hint,
+                        source=source.name,
+                        severity="critical" if check.state is State.CRITICAL else "warning",
+                    )
+                )
+
     def archiving_changed(self, state: ArchivingState) -> None:
         from lifeboat.app.observability.alerts import Condition
 

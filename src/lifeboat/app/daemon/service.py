@@ -390,6 +390,9 @@ class Daemon:
             )
         except Exception as exc:  # noqa: BLE001
             self._log.error("health check failed", error=_line(exc))
+        else:
+            if (alerts := self._alerts) is not None:
+                alerts.health_checked(self._health)
         _release_memory()
 
     # --- stop -------------------------------------------------------------------------------------
