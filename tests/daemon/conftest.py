@@ -116,9 +116,7 @@ class World:
     def state(self) -> Path:
         return self.root / "state"
 
-    def write_config(
-        self, sources: str, *, daemon: str = "", repositories: str = "", health_check: str = "1h"
-    ) -> None:
+    def write_config(self, sources: str, *, daemon: str = "", repositories: str = "", health_check: str = "1h") -> None:
         self.config.write_text(
             f"""
 repositories:

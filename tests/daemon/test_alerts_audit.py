@@ -160,3 +160,33 @@ alerts:
     finally:
         receiver.server.shutdown()
     assert len(receiver.bodies) == 1
+
+
+def test_a_drill_over_its_rto_is_an_objective_alert(world: World) -> None:
+    receiver = Receiver()
+    data = world.root / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("drilled\n")
+    world.write_config(
+        f"""  files:
+    type: files
+    paths: [{data}]
+    rto: 0s
+    schedule:
+      backup: {{every: 1h}}
+      drill: {{every: 1h}}
+alerts:
+  channels:
+    hook: {{type: webhook, url: "{receiver.url}", events: [objective]}}
+"""
+    )
+    try:
+        served = world.serve()
+        served.wait_logged("run finished", job="drill:files")
+        (over,) = receiver.wait(1)
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit() == 0
+    finally:
+        receiver.server.shutdown()
+    assert (over["event"], over["key"], over["source"]) == ("objective", "objective:files:rto", "files")
+    assert "over its objective 0s" in over["title"]

@@ -47,7 +47,22 @@ class AlertsHook:
         )
         result = outcome.result
         if job.kind == "drill" and result is not None and result.record is not None:
-            self.alerter.drill_finished(result.record)
+            drill = result.record
+            self.alerter.drill_finished(drill)
+            rto, objective = getattr(drill, "rto", None), getattr(drill, "rto_objective", None)
+            if rto is not None and objective is not None:
+                met = rto <= objective
+                self.alerter.observe(
+                    Condition(
+                        key=f"objective:{job.target}:rto",
+                        healthy=met,
+                        title=f"{job.target}: the drill's RTO {rto:.0f}s {'within' if met else 'over'} "
+                        f"its objective {objective:.0f}s",
+                        detail="" if met else "'lifeboat drill report' shows which phase took the time",
+                        source=job.target,
+                        severity="warning",
+                    )
+                )
 
     def health_checked(self, report: Any) -> None:
         """Each source's recovery point objective as the condition ``objective:<source>:rpo``:
