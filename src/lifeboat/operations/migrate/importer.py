@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,14 +83,27 @@ class CsvImportRequest:
     mode: LoadMode = field(default_factory=LoadMode)
 
 
+def _input_file(name: str) -> Path:
+    """``name`` as a path that names a regular file, or the one-line reason it does not (a name
+    too long for the file system is such a reason, not an internal error)."""
+    path = Path(name)
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        raise UsageError(f"{name} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"{name}: {exc.strerror or exc}") from None
+    if not regular:
+        raise UsageError(f"{name} is not a file")
+    return path
+
+
 def import_csv(
     endpoint: Endpoint, request: CsvImportRequest, *, check: Callable[[], None] | None = None
 ) -> ImportResult:
     """Load ``request.file`` into ``request.table`` in one transaction."""
     request.mode.check()
-    path = Path(request.file)
-    if not path.is_file():
-        raise UsageError(f"{request.file} is not a file")
+    path = _input_file(request.file)
     import psycopg
 
     conn = endpoint.connect()
@@ -123,8 +137,7 @@ def import_package(
     from lifeboat.operations.migrate.package import open_package
 
     request.mode.check()
-    if not Path(request.file).is_file():
-        raise UsageError(f"{request.file} is not a file")
+    _input_file(request.file)
     with open_package(request.file) as package:
         conn = endpoint.connect()
         try:
