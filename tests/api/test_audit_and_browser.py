@@ -16,7 +16,7 @@ def test_every_mutating_call_is_audited_with_the_tokens_name(fresh_api: Api) -> 
     api = fresh_api
     admin = api.client("admin")
     before = len(api.audit_entries())
-    created = admin.post("/api/v1/tokens", json={"name": "robot", "role": "operator", "expires": "30d"})
+    created = admin.post("/api/v1/tokens", json={"name": "robot", "role": "operator", "expires_in": 3600})
     assert created.status_code == 201
     token = created.json()["token"]
     # the entry is there when the answer is
@@ -25,7 +25,7 @@ def test_every_mutating_call_is_audited_with_the_tokens_name(fresh_api: Api) -> 
     entry = entries[0]
     assert entry["actor"]["token"] == "admin-token" and entry["actor"]["user"]
     assert entry["action"] == "token create"
-    assert entry["arguments"] == {"name": "robot", "role": "operator", "expires": "30d"}
+    assert entry["arguments"] == {"name": "robot", "role": "operator", "expires_in": 3600}
     assert entry["result"] == {"status": "ok", "exit_code": 0, "error": None, "http_status": 201}
     # refused for the role: recorded, with the token that tried
     refused = api.client("viewer").post("/api/v1/tokens", json={"name": "sneaky", "role": "admin"})

@@ -46,7 +46,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, problems, token_routes
+    from lifeboat.app.api import auth, problems, schema, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.security import BrowserSafety
 
@@ -64,15 +64,27 @@ def create_app(daemon: DaemonView) -> FastAPI:
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
 
-    @app.get("/healthz", tags=["daemon"])
+    @app.get(
+        "/healthz",
+        tags=["daemon"],
+        responses={200: {"description": "the scheduler loop ticks"}, 503: {"description": "it stalled"}},
+    )
     def healthz() -> JSONResponse:
         alive, details = daemon.liveness()
         return JSONResponse({"status": "ok" if alive else "stalled", **details}, status_code=200 if alive else 503)
 
-    @app.get("/metrics", tags=["daemon"])
+    @app.get(
+        "/metrics",
+        tags=["daemon"],
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
     app.include_router(auth.router)
     app.include_router(token_routes.router)
+    schema.install(app)
     return app
