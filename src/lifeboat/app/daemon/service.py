@@ -189,8 +189,8 @@ class Daemon:
         host, port = http.address
         self._log.info(
             "daemon started", version=_version(), pid=os.getpid(), config=self._options.config_path,
-            listen=f"{host}:{port}", host=settings.host, catalog=catalog.location, jobs=len(jobs),
-            max_parallel_jobs=settings.max_parallel_jobs,
+            listen=f"{host}:{port}", tls=settings.tls is not None, host=settings.host, catalog=catalog.location,
+            jobs=len(jobs), max_parallel_jobs=settings.max_parallel_jobs,
         )  # fmt: skip
         self._log_schedule()
         try:
