@@ -31,6 +31,10 @@ class DaemonView(Protocol):
         """Append a mutating API call to the audit log (raises AuditError when it cannot)."""
         ...
 
+    def audit_ready(self) -> None:
+        """Raise AuditError when ``audit.required`` is set and the audit log cannot be written."""
+        ...
+
     def api_error(self, message: str, error: Exception) -> None:
         """Log a fault of the API that its caller does not see (an audit entry not written)."""
         ...
@@ -60,6 +64,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     )
     app.state.tokens = daemon.api_tokens()
     app.state.report_error = daemon.api_error
+    app.state.audit_ready = daemon.audit_ready
     problems.install(app)
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included

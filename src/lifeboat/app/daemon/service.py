@@ -432,6 +432,17 @@ class Daemon:
             raise AuditError("the audit log is not available (the daemon's log said why at start)")
         audit.log.append(actor=Actor(os_user(), token=token), action=action, arguments=arguments, result=result)
 
+    def audit_ready(self) -> None:
+        """With ``audit.required``: raise AuditError unless an API call's entry could be written now."""
+        from lifeboat.app.observability.audit import AuditError
+
+        config = getattr(self, "_config", None)
+        if config is None or not config.audit.required:
+            return
+        if self._audit is None:
+            raise AuditError("the audit log is not available (the daemon's log said why at start)")
+        self._audit.log.check_writable()
+
     def api_error(self, message: str, error: Exception) -> None:
         self._log.error("api error", message=message, error=_line(error))
 
