@@ -490,8 +490,7 @@ class Daemon:
         """Cancel the run ``run_id``: "running" (it stops at its next safe point and is recorded
         cancelled) or "waiting" (taken off the queue, recorded cancelled). Raises RunNotFound, or
         RunNotCancellable for a run that ended or runs on another host."""
-        by = f"by {actor}" if actor else "through the API"
-        how = self._runner.cancel_run(run_id, f"cancelled {by}")
+        how = self._runner.cancel_run(run_id, f"by API token {actor}" if actor else "through the API")
         if how is not None:
             self._log.info("run cancel requested", run=run_id, by=actor, was=how)
             return how
