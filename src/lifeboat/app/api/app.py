@@ -48,6 +48,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     from lifeboat import __version__
     from lifeboat.app.api import auth, problems
     from lifeboat.app.api.audit import AuditCalls
+    from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
 
     app = FastAPI(
@@ -73,4 +74,6 @@ def create_app(daemon: DaemonView) -> FastAPI:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
     app.include_router(auth.router)
+    app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
+    app.include_router(jobs.router)
     return app

@@ -39,7 +39,7 @@ from lifeboat.app.daemon.jobs import JobContext, run_job
 from lifeboat.app.daemon.live import LiveRuns
 from lifeboat.app.daemon.pidlock import DaemonLock
 from lifeboat.app.daemon.recorder import Recorder
-from lifeboat.app.daemon.runner import STOPPING, Runner, RunOutcome, RunRequest
+from lifeboat.app.daemon.runner import ALREADY_RUNNING, STOPPING, Runner, RunOutcome, RunRequest
 from lifeboat.app.daemon.settings import DaemonSettings, split_listen
 from lifeboat.app.daemon.timetable import Fire, Timetable
 from lifeboat.errors import ExitCode, LifeboatError
@@ -493,7 +493,8 @@ class Daemon:
             current = dict(self._runner.running()).get(job) or next(
                 (r.run_id for r in self._runner.waiting() if r.job.name == job), None
             )
-            raise JobBusy(f"job {job} is busy: {reason}", run_id=current)
+            state = "already running" if reason == ALREADY_RUNNING else "already waiting for a slot"
+            raise JobBusy(f"job {job} is {state}" + (f" (run {current})" if current else ""), run_id=current)
         return run_id
 
     def cancel(self, run_id: str, *, actor: str | None) -> str:

@@ -143,8 +143,8 @@ class DrillAsked(BaseModel):
     source: str = Field(min_length=1, max_length=200, description="the configured source to drill")
 
 
-PROBLEM = {"description": "problem JSON (RFC 9457)", "content": {"application/problem+json": {}}}
-NOT_FOUND = {404: PROBLEM}
+PROBLEM: dict[str, Any] = {"description": "problem JSON (RFC 9457)", "content": {"application/problem+json": {}}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: PROBLEM}
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {404: PROBLEM, 409: PROBLEM, 503: PROBLEM}
 
 
@@ -230,7 +230,11 @@ def run(run_id: RunId, view: Desk, _: Viewer) -> RunDetail:
 async def run_log(run_id: RunId, view: Desk, _: Viewer) -> EventSourceResponse:
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
-    subscription = view.live.subscribe(run_id, wake=lambda: loop.call_soon_threadsafe(ready.set))
+
+    def wake() -> None:  # on the publishing job's thread
+        loop.call_soon_threadsafe(ready.set)
+
+    subscription = view.live.subscribe(run_id, wake=wake)
     try:
         found = await run_in_threadpool(view.find_run, run_id)
         past = await run_in_threadpool(view.run_events, run_id)
@@ -303,7 +307,12 @@ async def _live(subscription: Subscription, ready: asyncio.Event, seen: set[int]
             if isinstance(item, RunEnded):
                 yield _event(
                     "end",
-                    {"status": item.status, "exit_code": item.exit_code, "error": item.error, "finished": item.finished},
+                    {
+                        "status": item.status,
+                        "exit_code": item.exit_code,
+                        "error": item.error,
+                        "finished": item.finished,
+                    },
                 )
                 return
             if isinstance(item, LiveEvent) and (item.seq is None or item.seq not in seen):
