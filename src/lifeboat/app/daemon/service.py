@@ -515,6 +515,12 @@ class Daemon:
             hint=f"cancel it through the daemon of {found.host}",
         )
 
+    def restore_plan(self, *, snapshot: str, target: str, source: str | None) -> dict[str, Any]:
+        """What restoring ``snapshot`` into the directory ``target`` would do; nothing written."""
+        from lifeboat.app.daemon.plans import directory_plan
+
+        return directory_plan(self._context_now, snapshot=snapshot, target=target, source=source)
+
     # === end of issue 13's section ================================================================
 
     def _metrics_input(self) -> Any:

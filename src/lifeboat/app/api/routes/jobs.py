@@ -1,7 +1,7 @@
 """Jobs and actions (docs/api.md "Jobs and actions"): the scheduled jobs, the runs of every host
 (the catalog), a run's log as server-sent events, and the actions — run a job now, cancel a
-run, start a source's drill. Restores are not here: a restore over a live system stays on the
-command line.
+run, start a source's drill, show a restore plan. Restores are not here: a restore over a live
+system stays on the command line.
 
 Triggered runs go through the daemon's runner like scheduled ones (priorities, never two runs
 of one job at once, timeouts) and are recorded with the trigger ``api``; the token's name is
@@ -22,7 +22,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from lifeboat.app.api.audit import audit_as
-from lifeboat.app.api.auth import Operator, Principal, Viewer
+from lifeboat.app.api.auth import Admin, Operator, Principal, Viewer
 from lifeboat.app.api.problems import Problem
 from lifeboat.app.api.tokens import Role
 from lifeboat.app.daemon.actions import DaemonStopping, JobBusy, JobInfo, RunNotCancellable, RunNotFound
@@ -54,6 +54,7 @@ class JobsDesk(Protocol):
     def run_events(self, run_id: str) -> list[Any]: ...
     def trigger(self, job: str, *, actor: str | None, trigger: str = "api") -> str: ...
     def cancel(self, run_id: str, *, actor: str | None) -> str: ...
+    def restore_plan(self, *, snapshot: str, target: str, source: str | None) -> dict[str, Any]: ...
 
 
 def desk(request: Request) -> JobsDesk:
@@ -393,3 +394,27 @@ def cancel_run(run_id: RunId, request: Request, view: Desk, principal: Operator)
         raise Problem(409, exc.message, hint=exc.hint, exit_code=int(exc.exit_code), kind="not-cancellable") from None
     audit_as(request, "cancel", run=run_id, job=found.job)
     return Cancelling(run_id=run_id, status="cancelling" if how == "running" else "cancelled")
+
+
+class RestorePlanAsked(BaseModel):
+    snapshot: str = Field("latest", min_length=1, max_length=200, description="a snapshot id prefix or 'latest'")
+    target: str = Field(min_length=1, max_length=4096, description="an absolute directory of the daemon's host")
+    source: str | None = Field(None, min_length=1, max_length=200, description="'latest' of this source")
+
+
+class RestorePlanOut(BaseModel):
+    feasible: bool = Field(description="false when the restore would be refused: the plan's refusals say why")
+    plan: dict[str, Any] = Field(description="as 'lifeboat restore ID --target DIR --plan --json' shows it")
+    command: list[str] = Field(description="the command that restores it, to run on the daemon's host")
+
+
+@router.post(
+    "/restore-plans",
+    summary="What restoring a snapshot into a directory would do (nothing is written; no restore through the API)",
+    responses={400: PROBLEM, 404: PROBLEM},
+)
+def restore_plan(asked: RestorePlanAsked, request: Request, view: Desk, _: Admin) -> RestorePlanOut:
+    audit_as(request, "restore-plan", snapshot=asked.snapshot, target=asked.target, source=asked.source)
+    return RestorePlanOut.model_validate(
+        view.restore_plan(snapshot=asked.snapshot, target=asked.target, source=asked.source)
+    )
