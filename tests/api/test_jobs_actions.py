@@ -138,6 +138,8 @@ def test_unknown_jobs_are_404_problem_json(api: Api, job: str) -> None:
 def test_unknown_runs_are_404_problem_json(api: Api) -> None:
     viewer, operator = api.client("viewer"), api.client("operator")
     assert_problem(viewer.get("/api/v1/runs/no-such-run"), 404, 2)
+    assert_problem(viewer.get("/api/v1/runs/a%00b"), 422, 2)
+    assert_problem(viewer.get("/api/v1/runs", params={"job": "a\x00b"}), 422, 2)
     assert_problem(viewer.get("/api/v1/runs/no-such-run/log"), 404, 2)
     assert_problem(operator.post("/api/v1/runs/no-such-run/cancel"), 404, 2)
 
