@@ -512,10 +512,13 @@ class Daemon:
         spec: Any = scheduled.get(job) or on_demand_job(self._config, job)
         timing = getattr(spec, "timing", None)
         timeout = timing.timeout.total_seconds() if timing is not None and timing.timeout else None
+        stopping = DaemonStopping("the daemon is stopping: it starts no more runs")
+        if self._stop_signal is not None:
+            raise stopping
         run_id = str(uuid.uuid4())
         reason = self._runner.offer(RunRequest(spec, trigger, 1, None, timeout, run_id=run_id, actor=actor))
-        if reason == STOPPING or self._stop_signal is not None:
-            raise DaemonStopping("the daemon is stopping: it starts no more runs")
+        if reason == STOPPING:
+            raise stopping
         if reason is not None:
             current = dict(self._runner.running()).get(job) or next(
                 (r.run_id for r in self._runner.waiting() if r.job.name == job), None
