@@ -257,3 +257,31 @@ def test_a_run_waiting_for_a_slot_is_shown_followed_and_cancelled(live_api: Api,
     assert follower.named("end")[0]["status"] == "succeeded"
     assert follower.named("log"), "its lines, streamed once it started"
     assert run_status(live_api, stream) == "succeeded"
+
+
+def test_another_hosts_daemon_on_the_same_catalog_lists_and_follows_the_run(
+    live_api: Api, gate: Path, tmp_path: Path
+) -> None:
+    other_root = tmp_path / "other"
+    catalog = live_api.state / "catalog.sqlite"
+    other = serve(other_root, prepare(other_root, daemon=f"  catalog: {catalog}\n  host: other-host"))
+    try:
+        run_id = live_api.client("operator").post("/api/v1/jobs/backup:stream/run").json()["run_id"]
+        wait_until(lambda: run_status(live_api, run_id) == "running", "the run running")
+        seen = other.client("viewer").get("/api/v1/runs", params={"job": "backup:stream", "status": "running"})
+        assert [run["id"] for run in seen.json()["runs"]] == [run_id]
+        here = other.client("viewer").get("/api/v1/runs", params={"host": "other-host"}).json()["runs"]
+        assert run_id not in {run["id"] for run in here}
+
+        refused = other.client("operator").post(f"/api/v1/runs/{run_id}/cancel")
+        assert refused.status_code == 409 and "runs on host" in refused.json()["detail"], refused.text
+
+        reader = SseReader(other, run_id)  # followed through the shared catalog
+        reader.wait_for(lambda events: any(e == "log" for e, _ in events), "a first log line")
+        gate.touch()
+        reader.wait_for(lambda events: any(e == "end" for e, _ in events), "the end event")
+        reader.join()
+        assert reader.named("end")[0]["status"] == "succeeded"
+        assert any("done in" in line["message"] for line in reader.named("log"))
+    finally:
+        other.stop()
