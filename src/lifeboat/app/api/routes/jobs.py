@@ -250,6 +250,8 @@ async def run_log(run_id: RunId, view: Desk, _: Viewer) -> EventSourceResponse:
     except BaseException:
         subscription.close()
         raise
+    if not _here(view, found):
+        subscription.close()  # nothing to hear of it here: it ended, or it runs on another host
     return EventSourceResponse(
         _log_stream(view, found, past, subscription, ready), ping=int(KEEPALIVE), headers={"Cache-Control": "no-store"}
     )
@@ -272,6 +274,11 @@ def _log_line(seq: int | None, at: datetime, level: str, message: str) -> dict[s
     return _event("log", {"seq": seq, "at": at, "level": level, "message": message}, seq)
 
 
+def _here(view: JobsDesk, run: Any) -> bool:
+    """Whether ``run`` runs or waits on this daemon: its lines come through the live hub."""
+    return run.status in ("running", "waiting") and run.host == view.host
+
+
 def _end(run: Any) -> dict[str, str]:
     return _event(
         "end", {"status": run.status, "exit_code": run.exit_code, "error": run.error, "finished": run.finished}
@@ -289,11 +296,10 @@ async def _log_stream(
         for event in past:
             seen.add(event.seq)
             yield _log_line(event.seq, event.at, event.level, event.message)
-        if run.status in ("running", "waiting") and run.host == view.host:
+        if _here(view, run):
             async for item in _live(subscription, ready, seen):
                 yield item
             return
-        subscription.close()
         if run.status == "running":  # another host's run: follow the shared catalog
             async for item in _follow(view, run.id, seen):
                 yield item
@@ -311,15 +317,7 @@ async def _live(subscription: Subscription, ready: asyncio.Event, seen: set[int]
             yield _event("dropped", {"count": dropped, "message": f"{dropped} log lines were not sent: too slow"})
         for item in items:
             if isinstance(item, RunEnded):
-                yield _event(
-                    "end",
-                    {
-                        "status": item.status,
-                        "exit_code": item.exit_code,
-                        "error": item.error,
-                        "finished": item.finished,
-                    },
-                )
+                yield _end(item)
                 return
             if isinstance(item, LiveEvent) and (item.seq is None or item.seq not in seen):
                 yield _log_line(item.seq, item.at, item.level, item.message)
