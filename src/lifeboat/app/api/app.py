@@ -52,6 +52,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     from lifeboat import __version__
     from lifeboat.app.api import auth, problems, schema, token_routes
     from lifeboat.app.api.audit import AuditCalls
+    from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
 
     app = FastAPI(
@@ -91,5 +92,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(token_routes.router)
+    app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
+    app.include_router(jobs.router)
     schema.install(app)
     return app

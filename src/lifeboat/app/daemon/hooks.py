@@ -107,10 +107,10 @@ class AlertsHook:
 
 
 class AuditHook:
-    """Each run as an audit entry: the daemon's OS user, no token, the job's command verb, its
-    argv (no secret: names of sources and repositories) and its result. After a run that
-    succeeded, the log's head is anchored in the job's repository every ``audit.anchor_every``
-    entries, as the command line does (docs/audit.md)."""
+    """Each run as an audit entry: the daemon's OS user (and the API token's name for a run asked
+    for through the API), the job's command verb, its argv (no secret: names of sources and
+    repositories) and its result. After a run that succeeded, the log's head is anchored in the
+    job's repository every ``audit.anchor_every`` entries, as the command line does (docs/audit.md)."""
 
     def __init__(
         self,
@@ -136,7 +136,7 @@ class AuditHook:
         job = outcome.request.job
         argv = list(getattr(job, "argv", ()) or (job.kind,))
         self.log.append(
-            actor=Actor(os_user()),
+            actor=Actor(os_user(), token=outcome.request.actor),
             action=argv[0],
             arguments={
                 "argv": argv,
