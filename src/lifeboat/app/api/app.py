@@ -8,6 +8,8 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
+from lifeboat.app.api.reads import ReadView
+
 
 class DaemonView(Protocol):
     """What the HTTP interface reads of the daemon."""
@@ -18,6 +20,10 @@ class DaemonView(Protocol):
 
     def metrics(self) -> bytes:
         """The Prometheus text exposition of the daemon's metrics."""
+        ...
+
+    def reads(self) -> ReadView:
+        """What the read resources (app/api/routes/) read of the daemon."""
         ...
 
 
@@ -40,4 +46,14 @@ def create_app(daemon: DaemonView) -> FastAPI:
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
+    _read_routes(app, daemon)
     return app
+
+
+def _read_routes(app: FastAPI, daemon: DaemonView) -> None:
+    """The read resources (docs/api.md "Resources"), one router per area."""
+    from lifeboat.app.api.routes import audit, health, overview, postgres, records, repository, snapshots, sources
+
+    app.state.reads = daemon.reads()
+    for area in (overview, sources, snapshots, postgres, records, repository, health, audit):
+        app.include_router(area.router)
