@@ -68,7 +68,7 @@ def _count_opens(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_the_repository_is_opened_once_for_every_request(
     configured: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, env = configured
+    root, _ = configured
     opened = _count_opens(monkeypatch)
     view = _view(root)
     threads = [threading.Thread(target=lambda: (view.snapshots(), view.records(), view.health())) for _ in range(8)]
@@ -98,7 +98,7 @@ def test_a_new_backup_is_listed_once_the_listing_is_older_than_its_limit(
 def test_a_repository_that_cannot_be_opened_is_tried_again_only_after_a_while(
     configured: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, env = configured
+    root, _ = configured
     (root / "passphrase").write_bytes(b"wrong\n")
     opened = _count_opens(monkeypatch)
     view = _view(root)
