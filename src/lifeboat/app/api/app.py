@@ -51,7 +51,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, problems
+    from lifeboat.app.api import auth, problems, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.security import BrowserSafety
 
@@ -64,6 +64,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
         description="The API of `lifeboat serve` (docs/api.md). Every /api/v1 endpoint needs a bearer token.",
     )
     app.state.tokens = daemon.api_tokens()
+    app.state.report_error = daemon.api_error
     problems.install(app)
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
@@ -78,6 +79,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
     app.include_router(auth.router)
+    app.include_router(token_routes.router)
     _read_routes(app, daemon)
     return app
 

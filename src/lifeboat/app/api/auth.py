@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from lifeboat.app.api.problems import Problem
-from lifeboat.app.api.tokens import Role, TokenStore, utc_now
+from lifeboat.app.api.tokens import Role, TokenFileError, TokenStore, utc_now
 from lifeboat.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -67,7 +67,17 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     if credentials is None:
         raise _unauthorized("this needs a bearer token in the Authorization header", invalid=False)
     store: TokenStore = request.app.state.tokens
-    record = store.find(credentials.credentials)
+    try:
+        record = store.find(credentials.credentials)
+    except TokenFileError as exc:  # the caller learns no path: the daemon's log has it
+        request.app.state.report_error("the token file", exc)
+        raise Problem(
+            503,
+            "the daemon cannot read its tokens",
+            hint="the daemon's log says why ('api error'); 'lifeboat token list' on the host too",
+            exit_code=int(exc.exit_code),
+            kind="tokens-unavailable",
+        ) from None
     if record is None:
         raise _unauthorized("the token is not valid (wrong or revoked)", invalid=True)
     now = utc_now()
@@ -112,10 +122,7 @@ Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def required_role(route: Any) -> Role | None:
-    """The role a route requires (the highest of its :func:`require` dependencies), None when
-    it is public (``/healthz``, ``/metrics``)."""
-    dependant = getattr(route, "dependant", None)
+def _required(dependant: Any) -> Role | None:
     found: Role | None = None
     stack = [dependant] if dependant is not None else []
     while stack:
@@ -128,14 +135,19 @@ def required_role(route: Any) -> Role | None:
 
 
 def route_roles(app: FastAPI) -> dict[tuple[str, str], Role | None]:
-    """Each (method, path template) of ``app`` and the role it requires (None: public)."""
-    from fastapi.routing import APIRoute
+    """Each (method, path template) of ``app`` and the role it requires — the highest of its
+    :func:`require` dependencies, router-level ones included; None when it is public
+    (``/healthz``, ``/metrics``, the OpenAPI schema)."""
+    from fastapi import routing
 
     roles: dict[tuple[str, str], Role | None] = {}
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            for method in sorted(route.methods or ()):
-                roles[(method, route.path)] = required_role(route)
+    for context in routing.iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, routing.APIRoute):
+            continue
+        path = context.path_format or context.path
+        dependant = getattr(context, "dependant", None) or context.original_route.dependant
+        for method in sorted(context.methods or ()):
+            roles[(method, str(path))] = _required(dependant)
     return roles
 
 
