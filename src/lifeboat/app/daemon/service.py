@@ -39,6 +39,7 @@ from lifeboat.app.daemon.settings import DaemonSettings, split_listen
 from lifeboat.app.daemon.timetable import Fire, Timetable
 from lifeboat.errors import ExitCode, LifeboatError
 
+HISTORY_PRUNE_EVERY = timedelta(days=1)  # runs older than daemon.keep_history leave the catalog
 HEARTBEAT = 30.0  # seconds: the loop wakes at least this often, so /healthz knows it is alive
 STALLED_AFTER = 3 * HEARTBEAT
 
@@ -222,7 +223,13 @@ class Daemon:
         if old is not None:
             old.close(5.0)
         try:
-            self._audit = AuditHook(config, state_dir=state_dir)
+            context = self._context(config)
+            self._audit = AuditHook(
+                config,
+                state_dir=state_dir,
+                open_repository=lambda ref: context.repository(ref)[0],
+                warn=lambda text: self._log.warning("audit", message=text),
+            )
         except Exception as exc:  # noqa: BLE001 - as above
             self._audit = None
             self._log.error("audit log not available", error=_line(exc))
@@ -244,6 +251,7 @@ class Daemon:
     def _loop(self) -> None:
         self._next_archiving = self._clock()
         self._next_health = self._clock()
+        self._next_history = self._clock()
         while self._stop_signal is None:
             self._last_tick = time.monotonic()
             try:
@@ -276,6 +284,9 @@ class Daemon:
         if now >= self._next_health:
             self._next_health = now + timedelta(seconds=self._settings.health_check)
             _background("health", self._check_health)
+        if now >= self._next_history:
+            self._next_history = now + HISTORY_PRUNE_EVERY
+            _background("history", self._prune_history)
         with self._lock:
             wake = self._timetable.wake_at()
         times = [self._next_archiving, self._next_health, now + timedelta(seconds=HEARTBEAT)]
@@ -347,6 +358,19 @@ class Daemon:
         if self._alerts is not None:
             self._alerts.archiving_changed(state)
 
+    def _prune_history(self) -> None:
+        """Runs older than ``daemon.keep_history`` (this host's, finished) leave the catalog."""
+        keep = self._settings.keep_history
+        if keep is None:
+            return
+        try:
+            removed = self._catalog.prune_history(self._clock() - timedelta(seconds=keep))
+        except Exception as exc:  # noqa: BLE001 - logged; tried again the next day
+            self._log.error("catalog write failed", action="prune_history", error=_line(exc))
+            return
+        if removed:
+            self._log.info("history pruned", runs=removed, older_than_days=round(keep / 86400, 1))
+
     def _check_health(self) -> None:
         """The health report /metrics serves (the checks of 'lifeboat health'); never raises."""
         from lifeboat.app.access import open_repository
@@ -376,6 +400,9 @@ class Daemon:
             )
         except Exception as exc:  # noqa: BLE001
             self._log.error("health check failed", error=_line(exc))
+        else:
+            if (alerts := self._alerts) is not None:
+                alerts.health_checked(self._health)
         _release_memory()
 
     # --- stop -------------------------------------------------------------------------------------
