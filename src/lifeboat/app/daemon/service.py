@@ -597,6 +597,30 @@ class Daemon:
     def api_error(self, message: str, error: Exception) -> None:
         self._log.error("api error", message=message, error=_line(error))
 
+    # --- what the API's read resources read (docs/api.md "Resources"; app/daemon/readview.py) -----
+    def reads(self) -> Any:
+        """The :class:`~lifeboat.app.api.reads.ReadView` of this daemon (made on first use): the
+        configuration in use, one shared read-only repository, a health report refreshed in the
+        background (each one is /metrics' too), the jobs' counters, the audit log."""
+        made = getattr(self, "_reads", None)
+        if made is not None:
+            return made
+        from lifeboat.app.daemon.readview import DaemonReads
+        from lifeboat.operations.health_pg import probe_source
+
+        with self._lock:  # the first requests come on several threads at once
+            if getattr(self, "_reads", None) is None:
+                self._reads = DaemonReads(
+                    lambda: self._context_now,
+                    jobs=self._recorder.stats,
+                    probe=probe_source,
+                    on_health=lambda report: setattr(self, "_health", report),
+                    on_error=self.api_error,
+                )
+        return self._reads
+
+    # --- end of the API's read resources ---------------------------------------------------------
+
 
 WAITING = "waiting"
 
