@@ -48,9 +48,10 @@ def test_a_scheduled_backup_runs_is_recorded_and_makes_a_snapshot(world: World) 
     snapshots = world.cli("snapshots", "--json")
     assert snapshots.code == 0, snapshots
     assert first.summary["snapshot"]["id"] in snapshots.stdout
-    # a run's second time came 3 s after the first's: an interval counts from the last run
+    # the second run came 3 s after the first was due: an interval counts from the last run's
+    # scheduled time, so a first run a loaded machine started late is followed sooner than 3 s
     second = runs[1]
-    assert 2.5 <= (second.started - first.started).total_seconds() <= 10
+    assert 1.5 <= (second.started - first.started).total_seconds() <= 10
 
     code, kind, body = served.get("/healthz")
     assert code == 200 and '"status":"ok"' in body
