@@ -28,6 +28,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     """The daemon's app: ``GET /healthz`` (200 while the scheduler loop ticks, else 503) and
     ``GET /metrics`` (Prometheus text format)."""
     from lifeboat import __version__
+    from lifeboat.app.api import dashboard
 
     app = FastAPI(title="Lifeboat", version=__version__, docs_url=None, redoc_url=None)
 
@@ -40,4 +41,5 @@ def create_app(daemon: DaemonView) -> FastAPI:
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
+    dashboard.install(app)
     return app
