@@ -14,6 +14,17 @@ export const rtoOf = (d) => pick(d, "rto_seconds", "summary.rto_seconds", "resul
 export const rtoObjectiveOf = (d) => pick(d, "rto_objective_seconds", "summary.rto_objective_seconds", "result.rto_objective_seconds");
 const passed = (d) => pick(d, "ok", "passed") ?? pick(d, "status", "summary.status") === "passed";
 
+/** The RTO trend per source: the API's, else made from the drills. */
+function trends(answer, bySource) {
+  const given = pick(answer, "trend");
+  if (Array.isArray(given)) return given.map((t) => ({ source: t.source, objective: t.rto_objective_seconds, points: (t.points || []).filter((p) => p.rto_seconds !== null && p.rto_seconds !== undefined) }));
+  return [...bySource.entries()].map(([source, list]) => ({
+    source,
+    objective: list.map(rtoObjectiveOf).find((v) => v !== undefined && v !== null),
+    points: list.filter((d) => rtoOf(d) !== undefined && rtoOf(d) !== null).map((d) => ({ time: d.time, rto_seconds: rtoOf(d), ok: passed(d) })),
+  }));
+}
+
 export async function render(main, _params, context) {
   const [answer, sourcesAnswer] = await Promise.all([api("/api/v1/drills"), api("/api/v1/sources")]);
   const drills = drillList(answer).slice().sort((a, b) => new Date(b.time) - new Date(a.time));
@@ -30,9 +41,8 @@ export async function render(main, _params, context) {
     context.session.can("operator") && sources.length
       ? section("Start a drill", h("div", { class: "actions" }, sources.map((name) => actionButtons(name, context, ["drill"]))))
       : null,
-    [...bySource.entries()].map(([name, list]) => {
-      const objective = list.map(rtoObjectiveOf).find((v) => v !== undefined && v !== null);
-      const points = list.filter((d) => rtoOf(d) !== undefined).map((d) => ({ t: d.time, v: Number(rtoOf(d)), class: passed(d) ? "" : "bad", title: `${time(d.time).textContent}: ${duration(rtoOf(d))}${passed(d) ? "" : " (failed)"}` }));
+    trends(answer, bySource).map(({ source: name, objective, points: given }) => {
+      const points = given.map((p) => ({ t: p.time, v: Number(p.rto_seconds), class: p.ok ? "" : "bad", title: `${time(p.time).textContent}: ${duration(p.rto_seconds)}${p.ok ? "" : " (failed)"}` }));
       return section(
         `RTO trend: ${name}`,
         lineChart(`Restore time of each drill of ${name}${objective ? `, objective ${duration(objective)}` : ""}`, [{ name, points }], {
@@ -51,7 +61,7 @@ export async function render(main, _params, context) {
           ["Restore time", (d) => duration(rtoOf(d))],
           ["RTO", (d) => duration(rtoObjectiveOf(d))],
           ["Recovered to", (d) => time(pick(d, "recovered_to", "result.recovered_to"))],
-          ["Problems", (d) => (pick(d, "reasons", "summary.reasons", "summary.problems") || []).join("; ")],
+          ["Problems", (d) => (pick(d, "problems", "reasons", "summary.problems") || []).join("; ")],
         ],
         drills,
         { caption: "Drills, newest first", empty: "No drill has run yet: start one, or schedule one (schedule: drill:)." },

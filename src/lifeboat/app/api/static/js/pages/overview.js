@@ -4,7 +4,7 @@
 
 import { actionButtons } from "../actions.js";
 import { api } from "../api.js";
-import { ageSeconds, duration, fill, h, pick, section, stateBadge, statusBadge, time } from "../dom.js";
+import { bytes, duration, fill, h, section, stateBadge, statusBadge, time } from "../dom.js";
 
 const REFRESH_MS = 30000;
 
@@ -12,23 +12,24 @@ export async function render(main, _params, context) {
   let timer = null;
   const draw = async () => {
     const overview = await api("/api/v1/overview");
-    const sources = pick(overview, "sources") || [];
+    const sources = overview.sources || [];
     const counts = { green: 0, amber: 0, red: 0 };
-    for (const src of sources) counts[pick(src, "state")] = (counts[pick(src, "state")] || 0) + 1;
-    const worst = counts.red ? "red" : counts.amber ? "amber" : "green";
+    for (const src of sources) counts[src.state] = (counts[src.state] || 0) + 1;
     fill(
       main,
       h("h1", {}, "Overview"),
       h(
         "p",
         { class: "subtitle", id: "summary" },
-        stateBadge(sources.length ? worst : "unknown"),
-        ` ${sources.length} source${sources.length === 1 ? "" : "s"}: ${counts.green} OK, ${counts.amber} warning, ${counts.red} needing action. As of `,
-        time(pick(overview, "time", "generated_at", "now") || new Date()),
+        stateBadge(overview.state),
+        ` ${sources.length} source${sources.length === 1 ? "" : "s"}: ${counts.green} OK, ${counts.amber} warning, ${counts.red} needing action. Checked `,
+        time(overview.checked),
+        (overview.running || []).length ? `; running now: ${overview.running.join(", ")}` : "",
         ".",
       ),
+      overview.headline ? h("p", { class: "headline" }, overview.headline) : null,
       sources.length === 0 ? h("p", { class: "empty" }, "No sources are configured.") : h("div", { class: "grid-cards", id: "sources" }, sources.map((src) => sourceCard(src, context))),
-      repositorySummary(pick(overview, "repository")),
+      repositorySummary(overview.repository),
     );
   };
   await draw();
@@ -36,25 +37,20 @@ export async function render(main, _params, context) {
   return () => clearInterval(timer);
 }
 
-function seconds(value) {
-  if (value === undefined || value === null) return null;
-  if (typeof value === "number") return value;
-  return null;
-}
+const n = (value) => (typeof value === "number" ? value : null);
 
 function sourceCard(src, context) {
-  const name = pick(src, "name", "source");
-  const kind = pick(src, "kind");
-  const state = pick(src, "state", "status") || "unknown";
-  const newest = pick(src, "newest_restorable", "newest_restorable_point", "newest.time", "newest");
-  const age = seconds(pick(src, "age_seconds", "rpo.age_seconds")) ?? ageSeconds(newest);
-  const rpo = seconds(pick(src, "rpo_seconds", "rpo.objective_seconds", "rpo.seconds"));
-  const drill = pick(src, "last_drill", "drill") || {};
-  const rto = seconds(pick(src, "rto_seconds", "rto.objective_seconds", "rto.seconds"));
-  const drillRto = seconds(pick(drill, "rto_seconds", "restore_seconds", "duration_seconds", "seconds") ?? pick(src, "last_drill_rto_seconds", "rto.last_seconds"));
-  const reason = pick(src, "reason", "summary");
-  const todo = pick(src, "what_to_do", "todo", "action", "hint");
-  const runs = ["backup", "verify", "drill"].map((kind_) => [kind_, pick(src, `last_${kind_}_run`, `last_runs.${kind_}`, `runs.${kind_}`)]);
+  const { name, kind } = src;
+  const state = src.state || "unknown";
+  const age = n(src.age_seconds);
+  const rpo = n(src.rpo_seconds);
+  const rto = n(src.rto_seconds);
+  const drill = src.last_drill;
+  const drillRto = drill ? n(drill.rto_seconds) : null;
+  const drillObjective = rto ?? (drill ? n(drill.rto_objective_seconds) : null);
+  const reasons = src.reasons || [];
+  const actions = src.actions || [];
+  const jobs = src.jobs || [];
   return h(
     "article",
     { class: `card source-card state-${state}`, "data-source": name, "aria-labelledby": `src-${name}` },
@@ -63,27 +59,35 @@ function sourceCard(src, context) {
       "dl",
       { class: "facts" },
       h("dt", {}, "Newest restorable"),
-      h("dd", { class: "newest" }, time(newest)),
+      h("dd", { class: "newest" }, time(src.newest_restorable)),
       h("dt", {}, "Age / RPO"),
-      h("dd", { class: rpo !== null && age !== null && age > rpo ? "over" : "" }, `${duration(age)} / ${rpo === null ? "no RPO" : duration(rpo)}`),
+      h("dd", { class: `age ${rpo !== null && age !== null && age > rpo ? "over" : ""}` }, `${duration(age)} / ${rpo === null ? "no RPO" : duration(rpo)}`),
       h("dt", {}, "Last drill / RTO"),
-      h("dd", { class: rto !== null && drillRto !== null && drillRto > rto ? "over" : "" }, `${drillRto === null ? "no drill" : duration(drillRto)} / ${rto === null ? "no RTO" : duration(rto)}`),
-      runs
-        .filter(([, run]) => run)
-        .map(([kind_, run]) => [
-          h("dt", {}, `Last ${kind_}`),
-          h("dd", {}, statusBadge(pick(run, "status")), " ", time(pick(run, "finished", "started", "time")), pick(run, "id") !== undefined ? [" ", h("a", { href: `#/runs/${pick(run, "id")}`, "aria-label": `Run ${pick(run, "id")}: the last ${kind_} of ${name}` }, `run ${pick(run, "id")}`)] : null),
-        ]),
+      h(
+        "dd",
+        { class: `drill ${drillObjective !== null && drillRto !== null && drillRto > drillObjective ? "over" : ""}` },
+        drill ? `${duration(drillRto)}${drill.ok ? "" : " (failed)"}` : "no drill",
+        ` / ${drillObjective === null ? "no RTO" : duration(drillObjective)}`,
+        drill ? [" · ", time(drill.time)] : null,
+      ),
+      h("dt", {}, "Snapshots"),
+      h("dd", { class: "snapshots" }, String(src.snapshots ?? "—")),
+      src.last_backup ? [h("dt", {}, "Last backup"), h("dd", {}, time(src.last_backup.time), src.last_backup.duration_seconds !== null ? ` in ${duration(src.last_backup.duration_seconds)}` : "")] : null,
+      src.last_verify ? [h("dt", {}, "Last verify"), h("dd", {}, h("span", { class: `badge badge-${src.last_verify.ok ? "green" : "red"}` }, src.last_verify.ok ? "passed" : "failed"), " ", time(src.last_verify.time))] : null,
+      jobs.map((job) => [
+        h("dt", {}, h("code", {}, job.job)),
+        h("dd", {}, job.running ? statusBadge("running") : job.last_status ? statusBadge(job.last_status) : "never ran", " ", time(job.last_run), job.last_duration_seconds !== null && job.last_duration_seconds !== undefined ? ` (${duration(job.last_duration_seconds)})` : ""),
+      ]),
     ),
-    reason && state !== "green" ? h("p", { class: "reason" }, reason) : null,
-    todo && state !== "green" ? h("p", { class: `todo ${state}` }, h("strong", {}, "What to do: "), todo) : null,
+    state !== "green" && reasons.length ? h("ul", { class: "reason" }, reasons.map((r) => h("li", {}, r))) : null,
+    state !== "green" && actions.length ? h("div", { class: `todo ${state}` }, h("strong", {}, "What to do:"), h("ul", {}, actions.map((a) => h("li", {}, a)))) : null,
     h(
       "p",
       { class: "links" },
       h("a", { href: `#/sources/${encodeURIComponent(name)}` }, "Snapshots"),
       kind === "postgres" ? [" · ", h("a", { href: `#/postgres/${encodeURIComponent(name)}` }, "Recoverable window")] : null,
     ),
-    actionButtons(name, context),
+    src.configured === false ? null : actionButtons(name, context),
   );
 }
 
@@ -94,11 +98,16 @@ function repositorySummary(repo) {
     h(
       "dl",
       { class: "facts" },
+      h("dt", {}, "State"),
+      h("dd", {}, stateBadge(repo.state)),
       h("dt", {}, "Snapshots"),
-      h("dd", {}, String(pick(repo, "snapshots") ?? "—")),
-      h("dt", {}, "Reachable"),
-      h("dd", {}, pick(repo, "reachable") === false ? "no" : "yes"),
+      h("dd", { id: "repo-snapshot-count" }, String(repo.snapshots ?? "—")),
+      h("dt", {}, "Stored"),
+      h("dd", {}, bytes(repo.data_bytes ?? repo.size_bytes)),
+      h("dt", {}, "Free"),
+      h("dd", {}, bytes(repo.free_bytes)),
     ),
+    repo.state !== "green" && (repo.actions || []).length ? h("div", { class: `todo ${repo.state}` }, h("strong", {}, "What to do:"), h("ul", {}, repo.actions.map((a) => h("li", {}, a)))) : null,
     h("a", { href: "#/repository" }, "Growth and size"),
   );
 }

@@ -10,7 +10,7 @@ export async function render(main) {
   const stats = pick(repo, "stats") || repo;
   const growth = pick(repo, "growth", "growth_per_day", "days") || [];
   const day = (g) => pick(g, "day", "date", "time");
-  const added = (g) => Number(pick(g, "bytes_added", "stored_bytes", "bytes_stored", "added_bytes") || 0);
+  const added = (g) => Number(pick(g, "bytes_stored", "bytes_added") || 0);
   const total = (g) => pick(g, "total_bytes", "cumulative_bytes", "total_stored_bytes");
   let running = 0;
   const cumulative = growth.map((g) => {
@@ -30,16 +30,30 @@ export async function render(main) {
         h("dd", {}, h("code", {}, pick(repo, "location", "url") || "—")),
         h("dt", {}, "Snapshots"),
         h("dd", { id: "repo-snapshots" }, String(pick(stats, "snapshots") ?? "—")),
-        h("dt", {}, "Stored"),
-        h("dd", {}, bytes(pick(stats, "stored_bytes", "size_bytes"))),
-        h("dt", {}, "Restores to"),
-        h("dd", {}, bytes(pick(stats, "restore_bytes"))),
-        h("dt", {}, "Deduplication"),
-        h("dd", {}, ratio(pick(stats, "dedup_ratio"))),
-        h("dt", {}, "Compression"),
-        h("dd", {}, ratio(pick(stats, "compression_ratio"))),
+        h("dt", {}, "Data stored"),
+        h("dd", {}, bytes(pick(stats, "data_bytes", "stored_bytes"))),
+        h("dt", {}, "On the storage"),
+        h("dd", {}, bytes(pick(stats, "size_bytes"))),
+        h("dt", {}, "Free"),
+        h("dd", {}, bytes(pick(stats, "free_bytes"))),
         h("dt", {}, "Packs"),
         h("dd", {}, String(pick(stats, "packs") ?? "—")),
+        h("dt", {}, "Locks"),
+        h("dd", {}, String(pick(stats, "locks") ?? "—"), (pick(stats, "stale_locks") || []).length ? h("span", { class: "over" }, ` (${stats.stale_locks.length} stale: lifeboat unlock)`) : ""),
+      ),
+    ),
+    section(
+      "Per source",
+      table(
+        [
+          ["Source", (x) => h("a", { href: `#/sources/${encodeURIComponent(x.source)}` }, x.source)],
+          ["Snapshots", (x) => String(x.snapshots)],
+          ["Newest holds", (x) => bytes(x.bytes_total)],
+          ["All backups added", (x) => bytes(x.bytes_stored)],
+          ["Deduplication", (x) => ratio(x.dedup_ratio)],
+        ],
+        pick(repo, "sources") || [],
+        { caption: "What each source takes", empty: "No source has a snapshot." },
       ),
     ),
     section(
@@ -54,6 +68,7 @@ export async function render(main) {
         [
           ["Day", (g) => String(day(g)).slice(0, 10)],
           ["Snapshots", (g) => String(pick(g, "snapshots") ?? "")],
+          ["Read", (g) => bytes(pick(g, "bytes_total"))],
           ["Added", (g) => bytes(added(g))],
         ],
         growth.slice().reverse(),

@@ -25,12 +25,13 @@ export async function render(main, [name], context) {
   ]);
   const snapshots = snapshotList(answer).slice().sort((a, b) => new Date(a.time) - new Date(b.time));
   const kind = pick(source, "kind", "type");
+  const total = pick(answer, "total") ?? snapshots.length;
   const checks = pick(source, "checks", "health.checks") || [];
   const withSummary = snapshots.filter((s) => pick(s, "summary.bytes_total", "summary.bytes_read") !== undefined);
   fill(
     main,
     h("h1", {}, name, " ", h("span", { class: "kind" }, kind)),
-    h("p", { class: "subtitle" }, stateBadge(pick(source, "state")), " ", `${snapshots.length} snapshot${snapshots.length === 1 ? "" : "s"}`, kind === "postgres" ? [" · ", h("a", { href: `#/postgres/${encodeURIComponent(name)}` }, "Recoverable window")] : null),
+    h("p", { class: "subtitle" }, stateBadge(pick(source, "state")), " ", h("span", { id: "snapshot-count" }, `${total} snapshot${total === 1 ? "" : "s"}`), source.retention ? ` · kept: ${source.retention}` : "", kind === "postgres" ? [" · ", h("a", { href: `#/postgres/${encodeURIComponent(name)}` }, "Recoverable window")] : null),
     actionButtons(name, context),
     section(
       "Health checks",
@@ -80,7 +81,7 @@ export async function render(main, [name], context) {
           ["Tags", (s) => (pick(s, "tags") || []).join(", ")],
         ],
         snapshots.slice().reverse(),
-        { caption: `Snapshots of ${name}, newest first`, empty: "No snapshots yet." },
+        { caption: `Snapshots of ${name}, newest first${total > snapshots.length ? ` (the newest ${snapshots.length} of ${total})` : ""}`, empty: "No snapshots yet." },
       ),
     ),
   );
