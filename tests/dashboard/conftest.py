@@ -20,7 +20,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.api.conftest import Api, start_api
+from tests.api.conftest import Api, prepare, serve
+from tests.conftest import run_cli
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -115,10 +116,60 @@ class Browser:
         return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
+def write_config(root: Path) -> None:
+    """Two sources with objectives: ``files`` (backed up, drilled, verified: green) and
+    ``notes`` (never backed up: red, with what to do)."""
+    (root / "notes").mkdir(exist_ok=True)
+    (root / "notes" / "todo.txt").write_text("water the plants\n")
+    (root / "lifeboat.yaml").write_text(
+        f"""
+repositories:
+  main:
+    url: {root / "repo"}
+    password_file: {root / "passphrase"}
+default_repository: main
+daemon:
+  shutdown_deadline: 20s
+  health_check: 1h
+  archiving_check: 1h
+sources:
+  files:
+    type: files
+    paths: [{root / "data"}]
+    rpo: 1d
+    rto: 10m
+    schedule:
+      backup: "0 3 * * *"
+      verify: "0 4 * * *"
+      drill: "0 5 * * 0"
+  notes:
+    type: files
+    paths: [{root / "notes"}]
+    rpo: 1h
+    rto: 5m
+"""
+    )
+
+
+def start_world(root: Path) -> Api:
+    """A repository with three backups of ``files``, a drill and a verify of it, and nothing of
+    ``notes``; the daemon served on it with a token per role."""
+    env = prepare(root)  # one backup of files
+    write_config(root)
+    for step in range(2):
+        (root / "data" / f"more-{step}.txt").write_text(f"line {step}\n" * (2000 * (step + 1)))
+        done = run_cli("-c", str(root / "lifeboat.yaml"), "backup", "--source", "files", env=env)
+        assert done.code == 0, done
+    for args in (("drill", "--source", "files"), ("verify", "--source", "files")):
+        done = run_cli("-c", str(root / "lifeboat.yaml"), *args, env=env)
+        assert done.code == 0, done
+    return serve(root, env)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """A real daemon over a repository with a backup of ``files`` (tests/api/conftest.py)."""
-    made = start_api(tmp_path_factory.mktemp("dashboard"))
+    """A real daemon over a real repository (see :func:`start_world`)."""
+    made = start_world(tmp_path_factory.mktemp("dashboard"))
     yield made
     made.stop()
 

@@ -147,7 +147,15 @@ function focusMain() {
   }
 }
 
+// The skip link moves the focus to the content without changing the route.
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+  main.scrollIntoView();
+});
+
 window.addEventListener("hashchange", async () => {
+  if (location.hash && !location.hash.startsWith("#/")) return; // an anchor on the page, not a route
   await route();
   focusMain();
 });
