@@ -91,7 +91,10 @@ class Browser:
     def goto(self, hash_route: str, ready_css: str) -> WebElement:
         """Open a page by its route and wait until ``ready_css`` shows."""
         self.driver.execute_script("document.body.dataset.ready = ''")
-        self.driver.get(f"{self.url}/{hash_route}")
+        if self.driver.execute_script("return location.hash || '#/'") == hash_route:
+            self.driver.refresh()  # the same route: load it again
+        else:
+            self.driver.get(f"{self.url}/{hash_route}")
         self.wait(lambda d: d.execute_script("return document.body.dataset.ready") not in (None, ""), f"{hash_route} drawn")
         return self.visible(ready_css)
 

@@ -92,7 +92,7 @@ function timeDomain(times) {
   if (ms.length === 0) return [Date.now() - 3600000, Date.now()];
   let t0 = Math.min(...ms);
   let t1 = Math.max(...ms);
-  const pad = Math.max((t1 - t0) * 0.04, 60000);
+  const pad = t1 > t0 ? Math.max((t1 - t0) * 0.05, 500) : 60000;
   return [t0 - pad, t1 + pad];
 }
 

@@ -55,7 +55,9 @@ export function time(value) {
 /** 95 → "1m 35s", 3h 2m, 2d 4h — two units at most. */
 export function duration(seconds) {
   if (seconds === undefined || seconds === null || Number.isNaN(Number(seconds))) return "—";
-  let s = Math.round(Math.abs(Number(seconds)));
+  const exact = Math.abs(Number(seconds));
+  if (exact < 10 && exact !== Math.round(exact)) return `${exact.toFixed(exact < 1 ? 2 : 1)}s`;
+  let s = Math.round(exact);
   if (s < 60) return `${s}s`;
   const units = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
   const parts = [];
