@@ -51,8 +51,9 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, dashboard, problems
+    from lifeboat.app.api import auth, dashboard, problems, token_routes
     from lifeboat.app.api.audit import AuditCalls
+    from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
 
     app = FastAPI(
@@ -78,6 +79,9 @@ def create_app(daemon: DaemonView) -> FastAPI:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
     app.include_router(auth.router)
+    app.include_router(token_routes.router)
+    app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
+    app.include_router(jobs.router)
     _read_routes(app, daemon)
     dashboard.install(app)
     return app
