@@ -11,18 +11,13 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.dashboard.conftest import DESKTOP, PHONE, Browser
+from tests.dashboard.conftest import DESKTOP, PHONE, Browser, local
 
 
 def cli_json(browser: Browser, *args: str) -> Any:
     done = browser.api.cli("--json", *args)
     assert done.code == 0, done
     return json.loads(done.stdout)
-
-
-def local(moment: str) -> str:
-    """A time as the CLI prints it (its local zone; the browser runs in the same one)."""
-    return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def short(seconds: float) -> str:
@@ -51,7 +46,9 @@ def test_the_overview_shows_every_source_with_its_newest_point_and_objectives(vi
     assert files.find_element(By.CSS_SELECTOR, ".snapshots").text == str(len(snapshots))
     assert files.find_element(By.CSS_SELECTOR, ".age").text.endswith("/ 1d")  # the RPO
     drill = cli_json(viewer, "records", "--kind", "drill")["records"][0]
-    assert files.find_element(By.CSS_SELECTOR, ".drill").text.startswith(f"{short(drill['summary']['rto_seconds'])} / 10m")
+    assert files.find_element(By.CSS_SELECTOR, ".drill").text.startswith(
+        f"{short(drill['summary']['rto_seconds'])} / 10m"
+    )
     assert local(drill["time"]) in files.find_element(By.CSS_SELECTOR, ".drill").text
 
     notes = cards["notes"]  # never backed up: red, with what to do
@@ -114,7 +111,10 @@ def test_each_page_fits_a_phone_and_is_photographed(browser: Browser, name: str,
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         browser.size(size)
         browser.goto(route, ready)
-        browser.wait(lambda d: d.execute_script("return document.querySelectorAll('figure.chart:empty').length") == 0, "charts drawn")
+        browser.wait(
+            lambda d: d.execute_script("return document.querySelectorAll('figure.chart:empty').length") == 0,
+            "charts drawn",
+        )
         assert browser.horizontal_overflow() == 0, f"{name} scrolls sideways at {size}"
         assert browser.screenshot(f"{name}-{label}").stat().st_size > 5000
     browser.size(DESKTOP)
