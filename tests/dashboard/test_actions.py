@@ -53,6 +53,7 @@ def test_an_operator_starts_a_drill_and_watches_it_succeed_live(browser: Browser
     browser.text_in("#run-status", "succeeded")  # the end event of the stream
     browser.text_in("#stream-state", "complete")
     browser.text_in("#run-summary [data-key='status']", "passed")  # the drill's own verdict
+    assert not browser.find("#cancel-run").is_displayed()  # nothing left to cancel
     browser.text_in("#live", "succeeded")  # announced to screen readers
     run = browser.api.client("viewer").get(f"/api/v1/runs/{run_id}").json()
     assert run["status"] == "succeeded" and run["job"] == "drill:files" and run["trigger"] == "api"
