@@ -32,6 +32,10 @@ class DaemonView(Protocol):
         """Append a mutating API call to the audit log (raises AuditError when it cannot)."""
         ...
 
+    def audit_ready(self) -> None:
+        """Raise AuditError when ``audit.required`` is set and the audit log cannot be written."""
+        ...
+
     def api_error(self, message: str, error: Exception) -> None:
         """Log a fault of the API that its caller does not see (an audit entry not written)."""
         ...
@@ -51,7 +55,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, dashboard, problems, token_routes
+    from lifeboat.app.api import auth, dashboard, problems, schema, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
@@ -65,16 +69,29 @@ def create_app(daemon: DaemonView) -> FastAPI:
         description="The API of `lifeboat serve` (docs/api.md). Every /api/v1 endpoint needs a bearer token.",
     )
     app.state.tokens = daemon.api_tokens()
+    app.state.report_error = daemon.api_error
+    app.state.audit_ready = daemon.audit_ready
     problems.install(app)
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
 
-    @app.get("/healthz", tags=["daemon"])
+    @app.get(
+        "/healthz",
+        tags=["daemon"],
+        responses={200: {"description": "the scheduler loop ticks"}, 503: {"description": "it stalled"}},
+    )
     def healthz() -> JSONResponse:
         alive, details = daemon.liveness()
         return JSONResponse({"status": "ok" if alive else "stalled", **details}, status_code=200 if alive else 503)
 
-    @app.get("/metrics", tags=["daemon"])
+    @app.get(
+        "/metrics",
+        tags=["daemon"],
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
@@ -83,6 +100,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
     app.include_router(jobs.router)
     _read_routes(app, daemon)
+    schema.install(app)
     dashboard.install(app)
     return app
 

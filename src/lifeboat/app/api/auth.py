@@ -24,8 +24,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from lifeboat.app.api.audit import MUTATING
 from lifeboat.app.api.problems import Problem
-from lifeboat.app.api.tokens import Role, TokenStore, utc_now
+from lifeboat.app.api.tokens import Role, TokenFileError, TokenStore, utc_now
 from lifeboat.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -67,7 +68,17 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     if credentials is None:
         raise _unauthorized("this needs a bearer token in the Authorization header", invalid=False)
     store: TokenStore = request.app.state.tokens
-    record = store.find(credentials.credentials)
+    try:
+        record = store.find(credentials.credentials)
+    except TokenFileError as exc:  # the caller learns no path: the daemon's log has it
+        request.app.state.report_error("the token file", exc)
+        raise Problem(
+            503,
+            "the daemon cannot read its tokens",
+            hint="the daemon's log says why ('api error'); 'lifeboat token list' on the host too",
+            exit_code=int(exc.exit_code),
+            kind="tokens-unavailable",
+        ) from None
     if record is None:
         raise _unauthorized("the token is not valid (wrong or revoked)", invalid=True)
     now = utc_now()
@@ -77,6 +88,23 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     principal = Principal(record.name, record.role)
     request.state.principal = principal  # for the audit of this call (app/api/audit.py)
     return principal
+
+
+def _audit_ready(request: Request) -> None:
+    """With ``audit.required``, a change whose entry could not be written is not made (as on the
+    command line): 503."""
+    from lifeboat.app.observability.audit import AuditError
+
+    try:
+        request.app.state.audit_ready()
+    except AuditError as exc:
+        raise Problem(
+            503,
+            "the audit log cannot be written, and audit.required is set: nothing was changed",
+            hint="the daemon's log says why ('api error'); fix the audit log's path or permissions",
+            exit_code=int(exc.exit_code),
+            kind="audit-unavailable",
+        ) from None
 
 
 _DEPENDENCIES: dict[Role, Callable[..., Principal]] = {}
@@ -99,6 +127,8 @@ def require(role: Role | str) -> Callable[..., Principal]:
                 kind="forbidden",
                 exit_code=int(ExitCode.USAGE),
             )
+        if request.method in MUTATING:
+            _audit_ready(request)
         return principal
 
     dependency.required_role = needed  # type: ignore[attr-defined]
