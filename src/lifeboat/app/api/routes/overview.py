@@ -4,22 +4,57 @@ amber / red with the reasons and what to do, the last backup, verify and drill."
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from lifeboat.app.api.auth import Viewer
 from lifeboat.app.api.read_models import Overview, OverviewRepository, OverviewSource
+from lifeboat.app.api.reads import ReadView
 from lifeboat.app.api.routes.readkit import Reads, age, backup, color, jobs_of, not_ok, objective, recorded
 
+if TYPE_CHECKING:
+    from lifeboat.app.observability.metrics import JobStat
+    from lifeboat.operations.health import HealthReport
+
 router = APIRouter(prefix="/api/v1", tags=["read"])
+FRESH = 1.0  # seconds an answer is served again as it is (its ages are at most this much behind)
 
 
-@router.get("/overview", summary="Every source's recoverability at a glance")
-def overview(view: Reads, _: Viewer) -> Overview:
+class _Memo:
+    """The last answer's bytes and what it was made of: the page is asked for by every open
+    dashboard every few seconds, and nothing changes between two health reports but the ages."""
+
+    def __init__(self) -> None:
+        self.key: Any = None
+        self.at = 0.0
+        self.body = b""
+        self.guard = threading.Lock()
+
+
+@router.get("/overview", summary="Every source's recoverability at a glance", response_model=Overview)
+def overview(request: Request, view: Reads, _: Viewer) -> Response:
     report = view.health()
-    config = view.config()
     stats = view.jobs()
+    key = (id(report), tuple((s.job, s.last_status, s.last_run, s.runs_total) for s in stats))
+    memo: _Memo | None = getattr(request.app.state, "overview_memo", None)
+    if memo is None:
+        memo = request.app.state.overview_memo = _Memo()
+    with memo.guard:
+        if memo.key == key and time.monotonic() - memo.at < FRESH:
+            return Response(memo.body, media_type="application/json")
+    body = build(view, report, stats).model_dump_json().encode()
+    with memo.guard:
+        memo.key, memo.at, memo.body = key, time.monotonic(), body
+    return Response(body, media_type="application/json")
+
+
+def build(view: ReadView, report: HealthReport, stats: list[JobStat]) -> Overview:
+    """The overview of ``report`` (the newest health report) and the jobs' ``stats``."""
+    config = view.config()
     now = datetime.now(UTC)
     sources = []
     for source in report.sources:
