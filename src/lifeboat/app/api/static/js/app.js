@@ -32,6 +32,7 @@ const live = document.getElementById("live");
 const who = document.getElementById("who");
 const nav = document.getElementById("nav");
 let cleanup = null;
+let routing = 0; // the number of the newest navigation
 let loginMessage = null;
 
 /** Say something to screen readers (and show it in the status line). */
@@ -120,21 +121,30 @@ async function route() {
     return;
   }
   const params = hash.match(found[0]).slice(1).map(decodeURIComponent);
+  // Each page draws into its own box: a slower page still loading when the next one is asked
+  // for draws into a box no longer shown, and its timers are stopped as soon as it returns.
+  const generation = ++routing;
+  const box = h("div", { class: "page" }, h("p", { class: "loading" }, "Loading…"));
+  fill(main, box);
   main.setAttribute("aria-busy", "true");
-  fill(main, h("p", { class: "loading" }, "Loading…"));
   try {
     const page = await found[1]();
     const context = { session, announce, navigate, loginMessage };
     loginMessage = null;
-    const result = await page.render(main, params, context);
-    if (typeof result === "function") cleanup = result;
+    const result = await page.render(box, params, context);
+    if (typeof result === "function") {
+      if (generation === routing) cleanup = result;
+      else result();
+    }
   } catch (error) {
     if (!token.get() && hash !== "#/login") return;
-    fill(main, h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, describe(error)));
+    fill(box, h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, describe(error)));
   } finally {
-    main.removeAttribute("aria-busy");
-    document.body.dataset.page = hash.split("/")[1] || "overview";
-    document.body.dataset.ready = String(Date.now());
+    if (generation === routing) {
+      main.removeAttribute("aria-busy");
+      document.body.dataset.page = hash.split("/")[1] || "overview";
+      document.body.dataset.ready = String(Date.now());
+    }
   }
 }
 
