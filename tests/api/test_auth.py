@@ -193,6 +193,9 @@ def test_route_roles_names_the_role_of_every_api_route(api: Api) -> None:
         def audit_api_call(self, *args: Any) -> None:
             raise AssertionError("not called")
 
+        def audit_ready(self) -> None:
+            raise AssertionError("not called")
+
         def api_error(self, message: str, error: Exception) -> None:
             raise AssertionError(message)
 
