@@ -55,7 +55,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, problems, schema, token_routes
+    from lifeboat.app.api import auth, dashboard, problems, schema, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
@@ -101,6 +101,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     app.include_router(jobs.router)
     _read_routes(app, daemon)
     schema.install(app)
+    dashboard.install(app)
     return app
 
 
