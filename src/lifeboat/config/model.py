@@ -193,6 +193,19 @@ def _catalog_location(value: str | None) -> str | None:
     return value
 
 
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("give an absolute path")
+    return value
+
+
+class TlsConfig(_Strict):
+    """HTTPS for the daemon's API (docs/api.md#tls): PEM files, the key unencrypted."""
+
+    certificate: Annotated[str, AfterValidator(_absolute_path)]  # the certificate chain, server's first
+    key: Annotated[str, AfterValidator(_absolute_path)]
+
+
 class DaemonConfig(_Strict):
     """``lifeboat serve`` (docs/daemon.md)."""
 
@@ -206,6 +219,7 @@ class DaemonConfig(_Strict):
     archiving_check: Duration = "1min"  # how often WAL archiving of each postgres source is checked
     health_check: Duration = "5min"
     host: Name | None = None  # this host's name in the catalog; default: the host name
+    tls: TlsConfig | None = None  # serve HTTPS with this certificate and key (docs/api.md#tls)
 
 
 class RepositoryConfig(_Strict):

@@ -3,10 +3,13 @@ the running daemon, nothing global, so tests and the API (issue 13) add routes t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+
+from lifeboat.app.api.tokens import TokenStore
 
 
 class DaemonView(Protocol):
@@ -20,24 +23,54 @@ class DaemonView(Protocol):
         """The Prometheus text exposition of the daemon's metrics."""
         ...
 
+    def api_tokens(self) -> TokenStore:
+        """The API's tokens (``<state dir>/api-tokens.json``)."""
+        ...
+
+    def audit_api_call(self, token: str, action: str, arguments: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+        """Append a mutating API call to the audit log (raises AuditError when it cannot)."""
+        ...
+
+    def api_error(self, message: str, error: Exception) -> None:
+        """Log a fault of the API that its caller does not see (an audit entry not written)."""
+        ...
+
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+OPENAPI_URL = "/api/openapi.json"
 
 
 def create_app(daemon: DaemonView) -> FastAPI:
-    """The daemon's app: ``GET /healthz`` (200 while the scheduler loop ticks, else 503) and
-    ``GET /metrics`` (Prometheus text format)."""
+    """The daemon's app: ``GET /healthz`` (200 while the scheduler loop ticks, else 503),
+    ``GET /metrics`` (Prometheus text format), and the API under ``/api/v1`` (docs/api.md):
+    bearer tokens by role, problem JSON for every error, the audit of every mutating call,
+    browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
+    from lifeboat.app.api import auth, problems
+    from lifeboat.app.api.audit import AuditCalls
+    from lifeboat.app.api.security import BrowserSafety
 
-    app = FastAPI(title="Lifeboat", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Lifeboat",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL,
+        description="The API of `lifeboat serve` (docs/api.md). Every /api/v1 endpoint needs a bearer token.",
+    )
+    app.state.tokens = daemon.api_tokens()
+    problems.install(app)
+    app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
+    app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["daemon"])
     def healthz() -> JSONResponse:
         alive, details = daemon.liveness()
         return JSONResponse({"status": "ok" if alive else "stalled", **details}, status_code=200 if alive else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", tags=["daemon"])
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
+    app.include_router(auth.router)
     return app

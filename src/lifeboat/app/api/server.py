@@ -28,14 +28,43 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class HttpServer:
-    """uvicorn serving ``app`` on ``sock`` in a thread; :meth:`stop` ends it."""
+def check_tls(certificate: str, key: str) -> None:
+    """Raise a one-line ConfigError unless ``certificate`` and ``key`` load as a server's pair."""
+    import ssl
 
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+    from lifeboat.errors import ConfigError
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certificate, key)
+    except (OSError, ssl.SSLError) as exc:
+        why = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(
+            f"daemon.tls: cannot load the certificate {certificate} with the key {key}: {why}",
+            hint="both PEM files, readable by the daemon's user, the key unencrypted and matching the certificate",
+        ) from None
+
+
+class HttpServer:
+    """uvicorn serving ``app`` on ``sock`` in a thread (HTTPS when ``tls`` = (certificate,
+    key)); :meth:`stop` ends it."""
+
+    def __init__(self, app: Any, sock: socket.socket, *, tls: tuple[str, str] | None = None) -> None:
         import uvicorn
 
         self._sock = sock
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        if tls is not None:
+            check_tls(*tls)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
+            server_header=False,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 

@@ -49,6 +49,7 @@ from lifeboat.app.cli import (
     serve_cmd,
     snapshots_cmd,
     stats_cmd,
+    token_cmd,
     unlock_cmd,
     verify_cmd,
     wal_cmd,
@@ -198,6 +199,7 @@ def _register() -> None:
         ("schedule", schedule_cmd),
         ("alerts", alerts_cmd),
         ("audit", audit_cmd),
+        ("token", token_cmd),
     ):
         group = Group(name, help=module.__doc__ or "")
         for sub, fn in module.COMMANDS.items():

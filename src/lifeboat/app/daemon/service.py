@@ -100,6 +100,8 @@ class Daemon:
         self._catalog: Any = None
         self._alerts: AlertsHook | None = None
         self._registry: Any = None
+        self._tokens: Any = None
+        self._audit: AuditHook | None = None
 
     # --- signals --------------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -176,7 +178,13 @@ class Daemon:
         self._recorder.seed(jobs)
         self._hooks(config)
         self._registry = daemon_registry(self._metrics_input, self._archiving.states)
-        http = HttpServer(create_app(self), sock)
+        try:
+            http = HttpServer(create_app(self), sock, tls=settings.tls)
+        except BaseException:
+            sock.close()
+            catalog.close()
+            lock.release()
+            raise
         http.start()
         host, port = http.address
         self._log.info(
@@ -214,7 +222,7 @@ class Daemon:
         if old is not None:
             old.close(5.0)
         try:
-            self._audit: AuditHook | None = AuditHook(config, state_dir=state_dir)
+            self._audit = AuditHook(config, state_dir=state_dir)
         except Exception as exc:  # noqa: BLE001 - as above
             self._audit = None
             self._log.error("audit log not available", error=_line(exc))
@@ -320,10 +328,12 @@ class Daemon:
         self._runner.set_max_parallel(settings.max_parallel_jobs)
         self._archiving.configure(config.sources)
         restart = [
-            key for key in ("listen", "catalog", "host") if getattr(settings, key) != getattr(self._settings, key)
+            key
+            for key in ("listen", "catalog", "host", "tls")
+            if getattr(settings, key) != getattr(self._settings, key)
         ]
         self._settings = replace(settings, listen=self._settings.listen, catalog=self._settings.catalog,
-                                 host=self._settings.host)  # fmt: skip
+                                 host=self._settings.host, tls=self._settings.tls)  # fmt: skip
         self._log.info("configuration reloaded", jobs=len(jobs), added=added, removed=removed, rescheduled=changed,
                        needs_restart=restart)  # fmt: skip
         self._log_schedule()
@@ -402,6 +412,28 @@ class Daemon:
         from prometheus_client import generate_latest
 
         return generate_latest(self._registry)
+
+    def api_tokens(self) -> Any:
+        """The API's tokens, read again from the state directory when the file changes."""
+        from lifeboat.app.api.tokens import TokenStore, tokens_path
+
+        if self._tokens is None:
+            self._tokens = TokenStore(tokens_path(self._options.state_dir))
+        return self._tokens
+
+    def audit_api_call(self, token: str, action: str, arguments: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+        """A mutating API call as an audit entry: the daemon's OS user and the token's name."""
+        from lifeboat.app.observability.audit import Actor, os_user
+
+        audit = self._audit
+        if audit is None:
+            from lifeboat.app.observability.audit import AuditError
+
+            raise AuditError("the audit log is not available (the daemon's log said why at start)")
+        audit.log.append(actor=Actor(os_user(), token=token), action=action, arguments=arguments, result=result)
+
+    def api_error(self, message: str, error: Exception) -> None:
+        self._log.error("api error", message=message, error=_line(error))
 
 
 def _background(name: str, work: Callable[[], None]) -> None:

@@ -43,6 +43,7 @@ class DaemonSettings:
     archiving_check: float = 60.0
     health_check: float = 300.0
     host: str = ""
+    tls: tuple[str, str] | None = None  # (certificate, key) PEM files
 
     @classmethod
     def of(cls, config: Any, *, listen: str | None = None) -> DaemonSettings:
@@ -56,6 +57,7 @@ class DaemonSettings:
         chosen = listen or get("listen") or DEFAULT_LISTEN
         split_listen(chosen, what="--listen" if listen else "daemon.listen")
         catalog = get("catalog")
+        tls = get("tls")
         return cls(
             catalog=str(catalog) if catalog else None,
             listen=chosen,
@@ -64,4 +66,5 @@ class DaemonSettings:
             archiving_check=seconds(get("archiving_check"), 60.0),
             health_check=seconds(get("health_check"), 300.0),
             host=str(get("host") or socket.gethostname()),
+            tls=(str(tls.certificate), str(tls.key)) if tls is not None else None,
         )
