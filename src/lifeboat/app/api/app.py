@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from lifeboat.app.api.tokens import TokenStore
 
@@ -63,12 +63,16 @@ def create_app(daemon: DaemonView) -> FastAPI:
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
 
-    @app.get("/healthz", tags=["daemon"])
+    @app.get(
+        "/healthz",
+        tags=["daemon"],
+        responses={503: {"description": "The scheduler loop has not ticked for 90 s", "content": {"application/json": {}}}},
+    )
     def healthz() -> JSONResponse:
         alive, details = daemon.liveness()
         return JSONResponse({"status": "ok" if alive else "stalled", **details}, status_code=200 if alive else 503)
 
-    @app.get("/metrics", tags=["daemon"])
+    @app.get("/metrics", tags=["daemon"], response_class=PlainTextResponse)
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 

@@ -129,13 +129,15 @@ def required_role(route: Any) -> Role | None:
 
 def route_roles(app: FastAPI) -> dict[tuple[str, str], Role | None]:
     """Each (method, path template) of ``app`` and the role it requires (None: public)."""
-    from fastapi.routing import APIRoute
+    from fastapi.routing import APIRoute, iter_route_contexts
 
     roles: dict[tuple[str, str], Role | None] = {}
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            for method in sorted(route.methods or ()):
-                roles[(method, route.path)] = required_role(route)
+    # app.routes holds an included router as one entry: its routes (with their prefix and the
+    # router's dependencies) are only seen through the route contexts
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            for method in sorted(context.methods or ()):
+                roles[(method, str(context.path))] = required_role(context)
     return roles
 
 
