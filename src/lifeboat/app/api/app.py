@@ -46,7 +46,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, problems
+    from lifeboat.app.api import auth, problems, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.security import BrowserSafety
 
@@ -77,4 +77,5 @@ def create_app(daemon: DaemonView) -> FastAPI:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
     app.include_router(auth.router)
+    app.include_router(token_routes.router)
     return app

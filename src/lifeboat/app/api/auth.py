@@ -112,10 +112,7 @@ Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def required_role(route: Any) -> Role | None:
-    """The role a route requires (the highest of its :func:`require` dependencies), None when
-    it is public (``/healthz``, ``/metrics``)."""
-    dependant = getattr(route, "dependant", None)
+def _required(dependant: Any) -> Role | None:
     found: Role | None = None
     stack = [dependant] if dependant is not None else []
     while stack:
@@ -128,16 +125,19 @@ def required_role(route: Any) -> Role | None:
 
 
 def route_roles(app: FastAPI) -> dict[tuple[str, str], Role | None]:
-    """Each (method, path template) of ``app`` and the role it requires (None: public)."""
-    from fastapi.routing import APIRoute, iter_route_contexts
+    """Each (method, path template) of ``app`` and the role it requires — the highest of its
+    :func:`require` dependencies, router-level ones included; None when it is public
+    (``/healthz``, ``/metrics``, the OpenAPI schema)."""
+    from fastapi import routing
 
     roles: dict[tuple[str, str], Role | None] = {}
-    # app.routes holds an included router as one entry: its routes (with their prefix and the
-    # router's dependencies) are only seen through the route contexts
-    for context in iter_route_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
-            for method in sorted(context.methods or ()):
-                roles[(method, str(context.path))] = required_role(context)
+    for context in routing.iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, routing.APIRoute):
+            continue
+        path = context.path_format or context.path
+        dependant = getattr(context, "dependant", None) or context.original_route.dependant
+        for method in sorted(context.methods or ()):
+            roles[(method, str(path))] = _required(dependant)
     return roles
 
 

@@ -66,6 +66,18 @@ class TokenFileError(LifeboatError):
     default_hint = "check the state directory (LIFEBOAT_STATE_DIR) and its permissions; the file must be mode 0600"
 
 
+class TokenExists(UsageError):
+    """A token of that name exists already."""
+
+    default_hint = "choose another name, or 'lifeboat token revoke' the old one first"
+
+
+class NoSuchToken(UsageError):
+    """No token has that name."""
+
+    default_hint = "'lifeboat token list' shows the tokens"
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """One token as the file keeps it: never the token itself."""
@@ -205,10 +217,7 @@ def create_token(
     with _locked(path):
         records = read_tokens(path)
         if any(r.name == name for r in records):
-            raise UsageError(
-                f"a token named {name!r} exists already",
-                hint="choose another name, or 'lifeboat token revoke' the old one first",
-            )
+            raise TokenExists(f"a token named {name!r} exists already")
         _write(path, [*records, record])
     return token, record
 
@@ -219,7 +228,7 @@ def revoke_token(path: Path, name: str) -> TokenRecord:
         records = read_tokens(path)
         found = [r for r in records if r.name == name]
         if not found:
-            raise UsageError(f"there is no token named {name!r}", hint="'lifeboat token list' shows the tokens")
+            raise NoSuchToken(f"there is no token named {name!r}")
         _write(path, [r for r in records if r.name != name])
     return found[0]
 
@@ -266,7 +275,9 @@ class TokenStore:
 
 
 __all__ = [
+    "NoSuchToken",
     "Role",
+    "TokenExists",
     "TokenFileError",
     "TokenRecord",
     "TokenStore",

@@ -1,0 +1,93 @@
+"""The API's tokens over the API (admin): list, create (the token shown once), revoke — the
+same operations as ``lifeboat token list/create/revoke`` (app/api/tokens.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from lifeboat.app.api.audit import audit_as
+from lifeboat.app.api.auth import Principal, require
+from lifeboat.app.api.problems import Problem
+from lifeboat.app.api.tokens import (
+    NAME,
+    NoSuchToken,
+    Role,
+    TokenExists,
+    TokenRecord,
+    TokenStore,
+    create_token,
+    read_tokens,
+    revoke_token,
+    utc_now,
+)
+
+router = APIRouter(tags=["tokens"])
+AdminOnly = Annotated[Principal, Depends(require(Role.ADMIN))]
+RoleName = Literal["viewer", "operator", "admin"]
+
+
+class TokenInfo(BaseModel):
+    """A token as listed: never the token itself."""
+
+    name: str
+    role: RoleName
+    created: str
+    expires: str | None
+    expired: bool
+
+
+class NewToken(BaseModel):
+    """A token to create."""
+
+    name: str = Field(pattern=f"^{NAME.pattern}$", examples=["ci-dashboard"])
+    role: RoleName
+    expires: str | None = Field(default=None, description="valid for this long: 90d, 12h, 1y; none: for ever")
+
+
+class CreatedToken(TokenInfo):
+    token: str = Field(description="the token: shown in this answer only, kept nowhere")
+
+
+def _info(record: TokenRecord) -> TokenInfo:
+    return TokenInfo(**record.public(utc_now()))
+
+
+@router.get("/api/v1/tokens", summary="The API's tokens (not the tokens themselves)")
+def list_tokens(request: Request, principal: AdminOnly) -> list[TokenInfo]:
+    store: TokenStore = request.app.state.tokens
+    return [_info(record) for record in read_tokens(store.path)]
+
+
+@router.post("/api/v1/tokens", status_code=201, summary="Create a token (shown once)")
+def create(request: Request, body: NewToken, principal: AdminOnly) -> CreatedToken:
+    from lifeboat.core.units import parse_duration
+    from lifeboat.errors import UsageError
+
+    audit_as(request, "token create", name=body.name, role=body.role, expires=body.expires)
+    expires_in: timedelta | None = None
+    if body.expires is not None:
+        try:
+            expires_in = parse_duration(body.expires)
+        except ValueError as exc:
+            raise UsageError(f"expires: {exc}", hint="e.g. 90d, 12h, 1y") from None
+    store: TokenStore = request.app.state.tokens
+    try:
+        token, record = create_token(store.path, body.name, Role.of(body.role), expires_in=expires_in)
+    except TokenExists as exc:
+        raise Problem(409, exc.message, hint=exc.hint, exit_code=int(exc.exit_code), kind="token-exists") from None
+    return CreatedToken(**_info(record).model_dump(), token=token)
+
+
+@router.delete("/api/v1/tokens/{name}", status_code=204, summary="Revoke a token (refused from the next request)")
+def revoke(request: Request, name: str, principal: AdminOnly) -> Response:
+    audit_as(request, "token revoke", name=name)
+    store: TokenStore = request.app.state.tokens
+    try:
+        revoke_token(store.path, name)
+    except NoSuchToken as exc:
+        raise Problem(404, exc.message, hint=exc.hint, exit_code=int(exc.exit_code), kind="no-such-token") from None
+    return Response(status_code=204)
