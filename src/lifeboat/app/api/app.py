@@ -46,7 +46,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, problems, token_routes
+    from lifeboat.app.api import auth, openapi_doc, problems, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.security import BrowserSafety
 
@@ -60,13 +60,16 @@ def create_app(daemon: DaemonView) -> FastAPI:
     )
     app.state.tokens = daemon.api_tokens()
     problems.install(app)
+    openapi_doc.install(app)  # 401/403/404/422 problem answers in the schema
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
 
     @app.get(
         "/healthz",
         tags=["daemon"],
-        responses={503: {"description": "The scheduler loop has not ticked for 90 s", "content": {"application/json": {}}}},
+        responses={
+            503: {"description": "The scheduler loop has not ticked for 90 s", "content": {"application/json": {}}}
+        },
     )
     def healthz() -> JSONResponse:
         alive, details = daemon.liveness()

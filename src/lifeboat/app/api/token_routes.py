@@ -62,7 +62,12 @@ def list_tokens(request: Request, principal: AdminOnly) -> list[TokenInfo]:
     return [_info(record) for record in read_tokens(store.path)]
 
 
-@router.post("/api/v1/tokens", status_code=201, summary="Create a token (shown once)")
+@router.post(
+    "/api/v1/tokens",
+    status_code=201,
+    summary="Create a token (shown once)",
+    responses={409: {"description": "A token of that name exists already"}},
+)
 def create(request: Request, body: NewToken, principal: AdminOnly) -> CreatedToken:
     from lifeboat.core.units import parse_duration
     from lifeboat.errors import UsageError
