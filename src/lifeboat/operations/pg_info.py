@@ -27,6 +27,7 @@ from typing import Any
 from lifeboat.core.basebackup import KIND as POSTGRES_KIND
 from lifeboat.core.basebackup import BaseBackup, base_backups, on_history
 from lifeboat.core.retention import RetentionPolicy, describe_span
+from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.timelines import ArchivedTimeline
 from lifeboat.core.wal import (
     DEFAULT_SEGMENT_SIZE,
@@ -348,10 +349,14 @@ def pg_info(
     source: str | None = None,
     retention: Callable[[str], RetentionPolicy | None] | None = None,
     now: datetime | None = None,
+    snapshots: list[Snapshot] | None = None,
 ) -> list[ClusterInfo]:
     """What the repository holds for each PostgreSQL cluster (or the one asked for); with
-    ``retention`` (a source's configured policy), the window that policy guarantees too."""
-    snapshots = repo.snapshots()
+    ``retention`` (a source's configured policy), the window that policy guarantees too.
+    ``snapshots``: the repository's snapshots when the caller has them listed already (the
+    daemon keeps them), else they are read."""
+    if snapshots is None:
+        snapshots = repo.snapshots()
     if source:
         snapshots = [s for s in snapshots if s.source == source]
     backups = base_backups(snapshots)

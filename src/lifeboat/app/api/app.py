@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from lifeboat.app.api.reads import ReadView
 from lifeboat.app.api.tokens import TokenStore
 
 
@@ -33,6 +34,10 @@ class DaemonView(Protocol):
 
     def api_error(self, message: str, error: Exception) -> None:
         """Log a fault of the API that its caller does not see (an audit entry not written)."""
+        ...
+
+    def reads(self) -> ReadView:
+        """What the read resources (app/api/routes/) read of the daemon."""
         ...
 
 
@@ -81,4 +86,14 @@ def create_app(daemon: DaemonView) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(token_routes.router)
+    _read_routes(app, daemon)
     return app
+
+
+def _read_routes(app: FastAPI, daemon: DaemonView) -> None:
+    """The read resources (docs/api.md "Resources"), one router per area."""
+    from lifeboat.app.api.routes import audit, health, overview, postgres, records, repository, snapshots, sources
+
+    app.state.reads = daemon.reads()
+    for area in (overview, sources, snapshots, postgres, records, repository, health, audit):
+        app.include_router(area.router)

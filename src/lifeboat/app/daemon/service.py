@@ -435,6 +435,25 @@ class Daemon:
     def api_error(self, message: str, error: Exception) -> None:
         self._log.error("api error", message=message, error=_line(error))
 
+    # --- what the API's read resources read (docs/api.md "Resources"; app/daemon/readview.py) -----
+    def reads(self) -> Any:
+        """The :class:`~lifeboat.app.api.reads.ReadView` of this daemon (made on first use): the
+        configuration in use, one shared read-only repository, a health report refreshed in the
+        background (each one is /metrics' too), the jobs' counters, the audit log."""
+        from lifeboat.app.daemon.readview import DaemonReads
+        from lifeboat.operations.health_pg import probe_source
+
+        if getattr(self, "_reads", None) is None:
+            self._reads = DaemonReads(
+                lambda: self._context_now,
+                jobs=self._recorder.stats,
+                probe=probe_source,
+                on_health=lambda report: setattr(self, "_health", report),
+            )
+        return self._reads
+
+    # --- end of the API's read resources ---------------------------------------------------------
+
 
 def _background(name: str, work: Callable[[], None]) -> None:
     """Run ``work`` on its own short-lived thread, unless one of that name still runs."""
