@@ -53,6 +53,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     from lifeboat import __version__
     from lifeboat.app.api import auth, openapi_doc, problems, token_routes
     from lifeboat.app.api.audit import AuditCalls
+    from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
 
     app = FastAPI(
@@ -87,6 +88,8 @@ def create_app(daemon: DaemonView) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(token_routes.router)
     _read_routes(app, daemon)
+    app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
+    app.include_router(jobs.router)
     return app
 
 

@@ -101,6 +101,7 @@ class RunEvent:
     at: datetime
     level: str  # debug | info | warning | error
     message: str
+    seq: int = field(default=0, compare=False)  # its place in the run (1, 2, …); 0 for the "dropped" notice
 
 
 class Catalog:
@@ -119,12 +120,23 @@ class Catalog:
         return self._db.location
 
     # --- runs -----------------------------------------------------------------------------------
-    def start_run(self, *, job: str, kind: str, target: str, trigger: str, attempt: int, started: datetime) -> JobRun:
-        """Record a run that starts now (status ``running``) and return it."""
+    def start_run(
+        self,
+        *,
+        job: str,
+        kind: str,
+        target: str,
+        trigger: str,
+        attempt: int,
+        started: datetime,
+        run_id: str | None = None,
+    ) -> JobRun:
+        """Record a run that starts now (status ``running``) and return it; ``run_id`` when the
+        caller gave the run its id before (a run asked for through the API), else a new UUID."""
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}: one of {', '.join(TRIGGERS)}")
         run = JobRun(
-            id=str(uuid.uuid4()), host=self.host, job=job, kind=kind, target=target, trigger=trigger,
+            id=run_id or str(uuid.uuid4()), host=self.host, job=job, kind=kind, target=target, trigger=trigger,
             attempt=attempt, started=utc(started), finished=None, status="running",
             exit_code=None, error=None, bytes_read=None, bytes_added=None, summary={},
         )  # fmt: skip
@@ -259,14 +271,15 @@ class Catalog:
         return db.transaction(prune)
 
     # --- events ---------------------------------------------------------------------------------
-    def add_event(self, run_id: str, *, at: datetime, level: str, message: str) -> None:
-        """Append a line to a run's events; only the newest ``max_events_per_run`` are kept."""
+    def add_event(self, run_id: str, *, at: datetime, level: str, message: str) -> int:
+        """Append a line to a run's events and return its ``seq``; only the newest
+        ``max_events_per_run`` are kept."""
         db = self._db
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         cap = self.max_events_per_run
 
-        def append(cursor: Cursor) -> None:
+        def append(cursor: Cursor) -> int:
             seq = int(cursor.rows("SELECT coalesce(max(seq), 0) + 1 FROM lifeboat_events WHERE run_id = ?",
                                   (run_id,))[0][0])  # fmt: skip
             cursor.execute(
@@ -275,8 +288,9 @@ class Catalog:
             )
             if seq > cap:
                 cursor.execute("DELETE FROM lifeboat_events WHERE run_id = ? AND seq <= ?", (run_id, seq - cap))
+            return seq
 
-        db.transaction(append)
+        return db.transaction(append)
 
     def events(self, run_id: str) -> list[RunEvent]:
         """A run's events, oldest first. When older ones were dropped (the cap), the first event says how many."""
@@ -288,7 +302,8 @@ class Catalog:
             write=False,
         )
         events = [
-            RunEvent(at=db.load_time(at), level=str(level), message=str(message)) for _, at, level, message in rows
+            RunEvent(at=db.load_time(at), level=str(level), message=str(message), seq=int(seq))
+            for seq, at, level, message in rows
         ]
         dropped = int(rows[0][0]) - 1 if rows else 0
         if dropped > 0:

@@ -69,8 +69,9 @@ class AlertsHook:
 
 
 class AuditHook:
-    """Each run as an audit entry: the daemon's OS user, no token, the job's command verb, its
-    argv (no secret: names of sources and repositories) and its result."""
+    """Each run as an audit entry: the daemon's OS user (and the API token's name for a run asked
+    for through the API), the job's command verb, its argv (no secret: names of sources and
+    repositories) and its result."""
 
     def __init__(self, config: Any, *, state_dir: str) -> None:
         from lifeboat.app.observability.audit import AuditLog
@@ -86,7 +87,7 @@ class AuditHook:
         job = outcome.request.job
         argv = list(getattr(job, "argv", ()) or (job.kind,))
         self.log.append(
-            actor=Actor(os_user()),
+            actor=Actor(os_user(), token=outcome.request.actor),
             action=argv[0],
             arguments={
                 "argv": argv,

@@ -1,6 +1,7 @@
 """Where each run is written: the catalog (start, finish, status, exit code, one-line error,
 bytes, the result JSON, its events), the log (one JSON line per start, finish, phase and
-notice), the job counters /metrics serves, and the hooks the daemon adds (alerts, audit).
+notice), the job counters /metrics serves, the hooks the daemon adds (alerts, audit), and the
+live events the API streams (live.py).
 
 Nothing here raises into the runner: a catalog that fails is logged and the run goes on.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lifeboat.app.daemon.live import LiveEvent, LiveRuns, RunEnded
 from lifeboat.app.daemon.runner import RunOutcome, RunRequest
 from lifeboat.core.events import (
     NoticeRaised,
@@ -99,6 +101,8 @@ class Recorder:
         self.counters: dict[str, JobCounters] = {}
         # Called with each finished run (alerts, audit); each must not raise.
         self.on_finished: list[Callable[[RunOutcome], None]] = []
+        # Where each run's events are published as they come (the API's live run log).
+        self.live: LiveRuns | None = None
 
     def _catalog_call(self, what: str, call: Callable[[], Any]) -> Any:
         try:
@@ -150,9 +154,12 @@ class Recorder:
                 trigger=request.trigger,
                 attempt=request.attempt,
                 started=started,
+                run_id=request.run_id,
             ),
         )
-        run_id = run.id if run is not None else uuid.uuid4().hex
+        run_id = run.id if run is not None else (request.run_id or uuid.uuid4().hex)
+        if self.live is not None:
+            self.live.started(str(run_id))
         with self._lock:
             counter = self._counter(request)
             counter.running, counter.last_run = True, started
@@ -168,7 +175,11 @@ class Recorder:
             return
         level, message = line
         at = self._clock()
-        self._catalog_call("add_event", lambda: self._catalog.add_event(run_id, at=at, level=level, message=message))
+        seq = self._catalog_call(
+            "add_event", lambda: self._catalog.add_event(run_id, at=at, level=level, message=message)
+        )
+        if self.live is not None:
+            self.live.publish(LiveEvent(run_id, seq if isinstance(seq, int) else None, at, level, message))
         if not isinstance(event, ProgramOutput | ProgressReport):
             self._log.info("job event", job=request.job.name, run=run_id, severity=level, message=message)
 
@@ -189,6 +200,9 @@ class Recorder:
                 summary=result.summary if result is not None else None,
             ),
         )
+        if self.live is not None:
+            end = RunEnded(outcome.run_id, outcome.status, outcome.exit_code, outcome.error, outcome.finished)
+            self.live.ended(end)
         with self._lock:
             counter = self._counter(outcome.request)
             counter.running = False

@@ -36,6 +36,10 @@ DRILL = "drill"
 CANCELLED_BY_STOP = "the daemon is stopping"
 CANCELLED_BY_TIMEOUT = "timeout"
 
+STOPPING = "the daemon is stopping"
+ALREADY_RUNNING = "the previous run of this job is still running"
+ALREADY_WAITING = "a run of this job is already waiting"
+
 
 class JobSpec(Protocol):
     """What the runner needs of a scheduled job (config/jobs.py ScheduledJob has it)."""
@@ -53,13 +57,17 @@ class JobSpec(Protocol):
 @dataclass(frozen=True)
 class RunRequest:
     """One run to make: ``job``, why (``trigger``: schedule, retry, catch-up, manual, api), which
-    ``attempt`` (1 = first), the scheduled time it answers, and its timeout in seconds."""
+    ``attempt`` (1 = first), the scheduled time it answers, and its timeout in seconds. A run
+    asked for through the API has its ``run_id`` from the moment it is asked for, and its
+    ``actor`` (the API token's name)."""
 
     job: JobSpec
     trigger: str = "schedule"
     attempt: int = 1
     fire: datetime | None = None
     timeout: float | None = None
+    run_id: str | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,20 +156,25 @@ class Runner:
     def submit(self, request: RunRequest) -> bool:
         """Queue ``request``; False (and a "skipped" record) when its job already runs or waits,
         or the runner is stopping."""
+        return self.offer(request) is None
+
+    def offer(self, request: RunRequest) -> str | None:
+        """Queue ``request`` and return None; or, when it cannot be queued (its job already runs
+        or waits, the runner is stopping), record the skip and return why (one of :data:`BUSY`)."""
         name = request.job.name
         with self._lock:
             if self._stopping:
-                reason = "the daemon is stopping"
+                reason = STOPPING
             elif name in self._running:
-                reason = "the previous run of this job is still running"
+                reason = ALREADY_RUNNING
             elif any(queued.job.name == name for _, _, queued in self._queue):
-                reason = "a run of this job is already waiting"
+                reason = ALREADY_WAITING
             else:
                 heapq.heappush(self._queue, (-request.job.priority, next(self._order), request))
                 self._dispatch()
-                return True
+                return None
         self._recorder.skipped(request, reason)
-        return False
+        return reason
 
     def set_max_parallel(self, value: int) -> None:
         with self._lock:
@@ -178,6 +191,11 @@ class Runner:
         with self._lock:
             return [request.job.name for _, _, request in sorted(self._queue)]
 
+    def waiting(self) -> list[RunRequest]:
+        """The runs waiting for a slot, the next to start first."""
+        with self._lock:
+            return [request for _, _, request in sorted(self._queue)]
+
     def busy(self, job: str) -> bool:
         with self._lock:
             return job in self._running or any(r.job.name == job for _, _, r in self._queue)
@@ -190,6 +208,32 @@ class Runner:
             return False
         run.token.cancel(reason)
         return True
+
+    def cancel_run(self, run_id: str, reason: str) -> str | None:
+        """Cancel the run ``run_id``: "running" (asked to stop at its next safe point), "waiting"
+        (taken off the queue, recorded cancelled at once), or None (not running nor waiting here)."""
+        with self._lock:
+            running = next((run for run in self._running.values() if run.run_id == run_id), None)
+            waiting = None
+            if running is None:
+                entry = next((entry for entry in self._queue if entry[2].run_id == run_id), None)
+                if entry is None:
+                    return None
+                self._queue.remove(entry)
+                heapq.heapify(self._queue)
+                waiting = entry[2]
+        if running is not None:
+            running.token.cancel(reason)
+            return "running"
+        assert waiting is not None
+        now = self._clock()
+        recorded = self._recorder.started(waiting, now)
+        outcome = RunOutcome(waiting, recorded, "cancelled", int(ExitCode.INTERRUPTED), f"cancelled ({reason})",
+                             now, now)  # fmt: skip
+        self._recorder.finished(outcome)
+        with contextlib.suppress(Exception):
+            self._on_finished(outcome)
+        return "waiting"
 
     def stop(self) -> None:
         """Take no more runs, drop the waiting ones, cancel the running ones at a safe point."""

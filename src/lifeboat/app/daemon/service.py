@@ -17,24 +17,29 @@ and short-lived threads for the archiving watch and the health check.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from lifeboat.app.daemon.actions import DaemonStopping, JobBusy, JobInfo, RunBrief, RunNotCancellable, RunNotFound
 from lifeboat.app.daemon.archiving import ArchivingState, ArchivingWatch
+from lifeboat.app.daemon.catalog import JobRun
 from lifeboat.app.daemon.exposition import daemon_registry
 from lifeboat.app.daemon.hooks import AlertsHook, AuditHook
 from lifeboat.app.daemon.jobs import JobContext, run_job
+from lifeboat.app.daemon.live import LiveRuns
 from lifeboat.app.daemon.pidlock import DaemonLock
 from lifeboat.app.daemon.recorder import Recorder
-from lifeboat.app.daemon.runner import Runner, RunOutcome, RunRequest
+from lifeboat.app.daemon.runner import ALREADY_RUNNING, STOPPING, Runner, RunOutcome, RunRequest
 from lifeboat.app.daemon.settings import DaemonSettings, split_listen
 from lifeboat.app.daemon.timetable import Fire, Timetable
 from lifeboat.errors import ExitCode, LifeboatError
@@ -163,6 +168,7 @@ class Daemon:
                               reason="the daemon ended while it ran (killed or crashed)")  # fmt: skip
         self._context_now = self._context(config)
         self._recorder = Recorder(catalog, self._log, host=settings.host, clock=self._clock)
+        self._recorder.live = self.live
         self._runner = Runner(
             lambda request, events: run_job(self._context_now, request, events),
             self._recorder,
@@ -403,6 +409,114 @@ class Daemon:
             "stopping": self._stop_signal is not None,
         }
 
+    # === issue 13: jobs and actions through the API (app/api/routes/jobs.py, docs/api.md) ========
+    @functools.cached_property
+    def live(self) -> LiveRuns:
+        """The live events of the runs in progress (the API's server-sent run log)."""
+        return LiveRuns()
+
+    @property
+    def host(self) -> str:
+        return str(self._settings.host)
+
+    def jobs(self) -> list[JobInfo]:
+        """The scheduled jobs: timing, next run, this host's last run, the run in progress."""
+        with self._lock:
+            scheduled = list(self._timetable.jobs)
+            next_times = self._timetable.next_times()
+        current = {name: RunBrief(run_id, "running", None, None, "") for name, run_id in self._runner.running()}
+        for request in self._runner.waiting():
+            current.setdefault(request.job.name, _waiting_brief(request))
+        infos = []
+        for job in scheduled:
+            found = self._catalog.runs(job=job.name, host=self.host, limit=2)
+            last = next((run for run in found if run.status != "running"), None)
+            running = next((run for run in found if current.get(job.name) and run.id == current[job.name].id), None)
+            now = current.get(job.name)
+            if running is not None:
+                now = RunBrief(running.id, "running", running.started, None, running.trigger)
+            timeout = job.timing.timeout
+            infos.append(
+                JobInfo(
+                    name=job.name, kind=job.kind, target=job.target, schedule=job.timing.text,
+                    time_zone=job.timing.zone_name, priority=job.priority,
+                    timeout_seconds=timeout.total_seconds() if timeout else None, next_run=next_times.get(job.name),
+                    last_run=_brief(last) if last is not None else None,
+                    current=now,
+                )
+            )  # fmt: skip
+        return infos
+
+    def runs(
+        self, *, job: str | None = None, status: str | None = None, host: str | None = None, limit: int = 100
+    ) -> list[Any]:
+        """Runs of every host from the catalog (newest first), after the runs waiting here for a slot."""
+        waiting = [
+            _waiting_run(request, self.host)
+            for request in self._runner.waiting()
+            if request.run_id and (job is None or request.job.name == job) and host in (None, self.host)
+        ]
+        if status is not None and status != WAITING:
+            waiting = []
+        recorded = [] if status == WAITING else self._catalog.runs(job=job, status=status, host=host, limit=limit)
+        return (waiting + recorded)[:limit]
+
+    def find_run(self, run_id: str) -> Any:
+        """The run ``run_id`` (a catalog row, or one waiting here for a slot); raises RunNotFound."""
+        for request in self._runner.waiting():
+            if request.run_id == run_id:
+                return _waiting_run(request, self.host)
+        found = self._catalog.run(run_id)
+        if found is None:
+            raise RunNotFound(f"no run {run_id!r}")
+        return found
+
+    def run_events(self, run_id: str) -> list[Any]:
+        return list(self._catalog.events(run_id))
+
+    def trigger(self, job: str, *, actor: str | None, trigger: str = "api") -> str:
+        """Run ``job`` now (a scheduled job, or any job of the configuration: ``drill:db``) through
+        the runner — its priority, no overlap, its timeout; the id of the run. Raises UnknownJob,
+        JobBusy (it runs or waits already) or DaemonStopping."""
+        from lifeboat.config.jobs import on_demand_job
+
+        with self._lock:
+            scheduled = {spec.name: spec for spec in self._timetable.jobs}
+        spec: Any = scheduled.get(job) or on_demand_job(self._config, job)
+        timing = getattr(spec, "timing", None)
+        timeout = timing.timeout.total_seconds() if timing is not None and timing.timeout else None
+        run_id = str(uuid.uuid4())
+        reason = self._runner.offer(RunRequest(spec, trigger, 1, None, timeout, run_id=run_id, actor=actor))
+        if reason == STOPPING or self._stop_signal is not None:
+            raise DaemonStopping("the daemon is stopping: it starts no more runs")
+        if reason is not None:
+            current = dict(self._runner.running()).get(job) or next(
+                (r.run_id for r in self._runner.waiting() if r.job.name == job), None
+            )
+            state = "already running" if reason == ALREADY_RUNNING else "already waiting for a slot"
+            raise JobBusy(f"job {job} is {state}" + (f" (run {current})" if current else ""), run_id=current)
+        return run_id
+
+    def cancel(self, run_id: str, *, actor: str | None) -> str:
+        """Cancel the run ``run_id``: "running" (it stops at its next safe point and is recorded
+        cancelled) or "waiting" (taken off the queue, recorded cancelled). Raises RunNotFound, or
+        RunNotCancellable for a run that ended or runs on another host."""
+        how = self._runner.cancel_run(run_id, f"by API token {actor}" if actor else "through the API")
+        if how is not None:
+            self._log.info("run cancel requested", run=run_id, by=actor, was=how)
+            return how
+        found = self._catalog.run(run_id)
+        if found is None:
+            raise RunNotFound(f"no run {run_id!r}")
+        if found.status != "running":
+            raise RunNotCancellable(f"run {run_id} already ended: {found.status}")
+        raise RunNotCancellable(
+            f"run {run_id} runs on host {found.host!r}, not on this daemon's host {self.host!r}",
+            hint=f"cancel it through the daemon of {found.host}",
+        )
+
+    # === end of issue 13's section ================================================================
+
     def _metrics_input(self) -> Any:
         from lifeboat.app.observability.metrics import MetricsInput
 
@@ -453,6 +567,28 @@ class Daemon:
         return self._reads
 
     # --- end of the API's read resources ---------------------------------------------------------
+
+
+WAITING = "waiting"
+
+
+def _waiting_brief(request: RunRequest) -> RunBrief:
+    return RunBrief(request.run_id or "", WAITING, None, None, request.trigger)
+
+
+def _waiting_run(request: RunRequest, host: str) -> JobRun:
+    """A run asked for and waiting for a slot, as a catalog row (not yet in the catalog)."""
+    job = request.job
+    fields: dict[str, Any] = {"started": None}  # not started yet
+    return JobRun(
+        id=request.run_id or "", host=host, job=job.name, kind=job.kind, target=job.target, trigger=request.trigger,
+        attempt=request.attempt, finished=None, status=WAITING, exit_code=None, error=None,
+        bytes_read=None, bytes_added=None, **fields,
+    )  # fmt: skip
+
+
+def _brief(run: JobRun) -> RunBrief:
+    return RunBrief(run.id, run.status, run.started, run.finished, run.trigger)
 
 
 def _background(name: str, work: Callable[[], None]) -> None:
