@@ -51,7 +51,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, openapi_doc, problems, token_routes
+    from lifeboat.app.api import auth, dashboard, openapi_doc, problems, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
@@ -90,6 +90,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     _read_routes(app, daemon)
     app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
     app.include_router(jobs.router)
+    dashboard.install(app)
     return app
 
 
