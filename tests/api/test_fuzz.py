@@ -212,8 +212,12 @@ def test_every_endpoint_refuses_a_missing_a_wrong_and_an_under_privileged_token(
 
 
 # --- the fuzz ---------------------------------------------------------------------------------
-def no_planted_secret(world: QaWorld) -> Any:
+def no_planted_secret(world: QaWorld, statuses: dict[str, list[int]]) -> Any:
+    """A schemathesis check: no planted secret in the response (body or headers); it also
+    keeps each operation's statuses, to show the fuzz got past authentication."""
+
     def check(ctx: Any, response: Any, case: Any) -> bool | None:
+        statuses.setdefault(case.operation.label, []).append(response.status_code)
         found = [name for name, value in world.secrets.items() if value in response.text or any(
             value in f"{k}: {v}" for k, v in response.headers.items())]  # fmt: skip
         if found:
@@ -225,7 +229,7 @@ def no_planted_secret(world: QaWorld) -> Any:
 
 
 def fuzz_operation(
-    world: QaWorld, operation: Any, mode: GenerationMode, examples: int, *, token: str, check: Any,
+    world: QaWorld, operation: Any, mode: GenerationMode, examples: int, *, check: Any,
     calls: dict[str, int],
 ) -> str | None:  # fmt: skip
     """Up to ``examples`` generated requests to ``operation``, each response validated by
@@ -244,7 +248,6 @@ def fuzz_operation(
         calls[operation.label] = calls.get(operation.label, 0) + 1
         case.call_and_validate(
             base_url=world.base_url,
-            headers={"Authorization": f"Bearer {token}"},
             additional_checks=[check],
             timeout=REQUEST_TIMEOUT,
         )
@@ -262,34 +265,53 @@ def fuzz_operation(
 def test_fuzz_no_5xx_schema_conformance_and_no_secret_in_any_response(
     world: QaWorld, app_endpoints: list[Endpoint], schema_path: str
 ) -> None:
-    config = schemathesis.Config.from_dict(
-        {
-            "checks": {
-                # a value the schema allows may still be refused as the CLI refuses it: 400 with
-                # its message, hint and exit code 2 (an expiry of '#', a name of no source)
-                "positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", 400, 401, 403, 404, 409]},
+    def load(role: str) -> Any:
+        config = schemathesis.Config.from_dict(
+            {
+                # the token as the schema's security scheme says: a negative case may leave it out
+                # (and must then get a 401), a positive one always sends it
+                "auth": {"openapi": {"bearer": {"bearer": world.tokens[role]}}},
+                "checks": {
+                    # a value the schema allows may still be refused as the CLI refuses it: 400
+                    # with its message, hint and exit code 2 (an expiry of '#'), 404 (no such source)
+                    "positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", 400, 401, 403, 404, 409]},
+                },
             }
-        }
-    )
-    schema = schemathesis.openapi.from_url(world.base_url + schema_path, config=config, timeout=REQUEST_TIMEOUT)
+        )
+        return schemathesis.openapi.from_url(world.base_url + schema_path, config=config, timeout=REQUEST_TIMEOUT)
+
+    schemas = {role: load(role) for role in ROLE_ORDER}
+    by_role = {
+        role: {op.label: op for op in (r.ok() for r in schema.get_all_operations())} for role, schema in schemas.items()
+    }
     roles = {(e.method, e.path): e.role for e in app_endpoints}
-    secret_check = no_planted_secret(world)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    operations.sort(key=lambda op: op.method.upper() != "GET")  # reading first; changing at the end
-    assert operations
+    statuses: dict[str, list[int]] = {}
+    secret_check = no_planted_secret(world, statuses)
+    labels = sorted(by_role["admin"], key=lambda label: not label.startswith("GET "))  # reading first
+    assert labels
     failures: list[str] = []
     calls: dict[str, int] = {}
     started = time.monotonic()
-    for operation in operations:
-        method = operation.method.upper()
-        role = roles.get((method, operation.path))
-        token = world.tokens["admin" if method == "GET" or role is None else role]
+    for label in labels:
+        method, path = label.split(" ", 1)
+        role = roles.get((method, path))
+        # reading with the admin's token (it sees the most); changing with just the role it needs
+        operation = by_role["admin" if method == "GET" or role is None else role][label]
         for mode, examples in ((GenerationMode.POSITIVE, EXAMPLES), (GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES)):
-            failure = fuzz_operation(world, operation, mode, examples, token=token, check=secret_check, calls=calls)
+            failure = fuzz_operation(world, operation, mode, examples, check=secret_check, calls=calls)
             if failure:
                 failures.append(failure)
     elapsed = time.monotonic() - started
-    summary = f"{sum(calls.values())} requests over {len(operations)} operations in {elapsed:.1f} s"
+    summary = f"{sum(calls.values())} requests over {len(labels)} operations in {elapsed:.1f} s"
     print(summary)
     assert not failures, summary + "\n\n" + "\n\n".join(failures)
-    assert all(calls.get(op.label) for op in operations), f"operations never called: {calls}"
+    assert all(calls.get(label) for label in labels), f"operations never called: {calls}"
+    # the token got the requests past authentication: every operation answered something else
+    # than 401 and every reading one without a path parameter answered 200
+    refused = [label for label in labels if not set(statuses.get(label, [])) - {401, 403}]
+    assert not refused, f"only refusals from {refused}"
+    unanswered = [
+        label for label in labels if label.startswith("GET ") and "{" not in label and 200 not in statuses[label]
+    ]
+    assert not unanswered, f"never a 200 from {unanswered}: {[(label, statuses[label]) for label in unanswered]}"
+    print({label: sorted(set(codes)) for label, codes in statuses.items()})

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from lifeboat.app.api.auth import Admin
 from lifeboat.app.api.read_models import AuditList
@@ -15,11 +17,25 @@ from lifeboat.app.api.routes.readkit import Reads
 router = APIRouter(prefix="/api/v1", tags=["read"])
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _iso_time(value: Any) -> Any:
+    """Only an ISO 8601 time, as the schema says (``format: date-time``): pydantic alone would
+    also take a number as a Unix time (found by tests/api/test_fuzz.py)."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("an ISO 8601 time is needed, e.g. 2026-11-30T10:00:00Z")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_time)]
+
+
 @router.get("/audit", summary="The audit log (admin)")
 def audit(
     view: Reads,
     _: Admin,
-    since: Annotated[datetime | None, Query(description="Only entries from this time (ISO 8601)")] = None,
+    since: Annotated[IsoTime | None, Query(description="Only entries from this time (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=10000, description="At most this many, the newest")] = 100,
 ) -> AuditList:
     entries = view.audit_entries()
