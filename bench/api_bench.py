@@ -429,7 +429,7 @@ def main() -> None:
             stamp = time.strftime("%Y-%m-%d")
             (out / f"api-{stamp}.json").write_text(
                 json.dumps({"context": context, "overview_load": load, "page_loads": pages, "backup": backup}, indent=2)
-                + "\n"  # fmt: skip
+                + "\n"
             )
             (out / f"api-{stamp}.md").write_text(text)
             print(f"written: {out / f'api-{stamp}.md'}")
