@@ -187,3 +187,18 @@ def test_route_roles_names_the_role_of_every_api_route(api: Api) -> None:
     assert roles[("DELETE", "/api/v1/tokens/{name}")] is Role.ADMIN
     assert roles[("GET", "/healthz")] is None and roles[("GET", "/metrics")] is None
     assert all(role is not None for (method, path), role in roles.items() if path.startswith("/api/v1/"))
+
+
+def test_a_damaged_token_file_is_a_503_that_names_no_path_and_the_log_says_why(fresh_api: Api) -> None:
+    api = fresh_api
+    path = tokens_path(api.state)
+    good = path.read_bytes()
+    path.write_text("{damaged")
+    response = api.client("admin").get("/api/v1/whoami")
+    body = assert_problem(response, 503, 1)
+    assert body["type"] == "urn:lifeboat:problem:tokens-unavailable"
+    assert str(api.state) not in response.text and "api-tokens" not in response.text
+    logged = api.served.wait_logged("api error")[0]
+    assert "is damaged" in logged["error"] and logged["level"] == "error"
+    path.write_bytes(good)  # mended: read again at the next request
+    assert api.client("admin").get("/api/v1/whoami").status_code == 200

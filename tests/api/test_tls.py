@@ -9,6 +9,7 @@ import os
 import ssl
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,6 +100,14 @@ def test_the_api_is_served_over_https_with_the_configured_certificate(
     assert response.status_code == 200 and response.json() == {"name": "operator-token", "role": "operator"}
     assert response.url.scheme == "https"
     assert response.headers["strict-transport-security"].startswith("max-age=")
+    # TLS 1.2 at least
+    old_client = ssl.create_default_context(cafile=str(ca))
+    old_client.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # that is the point
+        old_client.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{api.base_url}/healthz", verify=old_client, timeout=10)
     # the certificate presented is ours: a client that does not trust our CA refuses it
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{api.base_url}/healthz", timeout=10)

@@ -65,6 +65,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
         description="The API of `lifeboat serve` (docs/api.md). Every /api/v1 endpoint needs a bearer token.",
     )
     app.state.tokens = daemon.api_tokens()
+    app.state.report_error = daemon.api_error
     problems.install(app)
     openapi_doc.install(app)  # 401/403/404/422 problem answers in the schema
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))

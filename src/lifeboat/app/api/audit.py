@@ -103,6 +103,8 @@ class AuditCalls:
 def _result(status: int, body: bytes) -> dict[str, Any]:
     from lifeboat.core.auditchain import status_of
 
+    if status == 0:  # the handler raised: the client gets a 500
+        return {"status": "error", "exit_code": 1, "error": "internal error", "http_status": 500}
     if status < 400:
         return {"status": "ok", "exit_code": 0, "error": None, "http_status": status}
     exit_code, error = 1, f"HTTP {status}"

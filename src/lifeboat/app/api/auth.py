@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from lifeboat.app.api.problems import Problem
-from lifeboat.app.api.tokens import Role, TokenStore, utc_now
+from lifeboat.app.api.tokens import Role, TokenFileError, TokenStore, utc_now
 from lifeboat.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -67,7 +67,17 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     if credentials is None:
         raise _unauthorized("this needs a bearer token in the Authorization header", invalid=False)
     store: TokenStore = request.app.state.tokens
-    record = store.find(credentials.credentials)
+    try:
+        record = store.find(credentials.credentials)
+    except TokenFileError as exc:  # the caller learns no path: the daemon's log has it
+        request.app.state.report_error("the token file", exc)
+        raise Problem(
+            503,
+            "the daemon cannot read its tokens",
+            hint="the daemon's log says why ('api error'); 'lifeboat token list' on the host too",
+            exit_code=int(exc.exit_code),
+            kind="tokens-unavailable",
+        ) from None
     if record is None:
         raise _unauthorized("the token is not valid (wrong or revoked)", invalid=True)
     now = utc_now()

@@ -194,7 +194,11 @@ def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return problem(500, "internal error", kind="internal-error", exit_code=int(ExitCode.ERROR))
+    from lifeboat.app.api.security import HEADERS
+
+    # answered by Starlette's outermost middleware, outside the others: the headers come here
+    headers = {name.decode(): value.decode() for name, value in HEADERS}
+    return problem(500, "internal error", kind="internal-error", exit_code=int(ExitCode.ERROR), headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -6,7 +6,7 @@
   :data:`OPEN_RETRY` seconds, not at each request (a key derivation costs a quarter second).
 - **The health report** (the checks of ``lifeboat health``) is computed in the background:
   a request gets the newest one and, when it is older than :data:`HEALTH_MAX_AGE`, starts a
-  refresh on its own thread; only the first request ever waits for one.
+  refresh on its own thread; only the first requests ever wait for one.
 - **Snapshots and records** are listed at most every :data:`LISTING_MAX_AGE` seconds: one
   LIST of the ids, and only new ids fetched (an id is the hash of its object: a record never
   changes under it). While one request refreshes, the others get the previous listing.
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 HEALTH_MAX_AGE = 30.0  # seconds: an older report is served while a new one is computed
 LISTING_MAX_AGE = 5.0  # seconds between two listings of the snapshots (records, pg info)
 OPEN_RETRY = 10.0  # seconds before a repository that could not be opened is tried again
+PG_CACHED = 64  # sources whose pg info is kept
 FIRST_HEALTH_WAIT = 120.0  # seconds the first request waits for the first report
 
 
@@ -74,17 +75,18 @@ class DaemonReads:
         jobs: Callable[[], list[JobStat]],
         probe: Callable[[Any], Any] | None = None,
         on_health: Callable[[HealthReport], None] | None = None,
+        on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
         self._context = context
         self._jobs = jobs
         self._probe = probe
         self._on_health = on_health
+        self._on_error = on_error
         self._open_guard = threading.Lock()
         self._opened: _Opened | None = None
         self._health: HealthReport | None = None
         self._health_at = 0.0
         self._health_guard = threading.Lock()  # held while a report is computed
-        self._health_ready = threading.Event()
         self._snapshots = _Listing()
         self._records = _Listing()
         self._pg: dict[str, tuple[float, list[ClusterInfo]]] = {}
@@ -133,44 +135,51 @@ class DaemonReads:
     # --- health --------------------------------------------------------------------------------
     def health(self) -> HealthReport:
         report = self._health
-        if report is None:
-            self._start_health()
-            if not self._health_ready.wait(FIRST_HEALTH_WAIT) or self._health is None:
+        if report is None:  # the first report: computed by this request (or the one already at it)
+            if self._health_guard.acquire(timeout=FIRST_HEALTH_WAIT):
+                try:
+                    if self._health is None:
+                        self._compute_health()
+                finally:
+                    self._health_guard.release()
+            if self._health is None:
                 raise LifeboatError("the first health check has not finished yet", hint="ask again in a minute")
             return self._health
-        if time.monotonic() - self._health_at > HEALTH_MAX_AGE:
-            self._start_health()
+        if time.monotonic() - self._health_at > HEALTH_MAX_AGE and not self._health_guard.locked():
+            threading.Thread(target=self.refresh_health, name="api-health", daemon=True).start()
         return report
 
-    def _start_health(self) -> None:
-        if self._health_guard.locked():
-            return
-        threading.Thread(target=self.refresh_health, name="api-health", daemon=True).start()
-
     def refresh_health(self) -> HealthReport | None:
-        """Compute a new report now (one at a time: a call while one runs returns None)."""
-        from lifeboat.operations.health import HealthRequest, check_health
-        from lifeboat.operations.health_records import latest_results
-
+        """Compute a new report now, on the caller's thread (one at a time: a call while one
+        runs returns None at once, as does one that fails — the fault goes to the daemon's log)."""
         if not self._health_guard.acquire(blocking=False):
             return None
         try:
-            context = self._context()
-            directory = context.state_dir
-            request = HealthRequest(
-                configs=dict(context.config.sources),
-                state_directory=directory,
-                probe=self._probe,
-                results=lambda repo: latest_results(repo, directory),
-            )
-            report = check_health(self.repository, request)
-            self._health, self._health_at = report, time.monotonic()
-            self._health_ready.set()
-            if self._on_health is not None:
-                self._on_health(report)
-            return report
+            return self._compute_health()
+        except Exception as exc:  # noqa: BLE001 - a background refresh never raises; the old report stays
+            if self._on_error is not None:
+                self._on_error("health check for the API failed", exc)
+            return None
         finally:
             self._health_guard.release()
+
+    def _compute_health(self) -> HealthReport:
+        from lifeboat.operations.health import HealthRequest, check_health
+        from lifeboat.operations.health_records import latest_results
+
+        context = self._context()
+        directory = context.state_dir
+        request = HealthRequest(
+            configs=dict(context.config.sources),
+            state_directory=directory,
+            probe=self._probe,
+            results=lambda repo: latest_results(repo, directory),
+        )
+        report = check_health(self.repository, request)
+        self._health, self._health_at = report, time.monotonic()
+        if self._on_health is not None:
+            self._on_health(report)
+        return report
 
     # --- listings ------------------------------------------------------------------------------
     def _refresh(self, listing: _Listing, ids: Callable[[], list[str]], load: Callable[[str], Any]) -> _Listing:
@@ -256,6 +265,8 @@ class DaemonReads:
             repo, source=source, retention=config.retention_for, now=repo.clock(), snapshots=list(snapshots)
         )
         with self._pg_guard:
+            if len(self._pg) >= PG_CACHED:  # names asked for that hold nothing must not pile up
+                self._pg.clear()
             self._pg[source] = (time.monotonic(), clusters)
         return clusters
 

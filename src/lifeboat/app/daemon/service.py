@@ -563,6 +563,7 @@ class Daemon:
                 jobs=self._recorder.stats,
                 probe=probe_source,
                 on_health=lambda report: setattr(self, "_health", report),
+                on_error=self.api_error,
             )
         return self._reads
 

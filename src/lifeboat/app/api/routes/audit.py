@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -40,7 +40,7 @@ def audit(
 ) -> AuditList:
     entries = view.audit_entries()
     if since is not None:
-        start = since if since.tzinfo is not None else since.astimezone()
+        start = since if since.tzinfo is not None else _local(since)
 
         def after(entry: dict[str, Any]) -> bool:
             try:
@@ -50,3 +50,11 @@ def audit(
 
         entries = [e for e in entries if after(e)]
     return AuditList(entries=entries[-limit:])
+
+
+def _local(moment: datetime) -> datetime:
+    """A time without a zone, read as the daemon's local time (UTC at the ends of the calendar)."""
+    try:
+        return moment.astimezone()
+    except (OverflowError, ValueError, OSError):
+        return moment.replace(tzinfo=UTC)
