@@ -138,6 +138,8 @@ def test_unknown_jobs_are_404_problem_json(api: Api, job: str) -> None:
 def test_unknown_runs_are_404_problem_json(api: Api) -> None:
     viewer, operator = api.client("viewer"), api.client("operator")
     assert_problem(viewer.get("/api/v1/runs/no-such-run"), 404, 2)
+    assert_problem(viewer.get("/api/v1/runs/a%00b"), 422, 2)
+    assert_problem(viewer.get("/api/v1/runs", params={"job": "a\x00b"}), 422, 2)
     assert_problem(viewer.get("/api/v1/runs/no-such-run/log"), 404, 2)
     assert_problem(operator.post("/api/v1/runs/no-such-run/cancel"), 404, 2)
 
@@ -159,3 +161,24 @@ def test_the_endpoints_are_in_the_openapi_schema_with_their_roles(api: Api) -> N
     assert roles[("GET", "/api/v1/runs/{run_id}/log")] == Role.VIEWER
     assert roles[("POST", "/api/v1/jobs/{name}/run")] == Role.OPERATOR
     assert roles[("POST", "/api/v1/drills")] == Role.OPERATOR
+
+
+def test_a_restore_plan_writes_nothing_and_needs_an_admin(api: Api) -> None:
+    target = api.root / "restored-here"
+    asked = {"snapshot": "latest", "target": str(target), "source": "files"}
+    answer = api.client("admin").post("/api/v1/restore-plans", json=asked)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["feasible"] is True, body
+    snapshot = body["plan"]["snapshot"]
+    newest = json.loads(api.cli("snapshots", "--json", "--source", "files").stdout)[-1]["id"]
+    assert snapshot == newest
+    assert body["command"] == ["lifeboat", "restore", snapshot, "--target", str(target)]
+    assert not target.exists()  # nothing written
+    assert body["plan"]["writes"], body["plan"]
+    assert any(e["action"] == "restore-plan" and e["actor"]["token"] == "admin-token" for e in api.audit_entries())
+
+    assert_problem(api.client("operator").post("/api/v1/restore-plans", json=asked), 403, 2)
+    assert_problem(api.client("admin").post("/api/v1/restore-plans", json={**asked, "target": "relative"}), 400, 2)
+    missing = api.client("admin").post("/api/v1/restore-plans", json={**asked, "snapshot": "ffffffffff"})
+    assert "no snapshot" in assert_problem(missing, 404, 1)["detail"]

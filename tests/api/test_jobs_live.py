@@ -2,7 +2,8 @@
 ``command`` source that streams until the test opens its gate (so "running" is a state the
 test can see, never a race), real HTTP clients. A triggered backup runs, is followed live as
 server-sent events and ends; a second trigger meanwhile is refused 409; a cancelled backup is
-recorded cancelled and the repository still checks."""
+recorded cancelled and the repository still checks; a run waiting for the one slot is shown
+waiting, followed, and cancelled before it starts."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def stream_source(root: Path) -> str:
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     root = tmp_path_factory.mktemp("live")
-    env = prepare(root)
+    env = prepare(root, daemon="  max_parallel_jobs: 1")  # a second job waits while the stream runs
     config = root / "lifeboat.yaml"
     config.write_text(config.read_text() + stream_source(root))  # "sources:" is the file's last section
     made = serve(root, env)
@@ -219,3 +220,68 @@ def test_a_client_that_stops_reading_and_goes_away_does_not_hold_the_run(live_ap
     replay = SseReader(live_api, run_id)
     replay.join()
     assert replay.named("end")[0]["status"] == "succeeded"
+
+
+def test_a_run_waiting_for_a_slot_is_shown_followed_and_cancelled(live_api: Api, gate: Path) -> None:
+    operator, viewer = live_api.client("operator"), live_api.client("viewer")
+    stream = operator.post("/api/v1/jobs/backup:stream/run").json()["run_id"]
+    wait_until(lambda: run_status(live_api, stream) == "running", "the stream running")
+
+    waiting = operator.post("/api/v1/jobs/backup:files/run")
+    assert waiting.status_code == 202, waiting.text
+    first = waiting.json()["run_id"]
+    run = viewer.get(f"/api/v1/runs/{first}").json()
+    assert (run["status"], run["started"], run["trigger"]) == ("waiting", None, "api")
+    assert viewer.get("/api/v1/runs", params={"status": "waiting"}).json()["runs"][0]["id"] == first
+    job = {j["name"]: j for j in viewer.get("/api/v1/jobs").json()["jobs"]}["backup:files"]
+    assert job["current_run"]["id"] == first and job["current_run"]["status"] == "waiting" and not job["running"]
+    busy = operator.post("/api/v1/jobs/backup:files/run")
+    assert busy.status_code == 409 and "waiting for a slot" in busy.json()["detail"], busy.text
+
+    reader = SseReader(live_api, first)
+    reader.wait_for(lambda events: any(e == "run" for e, _ in events), "the run event")
+    cancelled = operator.post(f"/api/v1/runs/{first}/cancel")
+    assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled", cancelled.text
+    reader.wait_for(lambda events: any(e == "end" for e, _ in events), "the end event")
+    reader.join()
+    assert reader.named("end")[0]["status"] == "cancelled"
+    assert run_status(live_api, first) == "cancelled"
+
+    second = operator.post("/api/v1/jobs/backup:files/run").json()["run_id"]
+    follower = SseReader(live_api, second)
+    follower.wait_for(lambda events: any(e == "run" for e, _ in events), "the run event")
+    assert follower.named("run")[0]["status"] == "waiting"
+    gate.touch()  # the stream ends; the waiting backup takes the slot
+    follower.wait_for(lambda events: any(e == "end" for e, _ in events), "the end event")
+    follower.join()
+    assert follower.named("end")[0]["status"] == "succeeded"
+    assert follower.named("log"), "its lines, streamed once it started"
+    assert run_status(live_api, stream) == "succeeded"
+
+
+def test_another_hosts_daemon_on_the_same_catalog_lists_and_follows_the_run(
+    live_api: Api, gate: Path, tmp_path: Path
+) -> None:
+    other_root = tmp_path / "other"
+    catalog = live_api.state / "catalog.sqlite"
+    other = serve(other_root, prepare(other_root, daemon=f"  catalog: {catalog}\n  host: other-host"))
+    try:
+        run_id = live_api.client("operator").post("/api/v1/jobs/backup:stream/run").json()["run_id"]
+        wait_until(lambda: run_status(live_api, run_id) == "running", "the run running")
+        seen = other.client("viewer").get("/api/v1/runs", params={"job": "backup:stream", "status": "running"})
+        assert [run["id"] for run in seen.json()["runs"]] == [run_id]
+        here = other.client("viewer").get("/api/v1/runs", params={"host": "other-host"}).json()["runs"]
+        assert run_id not in {run["id"] for run in here}
+
+        refused = other.client("operator").post(f"/api/v1/runs/{run_id}/cancel")
+        assert refused.status_code == 409 and "runs on host" in refused.json()["detail"], refused.text
+
+        reader = SseReader(other, run_id)  # followed through the shared catalog
+        reader.wait_for(lambda events: any(e == "log" for e, _ in events), "a first log line")
+        gate.touch()
+        reader.wait_for(lambda events: any(e == "end" for e, _ in events), "the end event")
+        reader.join()
+        assert reader.named("end")[0]["status"] == "succeeded"
+        assert any("done in" in line["message"] for line in reader.named("log"))
+    finally:
+        other.stop()

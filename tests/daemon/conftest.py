@@ -116,7 +116,7 @@ class World:
     def state(self) -> Path:
         return self.root / "state"
 
-    def write_config(self, sources: str, *, daemon: str = "", repositories: str = "") -> None:
+    def write_config(self, sources: str, *, daemon: str = "", repositories: str = "", health_check: str = "1h") -> None:
         self.config.write_text(
             f"""
 repositories:
@@ -128,7 +128,7 @@ default_repository: main
 daemon:
   listen: 127.0.0.1:{self.port}
   shutdown_deadline: 20s
-  health_check: 1h
+  health_check: {health_check}
   archiving_check: 1h
 {daemon}
 sources:

@@ -234,3 +234,26 @@ def test_serve_without_a_configuration_twice_or_on_a_taken_address_says_so_in_on
     assert served.process.poll() is None and not served.logged("run interrupted")
     served.signal(signal.SIGTERM)
     assert served.wait_exit() == 0
+
+
+def test_runs_older_than_keep_history_leave_the_catalog(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    data = world.root / "data"
+    data.mkdir()
+    world.write_config(f"  files:\n    type: files\n    paths: [{data}]\n", daemon="  keep_history: 30d\n")
+    catalog = world.catalog()
+    now = datetime.now(UTC)
+    for age in (timedelta(days=45), timedelta(days=2)):
+        run = catalog.start_run(job="backup:files", kind="backup", target="files", trigger="schedule", attempt=1,
+                                started=now - age)  # fmt: skip
+        catalog.finish_run(run.id, status="succeeded", finished=now - age + timedelta(minutes=1), exit_code=0)
+    catalog.close()
+
+    served = world.serve()
+    (pruned,) = served.wait_logged("history pruned")
+    assert pruned["runs"] == 1
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 0
+    left = world.runs("backup:files")
+    assert [round((now - r.started).total_seconds() / 86400) for r in left] == [2]

@@ -123,3 +123,19 @@ def test_cancel_run_stops_a_running_run_and_records_a_waiting_one_cancelled() ->
     assert (running.request.job.name, running.status, running.exit_code) == ("backup:db", "cancelled", 130)
     assert running.error == "cancelled (cancelled by ops)"
     assert run.wait_idle(WAIT)
+
+
+def test_stop_records_the_waiting_runs_asked_for_through_the_api_as_cancelled() -> None:
+    book, gates = Book(), Gates()
+    run = runner(book, gates, 1)
+    assert run.offer(RunRequest(Job("backup:db", "backup", 60))) is None
+    book.wait(lambda: book.started == ["backup:db"])
+    assert run.offer(RunRequest(Job("verify:db", "verify", 20), trigger="api", run_id="asked")) is None
+    assert run.offer(RunRequest(Job("check:main", "check", 25))) is None  # scheduled: only skipped
+    run.stop()
+    book.wait(lambda: len(book.finished) == 2)
+    dropped = [outcome for outcome in book.finished if outcome.request.run_id == "asked"]
+    assert len(dropped) == 1 and dropped[0].status == "cancelled"
+    assert dropped[0].error == "cancelled (the daemon is stopping)"
+    assert {name for name, _ in book.skipped} == {"verify:db", "check:main"}
+    assert run.wait_idle(WAIT)

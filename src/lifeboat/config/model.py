@@ -220,6 +220,7 @@ class DaemonConfig(_Strict):
     health_check: Duration = "5min"
     host: Name | None = None  # this host's name in the catalog; default: the host name
     tls: TlsConfig | None = None  # serve HTTPS with this certificate and key (docs/api.md#tls)
+    keep_history: Duration | None = "180d"  # runs older than this leave the catalog (daily); null: kept forever
 
 
 class RepositoryConfig(_Strict):

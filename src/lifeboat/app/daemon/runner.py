@@ -226,14 +226,19 @@ class Runner:
             running.token.cancel(reason)
             return "running"
         assert waiting is not None
+        self._cancel_waiting(waiting, reason)
+        return "waiting"
+
+    def _cancel_waiting(self, request: RunRequest, reason: str) -> None:
+        """Record a run taken off the queue before it started as cancelled (it has an id its
+        asker knows: a run asked for through the API)."""
         now = self._clock()
-        recorded = self._recorder.started(waiting, now)
-        outcome = RunOutcome(waiting, recorded, "cancelled", int(ExitCode.INTERRUPTED), f"cancelled ({reason})",
+        recorded = self._recorder.started(request, now)
+        outcome = RunOutcome(request, recorded, "cancelled", int(ExitCode.INTERRUPTED), f"cancelled ({reason})",
                              now, now)  # fmt: skip
         self._recorder.finished(outcome)
         with contextlib.suppress(Exception):
             self._on_finished(outcome)
-        return "waiting"
 
     def stop(self) -> None:
         """Take no more runs, drop the waiting ones, cancel the running ones at a safe point."""
@@ -244,6 +249,8 @@ class Runner:
             running = list(self._running.values())
         for request in dropped:
             self._recorder.skipped(request, "the daemon is stopping")
+            if request.run_id is not None:  # asked for through the API: its asker looks for it
+                self._cancel_waiting(request, CANCELLED_BY_STOP)
         for run in running:
             run.token.cancel(CANCELLED_BY_STOP)
 

@@ -44,6 +44,7 @@ from lifeboat.app.daemon.settings import DaemonSettings, split_listen
 from lifeboat.app.daemon.timetable import Fire, Timetable
 from lifeboat.errors import ExitCode, LifeboatError
 
+HISTORY_PRUNE_EVERY = timedelta(days=1)  # runs older than daemon.keep_history leave the catalog
 HEARTBEAT = 30.0  # seconds: the loop wakes at least this often, so /healthz knows it is alive
 STALLED_AFTER = 3 * HEARTBEAT
 
@@ -228,7 +229,13 @@ class Daemon:
         if old is not None:
             old.close(5.0)
         try:
-            self._audit = AuditHook(config, state_dir=state_dir)
+            context = self._context(config)
+            self._audit = AuditHook(
+                config,
+                state_dir=state_dir,
+                open_repository=lambda ref: context.repository(ref)[0],
+                warn=lambda text: self._log.warning("audit", message=text),
+            )
         except Exception as exc:  # noqa: BLE001 - as above
             self._audit = None
             self._log.error("audit log not available", error=_line(exc))
@@ -250,6 +257,7 @@ class Daemon:
     def _loop(self) -> None:
         self._next_archiving = self._clock()
         self._next_health = self._clock()
+        self._next_history = self._clock()
         while self._stop_signal is None:
             self._last_tick = time.monotonic()
             try:
@@ -282,6 +290,9 @@ class Daemon:
         if now >= self._next_health:
             self._next_health = now + timedelta(seconds=self._settings.health_check)
             _background("health", self._check_health)
+        if now >= self._next_history:
+            self._next_history = now + HISTORY_PRUNE_EVERY
+            _background("history", self._prune_history)
         with self._lock:
             wake = self._timetable.wake_at()
         times = [self._next_archiving, self._next_health, now + timedelta(seconds=HEARTBEAT)]
@@ -353,6 +364,19 @@ class Daemon:
         if self._alerts is not None:
             self._alerts.archiving_changed(state)
 
+    def _prune_history(self) -> None:
+        """Runs older than ``daemon.keep_history`` (this host's, finished) leave the catalog."""
+        keep = self._settings.keep_history
+        if keep is None:
+            return
+        try:
+            removed = self._catalog.prune_history(self._clock() - timedelta(seconds=keep))
+        except Exception as exc:  # noqa: BLE001 - logged; tried again the next day
+            self._log.error("catalog write failed", action="prune_history", error=_line(exc))
+            return
+        if removed:
+            self._log.info("history pruned", runs=removed, older_than_days=round(keep / 86400, 1))
+
     def _check_health(self) -> None:
         """The health report /metrics serves (the checks of 'lifeboat health'); never raises."""
         from lifeboat.app.access import open_repository
@@ -382,6 +406,9 @@ class Daemon:
             )
         except Exception as exc:  # noqa: BLE001
             self._log.error("health check failed", error=_line(exc))
+        else:
+            if (alerts := self._alerts) is not None:
+                alerts.health_checked(self._health)
         _release_memory()
 
     # --- stop -------------------------------------------------------------------------------------
@@ -485,10 +512,13 @@ class Daemon:
         spec: Any = scheduled.get(job) or on_demand_job(self._config, job)
         timing = getattr(spec, "timing", None)
         timeout = timing.timeout.total_seconds() if timing is not None and timing.timeout else None
+        stopping = DaemonStopping("the daemon is stopping: it starts no more runs")
+        if self._stop_signal is not None:
+            raise stopping
         run_id = str(uuid.uuid4())
         reason = self._runner.offer(RunRequest(spec, trigger, 1, None, timeout, run_id=run_id, actor=actor))
-        if reason == STOPPING or self._stop_signal is not None:
-            raise DaemonStopping("the daemon is stopping: it starts no more runs")
+        if reason == STOPPING:
+            raise stopping
         if reason is not None:
             current = dict(self._runner.running()).get(job) or next(
                 (r.run_id for r in self._runner.waiting() if r.job.name == job), None
@@ -514,6 +544,12 @@ class Daemon:
             f"run {run_id} runs on host {found.host!r}, not on this daemon's host {self.host!r}",
             hint=f"cancel it through the daemon of {found.host}",
         )
+
+    def restore_plan(self, *, snapshot: str, target: str, source: str | None) -> dict[str, Any]:
+        """What restoring ``snapshot`` into the directory ``target`` would do; nothing written."""
+        from lifeboat.app.daemon.plans import directory_plan
+
+        return directory_plan(self._context_now, snapshot=snapshot, target=target, source=source)
 
     # === end of issue 13's section ================================================================
 

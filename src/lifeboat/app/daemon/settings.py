@@ -44,6 +44,7 @@ class DaemonSettings:
     health_check: float = 300.0
     host: str = ""
     tls: tuple[str, str] | None = None  # (certificate, key) PEM files
+    keep_history: float | None = 180 * 86400.0  # seconds; None: the catalog keeps every run
 
     @classmethod
     def of(cls, config: Any, *, listen: str | None = None) -> DaemonSettings:
@@ -67,4 +68,5 @@ class DaemonSettings:
             health_check=seconds(get("health_check"), 300.0),
             host=str(get("host") or socket.gethostname()),
             tls=(str(tls.certificate), str(tls.key)) if tls is not None else None,
+            keep_history=(seconds(get("keep_history"), 0.0) or None) if section is not None else 180 * 86400.0,
         )

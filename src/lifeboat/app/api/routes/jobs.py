@@ -1,7 +1,7 @@
 """Jobs and actions (docs/api.md "Jobs and actions"): the scheduled jobs, the runs of every host
 (the catalog), a run's log as server-sent events, and the actions — run a job now, cancel a
-run, start a source's drill. Restores are not here: a restore over a live system stays on the
-command line.
+run, start a source's drill, show a restore plan. Restores are not here: a restore over a live
+system stays on the command line.
 
 Triggered runs go through the daemon's runner like scheduled ones (priorities, never two runs
 of one job at once, timeouts) and are recorded with the trigger ``api``; the token's name is
@@ -22,7 +22,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from lifeboat.app.api.audit import audit_as
-from lifeboat.app.api.auth import Operator, Principal, Viewer
+from lifeboat.app.api.auth import Admin, Operator, Principal, Viewer
 from lifeboat.app.api.problems import Problem
 from lifeboat.app.api.tokens import Role
 from lifeboat.app.daemon.actions import DaemonStopping, JobBusy, JobInfo, RunNotCancellable, RunNotFound
@@ -57,6 +57,7 @@ class JobsDesk(Protocol):
     def run_events(self, run_id: str) -> list[Any]: ...
     def trigger(self, job: str, *, actor: str | None, trigger: str = "api") -> str: ...
     def cancel(self, run_id: str, *, actor: str | None) -> str: ...
+    def restore_plan(self, *, snapshot: str, target: str, source: str | None) -> dict[str, Any]: ...
 
 
 def desk(request: Request) -> JobsDesk:
@@ -143,7 +144,7 @@ class Cancelling(BaseModel):
 
 
 class DrillAsked(BaseModel):
-    source: str = Field(min_length=1, max_length=200, description="the configured source to drill")
+    source: str = Field(min_length=1, max_length=200, pattern=NO_NUL, description="the configured source to drill")
 
 
 PROBLEM: dict[str, Any] = {"description": "problem JSON (RFC 9457)", "content": {"application/problem+json": {}}}
@@ -249,6 +250,8 @@ async def run_log(run_id: RunId, view: Desk, _: Viewer) -> EventSourceResponse:
     except BaseException:
         subscription.close()
         raise
+    if not _here(view, found):
+        subscription.close()  # nothing to hear of it here: it ended, or it runs on another host
     return EventSourceResponse(
         _log_stream(view, found, past, subscription, ready), ping=int(KEEPALIVE), headers={"Cache-Control": "no-store"}
     )
@@ -271,6 +274,11 @@ def _log_line(seq: int | None, at: datetime, level: str, message: str) -> dict[s
     return _event("log", {"seq": seq, "at": at, "level": level, "message": message}, seq)
 
 
+def _here(view: JobsDesk, run: Any) -> bool:
+    """Whether ``run`` runs or waits on this daemon: its lines come through the live hub."""
+    return run.status in ("running", "waiting") and run.host == view.host
+
+
 def _end(run: Any) -> dict[str, str]:
     return _event(
         "end", {"status": run.status, "exit_code": run.exit_code, "error": run.error, "finished": run.finished}
@@ -288,11 +296,10 @@ async def _log_stream(
         for event in past:
             seen.add(event.seq)
             yield _log_line(event.seq, event.at, event.level, event.message)
-        if run.status in ("running", "waiting") and run.host == view.host:
+        if _here(view, run):
             async for item in _live(subscription, ready, seen):
                 yield item
             return
-        subscription.close()
         if run.status == "running":  # another host's run: follow the shared catalog
             async for item in _follow(view, run.id, seen):
                 yield item
@@ -310,15 +317,7 @@ async def _live(subscription: Subscription, ready: asyncio.Event, seen: set[int]
             yield _event("dropped", {"count": dropped, "message": f"{dropped} log lines were not sent: too slow"})
         for item in items:
             if isinstance(item, RunEnded):
-                yield _event(
-                    "end",
-                    {
-                        "status": item.status,
-                        "exit_code": item.exit_code,
-                        "error": item.error,
-                        "finished": item.finished,
-                    },
-                )
+                yield _end(item)
                 return
             if isinstance(item, LiveEvent) and (item.seq is None or item.seq not in seen):
                 yield _log_line(item.seq, item.at, item.level, item.message)
@@ -363,7 +362,7 @@ def _trigger(request: Request, view: JobsDesk, principal: Principal, name: str) 
     responses=ACTION_ERRORS,
 )
 def run_job(
-    name: Annotated[str, Path(min_length=3, max_length=300, description="<kind>:<target>, e.g. backup:db")],
+    name: Annotated[str, Path(min_length=3, max_length=300, pattern=NO_NUL, description="<kind>:<target>: backup:db")],
     request: Request,
     view: Desk,
     principal: Operator,
@@ -398,3 +397,33 @@ def cancel_run(run_id: RunId, request: Request, view: Desk, principal: Operator)
         raise Problem(409, exc.message, hint=exc.hint, exit_code=int(exc.exit_code), kind="not-cancellable") from None
     audit_as(request, "cancel", run=run_id, job=found.job)
     return Cancelling(run_id=run_id, status="cancelling" if how == "running" else "cancelled")
+
+
+class RestorePlanAsked(BaseModel):
+    snapshot: str = Field(
+        "latest", min_length=1, max_length=200, pattern=NO_NUL, description="a snapshot id prefix or 'latest'"
+    )
+    target: str = Field(
+        min_length=1, max_length=4096, pattern=NO_NUL, description="an absolute directory of the daemon's host"
+    )
+    source: str | None = Field(
+        None, min_length=1, max_length=200, pattern=NO_NUL, description="'latest' of this source"
+    )
+
+
+class RestorePlanOut(BaseModel):
+    feasible: bool = Field(description="false when the restore would be refused: the plan's refusals say why")
+    plan: dict[str, Any] = Field(description="as 'lifeboat restore ID --target DIR --plan --json' shows it")
+    command: list[str] = Field(description="the command that restores it, to run on the daemon's host")
+
+
+@router.post(
+    "/restore-plans",
+    summary="What restoring a snapshot into a directory would do (nothing is written; no restore through the API)",
+    responses={400: PROBLEM, 404: PROBLEM},
+)
+def restore_plan(asked: RestorePlanAsked, request: Request, view: Desk, _: Admin) -> RestorePlanOut:
+    audit_as(request, "restore-plan", snapshot=asked.snapshot, target=asked.target, source=asked.source)
+    return RestorePlanOut.model_validate(
+        view.restore_plan(snapshot=asked.snapshot, target=asked.target, source=asked.source)
+    )
