@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,9 @@ class Browser:
             self.driver.refresh()  # the same route: load it again
         else:
             self.driver.get(f"{self.url}/{hash_route}")
-        self.wait(lambda d: d.execute_script("return document.body.dataset.ready") not in (None, ""), f"{hash_route} drawn")
+        self.wait(
+            lambda d: d.execute_script("return document.body.dataset.ready") not in (None, ""), f"{hash_route} drawn"
+        )
         return self.visible(ready_css)
 
     def screenshot(self, name: str) -> Path:
@@ -113,10 +116,19 @@ class Browser:
 
     def horizontal_overflow(self) -> int:
         """How many pixels the page is wider than the window (0: no horizontal scroll)."""
-        return int(self.driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+        return int(
+            self.driver.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+        )
 
     def console_errors(self) -> list[str]:
         return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def local(moment: str) -> str:
+    """A time as the CLI prints it (its local zone; the browser runs in the same one)."""
+    return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def write_config(root: Path) -> None:

@@ -5,24 +5,19 @@ sources, snapshot counts, ids and times the CLI reports — at desktop size and 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.dashboard.conftest import DESKTOP, PHONE, Browser
+from tests.dashboard.conftest import DESKTOP, PHONE, Browser, local
 
 
 def cli_json(browser: Browser, *args: str) -> Any:
     done = browser.api.cli("--json", *args)
     assert done.code == 0, done
     return json.loads(done.stdout)
-
-
-def local(moment: str) -> str:
-    """A time as the CLI prints it (its local zone; the browser runs in the same one)."""
-    return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def short(seconds: float) -> str:
@@ -51,7 +46,9 @@ def test_the_overview_shows_every_source_with_its_newest_point_and_objectives(vi
     assert files.find_element(By.CSS_SELECTOR, ".snapshots").text == str(len(snapshots))
     assert files.find_element(By.CSS_SELECTOR, ".age").text.endswith("/ 1d")  # the RPO
     drill = cli_json(viewer, "records", "--kind", "drill")["records"][0]
-    assert files.find_element(By.CSS_SELECTOR, ".drill").text.startswith(f"{short(drill['summary']['rto_seconds'])} / 10m")
+    assert files.find_element(By.CSS_SELECTOR, ".drill").text.startswith(
+        f"{short(drill['summary']['rto_seconds'])} / 10m"
+    )
     assert local(drill["time"]) in files.find_element(By.CSS_SELECTOR, ".drill").text
 
     notes = cards["notes"]  # never backed up: red, with what to do
@@ -94,27 +91,46 @@ def test_the_repository_page_shows_its_size_and_growth(viewer: Browser) -> None:
     viewer.goto("#/repository", "#repo-stats")
     assert viewer.find("#repo-snapshots").text == str(stats["snapshots"])
     days = viewer.all("td[data-label='Day']")
-    assert days and days[0].text == datetime.now().astimezone().strftime("%Y-%m-%d") or days[0].text
+    newest = max(s["time"] for s in cli_json(viewer, "snapshots"))
+    assert days[0].text == datetime.fromisoformat(newest).astimezone(UTC).strftime("%Y-%m-%d")  # days in UTC
     assert len(viewer.all("figure.chart svg")) == 2  # added per day, size over time
     assert viewer.all("svg rect.bar")
 
 
+CHARTS_LEFT = "return document.querySelectorAll('figure.chart:empty').length"
 PAGES = [
     ("overview", "#/", "#sources"),
     ("source", "#/sources/files", "#snapshot-count"),
+    ("jobs", "#/jobs", "#runs table"),
+    ("run", "#/runs/{run}", "#run-summary"),
     ("drills", "#/drills", "main h1"),
     ("repository", "#/repository", "#repo-stats"),
     ("login", "#/login", "#token"),
 ]
 
 
+@pytest.fixture(scope="module")
+def finished_run(browser: Browser) -> str:
+    """The id of a backup run started through the API, read to its end on its live log."""
+    client = browser.api.client("operator")
+    started = client.post("/api/v1/jobs/backup:files/run")
+    assert started.status_code == 202, started.text
+    run_id: str = started.json()["run_id"]
+    with client.stream("GET", f"/api/v1/runs/{run_id}/log") as events:
+        assert "event: end" in list(events.iter_lines())  # the stream closes when the run ends
+    return run_id
+
+
 @pytest.mark.parametrize(("name", "route", "ready"), PAGES, ids=[p[0] for p in PAGES])
-def test_each_page_fits_a_phone_and_is_photographed(browser: Browser, name: str, route: str, ready: str) -> None:
+def test_each_page_fits_a_phone_and_is_photographed(
+    browser: Browser, finished_run: str, name: str, route: str, ready: str
+) -> None:
     browser.sign_in("operator")
+    route = route.format(run=finished_run)
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         browser.size(size)
         browser.goto(route, ready)
-        browser.wait(lambda d: d.execute_script("return document.querySelectorAll('figure.chart:empty').length") == 0, "charts drawn")
+        browser.wait(lambda d: d.execute_script(CHARTS_LEFT) == 0, "charts drawn")
         assert browser.horizontal_overflow() == 0, f"{name} scrolls sideways at {size}"
         assert browser.screenshot(f"{name}-{label}").stat().st_size > 5000
     browser.size(DESKTOP)

@@ -80,7 +80,7 @@ def test_the_page_and_its_assets_come_from_the_daemon_with_a_strict_csp(browser:
         # Nothing loaded from elsewhere: no URL of another host, no CDN.
         assert not re.search(r"(src|href|url|import|from)\s*[=(]?\s*[\"']?https?://", text), name
         assert "innerHTML" not in text and "eval(" not in text, name
-        assert ".setAttribute(\"style\"" not in text and 'style="' not in text, name
+        assert '.setAttribute("style"' not in text and 'style="' not in text, name
     assert httpx.get(f"{browser.url}/static/../app.py", timeout=10).status_code == 404
     assert httpx.get(f"{browser.url}/static/nothing.js", timeout=10).status_code == 404
 

@@ -62,12 +62,15 @@ function tickLabel(t, step) {
 
 const M = { top: 12, right: 12, bottom: 28, left: 64 };
 
+/** A tick label's anchor: kept inside the chart near its right edge. */
+const anchor = (x, width) => (x > width - 45 ? "end" : "middle");
+
 function axes(g, x, y, width, height, { yTicks = [], yFormat = String }) {
   const [t0, t1] = x.domain;
   const { ticks, step } = timeTicks(t0, t1, Math.max(2, Math.floor((width - M.left - M.right) / 110)));
   for (const t of ticks) {
     g.append(s("line", { class: "grid", x1: x(t), x2: x(t), y1: M.top, y2: height - M.bottom }));
-    g.append(s("text", { class: "tick", x: x(t), y: height - M.bottom + 16, "text-anchor": "middle" }, tickLabel(t, step)));
+    g.append(s("text", { class: "tick", x: x(t), y: height - M.bottom + 16, "text-anchor": anchor(x(t), width) }, tickLabel(t, step)));
   }
   for (const v of yTicks) {
     g.append(s("line", { class: "grid", x1: M.left, x2: width - M.right, y1: y(v), y2: y(v) }));
@@ -158,7 +161,7 @@ export function lanes(label, rows, { start, end, laneHeight = 26, now } = {}) {
     const { ticks, step } = timeTicks(t0, t1, Math.max(2, Math.floor((width - labelWidth) / 110)));
     for (const t of ticks) {
       g.append(s("line", { class: "grid", x1: x(t), x2: x(t), y1: M.top, y2: height - M.bottom }));
-      g.append(s("text", { class: "tick", x: x(t), y: height - M.bottom + 16, "text-anchor": "middle" }, tickLabel(t, step)));
+      g.append(s("text", { class: "tick", x: x(t), y: height - M.bottom + 16, "text-anchor": anchor(x(t), width) }, tickLabel(t, step)));
     }
     rows.forEach((row, i) => {
       const top = M.top + i * laneHeight;

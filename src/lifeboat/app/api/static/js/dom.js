@@ -108,7 +108,7 @@ export function stateBadge(state) {
 
 /** A status word of a run (succeeded, failed, running …) as a badge. */
 export function statusBadge(status) {
-  const state = { succeeded: "green", running: "running", failed: "red", "timed-out": "red", interrupted: "amber", cancelled: "amber" }[status] || "unknown";
+  const state = { succeeded: "green", running: "running", waiting: "running", accepted: "running", failed: "red", "timed-out": "red", interrupted: "amber", cancelled: "amber" }[status] || "unknown";
   return h("span", { class: `badge badge-${state}` }, status || "unknown");
 }
 

@@ -75,8 +75,8 @@ export async function render(main, _params, { session, announce, navigate }) {
             const last = pick(j, "last_run");
             return last ? [statusBadge(last.status), " ", h("a", { href: `#/runs/${encodeURIComponent(last.id)}` }, time(last.started))] : "never";
           }],
-          ["Now", (j) => (pick(j, "running", "running_now") ? statusBadge("running") : "")],
-          ["", (j) => (session.can(OPERATOR_KINDS.has(j.kind) ? "operator" : "admin") ? runNow(j) : "")],
+          ["Now", (j) => (j.running ? [statusBadge("running"), j.current_run ? [" ", h("a", { href: `#/runs/${encodeURIComponent(j.current_run)}` }, "follow")] : null] : "")],
+          ["", (j) => (session.can(j.role_to_run || (OPERATOR_KINDS.has(j.kind) ? "operator" : "admin")) && !j.running ? runNow(j) : "")],
         ],
         jobs,
         { caption: "Scheduled jobs", empty: "No job is scheduled." },

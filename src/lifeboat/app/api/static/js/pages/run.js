@@ -13,6 +13,7 @@ export async function render(main, [id], { session, announce }) {
   let run = await api(`/api/v1/runs/${encodeURIComponent(id)}`);
   const status = h("p", { id: "run-status", role: "status", "aria-live": "polite" });
   const facts = h("dl", { class: "facts", id: "run-facts" });
+  const summary = h("section", { class: "card", id: "run-summary", "aria-labelledby": "summary-h", hidden: true });
   const log = h("ol", { class: "log", id: "run-log", "aria-label": "Log", tabindex: "0" });
   const streamState = h("p", { class: "help", id: "stream-state" });
   const cancel = h(
@@ -54,6 +55,10 @@ export async function render(main, [id], { session, announce }) {
       run.bytes_read !== null && run.bytes_read !== undefined ? [h("dt", {}, "Read / added"), h("dd", {}, `${bytes(run.bytes_read)} / ${bytes(run.bytes_added)}`)] : null,
       run.error ? [h("dt", {}, "Error"), h("dd", { class: "over" }, run.error)] : null,
     );
+    // What the run's operation reported (a drill's status and RTO, a backup's snapshot): its plain values.
+    const plain = Object.entries(run.summary || {}).filter(([, v]) => ["string", "number", "boolean"].includes(typeof v));
+    fill(summary, plain.length ? [h("h2", { id: "summary-h" }, "Result"), h("dl", { class: "facts" }, plain.map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")), h("dd", { "data-key": k }, String(v))]))] : null);
+    summary.hidden = plain.length === 0;
     cancel.hidden = !(run.status === "running" && session.can("operator"));
   };
 
@@ -71,7 +76,7 @@ export async function render(main, [id], { session, announce }) {
     if (before !== run.status) announce(`${run.job}: run ${id} ${run.status}.`);
   };
 
-  fill(main, h("h1", {}, `Run ${String(id).slice(0, 8)}`), status, h("div", { class: "actions" }, cancel), h("section", { class: "card", "aria-labelledby": "run-h" }, h("h2", { id: "run-h" }, "Details"), facts), h("section", { class: "card", "aria-labelledby": "log-h" }, h("h2", { id: "log-h" }, "Log"), streamState, log));
+  fill(main, h("h1", {}, `Run ${String(id).slice(0, 8)}`), status, h("div", { class: "actions" }, cancel), h("section", { class: "card", "aria-labelledby": "run-h" }, h("h2", { id: "run-h" }, "Details"), facts), summary, h("section", { class: "card", "aria-labelledby": "log-h" }, h("h2", { id: "log-h" }, "Log"), streamState, log));
   show();
   if (run.status === "running") announce(`${run.job}: run ${id} running.`);
 
@@ -81,13 +86,15 @@ export async function render(main, [id], { session, announce }) {
       await stream(
         `/api/v1/runs/${encodeURIComponent(id)}/log`,
         async ({ event, data }) => {
-          if (["end", "finished", "done", "status", "run"].includes(event)) await finish(typeof data === "object" ? data : null);
+          if (event === "run") await finish(typeof data === "object" ? data : null);
+          else if (event === "end") await finish(null); // the whole run again: its summary too
+          else if (event === "dropped") log.append(h("li", { class: "sev-warning" }, `… ${data.count} earlier lines were not kept`));
           else addLine(data);
         },
         { signal: controller.signal },
       );
       if (!FINISHED.has(run.status)) await finish(null);
-      streamState.textContent = "The log is complete.";
+      streamState.textContent = log.children.length ? "The log is complete." : "The log is complete: this run logged no lines.";
     } catch (error) {
       if (controller.signal.aborted) return;
       streamState.textContent = `The live log stopped: ${describe(error)}`;
