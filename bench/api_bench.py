@@ -4,9 +4,11 @@ page in headless Chromium (its HTML's size and the time until its data is on the
 
 The setup is real and local: a repository in /var/tmp with three backups, a verify and a drill
 of a files source; a viewer token made with ``lifeboat token create``; ``lifeboat serve`` as a
-process, whose schedule starts at once a backup of a ``command`` source streaming random data
-(32 MiB/s, so the repository grows by about 2 GiB a minute) that runs for the whole
-measurement — it is checked running before and after. The load is 20 httpx async clients in
+process; the same load first without a backup (``--baseline`` seconds, the machine's own
+noise), then while a backup started through the API (an operator's ``POST
+/api/v1/jobs/backup:stream/run``) of a ``command`` source streams random data (32 MiB/s, so the
+repository grows by about 2 GiB a minute) for the whole measurement — checked running before
+and after. The load is 20 httpx async clients in
 this process, each sending its next request when its answer is in (a closed loop, bounded
 locally): p50/p90/p99/max latency and requests per second. Then Debian's chromium
 (/usr/bin/chromium, /usr/bin/chromedriver, via selenium) loads the page with the token in
@@ -61,7 +63,9 @@ class Setup:
     root: Path
     port: int
     env: dict[str, str]
-    token: str = ""
+    token: str = ""  # a viewer's: the load's
+    operator: str = ""  # starts the backup through the API
+    run_id: str = ""  # the backup's run
     repo_bytes: int = 0  # the repository's size when the daemon started
     daemon: subprocess.Popen[bytes] | None = None
 
@@ -133,8 +137,6 @@ sources:
     type: command
     command: [{sys.executable}, {root / "stream.py"}]
     rpo: 1d
-    schedule:
-      backup: {{every: 24h}}
 """
     )
     setup.cli("init")
@@ -144,6 +146,7 @@ sources:
     setup.cli("verify", "--source", "files")
     setup.cli("drill", "--source", "files")
     setup.token = setup.cli("token", "create", "--name", "bench", "--role", "viewer").strip().splitlines()[-1]
+    setup.operator = setup.cli("token", "create", "--name", "bench-op", "--role", "operator").strip().splitlines()[-1]
     return setup
 
 
@@ -158,32 +161,55 @@ def wait(condition: Any, what: str, timeout: float = 120) -> Any:
 
 
 def stream_run(setup: Setup) -> dict[str, Any] | None:
-    """The backup of the stream source running now, from GET /api/v1/jobs (else None)."""
+    """The stream source's backup run when it is running (GET /api/v1/runs/{id}), else None."""
     try:
-        answer = httpx.get(f"{setup.base_url}/api/v1/jobs", headers=auth(setup), timeout=10)
+        answer = httpx.get(f"{setup.base_url}/api/v1/runs/{setup.run_id}", headers=auth(setup), timeout=10)
     except httpx.HTTPError:
         return None
-    if answer.status_code != 200:
-        return None
-    for job in answer.json()["jobs"]:
-        if job["name"] == "backup:stream" and job["running"]:
-            current: dict[str, Any] = job["current_run"] or {"id": None}
-            return current
-    return None
+    run: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+    return run if run.get("status") == "running" else None
 
 
 def auth(setup: Setup) -> dict[str, str]:
     return {"Authorization": f"Bearer {setup.token}"}
 
 
-def serve(setup: Setup) -> dict[str, Any]:
+def serve(setup: Setup) -> None:
     setup.repo_bytes = dir_bytes(setup.root / "repo")
     log = open(setup.root / "daemon.log", "wb")  # noqa: SIM115 - closed with the process
     setup.daemon = subprocess.Popen(
         [sys.executable, "-m", "lifeboat", "-c", str(setup.config), "serve"],
         env=setup.env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    wait(lambda: _ok(f"{setup.base_url}/api/v1/overview", auth(setup)), "the daemon to answer")
+
+
+def _ok(url: str, headers: dict[str, str]) -> bool:
+    try:
+        return httpx.get(url, headers=headers, timeout=30).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_backup(setup: Setup) -> dict[str, Any]:
+    """Start the stream source's backup as an operator would (POST /api/v1/jobs/…/run)."""
+    answer = httpx.post(
+        f"{setup.base_url}/api/v1/jobs/backup:stream/run",
+        headers={"Authorization": f"Bearer {setup.operator}"}, timeout=30,
+    )  # fmt: skip
+    if answer.status_code != 202:
+        raise SystemExit(f"the backup did not start: {answer.status_code} {answer.text}")
+    setup.run_id = answer.json()["run_id"]
     return dict(wait(lambda: stream_run(setup), "the stream backup to run"))
+
+
+def measure(setup: Setup, seconds: float, clients: int) -> dict[str, Any]:
+    assert setup.daemon is not None
+    cpu_before, load_before = cpu_seconds(setup.daemon.pid), os.getloadavg()[0]
+    load = asyncio.run(_load(setup, seconds, clients)).summary()
+    load["daemon_cores_busy"] = round((cpu_seconds(setup.daemon.pid) - cpu_before) / load["seconds"], 2)
+    load["load_average_1m"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+    return load
 
 
 def cpu_seconds(pid: int) -> float:
@@ -332,7 +358,21 @@ def stop(setup: Setup) -> dict[str, Any]:
             "stored_mib_per_s": round(grown / 1048576 / seconds, 1) if seconds else None}  # fmt: skip
 
 
-def report(context: dict[str, Any], load: dict[str, Any], pages: list[dict[str, Any]], backup: dict[str, Any]) -> str:
+def _row(name: str, load: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {load['seconds']} | {load['requests']} | {load['requests_per_s']} | {load['p50_ms']} | "
+        f"{load['p90_ms']} | {load['p99_ms']} | {load['max_ms']} | {load['mean_ms']} | {load['statuses']} | "
+        f"{load['errors']} | {load['daemon_cores_busy']} | {load['load_average_1m']} |"
+    )
+
+
+def report(
+    context: dict[str, Any],
+    load: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    pages: list[dict[str, Any]],
+    backup: dict[str, Any],
+) -> str:
     cold = pages[0]
     warm = pages[1:] or pages
     warm_rendered = sorted(p["data_rendered_ms"] for p in warm)
@@ -351,18 +391,20 @@ def report(context: dict[str, Any], load: dict[str, Any], pages: list[dict[str, 
         f"# lifeboat serve: the overview under load, with a backup running ({context['date']})\n\n"
         f"Machine: {context['machine']}; load average before the run {context['load_average_1m']} (shared "
         "with other work).\n"
-        f"The daemon (one process) served a repository of {context['snapshots']} snapshots while its scheduled "
-        f"backup of a `command` source streamed {STREAM_MIB_PER_S} MiB/s of random data into the same "
-        f"repository; it ran from before the load to after the page loads ({backup['status']} by the "
+        f"The daemon (one process) served a repository of {context['snapshots']} snapshots; first without a "
+        "backup (the baseline), then while a backup it was asked for through the API "
+        f"(`POST /api/v1/jobs/backup:stream/run`) of a `command` source streamed {STREAM_MIB_PER_S} MiB/s of "
+        "random data into the same repository, from before that load to after the page loads ("
+        f"{backup['status']} by the "
         f"daemon's stop after {backup['seconds']} s, having stored {backup['stored_bytes'] / 1048576:.0f} MiB, "
         f"{backup['stored_mib_per_s']} MiB/s).\n\n"
-        f"## `GET /api/v1/overview`, {load['clients']} concurrent clients, {load['seconds']} s\n\n"
-        "| requests | req/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | statuses | errors | daemon cores busy |"
-        " load average (start, end) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        f"| {load['requests']} | {load['requests_per_s']} | {load['p50_ms']} | {load['p90_ms']} | "
-        f"{load['p99_ms']} | {load['max_ms']} | {load['mean_ms']} | {load['statuses']} | {load['errors']} | "
-        f"{load['daemon_cores_busy']} | {load['load_average_1m']} |\n\n"
+        f"## `GET /api/v1/overview`, {load['clients']} concurrent clients\n\n"
+        "| | s | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | mean ms | statuses | errors "
+        "| daemon cores busy | load average (start, end) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        + (_row("no backup (baseline)", baseline) + "\n" if baseline else "")
+        + _row("**a backup running**", load)
+        + "\n\n"
         "A closed loop: each of the clients (httpx async, in the benchmark's process on the same two cores)\n"
         "sends its next request when the answer is in; a latency is the client's, from send to the last\n"
         "byte. The overview's answer is the one the dashboard's first page reads.\n\n"
@@ -386,12 +428,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--page-loads", type=int, default=5)
+    parser.add_argument("--baseline", type=float, default=20, help="seconds of the same load before the backup")
     parser.add_argument("--quick", action="store_true", help="10 s, 2 page loads, nothing written")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/results")
     parser.add_argument("--keep", action="store_true", help="keep the directory (its path is printed)")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.page_loads, args.no_write = 10, 2, True
+        args.seconds, args.page_loads, args.baseline, args.no_write = 10, 2, 5, True
     for binary in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         if not Path(binary).exists():
             raise SystemExit(f"{binary} is missing: install the Debian packages chromium and chromium-driver")
@@ -401,12 +444,10 @@ def main() -> None:
         load_average = round(os.getloadavg()[0], 1)
         setup = build(root)
         snapshots = len(json.loads(setup.cli("--json", "snapshots")))
-        running_before = serve(setup)
-        assert setup.daemon is not None
-        cpu_before, load_before = cpu_seconds(setup.daemon.pid), os.getloadavg()[0]
-        load = asyncio.run(_load(setup, args.seconds, args.clients)).summary()
-        load["daemon_cores_busy"] = round((cpu_seconds(setup.daemon.pid) - cpu_before) / load["seconds"], 2)
-        load["load_average_1m"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+        serve(setup)
+        baseline = measure(setup, args.baseline, args.clients) if args.baseline else None
+        running_before = start_backup(setup)
+        load = measure(setup, args.seconds, args.clients)
         running_after = stream_run(setup)
         if not running_after or running_after.get("id") != running_before.get("id"):
             raise SystemExit("the backup did not run for the whole measurement: make the stream longer")
@@ -421,14 +462,23 @@ def main() -> None:
             "snapshots": snapshots,
             "stream_mib_per_s": STREAM_MIB_PER_S,
         }
-        text = report(context, load, pages, backup)
+        text = report(context, load, baseline, pages, backup)
         print(text)
         if not args.no_write:
             out = HERE / "results"
             out.mkdir(exist_ok=True)
             stamp = time.strftime("%Y-%m-%d")
             (out / f"api-{stamp}.json").write_text(
-                json.dumps({"context": context, "overview_load": load, "page_loads": pages, "backup": backup}, indent=2)
+                json.dumps(
+                    {
+                        "context": context,
+                        "overview_load": load,
+                        "baseline_no_backup": baseline,
+                        "page_loads": pages,
+                        "backup": backup,
+                    },
+                    indent=2,
+                )
                 + "\n"
             )
             (out / f"api-{stamp}.md").write_text(text)
