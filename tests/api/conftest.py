@@ -83,9 +83,13 @@ class Api:
         return made.stdout.strip()
 
     def audit_entries(self) -> list[dict[str, Any]]:
+        """The entries of the audit log at its default place (``<state dir>/audit.jsonl``)."""
+        return self.audit_entries_at(self.state / "audit.jsonl")
+
+    def audit_entries_at(self, path: Path) -> list[dict[str, Any]]:
         from lifeboat.app.observability.audit import AuditLog
 
-        return AuditLog(self.state / "audit.jsonl").entries()
+        return AuditLog(path).entries()
 
     def stop(self) -> None:
         for made in self.clients:
@@ -99,7 +103,8 @@ class Api:
                 self.served.process.wait(30)
 
 
-def write_config(root: Path, *, daemon: str = "") -> None:
+def write_config(root: Path, *, daemon: str = "", extra: str = "") -> None:
+    """The configuration: ``daemon`` lines go into its ``daemon:`` section, ``extra`` at the top."""
     (root / "lifeboat.yaml").write_text(
         f"""
 repositories:
@@ -119,11 +124,12 @@ sources:
     schedule:
       backup: "0 3 * * *"
       verify: "0 4 * * *"
+{extra}
 """
     )
 
 
-def prepare(root: Path, *, daemon: str = "") -> dict[str, str]:
+def prepare(root: Path, *, daemon: str = "", extra: str = "") -> dict[str, str]:
     """A repository with one backup of the source ``files`` under ``root``; the CLI's environment."""
     root.mkdir(parents=True, exist_ok=True)
     password_file = root / "passphrase"
@@ -132,7 +138,7 @@ def prepare(root: Path, *, daemon: str = "") -> dict[str, str]:
     (root / "data").mkdir(exist_ok=True)
     (root / "data" / "a.txt").write_text("hello\n")
     (root / "data" / "b.txt").write_text("world\n" * 100)
-    write_config(root, daemon=daemon)
+    write_config(root, daemon=daemon, extra=extra)
     env = {"LIFEBOAT_STATE_DIR": str(root / "state"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     for name in SECRET_ENV:
         os.environ.pop(name, None)
@@ -168,8 +174,8 @@ def serve(root: Path, env: dict[str, str], *, scheme: str = "http", verify: Any 
     return Api(root, env, served, f"{scheme}://127.0.0.1:{served.port}", tokens, verify=verify)
 
 
-def start_api(root: Path, *, daemon: str = "", scheme: str = "http", verify: Any = True) -> Api:
-    return serve(root, prepare(root, daemon=daemon), scheme=scheme, verify=verify)
+def start_api(root: Path, *, daemon: str = "", extra: str = "", scheme: str = "http", verify: Any = True) -> Api:
+    return serve(root, prepare(root, daemon=daemon, extra=extra), scheme=scheme, verify=verify)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +197,8 @@ def fresh_api(tmp_path: Path) -> Iterator[Api]:
 
 @pytest.fixture
 def api_factory(tmp_path: Path) -> Iterator[Callable[..., Api]]:
-    """``api_factory(daemon="  tls: …", scheme="https", verify=ca)``: daemons of the test's own."""
+    """``api_factory(daemon="  tls: …", extra="audit: …", scheme="https", verify=ca)``: daemons of
+    the test's own."""
     started: list[Api] = []
 
     def factory(**options: Any) -> Api:

@@ -3,6 +3,9 @@ security headers on every answer, cross-site state changes refused, no CORS."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import Api
@@ -16,7 +19,7 @@ def test_every_mutating_call_is_audited_with_the_tokens_name(fresh_api: Api) -> 
     api = fresh_api
     admin = api.client("admin")
     before = len(api.audit_entries())
-    created = admin.post("/api/v1/tokens", json={"name": "robot", "role": "operator", "expires": "30d"})
+    created = admin.post("/api/v1/tokens", json={"name": "robot", "role": "operator", "expires_in": 3600})
     assert created.status_code == 201
     token = created.json()["token"]
     # the entry is there when the answer is
@@ -25,7 +28,7 @@ def test_every_mutating_call_is_audited_with_the_tokens_name(fresh_api: Api) -> 
     entry = entries[0]
     assert entry["actor"]["token"] == "admin-token" and entry["actor"]["user"]
     assert entry["action"] == "token create"
-    assert entry["arguments"] == {"name": "robot", "role": "operator", "expires": "30d"}
+    assert entry["arguments"] == {"name": "robot", "role": "operator", "expires_in": 3600}
     assert entry["result"] == {"status": "ok", "exit_code": 0, "error": None, "http_status": 201}
     # refused for the role: recorded, with the token that tried
     refused = api.client("viewer").post("/api/v1/tokens", json={"name": "sneaky", "role": "admin"})
@@ -112,3 +115,27 @@ def test_state_changes_from_another_site_are_refused_and_there_is_no_cors(api: A
                  "Access-Control-Request-Headers": "authorization"},
     )  # fmt: skip
     assert preflight.status_code >= 400 and not any(h.startswith("access-control-") for h in preflight.headers)
+
+
+def test_with_audit_required_a_change_whose_entry_cannot_be_written_is_not_made(
+    tmp_path: Path, api_factory: Callable[..., Api]
+) -> None:
+    audit_dir = tmp_path / "world0" / "audit"
+    api = api_factory(extra=f"audit:\n  path: {audit_dir / 'audit.jsonl'}\n  required: true\n")
+    admin = api.client("admin")
+    assert admin.post("/api/v1/tokens", json={"name": "while-fine", "role": "viewer"}).status_code == 201
+    shutil.rmtree(audit_dir)
+    audit_dir.write_text("a file where the log's directory was\n")  # appends fail now, even for root
+    refused = admin.post("/api/v1/tokens", json={"name": "while-broken", "role": "viewer"})
+    assert refused.status_code == 503, refused.text
+    problem = refused.json()
+    assert problem["type"] == "urn:lifeboat:problem:audit-unavailable" and problem["exit_code"] == 1
+    assert str(audit_dir) not in refused.text
+    assert "while-broken" not in admin.get("/api/v1/tokens").text  # nothing was changed
+    assert admin.get("/api/v1/whoami").status_code == 200  # reads go on
+    logged = api.served.wait_logged("api error")[0]
+    assert "cannot write the audit log" in logged["error"]
+    audit_dir.unlink()  # mended: changes are made and recorded again
+    assert admin.post("/api/v1/tokens", json={"name": "mended", "role": "viewer"}).status_code == 201
+    entries = api.audit_entries_at(audit_dir / "audit.jsonl")
+    assert [(e["actor"]["token"], e["arguments"].get("name")) for e in entries] == [("admin-token", "mended")]

@@ -96,6 +96,7 @@ def test_the_api_is_served_over_https_with_the_configured_certificate(
     ca, cert, key = make_certificates(tmp_path / "pki")
     trust = ssl.create_default_context(cafile=str(ca))
     api = api_factory(daemon=tls_section(cert, key), scheme="https", verify=trust)
+    assert api.served.logged("daemon started")[0]["tls"] is True
     response = api.client("operator").get("/api/v1/whoami")
     assert response.status_code == 200 and response.json() == {"name": "operator-token", "role": "operator"}
     assert response.url.scheme == "https"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from lifeboat.app.api.reads import ReadView
 from lifeboat.app.api.tokens import TokenStore
@@ -32,6 +32,10 @@ class DaemonView(Protocol):
         """Append a mutating API call to the audit log (raises AuditError when it cannot)."""
         ...
 
+    def audit_ready(self) -> None:
+        """Raise AuditError when ``audit.required`` is set and the audit log cannot be written."""
+        ...
+
     def api_error(self, message: str, error: Exception) -> None:
         """Log a fault of the API that its caller does not see (an audit entry not written)."""
         ...
@@ -51,7 +55,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     bearer tokens by role, problem JSON for every error, the audit of every mutating call,
     browser safety (security headers, no cross-site state changes)."""
     from lifeboat import __version__
-    from lifeboat.app.api import auth, dashboard, openapi_doc, problems, token_routes
+    from lifeboat.app.api import auth, dashboard, problems, schema, token_routes
     from lifeboat.app.api.audit import AuditCalls
     from lifeboat.app.api.routes import jobs
     from lifeboat.app.api.security import BrowserSafety
@@ -66,23 +70,28 @@ def create_app(daemon: DaemonView) -> FastAPI:
     )
     app.state.tokens = daemon.api_tokens()
     app.state.report_error = daemon.api_error
+    app.state.audit_ready = daemon.audit_ready
     problems.install(app)
-    openapi_doc.install(app)  # 401/403/404/422 problem answers in the schema
     app.add_middleware(AuditCalls, write=daemon.audit_api_call, on_error=lambda e: daemon.api_error("audit", e))
     app.add_middleware(BrowserSafety)  # outermost: its headers are on every answer, refusals included
 
     @app.get(
         "/healthz",
         tags=["daemon"],
-        responses={
-            503: {"description": "The scheduler loop has not ticked for 90 s", "content": {"application/json": {}}}
-        },
+        responses={200: {"description": "the scheduler loop ticks"}, 503: {"description": "it stalled"}},
     )
     def healthz() -> JSONResponse:
         alive, details = daemon.liveness()
         return JSONResponse({"status": "ok" if alive else "stalled", **details}, status_code=200 if alive else 503)
 
-    @app.get("/metrics", tags=["daemon"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["daemon"],
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
     def metrics() -> Response:
         return Response(daemon.metrics(), media_type=PROMETHEUS_TEXT)
 
@@ -92,6 +101,7 @@ def create_app(daemon: DaemonView) -> FastAPI:
     app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
     app.include_router(jobs.router)
     dashboard.install(app)
+    schema.install(app)
     return app
 
 

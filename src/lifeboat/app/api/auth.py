@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from lifeboat.app.api.audit import MUTATING
 from lifeboat.app.api.problems import Problem
 from lifeboat.app.api.tokens import Role, TokenFileError, TokenStore, utc_now
 from lifeboat.errors import ExitCode
@@ -89,6 +90,23 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     return principal
 
 
+def _audit_ready(request: Request) -> None:
+    """With ``audit.required``, a change whose entry could not be written is not made (as on the
+    command line): 503."""
+    from lifeboat.app.observability.audit import AuditError
+
+    try:
+        request.app.state.audit_ready()
+    except AuditError as exc:
+        raise Problem(
+            503,
+            "the audit log cannot be written, and audit.required is set: nothing was changed",
+            hint="the daemon's log says why ('api error'); fix the audit log's path or permissions",
+            exit_code=int(exc.exit_code),
+            kind="audit-unavailable",
+        ) from None
+
+
 _DEPENDENCIES: dict[Role, Callable[..., Principal]] = {}
 
 
@@ -109,6 +127,8 @@ def require(role: Role | str) -> Callable[..., Principal]:
                 kind="forbidden",
                 exit_code=int(ExitCode.USAGE),
             )
+        if request.method in MUTATING:
+            _audit_ready(request)
         return principal
 
     dependency.required_role = needed  # type: ignore[attr-defined]

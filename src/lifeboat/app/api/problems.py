@@ -178,9 +178,25 @@ def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = http_exc.detail if isinstance(http_exc.detail, str) else title_of(status)
     if status == 404 and detail == "Not Found":
         detail = f"there is nothing at {request.url.path}"
-    elif status == 405 and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem(status, detail, headers=getattr(http_exc, "headers", None))
+    headers = dict(getattr(http_exc, "headers", None) or {})
+    if status == 405:
+        if detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        if allowed := _allowed_methods(request):  # every route of the path, not only the first one tried
+            headers["Allow"] = ", ".join(allowed)
+    return problem(status, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    from fastapi import routing
+
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for context in routing.iter_route_contexts(request.app.routes):
+        regex = getattr(context, "path_regex", None)
+        if regex is not None and regex.match(path) and context.methods:
+            methods |= set(context.methods)
+    return sorted(methods)
 
 
 def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -194,7 +210,7 @@ def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    from lifeboat.app.api.security import HEADERS
+    from lifeboat.app.api.headers import HEADERS
 
     # answered by Starlette's outermost middleware, outside the others: the headers come here
     headers = {name.decode(): value.decode() for name, value in HEADERS}

@@ -4,10 +4,10 @@ same operations as ``lifeboat token list/create/revoke`` (app/api/tokens.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lifeboat.app.api.audit import audit_as
 from lifeboat.app.api.auth import Principal, require
@@ -40,12 +40,33 @@ class TokenInfo(BaseModel):
     expired: bool
 
 
+MAX_LIFETIME = 100 * 365 * 86400  # seconds: a century
+
+
+def _whole_number(value: Any) -> Any:
+    """A JSON integer (``3600`` or ``3600.0``), not a boolean nor text."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("a whole number of seconds")
+
+
 class NewToken(BaseModel):
     """A token to create."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(pattern=f"^{NAME.pattern}$", examples=["ci-dashboard"])
     role: RoleName
-    expires: str | None = Field(default=None, description="valid for this long: 90d, 12h, 1y; none: for ever")
+    expires_in: int | None = Field(
+        default=None, ge=1, le=MAX_LIFETIME, description="valid for this many seconds (7776000: 90 days); none: ever"
+    )
+
+    @field_validator("expires_in", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        return value if value is None else _whole_number(value)
 
 
 class CreatedToken(TokenInfo):
@@ -69,16 +90,8 @@ def list_tokens(request: Request, principal: AdminOnly) -> list[TokenInfo]:
     responses={409: {"description": "A token of that name exists already"}},
 )
 def create(request: Request, body: NewToken, principal: AdminOnly) -> CreatedToken:
-    from lifeboat.core.units import parse_duration
-    from lifeboat.errors import UsageError
-
-    audit_as(request, "token create", name=body.name, role=body.role, expires=body.expires)
-    expires_in: timedelta | None = None
-    if body.expires is not None:
-        try:
-            expires_in = parse_duration(body.expires)
-        except ValueError as exc:
-            raise UsageError(f"expires: {exc}", hint="e.g. 90d, 12h, 1y") from None
+    audit_as(request, "token create", name=body.name, role=body.role, expires_in=body.expires_in)
+    expires_in = timedelta(seconds=body.expires_in) if body.expires_in is not None else None
     store: TokenStore = request.app.state.tokens
     try:
         token, record = create_token(store.path, body.name, Role.of(body.role), expires_in=expires_in)

@@ -16,7 +16,9 @@ def command(
     ctx: Context,
     listen: Annotated[
         str | None,
-        Option("--listen", metavar="HOST:PORT", help="Serve /healthz and /metrics here [default: daemon.listen]."),
+        Option(
+            "--listen", metavar="HOST:PORT", help="Serve the API, /healthz and /metrics here [default: daemon.listen]."
+        ),
     ] = None,
 ) -> None:
     import os

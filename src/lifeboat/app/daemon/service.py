@@ -196,8 +196,8 @@ class Daemon:
         host, port = http.address
         self._log.info(
             "daemon started", version=_version(), pid=os.getpid(), config=self._options.config_path,
-            listen=f"{host}:{port}", host=settings.host, catalog=catalog.location, jobs=len(jobs),
-            max_parallel_jobs=settings.max_parallel_jobs,
+            listen=f"{host}:{port}", tls=settings.tls is not None, host=settings.host, catalog=catalog.location,
+            jobs=len(jobs), max_parallel_jobs=settings.max_parallel_jobs,
         )  # fmt: skip
         self._log_schedule()
         try:
@@ -581,6 +581,17 @@ class Daemon:
 
             raise AuditError("the audit log is not available (the daemon's log said why at start)")
         audit.log.append(actor=Actor(os_user(), token=token), action=action, arguments=arguments, result=result)
+
+    def audit_ready(self) -> None:
+        """With ``audit.required``: raise AuditError unless an API call's entry could be written now."""
+        from lifeboat.app.observability.audit import AuditError
+
+        config = getattr(self, "_config", None)
+        if config is None or not config.audit.required:
+            return
+        if self._audit is None:
+            raise AuditError("the audit log is not available (the daemon's log said why at start)")
+        self._audit.log.check_writable()
 
     def api_error(self, message: str, error: Exception) -> None:
         self._log.error("api error", message=message, error=_line(error))
