@@ -109,6 +109,6 @@ def _read_routes(app: FastAPI, daemon: DaemonView) -> None:
     """The read resources (docs/api.md "Resources"), one router per area."""
     from lifeboat.app.api.routes import audit, health, overview, postgres, records, repository, snapshots, sources
 
-    app.state.reads = daemon.reads()
+    app.state.daemon = daemon  # its reads() is asked for at the first request (app/api/routes/readkit.py)
     for area in (overview, sources, snapshots, postgres, records, repository, health, audit):
         app.include_router(area.router)

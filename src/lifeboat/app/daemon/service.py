@@ -601,17 +601,21 @@ class Daemon:
         """The :class:`~lifeboat.app.api.reads.ReadView` of this daemon (made on first use): the
         configuration in use, one shared read-only repository, a health report refreshed in the
         background (each one is /metrics' too), the jobs' counters, the audit log."""
+        made = getattr(self, "_reads", None)
+        if made is not None:
+            return made
         from lifeboat.app.daemon.readview import DaemonReads
         from lifeboat.operations.health_pg import probe_source
 
-        if getattr(self, "_reads", None) is None:
-            self._reads = DaemonReads(
-                lambda: self._context_now,
-                jobs=self._recorder.stats,
-                probe=probe_source,
-                on_health=lambda report: setattr(self, "_health", report),
-                on_error=self.api_error,
-            )
+        with self._lock:  # the first requests come on several threads at once
+            if getattr(self, "_reads", None) is None:
+                self._reads = DaemonReads(
+                    lambda: self._context_now,
+                    jobs=self._recorder.stats,
+                    probe=probe_source,
+                    on_health=lambda report: setattr(self, "_health", report),
+                    on_error=self.api_error,
+                )
         return self._reads
 
     # --- end of the API's read resources ---------------------------------------------------------

@@ -22,8 +22,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such thin
 
 
 def reads(request: Request) -> ReadView:
-    """The daemon's read view (create_app puts it in the app's state)."""
-    view: ReadView = request.app.state.reads
+    """The daemon's read view (create_app puts the daemon in the app's state)."""
+    view: ReadView = request.app.state.daemon.reads()
     return view
 
 
