@@ -394,3 +394,17 @@ CONTRACT: tuple[Callable[[Store], None], ...] = (
     test_a_catalog_newer_than_this_program_is_refused_untouched,
     test_the_queries_of_the_documentation_answer,
 )
+
+
+def test_a_run_given_its_id_keeps_it_and_its_events_are_numbered(store: Store) -> None:
+    with store.open("alpha") as catalog:
+        run = catalog.start_run(job="drill:db", kind="drill", target="db", trigger="api", attempt=1, started=T0,
+                                run_id="0b5d6c1e-api-asked")  # fmt: skip
+        assert run.id == "0b5d6c1e-api-asked"
+        found = catalog.run("0b5d6c1e-api-asked")
+        assert found is not None and found.trigger == "api"
+        seqs = [catalog.add_event(run.id, at=T0, level="info", message=f"line {n}") for n in range(3)]
+        assert seqs == [1, 2, 3]
+        assert [(event.seq, event.message) for event in catalog.events(run.id)] == [
+            (1, "line 0"), (2, "line 1"), (3, "line 2"),
+        ]  # fmt: skip

@@ -28,6 +28,11 @@ def stream_source(root: Path) -> str:
     return f"""  stream:
     type: command
     command: [sh, -c, "{script}"]
+  limited:
+    type: command
+    command: [sh, -c, "{script}"]
+    schedule:
+      backup: {{cron: "0 3 1 1 *", timeout: 6s}}
 """
 
 
@@ -285,3 +290,26 @@ def test_another_hosts_daemon_on_the_same_catalog_lists_and_follows_the_run(
         assert any("done in" in line["message"] for line in reader.named("log"))
     finally:
         other.stop()
+
+
+def test_a_triggered_run_of_a_scheduled_job_keeps_its_timeout(live_api: Api, gate: Path) -> None:
+    answer = live_api.client("operator").post("/api/v1/jobs/backup:limited/run")
+    assert answer.status_code == 202, answer.text
+    run_id = answer.json()["run_id"]
+    wait_until(lambda: run_status(live_api, run_id) == "running", "the run running")
+    job = {j["name"]: j for j in live_api.client("viewer").get("/api/v1/jobs").json()["jobs"]}["backup:limited"]
+    assert job["timeout_seconds"] == 6 and job["running"] is True
+    assert (job["current_run"]["id"], job["current_run"]["status"], job["current_run"]["trigger"]) == (
+        run_id, "running", "api",
+    )  # fmt: skip
+    assert job["current_run"]["started"] is not None
+    run = wait_until(
+        lambda: (
+            (found := live_api.client("viewer").get(f"/api/v1/runs/{run_id}").json())["status"]
+            not in ("waiting", "running")
+            and found
+        ),
+        "the run to end",
+    )
+    assert (run["status"], run["exit_code"], run["error"]) == ("timed-out", 130, "timed out after 6 s"), run
+    assert run["trigger"] == "api"

@@ -273,3 +273,28 @@ def test_an_unknown_option_would_be_caught() -> None:
 
     with pytest.raises(NoSuchOption):
         _parse(["copy", "--leader", "main"])
+
+
+def test_a_job_run_on_demand_scheduled_or_not() -> None:
+    from lifeboat.config.jobs import UnknownJob, on_demand_job
+
+    config = parse_config(GOOD)
+    scheduled = jobs_by_name()
+    for name, job in scheduled.items():  # a scheduled job: its own priority and command line
+        asked = on_demand_job(config, name)
+        assert (asked.kind, asked.target, asked.priority, asked.argv) == (job.kind, job.target, job.priority, job.argv)
+    drill = on_demand_job(config, "drill:uploads")  # no drill schedule: the kind's default priority
+    assert (drill.priority, drill.argv, drill.repository) == (10, ("drill", "--source", "uploads", "--repo", "offsite"),
+                                                              "offsite")  # fmt: skip
+    assert on_demand_job(config, "check:offsite").argv == ("check", "--repo", "offsite")
+    assert on_demand_job(config, "backup:db").priority == 60  # a postgres backup's default
+    for name, message in (
+        ("backup:nope", "no source 'nope'"),
+        ("prune:nope", "no repository 'nope'"),
+        ("copy:main", "follows no other repository"),
+        ("explode:db", "the kind one of backup"),
+        ("backup", "a job is <kind>:<target>"),
+    ):
+        with pytest.raises(UnknownJob, match=message) as raised:
+            on_demand_job(config, name)
+        assert raised.value.exit_code == 2 and raised.value.hint

@@ -456,12 +456,11 @@ class Daemon:
             current.setdefault(request.job.name, _waiting_brief(request))
         infos = []
         for job in scheduled:
-            found = self._catalog.runs(job=job.name, host=self.host, limit=2)
+            found = self._catalog.runs(job=job.name, host=self.host, limit=2)  # the newest may be running
             last = next((run for run in found if run.status != "running"), None)
-            running = next((run for run in found if current.get(job.name) and run.id == current[job.name].id), None)
             now = current.get(job.name)
-            if running is not None:
-                now = RunBrief(running.id, "running", running.started, None, running.trigger)
+            if now is not None and now.status == "running":  # its start and trigger from the catalog
+                now = next((_brief(run) for run in found if run.id == now.id), now)
             timeout = job.timing.timeout
             infos.append(
                 JobInfo(
@@ -540,6 +539,8 @@ class Daemon:
             raise RunNotFound(f"no run {run_id!r}")
         if found.status != "running":
             raise RunNotCancellable(f"run {run_id} already ended: {found.status}")
+        if found.host == self.host:  # between its last safe point and its record
+            raise RunNotCancellable(f"run {run_id} is ending", hint="its end is recorded in a moment")
         raise RunNotCancellable(
             f"run {run_id} runs on host {found.host!r}, not on this daemon's host {self.host!r}",
             hint=f"cancel it through the daemon of {found.host}",
