@@ -75,8 +75,13 @@ class Browser:
         self.wait(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text), f"{text!r} in {css}")
 
     def size(self, size: tuple[int, int]) -> None:
-        self.driver.set_window_size(*size)
-        self.wait(lambda d: d.execute_script("return window.innerWidth") == size[0], f"a window {size[0]} wide")
+        def resized(driver: webdriver.Chrome) -> bool:
+            if driver.execute_script("return window.innerWidth") == size[0]:
+                return True
+            driver.set_window_size(*size)  # again: a resize can be lost while the page loads
+            return False
+
+        self.wait(resized, f"a window {size[0]} wide")
 
     def sign_in(self, role: str) -> None:
         """Through the login page, as a person does: paste the token, press Sign in."""
@@ -132,8 +137,9 @@ def local(moment: str) -> str:
 
 
 def write_config(root: Path) -> None:
-    """Two sources with objectives: ``files`` (backed up, drilled, verified: green) and
-    ``notes`` (never backed up: red, with what to do)."""
+    """``files`` (backed up, drilled, verified: green), ``notes`` (never backed up: red, with
+    what to do) and ``stream``, a program that writes forever (a backup that runs until it is
+    cancelled)."""
     (root / "notes").mkdir(exist_ok=True)
     (root / "notes" / "todo.txt").write_text("water the plants\n")
     (root / "lifeboat.yaml").write_text(
@@ -162,6 +168,9 @@ sources:
     paths: [{root / "notes"}]
     rpo: 1h
     rto: 5m
+  stream:
+    type: command
+    command: [sh, -c, "while true; do head -c 65536 /dev/zero; sleep 0.05; done"]
 """
     )
 

@@ -106,7 +106,7 @@ def test_tab_reaches_every_action_on_the_overview(browser: Browser) -> None:
     wanted = {
         (b.get_attribute("data-action"), b.get_attribute("data-source")) for b in browser.all("button[data-action]")
     }
-    assert len(wanted) == 6  # backup, verify, drill × files, notes
+    assert len(wanted) == 9  # backup, verify, drill × files, notes, stream
     reached: set[tuple[str | None, str | None]] = set()
     links: set[str] = set()
     for _ in range(80):
@@ -119,4 +119,21 @@ def test_tab_reaches_every_action_on_the_overview(browser: Browser) -> None:
         if reached == wanted:
             break
     assert reached == wanted
-    assert {"/", "/jobs", "/drills", "/repository", "/sources/files", "/sources/notes"} <= links
+    assert {"/", "/jobs", "/drills", "/repository", "/sources/files", "/sources/notes", "/sources/stream"} <= links
+
+
+def test_an_operator_cancels_a_running_backup_from_its_page(browser: Browser) -> None:
+    browser.sign_in("operator")
+    browser.goto("#/", "#sources")
+    browser.find("article[data-source='stream'] button[data-action='backup']").click()
+    browser.wait(lambda d: "#/runs/" in d.current_url, "the run's page")
+    run_id = browser.driver.current_url.rsplit("/", 1)[1]
+    browser.text_in("#run-status", "running")
+    cancel = browser.visible("#cancel-run")
+    cancel.click()
+    browser.text_in("#run-status", "cancelled")  # the end of the live log
+    assert not browser.find("#cancel-run").is_displayed()
+    browser.text_in("#live", "cancelled")
+    run = browser.api.client("viewer").get(f"/api/v1/runs/{run_id}").json()
+    assert (run["status"], run["exit_code"], run["job"]) == ("cancelled", 130, "backup:stream")
+    assert snapshot_count(browser, "stream") == 0  # nothing half-written is committed

@@ -38,7 +38,7 @@ def test_the_overview_shows_every_source_with_its_newest_point_and_objectives(vi
     newest = max(snapshots, key=lambda s: s["time"])
     viewer.goto("#/", "#sources")
     cards = {card.get_attribute("data-source"): card for card in viewer.all("#sources .source-card")}
-    assert sorted(cards) == ["files", "notes"]
+    assert sorted(cards) == ["files", "notes", "stream"]
 
     files = cards["files"]
     assert "state-green" in files.get_attribute("class")

@@ -129,7 +129,7 @@ export function table(columns, rows, { caption, empty = "Nothing yet." } = {}) {
       { class: "stack" },
       caption ? h("caption", {}, caption) : null,
       h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", { scope: "col" }, title)))),
-      h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([title, cell]) => h("td", { "data-label": title }, cell(row)))))),
+      h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([title, cell]) => h("td", { "data-label": title }, h("div", { class: "cell" }, cell(row))))))),
     ),
   );
 }

@@ -26,24 +26,23 @@ function cluster(name, c) {
   const from = pick(existing, "from") || pick(recoverable, "earliest_time");
   const to = pick(existing, "to") || pick(recoverable, "latest_archived_at");
   const guaranteed = pick(c, "guaranteed");
-  const problems = [...(pick(c, "problems") || []), ...(pick(c, "warnings") || [])];
+  const problems = pick(c, "problems") || [];
+  const warnings = pick(c, "warnings") || [];
   const gaps = timelines.flatMap((t) => (t.gaps || []).map((g) => ({ timeline: t.timeline, segment: g })));
   const now = new Date().toISOString();
 
   const rows = [];
   if (from) rows.push({ label: "Recoverable", spans: [{ start: from, end: to || now, class: "window", title: `Recoverable from ${from} to ${to || "now"}` }] });
-  if (guaranteed && pick(guaranteed, "from")) rows.push({ label: "Guaranteed", spans: [{ start: guaranteed.from, end: now, class: "window", title: `Retention promises ${pick(guaranteed, "recovery_window")}` }] });
   rows.push({
     label: "Base backups",
     spans: backups.map((b) => ({ start: b.start_time, end: b.stop_time, class: "base", title: `${b.label || "base backup"} ${b.start_time} → ${b.stop_time} (timeline ${b.timeline})` })),
     marks: backups.map((b) => ({ t: b.stop_time, class: "base", title: `base backup ${b.label || ""} on timeline ${b.timeline}, ${b.start_wal} … ${b.stop_wal}` })),
   });
   for (const t of timelines) {
-    const timed = (t.ranges || []).filter((r) => pick(r, "first_time", "start_time", "start") && pick(r, "last_time", "end_time", "end"));
-    rows.push({
-      label: `Timeline ${t.timeline}${t.live ? " (live)" : ""}`,
-      spans: timed.map((r) => ({ start: pick(r, "first_time", "start_time", "start"), end: pick(r, "last_time", "end_time", "end"), class: "wal", title: `${r.first} … ${r.last}` })),
-    });
+    // WAL is listed by segment, not by time: on the time axis, the window's timeline is drawn
+    // from the window's start to its newest archived segment (the segment axis below has every range).
+    const spans = t.timeline === pick(recoverable, "timeline") && from ? [{ start: from, end: to || now, class: (t.gaps || []).length ? "partial" : "wal", title: `archived WAL of timeline ${t.timeline} up to ${pick(recoverable, "latest_wal")}` }] : [];
+    rows.push({ label: `Timeline ${t.timeline}${t.live ? " (live)" : ""}`, spans });
   }
 
   return h(
@@ -51,9 +50,10 @@ function cluster(name, c) {
     { class: "cluster", "data-system": pick(c, "system_id") },
     h("p", { class: "subtitle" }, `System ${pick(c, "system_id") || "?"} · ${pick(c, "wal.files") ?? "?"} WAL files, ${bytes(pick(c, "wal.stored_bytes"))} stored`),
     problems.length ? h("div", { class: "todo", role: "note" }, h("strong", {}, "Problems: "), h("ul", {}, problems.map((p) => h("li", {}, p)))) : null,
+    warnings.length ? h("div", { class: "todo amber", role: "note" }, h("strong", {}, "Warnings: "), h("ul", {}, warnings.map((p) => h("li", {}, p)))) : null,
     section(
       "Recoverable window",
-      h("dl", { class: "facts" }, h("dt", {}, "From"), h("dd", { id: "window-from" }, time(from)), h("dt", {}, "To"), h("dd", { id: "window-to" }, time(to)), h("dt", {}, "Timeline"), h("dd", {}, String(pick(recoverable, "timeline") ?? "—")), pick(recoverable, "blocked_by") ? [h("dt", {}, "Blocked by"), h("dd", { class: "over" }, h("code", {}, recoverable.blocked_by))] : null),
+      h("dl", { class: "facts" }, h("dt", {}, "From"), h("dd", { id: "window-from" }, time(from)), h("dt", {}, "To"), h("dd", { id: "window-to" }, time(to)), h("dt", {}, "Timeline"), h("dd", {}, String(pick(recoverable, "timeline") ?? "—")), guaranteed ? [h("dt", {}, "Retention promises"), h("dd", {}, `${pick(guaranteed, "recovery_window")} (${pick(guaranteed, "policy") || "recovery window"})`)] : null, pick(recoverable, "blocked_by") ? [h("dt", {}, "Blocked by"), h("dd", { class: "over" }, h("code", {}, recoverable.blocked_by))] : null),
       h("ul", { class: "legend-list", "aria-hidden": "true" }, h("li", {}, h("span", { class: "sw window" }), "window"), h("li", {}, h("span", { class: "sw base" }), "base backup"), h("li", {}, h("span", { class: "sw wal" }), "archived WAL")),
       lanes(`Recoverable window of ${name} with its base backups and timelines`, rows, { now }),
     ),
