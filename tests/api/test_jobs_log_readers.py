@@ -53,6 +53,9 @@ class StandIn:
     def api_error(self, message: str, error: Exception) -> None:
         return
 
+    def audit_ready(self) -> None:  # apiauth's DaemonView: no audit.required here
+        return None
+
     def find_run(self, run_id: str) -> JobRun:
         if run_id not in self.runs_by_id:
             raise RunNotFound(f"no run {run_id!r}")
