@@ -111,7 +111,3 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
         else:
             raise AssertionError(f"a route of a kind the fuzz test does not know: {route!r}")
     return found
-
-
-def public_reason(endpoint: Endpoint) -> str | None:
-    return PUBLIC.get(endpoint.path)

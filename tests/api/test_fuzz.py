@@ -10,7 +10,9 @@ can be (tests/api/qa_world.py):
 - every endpoint refuses a missing, a wrong and an under-privileged token (401 with
   ``WWW-Authenticate: Bearer``, 403), each a problem JSON; the endpoints and the role each
   requires are read from the FastAPI app itself (tests/api/qa_routes.py), so an endpoint added
-  later is probed without being listed, and one without a role must be declared public.
+  later is probed without being listed, and one without a role must be declared public;
+- every reading operation asked about things that exist answers 200 by its schema, and the
+  actions (start a verify, cancel it, start a drill) done for real answer by theirs.
 
 Bounded: ``LIFEBOAT_FUZZ_EXAMPLES`` (default 12) positive and two thirds as many negative
 examples per operation, no shrinking, each request timed out after 15 s. Reading operations
