@@ -86,6 +86,32 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
+def make_self_signed(directory: Path) -> tuple[Path, Path]:
+    """(cert.pem, key.pem): one certificate for 127.0.0.1, signed by its own key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(_name("127.0.0.1"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
 def tls_section(cert: Path, key: Path) -> str:
     return f"  tls:\n    certificate: {cert}\n    key: {key}\n"
 
@@ -124,6 +150,19 @@ def test_the_api_is_served_over_https_with_the_configured_certificate(
     )  # another host name is another site, even for the same address
     assert refused.status_code == 403
     assert api.client("viewer").get("/healthz").status_code == 200
+
+
+def test_a_self_signed_certificate_serves_clients_that_trust_it(
+    tmp_path: Path, api_factory: Callable[..., Api]
+) -> None:
+    cert, key = make_self_signed(tmp_path / "self")
+    api = api_factory(
+        daemon=tls_section(cert, key), scheme="https", verify=ssl.create_default_context(cafile=str(cert))
+    )
+    response = api.client("viewer").get("/api/v1/whoami")
+    assert response.status_code == 200 and response.json()["name"] == "viewer-token"
+    with pytest.raises(httpx.ConnectError):  # and only them
+        httpx.get(f"{api.base_url}/healthz", timeout=10)
 
 
 def _serve_exit(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
