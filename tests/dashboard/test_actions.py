@@ -10,6 +10,7 @@ import json
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
 
 from tests.dashboard.conftest import Browser, local
 
@@ -137,3 +138,14 @@ def test_an_operator_cancels_a_running_backup_from_its_page(browser: Browser) ->
     run = browser.api.client("viewer").get(f"/api/v1/runs/{run_id}").json()
     assert (run["status"], run["exit_code"], run["job"]) == ("cancelled", 130, "backup:stream")
     assert snapshot_count(browser, "stream") == 0  # nothing half-written is committed
+
+
+def test_the_jobs_page_refreshing_keeps_the_keyboard_focus(browser: Browser) -> None:
+    browser.sign_in("operator")
+    browser.goto("#/jobs", "#jobs table")
+    button = browser.find("button[data-job='verify:files']")
+    browser.driver.execute_script("arguments[0].focus()", button)
+    table = browser.find("#jobs table")
+    browser.wait(ec.staleness_of(table), "the next refresh of the jobs")  # redrawn from the API
+    focused = browser.driver.switch_to.active_element
+    assert focused.get_attribute("data-job") == "verify:files"

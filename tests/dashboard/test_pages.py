@@ -97,7 +97,7 @@ def test_the_repository_page_shows_its_size_and_growth(viewer: Browser) -> None:
     assert viewer.all("svg rect.bar")
 
 
-CHARTS_LEFT = "return document.querySelectorAll('figure.chart:empty').length"
+CHARTS_LEFT = "return document.querySelectorAll('figure.chart:not(:has(svg))').length"
 PAGES = [
     ("overview", "#/", "#sources"),
     ("source", "#/sources/files", "#snapshot-count"),

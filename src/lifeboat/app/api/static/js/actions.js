@@ -17,7 +17,7 @@ export async function start(kind, source) {
 }
 
 /** The action buttons for a source, or nothing for a viewer. */
-export function actionButtons(source, { session, announce, navigate }, kinds = ["backup", "verify", "drill"]) {
+export function actionButtons(source, { session, announce, navigate }, kinds = ["backup", "verify", "drill"], { named = false } = {}) {
   if (!session.can("operator")) return null;
   const buttons = kinds.map((kind) =>
     h(
@@ -27,7 +27,7 @@ export function actionButtons(source, { session, announce, navigate }, kinds = [
         class: kind === "backup" ? "" : "secondary",
         "data-action": kind,
         "data-source": source,
-        "aria-label": `${LABELS[kind]} of ${source}`,
+        "aria-label": named ? null : `${LABELS[kind]} of ${source}`,
         onclick: async (event) => {
           const button = event.currentTarget;
           button.disabled = true;
@@ -43,7 +43,7 @@ export function actionButtons(source, { session, announce, navigate }, kinds = [
           }
         },
       },
-      LABELS[kind],
+      named ? `${LABELS[kind]}: ${source}` : LABELS[kind],
     ),
   );
   return h("div", { class: "actions", role: "group", "aria-label": `Actions for ${source}` }, buttons);

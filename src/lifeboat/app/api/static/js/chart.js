@@ -18,7 +18,11 @@ export function s(tag, attrs = {}, ...children) {
 export function chartBox(label, draw) {
   const box = document.createElement("figure");
   box.className = "chart";
+  const caption = document.createElement("figcaption");
+  caption.textContent = label;
+  box.append(caption);
   let width = 0;
+  let drawn = null;
   const render = () => {
     const w = Math.max(240, Math.floor(box.clientWidth || 600));
     if (w === width) return;
@@ -27,7 +31,9 @@ export function chartBox(label, draw) {
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", label);
     svg.prepend(s("title", {}, label));
-    box.replaceChildren(svg);
+    if (drawn) drawn.replaceWith(svg);
+    else box.prepend(svg);
+    drawn = svg;
   };
   new ResizeObserver(render).observe(box);
   queueMicrotask(render);
@@ -44,7 +50,7 @@ export function scale(d0, d1, r0, r1) {
 
 /** About n "nice" ticks between two times (ms): on minutes, hours or days. */
 export function timeTicks(t0, t1, n) {
-  const steps = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400, 365 * 86400].map((x) => x * 1000);
+  const steps = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 30 * 86400, 365 * 86400].map((x) => x * 1000);
   const want = (t1 - t0) / Math.max(1, n);
   const step = steps.find((x) => x >= want) || steps[steps.length - 1];
   const offset = new Date(t0).getTimezoneOffset() * 60000;
@@ -90,21 +96,21 @@ function niceTicks(max, n = 4) {
   return out;
 }
 
-function timeDomain(times) {
+function timeDomain(times, minPad = 500) {
   const ms = times.map((t) => toDate(t)).filter(Boolean).map((d) => d.getTime());
   if (ms.length === 0) return [Date.now() - 3600000, Date.now()];
-  let t0 = Math.min(...ms);
-  let t1 = Math.max(...ms);
-  const pad = t1 > t0 ? Math.max((t1 - t0) * 0.05, 500) : 60000;
+  const t0 = Math.min(...ms);
+  const t1 = Math.max(...ms);
+  const pad = t1 > t0 ? Math.max((t1 - t0) * 0.05, minPad) : Math.max(60000, minPad);
   return [t0 - pad, t1 + pad];
 }
 
 /** Values over time: series = [{name, class, points: [{t, v, title}]}], optional reference
  * lines refs = [{v, label, class}] (an objective). */
-export function lineChart(label, series, { yFormat = String, refs = [], height = 220, bars = false } = {}) {
+export function lineChart(label, series, { yFormat = String, refs = [], height = 220, bars = false, minPad } = {}) {
   return chartBox(label, (width) => {
     const all = series.flatMap((x) => x.points);
-    const [t0, t1] = timeDomain(all.map((p) => p.t));
+    const [t0, t1] = timeDomain(all.map((p) => p.t), minPad);
     const max = Math.max(0, ...all.map((p) => p.v), ...refs.map((r) => r.v));
     const yTicks = niceTicks(max);
     const x = scale(t0, t1, M.left, width - M.right);

@@ -133,3 +133,20 @@ export function table(columns, rows, { caption, empty = "Nothing yet." } = {}) {
     ),
   );
 }
+
+/** Redraw inside container with fn() and give the focus back to the same control (found again
+ * by its data-action/data-source/data-job or href), so a refresh never throws a keyboard user
+ * back to the top of the page. */
+export function keepFocus(container, fn) {
+  const active = document.activeElement;
+  let selector = null;
+  if (active && active !== container && container.contains(active)) {
+    const attrs = ["data-action", "data-source", "data-job", "href", "id"].filter((a) => active.hasAttribute(a));
+    if (attrs.length) selector = active.tagName.toLowerCase() + attrs.map((a) => `[${a}="${CSS.escape(active.getAttribute(a))}"]`).join("");
+  }
+  fn();
+  if (selector) {
+    const again = container.querySelector(selector);
+    if (again) again.focus({ preventScroll: true });
+  }
+}

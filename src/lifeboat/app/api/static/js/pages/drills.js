@@ -39,7 +39,7 @@ export async function render(main, _params, context) {
     h("h1", {}, "Drills"),
     h("p", { class: "subtitle" }, `${drills.length} drill${drills.length === 1 ? "" : "s"} recorded. A drill restores into a scratch place and checks the result; it never touches a live system.`),
     context.session.can("operator") && sources.length
-      ? section("Start a drill", h("div", { class: "actions" }, sources.map((name) => actionButtons(name, context, ["drill"]))))
+      ? section("Start a drill", h("div", { class: "actions" }, sources.map((name) => actionButtons(name, context, ["drill"], { named: true }))))
       : null,
     trends(answer, bySource).map(({ source: name, objective, points: given }) => {
       const points = given.map((p) => ({ t: p.time, v: Number(p.rto_seconds), class: p.ok ? "" : "bad", title: `${time(p.time).textContent}: ${duration(p.rto_seconds)}${p.ok ? "" : " (failed)"}` }));
@@ -60,7 +60,7 @@ export async function render(main, _params, context) {
           ["Result", (d) => h("span", { class: `badge badge-${passed(d) ? "green" : "red"}` }, pick(d, "status", "summary.status") || (passed(d) ? "passed" : "failed"))],
           ["Restore time", (d) => duration(rtoOf(d))],
           ["RTO", (d) => duration(rtoObjectiveOf(d))],
-          ["Recovered to", (d) => time(pick(d, "recovered_to", "result.recovered_to"))],
+          ...(drills.some((d) => pick(d, "recovered_to", "result.recovered_to")) ? [["Recovered to", (d) => time(pick(d, "recovered_to", "result.recovered_to"))]] : []),
           ["Problems", (d) => (pick(d, "problems", "reasons", "summary.problems") || []).join("; ")],
         ],
         drills,

@@ -4,7 +4,7 @@
 
 import { api, describe } from "../api.js";
 import { lanes } from "../chart.js";
-import { duration, fill, h, pick, section, statusBadge, table, time, toDate } from "../dom.js";
+import { duration, fill, h, keepFocus, pick, section, statusBadge, table, time, toDate } from "../dom.js";
 
 const REFRESH_MS = 3000;
 /** Kinds an operator may start; the others (retention, prune, copy) need an admin. */
@@ -64,7 +64,7 @@ export async function render(main, _params, { session, announce, navigate }) {
       seen.set(run.id, run.status);
     }
     first = false;
-    fill(
+    keepFocus(jobsBox, () => fill(
       jobsBox,
       table(
         [
@@ -81,14 +81,14 @@ export async function render(main, _params, { session, announce, navigate }) {
         jobs,
         { caption: "Scheduled jobs", empty: "No job is scheduled." },
       ),
-    );
+    ));
     const byJob = new Map();
     for (const run of runs) {
       if (!byJob.has(run.job)) byJob.set(run.job, []);
       byJob.get(run.job).push(run);
     }
     const now = new Date().toISOString();
-    fill(
+    keepFocus(timelineBox, () => fill(
       timelineBox,
       runs.length
         ? lanes(
@@ -100,8 +100,8 @@ export async function render(main, _params, { session, announce, navigate }) {
             { now },
           )
         : h("p", { class: "empty" }, "No runs yet."),
-    );
-    fill(
+    ));
+    keepFocus(runsBox, () => fill(
       runsBox,
       table(
         [
@@ -116,7 +116,7 @@ export async function render(main, _params, { session, announce, navigate }) {
         runs,
         { caption: "Recent runs, newest first", empty: "No runs yet." },
       ),
-    );
+    ));
   };
   await draw();
   const timer = setInterval(() => draw().catch(() => {}), REFRESH_MS);

@@ -4,7 +4,7 @@
 
 import { actionButtons } from "../actions.js";
 import { api } from "../api.js";
-import { bytes, duration, fill, h, section, stateBadge, statusBadge, time } from "../dom.js";
+import { bytes, duration, fill, h, keepFocus, section, stateBadge, statusBadge, time } from "../dom.js";
 
 const REFRESH_MS = 30000;
 
@@ -15,7 +15,7 @@ export async function render(main, _params, context) {
     const sources = overview.sources || [];
     const counts = { green: 0, amber: 0, red: 0 };
     for (const src of sources) counts[src.state] = (counts[src.state] || 0) + 1;
-    fill(
+    keepFocus(main, () => fill(
       main,
       h("h1", {}, "Overview"),
       h(
@@ -30,7 +30,7 @@ export async function render(main, _params, context) {
       overview.headline ? h("p", { class: "headline" }, overview.headline) : null,
       sources.length === 0 ? h("p", { class: "empty" }, "No sources are configured.") : h("div", { class: "grid-cards", id: "sources" }, sources.map((src) => sourceCard(src, context))),
       repositorySummary(overview.repository),
-    );
+    ));
   };
   await draw();
   timer = setInterval(() => draw().catch(() => {}), REFRESH_MS);

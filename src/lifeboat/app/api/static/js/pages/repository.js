@@ -5,11 +5,13 @@ import { api } from "../api.js";
 import { lineChart } from "../chart.js";
 import { bytes, fill, h, pick, section, table } from "../dom.js";
 
+const DAYS = 3 * 86400000; // a day's point with a few days either side: the axis counts days
+
 export async function render(main) {
   const repo = await api("/api/v1/repository");
   const stats = pick(repo, "stats") || repo;
   const growth = pick(repo, "growth", "growth_per_day", "days") || [];
-  const day = (g) => pick(g, "day", "date", "time");
+  const day = (g) => `${pick(g, "day", "date", "time")}T12:00:00Z`; // the middle of the (UTC) day
   const added = (g) => Number(pick(g, "bytes_stored", "bytes_added") || 0);
   const total = (g) => pick(g, "total_bytes", "cumulative_bytes", "total_stored_bytes");
   let running = 0;
@@ -60,13 +62,13 @@ export async function render(main) {
       "Growth",
       growth.length
         ? [
-            lineChart("Data added to the repository per day", [{ name: "added", points: growth.map((g) => ({ t: day(g), v: added(g) })) }], { yFormat: bytes, bars: true }),
-            lineChart("Repository size over time", [{ name: "stored", points: cumulative }], { yFormat: bytes }),
+            lineChart("Data added to the repository per day", [{ name: "added", points: growth.map((g) => ({ t: day(g), v: added(g) })) }], { yFormat: bytes, bars: true, minPad: DAYS }),
+            lineChart("Repository size over time", [{ name: "stored", points: cumulative }], { yFormat: bytes, minPad: DAYS }),
           ]
         : h("p", { class: "empty" }, "No growth recorded yet."),
       table(
         [
-          ["Day", (g) => String(day(g)).slice(0, 10)],
+          ["Day", (g) => String(pick(g, "day", "date", "time")).slice(0, 10)],
           ["Snapshots", (g) => String(pick(g, "snapshots") ?? "")],
           ["Read", (g) => bytes(pick(g, "bytes_total"))],
           ["Added", (g) => bytes(added(g))],
