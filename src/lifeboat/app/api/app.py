@@ -97,11 +97,11 @@ def create_app(daemon: DaemonView) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(token_routes.router)
+    _read_routes(app, daemon)
     app.state.jobs = daemon  # the jobs' endpoints' view of it (routes/jobs.py JobsDesk)
     app.include_router(jobs.router)
-    _read_routes(app, daemon)
-    schema.install(app)
     dashboard.install(app)
+    schema.install(app)
     return app
 
 

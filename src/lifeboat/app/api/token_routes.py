@@ -83,7 +83,12 @@ def list_tokens(request: Request, principal: AdminOnly) -> list[TokenInfo]:
     return [_info(record) for record in read_tokens(store.path)]
 
 
-@router.post("/api/v1/tokens", status_code=201, summary="Create a token (shown once)")
+@router.post(
+    "/api/v1/tokens",
+    status_code=201,
+    summary="Create a token (shown once)",
+    responses={409: {"description": "A token of that name exists already"}},
+)
 def create(request: Request, body: NewToken, principal: AdminOnly) -> CreatedToken:
     audit_as(request, "token create", name=body.name, role=body.role, expires_in=body.expires_in)
     expires_in = timedelta(seconds=body.expires_in) if body.expires_in is not None else None

@@ -36,6 +36,17 @@ STATUSES = ("waiting", "running", "succeeded", "failed", "cancelled", "timed-out
 # No name or id holds a NUL, and PostgreSQL refuses one in a text parameter (a catalog there
 # answered 500 to ?host=%00, found by tests/api/test_fuzz.py): refused as a 422 instead.
 NO_NUL = r"^[^\x00]*$"
+# One server-sent event of a run's log: its data is a JSON document (the run, a line, the end).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["run", "log", "dropped", "end"]},
+        "data": {"type": "string", "description": "a JSON document"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
 FOLLOW_POLL = 2.0  # seconds between two reads of the catalog for a run of another host
 KEEPALIVE = 15.0  # seconds between two SSE comments on a quiet stream
 
@@ -228,7 +239,8 @@ def run(run_id: RunId, view: Desk, _: Viewer) -> RunDetail:
         200: {
             "description": "events 'run' (the run), 'log' (one line: seq, at, level, message), 'dropped' (lines "
             "this client was too slow for), then 'end' (status, exit_code, error, finished)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # before OpenAPI 3.2 the schema of an event stream describes each event
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **NOT_FOUND,
     },
