@@ -420,6 +420,7 @@ def test_partial_backup_of_unreadable_files_exits_3() -> None:
         "LIFEBOAT_REPO": str(work / "repo"),
         "LIFEBOAT_PASSWORD_FILE": str(work / "pass"),
         "HOME": str(work),
+        "LIFEBOAT_STATE_DIR": str(work / "state"),  # its own, not the session's (root's)
     }
 
     def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:

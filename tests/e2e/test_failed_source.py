@@ -334,6 +334,7 @@ class Nobody:
             "LIFEBOAT_PASSWORD_FILE": str(self.work / "pass"),
             "HOME": str(self.work),
             "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LIFEBOAT_STATE_DIR": str(self.work / "state"),  # its own, not the session's (root's)
         }
         argv = ["runuser", "-u", "nobody", "--", "env", *(f"{k}={v}" for k, v in env.items())]
         done = subprocess.run(

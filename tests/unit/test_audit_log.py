@@ -118,3 +118,41 @@ def test_the_audit_section_of_the_configuration(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ConfigError, match=key):
             parse_config(bad)
+
+
+def test_a_log_root_creates_in_another_users_state_directory_is_theirs() -> None:
+    """An operator's command as root in /var/lib/lifeboat (owned by postgres) must not leave a
+    root-owned 0600 log the daemon and archive_command, running as postgres, can never append to."""
+    import os
+    import pwd
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        pytest.fail("this test runs as root (as the suite does): it needs another user's directory")
+    import shutil
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    top = Path(tempfile.mkdtemp(prefix="lifeboat-audit-"))  # pytest's own directories are root's 0700
+    os.chmod(top, 0o755)
+    state = top / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, nobody.pw_uid, nobody.pw_gid)
+    log = AuditLog(state / "audit.jsonl")
+    _append(log)  # as root
+    assert (log.path.stat().st_uid, log.path.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    src = Path(__file__).resolve().parents[2] / "src"
+    site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+    appended = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c",
+         "import sys; from lifeboat.app.observability.audit import Actor, AuditLog;"
+         f"AuditLog({str(log.path)!r}).append(actor=Actor('postgres'), action='wal-check', arguments={{}},"
+         " result={'status': 'ok', 'exit_code': 0, 'error': None})"],
+        env={**os.environ, "PYTHONPATH": f"{src}:{site}"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        assert appended.returncode == 0, appended.stderr
+        assert AuditLog(log.path).verify().intact and len(AuditLog(log.path).entries()) == 2
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -139,6 +139,18 @@ def configured_log(config: LifeboatConfig | None, state_directory: str | os.Path
     return AuditLog(audit_path(config, state_directory))
 
 
+def _leave_to_directory_owner(fd: int, directory: Path) -> None:
+    """A log root has just created in another user's state directory (an operator's command in
+    /var/lib/lifeboat, owned by postgres) is given to that user: else the daemon and
+    archive_command, running as that user, could never append to it again."""
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(OSError):
+        made, parent = os.fstat(fd), os.stat(directory)
+        if made.st_uid == 0 and made.st_size == 0 and parent.st_uid != 0:
+            os.fchown(fd, parent.st_uid, parent.st_gid)
+
+
 class AuditLog:
     """The audit log at ``path`` (created on the first append)."""
 
@@ -154,9 +166,11 @@ class AuditLog:
         try:
             with contextlib.suppress(FileExistsError):  # a file in the way: open() says "Not a directory"
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
-            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {_why(exc)}") from None
+        _leave_to_directory_owner(fd, self.path.parent)
+        return fd
 
     def check_writable(self) -> None:
         """Raise :class:`AuditError` unless an entry could be appended now (nothing is written)."""
@@ -174,7 +188,7 @@ class AuditLog:
 
         ``result``: ``status`` (ok, error, interrupted), ``exit_code``, ``error`` (one line or None).
         Raises :class:`AuditError` when the log cannot be written."""
-        created = not self.path.exists()
+        created = not os.path.lexists(self.path)
         fd = self._open_for_append()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
