@@ -102,13 +102,10 @@ def zone_name(zone: tzinfo) -> str:
 
 
 def format_interval(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
+    """``6h``, ``1h30min``, ``0s``: as a schedule is written."""
+    from lifeboat.core.units import duration_parts
+
+    return "".join(duration_parts(value)) or "0s"
 
 
 def expand(expression: str) -> str:

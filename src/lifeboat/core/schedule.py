@@ -14,15 +14,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from itertools import pairwise
 
-_ALIASES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
+from lifeboat.core.jobtiming import expand
+
 _FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
 
@@ -50,7 +43,7 @@ def _field(text: str, low: int, high: int) -> tuple[set[int], bool]:
 
 def longest_interval(expression: str) -> timedelta | None:
     """The longest time between two consecutive runs of ``expression`` (None: not understood)."""
-    text = _ALIASES.get(expression.strip().lower(), expression.strip())
+    text = expand(expression)
     fields = text.split()
     if len(fields) != 5:
         return None

@@ -86,6 +86,17 @@ def format_bytes(size: float) -> str:
     return f"{value:.1f} PiB"
 
 
+def duration_parts(value: timedelta) -> list[str]:
+    """A duration in whole units, largest first: 90 min → ``["1h", "30min"]`` (none for zero)."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return parts
+
+
 def format_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"

@@ -151,13 +151,9 @@ def on_calendar(expression: str, zone: str | None = None) -> list[str]:
 
 def time_span(value: timedelta) -> str:
     """A duration as systemd writes one: ``1d 6h``, ``30min``, ``90s`` → ``1min 30s``."""
-    seconds = int(value.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return " ".join(parts) or "0"
+    from lifeboat.core.units import duration_parts
+
+    return " ".join(duration_parts(value)) or "0"
 
 
 def interval_as_cron(every: timedelta) -> str:
