@@ -89,7 +89,7 @@ def test_an_operator_starts_a_backup_and_the_jobs_page_shows_it(browser: Browser
 
 def test_a_running_job_shows_up_on_the_open_jobs_page_without_a_reload(browser: Browser) -> None:
     browser.sign_in("operator")
-    browser.goto("#/jobs", "#runs table")
+    browser.goto("#/jobs", "#jobs table")  # the scheduled jobs; there may be no run yet (this test alone)
     known = {a.get_attribute("href") for a in browser.all("#runs a")}
     started = browser.api.client("operator").post("/api/v1/jobs/verify:files/run")  # started elsewhere
     assert started.status_code == 202, started.text
