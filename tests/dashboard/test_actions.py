@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.dashboard.conftest import Browser, local
+
+# One daemon and one browser for the module, in order on one worker (as the tests were written):
+# split over workers, a test alone in a fresh daemon raced the page's own focus move.
+pytestmark = pytest.mark.xdist_group("dashboard-actions")
 
 
 def snapshot_count(browser: Browser, source: str) -> int:
