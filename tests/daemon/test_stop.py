@@ -4,6 +4,7 @@ the deadline and records it "cancelled"; kill -9 leaves a run the next start rec
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -101,3 +102,35 @@ def test_a_second_sigterm_exits_at_once(world: World) -> None:
     assert time.monotonic() - asked < 10
     assert served.logged("forced stop")
     assert world.runs("backup:stalled")[0].status == "running"  # the next start records it interrupted
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def test_a_stop_at_the_deadline_leaves_no_program_behind(world: World) -> None:
+    """The producer a run still waited on is stopped with the daemon, not orphaned for its 40 s."""
+    world.write_config(stalled_source(), daemon="  shutdown_deadline: 2s")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stalled")
+    producers = served.wait_for(lambda: _children_of(served.process.pid), "the producer started")
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 0
+
+    def gone(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    served.wait_for(lambda: all(gone(p) for p in producers), "the producer stopped", timeout=10)

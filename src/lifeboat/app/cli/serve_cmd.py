@@ -22,6 +22,7 @@ def command(
     ] = None,
 ) -> None:
     import os
+    import sys
 
     from lifeboat.app.daemon.service import Daemon, ServeOptions
     from lifeboat.app.observability.logging import configure, logger
@@ -39,6 +40,13 @@ def command(
         state_dir=state.state_directory(),
         listen=listen,
     )
-    code = Daemon(options, log=logger()).run()
+    daemon = Daemon(options, log=logger())
+    code = daemon.run()
+    if daemon.abandoned:
+        # A run left at the shutdown deadline still holds its thread (and the upload pool's, which
+        # the interpreter would join at exit): end now, as the deadline promises; it is recorded.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     if code:
         raise Exit(code)

@@ -106,6 +106,7 @@ class Daemon:
         self._catalog: Any = None
         self._alerts: AlertsHook | None = None
         self._registry: Any = None
+        self.abandoned = False  # a run was left running at the shutdown deadline (serve_cmd exits at once)
         self._tokens: Any = None
         self._audit: AuditHook | None = None
 
@@ -116,6 +117,7 @@ class Daemon:
                 1,
                 b'{"event": "forced stop", "level": "error", "signal": "%s"}\n' % signal.Signals(signum).name.encode(),
             )
+            _stop_children()
             os._exit(int(ExitCode.INTERRUPTED))
         self._stop_signal = signal.Signals(signum).name
         self._waker.wake()
@@ -422,6 +424,8 @@ class Daemon:
                 f"did not reach a safe point within shutdown_deadline ({deadline:g} s)"
             ):
                 self._log.warning("run abandoned", job=outcome.request.job.name, run=outcome.run_id)
+            self.abandoned = True
+            _stop_children()
         if self._alerts is not None:
             self._alerts.close(5.0)
         self._log.info("daemon stopped", signal=self._stop_signal)
@@ -642,6 +646,22 @@ def _waiting_run(request: RunRequest, host: str) -> JobRun:
 
 def _brief(run: JobRun) -> RunBrief:
     return RunBrief(run.id, run.status, run.started, run.finished, run.trigger)
+
+
+def _stop_children() -> None:
+    """SIGTERM to the programs this process started (a producer a run still waits on): runs
+    abandoned at the shutdown deadline must not leave them behind, orphaned."""
+    me = str(os.getpid())
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as stat:
+                parent = stat.read().rsplit(")", 1)[1].split()[1]
+            if parent == me:
+                os.kill(int(entry.name), signal.SIGTERM)
+        except (OSError, IndexError):
+            continue
 
 
 def _background(name: str, work: Callable[[], None]) -> None:
