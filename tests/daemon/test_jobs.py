@@ -67,3 +67,25 @@ def test_every_kind_of_job_runs_in_priority_order_and_is_recorded(world: World) 
     assert copied.code == 0 and '"source": "files"' in copied.stdout.replace('":"', '": "'), copied
     records = world.cli("records", "--json")
     assert '"verify"' in records.stdout and '"drill"' in records.stdout, records
+
+
+def test_a_check_that_finds_damage_keeps_what_it_found_in_the_run(world: World) -> None:
+    """A failed check is exit 13 with its findings in the run's summary (the catalog and the API
+    show which pack), not only an error line."""
+    data = world.root / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("alpha\n" * 1000)
+    world.write_config(f"  files:\n    type: files\n    paths: [{data}]\n", repositories="    schedule: {check: 1h}\n")
+    backup = world.cli("backup", "--source", "files")
+    assert backup.code == 0, backup
+    pack = max((world.root / "repo" / "data").glob("*/*"), key=lambda p: p.stat().st_size)
+    pack.write_bytes(pack.read_bytes()[:-100])  # cut short
+
+    served = world.serve()
+    served.wait_logged("run finished", job="check:main")
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit() == 0
+    (run,) = world.runs("check:main")
+    assert (run.status, run.exit_code) == ("failed", 13), run
+    assert run.summary["ok"] is False and run.summary["errors"], run.summary
+    assert any(pack.name[:8] in e["object"] for e in run.summary["errors"]), run.summary["errors"]

@@ -18,11 +18,17 @@ SOURCE_KINDS = frozenset({"backup", "verify", "drill", "retention"})
 class AlertsHook:
     """Job runs and archiving states as alert conditions: ``job:<job>`` and ``archiving:<source>``."""
 
-    def __init__(self, config: Any, *, state_dir: str, environ: Any, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: Any, *, state_dir: str, environ: Any, log: Callable[[str], None], host: str | None = None
+    ) -> None:
         from lifeboat.app.observability.alerts import Alerter
 
         self.alerter = Alerter(
-            getattr(config, "alerts", None), state_path=Path(state_dir) / ALERTS_STATE_FILE, environ=environ, log=log
+            getattr(config, "alerts", None),
+            state_path=Path(state_dir) / ALERTS_STATE_FILE,
+            environ=environ,
+            log=log,
+            host=host,  # named in every message: several hosts may share a channel
         )
 
     def run_finished(self, outcome: RunOutcome) -> None:

@@ -130,7 +130,7 @@ def _drill(context: JobContext, source: str, events: Events) -> JobResult:
     config = context.config.sources[source]
     commands: dict[str, str] = {}
     if config.type == "postgres":
-        commands[source] = _restore_command(context, source)
+        commands[source] = _restore_command(context, source, events)
     request = DrillRequest(
         target=None, restore_commands=commands, environment=context.environment, workers=default_workers()
     )
@@ -144,13 +144,16 @@ def _drill(context: JobContext, source: str, events: Events) -> JobResult:
     return JobResult(summary=summary, exit_code=0 if result.ok else result.exit_code, error=error, record=result)
 
 
-def _restore_command(context: JobContext, source: str) -> str:
-    """The command a drill's scratch PostgreSQL fetches WAL with — the one 'lifeboat drill' writes."""
+def _restore_command(context: JobContext, source: str, events: Events) -> str:
+    """The command a drill's scratch PostgreSQL fetches WAL with — the one 'lifeboat drill' writes
+    — with its warnings (a passphrase the server cannot read) in the run's log, as the CLI prints them."""
     from lifeboat.app.cli.context import CliContext
     from lifeboat.app.cli.pg_options import server_command
 
-    state = CliContext(config_path=context.config_path)
-    command, _warnings = server_command(state, source, "wal-fetch", "%f", "%p")
+    state = CliContext(config_path=context.config_path, _config=context.config, _config_loaded=True)
+    command, warnings = server_command(state, source, "wal-fetch", "%f", "%p")
+    for warning in warnings:
+        events.step(f"warning: {warning}")
     return command
 
 
@@ -215,8 +218,8 @@ def _check(context: JobContext, repository: str, events: Events) -> JobResult:
     repo, wait = context.repository(repository)
     result = check(repo, lock_wait=wait, events=events)
     failure = check_failure(result)
-    if failure is not None:
-        raise failure
+    if failure is not None:  # what was found stays in the run's summary, as verify's does
+        return JobResult(summary=result.to_json(), exit_code=int(failure.exit_code), error=failure.message)
     return JobResult(summary=result.to_json())
 
 

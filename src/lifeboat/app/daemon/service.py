@@ -223,7 +223,7 @@ class Daemon:
         try:
             self._alerts = AlertsHook(
                 config, state_dir=state_dir, environ=self._options.environment,
-                log=lambda text: self._log.warning("alerts", message=text),
+                log=lambda text: self._log.warning("alerts", message=text), host=self._settings.host,
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the daemon runs its jobs without alerts
             self._alerts = None
