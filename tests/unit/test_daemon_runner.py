@@ -204,3 +204,28 @@ def test_stop_cancels_running_runs_and_drops_waiting_ones() -> None:
     assert [(o.request.job.name, o.status) for o in book.finished] == [("backup:db", "cancelled")]
     assert ("verify:db", "the daemon is stopping") in book.skipped
     assert not run.submit(RunRequest(Job("check:main", "check", 25)))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the hook's own traceback
+def test_a_hook_that_fails_when_a_run_ends_does_not_stall_the_queue() -> None:
+    """The catalog write or an audit anchor after a run may raise: the next waiting run still
+    starts, and a stop's wait still hears that the runner is idle."""
+    book, gates = Book(), Gates()
+    recorder = Recorder(book)
+    failing_once = [True]
+
+    def finished(outcome: RunOutcome) -> None:
+        book.finished_(outcome)
+        if failing_once:
+            failing_once.clear()
+            raise OSError("the catalog went away")
+
+    recorder.finished = finished
+    run = Runner(gates.execute, recorder, max_parallel=1, clock=FakeClock())  # type: ignore[arg-type]
+    run.submit(RunRequest(Job("backup:db", "backup", 60)))
+    book.wait(lambda: book.started == ["backup:db"])
+    run.submit(RunRequest(Job("verify:db", "verify", 20)))
+    gates.gate("backup:db").set()
+    book.wait(lambda: book.started == ["backup:db", "verify:db"])
+    gates.gate("verify:db").set()
+    assert run.wait_idle(WAIT)

@@ -83,3 +83,25 @@ def test_a_reload_keeps_an_unchanged_job_and_reschedules_a_changed_one() -> None
     assert [(f.job.name, f.trigger) for f in table.due(T0 + timedelta(minutes=5))] == [("check:main", "schedule")]
     table.replace([daily], now=T0 + timedelta(minutes=6), last_fire=never)
     assert list(table.next_times()) == ["backup:db"]
+
+
+def test_a_reload_the_catalog_cannot_answer_for_changes_nothing() -> None:
+    """A reload whose new job's last run cannot be read (the catalog is down) fails whole: the
+    jobs and their next times stay those of the configuration in use."""
+    kept = Job("backup:db", Timing(cron="0 2 * * *", zone=UTC))
+    table = Timetable([kept], host="h", now=T0, last_fire=never)
+    before = table.wake_at()
+
+    def unavailable(job: str) -> datetime | None:
+        raise OSError("the catalog went away")
+
+    reprioritised = Job("backup:db", kept.timing, priority=99)  # same timing: kept, its job replaced
+    added = Job("verify:db", Timing(cron="0 4 * * *", zone=UTC), kind="verify")
+    try:
+        table.replace([reprioritised, added], now=T0, last_fire=unavailable)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failure was not raised")
+    assert list(table.jobs) == [kept]  # not the reprioritised one: nothing of the reload took
+    assert table.wake_at() == before

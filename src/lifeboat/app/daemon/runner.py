@@ -338,10 +338,12 @@ class Runner:
             mine = self._running.get(request.job.name) is run
             if mine:
                 del self._running[request.job.name]
-        if mine:  # else abandon() recorded it already
-            self._recorder.finished(outcome)
-            with contextlib.suppress(Exception):  # the service logs its own failures
-                self._on_finished(outcome)
-        with self._lock:
-            self._dispatch()
-            self._idle.notify_all()
+        try:
+            if mine:  # else abandon() recorded it already
+                self._recorder.finished(outcome)
+                with contextlib.suppress(Exception):  # the service logs its own failures
+                    self._on_finished(outcome)
+        finally:  # whatever the hooks did, the next run starts and a stop's wait hears of this one
+            with self._lock:
+                self._dispatch()
+                self._idle.notify_all()

@@ -312,16 +312,22 @@ class Daemon:
         """A run ended (on its worker thread): schedule its retry, wake the loop."""
         name = outcome.request.job.name
         _release_memory()
-        with self._lock:
-            if outcome.status == "succeeded":
-                self._timetable.clear_retry(name)
-            elif outcome.status in ("failed", "timed-out") and self._stop_signal is None:
-                at = self._timetable.retry(
-                    name, attempt=outcome.request.attempt, exit_code=outcome.exit_code, now=self._clock()
-                )
-                if at is not None:
-                    self._log.info("retry scheduled", job=name, attempt=outcome.request.attempt + 1, at=at.isoformat())
-        self._waker.wake()
+        try:
+            with self._lock:
+                if outcome.status == "succeeded":
+                    self._timetable.clear_retry(name)
+                elif outcome.status in ("failed", "timed-out") and self._stop_signal is None:
+                    at = self._timetable.retry(
+                        name, attempt=outcome.request.attempt, exit_code=outcome.exit_code, now=self._clock()
+                    )
+                    if at is not None:
+                        self._log.info(
+                            "retry scheduled", job=name, attempt=outcome.request.attempt + 1, at=at.isoformat()
+                        )
+        except Exception as exc:  # noqa: BLE001 - the runner only knows it failed: say what and where
+            self._log.error("retry scheduling failed", job=name, error=_line(exc))
+        finally:
+            self._waker.wake()
 
     # --- reload --------------------------------------------------------------------------------
     def _reload(self) -> None:
@@ -334,9 +340,13 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - whatever is wrong, the daemon keeps running
             self._log.error("reload failed", error=f"{type(exc).__name__}: {exc}", kept="the previous configuration")
             return
-        with self._lock:
-            before = {job.name: job for job in self._timetable.jobs}
-            self._timetable.replace(jobs, now=self._clock(), last_fire=self._catalog.last_fire)
+        try:
+            with self._lock:
+                before = {job.name: job for job in self._timetable.jobs}
+                self._timetable.replace(jobs, now=self._clock(), last_fire=self._catalog.last_fire)
+        except Exception as exc:  # noqa: BLE001 - the catalog could not say when jobs last ran
+            self._log.error("reload failed", error=_line(exc), kept="the previous configuration")
+            return
         after = {job.name: job for job in jobs}
         added = sorted(set(after) - set(before))
         removed = sorted(set(before) - set(after))

@@ -59,14 +59,16 @@ class Timetable:
     def replace(self, jobs: Iterable[Any], *, now: datetime, last_fire: Callable[[str], datetime | None]) -> None:
         """Take ``jobs`` as the new set (a reload): a job whose timing is unchanged keeps its next
         time and pending retry; a new or rescheduled one starts from its last fire."""
+        jobs = list(jobs)
+        kept = {j.name for j in jobs if (old := self._entries.get(j.name)) is not None and old.job.timing == j.timing}
+        fired = {j.name: last_fire(j.name) for j in jobs if j.name not in kept}  # may raise: nothing changed yet
         entries: dict[str, _Entry] = {}
         for job in jobs:
-            old = self._entries.get(job.name)
-            if old is not None and old.job.timing == job.timing:
-                old.job = job
-                entries[job.name] = old
-                continue
-            entries[job.name] = _Entry(job, last_fire(job.name))
+            if job.name in kept:
+                entries[job.name] = self._entries[job.name]
+                entries[job.name].job = job
+            else:
+                entries[job.name] = _Entry(job, fired[job.name])
         self._entries = entries
         self._look(now)
 
