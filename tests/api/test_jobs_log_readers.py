@@ -169,3 +169,19 @@ def test_the_end_of_a_followed_run_ends_the_stream(served: Served) -> None:
         text = "".join(response.iter_text())  # returns: the server closed the stream
     assert text.rstrip().splitlines()[-1].startswith("data:") and "event: end" in text
     assert '"exit_code": 16' in text and '"error": "the source failed"' in text
+
+
+def test_a_run_the_catalog_calls_running_but_that_runs_nowhere_here_ends_its_stream(served: Served) -> None:
+    """Its end was never written (a daemon killed before): the log is what the catalog holds,
+    then the stream ends — it does not wait for an end that will never come."""
+    daemon = served.daemon
+    daemon.runs_by_id["stale"] = JobRun(
+        id="stale", host=daemon.host, job="backup:db", kind="backup", target="db", trigger="schedule", attempt=1,
+        started=AT, finished=None, status="running", exit_code=None, error=None, bytes_read=None, bytes_added=None,
+    )  # fmt: skip
+    started = time.monotonic()
+    with served.client(timeout=WAIT) as client, client.stream("GET", "/api/v1/runs/stale/log") as response:
+        text = "".join(response.iter_text())  # returns: the server closed the stream
+    assert time.monotonic() - started < WAIT / 2
+    assert "event: end" in text and '"status": "running"' in text
+    wait_until(lambda: daemon.live.subscriber_count() == 0, "no reader left")

@@ -262,10 +262,13 @@ async def run_log(run_id: RunId, view: Desk, _: Viewer) -> EventSourceResponse:
     except BaseException:
         subscription.close()
         raise
-    if not _here(view, found):
+    here = _here(view, found)  # judged once: subscribed before, an end after this still reaches the subscription
+    if not here:
         subscription.close()  # nothing to hear of it here: it ended, or it runs on another host
     return EventSourceResponse(
-        _log_stream(view, found, past, subscription, ready), ping=int(KEEPALIVE), headers={"Cache-Control": "no-store"}
+        _log_stream(view, found, past, subscription, ready, here=here),
+        ping=int(KEEPALIVE),
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -287,8 +290,10 @@ def _log_line(seq: int | None, at: datetime, level: str, message: str) -> dict[s
 
 
 def _here(view: JobsDesk, run: Any) -> bool:
-    """Whether ``run`` runs or waits on this daemon: its lines come through the live hub."""
-    return run.status in ("running", "waiting") and run.host == view.host
+    """Whether ``run`` waits or runs on this daemon now: its lines come through the live hub. The
+    catalog's "running" alone is not enough: a row whose end was never written would be waited
+    on for ever."""
+    return run.host == view.host and (run.status == "waiting" or view.live.active(run.id))
 
 
 def _end(run: Any) -> dict[str, str]:
@@ -298,7 +303,7 @@ def _end(run: Any) -> dict[str, str]:
 
 
 async def _log_stream(
-    view: JobsDesk, run: Any, past: list[Any], subscription: Subscription, ready: asyncio.Event
+    view: JobsDesk, run: Any, past: list[Any], subscription: Subscription, ready: asyncio.Event, *, here: bool
 ) -> AsyncIterator[dict[str, str]]:
     """The run, its recorded events, then — for a run running or waiting here — its live ones
     until its end; for a running run of another host, what the catalog gains until it ends."""
@@ -308,12 +313,12 @@ async def _log_stream(
         for event in past:
             seen.add(event.seq)
             yield _log_line(event.seq, event.at, event.level, event.message)
-        if _here(view, run):
+        if here:
             async for item in _live(subscription, ready, seen):
                 yield item
             return
-        if run.status == "running":  # another host's run: follow the shared catalog
-            async for item in _follow(view, run.id, seen):
+        if run.status == "running":  # another host's run, or one that just ended here: the catalog
+            async for item in _follow(view, run.id, seen, mine=run.host == view.host):
                 yield item
             return
         yield _end(run)
@@ -337,7 +342,9 @@ async def _live(subscription: Subscription, ready: asyncio.Event, seen: set[int]
             await ready.wait()
 
 
-async def _follow(view: JobsDesk, run_id: str, seen: set[int]) -> AsyncIterator[dict[str, str]]:
+async def _follow(view: JobsDesk, run_id: str, seen: set[int], *, mine: bool) -> AsyncIterator[dict[str, str]]:
+    """What the catalog gains until the run ends. A run of this host that runs nowhere here ends
+    after one read: the catalog's row is all there is (a daemon that stopped before writing it)."""
     while True:
         await asyncio.sleep(FOLLOW_POLL)
         run = await run_in_threadpool(view.find_run, run_id)
@@ -345,7 +352,7 @@ async def _follow(view: JobsDesk, run_id: str, seen: set[int]) -> AsyncIterator[
             if event.seq not in seen:
                 seen.add(event.seq)
                 yield _log_line(event.seq, event.at, event.level, event.message)
-        if run.status != "running":
+        if run.status != "running" or (mine and not view.live.active(run_id)):
             yield _end(run)
             return
 
