@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lifeboat.errors import StorageAlreadyExists, StorageNotFound, TransientStorageError
-from lifeboat.storage.base import Backend
+from lifeboat.storage.base import STREAM_PIECE, Backend, read_stream
 
 
 class BackendContract:
@@ -186,6 +186,20 @@ class BackendContract:
     def test_get_range_of_a_missing_object_raises_not_found(self, backend: Backend) -> None:
         with pytest.raises(StorageNotFound):
             backend.get_range("data/03/missing", 0, 10)
+
+    def test_a_streamed_range_is_exactly_the_range(self, backend: Backend) -> None:
+        payload = random.Random(5).randbytes(3 * STREAM_PIECE + 4099)
+        backend.put("data/06/streamed", payload)
+        for offset, length in ((0, len(payload)), (17, 2 * STREAM_PIECE + 5), (len(payload) - 100, 100), (5, 1)):
+            pieces = list(read_stream(backend, "data/06/streamed", offset, length))
+            assert b"".join(pieces) == payload[offset : offset + length]
+            assert max(len(p) for p in pieces) <= 4 * STREAM_PIECE  # never the whole range at once
+        assert b"".join(read_stream(backend, "data/06/streamed", len(payload) - 10, 100)) == payload[-10:]
+        assert b"".join(read_stream(backend, "data/06/streamed", len(payload) + 5, 10)) == b""
+
+    def test_a_streamed_range_of_a_missing_object_raises_not_found(self, backend: Backend) -> None:
+        with pytest.raises(StorageNotFound):
+            b"".join(read_stream(backend, "data/06/missing", 0, 10))
 
     def test_put_takes_bytearray_and_memoryview(self, backend: Backend) -> None:
         backend.put("data/04/a", bytearray(b"pack bytes"))

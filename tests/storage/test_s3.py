@@ -17,6 +17,7 @@ from lifeboat.errors import (
     StoragePermissionDenied,
     TransientStorageError,
 )
+from lifeboat.storage.base import read_stream
 from lifeboat.storage.registry import open_backend
 from lifeboat.storage.s3 import S3Backend
 from lifeboat.storage.translate import detail
@@ -219,6 +220,9 @@ def test_ranges_from_a_server_that_answers_them_with_200_are_exact(
     assert backend.get_range("data/aa/pack", len(data), 10) == b""
     with pytest.raises(StorageNotFound):
         backend.get_range("data/aa/missing", 0, 10)
+    assert b"".join(read_stream(backend, "data/aa/pack", 3, len(data))) == data[3:]
+    with pytest.raises(StorageNotFound):
+        b"".join(read_stream(backend, "data/aa/missing", 0, 10))
 
 
 def test_a_refused_presigned_range_read_quotes_no_credential(

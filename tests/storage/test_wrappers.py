@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifeboat.errors import StorageNotFound, TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo, connections, object_lock
+from lifeboat.errors import StorageError, StorageNotFound, TransientStorageError
+from lifeboat.storage.base import STREAM_PIECE, Backend, ObjectInfo, connections, object_lock, read_stream
 from lifeboat.storage.faulty import FaultPlan, FaultyBackend
 from lifeboat.storage.memory import MemoryBackend
 from lifeboat.storage.readahead import ReadAheadBackend
@@ -112,6 +112,48 @@ def test_the_last_transient_error_says_how_often_it_was_tried() -> None:
     backend = RetryingBackend(down, RetryPolicy(attempts=3, base_delay=0.0))
     with pytest.raises(TransientStorageError, match=r"unreachable \(injected\) \(tried 3 times\)"):
         backend.get("config")
+
+
+class FailsMidStream(MemoryBackend):
+    """Streams ranges in pieces; each stream fails after ``fail_after`` pieces, ``failures`` times."""
+
+    def __init__(self, fail_after: int, failures: int) -> None:
+        super().__init__()
+        self.fail_after, self.failures, self.opened = fail_after, failures, 0
+
+    def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        self.opened += 1
+        data = self.get_range(name, offset, length)
+        for number, start in enumerate(range(0, len(data), STREAM_PIECE)):
+            if number == self.fail_after and self.failures > 0:
+                self.failures -= 1
+                raise TransientStorageError("get: connection reset (injected)")
+            yield data[start : start + STREAM_PIECE]
+
+
+def test_a_stream_that_breaks_part_way_resumes_where_it_stopped() -> None:
+    payload = bytes(range(256)) * (6 * STREAM_PIECE // 256)
+    inner = FailsMidStream(fail_after=1, failures=5)  # more failures than attempts, each after progress
+    inner.put("data/aa/pack", payload)
+    backend = RetryingBackend(inner, RetryPolicy(attempts=3, base_delay=0.0))
+    assert b"".join(read_stream(backend, "data/aa/pack", 7, len(payload) - 7)) == payload[7:]
+    assert inner.opened == 6
+
+
+def test_a_stream_that_never_delivers_fails_after_its_attempts() -> None:
+    inner = FailsMidStream(fail_after=0, failures=100)
+    inner.put("data/aa/pack", b"x" * 100)
+    backend = RetryingBackend(inner, RetryPolicy(attempts=3, base_delay=0.0))
+    with pytest.raises(TransientStorageError, match=r"connection reset \(injected\) \(tried 3 times\)"):
+        b"".join(read_stream(backend, "data/aa/pack", 0, 100))
+    assert inner.opened == 3
+
+
+def test_a_faulty_stream_fails_part_way_as_planned() -> None:
+    faulty = FaultyBackend(MemoryBackend(), FaultPlan(rate=1.0, kinds=("io",), operations=("get_range",)))
+    faulty.put("data/aa/pack", b"x" * 100)
+    with pytest.raises(StorageError, match="injected"):
+        b"".join(read_stream(ReadOnlyBackend(faulty), "data/aa/pack", 0, 100))
 
 
 def test_listing_is_not_cached() -> None:

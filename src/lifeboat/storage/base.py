@@ -184,6 +184,40 @@ def connections(backend: Backend) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_CONNECTIONS
 
 
+STREAM_PIECE = 1024 * 1024  # what one step of a streamed read holds in memory
+
+
+@runtime_checkable
+class RangeStream(Protocol):
+    """Storage that delivers a long range in pieces from one request (optional).
+
+    A restore reads a pack's needed part whole, in one request where the storage allows,
+    while holding only a piece of it at a time. The pieces joined are exactly what
+    ``get_range(name, offset, length)`` returns; a failure part-way raises from the iterator.
+    """
+
+    def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]: ...
+
+
+def read_stream(backend: Backend, name: str, offset: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of ``name`` from ``offset`` in pieces: one streamed request when
+    ``backend`` offers it (:class:`RangeStream`), else ranged reads of :data:`STREAM_PIECE`."""
+    if isinstance(backend, RangeStream):
+        return backend.get_stream(name, offset, length)
+    return ranged_pieces(backend, name, offset, length)
+
+
+def ranged_pieces(backend: Backend, name: str, offset: int, length: int) -> Iterator[bytes]:
+    """A streamed read made of ranged reads of :data:`STREAM_PIECE` each."""
+    end = offset + length
+    while offset < end:
+        piece = backend.get_range(name, offset, min(STREAM_PIECE, end - offset))
+        if not piece:
+            return  # the object ends here
+        yield piece
+        offset += len(piece)
+
+
 def check_name(name: str) -> str:
     """Reject names that could escape the repository or are not canonical."""
     if (

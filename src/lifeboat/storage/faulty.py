@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lifeboat.errors import StorageError, StoragePermissionDenied, TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.base import Backend, ObjectInfo, ranged_pieces
 from lifeboat.storage.wrapper import BackendWrapper
 
 T = TypeVar("T")
@@ -114,6 +114,10 @@ class FaultyBackend(BackendWrapper):
 
     def get_range(self, name: str, offset: int, length: int) -> bytes:
         return self._call("get_range", name, lambda: self._inner.get_range(name, offset, length))
+
+    def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        """Ranged reads, each of which may fail as planned (a failure part-way through a stream)."""
+        return ranged_pieces(self, name, offset, length)
 
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
         self._call("put", name, lambda: self._inner.put(name, data, if_absent=if_absent))

@@ -26,7 +26,7 @@ from lifeboat.errors import (
     StorageQuotaExceeded,
     TransientStorageError,
 )
-from lifeboat.storage.base import TEMP_PREFIX, ObjectInfo, check_name, check_temporary_name
+from lifeboat.storage.base import STREAM_PIECE, TEMP_PREFIX, ObjectInfo, check_name, check_temporary_name
 from lifeboat.storage.ownership import AccessFindings, TreeOwner, access_problems, permission_denied
 from lifeboat.storage.url import Options, StorageUrl
 
@@ -105,6 +105,28 @@ class LocalBackend:
             return b"".join(parts)
         except OSError as exc:
             raise _translate(exc, name) from exc
+        finally:
+            os.close(fd)
+
+    def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        """The range in pieces of :data:`STREAM_PIECE`, from one open of the file."""
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        try:
+            fd = os.open(self._prefix + check_name(name), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _translate(exc, name, self._root) from exc
+        try:
+            end = offset + length
+            while offset < end:
+                try:
+                    piece = os.pread(fd, min(STREAM_PIECE, end - offset), offset)
+                except OSError as exc:
+                    raise _translate(exc, name) from exc
+                if not piece:
+                    return
+                offset += len(piece)
+                yield piece
         finally:
             os.close(fd)
 

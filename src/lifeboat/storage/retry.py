@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from lifeboat.errors import StorageAlreadyExists, StorageNotFound, TransientStorageError
-from lifeboat.storage.base import Backend, ObjectInfo
+from lifeboat.storage.base import Backend, ObjectInfo, read_stream
 from lifeboat.storage.wrapper import BackendWrapper
 
 T = TypeVar("T")
@@ -72,6 +72,29 @@ class RetryingBackend(BackendWrapper):
 
     def get_range(self, name: str, offset: int, length: int) -> bytes:
         return self._call(f"get {name}", lambda: self._inner.get_range(name, offset, length))
+
+    def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        """A stream that fails part-way resumes where it stopped, with a new request. The
+        retry budget is per stretch without progress: a stream that keeps delivering between
+        failures is finished, one that delivers nothing fails as any call does."""
+        end = offset + length
+        failures = 0
+        while offset < end:
+            delivered = offset
+            try:
+                for piece in read_stream(self._inner, name, offset, end - offset):
+                    offset += len(piece)
+                    yield piece
+                return
+            except TransientStorageError as exc:
+                failures = 1 if offset > delivered else failures + 1
+                if failures >= self._policy.attempts:
+                    if failures == 1:
+                        raise
+                    raise TransientStorageError(f"{exc.message} (tried {failures} times)", hint=exc.hint) from exc
+                if self._on_retry is not None:
+                    self._on_retry(f"get {name}", failures, exc)
+                self._sleep(self._policy.delay(failures, self._rng))
 
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
         attempted = False

@@ -245,6 +245,10 @@ class S3Backend(ObstoreBackend):
         return _translate_boto(exc, what, self.settings.bucket)
 
     # --- ranged reads from servers that answer them with 200 -------------------------------
+    @property
+    def _streams_ranges(self) -> bool:
+        return not self._ranges_via_url
+
     def get_range(self, name: str, offset: int, length: int) -> bytes:
         if self._ranges_via_url and length > 0:
             return self._range_fallback(name, offset, length)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lifeboat.storage.base import Backend, ObjectInfo, connections
+from lifeboat.storage.base import Backend, ObjectInfo, connections, read_stream
 
 
 class BackendWrapper:
@@ -35,6 +35,9 @@ class BackendWrapper:
 
     def get_range(self, name: str, offset: int, length: int) -> bytes:
         return self._inner.get_range(name, offset, length)
+
+    def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        return read_stream(self._inner, name, offset, length)
 
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
         self._inner.put(name, data, if_absent=if_absent)
