@@ -150,7 +150,7 @@ def test_unchanged_directories_keep_their_tree_and_changed_ones_get_a_new_one(
     assert describe(target) == before
 
 
-def test_a_large_file_is_restored_in_parallel_parts_and_a_damaged_part_removes_it(
+def test_a_large_file_is_restored_by_several_reads_at_once_and_a_damaged_blob_removes_it(
     local_repo: Repository, tmp_path: Path
 ) -> None:
     import random
@@ -158,11 +158,11 @@ def test_a_large_file_is_restored_in_parallel_parts_and_a_damaged_part_removes_i
     from lifeboat.core.treewalk import find
     from lifeboat.operations.backup import BackupRequest, backup_files
     from lifeboat.repository import layout
-    from lifeboat.sources.files.restorer import PART_BYTES
+    from lifeboat.sources.files.restorer import MAX_READ
 
     source = tmp_path / "big"
     source.mkdir()
-    payload = random.Random(5).randbytes(3 * PART_BYTES + 12345)
+    payload = random.Random(5).randbytes(3 * MAX_READ + 12345)
     (source / "large.bin").write_bytes(payload)
     (source / "small.txt").write_text("small\n")
     snapshot = backup_files(local_repo, BackupRequest(paths=(str(source),))).snapshot
@@ -171,7 +171,7 @@ def test_a_large_file_is_restored_in_parallel_parts_and_a_damaged_part_removes_i
     assert done.result.errors == 0
     assert (target / "large.bin").read_bytes() == payload
 
-    # Damage one blob in the third part: the file is not restored, the other file is.
+    # Damage one blob of the third read: the file is not restored, the other file is.
     node = find(local_repo, snapshot.tree, f"{str(source).lstrip('/')}/large.bin")
     assert node is not None and len(node.content) > 8
     victim = local_repo.locate(node.content[len(node.content) * 3 // 4])

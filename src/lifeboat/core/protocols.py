@@ -13,8 +13,10 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from lifeboat.core.ids import BlobType
+from lifeboat.core.packreads import BlobWrite, Located, PackRead
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.core.tree import ParentEntry, Tree
+from lifeboat.errors import IntegrityError
 
 
 class BlobSaver(Protocol):
@@ -61,6 +63,19 @@ class BlobLoader(Protocol):
 
     def raw_lengths(self, blob_ids: Sequence[bytes]) -> list[int]:
         """The plaintext size of each blob, from the index (nothing is read)."""
+        ...
+
+
+class PackLoader(BlobLoader, Protocol):
+    """Reads blobs by pack, for a restore that plans its reads (core/packreads.py)."""
+
+    def locate_data(self, blob_ids: Sequence[bytes]) -> Sequence[Located]:
+        """Where each data blob lies; IntegrityError when one is missing or not data."""
+        ...
+
+    def read_pack_blobs(self, read: PackRead) -> Iterator[tuple[BlobWrite, bytes | IntegrityError]]:
+        """The blobs of ``read`` in its order, each verified: its data, or its own error; a
+        storage failure raises from the iterator."""
         ...
 
 

@@ -18,11 +18,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import blake3
 
 from lifeboat.core.chunking import Chunker
 from lifeboat.core.ids import BlobType, short
+from lifeboat.core.packreads import BlobWrite, PackRead
 from lifeboat.core.records import Record
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.core.tree import ParentEntry, Tree, parse_parent_entries
@@ -47,7 +49,7 @@ from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
 from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
-from lifeboat.storage.base import Backend
+from lifeboat.storage.base import Backend, read_stream
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_NAME_RE = re.compile(r"^keys/[0-9a-f]{32}$")
@@ -459,6 +461,54 @@ class Repository:
                 start = loc.offset - first.offset
                 yield self.decode_blob(blob_id, loc, data[start : start + loc.length], cipher=cipher)
             i = j
+
+    def locate_data(self, blob_ids: Sequence[bytes]) -> list[BlobLocation]:
+        """Where each data blob lies; IntegrityError names the first one missing or not data."""
+        locations = [self.locate(blob_id) for blob_id in blob_ids]
+        for blob_id, location in zip(blob_ids, locations, strict=True):
+            if location.type != BlobType.DATA:
+                raise IntegrityError(f"blob {short(blob_id)} is not a data blob")
+        return locations
+
+    def read_pack_blobs(self, read: PackRead) -> Iterator[tuple[BlobWrite, bytes | IntegrityError]]:
+        """The blobs of ``read``, in its order, each verified as it arrives: its data, or the
+        IntegrityError that blob alone failed with (the others still arrive). The range is
+        read as a stream (one request where the storage allows), holding about a piece and a
+        blob in memory whatever its length. A storage failure part-way raises from the
+        iterator; a pack shorter than the read gives its missing blobs as truncated."""
+        name = layout.pack_name(read.pack_id.hex())
+        cipher = self._pack_cipher(read.pack_id)
+        self.ensure_locked()
+        buffer = bytearray()
+        start = read.offset  # the pack offset of buffer[0]
+        pending = iter(read.blobs)
+        blob = next(pending, None)
+        try:
+            for piece in read_stream(self.backend, name, read.offset, read.length):
+                buffer += piece
+                while blob is not None and blob.location.offset + blob.location.length <= start + len(buffer):
+                    at = blob.location.offset - start
+                    with memoryview(buffer) as view:  # one copy; released before the buffer shrinks
+                        ciphertext = bytes(view[at : at + blob.location.length])
+                    try:
+                        data: bytes | IntegrityError = self.decode_blob(
+                            blob.blob_id, cast(BlobLocation, blob.location), ciphertext, cipher=cipher
+                        )
+                    except IntegrityError as exc:
+                        data = exc
+                    yield blob, data
+                    blob = next(pending, None)
+                # Drop what no later blob needs: up to the next blob, or all of it when the
+                # next blob starts beyond what has arrived (a gap read over).
+                keep = min(len(buffer), (blob.location.offset - start) if blob is not None else len(buffer))
+                if keep > 0:
+                    del buffer[:keep]
+                    start += keep
+        except StorageNotFound:
+            raise IntegrityError(f"pack {short(read.pack_id)} is missing") from None
+        while blob is not None:
+            yield blob, IntegrityError(f"blob {short(blob.blob_id)}: pack {short(read.pack_id)} is truncated")
+            blob = next(pending, None)
 
     def verify_pack(self, pack_hex: str) -> list[PackEntry]:
         """Read pack ``pack_hex`` whole and prove it: its bytes hash to its name, its header

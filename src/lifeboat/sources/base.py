@@ -51,7 +51,7 @@ from lifeboat.errors import LifeboatError, NotSupported
 if TYPE_CHECKING:
     from lifeboat.core.chunking import Chunker
     from lifeboat.core.events import Events
-    from lifeboat.core.protocols import ArchivedWal, BlobLoader, BlobSaver, RepositoryReader
+    from lifeboat.core.protocols import ArchivedWal, BlobSaver, PackLoader, RepositoryReader
     from lifeboat.core.snapshot import Snapshot
     from lifeboat.sources.files.archiver import ArchiveResult
     from lifeboat.sources.plan import RestorePlan
@@ -184,7 +184,7 @@ RestoreDestination = IntoDirectory | IntoProgram | IntoServer
 class RestoreContext:
     """What a source is given while it restores."""
 
-    loader: BlobLoader  # verified reads: damaged data raises, never returns
+    loader: PackLoader  # verified reads: damaged data raises, never returns
     events: Events
     config: Any = None  # the configured source (its kind's model), if any
     environment: Mapping[str, str] | None = field(default=None, repr=False)  # for programs it runs

@@ -13,8 +13,10 @@ links are linked; ownership is restored when running as root; directory times ar
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import resource
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -22,16 +24,27 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from lifeboat.core.ids import short
+from lifeboat.core.packreads import BlobWrite, FileBlobs, PackRead, plan_reads
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
-from lifeboat.core.protocols import BlobLoader
+from lifeboat.core.protocols import PackLoader
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.core.treewalk import check_expansion
 from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, StorageError, UsageError, option
 from lifeboat.sources.files.dirchain import DIR_FLAGS, DirectoryChain
 
-# A file larger than this is written by several workers at once, in parts of this size.
-PART_BYTES = 32 * 1024 * 1024
+# Files are restored in batches whose reads are planned together (core/packreads.py): a
+# batch takes this many files, blobs or directories at most, so the plan's memory and the
+# descriptors held stay bounded whatever the tree. While one batch is read the next is planned.
+BATCH_FILES = 1024
+BATCH_BLOBS = 16384
+BATCH_DIRS = 256
+BATCHES_IN_FLIGHT = 2
+# One read of a pack brings at most this much (streamed: only a piece and a blob are held at
+# a time); neighbouring needed blobs less than MAX_GAP apart are read with the bytes between.
+MAX_READ = 16 * 1024 * 1024
+MAX_GAP = 1024 * 1024
 
 _DIR_FLAGS = DIR_FLAGS
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -157,7 +170,7 @@ class FileRestorer:
 
     def __init__(
         self,
-        loader: BlobLoader,
+        loader: PackLoader,
         options: RestoreOptions,
         *,
         progress: Progress | None = None,
@@ -175,7 +188,11 @@ class FileRestorer:
         self._pool: ThreadPoolExecutor | None = None
         self._links: dict[tuple[int, int], str] = {}  # (device, inode) -> first path below target
         self._deferred_links: list[tuple[str, str, Node]] = []
-        self._slots = threading.BoundedSemaphore(4 * max(1, options.workers) + 16)
+        self._batch: list[_File] = []  # files taken in, their reads not planned yet
+        self._batch_blobs = 0
+        self._batch_dirs = 0
+        self._batches_reading = 0
+        self._limits = _Limits(BATCH_FILES, BATCH_BLOBS, BATCH_DIRS)
         self._dirs: list[tuple[int, int, Node]] = []  # created directories: (parent's index, depth, node)
         self._root_fd = -1
         self._escaped: BaseException | None = None  # an exception no job handled (a bug)
@@ -204,6 +221,7 @@ class FileRestorer:
             os.makedirs(opts.target, exist_ok=True)
         except OSError as exc:
             raise unusable_target(opts.target, exc) from None
+        self._limits = _Limits.for_descriptors(_open_file_limit())
         self._root_fd = os.open(opts.target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             with ThreadPoolExecutor(max(1, opts.workers), thread_name_prefix="lifeboat-restore") as pool:
@@ -211,7 +229,9 @@ class FileRestorer:
                 try:
                     with DirectoryChain(os.dup(self._root_fd)) as chain:
                         self._walk(tree, chain)
+                    self._flush()
                 finally:
+                    self._drop_batch()
                     self._wait_for_jobs()
             if self._escaped is not None:
                 raise self._escaped
@@ -229,14 +249,22 @@ class FileRestorer:
         directory entered only because an include pattern may match below it is created
         when the first entry inside it is restored, so no empty directories are left behind.
         """
-        filt = self._options.filter
         stack = [_Frame(iter(tree.nodes), None, created=True, index=-1)]
+        try:
+            self._walk_stack(stack, chain)
+        finally:
+            for frame in stack:  # the walk stopped early: let go of its directories
+                frame.let_go()
+
+    def _walk_stack(self, stack: list[_Frame], chain: DirectoryChain | None) -> None:
+        filt = self._options.filter
         names: list[str] = []  # the path of the directory on top of the stack
         while stack:
             frame = stack[-1]
             node = next(frame.nodes, None)
             if node is None:
                 stack.pop()
+                frame.let_go()
                 if frame.node is not None:
                     names.pop()
                     if frame.created and chain is not None:
@@ -273,7 +301,7 @@ class FileRestorer:
                     if first != rel:
                         self._deferred_links.append((first, "/".join(names), node))
                         continue
-                self._submit_file(dir_fd, node, rel)
+                self._add_file(frame, dir_fd, node, rel)
             else:
                 self._restore_special(dir_fd, node, rel)
 
@@ -323,21 +351,70 @@ class FileRestorer:
             self._count_dir()
         return True
 
-    def _submit_file(self, dir_fd: int, node: Node, rel: str) -> None:
-        """Queue the restore of one file; the job owns a slot and a copy of ``dir_fd``."""
+    def _add_file(self, frame: _Frame, dir_fd: int, node: Node, rel: str) -> None:
+        """Take one file into the batch whose reads are planned together (an empty one is
+        created at once); the batch is sent to the workers when it is full."""
         self._cancel()  # a safe point: between two files
-        self._slots.acquire()  # bounds queued jobs and the descriptors they hold
-        try:
-            job_fd = os.dup(dir_fd)
-        except BaseException:
-            self._slots.release()
-            raise
-        try:
-            self._submit(self._restore_file_job, job_fd, node, rel)
-        except BaseException:
-            os.close(job_fd)
-            self._slots.release()
-            raise
+        handle = frame.handle
+        if handle is None:
+            handle = frame.handle = _Dir(os.dup(dir_fd))
+        if handle.batch is not self._batch:
+            handle.batch = self._batch
+            self._batch_dirs += 1
+        handle.hold()
+        file = _File(handle, node, rel)
+        if not node.content:
+            self._finish(file)  # nothing to read: created, given its metadata, closed
+            return
+        self._batch.append(file)
+        self._batch_blobs += len(node.content)
+        if (
+            len(self._batch) >= self._limits.files
+            or self._batch_blobs >= self._limits.blobs
+            or self._batch_dirs >= self._limits.dirs
+        ):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Plan the reads of the batch and send them to the workers, once fewer than
+        :data:`BATCHES_IN_FLIGHT` earlier batches are still being read."""
+        files, self._batch = self._batch, []
+        self._batch_blobs = self._batch_dirs = 0
+        if not files:
+            return
+        with self._lock:
+            while self._batches_reading >= BATCHES_IN_FLIGHT:
+                self._lock.wait()
+        located: list[FileBlobs] = []
+        for number, file in enumerate(files):
+            try:
+                locations = self._loader.locate_data(file.node.content)
+            except BaseException as exc:  # noqa: BLE001 - the file's failure (a blob the index lacks)
+                file.fail(exc)
+                self._finish(file)
+                continue
+            file.length = sum(location.raw_length for location in locations)
+            file.remaining = len(file.node.content)
+            located.append(FileBlobs(number, file.node.content, locations))
+        reads = plan_reads(located, max_read=MAX_READ, max_gap=MAX_GAP)
+        if not reads:
+            return
+        batch = _Batch(self, len(reads))
+        with self._lock:
+            self._batches_reading += 1
+        for number, read in enumerate(reads):
+            try:
+                self._submit(self._read_job, files, read, batch)
+            except BaseException as exc:
+                for unsent in reads[number:]:  # each still ends, failing its files
+                    self._read_job(files, unsent, batch, failure=exc)
+                raise
+
+    def _drop_batch(self) -> None:
+        """Release a batch never sent (the walk stopped): none of its files was created."""
+        for file in self._batch:
+            file.dir.release()
+        self._batch = []
 
     def _link_deferred(self) -> None:
         """Create the second and later names of hard-linked files (one name per system call,
@@ -453,101 +530,89 @@ class FileRestorer:
             while self._jobs:
                 self._lock.wait()
 
-    def _restore_file_job(self, dir_fd: int, node: Node, rel: str) -> None:
-        """Create one file and write its data; owns ``dir_fd`` and one of the slots.
-
-        Whatever happens, the descriptor is closed and the slot released exactly once
-        (by :meth:`_finish_file` once the file exists), and a failure is reported.
-        """
+    def _read_job(
+        self, files: list[_File], read: PackRead, batch: _Batch, *, failure: BaseException | None = None
+    ) -> None:
+        """Read one range of a pack and write each blob it brings wherever the batch's files
+        need it. Blobs the read could not bring fail their files with the read's error."""
+        delivered = 0
         try:
-            self._clear(dir_fd, node.name)
-            fd = os.open(node.name, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
-        except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
-            try:
-                self._file_failed(rel, exc)
-            finally:
-                os.close(dir_fd)
-                self._slots.release()
-            return
-        write = _FileWrite(self, dir_fd, fd, node, rel)
-        try:
-            parts = self._parts(node)
-        except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
-            write.start(1)
-            write.part_done(0, exc)
-            return
-        write.start(len(parts))
-        for number, (offset, blob_ids) in enumerate(parts[1:], 1):
-            try:
-                self._submit(self._write_part, write, offset, blob_ids)
-            except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
-                for _ in parts[number:]:  # never submitted: each still counts as a part done
-                    write.part_done(0, exc)
-                break
-        self._write_part(write, *parts[0])
+            if failure is None:
+                for blob, data in self._loader.read_pack_blobs(read):
+                    self._deliver(files, blob, data)
+                    delivered += 1
+        except BaseException as exc:  # noqa: BLE001 - the files still waiting for this read fail with it
+            failure = exc
+        finally:
+            if delivered < len(read.blobs):
+                reason = failure or IntegrityError(f"pack {short(read.pack_id)} ended before the blobs it lists")
+                for blob in read.blobs[delivered:]:
+                    self._deliver(files, blob, reason)
+            batch.read_done()
 
-    def _parts(self, node: Node) -> list[tuple[int, tuple[bytes, ...]]]:
-        """The file's blobs in pieces of about :data:`PART_BYTES`, each with its offset, so
-        several workers write one large file at once."""
-        if node.size <= PART_BYTES or len(node.content) < 2:
-            return [(0, node.content)]
-        parts: list[tuple[int, tuple[bytes, ...]]] = []
-        start_index, start_offset, offset = 0, 0, 0
-        for i, size in enumerate(self._loader.raw_lengths(node.content)):
-            if offset - start_offset >= PART_BYTES:
-                parts.append((start_offset, node.content[start_index:i]))
-                start_index, start_offset = i, offset
-            offset += size
-        parts.append((start_offset, node.content[start_index:]))
-        return parts
-
-    def _write_part(self, write: _FileWrite, offset: int, blob_ids: tuple[bytes, ...]) -> None:
-        position = offset
-        error: BaseException | None = None
-        try:
-            if not write.failed:  # another part already failed: the file is removed anyway
-                for data in self._loader.load_blobs(blob_ids):
-                    if write.node.sparse:
-                        _pwrite_sparse(write.fd, data, position)
+    def _deliver(self, files: list[_File], blob: BlobWrite, data: bytes | BaseException) -> None:
+        """Write one blob at each of its places (or fail those files with its error); a file
+        whose last place this was is finished. Never raises: every failure is a file's."""
+        for number, offset in blob.targets:
+            file = files[number]
+            if isinstance(data, BaseException):
+                file.fail(data)
+            elif not file.failed:
+                try:
+                    fd = self._opened(file)
+                    if file.node.sparse:
+                        _pwrite_sparse(fd, data, offset)
                     else:
-                        _pwrite_all(write.fd, data, position)
-                    position += len(data)
+                        _pwrite_all(fd, data, offset)
                     self.progress.bytes_read(len(data))
-        except BaseException as exc:  # noqa: BLE001 - every failure is the file's, reported once
-            error = exc
-        write.part_done(position - offset, error)
+                except BaseException as exc:  # noqa: BLE001 - reported as the file's failure
+                    file.fail(exc)
+            if file.place_done():
+                self._finish(file)
 
-    def _finish_file(self, write: _FileWrite, error: BaseException | None) -> None:
-        """Called once, by whichever worker ended the last part of the file.
+    def _opened(self, file: _File) -> int:
+        """The file's descriptor, creating it at its first write (``O_EXCL``: never a file
+        that was there, unless ``force`` removed it first)."""
+        with file.lock:
+            if file.fd < 0:
+                self._clear(file.dir.fd, file.node.name)
+                file.fd = os.open(file.node.name, _FILE_FLAGS, 0o600, dir_fd=file.dir.fd)
+                if not file.node.sparse:
+                    _preallocate(file.fd, file.length)
+            return file.fd
 
-        A file any part of which failed is removed, so nothing incomplete is left looking
-        restored; the descriptors are closed and the slot released whatever happens.
-        """
-        node, rel = write.node, write.rel
+    def _finish(self, file: _File) -> None:
+        """End one file, once: set its length and metadata, or — if anything failed — remove
+        what was written, so nothing incomplete is left looking restored, and report it.
+        Its descriptor is closed and its directory released whatever happens."""
+        node, rel = file.node, file.rel
+        error = file.error
         try:
             if error is None:
                 try:
-                    os.ftruncate(write.fd, write.written)
+                    fd = self._opened(file)  # an empty file, or one of holes only
+                    os.ftruncate(fd, file.length)
                 except BaseException as exc:  # noqa: BLE001 - reported below, the file removed
                     error = exc
             if error is not None:
-                with suppress(OSError):
-                    os.unlink(node.name, dir_fd=write.dir_fd)
+                if file.fd >= 0:  # created by this restore: remove it
+                    with suppress(OSError):
+                        os.unlink(node.name, dir_fd=file.dir.fd)
                 self._file_failed(rel, error)
                 return
             try:
-                self._apply_file_metadata(write.fd, node)
+                self._apply_file_metadata(file.fd, node)
             except BaseException as exc:  # noqa: BLE001 - the data is whole; the metadata is reported
                 self._notice(Severity.ERROR, rel, f"cannot set metadata: {_reason(exc)}")
             with self._lock:
                 self.result.files += 1
-                self.result.bytes += write.written
+                self.result.bytes += file.length
             self.progress.file_done()
         finally:
-            for fd in (write.fd, write.dir_fd):
+            if file.fd >= 0:
                 with suppress(OSError):
-                    os.close(fd)
-            self._slots.release()
+                    os.close(file.fd)
+            file.dir.release()
 
     def _file_failed(self, rel: str, error: BaseException) -> None:
         """Report a file that was not restored, filed by what went wrong."""
@@ -632,35 +697,125 @@ class _Frame:
     node: Node | None  # the directory's own entry (None for the restore's root)
     created: bool  # exists below the target (and is on the chain)
     index: int  # its position in FileRestorer._dirs (-1: the root, or not created)
+    handle: _Dir | None = None  # its descriptor for the files restored into it, once there is one
+
+    def let_go(self) -> None:
+        """The walk leaves the directory: its descriptor stays open while its files need it."""
+        if self.handle is not None:
+            self.handle.release()
+            self.handle = None
 
 
-class _FileWrite:
-    """One file being restored, perhaps by several workers writing its parts."""
+class _Dir:
+    """A directory that files are created in: one descriptor, shared by the walk (while it is
+    in the directory) and the files of it still being restored, closed when all let go."""
 
-    def __init__(self, restorer: FileRestorer, dir_fd: int, fd: int, node: Node, rel: str) -> None:
-        self.restorer, self.dir_fd, self.fd, self.node, self.rel = restorer, dir_fd, fd, node, rel
-        self.written = 0
-        self._remaining = 0
-        self._error: BaseException | None = None
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.batch: object = None  # the batch that last counted it
+        self._users = 1  # the walk
         self._lock = threading.Lock()
 
-    def start(self, parts: int) -> None:
-        """Set how many parts must end before the file is finished (before any is written)."""
-        self._remaining = parts
+    def hold(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users == 0
+        if last:
+            os.close(self.fd)
+
+
+class _File:
+    """One file being restored: where it goes, and how many of its blobs' places are still to write."""
+
+    __slots__ = ("dir", "error", "fd", "length", "lock", "node", "rel", "remaining")
+
+    def __init__(self, directory: _Dir, node: Node, rel: str) -> None:
+        self.dir, self.node, self.rel = directory, node, rel
+        self.fd = -1
+        self.length = node.size
+        self.remaining = 0
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
 
     @property
     def failed(self) -> bool:
-        return self._error is not None
+        return self.error is not None
 
-    def part_done(self, written: int, error: BaseException | None) -> None:
-        with self._lock:
-            self.written += written
-            if error is not None and self._error is None:
-                self._error = error
-            self._remaining -= 1
-            last = self._remaining == 0
-        if last:
-            self.restorer._finish_file(self, self._error)
+    def fail(self, error: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = error
+
+    def place_done(self) -> bool:
+        """Count one place written (or given up); True for the last one."""
+        with self.lock:
+            self.remaining -= 1
+            return self.remaining == 0
+
+
+class _Batch:
+    """The reads of one batch of files: the restorer waits on the batches still being read."""
+
+    def __init__(self, restorer: FileRestorer, reads: int) -> None:
+        self._restorer, self._left = restorer, reads
+
+    def read_done(self) -> None:
+        restorer = self._restorer
+        with restorer._lock:
+            self._left -= 1
+            if self._left == 0:
+                restorer._batches_reading -= 1
+                restorer._lock.notify_all()
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """How much one batch takes in: files, blobs and directories (descriptors) at a time."""
+
+    files: int
+    blobs: int
+    dirs: int
+
+    @classmethod
+    def for_descriptors(cls, available: int) -> _Limits:
+        """Limits that keep the descriptors of every batch in flight below ``available``
+        (each file open while it is written, each directory of a batch held)."""
+        share = max(16, (available - 128) // (2 * BATCHES_IN_FLIGHT))
+        return cls(files=min(BATCH_FILES, share), blobs=BATCH_BLOBS, dirs=min(BATCH_DIRS, share))
+
+
+def _open_file_limit() -> int:
+    """How many descriptors this process may open: the soft limit, raised to the hard one
+    (capped) when it is lower, as a restore holds one per file being written."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    except (OSError, ValueError):
+        return 1024
+    return 65536 if soft == resource.RLIM_INFINITY else soft
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_fallocate = getattr(_libc, "fallocate64", None) or getattr(_libc, "fallocate", None)
+if _fallocate is not None:
+    _fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    _fallocate.restype = ctypes.c_int
+PREALLOCATE_FROM = 1024 * 1024  # smaller files gain nothing from reserving their blocks first
+
+
+def _preallocate(fd: int, length: int) -> None:
+    """Reserve the file's blocks before its blobs arrive out of order (a relation file is
+    laid out in one piece, not in the order packs were read). ``fallocate`` only: where the
+    file system cannot, nothing is done (``posix_fallocate`` would write zeros instead)."""
+    if _fallocate is not None and length >= PREALLOCATE_FROM:
+        _fallocate(fd, 0, 0, length)
 
 
 def _open_below(root_fd: int, rel: str) -> int:
