@@ -139,7 +139,7 @@ def local(moment: str) -> str:
 def write_config(root: Path) -> None:
     """``files`` (backed up, drilled, verified: green), ``notes`` (never backed up: red, with
     what to do) and ``stream``, a program that writes forever (a backup that runs until it is
-    cancelled)."""
+    cancelled; scheduled once a year, so that the jobs page lists it while it runs)."""
     (root / "notes").mkdir(exist_ok=True)
     (root / "notes" / "todo.txt").write_text("water the plants\n")
     (root / "lifeboat.yaml").write_text(
@@ -171,6 +171,8 @@ sources:
   stream:
     type: command
     command: [sh, -c, "while true; do head -c 65536 /dev/zero; sleep 0.05; done"]
+    schedule:
+      backup: "0 4 1 1 *"
 """
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -24,6 +25,21 @@ def snapshot_count(browser: Browser, source: str) -> int:
     done = browser.api.cli("--json", "snapshots", "--source", source)
     assert done.code == 0, done
     return len(json.loads(done.stdout))
+
+
+def click_follow(browser: Browser, job: str) -> str | None:
+    """Click the "follow" link of ``job``'s run in progress on the jobs page; its href (None while
+    there is none, or when a refresh redrew it under the click)."""
+    now = f"//td[@data-label='Job'][normalize-space()='{job}']/ancestor::tr/td[@data-label='Now']"
+    try:
+        links = browser.driver.find_elements(By.XPATH, f"{now}//a[normalize-space()='follow']")
+        if not links:
+            return None
+        href: str = links[0].get_attribute("href")
+        links[0].click()
+    except StaleElementReferenceException:
+        return None
+    return href
 
 
 def test_a_viewer_is_offered_no_action_and_a_crafted_post_is_refused(browser: Browser) -> None:
@@ -128,12 +144,19 @@ def test_tab_reaches_every_action_on_the_overview(browser: Browser) -> None:
     assert {"/", "/jobs", "/drills", "/repository", "/sources/files", "/sources/notes", "/sources/stream"} <= links
 
 
-def test_an_operator_cancels_a_running_backup_from_its_page(browser: Browser) -> None:
+def test_an_operator_follows_a_running_backup_from_the_jobs_page_and_cancels_it(browser: Browser) -> None:
     browser.sign_in("operator")
     browser.goto("#/", "#sources")
     browser.find("article[data-source='stream'] button[data-action='backup']").click()
     browser.wait(lambda d: "#/runs/" in d.current_url, "the run's page")
     run_id = browser.driver.current_url.rsplit("/", 1)[1]
+    browser.text_in("#run-status", "running")
+    # The jobs page has it running, with a link to follow it: to this run's page.
+    browser.goto("#/jobs", "#jobs table")
+    followed = browser.wait(lambda _: click_follow(browser, "backup:stream"), "the follow link of backup:stream")
+    assert followed == f"{browser.url}/#/runs/{run_id}"
+    browser.wait(lambda d: d.current_url == followed, "the run's page again")
+    browser.text_in("#run-facts", "backup:stream")
     browser.text_in("#run-status", "running")
     cancel = browser.visible("#cancel-run")
     cancel.click()

@@ -58,6 +58,16 @@ def test_systemd_service_for_serve_printed(config: Path) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("form", ["{path}", "file://{path}", "file://localhost{path}"])
+def test_the_units_may_write_the_local_repository_however_its_url_is_spelled(tmp_path: Path, form: str) -> None:
+    repo = tmp_path / "repo"
+    config = tmp_path / "lifeboat.yaml"
+    config.write_text(CONFIG.format(repo=form.format(path=repo), password_file=tmp_path / "passphrase"))
+    result = lifeboat(config, "--systemd")
+    assert result.code == 0, result
+    assert f"ReadWritePaths={repo}" in result.stdout.splitlines()
+
+
 def test_timers_written_then_unchanged_then_refused_then_forced(config: Path, tmp_path: Path) -> None:
     out = tmp_path / "units"
     first = lifeboat(config, "--systemd", "--timers", "--output-dir", str(out), "--program", "/bin/true")

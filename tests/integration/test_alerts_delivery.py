@@ -147,6 +147,71 @@ def test_a_receiver_that_hangs_never_blocks_the_caller_nor_the_close_deadline(tm
         ), log.lines
 
 
+def test_a_channel_that_hangs_takes_no_time_from_the_others_at_close(http: HttpReceiver, tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        config = parse_config(
+            "alerts:\n  channels:\n    silent: {type: webhook, url_env: SILENT}\n"
+            "    hook: {type: webhook, url_env: HOOK}\n"
+        ).alerts
+        assert config is not None
+        environ = {"SILENT": f"http://127.0.0.1:{silent.getsockname()[1]}", "HOOK": http.url}
+        log = Log()
+        alerter = Alerter(config, state_path=tmp_path / "s.json", environ=environ, log=log)
+        assert alerter.channels == ["silent", "hook"]  # the one that hangs is closed first
+        alerter.observe(FAILED)
+        started = time.monotonic()
+        alerter.close(2.0)
+        assert time.monotonic() - started < 2.5  # the deadline holds, whatever hangs
+        assert events(http) == ["failure"]
+        assert [line for line in log.lines if "closing" in line] == [
+            "alert channel 'silent' (webhook): closing: the message being sent and 0 waiting may not be delivered"
+        ]
+
+
+def test_a_log_that_fails_does_not_end_the_deliveries(http: HttpReceiver, tmp_path: Path) -> None:
+    written: list[str] = []
+
+    def broken_log(line: str) -> None:  # e.g. stderr closed under the daemon
+        written.append(line)
+        raise OSError(5, "Input/output error")
+
+    http.status = 503
+    alerter = Alerter(
+        webhook_config("  attempts: 5\n  retry_delay: 0.2\n"),
+        state_path=tmp_path / "s.json",
+        environ={"HOOK": http.url},
+        log=broken_log,
+    )
+    alerter.observe(FAILED)
+    wait_until(lambda: any("attempt 1 of 5 failed" in line for line in written), what="the failed attempt logged")
+    http.status = 200
+    http.wait_for(2)  # the retry, after the log failed
+    alerter.observe(OK)
+    http.wait_for(3)
+    alerter.close(10)
+    assert events(http) == ["failure", "failure", "recovery"]
+
+
+def test_a_full_queue_with_a_failing_log_does_not_reach_the_caller(tmp_path: Path) -> None:
+    def broken_log(line: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    with socket.socket() as silent:  # holds the first message: the rest fill the queue
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        alerter = Alerter(
+            webhook_config(),
+            state_path=tmp_path / "s.json",
+            environ={"HOOK": f"http://127.0.0.1:{silent.getsockname()[1]}"},
+            log=broken_log,
+        )
+        for n in range(300):  # 256 wait; the others are dropped, and that is logged
+            alerter.observe(Condition(f"job:backup:s{n}", healthy=False, title=f"backup of s{n} failed"))
+        alerter.close(0.5)
+
+
 def test_one_message_per_change_reminders_at_the_interval_and_a_recovery(http: HttpReceiver, tmp_path: Path) -> None:
     clock = FakeClock()
     alerter = Alerter(

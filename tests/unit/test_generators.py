@@ -29,8 +29,8 @@ from lifeboat.app.deploy.kubernetes import manifests
 from lifeboat.app.deploy.plan import Layout
 from lifeboat.app.deploy.systemd import serve_unit, timer_units
 from lifeboat.config.jobs import ScheduledJob
-from lifeboat.core.jobtiming import Timing, jitter_offset
-from lifeboat.errors import UsageError
+from lifeboat.core.jobtiming import Timing, jitter_offset, retryable
+from lifeboat.errors import ExitCode, UsageError
 
 KUBERNETES_VERSION = "1.33.0"  # a recent release the CronJob fields used here (timeZone, podFailurePolicy) are GA in
 
@@ -228,13 +228,38 @@ def test_the_timers_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "RandomizedDelaySec=10min" in retention and "FixedRandomDelay=true" in retention
     service = files["lifeboat-retention-db.service"]
     assert "TimeoutStartSec=2h" in service
-    assert "RestartPreventExitStatus=2 12 13 17 130" in service and "StartLimitBurst=4" in service
+    assert "RestartPreventExitStatus=2 3 10 12 13 15 17 130" in service and "StartLimitBurst=4" in service
     assert "ExecStart=" + program + " -c /etc/lifeboat/lifeboat.yaml forget --source db --repo main" in service
     verify = files["lifeboat-verify-db.timer"]
     assert "OnUnitActiveSec=6h" in verify and "OnCalendar" not in verify
     check = files["lifeboat-check-main.timer"]
     assert check.count("OnCalendar=") == 2
     _verify(files, tmp_path)
+
+
+#: the failures the daemon does not retry (core/jobtiming.py): every exit code but 0 and the retryable ones
+NOT_RETRIED = [int(code) for code in ExitCode if code != ExitCode.OK and not retryable(code)]
+
+
+def test_systemd_restarts_a_job_after_the_failures_the_daemon_retries_and_no_other() -> None:
+    service = timer_units(JOBS, Layout())["lifeboat-retention-db.service"]  # retries=3
+    (prevent,) = [line for line in service.splitlines() if line.startswith("RestartPreventExitStatus=")]
+    assert [int(code) for code in prevent.partition("=")[2].split()] == NOT_RETRIED
+    assert {3, 10, 15} <= set(NOT_RETRIED)  # partial, no repository, missing program: final in the daemon
+
+
+def test_kubernetes_fails_a_job_at_once_on_the_failures_the_daemon_does_not_retry() -> None:
+    files = manifests(JOBS, Layout(image="registry.example/lifeboat:0.1.0"), "")
+    cronjob = yaml.safe_load(files["cronjob-retention-db.yaml"])
+    (rule,) = cronjob["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {"containerName": "lifeboat", "operator": "In", "values": NOT_RETRIED}
+
+
+@pytest.mark.parametrize("page", ["install.md", "cli.md"])
+def test_the_docs_list_the_codes_the_generated_jobs_do_not_retry(page: str) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / page).read_text()
+    assert ", ".join(str(code) for code in NOT_RETRIED) in text
 
 
 def test_the_cron_file() -> None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
+from lifeboat.errors import ExitCode
+
 Missed = Literal["once", "skip"]
 
 # cron's @-names (croniter knows them too; kept here so the five fields are always what is checked).
@@ -49,10 +51,15 @@ DEFAULT_PRIORITIES = {
 POSTGRES_BACKUP_PRIORITY = 60  # a base backup bounds how much WAL a recovery replays
 
 # Exit codes (lifeboat/errors.py) worth another attempt: a passing condition (1 error, 11 locked,
-# 14 storage unreachable, 16 source failed). Every other code is final: a wrong command line or
-# configuration (2), a wrong passphrase (12), damaged data (13), a missed objective (17) or an
-# interrupt (130) fails the same way again.
-RETRYABLE_EXIT_CODES = frozenset({1, 11, 14, 16})
+# 14 storage unreachable, 16 source failed).
+RETRYABLE_EXIT_CODES = frozenset({ExitCode.ERROR, ExitCode.LOCKED, ExitCode.STORAGE, ExitCode.SOURCE_FAILED})
+# Every other failure is final, it fails the same way again: a wrong command line or configuration
+# (2), a partial backup (3), no repository (10), a wrong passphrase (12), damaged data (13), a
+# missing program (15), a missed objective (17), an interrupt (130). The daemon does not retry
+# them; the generated systemd units and Kubernetes jobs do not restart them.
+FINAL_EXIT_CODES: tuple[int, ...] = tuple(
+    int(code) for code in ExitCode if code is not ExitCode.OK and code not in RETRYABLE_EXIT_CODES
+)
 
 # A scheduled time the daemon comes to this late was missed (the daemon was down or busy).
 MISSED_AFTER = timedelta(minutes=5)
@@ -371,6 +378,7 @@ def priority_for(kind: str, source_type: str | None = None) -> int:
 __all__ = [
     "ALIASES",
     "DEFAULT_PRIORITIES",
+    "FINAL_EXIT_CODES",
     "MAX_COUNTED",
     "MISSED_AFTER",
     "POSTGRES_BACKUP_PRIORITY",

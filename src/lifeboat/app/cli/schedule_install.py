@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 def _writable(config: LifeboatConfig) -> tuple[str, ...]:
     """What the jobs write on this host's file system besides the state directory: local
     repositories, and the drills' scratch directories (by default they use a private /tmp)."""
+    from lifeboat.storage.registry import storage_url
+
     found = []
     for repo in config.repositories.values():
-        url = repo.url
-        if url.startswith("file://"):
-            url = url.removeprefix("file://")
-        if url.startswith("/"):
-            found.append(url.split("?", 1)[0])
+        parsed = storage_url(repo.url)  # a plain path, file:///path, file://localhost/path
+        if parsed.scheme == "file" and os.path.isabs(parsed.path):
+            found.append(parsed.path)
     for source in config.sources.values():
         drill = getattr(source, "drill", None)
         if drill is not None and drill.scratch_dir:

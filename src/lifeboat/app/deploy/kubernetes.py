@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from lifeboat.app.deploy.calendar import Untranslatable, cron_fields, interval_as_cron
-from lifeboat.app.deploy.plan import FINAL_EXIT_CODES, Layout, no_jobs, unique_slugs
+from lifeboat.app.deploy.plan import Layout, no_jobs, unique_slugs
 from lifeboat.config.jobs import ScheduledJob
+from lifeboat.core.jobtiming import FINAL_EXIT_CODES
 from lifeboat.errors import UsageError
 
 SECRET = "lifeboat"  # noqa: S105 - a name, not a value; key 'passphrase': mounted as a file

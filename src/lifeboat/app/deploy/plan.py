@@ -12,9 +12,6 @@ from lifeboat.errors import UsageError
 PROGRAM = "/usr/local/bin/lifeboat"
 CONFIG = "/etc/lifeboat/lifeboat.yaml"
 STATE_DIR = "/var/lib/lifeboat"
-# Exit codes a retry does not fix (core/jobtiming.py retryable): usage, wrong passphrase,
-# integrity, objective missed, interrupted.
-FINAL_EXIT_CODES = (2, 12, 13, 17, 130)
 
 
 @dataclass(frozen=True)

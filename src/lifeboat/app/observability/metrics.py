@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lifeboat.app.daemon.catalog import STATUSES
+from lifeboat.config.jobs import REPOSITORY_KINDS
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import Metric
@@ -38,10 +41,8 @@ SOURCE_LABELS = ("source", "kind")
 # metric's own "job" would be renamed "exported_job". A job's name is "job_name".
 JOB_LABELS = ("job_name", "kind", "source", "repository")
 ALLOWED_LABELS = frozenset({"source", "kind", "job_name", "repository", "status"})
-# A job run's status (app/daemon/catalog.py): one series each in lifeboat_job_last_run_status.
-JOB_STATUSES = ("running", "succeeded", "failed", "cancelled", "timed-out", "interrupted")
-# The kinds of job whose target is a repository (the rest target a source).
-REPOSITORY_JOB_KINDS = frozenset({"copy", "prune", "check"})
+# A job run's status, as the catalog records it: one series each in lifeboat_job_last_run_status.
+JOB_STATUSES = STATUSES
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ def _job_families(jobs: Sequence[JobStat]) -> list[Metric]:
     read = _gauge("lifeboat_job_last_read_bytes", "Bytes the job's last successful run read.", JOB_LABELS)
     added = _gauge("lifeboat_job_last_added_bytes", "Bytes the job's last successful run added.", JOB_LABELS)
     for job in jobs:
-        on_repository = job.kind in REPOSITORY_JOB_KINDS
+        on_repository = job.kind in REPOSITORY_KINDS  # the rest target a source
         labels = [job.job, job.kind, "" if on_repository else job.target, job.target if on_repository else ""]
         runs.add_metric(labels, job.runs_total)
         failures.add_metric(labels, job.failures_total)

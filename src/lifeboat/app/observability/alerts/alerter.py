@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from lifeboat.core.drill import DrillResult
 
 
+LEAVE_GRACE = 0.2  # seconds of close's time kept for channels still busy to stop waiting to retry
+
+
 def _ignore(line: str) -> None:
     del line
 
@@ -62,8 +65,9 @@ class Alerter:
         if config is None:
             return
         from lifeboat.app.observability.alerts.channels import build_channels
-        from lifeboat.app.observability.alerts.delivery import ChannelWorker, DeliveryPolicy
+        from lifeboat.app.observability.alerts.delivery import ChannelWorker, DeliveryPolicy, never_raising
 
+        self._log = never_raising(self._log)  # a log line that cannot be written never reaches the caller
         self._reminder = parse_duration(config.reminder) if config.reminder is not None else None
         channels = build_channels(config, environ)
         policy = DeliveryPolicy(
@@ -108,10 +112,20 @@ class Alerter:
             self._log(f"alerts: cannot report the drill of {result.source!r}: {type(exc).__name__}")
 
     def close(self, timeout: float) -> None:
-        """Deliver what is queued for at most ``timeout`` seconds in all, then stop."""
-        deadline = time.monotonic() + max(0.0, timeout)
+        """Deliver what is queued for at most ``timeout`` seconds in all, then stop. Every channel
+        is told to stop first and all deliver at once: a channel that hangs takes no time from
+        the others. The last part of the time (:data:`LEAVE_GRACE`) is for the channels still
+        busy then to stop waiting to retry and leave."""
+        timeout = max(0.0, timeout)
+        deadline = time.monotonic() + timeout
         for worker in self._workers:
-            worker.close(deadline)
+            worker.stop()
+        busy_until = deadline - min(LEAVE_GRACE, timeout / 2)
+        late = [worker for worker in self._workers if not worker.join(busy_until)]
+        for worker in late:
+            worker.abandon()
+        for worker in late:
+            worker.join(deadline)
 
     def states(self) -> dict[str, ConditionState]:
         with self._lock:

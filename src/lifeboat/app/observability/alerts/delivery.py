@@ -23,6 +23,17 @@ QUEUE_SIZE = 256  # messages waiting per channel; beyond it new ones are dropped
 _STOP = object()
 
 
+def never_raising(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log`` that swallows its own failure (a closed or full stderr, a broken journal socket):
+    a line that cannot be written is lost, never the delivery thread or the caller with it."""
+
+    def write(line: str) -> None:
+        with contextlib.suppress(Exception):
+            log(line)
+
+    return write
+
+
 @dataclass(frozen=True)
 class DeliveryPolicy:
     attempts: int = 3
@@ -50,9 +61,10 @@ class ChannelWorker:
         self.configured = configured
         self._policy = policy
         self._clock = clock
-        self._log = log
+        self._log = never_raising(log)
         self._queue: queue.Queue[object] = queue.Queue(QUEUE_SIZE)
         self._window = RateWindow(policy.limit, timedelta(seconds=policy.period))
+        self._stopping = threading.Event()  # stop() was called: leave once the queue is empty
         self._abandon = threading.Event()  # close's deadline passed: no more waiting to retry
         self._closed = False
         self.delivered = 0  # counters, for tests and the daemon's curiosity
@@ -78,19 +90,24 @@ class ChannelWorker:
                 f"{self._label()}: {QUEUE_SIZE} messages wait already; dropped: {message.headline}: {message.title}"
             )
 
-    def close(self, deadline: float) -> bool:
-        """Deliver what is queued until ``deadline`` (``time.monotonic()``), then give up; True when done."""
+    def stop(self) -> None:
+        """Take no more messages; the worker delivers what is queued, then leaves. Never blocks."""
         self._closed = True
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive():
-            self._abandon.set()  # the worker stops waiting to retry and leaves after the message in hand
-            waiting = sum(isinstance(item, Message) for item in list(self._queue.queue))
-            self._log(f"{self._label()}: closing: the message being sent and {waiting} waiting may not be delivered")
-            self._thread.join(1.0)
-            return False
-        return True
+        self._stopping.set()
+        with contextlib.suppress(queue.Full):  # a full queue: the worker sees _stopping once it is empty
+            self._queue.put_nowait(_STOP)
+
+    def join(self, until: float) -> bool:
+        """Wait until the worker left or ``until`` (``time.monotonic()``) passed; True when it left."""
+        self._thread.join(max(0.0, until - time.monotonic()))
+        return not self._thread.is_alive()
+
+    def abandon(self) -> None:
+        """Stop waiting to retry: the worker leaves after the message in hand (logged)."""
+        self._stopping.set()
+        self._abandon.set()
+        waiting = sum(isinstance(item, Message) for item in list(self._queue.queue))
+        self._log(f"{self._label()}: closing: the message being sent and {waiting} waiting may not be delivered")
 
     # --- the worker thread ------------------------------------------------------------------
     def _run(self) -> None:
@@ -98,7 +115,7 @@ class ChannelWorker:
             try:
                 item = self._queue.get(timeout=self._policy.tick)
             except queue.Empty:
-                item = None
+                item = _STOP if self._stopping.is_set() else None
             try:
                 self._summarise(force=item is _STOP)
                 if item is _STOP:

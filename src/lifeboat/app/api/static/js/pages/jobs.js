@@ -75,7 +75,7 @@ export async function render(main, _params, { session, announce, navigate }) {
             const last = pick(j, "last_run");
             return last ? [statusBadge(last.status), " ", h("a", { href: `#/runs/${encodeURIComponent(last.id)}` }, time(last.started))] : "never";
           }],
-          ["Now", (j) => (j.running ? [statusBadge("running"), j.current_run ? [" ", h("a", { href: `#/runs/${encodeURIComponent(j.current_run)}` }, "follow")] : null] : "")],
+          ["Now", (j) => (j.running ? [statusBadge("running"), j.current_run ? [" ", h("a", { href: `#/runs/${encodeURIComponent(j.current_run.id)}` }, "follow")] : null] : "")],
           ["", (j) => (session.can(j.role_to_run || (OPERATOR_KINDS.has(j.kind) ? "operator" : "admin")) && !j.running ? runNow(j) : "")],
         ],
         jobs,
