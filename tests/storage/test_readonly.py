@@ -20,7 +20,7 @@ from tests.servers.fixtures import Server, new_bucket, s3_client
 from tests.storage.remote import s3_url, use_env
 
 # What a wrapper forwards that only reads; everything else it forwards is a write.
-READS = {"location", "connections", "inner", "get", "get_range", "stat", "list", "close"}
+READS = {"location", "connections", "inner", "get", "get_range", "get_stream", "stat", "list", "close"}
 LEFTOVER = "data/aa/.tmp-0123456789abcdef"
 
 

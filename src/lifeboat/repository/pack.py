@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import blake3
 
 from lifeboat.core.ids import ID_BYTES, BlobType
 from lifeboat.errors import IntegrityError
 from lifeboat.repository.crypto.aead import FORMAT_VERSION, SCHEME_SYMMETRIC, TAG_BYTES, PackCipher
+
+if TYPE_CHECKING:
+    from lifeboat.storage.base import Staged
 
 PACK_MAGIC = b"LBPK"
 HEADER = struct.Struct("<4sBB2x16s")
@@ -76,15 +80,20 @@ def decode_trailer(data: bytes, *, body_end: int) -> list[PackEntry]:
 
 
 class PackWriter:
-    """Builds one pack in memory. Not thread-safe: each worker thread owns its writers."""
+    """Builds one pack: in memory, or — given a ``sink`` (storage that stages) — straight into
+    storage as it is filled, hashing as it goes, so no pack is held in memory. Not thread-safe:
+    its owner serialises the calls."""
 
-    def __init__(self, encryption_root: bytes) -> None:
+    def __init__(self, encryption_root: bytes, sink: Staged | None = None) -> None:
         self._cipher = PackCipher.fresh(encryption_root)
         self._header = HEADER.pack(PACK_MAGIC, FORMAT_VERSION, SCHEME_SYMMETRIC, self._cipher.salt)
-        # One growing buffer: each sealed blob is appended and freed at once, so a pack is
-        # held once (a large buffer grows by remapping, not copying).
-        self._buffer = bytearray(self._header)
-        self._size = len(self._header)
+        # In memory, one growing buffer: each sealed blob is appended and freed at once, so a
+        # pack is held once (a large buffer grows by remapping, not copying).
+        self._buffer = bytearray()
+        self.sink = sink
+        self._hasher = blake3.blake3(max_threads=1)
+        self._size = 0
+        self._append(self._header)
         self.entries: list[PackEntry] = []
         self.raw_bytes = 0
 
@@ -105,21 +114,36 @@ class PackWriter:
         ciphertext = self._cipher.seal_blob(offset, blob_type, blob_id, payload)
         if offset + len(ciphertext) > MAX_PACK_BYTES // 2:
             raise ValueError("pack grew beyond the format's limit")
-        self._buffer += ciphertext
-        self._size += len(ciphertext)
+        self._append(ciphertext)
         entry = PackEntry(blob_type, blob_id, offset, len(ciphertext), raw_length)
         self.entries.append(entry)
         self.raw_bytes += raw_length
         return entry
 
+    def _append(self, data: bytes) -> None:
+        if self.sink is not None:
+            self.sink.write(data)
+            self._hasher.update(data)
+        else:
+            self._buffer += data
+        self._size += len(data)
+
     def finish(self) -> tuple[str, bytearray]:
         """Seal the trailer; return the pack's name-id (hex) and its bytes (the writer's
-        buffer, handed over: the writer is spent)."""
+        buffer, handed over: the writer is spent) — empty when they went to the sink."""
         trailer = self._cipher.seal_trailer(self._header, encode_trailer(self.entries))
+        self._append(trailer)
+        self._append(FOOTER.pack(len(trailer), FOOTER_MAGIC))
         data, self._buffer = self._buffer, bytearray()
-        data += trailer
-        data += FOOTER.pack(len(trailer), FOOTER_MAGIC)
+        if self.sink is not None:
+            return self._hasher.hexdigest(), data
         return blake3.blake3(data, max_threads=1).hexdigest(), data
+
+    def discard(self) -> None:
+        """Drop the pack (a staged one is removed from storage)."""
+        self._buffer = bytearray()
+        if self.sink is not None:
+            self.sink.discard()
 
 
 def parse_header(data: bytes, encryption_root: bytes) -> PackCipher:

@@ -27,7 +27,7 @@ from lifeboat.repository import layout
 from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
 from lifeboat.repository.pack import PackEntry, PackWriter
 from lifeboat.repository.repo import Repository
-from lifeboat.storage.base import connections
+from lifeboat.storage.base import Staged, connections, staging
 
 _SENTINEL = object()
 
@@ -50,15 +50,24 @@ class _FinishedPack:
     """A sealed pack waiting for an uploader: its name, bytes, salt and entries."""
 
     pack_hex: str
-    data: bytes | bytearray
+    data: bytes | bytearray  # empty when staged
     salt: bytes
     entries: list[PackEntry]
+    size: int
+    staged: Staged | None  # written to storage already, to be published under its name
 
     @classmethod
     def of(cls, packer: PackWriter) -> _FinishedPack:
         entries, salt = list(packer.entries), packer.salt
         pack_hex, data = packer.finish()
-        return cls(pack_hex, data, salt, entries)
+        return cls(pack_hex, data, salt, entries, packer.size, packer.sink)
+
+    def discard(self) -> None:
+        """Drop a pack that will not be stored (a staged one is removed)."""
+        self.data = b""
+        if self.staged is not None:
+            self.staged.discard()
+            self.staged = None
 
 
 class _ByteBudget:
@@ -133,6 +142,8 @@ class WriteSession:
         self._error: BaseException | None = None
         self._closed = False
         self._on_pack = on_pack
+        # Storage that stages (local disk) takes each pack as it is filled: no pack in memory.
+        self._staging = staging(repo.backend)
 
     # --- the BlobSaver protocol --------------------------------------------------------------
     def blob_id(self, data: bytes | memoryview) -> bytes:
@@ -248,7 +259,12 @@ class WriteSession:
             packer = self._packers.get(blob_type)
             if packer is None:
                 self._take_pack_slot()
-                packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root)
+                try:
+                    sink = self._staging.stage(layout.DATA) if self._staging is not None else None
+                except BaseException:
+                    self._pack_slots.release()
+                    raise
+                packer = self._packers[blob_type] = PackWriter(self.repo.encryption_root, sink)
             packer.add(blob_type, blob_id, payload, len(data))
             if packer.size >= self._pack_size:
                 full = self._packers.pop(blob_type)
@@ -263,6 +279,7 @@ class WriteSession:
 
     def _enqueue(self, pack: _FinishedPack) -> None:
         if self._error is not None:
+            pack.discard()
             self._pack_slots.release()
             raise RuntimeError("upload failed") from self._error
         self._uploads.put(pack)
@@ -282,15 +299,19 @@ class WriteSession:
                 if self._error is None:
                     self._error = exc
             finally:
-                item.data = b""
+                item.discard()  # stored, or never will be
                 self._pack_slots.release()
 
     def _upload(self, finished: _FinishedPack) -> None:
-        pack_hex, data = finished.pack_hex, finished.data
+        pack_hex, size = finished.pack_hex, finished.size
         self.repo.ensure_locked()
-        self.repo.backend.put(layout.pack_name(pack_hex), data)
+        if finished.staged is not None:
+            finished.staged.publish(layout.pack_name(pack_hex))
+            finished.staged = None
+        else:
+            self.repo.backend.put(layout.pack_name(pack_hex), finished.data)
         entries = finished.entries
-        pack = IndexedPack(bytes.fromhex(pack_hex), finished.salt, len(data), entries)
+        pack = IndexedPack(bytes.fromhex(pack_hex), finished.salt, size, entries)
         finished.data = b""  # the bytes are stored: let them go before the index work
         index_now: IndexFile | None = None
         with self._state:
@@ -299,11 +320,11 @@ class WriteSession:
                 self._in_flight.discard(entry.id)
             self._unindexed.append(pack)
             self.stats.packs += 1
-            self.stats.bytes_stored += len(data)
+            self.stats.bytes_stored += size
             if sum(len(p.entries) for p in self._unindexed) >= MAX_ENTRIES_PER_FILE:
                 index_now, self._unindexed = IndexFile(self._unindexed), []
         if self._on_pack is not None:
-            self._on_pack(pack_hex, len(data))
+            self._on_pack(pack_hex, size)
         if index_now is not None:
             self._write_index(index_now)
 
@@ -332,6 +353,7 @@ class WriteSession:
                 if len(packer):
                     self._enqueue(_FinishedPack.of(packer))
                 else:
+                    packer.discard()
                     self._pack_slots.release()
         self._stop_uploaders()
         self._raise_if_failed()
@@ -366,10 +388,18 @@ class WriteSession:
         # Drain anything queued so uploaders can see the sentinel.
         while True:
             try:
-                self._uploads.get_nowait()
+                item = self._uploads.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(item, _FinishedPack):
+                item.discard()
+                self._pack_slots.release()
         self._stop_uploaders()
+        for blob_type in BlobType:  # packs being filled: a staged one leaves nothing behind
+            with self._packer_locks[blob_type]:
+                packer = self._packers.pop(blob_type, None)
+            if packer is not None:
+                packer.discard()
 
     def __enter__(self) -> WriteSession:
         return self

@@ -218,6 +218,49 @@ def ranged_pieces(backend: Backend, name: str, offset: int, length: int) -> Iter
         offset += len(piece)
 
 
+class Staged(Protocol):
+    """An object being written before it has a name (see :class:`Staging`)."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data``."""
+        ...
+
+    def publish(self, name: str) -> None:
+        """Make everything written the object ``name``, atomically and durably (as ``put``)."""
+        ...
+
+    def discard(self) -> None:
+        """Drop what was written (nothing is published); safe to call after a failure."""
+        ...
+
+
+@runtime_checkable
+class Staging(Protocol):
+    """Storage that takes a large object piece by piece, before its name is known (optional).
+
+    A backup names a pack by the hash of its bytes, known only once it is complete; storage
+    that can stage lets it be written as it is filled, instead of held in memory whole. A
+    process killed while staging leaves a temporary file (:class:`Temporaries`), which
+    ``prune`` removes.
+    """
+
+    def stage(self, prefix: str) -> Staged:
+        """Start an object that will be published under a name starting with ``prefix``."""
+        ...
+
+
+def staging(backend: Backend) -> Staging | None:
+    """The staging of ``backend``'s provider, when it has one and every wrapper in between
+    passes writes through unchanged (``passes_staging``): a wrapper that injects faults or
+    refuses writes does not, so its writes keep going through ``put``."""
+    for layer in _chain(backend):
+        if isinstance(layer, Staging):
+            return layer
+        if not getattr(layer, "passes_staging", False):
+            return None
+    return None
+
+
 def check_name(name: str) -> str:
     """Reject names that could escape the repository or are not canonical."""
     if (

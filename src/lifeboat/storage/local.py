@@ -167,6 +167,39 @@ class LocalBackend:
                 tmp.unlink()  # gone already after a refused put-if-absent
             raise
 
+    def stage(self, prefix: str) -> LocalStaged:
+        """A temporary file in the directory of ``prefix``, renamed into place by publish."""
+        directory = self._path(prefix.rstrip("/") + "/x").parent
+        tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            owner = self._learn_owner()
+            fd = self._create(tmp, owner)
+        except OSError as exc:
+            raise _translate(exc, prefix, self._root, write=True) from exc
+        staged = LocalStaged(self, tmp, fd)
+        try:
+            owner.settle_file(fd, tmp)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+    def _publish(self, tmp: Path, name: str) -> None:
+        """Rename the staged file ``tmp`` to object ``name`` (its directories made first)."""
+        path = self._path(name)
+        try:
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                if not tmp.exists():
+                    raise
+                self._make_directories(path.parent, self._learn_owner())
+                os.replace(tmp, path)
+            if self._fsync:
+                self._fsync_dir(path.parent)
+        except OSError as exc:
+            raise _translate(exc, name, self._root, write=True) from exc
+
     def _learn_owner(self) -> TreeOwner:
         if self._owner is None:
             self._root.mkdir(parents=True, exist_ok=True)  # a new repository belongs to its creator
@@ -297,3 +330,42 @@ def connect(url: StorageUrl, env: Mapping[str, str]) -> LocalBackend:
     """The directory ``url`` names; reads nothing from ``env``."""
     check(url)
     return LocalBackend(url.path)
+
+
+class LocalStaged:
+    """A staged object on local disk: a temporary file written as it comes, fsynced and renamed
+    into place when published; removed when discarded or when anything fails."""
+
+    def __init__(self, backend: LocalBackend, tmp: Path, fd: int) -> None:
+        self._backend, self._tmp, self._fd = backend, tmp, fd
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self.discard()
+            raise _translate(exc, str(self._tmp.name), self._backend.root, write=True) from exc
+
+    def publish(self, name: str) -> None:
+        try:
+            if self._backend._fsync:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self._backend._publish(self._tmp, name)
+        except OSError as exc:
+            self.discard()
+            raise _translate(exc, name, self._backend.root, write=True) from exc
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            with suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        with suppress(OSError):
+            self._tmp.unlink()

@@ -24,6 +24,8 @@ DEFAULT_BUDGET = 64 * 1024 * 1024
 class ReadAheadBackend(BackendWrapper):
     """Wraps a backend; same contract, fewer requests for small adjacent ranged reads."""
 
+    passes_staging = True  # a staged object is new: no window can hold it yet
+
     def __init__(self, inner: Backend, *, window: int = DEFAULT_WINDOW, budget: int = DEFAULT_BUDGET) -> None:
         super().__init__(inner)
         self._window = window

@@ -37,6 +37,8 @@ class RetryPolicy:
 class RetryingBackend(BackendWrapper):
     """Wraps a backend; same contract, transient failures retried."""
 
+    passes_staging = True  # staging is local-disk only: nothing transient to retry
+
     def __init__(
         self,
         inner: Backend,
