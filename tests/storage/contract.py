@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lifeboat.errors import StorageAlreadyExists, StorageNotFound, TransientStorageError
-from lifeboat.storage.base import STREAM_PIECE, Backend, read_stream
+from lifeboat.storage.base import STREAM_PIECE, Backend, directory_names, read_stream
 
 
 class BackendContract:
@@ -200,6 +200,15 @@ class BackendContract:
     def test_a_streamed_range_of_a_missing_object_raises_not_found(self, backend: Backend) -> None:
         with pytest.raises(StorageNotFound):
             b"".join(read_stream(backend, "data/06/missing", 0, 10))
+
+    def test_the_directories_below_a_prefix_are_those_holding_objects(self, backend: Backend) -> None:
+        for name in ("wal/111/0000000100000000/a", "wal/111/0000000100000001/b", "wal/222/0000000100000000/c"):
+            backend.put(name, b"x")
+        backend.put("walrus/333/d", b"x")
+        assert directory_names(backend, "wal/") == ["wal/111/", "wal/222/"]
+        backend.delete("wal/222/0000000100000000/c")  # emptied: no longer a directory that counts
+        assert directory_names(backend, "wal/") == ["wal/111/"]
+        assert directory_names(backend, "none/") == []
 
     def test_put_takes_bytearray_and_memoryview(self, backend: Backend) -> None:
         backend.put("data/04/a", bytearray(b"pack bytes"))

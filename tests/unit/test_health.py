@@ -299,7 +299,7 @@ def _files_snapshot(repo: Repository, minutes: int) -> Snapshot:
 def test_cache_fetches_only_new_ids_and_drops_removed_ones(memory_repo: Repository, tmp_path: Path) -> None:
     first = [_files_snapshot(memory_repo, m) for m in (30, 20, 10)]
     rid = memory_repo.header.repository_id
-    cache = MetadataCache.load(tmp_path, rid)
+    cache = MetadataCache.load(tmp_path, memory_repo)
     found, _ = cache.snapshots_of(memory_repo)
     cache.save()
     assert [s.id for s in found] == [s.id for s in first] and cache.stats.snapshots_fetched == 3
@@ -307,16 +307,45 @@ def test_cache_fetches_only_new_ids_and_drops_removed_ones(memory_repo: Reposito
     assert path.stat().st_mode & 0o777 == 0o600
     newer = _files_snapshot(memory_repo, 5)
     memory_repo.backend.delete(f"snapshots/{first[0].id}")
-    cache = MetadataCache.load(tmp_path, rid)
+    cache = MetadataCache.load(tmp_path, memory_repo)
     found, _ = cache.snapshots_of(memory_repo)
     cache.save()
     assert [s.id for s in found] == [first[1].id, first[2].id, newer.id]
     assert (cache.stats.snapshots_fetched, cache.stats.snapshots_cached, cache.stats.snapshots_dropped) == (1, 2, 1)
     assert first[0].id not in json.loads(path.read_text())["snapshots"]
     path.write_text("{not json")  # a damaged cache is discarded and rebuilt
-    cache = MetadataCache.load(tmp_path, rid)
+    cache = MetadataCache.load(tmp_path, memory_repo)
     found, _ = cache.snapshots_of(memory_repo)
     assert cache.stats.discarded and cache.stats.snapshots_fetched == 3 and len(found) == 3
+
+
+def test_a_cache_file_the_repository_did_not_seal_is_not_believed(memory_repo: Repository, tmp_path: Path) -> None:
+    """An edited record (valid JSON, the same ids) or a file sealed with another key: discarded."""
+    snapshot = _files_snapshot(memory_repo, 30)
+    cache = MetadataCache.load(tmp_path, memory_repo)
+    cache.snapshots_of(memory_repo)
+    cache.save()
+    path = tmp_path / "metadata" / f"{memory_repo.header.repository_id}.json"
+    doc = json.loads(path.read_text())
+    doc["snapshots"][snapshot.id] = doc["snapshots"][snapshot.id].replace('"web"', '"evil"')
+    path.write_text(json.dumps(doc))
+    again = MetadataCache.load(tmp_path, memory_repo)
+    found, _ = again.snapshots_of(memory_repo)
+    assert again.stats.discarded and again.stats.snapshots_fetched == 1 and found[0].source == "web"
+
+
+def test_every_snapshot_listing_goes_through_the_cache(memory_repo: Repository, tmp_path: Path) -> None:
+    from lifeboat.operations.metacache import CachedSnapshots
+
+    made = [_files_snapshot(memory_repo, m) for m in (30, 20, 10)]
+    catalog = CachedSnapshots(tmp_path)
+    memory_repo.snapshot_catalog = catalog
+    assert [s.id for s in memory_repo.snapshots()] == [s.id for s in made]
+    assert catalog.stats.snapshots_fetched == 3
+    assert [s.id for s in memory_repo.snapshots_and_damage()[0]] == [s.id for s in made]
+    assert (catalog.stats.snapshots_fetched, catalog.stats.snapshots_cached) == (0, 3)
+    memory_repo.backend.delete(f"snapshots/{made[1].id}")  # forgotten elsewhere: the listing decides
+    assert [s.id for s in memory_repo.snapshots()] == [made[0].id, made[2].id]
 
 
 def test_cluster_facts_judged() -> None:

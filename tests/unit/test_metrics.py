@@ -315,12 +315,12 @@ def test_the_repository_size_from_the_index(memory_repo: Repository, tmp_path: P
     first = memory_repo.save_index_file(IndexFile([pack(100), pack(200)]))
     second = memory_repo.save_index_file(IndexFile([pack(1000)]))
     identifier = memory_repo.header.repository_id
-    cache = MetadataCache.load(tmp_path, identifier)
+    cache = MetadataCache.load(tmp_path, memory_repo)
     assert cache.packed(memory_repo) == (3, 1300) and cache.stats.index_fetched == 2
     cache.save()
     # prune's rewrite: a new index file supersedes the first (written before the old is deleted)
     memory_repo.save_index_file(IndexFile([pack(250)], supersedes=[bytes.fromhex(first)]))
-    again = MetadataCache.load(tmp_path, identifier)
+    again = MetadataCache.load(tmp_path, memory_repo)
     assert again.packed(memory_repo) == (2, 1250) and again.stats.index_fetched == 1
     memory_repo.backend.delete(index_name(first))
     memory_repo.backend.delete(index_name(second))
@@ -330,5 +330,5 @@ def test_the_repository_size_from_the_index(memory_repo: Repository, tmp_path: P
     doc = json.loads(path.read_text())
     doc["index"][next(iter(doc["index"]))]["bytes"] = "a lot"
     path.write_text(json.dumps(doc))
-    damaged = MetadataCache.load(tmp_path, identifier)
+    damaged = MetadataCache.load(tmp_path, memory_repo)
     assert damaged.stats.discarded and damaged.packed(memory_repo) == (1, 250)

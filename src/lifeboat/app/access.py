@@ -82,10 +82,14 @@ def open_repository(
     *,
     environment: Mapping[str, str],
     read_only: bool = False,
+    state_directory: str | None = None,
 ) -> Repository:
     """Open the repository at ``url`` (with its configured storage options) using the
     passphrase ``secret`` gives; storage credentials come from ``environment``. A missing
-    repository is reported before the passphrase is asked for."""
+    repository is reported before the passphrase is asked for. With a ``state_directory``,
+    its snapshots are listed through the local metadata cache kept there
+    (operations/metacache.py)."""
+    from lifeboat.operations.metacache import CachedSnapshots
     from lifeboat.repository.repo import Repository
     from lifeboat.storage.registry import open_backend
 
@@ -93,4 +97,7 @@ def open_repository(
         url, env=environment, read_only=read_only, options=repo_config.options if repo_config else None
     )
     Repository.read_header(backend)
-    return Repository.open(backend, secret(repo_config))
+    repo = Repository.open(backend, secret(repo_config))
+    if state_directory is not None:
+        repo.snapshot_catalog = CachedSnapshots(state_directory)
+    return repo

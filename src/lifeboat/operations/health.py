@@ -227,7 +227,7 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
             Check(REPOSITORY, "reachable", State.UNKNOWN, f"cannot open the repository: {exc.message}", exc.hint)
         )
     if repo is not None:
-        cache = MetadataCache.load(request.state_directory, repo.header.repository_id)
+        cache = MetadataCache.load(request.state_directory, repo)
         report.cache = cache.stats
         try:
             snapshots = _repository_checks(repo, cache, report.repository, now)

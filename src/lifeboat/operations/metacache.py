@@ -16,12 +16,20 @@ How it stays true: the ids are listed from the storage on every run (one LIST); 
 not in the cache are fetched and decoded; a cached id no longer listed is dropped (a
 snapshot removed by ``forget`` disappears); a cache file that cannot be read as this
 version's is discarded whole and rebuilt. Nothing is trusted from the cache that the
-listing does not confirm. The file is written to a temporary name and renamed, mode 0600,
-in a directory of mode 0700: it holds decrypted snapshot records (paths, host names).
+listing does not confirm, and nothing from a file this repository's key did not seal: the
+file carries a keyed hash (a key derived from the repository's master key), so an edited
+or foreign cache file is discarded, never believed. The file is written to a temporary name
+and renamed, mode 0600, in a directory of mode 0700: it holds decrypted snapshot records
+(paths, host names).
+
+Every command that lists snapshots reads them through the cache (:class:`CachedSnapshots`,
+the repository's ``snapshot_catalog``), so ``snapshots``, ``forget``, ``pg info`` and
+``health`` answer at 10,000 snapshots without 10,000 fetches.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +37,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import blake3
+
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.errors import IntegrityError, ObjectNotFound
 from lifeboat.operations.statefile import write_state_file
 from lifeboat.repository.repo import READ_PARALLELISM, Repository
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: sealed with a keyed hash
+
+
+def cache_key(repo: Repository) -> bytes:
+    """The key that seals this repository's cache file: derived from its master key, so only
+    a process that opened the repository can write a file the next one believes."""
+    return blake3.blake3(repo.encryption_root, derive_key_context="lifeboat 2026 metadata cache seal").digest()
+
+
+def _seal(key: bytes, body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return blake3.blake3(canonical, key=key).hexdigest()
 
 
 @dataclass
@@ -64,6 +85,7 @@ class MetadataCache:
     """The cached metadata of one repository (``path`` None: no cache, everything is fetched)."""
 
     path: Path | None
+    key: bytes = b""  # seals the file (cache_key)
     snapshots: dict[str, str] = field(default_factory=dict)  # id → the record's JSON
     history: dict[str, str] = field(default_factory=dict)  # "<system id>/<name>" → content
     index: dict[str, dict[str, Any]] = field(default_factory=dict)  # index id → {"packs", "bytes", "supersedes"}
@@ -71,11 +93,13 @@ class MetadataCache:
     changed: bool = False
 
     @classmethod
-    def load(cls, state_directory: str | os.PathLike[str] | None, repository_id: str) -> MetadataCache:
+    def load(cls, state_directory: str | os.PathLike[str] | None, repo: Repository) -> MetadataCache:
+        """The cache of ``repo`` in ``state_directory`` (None: no cache); a file that is not
+        this version's, not whole, or not sealed with this repository's key is discarded."""
         if state_directory is None:
             return cls(None)
-        path = Path(state_directory) / "metadata" / f"{repository_id}.json"
-        cache = cls(path)
+        path = Path(state_directory) / "metadata" / f"{repo.header.repository_id}.json"
+        cache = cls(path, cache_key(repo))
         try:
             raw = path.read_bytes()
         except OSError:
@@ -84,6 +108,9 @@ class MetadataCache:
             doc = json.loads(raw)
             if doc.get("version") != CACHE_VERSION:
                 raise ValueError("another version")
+            seal = doc.pop("seal")
+            if not isinstance(seal, str) or not hmac.compare_digest(seal, _seal(cache.key, doc)):
+                raise ValueError("not sealed with this repository's key")
             snapshots, history = doc["snapshots"], doc["history"]
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in (*snapshots.items(), *history.items())):
                 raise ValueError("malformed")
@@ -101,7 +128,13 @@ class MetadataCache:
         """Write the cache when it changed; a state directory that cannot be written just means no cache."""
         if self.path is None or not self.changed:
             return
-        doc = {"version": CACHE_VERSION, "snapshots": self.snapshots, "history": self.history, "index": self.index}
+        doc: dict[str, Any] = {
+            "version": CACHE_VERSION,
+            "snapshots": self.snapshots,
+            "history": self.history,
+            "index": self.index,
+        }
+        doc["seal"] = _seal(self.key, doc)
         if write_state_file(self.path, doc):
             self.changed = False
 
@@ -210,6 +243,23 @@ class MetadataCache:
         return sum(int(e["packs"]) for e in counted), sum(int(e["bytes"]) for e in counted)
 
 
+class CachedSnapshots:
+    """A repository's ``snapshot_catalog``: its snapshots through the cache in
+    ``state_directory``, the file read and (when it changed) written on each call, so
+    commands and the daemon share it and each call sees the storage's listing of that moment."""
+
+    def __init__(self, state_directory: str | os.PathLike[str]) -> None:
+        self._state_directory = state_directory
+        self.stats = CacheStats()
+
+    def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        cache = MetadataCache.load(self._state_directory, repo)
+        found = cache.snapshots_of(repo)
+        cache.save()
+        self.stats = cache.stats
+        return found
+
+
 def _index_entry(value: Any) -> bool:
     return (
         isinstance(value, dict)
@@ -220,4 +270,4 @@ def _index_entry(value: Any) -> bool:
     )
 
 
-__all__ = ["CACHE_VERSION", "CacheStats", "MetadataCache"]
+__all__ = ["CACHE_VERSION", "CacheStats", "CachedSnapshots", "MetadataCache", "cache_key"]

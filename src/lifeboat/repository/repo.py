@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Protocol, cast
 
 import blake3
 
@@ -50,6 +50,15 @@ from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
 from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
 from lifeboat.storage.base import Backend, read_stream
+
+
+class SnapshotCatalog(Protocol):
+    """Gives a repository's snapshots without fetching every record on every call."""
+
+    def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot listed now (oldest first) and those that cannot be read."""
+        ...
+
 
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_NAME_RE = re.compile(r"^keys/[0-9a-f]{32}$")
@@ -134,6 +143,9 @@ class Repository:
         self.key_id = key_id
         self.clock = clock
         self.encryption_root = master.encryption_root
+        # Where snapshot records come from when not from storage alone (a local cache checked
+        # against each listing, operations/metacache.py); None: every record is fetched.
+        self.snapshot_catalog: SnapshotCatalog | None = None
         self._blob_id_key = master.blob_id_key
         self.chunker_seed = master.chunker_seed
         self.objects = ObjectCipher(self.encryption_root)
@@ -559,6 +571,11 @@ class Repository:
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot, oldest first; a damaged one raises :class:`IntegrityError`."""
+        if self.snapshot_catalog is not None:
+            found, damaged = self.snapshot_catalog.snapshots_of(self)
+            if damaged:
+                raise IntegrityError(damaged[0].describe())
+            return found
         ids = self.snapshot_ids()
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             found = list(pool.map(self.load_snapshot, ids))
@@ -568,6 +585,8 @@ class Repository:
         """Every snapshot that can be read, oldest first, and those that cannot (damaged):
         for the commands that list and count, so one damaged snapshot hides none of the others.
         A storage failure still raises; a snapshot removed since it was listed is left out."""
+        if self.snapshot_catalog is not None:
+            return self.snapshot_catalog.snapshots_of(self)
 
         def attempt(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
             try:

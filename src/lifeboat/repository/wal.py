@@ -25,7 +25,7 @@ from lifeboat.errors import IntegrityError, StorageAlreadyExists, StorageNotFoun
 from lifeboat.repository.compression import CODEC_NONE, CODEC_ZSTD, Compressor
 from lifeboat.repository.crypto.aead import ObjectKind
 from lifeboat.repository.repo import Repository
-from lifeboat.storage.base import ObjectInfo
+from lifeboat.storage.base import ObjectInfo, directory_names
 
 WAL_PREFIX = "wal/"
 WAL_COMPRESSION_LEVEL = 1
@@ -299,13 +299,11 @@ def archived_files(repo: Repository) -> Iterator[tuple[str, ArchivedFile]]:
 
 
 def archived_systems(repo: Repository) -> list[str]:
-    """The system identifiers that have WAL in the repository."""
-    found: set[str] = set()
+    """The system identifiers that have WAL in the repository (their directories under
+    ``wal/``: listed without listing every archived file where the storage allows)."""
     try:
-        for info in repo.backend.list(WAL_PREFIX):
-            parts = info.name.split("/")
-            if len(parts) == 4 and parts[1].isdigit():
-                found.add(parts[1])
+        names = directory_names(repo.backend, WAL_PREFIX)
     except StorageNotFound:
         return []
-    return sorted(found)
+    found = (name[len(WAL_PREFIX) :].rstrip("/") for name in names)
+    return sorted(system for system in found if system.isdigit())

@@ -261,6 +261,30 @@ def staging(backend: Backend) -> Staging | None:
     return None
 
 
+@runtime_checkable
+class ListsDirectories(Protocol):
+    """Storage that lists the "directories" directly below a prefix without listing every
+    object under them (optional: a local directory's entries, an object store's delimiter)."""
+
+    def directories(self, prefix: str) -> list[str]:
+        """The names of the directories directly below ``prefix`` (which ends with ``/``),
+        each ending with ``/``, sorted; none when ``prefix`` holds nothing."""
+        ...
+
+
+def directory_names(backend: Backend, prefix: str) -> list[str]:
+    """The directories directly below ``prefix`` (ending with ``/``): from the provider when it
+    can list them and every wrapper in between passes listings through (``passes_listing``),
+    else from a listing of every object below ``prefix``."""
+    for layer in _chain(backend):
+        if isinstance(layer, ListsDirectories):
+            return layer.directories(prefix)
+        if not getattr(layer, "passes_listing", False):
+            break
+    below = (info.name[len(prefix) :] for info in backend.list(prefix))
+    return sorted({prefix + rest.split("/", 1)[0] + "/" for rest in below if "/" in rest.strip("/")})
+
+
 def check_name(name: str) -> str:
     """Reject names that could escape the repository or are not canonical."""
     if (

@@ -10,6 +10,7 @@ refused access names the path that refused it and its owner.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import secrets
@@ -279,6 +280,23 @@ class LocalBackend:
                 raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
             yield ObjectInfo(name, st.st_size, st.st_mtime)
 
+    def directories(self, prefix: str) -> builtins.list[str]:
+        """The directories directly below ``prefix`` that hold an object (storage.base.ListsDirectories;
+        a directory emptied by deletes is not one, as on object storage)."""
+        try:
+            with os.scandir(self._root / check_name(prefix.rstrip("/"))) as entries:
+                return sorted(
+                    f"{prefix}{entry.name}/"
+                    for entry in entries
+                    if entry.is_dir(follow_symlinks=False) and _holds_an_object(entry.path)
+                )
+        except FileNotFoundError:
+            if not self._root.exists():
+                raise StorageNotFound(f"{self._root}: no such directory") from None
+            return []
+        except OSError as exc:
+            raise _translate(exc, f"list {prefix}", self._root) from exc
+
     def _names(self, prefix: str, *, temporaries: bool) -> Iterator[tuple[str, str, str]]:
         """(object name, directory, file name) below the directory ``prefix`` points into, sorted."""
         head, _, _ = prefix.rpartition("/")
@@ -330,6 +348,14 @@ def connect(url: StorageUrl, env: Mapping[str, str]) -> LocalBackend:
     """The directory ``url`` names; reads nothing from ``env``."""
     check(url)
     return LocalBackend(url.path)
+
+
+def _holds_an_object(directory: str) -> bool:
+    """Whether any file below ``directory`` is an object (not a temporary file); stops at the first."""
+    for _, _, filenames in os.walk(directory, onerror=_unless_vanished):
+        if any(not name.startswith(TEMP_PREFIX) for name in filenames):
+            return True
+    return False
 
 
 class LocalStaged:

@@ -8,6 +8,7 @@ parts. SDK errors are translated here, once, into the storage error classes.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -244,6 +245,17 @@ class ObstoreBackend:
                         yield ObjectInfo(path, int(meta["size"]), meta["last_modified"].timestamp())
         except Exception as exc:
             raise self._fail(exc, f"list {prefix or '/'}") from detail(exc)
+
+    def directories(self, prefix: str) -> builtins.list[str]:
+        """The directories directly below ``prefix`` (storage.base.ListsDirectories): one
+        delimited listing, not one of every object."""
+        import obstore
+
+        try:
+            found = obstore.list_with_delimiter(self._store, prefix.rstrip("/"))
+        except Exception as exc:
+            raise self._fail(exc, f"list {prefix}") from detail(exc)
+        return sorted(f"{name.rstrip('/')}/" for name in found["common_prefixes"] if name.startswith(prefix))
 
     # --- writes --------------------------------------------------------------------------
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:

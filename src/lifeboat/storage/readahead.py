@@ -25,6 +25,7 @@ class ReadAheadBackend(BackendWrapper):
     """Wraps a backend; same contract, fewer requests for small adjacent ranged reads."""
 
     passes_staging = True  # a staged object is new: no window can hold it yet
+    passes_listing = True
 
     def __init__(self, inner: Backend, *, window: int = DEFAULT_WINDOW, budget: int = DEFAULT_BUDGET) -> None:
         super().__init__(inner)

@@ -25,6 +25,8 @@ def _refused(what: str) -> StorageReadOnly:
 class ReadOnlyBackend(BackendWrapper):
     """Reads pass through; every write raises :class:`StorageReadOnly`."""
 
+    passes_listing = True
+
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
         raise _refused(f"write {name}")
 

@@ -38,6 +38,7 @@ class RetryingBackend(BackendWrapper):
     """Wraps a backend; same contract, transient failures retried."""
 
     passes_staging = True  # staging is local-disk only: nothing transient to retry
+    passes_listing = True
 
     def __init__(
         self,

@@ -143,7 +143,14 @@ class CliContext:
         from lifeboat.app.access import open_repository
 
         url, repo_config = self.repository_target()
-        repo = open_repository(url, repo_config, self.passphrase, environment=self.environment(), read_only=read_only)
+        repo = open_repository(
+            url,
+            repo_config,
+            self.passphrase,
+            environment=self.environment(),
+            read_only=read_only,
+            state_directory=self.state_directory(),
+        )
         if not read_only:
             self.writable_repository = repo
         return repo
