@@ -51,16 +51,20 @@ def test_sigkill_at_random_moments_leaves_a_checkable_repository(
     write_source(source, rng)
     assert cli("init").code == 0
 
+    proc = start_backup(cli_env, source)
+    assert proc.wait(timeout=300) == 0
+    # How long a trial's backup takes, on this machine at this moment: the kills fall inside it.
+    write_source(source, rng, fraction=0.3)
     started = time.monotonic()
     proc = start_backup(cli_env, source)
     assert proc.wait(timeout=300) == 0
-    full_duration = time.monotonic() - started
+    trial_duration = time.monotonic() - started
 
     outcomes = {"killed": 0, "finished": 0}
     for trial in range(TRIALS):
         write_source(source, rng, fraction=0.3)
         proc = start_backup(cli_env, source)
-        time.sleep(rng.uniform(0.0, full_duration))
+        time.sleep(rng.uniform(0.0, trial_duration))
         proc.send_signal(signal.SIGKILL)
         code = proc.wait(timeout=60)
         outcomes["killed" if code == -signal.SIGKILL else "finished"] += 1

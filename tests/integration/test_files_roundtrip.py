@@ -158,11 +158,10 @@ def test_a_large_file_is_restored_by_several_reads_at_once_and_a_damaged_blob_re
     from lifeboat.core.treewalk import find
     from lifeboat.operations.backup import BackupRequest, backup_files
     from lifeboat.repository import layout
-    from lifeboat.sources.files.restorer import MAX_READ
 
     source = tmp_path / "big"
     source.mkdir()
-    payload = random.Random(5).randbytes(3 * MAX_READ + 12345)
+    payload = random.Random(5).randbytes(48 * 1024 * 1024 + 12345)  # two packs: two reads at once
     (source / "large.bin").write_bytes(payload)
     (source / "small.txt").write_text("small\n")
     snapshot = backup_files(local_repo, BackupRequest(paths=(str(source),))).snapshot

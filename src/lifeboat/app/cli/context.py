@@ -139,7 +139,10 @@ class CliContext:
         and endpoints from it (docs/storage.md); nothing below app/ reads the environment."""
         return os.environ
 
-    def open_repository(self, *, read_only: bool = False) -> Repository:
+    def open_repository(self, *, read_only: bool = False, cached: bool = False) -> Repository:
+        """The repository; ``cached``: its snapshots listed through the local metadata cache (for
+        the commands that show or judge metadata — a command that restores or checks data reads
+        each record from the storage, so a damaged one is found there)."""
         from lifeboat.app.access import open_repository
 
         url, repo_config = self.repository_target()
@@ -149,7 +152,7 @@ class CliContext:
             self.passphrase,
             environment=self.environment(),
             read_only=read_only,
-            state_directory=self.state_directory(),
+            state_directory=self.state_directory() if cached else None,
         )
         if not read_only:
             self.writable_repository = repo

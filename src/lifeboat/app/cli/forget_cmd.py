@@ -62,7 +62,7 @@ def command(
         keep_tags=tuple(keep_tag or ()),
         recovery_window=recovery_window,
     )
-    repo = state.open_repository()
+    repo = state.open_repository(cached=dry_run)  # what is removed is judged from the storage itself
     wait = state.lock_wait(lock_wait)
     if snapshot_ids:
         if not given.is_empty:

@@ -200,7 +200,7 @@ def info(
     from lifeboat.operations.pg_info import pg_info
 
     state: CliContext = ctx.obj
-    repo = state.open_repository(read_only=True)
+    repo = state.open_repository(read_only=True, cached=True)
     config = state.config()
     clusters = pg_info(
         repo,

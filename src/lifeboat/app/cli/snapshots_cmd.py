@@ -19,7 +19,7 @@ def command(
 
     state: CliContext = ctx.obj
     out = state.output
-    repo = state.open_repository(read_only=True)
+    repo = state.open_repository(read_only=True, cached=True)
     readable, unreadable = repo.snapshots_and_damage()
     snapshots = snapshot_filter(source, host, tag, path).apply(readable)
     if state.json:

@@ -19,7 +19,7 @@ def command(
     from lifeboat.operations.maintenance import stats
 
     state: CliContext = ctx.obj
-    repo = state.open_repository(read_only=no_lock)
+    repo = state.open_repository(read_only=no_lock, cached=True)
     result = stats(repo, selection=snapshot_filter(source, host, tag), use_lock=not no_lock)
     if state.json:
         state.output.emit_json(result.to_json())

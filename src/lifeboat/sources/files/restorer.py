@@ -43,7 +43,7 @@ BATCH_DIRS = 256
 BATCHES_IN_FLIGHT = 2
 # One read of a pack brings at most this much (streamed: only a piece and a blob are held at
 # a time); neighbouring needed blobs less than MAX_GAP apart are read with the bytes between.
-MAX_READ = 16 * 1024 * 1024
+MAX_READ = 64 * 1024 * 1024  # beyond a pack (32 MiB): one request per pack a batch needs
 MAX_GAP = 1024 * 1024
 
 _DIR_FLAGS = DIR_FLAGS
