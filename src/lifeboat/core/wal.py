@@ -374,22 +374,27 @@ def last_archived_on_path(
     Only a segment of the timeline the path reads it from counts: WAL another timeline
     wrote past the point where this path left it is not on this history.
     """
-    on_path = {p.timeline for p in path}
+    on_path = {f"{p.timeline:08X}" for p in path}
+    # A segment name is fixed-width upper-case hex, timeline first: within one timeline, name
+    # order is segment order. So each timeline's candidates are tried newest first and only
+    # parsed until the first that counts (not all of a year's archive).
+    candidates = sorted((n for n in archived if len(n) == 24 and n[:8] in on_path), reverse=True)
     best: WalSegment | None = None
-    for name in archived:
-        if len(name) != 24:
-            continue
+    done: set[int] = set()
+    for name in candidates:
         try:
             segment = WalSegment.parse(name, size)
         except ValueError:
             continue
-        if (
-            segment.timeline in on_path
-            and segment.end_lsn > after
-            and timeline_for_segment(path, segment.number, size) == segment.timeline
-            and (best is None or segment.number > best.number)
-        ):
-            best = segment
+        if segment.timeline in done:
+            continue
+        if segment.end_lsn <= after:
+            done.add(segment.timeline)  # older ones of this timeline end earlier still
+            continue
+        if timeline_for_segment(path, segment.number, size) == segment.timeline:
+            done.add(segment.timeline)
+            if best is None or segment.number > best.number:
+                best = segment
     return best
 
 

@@ -276,11 +276,12 @@ def _archived(info: ObjectInfo) -> tuple[str, ArchivedFile] | None:
     parts = info.name.split("/")
     if len(parts) != 4:
         return None
-    system_id, name = parts[1], parts[3]
+    top, system_id, directory, name = parts
+    # Where object_name puts it (checked without building the name again: this runs per WAL file)
+    if top != WAL_PREFIX[:-1] or directory != name[:8] or not system_id.isdigit() or len(system_id) > 20:
+        return None
     try:
         parsed = parse_wal_file_name(name)
-        if info.name != object_name(system_id, name):
-            return None
     except ValueError:
         return None
     return system_id, ArchivedFile(name, info.size, info.mtime, parsed)

@@ -194,7 +194,7 @@ class ObstoreBackend:
             raise ValueError("offset and length must not be negative")
         check_name(name)
         if length == 0 or not self._streams_ranges:
-            yield from ranged_pieces(self, name, offset, length)
+            yield from self._stream_without_ranges(name, offset, length)
             return
         delivered = 0
         try:
@@ -207,9 +207,14 @@ class ObstoreBackend:
             if delivered == 0 and (status_of(text) == 416 or "StartTooLarge" in text or "but object was only" in text):
                 return  # the object ends before ``offset``
             if delivered == 0 and "non-partial response" in text:
-                yield from ranged_pieces(self, name, offset, length)
+                yield from self._stream_without_ranges(name, offset, length)
                 return
             raise self._fail(exc, f"get {name}") from detail(exc)
+
+    def _stream_without_ranges(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        """A streamed range from a server that does not answer ranged GETs as obstore expects
+        (subclasses may do better than a ranged read per piece)."""
+        return ranged_pieces(self, name, offset, length)
 
     @property
     def _streams_ranges(self) -> bool:
