@@ -37,9 +37,9 @@ from lifeboat.sources.files.dirchain import DIR_FLAGS, DirectoryChain
 # Files are restored in batches whose reads are planned together (core/packreads.py): a
 # batch takes this many files, blobs or directories at most, so the plan's memory and the
 # descriptors held stay bounded whatever the tree. While one batch is read the next is planned.
-BATCH_FILES = 1024
-BATCH_BLOBS = 16384
-BATCH_DIRS = 256
+BATCH_FILES = 8192
+BATCH_BLOBS = 32768
+BATCH_DIRS = 1024
 BATCHES_IN_FLIGHT = 2
 # One read of a pack brings at most this much (streamed: only a piece and a blob are held at
 # a time); neighbouring needed blobs less than MAX_GAP apart are read with the bytes between.
