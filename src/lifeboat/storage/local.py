@@ -86,13 +86,17 @@ class LocalBackend:
         except OSError as exc:
             raise _translate(exc, name, self._root) from exc
 
-    def get_range(self, name: str, offset: int, length: int) -> bytes:
+    def _open_range(self, name: str, offset: int, length: int) -> int:
+        """A descriptor to read object ``name`` from (a range's arguments checked first)."""
         if offset < 0 or length < 0:
             raise ValueError("offset and length must not be negative")
         try:
-            fd = os.open(self._prefix + check_name(name), os.O_RDONLY | os.O_CLOEXEC)
+            return os.open(self._prefix + check_name(name), os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise _translate(exc, name, self._root) from exc
+
+    def get_range(self, name: str, offset: int, length: int) -> bytes:
+        fd = self._open_range(name, offset, length)
         try:
             parts: list[bytes] = []
             remaining = length
@@ -111,12 +115,7 @@ class LocalBackend:
 
     def get_stream(self, name: str, offset: int, length: int) -> Iterator[bytes]:
         """The range in pieces of :data:`STREAM_PIECE`, from one open of the file."""
-        if offset < 0 or length < 0:
-            raise ValueError("offset and length must not be negative")
-        try:
-            fd = os.open(self._prefix + check_name(name), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise _translate(exc, name, self._root) from exc
+        fd = self._open_range(name, offset, length)
         try:
             end = offset + length
             while offset < end:

@@ -270,44 +270,17 @@ class S3Backend(ObstoreBackend):
             return self._http_pool
 
     def _range_fallback(self, name: str, offset: int, length: int) -> bytes:
-        """One ranged GET on a presigned URL, accepting 206, or 200 with or without Content-Range.
-
-        The signature is computed locally by obstore with the store's own credentials; the
-        URL carries it, so neither the URL nor a message quoting it is ever shown.
-        """
-        import obstore
-        import urllib3
-
-        self._ranges_via_url = True
-        check_name(name)
-        what = f"get {name}"
-        try:
-            url = obstore.sign(self._store, "GET", name, timedelta(minutes=15))
-        except Exception as exc:
-            raise self._fail(exc, what) from detail(exc)
-        try:
-            response = self._http().request(
-                "GET", url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, redirect=False
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransientStorageError(f"{what}: the storage did not answer (network error or timeout)") from detail(
-                exc
-            )
-        body = response.data
-        if response.status == 416:
-            return b""  # the object exists and ends before ``offset``
-        if response.status not in (200, 206):
-            text = body[:2000].decode("utf-8", errors="replace")
-            raise from_status(response.status, code_of(text), what, name=self.settings.bucket)
-        content_range = response.headers.get("Content-Range") or ""
-        if content_range.startswith(f"bytes {offset}-"):
-            return bytes(body[:length])
-        return bytes(body[offset : offset + length])  # the whole object came back
+        """One ranged GET on a presigned URL, accepting 206, or 200 with or without Content-Range
+        (the streamed read's, joined)."""
+        return b"".join(self._stream_without_ranges(name, offset, length))
 
     def _stream_without_ranges(self, name: str, offset: int, length: int) -> Iterator[bytes]:
         """One presigned GET for the whole range, its body read a piece at a time: the range
         when the server honours it (206, or 200 with a Content-Range), else the whole object
-        with the bytes before ``offset`` skipped as they arrive."""
+        with the bytes before ``offset`` skipped as they arrive.
+
+        The signature is computed locally by obstore with the store's own credentials; the
+        URL carries it, so neither the URL nor a message quoting it is ever shown."""
         import obstore
         import urllib3
 
