@@ -54,12 +54,26 @@ def utc_now() -> datetime:
 
 
 class Waker:
-    """A self-pipe: :meth:`wait` sleeps until :meth:`wake` (safe in a signal handler) or a timeout."""
+    """A self-pipe: :meth:`wait` sleeps until :meth:`wake` (safe in a signal handler), a signal
+    (:meth:`receive_signals`) or a timeout."""
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
+        self._signals = False
+
+    def receive_signals(self) -> None:
+        """Wake :meth:`wait` on any signal (main thread only).
+
+        The kernel delivers a signal sent to the process to any of its threads. Python runs
+        the handler in the main thread, but only once that thread is back in the interpreter:
+        a main thread asleep in ``select`` is not interrupted when another thread took the
+        signal, and would stop only at its timeout (the heartbeat, 30 s). The C-level handler
+        writes every signal to this pipe, whichever thread took it.
+        """
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._signals = True
 
     def wake(self) -> None:
         with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
@@ -75,6 +89,9 @@ class Waker:
                 pass
 
     def close(self) -> None:
+        if self._signals:
+            signal.set_wakeup_fd(-1)
+            self._signals = False
         os.close(self._read)
         os.close(self._write)
 
@@ -130,6 +147,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
+        self._waker.receive_signals()
 
     # --- start --------------------------------------------------------------------------------
     def _load(self) -> tuple[Any, list[Any]]:
