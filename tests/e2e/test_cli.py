@@ -43,6 +43,22 @@ def test_init_refuses_a_non_empty_location(initialised: Cli) -> None:
     assert "is not empty" in again.stderr
 
 
+def test_the_default_key_derivation_keeps_a_command_within_64_mib(
+    initialised: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The key derivation's memory is held while the repository opens: with the old default
+    (Argon2id 64 MiB) every command that opened a repository peaked near 100 MiB."""
+    from tests.integration.test_pack_staging import peak_mib
+
+    (key_file,) = (tmp_path / "repo" / "keys").iterdir()
+    kdf = json.loads(key_file.read_text())["kdf"]
+    assert kdf == {"algorithm": "argon2id", "time_cost": 4, "memory_kib": 19 * 1024, "parallelism": 1}
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"} | cli_env
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    peak_mib("snapshots", env=env)  # compiles the modules once: the interpreter's own work
+    assert peak_mib("snapshots", env=env) <= 64
+
+
 def test_backup_snapshots_ls_dump_and_restore(initialised: Cli, source: Path, tmp_path: Path) -> None:
     cli = initialised
     done = cli("--json", "backup", str(source), "--tag", "first", "--exclude", "*.tmp")

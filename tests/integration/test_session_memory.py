@@ -80,3 +80,45 @@ def test_a_stalled_upload_stops_the_backup_instead_of_filling_memory() -> None:
     assert stats.blobs_new == len(blobs)
     reopened = Repository.open(inner, PASSPHRASE)
     assert list(reopened.load_blobs([repo.blob_id(b) for b in blobs])) == blobs
+
+
+def test_a_view_of_a_reused_buffer_is_stored_as_it_was_when_handed_over() -> None:
+    """Readers hand the session views of their own chunk buffers, as the chunker does, and
+    refill them at once; the session copies a view only once its memory budget has room (so
+    readers waiting for the workers hold no copies) but before the call returns: every blob
+    stored is the bytes its view showed when it was handed over, even with the storage stalled
+    and the readers waiting."""
+    header = RepositoryHeader(secrets.token_hex(16), "2026-11-22T00:00:00+00:00", pack_size=1 * MiB)
+    inner = MemoryBackend()
+    Repository.init(inner, PASSPHRASE, kdf=FAST_KDF, header=header)
+    backend = GatedBackend(inner)
+    repo = Repository.open(backend, PASSPHRASE)
+    session = WriteSession(repo, workers=1, uploads=1, pending_bytes=1 * MiB)
+    handed: list[list[bytes]] = [[] for _ in range(3)]
+    ids: list[list[bytes]] = [[] for _ in range(3)]
+
+    def read(reader: int) -> None:
+        buffer = bytearray(512 * 1024)
+        futures = []
+        for _ in range(8):
+            buffer[:] = os.urandom(len(buffer))
+            handed[reader].append(bytes(buffer))
+            futures.append(session.submit_blob(BlobType.DATA, memoryview(buffer)))
+        ids[reader] = [future.result(timeout=60) for future in futures]
+
+    readers = [threading.Thread(target=read, args=(i,)) for i in range(3)]
+    for thread in readers:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while backend.waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backend.waiting == 1 and any(thread.is_alive() for thread in readers)  # the readers wait
+    backend.gate.set()
+    for thread in readers:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    session.commit()
+    blobs = [blob for kept in handed for blob in kept]
+    assert [i for kept in ids for i in kept] == [repo.blob_id(b) for b in blobs]
+    reopened = Repository.open(inner, PASSPHRASE)
+    assert list(reopened.load_blobs([repo.blob_id(b) for b in blobs])) == blobs

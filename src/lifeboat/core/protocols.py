@@ -33,7 +33,7 @@ class BlobSaver(Protocol):
         """
         ...
 
-    def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[bytes]:
+    def submit_blob(self, blob_type: BlobType, data: bytes | memoryview) -> Future[bytes]:
         """Like :meth:`save_blob`, hashing on a worker thread; the future gives the id."""
         ...
 

@@ -30,6 +30,9 @@ from lifeboat.repository.repo import Repository
 from lifeboat.storage.base import Staged, connections, staging
 
 _SENTINEL = object()
+# Bytes of blobs handed to the workers and not yet packed: two of the largest chunks (2 MiB)
+# keep both workers busy; more buys no speed, only memory.
+PENDING_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -107,7 +110,7 @@ class WriteSession:
         *,
         workers: int = 2,
         uploads: int | None = None,
-        pending_bytes: int = 8 * 1024 * 1024,
+        pending_bytes: int = PENDING_BYTES,
         on_pack: Callable[[str, int], None] | None = None,
         index: BlobIndex | None = None,
     ) -> None:
@@ -171,15 +174,17 @@ class WriteSession:
             self._in_flight.add(blob_id)
             self.stats.blobs_new += 1
             self.stats.bytes_new += size
-        self._dispatch(size, self._store, blob_type, blob_id, bytes(data))
+        self._dispatch(size, self._store, blob_type, data, blob_id)
         return True
 
-    def submit_blob(self, blob_type: BlobType, data: bytes) -> Future[bytes]:
+    def submit_blob(self, blob_type: BlobType, data: bytes | memoryview) -> Future[bytes]:
         """Hash, deduplicate and store ``data`` on a worker; the future gives its id.
 
         The reader of a large file only cuts it into chunks, and the workers hash them in
         parallel. The id is known as soon as the blob is hashed; durability comes with
-        :meth:`commit`, as for :meth:`save_blob`.
+        :meth:`commit`, as for :meth:`save_blob`. A view (a chunker's buffer) is copied only
+        once the memory budget has room for it, so readers waiting for the workers hold no
+        copies.
         """
         self._raise_if_failed()
         future: Future[bytes] = Future()
@@ -193,13 +198,17 @@ class WriteSession:
         with self._state:
             self._promised.discard(future)
 
-    def _dispatch(self, size: int, work: Callable[..., None], *args: object) -> None:
-        """Hand ``work`` on ``size`` bytes to a worker, once the memory budget allows it."""
+    def _dispatch(self, size: int, work: Callable[..., None], blob_type: BlobType, data: bytes | memoryview,
+                  *args: object) -> None:  # fmt: skip
+        """Hand ``work`` on ``data`` (``size`` bytes) to a worker, once the memory budget allows
+        it; a view is copied then, not before."""
         self._budget.take(size)
+        if not isinstance(data, bytes):
+            data = bytes(data)
         with self._state:
             self._outstanding += 1
         try:
-            self._workers.submit(work, *args)
+            self._workers.submit(work, blob_type, data, *args)
         except RuntimeError:  # the pool was shut down by abort()
             self._done(size)
             self._raise_if_failed()
@@ -219,7 +228,7 @@ class WriteSession:
             if self._outstanding == 0:
                 self._idle.notify_all()
 
-    def _store(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> None:
+    def _store(self, blob_type: BlobType, data: bytes, blob_id: bytes) -> None:
         try:
             if self._error is None:
                 self._pack(blob_type, blob_id, data)

@@ -6,17 +6,20 @@ from typing import Annotated
 
 from lifeboat.app.cli.context import CliContext
 from lifeboat.app.cli.framework import Context, Option
+from lifeboat.repository.crypto.keys import KdfParams
+
+DEFAULT_KDF = KdfParams()
+DEFAULT_MEMORY = f"{DEFAULT_KDF.memory_kib // 1024}MiB"
 
 
 def command(
     ctx: Context,
     kdf: Annotated[str, Option(help="Key derivation: argon2id or scrypt.")] = "argon2id",
-    kdf_memory: Annotated[str, Option(help="Argon2id memory per key derivation (e.g. 64MiB).")] = "64MiB",
-    kdf_iterations: Annotated[int, Option(help="Argon2id passes.", min=1, max=64)] = 3,
+    kdf_memory: Annotated[str, Option(help="Argon2id memory per key derivation (e.g. 64MiB).")] = DEFAULT_MEMORY,
+    kdf_iterations: Annotated[int, Option(help="Argon2id passes.", min=1, max=64)] = DEFAULT_KDF.time_cost,
 ) -> None:
     from lifeboat.core.units import parse_size
     from lifeboat.errors import UsageError
-    from lifeboat.repository.crypto.keys import KdfParams
     from lifeboat.repository.repo import Repository
     from lifeboat.storage.registry import open_backend
 
@@ -31,7 +34,8 @@ def command(
     problem = params.out_of_range()
     if problem is not None:
         option = "--kdf-memory" if "memory" in problem else "--kdf-iterations"
-        raise UsageError(f"{option}: {problem}", hint="the default (64MiB, 3 passes) suits most hosts")
+        default = f"{DEFAULT_MEMORY}, {DEFAULT_KDF.time_cost} passes"
+        raise UsageError(f"{option}: {problem}", hint=f"the default ({default}) suits most hosts")
     url, repo_config = state.repository_target()
     backend = open_backend(url, env=state.environment(), options=repo_config.options if repo_config else None)
     repo = Repository.init(backend, state.passphrase(repo_config, confirm=True), kdf=params)

@@ -714,14 +714,14 @@ class FileArchiver:
                 pieces = (
                     fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream, before.st_size)
                 )
-                for view in pieces:
-                    data = bytes(view)
-                    if on_block is not None:
-                        on_block(abs_path, size, data)
-                    # Hashing runs on the session's workers, so one large file keeps every core busy.
-                    ids.append(self._saver.submit_blob(BlobType.DATA, data))
-                    size += len(data)
-                    self.progress.bytes_read(len(data))
+                for piece in pieces:
+                    if on_block is not None and isinstance(piece, bytes):  # fixed blocks are bytes
+                        on_block(abs_path, size, piece)
+                    # Hashing runs on the session's workers, so one large file keeps every core
+                    # busy; the chunker's view is copied once the session has room for it.
+                    ids.append(self._saver.submit_blob(BlobType.DATA, piece))
+                    size += len(piece)
+                    self.progress.bytes_read(len(piece))
             after = os.fstat(fd)
             content = [future.result() for future in ids]
         except OSError as exc:
