@@ -251,11 +251,11 @@ def restore_table(
 
 
 def memory_table(rows: list[tuple[str, float | None, float | None]], kdf_memory: str) -> list[str]:
-    """Lifeboat's peak RSS per command, with the default key derivation (Argon2id 64 MiB, a
-    fixed cost when the repository is opened) and with a repository made with a small one."""
+    """Lifeboat's peak RSS per command, with the default key derivation (Argon2id 19 MiB, a
+    fixed cost when the repository is opened) and with a repository made with a smaller one."""
     lines = [
         f"Lifeboat's peak RSS (largest process, GNU time; the largest over the runs), target "
-        f"{MEMORY_TARGET_MIB} MiB. The default key derivation (Argon2id, 64 MiB) is a fixed cost when "
+        f"{MEMORY_TARGET_MIB} MiB. The default key derivation (Argon2id, 19 MiB) is a fixed cost when "
         f"the repository is opened; the right-hand columns are a repository initialised with "
         f"`--kdf-memory {kdf_memory}`, so that the data path's own memory shows.",
         "",

@@ -38,7 +38,7 @@ building's WAL is not archived. Scenarios, each from a cold page cache:
   archive-push (process-max 2), the WAL rate scenario's commands. Target: Lifeboat at least
   1.3× faster.
 
-Lifeboat runs with two repositories: the default (Argon2id with 64 MiB, a fixed cost when
+Lifeboat runs with two repositories: the default (Argon2id with 19 MiB, a fixed cost when
 the repository is opened) and one initialised with ``--kdf-memory 8MiB`` ("lifeboat-kdf",
 archived into by the same archive_command), for the peak RSS of ``backup postgres`` and
 ``restore postgres`` beside the 64 MiB target.
