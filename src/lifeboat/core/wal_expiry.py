@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lifeboat.core.basebackup import BaseBackup
-from lifeboat.core.wal import WalFileKind, WalSegment, parse_wal_file_name
+from lifeboat.core.wal import WalFileKind, WalSegment, parse_wal_file_name, segments_per_log
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class WalExpiryPlan:
     @property
     def ranges(self) -> list[RemovedRange]:
         by_timeline: dict[int, list[tuple[str, int]]] = {}
-        for name, size in self.remove:
-            by_timeline.setdefault(parse_wal_file_name(name).timeline, []).append((name, size))
+        for name, size in self.remove:  # a WAL file name begins with its timeline's 8 hex digits
+            by_timeline.setdefault(int(name[:8], 16), []).append((name, size))
         return [
             RemovedRange(timeline, files[0][0], files[-1][0], len(files), sum(size for _n, size in files))
             for timeline, files in sorted(by_timeline.items())
@@ -88,9 +88,14 @@ def plan_wal_expiry(system_id: str, kept: Iterable[BaseBackup], archived: Iterab
         return WalExpiryPlan(system_id, None, kept=len(files))
     horizon = oldest.start_segment
     plan = WalExpiryPlan(system_id, horizon, oldest.snapshot_id)
+    per_log = segments_per_log(horizon.size)
     for name, size in files:
-        parsed = parse_wal_file_name(name)
-        if parsed.kind is WalFileKind.HISTORY or parsed.segment(horizon.size).number >= horizon.number:
+        if len(name) == 24:  # a segment: its number from its hex digits (a hundred thousand of them)
+            number = int(name[8:16], 16) * per_log + int(name[16:], 16)
+        else:
+            parsed = parse_wal_file_name(name)
+            number = horizon.number if parsed.kind is WalFileKind.HISTORY else parsed.segment(horizon.size).number
+        if number >= horizon.number:
             plan.kept += 1
         else:
             plan.remove.append((name, size))

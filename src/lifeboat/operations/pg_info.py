@@ -35,17 +35,19 @@ from lifeboat.core.wal import (
     TimelineHistory,
     WalFileKind,
     WalSegment,
-    contiguous_ranges,
     first_missing,
     last_archived_on_path,
     missing_between,
+    parse_wal_file_name,
+    ranges_of,
     segments_needed,
+    segments_per_log,
     timeline_for_segment,
 )
 from lifeboat.errors import LifeboatError, ObjectNotFound, config_key, spell_options
-from lifeboat.operations.pitr import TimelinePlan, plan_timeline, read_timelines, timeline_warnings
+from lifeboat.operations.pitr import TimelinePlan, plan_timeline, timeline_warnings, timelines_of
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
+from lifeboat.repository.wal import WalArchive, WalListing, archived_systems
 
 
 @dataclass
@@ -234,14 +236,43 @@ def _missing(backup: BaseBackup, history: TimelineHistory, names: set[str], end:
     return first_missing(needed, names)
 
 
+@dataclass
+class _Archived:
+    """One cluster's archived files sorted out from its listing in one pass (no object per
+    file): segment numbers and arrival times per timeline, partial and history files."""
+
+    arrivals: dict[int, dict[int, float]] = field(default_factory=dict)  # timeline → segment → time
+    partial: dict[int, list[str]] = field(default_factory=dict)  # timeline → .partial names
+    history: dict[int, tuple[str, float]] = field(default_factory=dict)  # timeline → (name, time)
+
+    @classmethod
+    def of(cls, listing: WalListing, size: int) -> _Archived:
+        found = cls()
+        per_log = segments_per_log(size)
+        directory, arrivals = "", {}  # paths are sorted: one directory (timeline) after the other
+        for path, mtime in zip(listing.paths, listing.mtimes, strict=True):
+            if not path.startswith(directory) or not directory:
+                directory = path[:9]
+                arrivals = found.arrivals.setdefault(int(path[:8], 16), {})
+            if len(path) == 33:  # "<timeline>/<24 hex digits>": a segment (archived_path checked the rest)
+                arrivals[int(path[17:25], 16) * per_log + int(path[25:], 16)] = mtime
+                continue
+            parsed = parse_wal_file_name(path[9:])
+            if parsed.kind is WalFileKind.PARTIAL:
+                found.partial.setdefault(parsed.timeline, []).append(parsed.name)
+            elif parsed.kind is WalFileKind.HISTORY:
+                found.history[parsed.timeline] = (parsed.name, mtime)
+        found.arrivals = {t: a for t, a in found.arrivals.items() if a}
+        return found
+
+
 def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) -> ClusterInfo:
     archive = WalArchive(repo, system_id)
-    files = list(archive.files())
+    listing = archive.listing()
     size = _segment_size(backups)
-    by_name: dict[str, ArchivedFile] = {f.name: f for f in files}
-    names = set(by_name)
-    segments = [f.parsed.segment(size) for f in files if f.parsed.kind is WalFileKind.SEGMENT]
-    known, unreadable = read_timelines(archive, files, backups, size)
+    names = set(listing.names)
+    archived = _Archived.of(listing, size)
+    known, unreadable = timelines_of(archive, archived.arrivals, archived.history, backups)
     problems = list(unreadable.values())
     plan: TimelinePlan | None
     try:
@@ -253,32 +284,33 @@ def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) ->
         problems.append(str(exc))
     live = plan.history.timeline if plan else None
     timelines: dict[int, TimelineArchive] = {}
-    for r in contiguous_ranges(segments):
+    ranges = [r for t, a in sorted(archived.arrivals.items()) for r in ranges_of(t, sorted(a), size)]
+    for r in ranges:
         timelines.setdefault(r.timeline, TimelineArchive(r.timeline)).ranges.append(r)
-    for gap in missing_between(contiguous_ranges(segments)):
+    for gap in missing_between(ranges):
         timelines[gap.timeline].gaps.append(gap.name)
-    for f in files:
-        if f.parsed.kind is WalFileKind.PARTIAL:
-            timelines.setdefault(f.parsed.timeline, TimelineArchive(f.parsed.timeline)).partial.append(f.name)
+    for timeline, partial in sorted(archived.partial.items()):
+        timelines.setdefault(timeline, TimelineArchive(timeline)).partial.extend(partial)
     for number, entry in known.items():
         if not (entry.history_file or entry.arrivals or number in timelines):
             continue  # named only by a backup record
-        archived = timelines.setdefault(number, TimelineArchive(number))
-        _describe(archived, entry)
+        archived_timeline = timelines.setdefault(number, TimelineArchive(number))
+        _describe(archived_timeline, entry)
     if live is not None:
         timelines.setdefault(live, TimelineArchive(live)).live = True
-    window, window_gap = _window(backups, plan.history, names, by_name, size) if plan else (None, None)
-    for archived in timelines.values():
-        if archived.gaps:
-            shown = ", ".join(archived.gaps[:5]) + (" …" if len(archived.gaps) > 5 else "")
-            problems.append(f"timeline {archived.timeline}: {len(archived.gaps)} WAL segments missing: {shown}")
+    window, window_gap = _window(backups, plan.history, names, listing.mtime, size) if plan else (None, None)
+    for archived_timeline in timelines.values():
+        if archived_timeline.gaps:
+            gaps = archived_timeline.gaps
+            shown = ", ".join(gaps[:5]) + (" …" if len(gaps) > 5 else "")
+            problems.append(f"timeline {archived_timeline.timeline}: {len(gaps)} WAL segments missing: {shown}")
     return ClusterInfo(
         system_id=system_id,
         backups=backups,
         timelines=[timelines[t] for t in sorted(timelines)],
         window=window,
-        wal_files=len(files),
-        wal_bytes=sum(f.stored_bytes for f in files),
+        wal_files=len(listing),
+        wal_bytes=listing.stored_bytes,
         history_files=sorted(n for n in names if n.endswith(".history")),
         problems=problems,
         gap=window_gap,
@@ -299,7 +331,7 @@ def _window(
     backups: list[BaseBackup],
     history: TimelineHistory,
     names: set[str],
-    by_name: dict[str, ArchivedFile],
+    mtime: Callable[[str], float | None],
     size: int,
 ) -> tuple[RecoverableWindow | None, str | None]:
     """The recoverable window on ``history``'s timeline, and the gap after its newest base backup."""
@@ -328,7 +360,8 @@ def _window(
         latest_wal, latest_lsn, archived_at = newest_usable.stop_segment.name, str(newest_usable.stop_lsn), None
     else:
         latest_wal, latest_lsn = reached.name, str(reached.end_lsn)
-        archived_at = datetime.fromtimestamp(by_name[reached.name].mtime, UTC)
+        stamp = mtime(reached.name)
+        archived_at = datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
     window = RecoverableWindow(
         timeline=history.timeline,
         earliest_time=earliest.stop_time,
@@ -356,7 +389,7 @@ def pg_info(
     ``snapshots``: the repository's snapshots when the caller has them listed already (the
     daemon keeps them), else they are read."""
     if snapshots is None:
-        snapshots = repo.snapshots()
+        snapshots = repo.snapshots(kind=POSTGRES_KIND)  # base backups are all it reads
     if source:
         snapshots = [s for s in snapshots if s.source == source]
     backups = base_backups(snapshots)

@@ -350,10 +350,20 @@ def connect(url: StorageUrl, env: Mapping[str, str]) -> LocalBackend:
 
 
 def _holds_an_object(directory: str) -> bool:
-    """Whether any file below ``directory`` is an object (not a temporary file); stops at the first."""
-    for _, _, filenames in os.walk(directory, onerror=_unless_vanished):
-        if any(not name.startswith(TEMP_PREFIX) for name in filenames):
-            return True
+    """Whether any file below ``directory`` is an object (not a temporary file); stops at the
+    first, without reading the rest of a directory (``os.walk`` would read a hundred thousand
+    WAL file names before answering)."""
+    pending = [directory]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif not entry.name.startswith(TEMP_PREFIX):
+                        return True
+        except FileNotFoundError:
+            continue  # removed while looking
     return False
 
 
