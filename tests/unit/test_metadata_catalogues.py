@@ -212,3 +212,18 @@ def test_stats_through_the_index_copy_equal_stats_from_storage(local_repo: Repos
     for _ in range(2):  # cold, then warm
         assert stats(cached, use_lock=False).to_json() == stats(local_repo, use_lock=False).to_json()
         cached.forget_index()
+
+
+@pytest.mark.parametrize("prefix", ["", "wal/", "wal/7", "index/", "snapshots/", "nothing/", f"wal/{SYSTEM}/"])
+def test_a_local_name_listing_gives_the_names_the_listing_gives(local_repo: Repository, prefix: str) -> None:
+    from lifeboat.storage.base import TEMP_PREFIX
+    from lifeboat.storage.local import LocalBackend
+
+    _push(local_repo, range(3))
+    _push(local_repo, range(2), timeline=2)
+    _index_file(local_repo, 1)
+    local_repo.save_snapshot(Snapshot(time=NOW, source="web", kind="files", tree=bytes(32)))
+    backend = local_repo.backend
+    assert isinstance(backend, LocalBackend)
+    (Path(backend.location) / "wal" / SYSTEM / "00000001" / f"{TEMP_PREFIX}half-written").write_bytes(b"x")
+    assert list(backend.list_names(prefix)) == [info.name for info in backend.list(prefix)]

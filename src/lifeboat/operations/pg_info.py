@@ -19,7 +19,8 @@ to now". When the existing window begins later than the guaranteed one, a warnin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -249,21 +250,29 @@ class _Archived:
     def of(cls, listing: WalListing, size: int) -> _Archived:
         found = cls()
         per_log = segments_per_log(size)
-        directory, arrivals = "", {}  # paths are sorted: one directory (timeline) after the other
-        for path, mtime in zip(listing.paths, listing.mtimes, strict=True):
-            if not path.startswith(directory) or not directory:
-                directory = path[:9]
-                arrivals = found.arrivals.setdefault(int(path[:8], 16), {})
-            if len(path) == 33:  # "<timeline>/<24 hex digits>": a segment (archived_path checked the rest)
-                arrivals[int(path[17:25], 16) * per_log + int(path[25:], 16)] = mtime
-                continue
-            parsed = parse_wal_file_name(path[9:])
-            if parsed.kind is WalFileKind.PARTIAL:
-                found.partial.setdefault(parsed.timeline, []).append(parsed.name)
-            elif parsed.kind is WalFileKind.HISTORY:
-                found.history[parsed.timeline] = (parsed.name, mtime)
-        found.arrivals = {t: a for t, a in found.arrivals.items() if a}
+        paths, mtimes = listing.paths, listing.mtimes
+        start = 0
+        while start < len(paths):  # one timeline directory at a time (the paths are sorted)
+            directory = paths[start][:9]
+            end = bisect_left(paths, directory + "\x7f", start)  # past every name (hex digits and dots)
+            timeline = int(directory[:8], 16)
+            # "<timeline>/<24 hex digits>" is a segment (archived_path checked every path)
+            segments = [i for i in range(start, end) if len(paths[i]) == 33]
+            if segments:
+                numbers = [int(paths[i][17:25], 16) * per_log + int(paths[i][25:], 16) for i in segments]
+                found.arrivals[timeline] = dict(zip(numbers, [mtimes[i] for i in segments], strict=True))
+            if len(segments) < end - start:
+                found._others(paths, mtimes, (i for i in range(start, end) if len(paths[i]) != 33))
+            start = end
         return found
+
+    def _others(self, paths: list[str], mtimes: Sequence[float], positions: Iterable[int]) -> None:
+        for i in positions:
+            parsed = parse_wal_file_name(paths[i][9:])
+            if parsed.kind is WalFileKind.PARTIAL:
+                self.partial.setdefault(parsed.timeline, []).append(parsed.name)
+            elif parsed.kind is WalFileKind.HISTORY:
+                self.history[parsed.timeline] = (parsed.name, mtimes[i])
 
 
 def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) -> ClusterInfo:
@@ -311,7 +320,7 @@ def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) ->
         window=window,
         wal_files=len(listing),
         wal_bytes=listing.stored_bytes,
-        history_files=sorted(n for n in names if n.endswith(".history")),
+        history_files=sorted(name for name, _mtime in archived.history.values()),
         problems=problems,
         gap=window_gap,
         notes=timeline_warnings(plan) if plan else [],

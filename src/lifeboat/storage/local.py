@@ -250,7 +250,27 @@ class LocalBackend:
     def list_names(self, prefix: str = "") -> Iterator[str]:
         """The names :meth:`list` gives, without a ``stat`` of each file (ten times faster on
         a hundred thousand WAL files, storage.base.NameListing)."""
-        return (name for name, _, _ in self._names(prefix, temporaries=False))
+        return self._name_lists(prefix)
+
+    def _name_lists(self, prefix: str) -> Iterator[str]:
+        """:meth:`_names`' object names, built a directory at a time by one comprehension (a
+        generator step per file costs more than the walk itself on a hundred thousand)."""
+        head, _, _ = prefix.rpartition("/")
+        start = self._root / head if head else self._root
+        try:
+            if not start.is_dir():
+                if not self._root.exists():
+                    raise StorageNotFound(f"{self._root}: no such directory")
+                return
+            for dirpath, dirnames, filenames in os.walk(start, onerror=_unless_vanished):
+                dirnames.sort()
+                rel_dir = os.path.relpath(dirpath, self._root)
+                here = "" if rel_dir == "." else f"{rel_dir}/"
+                filenames.sort()
+                names = [here + f for f in filenames if not f.startswith(TEMP_PREFIX)]
+                yield from names if here.startswith(prefix) else [n for n in names if n.startswith(prefix)]
+        except OSError as exc:
+            raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         return self._walk("", temporaries=True)
