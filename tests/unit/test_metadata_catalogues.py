@@ -23,7 +23,8 @@ from lifeboat.operations.walcatalog import WalCatalogue
 from lifeboat.repository.index import BlobIndex, IndexedPack, IndexFile
 from lifeboat.repository.pack import PackEntry
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import WalArchive, WalListing
+from lifeboat.repository.wal import WalArchive
+from lifeboat.repository.wallisting import WalListing
 from lifeboat.storage.base import list_names, lists_names_cheaply
 from lifeboat.storage.faulty import FaultPlan, FaultyBackend
 from tests.conftest import PASSPHRASE

@@ -48,7 +48,8 @@ from lifeboat.core.wal import (
 from lifeboat.errors import LifeboatError, ObjectNotFound, config_key, spell_options
 from lifeboat.operations.pitr import TimelinePlan, plan_timeline, timeline_warnings, timelines_of
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import WalArchive, WalListing, archived_systems
+from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.repository.wallisting import WalListing
 
 
 @dataclass

@@ -53,7 +53,8 @@ from lifeboat.errors import (
 )
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
+from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.repository.wallisting import ArchivedFile
 from lifeboat.repository.walverify import verify_recovery_wal
 from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult
 from lifeboat.sources.postgres import datadir, recoveryconf

@@ -36,7 +36,8 @@ from lifeboat.errors import StorageNotFound
 from lifeboat.operations.metacache import cache_key, open_sealed, seal_body
 from lifeboat.operations.statefile import write_state_bytes
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import WalArchive, WalListing, archived_path
+from lifeboat.repository.wal import WalArchive
+from lifeboat.repository.wallisting import WalListing, archived_path
 from lifeboat.storage.base import list_names, lists_names_cheaply
 
 CATALOG_VERSION = 1
@@ -93,8 +94,8 @@ class WalCatalogue:
         body = json.dumps({"version": CATALOG_VERSION, "systems": systems}, separators=(",", ":")).encode("utf-8")
         write_state_bytes(self._path(repo), seal_body(key, body))
 
-    def listing(self, archive: WalArchive) -> WalListing:
-        repo = archive.repo
+    def listing(self, repo: Repository, system_id: str) -> WalListing:
+        archive = WalArchive(repo, system_id)
         self.stat_calls, self.listed_whole = 0, False
         if not lists_names_cheaply(repo.backend):
             self.listed_whole = True

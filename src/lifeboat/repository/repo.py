@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 import blake3
 
@@ -49,10 +49,17 @@ from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
 from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
+from lifeboat.repository.wallisting import WalListing
 from lifeboat.storage.base import Backend, list_names, read_stream
 
-if TYPE_CHECKING:
-    from lifeboat.repository.wal import WalCatalog
+
+class WalCatalog(Protocol):
+    """Gives a cluster's WAL listing without listing (and stating) every object on every
+    call: a local catalogue checked against the storage (operations/walcatalog.py)."""
+
+    def listing(self, repo: Repository, system_id: str) -> WalListing:
+        """The archived files of cluster ``system_id`` as the storage holds them now."""
+        ...
 
 
 class IndexCatalog(Protocol):

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import struct
 import threading
-from array import array
-from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 import blake3
 import zstandard
 
-from lifeboat.core.wal import MAX_SEGMENT_SIZE, WalFileName, parse_wal_file_name
+from lifeboat.core.wal import MAX_SEGMENT_SIZE, parse_wal_file_name
 from lifeboat.errors import IntegrityError, StorageAlreadyExists, StorageNotFound, WalConflict, WalDamaged
 from lifeboat.repository.compression import CODEC_NONE, CODEC_ZSTD, Compressor
 from lifeboat.repository.crypto.aead import ObjectKind
 from lifeboat.repository.repo import Repository
+from lifeboat.repository.wallisting import ArchivedFile, WalListing, archived_path
 from lifeboat.storage.base import ObjectInfo, directory_names
 
 WAL_PREFIX = "wal/"
@@ -46,81 +44,6 @@ _decompressors = threading.local()
 class PushOutcome(StrEnum):
     STORED = "stored"
     ALREADY_ARCHIVED = "already-archived"  # identical content was there
-
-
-@dataclass(frozen=True)
-class ArchivedFile:
-    """One archived WAL file as the storage lists it."""
-
-    name: str
-    stored_bytes: int
-    mtime: float
-    parsed: WalFileName
-
-
-@dataclass
-class WalListing:
-    """One cluster's archived files as one listing gives them, compactly: the paths below
-    ``wal/<system id>/`` (``<timeline>/<file name>``) sorted, with their stored sizes and
-    times in parallel arrays. A hundred thousand files cost a list of strings and two arrays,
-    not a hundred thousand objects; :meth:`files` gives the objects when they are wanted."""
-
-    paths: list[str] = field(default_factory=list)
-    sizes: array[int] = field(default_factory=lambda: array("Q"))
-    mtimes: array[float] = field(default_factory=lambda: array("d"))
-
-    @classmethod
-    def of(cls, infos: Iterator[tuple[str, int, float]]) -> WalListing:
-        """From (path below the system's directory, size, time) triples of archived files
-        (:func:`archived_path` already accepted each path)."""
-        rows = sorted(infos)
-        return cls([r[0] for r in rows], array("Q", [r[1] for r in rows]), array("d", [r[2] for r in rows]))
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    @property
-    def names(self) -> list[str]:
-        """The file names, in name order (the timeline directory is the name's first 8 digits)."""
-        return [p[9:] for p in self.paths]
-
-    @property
-    def stored_bytes(self) -> int:
-        return sum(self.sizes)
-
-    def mtime(self, name: str) -> float | None:
-        """When archived file ``name`` reached the repository (None: not listed)."""
-        path = f"{name[:8]}/{name}"
-        i = bisect_left(self.paths, path)
-        return self.mtimes[i] if i < len(self.paths) and self.paths[i] == path else None
-
-    def files(self) -> Iterator[ArchivedFile]:
-        """Every file as an :class:`ArchivedFile` (parsed: the slow form, for few files)."""
-        for path, size, mtime in zip(self.paths, self.sizes, self.mtimes, strict=True):
-            name = path[9:]
-            yield ArchivedFile(name, size, mtime, parse_wal_file_name(name))
-
-
-class WalCatalog(Protocol):
-    """Gives a cluster's WAL listing without listing (and stating) every object on every
-    call: a local catalogue checked against the storage (operations/walcatalog.py)."""
-
-    def listing(self, archive: WalArchive) -> WalListing:
-        """The archived files of ``archive``'s cluster as the storage holds them now."""
-        ...
-
-
-def archived_path(path: str) -> bool:
-    """Whether ``path`` (below ``wal/<system id>/``) is where an archived file of its name belongs:
-    ``<timeline>/<WAL file name>``, the directory being the name's first 8 hex digits."""
-    directory, slash, name = path.partition("/")
-    if not slash or directory != name[:8] or "/" in name:
-        return False
-    try:
-        parse_wal_file_name(name)
-    except ValueError:
-        return False
-    return True
 
 
 def check_system_id(system_id: str) -> str:
@@ -327,7 +250,7 @@ class WalArchive:
         (a local catalogue checked against the storage) when it has one, else one listing."""
         catalog = self.repo.wal_catalog
         if catalog is not None:
-            return catalog.listing(self)
+            return catalog.listing(self.repo, self.system_id)
         return self.list_storage()
 
     def list_storage(self) -> WalListing:
