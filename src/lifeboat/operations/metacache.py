@@ -17,14 +17,18 @@ not in the cache are fetched and decoded; a cached id no longer listed is droppe
 snapshot removed by ``forget`` disappears); a cache file that cannot be read as this
 version's is discarded whole and rebuilt. Nothing is trusted from the cache that the
 listing does not confirm, and nothing from a file this repository's key did not seal: the
-file carries a keyed hash (a key derived from the repository's master key), so an edited
-or foreign cache file is discarded, never believed. The file is written to a temporary name
+file's first line is a keyed hash of the rest (a key derived from the repository's master
+key: :func:`seal_body`, checked over the bytes as read, before any parsing), so an edited or
+foreign cache file is discarded, never believed. Records are kept as parsed JSON documents:
+one parse of the file gives all ten thousand. The file is written to a temporary name
 and renamed, mode 0600, in a directory of mode 0700: it holds decrypted snapshot records
 (paths, host names).
 
 Every command that lists snapshots reads them through the cache (:class:`CachedSnapshots`,
-the repository's ``snapshot_catalog``), so ``snapshots``, ``forget``, ``pg info`` and
-``health`` answer at 10,000 snapshots without 10,000 fetches.
+the repository's ``snapshot_catalog``), so ``snapshots``, ``forget``, ``pg info``, ``stats``
+and ``health`` answer at 10,000 snapshots without 10,000 fetches. The WAL listing and the
+blob index have caches of their own beside this file (:mod:`lifeboat.operations.walcatalog`,
+:mod:`lifeboat.operations.indexcache`), sealed the same way.
 """
 
 from __future__ import annotations
