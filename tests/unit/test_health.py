@@ -28,7 +28,7 @@ from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.wal import Lsn, WalSegment
 from lifeboat.operations.health import HealthReport, RepositoryHealth, SourceHealth, _ArchivedWal, _window
 from lifeboat.operations.health_pg import ClusterProbe
-from lifeboat.operations.metacache import MetadataCache
+from lifeboat.operations.metacache import MetadataCache, seal_body
 from lifeboat.operations.pg_info import pg_info
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive
@@ -312,7 +312,7 @@ def test_cache_fetches_only_new_ids_and_drops_removed_ones(memory_repo: Reposito
     cache.save()
     assert [s.id for s in found] == [first[1].id, first[2].id, newer.id]
     assert (cache.stats.snapshots_fetched, cache.stats.snapshots_cached, cache.stats.snapshots_dropped) == (1, 2, 1)
-    assert first[0].id not in json.loads(path.read_text())["snapshots"]
+    assert first[0].id not in json.loads(path.read_bytes().partition(b"\n")[2])["snapshots"]
     path.write_text("{not json")  # a damaged cache is discarded and rebuilt
     cache = MetadataCache.load(tmp_path, memory_repo)
     found, _ = cache.snapshots_of(memory_repo)
@@ -326,12 +326,17 @@ def test_a_cache_file_the_repository_did_not_seal_is_not_believed(memory_repo: R
     cache.snapshots_of(memory_repo)
     cache.save()
     path = tmp_path / "metadata" / f"{memory_repo.header.repository_id}.json"
-    doc = json.loads(path.read_text())
-    doc["snapshots"][snapshot.id] = doc["snapshots"][snapshot.id].replace('"web"', '"evil"')
-    path.write_text(json.dumps(doc))
+    seal, _, body = path.read_bytes().partition(b"\n")
+    doc = json.loads(body)
+    doc["snapshots"][snapshot.id]["source"] = "evil"
+    path.write_bytes(seal + b"\n" + json.dumps(doc).encode())
     again = MetadataCache.load(tmp_path, memory_repo)
     found, _ = again.snapshots_of(memory_repo)
     assert again.stats.discarded and again.stats.snapshots_fetched == 1 and found[0].source == "web"
+    path.write_bytes(seal_body(bytes(32), json.dumps(doc).encode()))  # sealed, but not with this repository's key
+    again = MetadataCache.load(tmp_path, memory_repo)
+    found, _ = again.snapshots_of(memory_repo)
+    assert again.stats.discarded and found[0].source == "web"
 
 
 def test_every_snapshot_listing_goes_through_the_cache(memory_repo: Repository, tmp_path: Path) -> None:

@@ -87,9 +87,12 @@ def open_repository(
     """Open the repository at ``url`` (with its configured storage options) using the
     passphrase ``secret`` gives; storage credentials come from ``environment``. A missing
     repository is reported before the passphrase is asked for. With a ``state_directory``,
-    its snapshots are listed through the local metadata cache kept there
-    (operations/metacache.py)."""
+    its snapshots, its WAL and its blob index come through the local metadata cache kept
+    there, checked against the storage's listings (operations/metacache.py,
+    operations/walcatalog.py, operations/indexcache.py)."""
+    from lifeboat.operations.indexcache import CachedIndex
     from lifeboat.operations.metacache import CachedSnapshots
+    from lifeboat.operations.walcatalog import WalCatalogue
     from lifeboat.repository.repo import Repository
     from lifeboat.storage.registry import open_backend
 
@@ -100,4 +103,6 @@ def open_repository(
     repo = Repository.open(backend, secret(repo_config))
     if state_directory is not None:
         repo.snapshot_catalog = CachedSnapshots(state_directory)
+        repo.wal_catalog = WalCatalogue(state_directory)
+        repo.index_catalog = CachedIndex(state_directory)
     return repo

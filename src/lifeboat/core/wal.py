@@ -380,19 +380,19 @@ def last_archived_on_path(
     # parsed until the first that counts (not all of a year's archive).
     candidates = sorted((n for n in archived if len(n) == 24 and n[:8] in on_path), reverse=True)
     best: WalSegment | None = None
-    done: set[int] = set()
+    done: set[str] = set()  # the timelines (their 8 digits) settled: the rest of their names is skipped unparsed
     for name in candidates:
+        if name[:8] in done:
+            continue
         try:
             segment = WalSegment.parse(name, size)
         except ValueError:
             continue
-        if segment.timeline in done:
-            continue
         if segment.end_lsn <= after:
-            done.add(segment.timeline)  # older ones of this timeline end earlier still
+            done.add(name[:8])  # older ones of this timeline end earlier still
             continue
         if timeline_for_segment(path, segment.number, size) == segment.timeline:
-            done.add(segment.timeline)
+            done.add(name[:8])
             if best is None or segment.number > best.number:
                 best = segment
     return best
@@ -430,16 +430,18 @@ def contiguous_ranges(segments: Iterable[WalSegment]) -> list[SegmentRange]:
         by_timeline.setdefault((segment.timeline, segment.size), []).append(segment.number)
     ranges: list[SegmentRange] = []
     for (timeline, size), numbers in sorted(by_timeline.items()):
-        ordered = sorted(set(numbers))
-        first = last = ordered[0]
-        for number in ordered[1:]:
-            if number == last + 1:
-                last = number
-                continue
-            ranges.append(SegmentRange(timeline, first, last, size))
-            first = last = number
-        ranges.append(SegmentRange(timeline, first, last, size))
+        ranges += ranges_of(timeline, sorted(set(numbers)), size)
     return ranges
+
+
+def ranges_of(timeline: int, ordered: Sequence[int], size: int = DEFAULT_SEGMENT_SIZE) -> list[SegmentRange]:
+    """The runs without holes of ``timeline``'s segment numbers ``ordered`` (ascending, distinct)."""
+    if not ordered:
+        return []
+    # Where a run breaks, found by one comprehension (a year of WAL is a hundred thousand numbers).
+    breaks = [i for i, (a, b) in enumerate(itertools.pairwise(ordered), 1) if b != a + 1]
+    starts, ends = [0, *breaks], [*breaks, len(ordered)]
+    return [SegmentRange(timeline, ordered[s], ordered[e - 1], size) for s, e in zip(starts, ends, strict=True)]
 
 
 def missing_between(ranges: Sequence[SegmentRange]) -> list[WalSegment]:

@@ -16,11 +16,12 @@ base backup's start, so never below the horizon. Without a kept base backup noth
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lifeboat.core.basebackup import BaseBackup
-from lifeboat.core.wal import WalFileKind, WalSegment, parse_wal_file_name
+from lifeboat.core.wal import WalFileKind, WalSegment, parse_wal_file_name, segments_per_log
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,16 @@ class WalExpiryPlan:
 
     @property
     def ranges(self) -> list[RemovedRange]:
-        by_timeline: dict[int, list[tuple[str, int]]] = {}
-        for name, size in self.remove:
-            by_timeline.setdefault(parse_wal_file_name(name).timeline, []).append((name, size))
-        return [
-            RemovedRange(timeline, files[0][0], files[-1][0], len(files), sum(size for _n, size in files))
-            for timeline, files in sorted(by_timeline.items())
-        ]
+        # A WAL file name begins with its timeline's 8 hex digits: in name order each timeline is
+        # one slice, found by bisection (a hundred thousand files, a few timelines).
+        ordered = sorted(self.remove)  # already in name order: one pass
+        names = [name for name, _size in ordered]
+        found: list[RemovedRange] = []
+        for digits in sorted({name[:8] for name in names}):
+            lo, hi = bisect_left(names, digits), bisect_left(names, digits + "\x7f")
+            stored = sum(size for _name, size in ordered[lo:hi])
+            found.append(RemovedRange(int(digits, 16), names[lo], names[hi - 1], hi - lo, stored))
+        return found
 
 
 def wal_horizon(kept: Iterable[BaseBackup]) -> BaseBackup | None:
@@ -88,10 +92,14 @@ def plan_wal_expiry(system_id: str, kept: Iterable[BaseBackup], archived: Iterab
         return WalExpiryPlan(system_id, None, kept=len(files))
     horizon = oldest.start_segment
     plan = WalExpiryPlan(system_id, horizon, oldest.snapshot_id)
-    for name, size in files:
+    per_log = segments_per_log(horizon.size)
+
+    def number(name: str) -> int:
         parsed = parse_wal_file_name(name)
-        if parsed.kind is WalFileKind.HISTORY or parsed.segment(horizon.size).number >= horizon.number:
-            plan.kept += 1
-        else:
-            plan.remove.append((name, size))
+        return horizon.number if parsed.kind is WalFileKind.HISTORY else parsed.segment(horizon.size).number
+
+    # A segment's number from its hex digits, in one comprehension (a hundred thousand of them).
+    numbers = [int(n[8:16], 16) * per_log + int(n[16:], 16) if len(n) == 24 else number(n) for n, _size in files]
+    plan.remove = [file for file, n in zip(files, numbers, strict=True) if n < horizon.number]
+    plan.kept = len(files) - len(plan.remove)
     return plan

@@ -17,14 +17,18 @@ not in the cache are fetched and decoded; a cached id no longer listed is droppe
 snapshot removed by ``forget`` disappears); a cache file that cannot be read as this
 version's is discarded whole and rebuilt. Nothing is trusted from the cache that the
 listing does not confirm, and nothing from a file this repository's key did not seal: the
-file carries a keyed hash (a key derived from the repository's master key), so an edited
-or foreign cache file is discarded, never believed. The file is written to a temporary name
+file's first line is a keyed hash of the rest (a key derived from the repository's master
+key: :func:`seal_body`, checked over the bytes as read, before any parsing), so an edited or
+foreign cache file is discarded, never believed. Records are kept as parsed JSON documents:
+one parse of the file gives all ten thousand. The file is written to a temporary name
 and renamed, mode 0600, in a directory of mode 0700: it holds decrypted snapshot records
 (paths, host names).
 
 Every command that lists snapshots reads them through the cache (:class:`CachedSnapshots`,
-the repository's ``snapshot_catalog``), so ``snapshots``, ``forget``, ``pg info`` and
-``health`` answer at 10,000 snapshots without 10,000 fetches.
+the repository's ``snapshot_catalog``), so ``snapshots``, ``forget``, ``pg info``, ``stats``
+and ``health`` answer at 10,000 snapshots without 10,000 fetches. The WAL listing and the
+blob index have caches of their own beside this file (:mod:`lifeboat.operations.walcatalog`,
+:mod:`lifeboat.operations.indexcache`), sealed the same way.
 """
 
 from __future__ import annotations
@@ -41,10 +45,10 @@ import blake3
 
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
 from lifeboat.errors import IntegrityError, ObjectNotFound
-from lifeboat.operations.statefile import write_state_file
+from lifeboat.operations.statefile import write_state_bytes
 from lifeboat.repository.repo import READ_PARALLELISM, Repository
 
-CACHE_VERSION = 2  # 2: sealed with a keyed hash
+CACHE_VERSION = 3  # 2: sealed with a keyed hash; 3: the seal over the body's bytes, records kept parsed
 
 
 def cache_key(repo: Repository) -> bytes:
@@ -53,9 +57,18 @@ def cache_key(repo: Repository) -> bytes:
     return blake3.blake3(repo.encryption_root, derive_key_context="lifeboat 2026 metadata cache seal").digest()
 
 
-def _seal(key: bytes, body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return blake3.blake3(canonical, key=key).hexdigest()
+def seal_body(key: bytes, body: bytes) -> bytes:
+    """A sealed cache file: the keyed hash of ``body`` (hex), a newline, then ``body``."""
+    return blake3.blake3(body, key=key).hexdigest().encode("ascii") + b"\n" + body
+
+
+def open_sealed(key: bytes, raw: bytes) -> bytes:
+    """The body of a file :func:`seal_body` wrote; ValueError when the seal does not match
+    (an edited file, or one sealed with another repository's key)."""
+    seal, _, body = raw.partition(b"\n")
+    if not hmac.compare_digest(seal, blake3.blake3(body, key=key).hexdigest().encode("ascii")):
+        raise ValueError("not sealed with this repository's key")
+    return body
 
 
 @dataclass
@@ -86,7 +99,7 @@ class MetadataCache:
 
     path: Path | None
     key: bytes = b""  # seals the file (cache_key)
-    snapshots: dict[str, str] = field(default_factory=dict)  # id → the record's JSON
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → the record's JSON document
     history: dict[str, str] = field(default_factory=dict)  # "<system id>/<name>" → content
     index: dict[str, dict[str, Any]] = field(default_factory=dict)  # index id → {"packs", "bytes", "supersedes"}
     stats: CacheStats = field(default_factory=CacheStats)
@@ -105,16 +118,14 @@ class MetadataCache:
         except OSError:
             return cache
         try:
-            doc = json.loads(raw)
-            if doc.get("version") != CACHE_VERSION:
+            doc = json.loads(open_sealed(cache.key, raw))
+            if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION:
                 raise ValueError("another version")
-            seal = doc.pop("seal")
-            if not isinstance(seal, str) or not hmac.compare_digest(seal, _seal(cache.key, doc)):
-                raise ValueError("not sealed with this repository's key")
-            snapshots, history = doc["snapshots"], doc["history"]
-            if not all(isinstance(k, str) and isinstance(v, str) for k, v in (*snapshots.items(), *history.items())):
+            snapshots, history, index = doc["snapshots"], doc["history"], doc["index"]
+            if not all(isinstance(k, str) and isinstance(v, dict) for k, v in snapshots.items()):
                 raise ValueError("malformed")
-            index = doc.get("index", {})  # absent in a cache written before it was kept
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in history.items()):
+                raise ValueError("malformed")
             if not isinstance(index, dict) or not all(_index_entry(v) for v in index.values()):
                 raise ValueError("malformed")
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -134,14 +145,17 @@ class MetadataCache:
             "history": self.history,
             "index": self.index,
         }
-        doc["seal"] = _seal(self.key, doc)
-        if write_state_file(self.path, doc):
+        body = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+        if write_state_bytes(self.path, seal_body(self.key, body)):
             self.changed = False
 
     # --- snapshots -------------------------------------------------------------------------
-    def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
-        """Every snapshot (oldest first) and the ones that cannot be read: ids from one
-        listing, records from the cache or fetched."""
+    def snapshots_of(
+        self, repo: Repository, *, kind: str | None = None
+    ) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot (oldest first; with ``kind``, only those of that kind) and the ones
+        that cannot be read: ids from one listing, records from the cache or fetched. A cached
+        record of another kind is not even decoded (``pg info`` wants a hundred of ten thousand)."""
         ids = repo.snapshot_ids()
         listed = set(ids)
         dropped = [i for i in self.snapshots if i not in listed]
@@ -152,17 +166,22 @@ class MetadataCache:
         found: list[Snapshot] = []
         unreadable: list[UnreadableSnapshot] = []
         missing: list[str] = []
+        cached = 0
         for snapshot_id in ids:
-            text = self.snapshots.get(snapshot_id)
-            if text is None:
+            doc = self.snapshots.get(snapshot_id)
+            if doc is None:
                 missing.append(snapshot_id)
                 continue
+            cached += 1
+            if kind is not None and doc.get("kind") != kind:
+                continue
             try:
-                found.append(Snapshot.decode(text.encode("utf-8"), snapshot_id))
+                found.append(Snapshot.from_doc(doc, snapshot_id))
             except IntegrityError:  # a damaged cache entry: fetch it again
                 del self.snapshots[snapshot_id]
                 missing.append(snapshot_id)
-        self.stats.snapshots_cached = len(found)
+                cached -= 1
+        self.stats.snapshots_cached = cached
 
         def fetch(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
             try:
@@ -176,8 +195,9 @@ class MetadataCache:
             with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
                 for outcome in pool.map(fetch, missing):
                     if isinstance(outcome, Snapshot):
-                        found.append(outcome)
-                        self.snapshots[outcome.id] = outcome.encode().decode("ascii")
+                        if kind is None or outcome.kind == kind:
+                            found.append(outcome)
+                        self.snapshots[outcome.id] = json.loads(outcome.encode())
                         self.stats.snapshots_fetched += 1
                         self.changed = True
                     elif isinstance(outcome, UnreadableSnapshot):
@@ -252,9 +272,11 @@ class CachedSnapshots:
         self._state_directory = state_directory
         self.stats = CacheStats()
 
-    def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+    def snapshots_of(
+        self, repo: Repository, *, kind: str | None = None
+    ) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
         cache = MetadataCache.load(self._state_directory, repo)
-        found = cache.snapshots_of(repo)
+        found = cache.snapshots_of(repo, kind=kind)
         cache.save()
         self.stats = cache.stats
         return found
@@ -270,4 +292,4 @@ def _index_entry(value: Any) -> bool:
     )
 
 
-__all__ = ["CACHE_VERSION", "CacheStats", "CachedSnapshots", "MetadataCache", "cache_key"]
+__all__ = ["CACHE_VERSION", "CacheStats", "CachedSnapshots", "MetadataCache", "cache_key", "open_sealed", "seal_body"]

@@ -43,8 +43,9 @@ from lifeboat.errors import LifeboatError, StorageError, StorageNotFound, WalDam
 from lifeboat.operations.pitr import plan_timeline, read_timelines
 from lifeboat.repository.check import DataSubset
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import ArchivedFile, WalArchive
+from lifeboat.repository.wal import WalArchive
 from lifeboat.repository.walcheck import IN_FLIGHT_SECONDS
+from lifeboat.repository.wallisting import ArchivedFile
 from lifeboat.repository.walverify import read_files
 
 

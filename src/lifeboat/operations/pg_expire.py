@@ -51,7 +51,8 @@ def expire_system(repo: Repository, system_id: str, kept: Iterable[BaseBackup], 
     """Remove (or, dry, list) ``system_id``'s WAL that none of ``kept`` needs. The caller holds
     a repository lock."""
     archive = WalArchive(repo, system_id)
-    plan = plan_wal_expiry(system_id, kept, ((f.name, f.stored_bytes) for f in archive.files()))
+    listing = archive.listing()
+    plan = plan_wal_expiry(system_id, kept, zip(listing.names, listing.sizes, strict=True))
     result = WalExpiry(
         system_id,
         plan.horizon.name if plan.horizon else "",

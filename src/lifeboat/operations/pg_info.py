@@ -19,7 +19,8 @@ to now". When the existing window begins later than the guaranteed one, a warnin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,17 +36,20 @@ from lifeboat.core.wal import (
     TimelineHistory,
     WalFileKind,
     WalSegment,
-    contiguous_ranges,
     first_missing,
     last_archived_on_path,
     missing_between,
+    parse_wal_file_name,
+    ranges_of,
     segments_needed,
+    segments_per_log,
     timeline_for_segment,
 )
 from lifeboat.errors import LifeboatError, ObjectNotFound, config_key, spell_options
-from lifeboat.operations.pitr import TimelinePlan, plan_timeline, read_timelines, timeline_warnings
+from lifeboat.operations.pitr import TimelinePlan, plan_timeline, timeline_warnings, timelines_of
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
+from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.repository.wallisting import WalListing
 
 
 @dataclass
@@ -234,14 +238,51 @@ def _missing(backup: BaseBackup, history: TimelineHistory, names: set[str], end:
     return first_missing(needed, names)
 
 
+@dataclass
+class _Archived:
+    """One cluster's archived files sorted out from its listing in one pass (no object per
+    file): segment numbers and arrival times per timeline, partial and history files."""
+
+    arrivals: dict[int, dict[int, float]] = field(default_factory=dict)  # timeline → segment → time
+    partial: dict[int, list[str]] = field(default_factory=dict)  # timeline → .partial names
+    history: dict[int, tuple[str, float]] = field(default_factory=dict)  # timeline → (name, time)
+
+    @classmethod
+    def of(cls, listing: WalListing, size: int) -> _Archived:
+        found = cls()
+        per_log = segments_per_log(size)
+        paths, mtimes = listing.paths, listing.mtimes
+        start = 0
+        while start < len(paths):  # one timeline directory at a time (the paths are sorted)
+            directory = paths[start][:9]
+            end = bisect_left(paths, directory + "\x7f", start)  # past every name (hex digits and dots)
+            timeline = int(directory[:8], 16)
+            # "<timeline>/<24 hex digits>" is a segment (archived_path checked every path)
+            segments = [i for i in range(start, end) if len(paths[i]) == 33]
+            if segments:
+                numbers = [int(paths[i][17:25], 16) * per_log + int(paths[i][25:], 16) for i in segments]
+                found.arrivals[timeline] = dict(zip(numbers, [mtimes[i] for i in segments], strict=True))
+            if len(segments) < end - start:
+                found._others(paths, mtimes, (i for i in range(start, end) if len(paths[i]) != 33))
+            start = end
+        return found
+
+    def _others(self, paths: list[str], mtimes: Sequence[float], positions: Iterable[int]) -> None:
+        for i in positions:
+            parsed = parse_wal_file_name(paths[i][9:])
+            if parsed.kind is WalFileKind.PARTIAL:
+                self.partial.setdefault(parsed.timeline, []).append(parsed.name)
+            elif parsed.kind is WalFileKind.HISTORY:
+                self.history[parsed.timeline] = (parsed.name, mtimes[i])
+
+
 def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) -> ClusterInfo:
     archive = WalArchive(repo, system_id)
-    files = list(archive.files())
+    listing = archive.listing()
     size = _segment_size(backups)
-    by_name: dict[str, ArchivedFile] = {f.name: f for f in files}
-    names = set(by_name)
-    segments = [f.parsed.segment(size) for f in files if f.parsed.kind is WalFileKind.SEGMENT]
-    known, unreadable = read_timelines(archive, files, backups, size)
+    names = set(listing.names)
+    archived = _Archived.of(listing, size)
+    known, unreadable = timelines_of(archive, archived.arrivals, archived.history, backups)
     problems = list(unreadable.values())
     plan: TimelinePlan | None
     try:
@@ -253,33 +294,34 @@ def cluster_info(repo: Repository, system_id: str, backups: list[BaseBackup]) ->
         problems.append(str(exc))
     live = plan.history.timeline if plan else None
     timelines: dict[int, TimelineArchive] = {}
-    for r in contiguous_ranges(segments):
+    ranges = [r for t, a in sorted(archived.arrivals.items()) for r in ranges_of(t, sorted(a), size)]
+    for r in ranges:
         timelines.setdefault(r.timeline, TimelineArchive(r.timeline)).ranges.append(r)
-    for gap in missing_between(contiguous_ranges(segments)):
+    for gap in missing_between(ranges):
         timelines[gap.timeline].gaps.append(gap.name)
-    for f in files:
-        if f.parsed.kind is WalFileKind.PARTIAL:
-            timelines.setdefault(f.parsed.timeline, TimelineArchive(f.parsed.timeline)).partial.append(f.name)
+    for timeline, partial in sorted(archived.partial.items()):
+        timelines.setdefault(timeline, TimelineArchive(timeline)).partial.extend(partial)
     for number, entry in known.items():
         if not (entry.history_file or entry.arrivals or number in timelines):
             continue  # named only by a backup record
-        archived = timelines.setdefault(number, TimelineArchive(number))
-        _describe(archived, entry)
+        archived_timeline = timelines.setdefault(number, TimelineArchive(number))
+        _describe(archived_timeline, entry)
     if live is not None:
         timelines.setdefault(live, TimelineArchive(live)).live = True
-    window, window_gap = _window(backups, plan.history, names, by_name, size) if plan else (None, None)
-    for archived in timelines.values():
-        if archived.gaps:
-            shown = ", ".join(archived.gaps[:5]) + (" …" if len(archived.gaps) > 5 else "")
-            problems.append(f"timeline {archived.timeline}: {len(archived.gaps)} WAL segments missing: {shown}")
+    window, window_gap = _window(backups, plan.history, names, listing.mtime, size) if plan else (None, None)
+    for archived_timeline in timelines.values():
+        if archived_timeline.gaps:
+            gaps = archived_timeline.gaps
+            shown = ", ".join(gaps[:5]) + (" …" if len(gaps) > 5 else "")
+            problems.append(f"timeline {archived_timeline.timeline}: {len(gaps)} WAL segments missing: {shown}")
     return ClusterInfo(
         system_id=system_id,
         backups=backups,
         timelines=[timelines[t] for t in sorted(timelines)],
         window=window,
-        wal_files=len(files),
-        wal_bytes=sum(f.stored_bytes for f in files),
-        history_files=sorted(n for n in names if n.endswith(".history")),
+        wal_files=len(listing),
+        wal_bytes=listing.stored_bytes,
+        history_files=sorted(name for name, _mtime in archived.history.values()),
         problems=problems,
         gap=window_gap,
         notes=timeline_warnings(plan) if plan else [],
@@ -299,7 +341,7 @@ def _window(
     backups: list[BaseBackup],
     history: TimelineHistory,
     names: set[str],
-    by_name: dict[str, ArchivedFile],
+    mtime: Callable[[str], float | None],
     size: int,
 ) -> tuple[RecoverableWindow | None, str | None]:
     """The recoverable window on ``history``'s timeline, and the gap after its newest base backup."""
@@ -328,7 +370,8 @@ def _window(
         latest_wal, latest_lsn, archived_at = newest_usable.stop_segment.name, str(newest_usable.stop_lsn), None
     else:
         latest_wal, latest_lsn = reached.name, str(reached.end_lsn)
-        archived_at = datetime.fromtimestamp(by_name[reached.name].mtime, UTC)
+        stamp = mtime(reached.name)
+        archived_at = datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
     window = RecoverableWindow(
         timeline=history.timeline,
         earliest_time=earliest.stop_time,
@@ -356,7 +399,7 @@ def pg_info(
     ``snapshots``: the repository's snapshots when the caller has them listed already (the
     daemon keeps them), else they are read."""
     if snapshots is None:
-        snapshots = repo.snapshots()
+        snapshots = repo.snapshots(kind=POSTGRES_KIND)  # base backups are all it reads
     if source:
         snapshots = [s for s in snapshots if s.source == source]
     backups = base_backups(snapshots)

@@ -53,7 +53,8 @@ from lifeboat.errors import (
 )
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import ArchivedFile, WalArchive, archived_systems
+from lifeboat.repository.wal import WalArchive, archived_systems
+from lifeboat.repository.wallisting import ArchivedFile
 from lifeboat.repository.walverify import verify_recovery_wal
 from lifeboat.sources.files.restorer import FileRestorer, RestoreOptions, RestoreResult
 from lifeboat.sources.postgres import datadir, recoveryconf
@@ -138,19 +139,30 @@ def read_timelines(
     """Every timeline the archive or a base backup names, and the history files that could not
     be read (timeline → what is wrong; such a timeline is left out)."""
     arrivals: dict[int, dict[int, float]] = {}
-    history_files: dict[int, ArchivedFile] = {}
+    history_files: dict[int, tuple[str, float]] = {}
     for f in files:
         if f.parsed.kind is WalFileKind.SEGMENT:
             arrivals.setdefault(f.parsed.timeline, {})[f.parsed.segment(size).number] = f.mtime
         elif f.parsed.kind is WalFileKind.HISTORY:
-            history_files[f.parsed.timeline] = f
+            history_files[f.parsed.timeline] = (f.name, f.mtime)
+    return timelines_of(archive, arrivals, history_files, backups)
+
+
+def timelines_of(
+    archive: WalArchive,
+    arrivals: dict[int, dict[int, float]],
+    history_files: dict[int, tuple[str, float]],
+    backups: Iterable[BaseBackup],
+) -> tuple[dict[int, ArchivedTimeline], dict[int, str]]:
+    """:func:`read_timelines` from what the listing gave already: per timeline, when each
+    segment arrived (segment number → time) and its history file's name and time."""
     problems: dict[int, str] = {}
     parsed: dict[int, TimelineHistory] = {}
-    for timeline, f in sorted(history_files.items()):
+    for timeline, (name, _mtime) in sorted(history_files.items()):
         try:
-            parsed[timeline] = TimelineHistory.parse(timeline, archive.fetch(f.name).decode("utf-8", "replace"))
+            parsed[timeline] = TimelineHistory.parse(timeline, archive.fetch(name).decode("utf-8", "replace"))
         except ValueError as exc:
-            problems[timeline] = f"archived {f.name} is malformed: {exc}"
+            problems[timeline] = f"archived {name} is malformed: {exc}"
         except IntegrityError as exc:
             problems[timeline] = str(exc)
     numbers = {*arrivals, *history_files, *(b.timeline for b in backups)}
@@ -159,7 +171,7 @@ def read_timelines(
             timeline=n,
             history=parsed.get(n) or TimelineHistory.root(n),
             history_file=n in parsed,
-            born=history_files[n].mtime if n in parsed else None,
+            born=history_files[n][1] if n in parsed else None,
             arrivals=arrivals.get(n, {}),
         )
         for n in sorted(numbers - set(problems))

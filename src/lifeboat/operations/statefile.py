@@ -19,12 +19,17 @@ from typing import Any
 
 def write_state_file(path: Path, doc: Any) -> bool:
     """Write ``doc`` as JSON to ``path``, whole or not at all; False when it could not be written."""
+    return write_state_bytes(path, json.dumps(doc, separators=(",", ":")).encode("utf-8"))
+
+
+def write_state_bytes(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path``, whole or not at all; False when it could not be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
+                out.write(data)
             os.replace(temporary, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -47,4 +52,4 @@ def read_state_file(path: Path, version: int) -> dict[str, Any] | None:
     return doc
 
 
-__all__ = ["read_state_file", "write_state_file"]
+__all__ = ["read_state_file", "write_state_bytes", "write_state_file"]

@@ -125,6 +125,12 @@ def _first_copies(order: list[int], keys: array[int], ids: list[bytes]) -> list[
     return kept
 
 
+def _array(typecode: str, data: memoryview) -> array[int]:
+    found: array[int] = array(typecode)
+    found.frombytes(data)
+    return found
+
+
 def _key(blob_id: bytes | bytearray) -> int:
     return int.from_bytes(blob_id[:8], "big")
 
@@ -317,6 +323,57 @@ class BlobIndex:
             number, offset, length, raw_length = locs[i * 4 : i * 4 + 4]
             location = BlobLocation(packs[number], BlobType(types[i]), offset, length, raw_length)
             yield bytes(ids[i * ID_BYTES : (i + 1) * ID_BYTES]), location
+
+    # --- a local copy (operations/indexcache.py) ------------------------------------------
+    _DUMP_HEAD = struct.Struct("<4sQQ")  # magic, packs, blobs
+
+    def dump(self) -> bytes:
+        """The compacted arrays as bytes, in this host's byte order: a local cache of the union
+        of index files (never stored in a repository), read back by :meth:`restore`."""
+        with self._guard:
+            self._compact()
+            n_packs, n_blobs = len(self._pack_ids), len(self._types)
+            return b"".join(
+                (
+                    self._DUMP_HEAD.pack(b"LBIX", n_packs, n_blobs),
+                    b"".join(self._pack_ids),
+                    b"".join(self._pack_salts),
+                    array("Q", self._pack_sizes).tobytes(),
+                    self._keys.tobytes(),
+                    bytes(self._ids),
+                    self._locs.tobytes(),
+                    bytes(self._types),
+                )
+            )
+
+    @classmethod
+    def restore(cls, data: bytes | memoryview) -> BlobIndex:
+        """The index :meth:`dump` gave; ValueError when ``data`` is not one whole."""
+        view = memoryview(data)
+        if len(view) < cls._DUMP_HEAD.size:
+            raise ValueError("truncated")
+        magic, n_packs, n_blobs = cls._DUMP_HEAD.unpack_from(view, 0)
+        sizes = (n_packs * ID_BYTES, n_packs * 16, n_packs * 8, n_blobs * 8, n_blobs * ID_BYTES, n_blobs * 16, n_blobs)
+        if magic != b"LBIX" or cls._DUMP_HEAD.size + sum(sizes) != len(view):
+            raise ValueError("not an index dump")
+        parts = []
+        pos = cls._DUMP_HEAD.size
+        for size in sizes:
+            parts.append(view[pos : pos + size])
+            pos += size
+        pack_ids, salts, pack_sizes, keys, ids, locs, types = parts
+        index = cls()
+        index._pack_ids = [bytes(pack_ids[i : i + ID_BYTES]) for i in range(0, len(pack_ids), ID_BYTES)]
+        index._pack_numbers = {pack_id: n for n, pack_id in enumerate(index._pack_ids)}
+        index._pack_salts = [bytes(salts[i : i + 16]) for i in range(0, len(salts), 16)]
+        index._pack_sizes = _array("Q", pack_sizes).tolist()
+        index._keys = _array("Q", keys)
+        index._ids = bytearray(ids)
+        index._locs = _array("I", locs)
+        index._types = bytearray(types)
+        if any(t not in _BLOB_TYPES for t in set(index._types)) or max(index._locs[::4], default=0) >= max(n_packs, 1):
+            raise ValueError("not an index dump")
+        return index
 
     def memory_bytes(self) -> int:
         """Bytes held by the sorted arrays (the per-blob cost once compacted)."""

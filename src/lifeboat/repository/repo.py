@@ -49,14 +49,35 @@ from lifeboat.repository.header import RepositoryHeader, mentions_format
 from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
 from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
-from lifeboat.storage.base import Backend, read_stream
+from lifeboat.repository.wallisting import WalListing
+from lifeboat.storage.base import Backend, list_names, read_stream
+
+
+class WalCatalog(Protocol):
+    """Gives a cluster's WAL listing without listing (and stating) every object on every
+    call: a local catalogue checked against the storage (operations/walcatalog.py)."""
+
+    def listing(self, repo: Repository, system_id: str) -> WalListing:
+        """The archived files of cluster ``system_id`` as the storage holds them now."""
+        ...
+
+
+class IndexCatalog(Protocol):
+    """Gives a repository's blob index without fetching every index file on every call."""
+
+    def index_of(self, repo: Repository, index_ids: list[str]) -> BlobIndex:
+        """The union of the index files ``index_ids`` (listed now), superseded ones left out."""
+        ...
 
 
 class SnapshotCatalog(Protocol):
     """Gives a repository's snapshots without fetching every record on every call."""
 
-    def snapshots_of(self, repo: Repository) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
-        """Every snapshot listed now (oldest first) and those that cannot be read."""
+    def snapshots_of(
+        self, repo: Repository, *, kind: str | None = None
+    ) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
+        """Every snapshot listed now (oldest first; with ``kind``, those of that kind) and those
+        that cannot be read."""
         ...
 
 
@@ -146,6 +167,12 @@ class Repository:
         # Where snapshot records come from when not from storage alone (a local cache checked
         # against each listing, operations/metacache.py); None: every record is fetched.
         self.snapshot_catalog: SnapshotCatalog | None = None
+        # Where WAL listings come from when not from one storage listing alone (the same
+        # local cache, checked against a listing of names; operations/walcatalog.py).
+        self.wal_catalog: WalCatalog | None = None
+        # Where the blob index comes from when not from every index file (a local copy of the
+        # union, checked against the listing of index/; operations/indexcache.py).
+        self.index_catalog: IndexCatalog | None = None
         self._blob_id_key = master.blob_id_key
         self.chunker_seed = master.chunker_seed
         self.objects = ObjectCipher(self.encryption_root)
@@ -361,9 +388,9 @@ class Repository:
         return self.open_object(kind, name, self.backend.get(name))
 
     def _ids(self, prefix: str) -> list[str]:
-        return sorted(
-            name for name in (info.name[len(prefix) :] for info in self.backend.list(prefix)) if _HEX_RE.match(name)
-        )
+        """The ids below ``prefix``, from a listing of names (no ``stat`` of each file on a local disk)."""
+        cut = len(prefix)
+        return sorted(name for name in (name[cut:] for name in list_names(self.backend, prefix)) if _HEX_RE.match(name))
 
     # --- index -------------------------------------------------------------------------------
     def index_ids(self) -> list[str]:
@@ -382,13 +409,19 @@ class Repository:
         with self._index_guard:
             if self._index is None:
                 ids = self.index_ids()
-                files = dict(self.load_index_files(ids))
-                superseded = {s.hex() for f in files.values() for s in f.supersedes}
-                index = BlobIndex()
-                index.bulk_load(f for i, f in files.items() if i not in superseded)
-                self._index = index
+                catalog = self.index_catalog
+                self._index = catalog.index_of(self, ids) if catalog is not None else self.build_index(ids)
                 self._index_ids = set(ids)
             return self._index
+
+    def build_index(self, index_ids: list[str], *, into: BlobIndex | None = None) -> BlobIndex:
+        """The union of the index files ``index_ids`` fetched from storage (added to ``into``
+        when given), leaving out the files another one of them supersedes."""
+        files = dict(self.load_index_files(index_ids))
+        superseded = {s.hex() for f in files.values() for s in f.supersedes}
+        index = into if into is not None else BlobIndex()
+        index.bulk_load(f for i, f in files.items() if i not in superseded)
+        return index
 
     def use_index(self, index: BlobIndex) -> None:
         """Read blobs through ``index`` (check builds one that tolerates damaged index files)."""
@@ -569,17 +602,18 @@ class Repository:
             raise ObjectNotFound(f"no snapshot {snapshot_id[:8]}") from None
         return Snapshot.decode(payload, snapshot_id)
 
-    def snapshots(self) -> list[Snapshot]:
-        """Every snapshot, oldest first; a damaged one raises :class:`IntegrityError`."""
+    def snapshots(self, *, kind: str | None = None) -> list[Snapshot]:
+        """Every snapshot (with ``kind``: of that kind), oldest first; a damaged one raises
+        :class:`IntegrityError`."""
         if self.snapshot_catalog is not None:
-            found, damaged = self.snapshot_catalog.snapshots_of(self)
+            found, damaged = self.snapshot_catalog.snapshots_of(self, kind=kind)
             if damaged:
                 raise IntegrityError(damaged[0].describe())
             return found
         ids = self.snapshot_ids()
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             found = list(pool.map(self.load_snapshot, ids))
-        return sorted(found, key=lambda s: (s.time, s.id))
+        return sorted((s for s in found if kind is None or s.kind == kind), key=lambda s: (s.time, s.id))
 
     def snapshots_and_damage(self) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
         """Every snapshot that can be read, oldest first, and those that cannot (damaged):

@@ -20,11 +20,12 @@ from enum import StrEnum
 import blake3
 import zstandard
 
-from lifeboat.core.wal import MAX_SEGMENT_SIZE, WalFileName, parse_wal_file_name
+from lifeboat.core.wal import MAX_SEGMENT_SIZE, parse_wal_file_name
 from lifeboat.errors import IntegrityError, StorageAlreadyExists, StorageNotFound, WalConflict, WalDamaged
 from lifeboat.repository.compression import CODEC_NONE, CODEC_ZSTD, Compressor
 from lifeboat.repository.crypto.aead import ObjectKind
 from lifeboat.repository.repo import Repository
+from lifeboat.repository.wallisting import ArchivedFile, WalListing, archived_path
 from lifeboat.storage.base import ObjectInfo, directory_names
 
 WAL_PREFIX = "wal/"
@@ -43,16 +44,6 @@ _decompressors = threading.local()
 class PushOutcome(StrEnum):
     STORED = "stored"
     ALREADY_ARCHIVED = "already-archived"  # identical content was there
-
-
-@dataclass(frozen=True)
-class ArchivedFile:
-    """One archived WAL file as the storage lists it."""
-
-    name: str
-    stored_bytes: int
-    mtime: float
-    parsed: WalFileName
 
 
 def check_system_id(system_id: str) -> str:
@@ -253,6 +244,23 @@ class WalArchive:
         except StorageNotFound:
             return False
         return True
+
+    def listing(self) -> WalListing:
+        """Every archived file of this cluster, compactly: from the repository's ``wal_catalog``
+        (a local catalogue checked against the storage) when it has one, else one listing."""
+        catalog = self.repo.wal_catalog
+        if catalog is not None:
+            return catalog.listing(self.repo, self.system_id)
+        return self.list_storage()
+
+    def list_storage(self) -> WalListing:
+        """Every archived file of this cluster, from one listing of the storage."""
+        cut = len(self.prefix)
+        try:
+            infos = [(i.name[cut:], i.size, i.mtime) for i in self.repo.backend.list(self.prefix)]
+        except StorageNotFound:
+            return WalListing()
+        return WalListing.of(info for info in infos if archived_path(info[0]))
 
     def files(self) -> Iterator[ArchivedFile]:
         """Every archived file of this cluster, in no particular order."""

@@ -313,12 +313,29 @@ class NameListing(Protocol):
         ...
 
 
-def list_names(backend: Backend, prefix: str = "") -> Iterator[str]:
-    """The names of the objects below ``prefix``: from the provider's name listing when it
-    has one, else from :meth:`Backend.list`."""
+def _name_listing(backend: Backend) -> NameListing | None:
+    """The layer that lists names alone, when every wrapper above it passes listings through
+    (``passes_listing``: a fault-injecting wrapper does not, and must see the listing)."""
     for layer in _chain(backend):
         if isinstance(layer, NameListing):
-            return layer.list_names(prefix)
+            return layer
+        if not getattr(layer, "passes_listing", False):
+            return None
+    return None
+
+
+def lists_names_cheaply(backend: Backend) -> bool:
+    """Whether :func:`list_names` is cheaper than :meth:`Backend.list` on ``backend`` (it has a
+    name listing); where it is not, a caller that wants sizes and times lists them at once."""
+    return _name_listing(backend) is not None
+
+
+def list_names(backend: Backend, prefix: str = "") -> Iterator[str]:
+    """The names of the objects below ``prefix``: from the provider's name listing when it
+    has one (and the wrappers pass listings through), else from :meth:`Backend.list`."""
+    layer = _name_listing(backend)
+    if layer is not None:
+        return layer.list_names(prefix)
     return (info.name for info in backend.list(prefix))
 
 

@@ -250,7 +250,27 @@ class LocalBackend:
     def list_names(self, prefix: str = "") -> Iterator[str]:
         """The names :meth:`list` gives, without a ``stat`` of each file (ten times faster on
         a hundred thousand WAL files, storage.base.NameListing)."""
-        return (name for name, _, _ in self._names(prefix, temporaries=False))
+        return self._name_lists(prefix)
+
+    def _name_lists(self, prefix: str) -> Iterator[str]:
+        """:meth:`_names`' object names, built a directory at a time by one comprehension (a
+        generator step per file costs more than the walk itself on a hundred thousand)."""
+        head, _, _ = prefix.rpartition("/")
+        start = self._root / head if head else self._root
+        try:
+            if not start.is_dir():
+                if not self._root.exists():
+                    raise StorageNotFound(f"{self._root}: no such directory")
+                return
+            for dirpath, dirnames, filenames in os.walk(start, onerror=_unless_vanished):
+                dirnames.sort()
+                rel_dir = os.path.relpath(dirpath, self._root)
+                here = "" if rel_dir == "." else f"{rel_dir}/"
+                filenames.sort()
+                names = [here + f for f in filenames if not f.startswith(TEMP_PREFIX)]
+                yield from names if here.startswith(prefix) else [n for n in names if n.startswith(prefix)]
+        except OSError as exc:
+            raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         return self._walk("", temporaries=True)
@@ -350,10 +370,20 @@ def connect(url: StorageUrl, env: Mapping[str, str]) -> LocalBackend:
 
 
 def _holds_an_object(directory: str) -> bool:
-    """Whether any file below ``directory`` is an object (not a temporary file); stops at the first."""
-    for _, _, filenames in os.walk(directory, onerror=_unless_vanished):
-        if any(not name.startswith(TEMP_PREFIX) for name in filenames):
-            return True
+    """Whether any file below ``directory`` is an object (not a temporary file); stops at the
+    first, without reading the rest of a directory (``os.walk`` would read a hundred thousand
+    WAL file names before answering)."""
+    pending = [directory]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif not entry.name.startswith(TEMP_PREFIX):
+                        return True
+        except FileNotFoundError:
+            continue  # removed while looking
     return False
 
 
