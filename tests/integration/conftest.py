@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.test_failed_source import Nobody, nobody_repository
-from tests.servers.fixtures import moto_server, server_logs
+from tests.servers.fixtures import moto_server, rclone_server, server_logs
 
-__all__ = ["as_nobody", "moto_server", "server_logs"]
+__all__ = ["as_nobody", "moto_server", "rclone_server", "server_logs"]
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def remote(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 def test_backup_under_injected_faults_completes_verifies_and_restores(remote: Backend, tmp_path: Path) -> None:
-    plan = FaultPlan(rate=0.10, slow=(0.0, 0.02), timeout_delay=0.05, seed=7)
+    plan = FaultPlan(rate=0.15, slow=(0.0, 0.02), timeout_delay=0.05, seed=7)
     faulty = FaultyBackend(remote, plan)
     backend = RetryingBackend(faulty, RetryPolicy(attempts=10, base_delay=0.01, max_delay=0.2))
     repo = Repository.init(backend, PASSPHRASE, kdf=FAST_KDF, header=SMALL_PACKS)

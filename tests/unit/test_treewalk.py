@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
 
@@ -124,3 +124,25 @@ def test_unreadable_trees_count_as_empty_and_a_refusal_is_an_integrity_error() -
     size = shapes.size(root)
     assert size.entries == 2 + 3 * 2**30 - 2
     check_expansion(trees, Tree((directory("gone", missing),)), "the tree")  # nothing to expand
+
+
+class PrefetchingTrees(Trees):
+    """Trees that are told, before they are loaded, which ones a walk needs next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefetched: list[list[bytes]] = []
+
+    def prefetch_trees(self, tree_ids: Iterable[bytes]) -> None:
+        self.prefetched.append(list(tree_ids))
+
+
+def test_measuring_a_tree_asks_for_each_level_of_directories_together() -> None:
+    trees = PrefetchingTrees()
+    leaves = [trees.add(Node(f"f{i}", NodeType.FILE)) for i in range(4)]
+    middle = [trees.add(directory("x", leaves[0]), directory("y", leaves[1])), trees.add(directory("z", leaves[2]))]
+    root = Tree((directory("m0", middle[0]), directory("m1", middle[1]), directory("again", middle[1])))
+    check_expansion(trees, root, "the tree")
+    # One hint per level (each distinct tree once), given before any tree of that level is loaded.
+    assert trees.prefetched == [middle, leaves[:3]]
+    assert trees.loads == 5

@@ -72,8 +72,15 @@ def plan_reads(files: Iterable[FileBlobs], *, max_read: int, max_gap: int) -> li
                 by_pack.setdefault(location.pack_id, []).append(write)
             write.targets.append((file.number, position))
             position += location.raw_length
+    return group_reads(by_pack.values(), max_read=max_read, max_gap=max_gap)
+
+
+def group_reads(packs: Iterable[list[BlobWrite]], *, max_read: int, max_gap: int) -> list[PackRead]:
+    """The reads of a pack's blobs (``packs``: one list of blobs per pack, in the order the
+    packs are wanted): each pack's blobs in pack order, neighbours at most ``max_gap`` apart
+    joined into one read of at most ``max_read`` (a longer blob is one read of its own)."""
     reads: list[PackRead] = []
-    for pack_id, writes in by_pack.items():
+    for writes in packs:
         writes.sort(key=lambda w: w.location.offset)
         current: PackRead | None = None
         for write in writes:
@@ -84,9 +91,9 @@ def plan_reads(files: Iterable[FileBlobs], *, max_read: int, max_gap: int) -> li
                     current.length = max(current_end, end) - current.offset
                     current.blobs.append(write)
                     continue
-            current = PackRead(pack_id, start, end - start, [write])
+            current = PackRead(write.location.pack_id, start, end - start, [write])
             reads.append(current)
     return reads
 
 
-__all__ = ["BlobWrite", "FileBlobs", "Located", "PackRead", "plan_reads"]
+__all__ = ["BlobWrite", "FileBlobs", "Located", "PackRead", "group_reads", "plan_reads"]

@@ -8,9 +8,9 @@ source be tested against an in-memory fake and keeps ``sources`` independent of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lifeboat.core.ids import BlobType
 from lifeboat.core.packreads import BlobWrite, Located, PackRead
@@ -66,8 +66,28 @@ class BlobLoader(Protocol):
         ...
 
 
+class TreeLoader(Protocol):
+    """Gives trees by id (a :class:`BlobLoader` does; so does a :class:`TreeSource`)."""
+
+    def load_tree(self, tree_id: bytes) -> Tree: ...
+
+
+@runtime_checkable
+class TreeSource(TreeLoader, Protocol):
+    """The trees of one walk, read together where the storage allows: a walk that knows the
+    trees it will need next says so, and their loads then cost no request."""
+
+    def prefetch_trees(self, tree_ids: Iterable[bytes]) -> None:
+        """A hint: read these trees now, together (a tree it cannot read is reported by its load)."""
+        ...
+
+
 class PackLoader(BlobLoader, Protocol):
     """Reads blobs by pack, for a restore that plans its reads (core/packreads.py)."""
+
+    def tree_source(self) -> TreeSource:
+        """A reader of the trees of one walk; it holds what it read (within a budget) until dropped."""
+        ...
 
     def locate_data(self, blob_ids: Sequence[bytes]) -> Sequence[Located]:
         """Where each data blob lies; IntegrityError when one is missing or not data."""

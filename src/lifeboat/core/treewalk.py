@@ -1,18 +1,18 @@
-"""Walking snapshot trees through a :class:`BlobLoader` (logic only; the loader does I/O),
+"""Walking snapshot trees through a :class:`TreeLoader` (logic only; the loader does I/O),
 and the bound on how far a walk may expand trees that share subtrees."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from lifeboat.core.protocols import BlobLoader
+from lifeboat.core.protocols import TreeLoader, TreeSource
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.errors import IntegrityError, StorageError
 
 
 def walk(
-    loader: BlobLoader,
+    loader: TreeLoader,
     tree_id: bytes,
     prefix: str = "",
     *,
@@ -36,7 +36,7 @@ def walk(
             stack.append((path, iter(loader.load_tree(node.subtree).nodes)))
 
 
-def find(loader: BlobLoader, tree_id: bytes, path: str) -> Node | None:
+def find(loader: TreeLoader, tree_id: bytes, path: str) -> Node | None:
     """The node at ``path`` (``/``-separated, relative to the root), or None."""
     parts = [p for p in path.strip("/").split("/") if p]
     current = tree_id
@@ -96,16 +96,24 @@ class TreeSize:
         )
 
 
+PREFETCH_BATCH = 4096  # trees of one level asked for together (ids only: the reader bounds the bytes)
+
+
 class TreeShapes:
     """The shape of trees (entries, subdirectory trees), loaded once each, and the sizes of walks.
 
     ``load`` returns a tree, or None for one that cannot be read (it counts as empty: the
     walk reports it where it meets it). Everything is iterative and memoised per tree id,
-    so measuring costs one load per distinct tree, whatever the depth or the sharing.
+    so measuring costs one load per distinct tree, whatever the depth or the sharing. Trees
+    are loaded a level at a time, and ``prefetch`` (when given) is told each level's trees
+    first, so a reader by pack (repository/treespans.py) reads them with a few requests.
     """
 
-    def __init__(self, load: Callable[[bytes], Tree | None]) -> None:
+    def __init__(
+        self, load: Callable[[bytes], Tree | None], *, prefetch: Callable[[Sequence[bytes]], None] | None = None
+    ) -> None:
         self._load = load
+        self._prefetch = prefetch
         self._shapes: dict[bytes, tuple[int, tuple[bytes, ...]]] = {}
         self._expanded: dict[bytes, int] = {}
 
@@ -137,15 +145,22 @@ class TreeShapes:
         return None if size.within(bound) else size
 
     def _load_all(self, roots: tuple[bytes, ...]) -> None:
-        stack = [r for r in roots if r not in self._shapes]
-        while stack:
-            tree_id = stack.pop()
-            if tree_id in self._shapes:
-                continue
-            tree = self._load(tree_id)
-            shape = _shape(tree) if tree is not None else (0, ())
-            self._shapes[tree_id] = shape
-            stack.extend(s for s in shape[1] if s not in self._shapes)
+        """Load every tree below ``roots`` not loaded yet, a level at a time."""
+        level = [r for r in dict.fromkeys(roots) if r not in self._shapes]
+        while level:
+            below: dict[bytes, None] = {}
+            for start in range(0, len(level), PREFETCH_BATCH):
+                batch = level[start : start + PREFETCH_BATCH]
+                if self._prefetch is not None:
+                    self._prefetch(batch)
+                for tree_id in batch:
+                    if tree_id in self._shapes:
+                        continue
+                    tree = self._load(tree_id)
+                    shape = _shape(tree) if tree is not None else (0, ())
+                    self._shapes[tree_id] = shape
+                    below.update((s, None) for s in shape[1] if s not in self._shapes)
+            level = [s for s in below if s not in self._shapes]
 
     def _expansion(self, root: bytes) -> int:
         """Entries a walk of ``root`` visits (post-order over the shapes, memoised)."""
@@ -187,14 +202,16 @@ def _shape(tree: Tree) -> tuple[int, tuple[bytes, ...]]:
     return len(tree.nodes), tuple(n.subtree for n in tree.nodes if n.type is NodeType.DIR and n.subtree is not None)
 
 
-def tree_shapes(loader: BlobLoader) -> TreeShapes:
-    """Shapes read through ``loader``; trees that cannot be read count as empty (the walk
-    reports them where it meets them)."""
-    return TreeShapes(lambda tree_id: _load_or_none(loader, tree_id))
+def tree_shapes(loader: TreeLoader) -> TreeShapes:
+    """Shapes read through ``loader`` (a level at a time, told to it first when it is a
+    :class:`TreeSource`); trees that cannot be read count as empty (the walk reports them
+    where it meets them)."""
+    prefetch = loader.prefetch_trees if isinstance(loader, TreeSource) else None
+    return TreeShapes(lambda tree_id: _load_or_none(loader, tree_id), prefetch=prefetch)
 
 
 def check_expansion(
-    loader: BlobLoader,
+    loader: TreeLoader,
     tree: Tree,
     what: str,
     *,
@@ -214,7 +231,7 @@ def check_expansion(
         )
 
 
-def _load_or_none(loader: BlobLoader, tree_id: bytes) -> Tree | None:
+def _load_or_none(loader: TreeLoader, tree_id: bytes) -> Tree | None:
     try:
         return loader.load_tree(tree_id)
     except (IntegrityError, StorageError):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import blake3
 
@@ -68,6 +68,9 @@ class IndexCatalog(Protocol):
     def index_of(self, repo: Repository, index_ids: list[str]) -> BlobIndex:
         """The union of the index files ``index_ids`` (listed now), superseded ones left out."""
         ...
+
+if TYPE_CHECKING:
+    from lifeboat.repository.treespans import TreeSpans
 
 
 class SnapshotCatalog(Protocol):
@@ -576,6 +579,23 @@ class Repository:
             except IntegrityError as exc:
                 raise IntegrityError(f"{where}: {exc.message}") from None
         return entries
+
+    def read_pack_span(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        """``length`` bytes of a pack from ``offset`` (fewer where the pack ends), in one
+        streamed request where the storage allows (a long span passes by the read-ahead's
+        windows instead of filling them). Not verified: the caller opens each blob in it."""
+        self.ensure_locked()
+        try:
+            return b"".join(read_stream(self.backend, layout.pack_name(pack_id.hex()), offset, length))
+        except StorageNotFound:
+            raise IntegrityError(f"pack {short(pack_id)} is missing") from None
+
+    def tree_source(self) -> TreeSpans:
+        """A reader of the trees of one walk, by pack (repository/treespans.py): it keeps what
+        it read, within its budget, until it is dropped."""
+        from lifeboat.repository.treespans import TreeSpans
+
+        return TreeSpans(self)
 
     def _read_pack_range(self, pack_name: str, offset: int, length: int) -> bytes:
         self.ensure_locked()

@@ -165,21 +165,27 @@ class FilesSource(SourceKind):
 
         self.check_restore(into)
         assert isinstance(into, IntoDirectory)
+        trees = ctx.loader.tree_source()  # the walk's trees, read by pack
         if into.subpath:
-            node = find(ctx.loader, snapshot.tree, into.subpath)
+            node = find(trees, snapshot.tree, into.subpath)
             if node is None:
                 raise ObjectNotFound(f"snapshot {snapshot.short_id} has no path /{into.subpath}")
             # A directory's contents go straight into the target; a single entry goes into it.
-            tree = ctx.loader.load_tree(node.subtree) if node.subtree is not None else Tree((node,))
+            tree = trees.load_tree(node.subtree) if node.subtree is not None else Tree((node,))
         else:
-            tree = ctx.loader.load_tree(snapshot.tree)
+            tree = trees.load_tree(snapshot.tree)
         options = RestoreOptions(
             target=into.path, filter=into.filter, force=into.force, dry_run=into.dry_run, workers=into.workers
         )
         if into.restore_owner is not None:
             options = replace(options, restore_owner=into.restore_owner)
         restorer = FileRestorer(
-            ctx.loader, options, progress=ctx.events.progress, notify=ctx.events.notice, cancel=ctx.events.check
+            ctx.loader,
+            options,
+            progress=ctx.events.progress,
+            notify=ctx.events.notice,
+            cancel=ctx.events.check,
+            trees=trees,
         )
         return restorer.restore(tree)
 

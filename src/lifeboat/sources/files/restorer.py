@@ -28,7 +28,7 @@ from lifeboat.core.ids import short
 from lifeboat.core.packreads import BlobWrite, FileBlobs, PackRead, plan_reads
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.progress import Notice, NoticeSink, Progress, Severity
-from lifeboat.core.protocols import PackLoader
+from lifeboat.core.protocols import PackLoader, TreeSource
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.core.treewalk import check_expansion
 from lifeboat.errors import IntegrityError, LifeboatError, RestoreRefused, StorageError, UsageError, option
@@ -176,8 +176,10 @@ class FileRestorer:
         progress: Progress | None = None,
         notify: NoticeSink | None = None,
         cancel: Callable[[], None] | None = None,
+        trees: TreeSource | None = None,
     ) -> None:
         self._loader = loader
+        self._trees = trees  # the walk's reader of trees (one of the loader's when not given)
         self._cancel = cancel or (lambda: None)
         self._options = options
         self.progress = progress or Progress()
@@ -212,7 +214,9 @@ class FileRestorer:
         refused before anything is written.
         """
         opts = self._options
-        check_expansion(self._loader, tree, "the tree to restore")
+        if self._trees is None:
+            self._trees = self._loader.tree_source()
+        check_expansion(self._trees, tree, "the tree to restore")
         if opts.dry_run:
             self._walk(tree, None)
             return self.result
@@ -307,10 +311,14 @@ class FileRestorer:
 
     def _subtree(self, node: Node, names: list[str]) -> Tree | None:
         """The tree of directory ``node``; None when it cannot be read (reported, and nothing
-        below it is restored)."""
-        assert node.subtree is not None
+        below it is restored). Its own subdirectories' trees are asked for together: when
+        they are no longer held (a snapshot whose trees exceed the reader's budget), one
+        read by pack brings them, not one per directory."""
+        assert node.subtree is not None and self._trees is not None
         try:
-            return self._loader.load_tree(node.subtree)
+            tree = self._trees.load_tree(node.subtree)
+            self._trees.prefetch_trees(n.subtree for n in tree.nodes if n.subtree is not None)
+            return tree
         except (IntegrityError, StorageError) as exc:
             rel = "/".join((*names, node.name))
             listed = self.result.damaged if isinstance(exc, IntegrityError) else self.result.unreadable
