@@ -69,6 +69,7 @@ class IndexCatalog(Protocol):
         """The union of the index files ``index_ids`` (listed now), superseded ones left out."""
         ...
 
+
 if TYPE_CHECKING:
     from lifeboat.repository.treespans import TreeSpans
 
