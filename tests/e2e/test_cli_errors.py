@@ -85,8 +85,8 @@ def repo_cli(cli: Cli, tmp_path: Path) -> Cli:
         (("diff", "a", "b", "c"), "diff: got unexpected extra argument (c)"),
         ((), "no command given"),
         (("key",), "key: no command given"),
-        (("init", "--kdf-memory", "0"), "--kdf-memory: argon2id memory 0 KiB is out of range (16 KiB to 4 GiB)"),
-        (("init", "--kdf-memory", "8KiB"), "--kdf-memory: argon2id memory 8 KiB is out of range"),  # argon2 refused it
+        (("init", "--kdf-memory", "0"), "--kdf-memory: argon2id memory 0 KiB is out of range (8 KiB to 4 GiB)"),
+        (("init", "--kdf-memory", "4KiB"), "--kdf-memory: argon2id memory 4 KiB is out of range"),  # argon2 refuses it
         (("init", "--kdf-memory", "100TiB"), "--kdf-memory: argon2id memory 107374182400 KiB is out of range"),
         (("pg", "check", "--timeout", "soon"), "--timeout: invalid duration 'soon'"),
     ],

@@ -305,7 +305,7 @@ def test_drill_metrics_from_a_recorded_drill(memory_repo: Repository) -> None:
 def test_the_repository_size_from_the_index(memory_repo: Repository, tmp_path: Path) -> None:
     """Packs of index files another supersedes are not counted; a new run reads only new index
     files; a removed index file stops counting; a damaged cache entry discards the cache."""
-    from lifeboat.operations.metacache import MetadataCache
+    from lifeboat.operations.metacache import MetadataCache, cache_key, open_sealed, seal_body
     from lifeboat.repository.index import IndexedPack, IndexFile
     from lifeboat.repository.layout import index_name
 
@@ -327,8 +327,9 @@ def test_the_repository_size_from_the_index(memory_repo: Repository, tmp_path: P
     assert again.packed(memory_repo) == (1, 250)
     again.save()
     path = tmp_path / "metadata" / f"{identifier}.json"
-    doc = json.loads(path.read_text())
-    doc["index"][next(iter(doc["index"]))]["bytes"] = "a lot"
-    path.write_text(json.dumps(doc))
+    key = cache_key(memory_repo)
+    doc = json.loads(open_sealed(key, path.read_bytes()))
+    doc["index"][next(iter(doc["index"]))]["bytes"] = "a lot"  # sealed, yet not what the code wrote
+    path.write_bytes(seal_body(key, json.dumps(doc).encode()))
     damaged = MetadataCache.load(tmp_path, memory_repo)
     assert damaged.stats.discarded and damaged.packed(memory_repo) == (1, 250)

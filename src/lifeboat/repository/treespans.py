@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.packreads import BlobWrite, Located, group_reads
@@ -28,7 +28,23 @@ from lifeboat.core.tree import Tree
 from lifeboat.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
-    from lifeboat.repository.repo import Repository
+    from lifeboat.repository.index import BlobIndex, BlobLocation
+
+
+class TreePacks(Protocol):
+    """What a :class:`TreeSpans` reads through: the repository (named by this protocol, not
+    imported, so that the repository can import this module back)."""
+
+    def index(self) -> BlobIndex: ...
+
+    def locate(self, blob_id: bytes) -> BlobLocation: ...
+
+    def load_tree(self, tree_id: bytes) -> Tree: ...
+
+    def decode_blob(self, blob_id: bytes, location: BlobLocation, ciphertext: bytes) -> bytes: ...
+
+    def read_pack_span(self, pack_id: bytes, offset: int, length: int) -> bytes: ...
+
 
 MiB = 1024 * 1024
 SPANS_BUDGET = 64 * MiB  # pack bytes one walk keeps at most
@@ -59,7 +75,7 @@ class TreeSpans:
 
     def __init__(
         self,
-        repo: Repository,
+        repo: TreePacks,
         *,
         budget: int = SPANS_BUDGET,
         whole_pack: int = WHOLE_PACK,
