@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from lifeboat import START_CODE
 from tests.conftest import Cli
 from tests.postgres.fakewal import add_ready, make_pg_wal, mark_done, segment_bytes
 
@@ -59,6 +62,28 @@ def test_wal_push_archives_the_file_and_pushes_the_next_ready_ones_ahead(pg_wal:
     info = json.loads(cli("--json", "pg", "info").stdout)["clusters"][0]
     assert info["wal"]["files"] == 3
     assert info["wal"]["timelines"][0]["ranges"] == [{"first": SEGS[0], "last": SEGS[2], "segments": 3}]
+
+
+def test_a_call_answered_from_the_spool_imports_no_runpy_cli_or_cryptography(
+    pg_wal: Path, cli: Cli, cli_env: dict[str, str]
+) -> None:
+    assert cli("wal-push", str(pg_wal / SEGS[0])).code == 0
+    deadline = time.monotonic() + 20
+    while not list(spool(pg_wal).glob(f"*/out/{SEGS[1]}.ok")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # How a server runs Lifeboat (lifeboat_program, server_lifeboat_command): python -c START_CODE
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", START_CODE, "wal-push", str(pg_wal / SEGS[1])],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.decode().splitlines()
+    imported = {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
+    assert "lifeboat.app.cli.walfast" in imported
+    assert not imported & {"runpy", "lifeboat.app.cli.main", "lifeboat.app.cli.walrun", "zstandard", "cryptography"}
 
 
 def test_pushing_identical_content_again_succeeds_and_different_content_fails_loudly(pg_wal: Path, cli: Cli) -> None:

@@ -237,6 +237,10 @@ class Spool:
     def forget_push_failure(self, name: str) -> None:
         _remove(self.out / (name + ERROR_SUFFIX))
 
+    def pushed_names(self) -> set[str]:
+        """The files a worker finished (pushed or dropped): one listing of ``out/``."""
+        return {entry[: -len(OK_SUFFIX)] for entry in _listdir(self.out) if entry.endswith(OK_SUFFIX)}
+
     def push_statuses(self) -> dict[str, str]:
         """File name → ``ok`` or ``error`` for every push status present."""
         found: dict[str, str] = {}
