@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from lifeboat import START_CODE
+from lifeboat.app.cli.walcall import parse, spool_root
+from lifeboat.sources.postgres.spool import Failure, Spool
 from tests.conftest import Cli
 from tests.postgres.fakewal import add_ready, make_pg_wal, mark_done, segment_bytes
 
@@ -84,6 +86,52 @@ def test_a_call_answered_from_the_spool_imports_no_runpy_cli_or_cryptography(
     imported = {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
     assert "lifeboat.app.cli.walfast" in imported
     assert not imported & {"runpy", "lifeboat.app.cli.main", "lifeboat.app.cli.walrun", "zstandard", "cryptography"}
+
+
+def _imports(stderr: bytes) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.decode().splitlines() if line.startswith("import time:")}
+
+
+def _call_under_a_running_pusher(
+    pg_wal: Path, cli_env: dict[str, str], name: str
+) -> tuple[Spool, subprocess.Popen[bytes]]:
+    """A ``wal-push`` call of ``name`` while a pusher (this test, holding the spool's lock)
+    is running and keeps no queue limit."""
+    inv = parse(["wal-push", str(pg_wal / name)])
+    assert inv is not None
+    inv.repo = cli_env["LIFEBOAT_REPO"]
+    pusher = Spool(spool_root(inv)).ensure()
+    pusher.note_queue_limit(None)
+    lock = pusher.push_lock()
+    assert lock.try_acquire()
+    call = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-c", START_CODE, "wal-push", str(pg_wal / name)],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.5)  # the call is waiting for its file
+    assert call.poll() is None
+    return pusher, call
+
+
+def test_a_call_waits_for_the_running_pusher_without_loading_the_rest_of_lifeboat(
+    pg_wal: Path, cli_env: dict[str, str]
+) -> None:
+    pusher, call = _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0])
+    pusher.mark_pushed(SEGS[0])
+    _, stderr = call.communicate(timeout=60)
+    assert call.returncode == 0, stderr[-2000:]
+    assert not _imports(stderr) & {"lifeboat.app.cli.walrun", "zstandard", "cryptography"}
+
+
+def test_a_call_waiting_for_the_running_pusher_reports_its_failure(pg_wal: Path, cli_env: dict[str, str]) -> None:
+    pusher, call = _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0])
+    pusher.mark_push_failed(SEGS[0], Failure(13, f"WAL file {SEGS[0]} is already archived with different content"))
+    _, stderr = call.communicate(timeout=120)
+    assert call.returncode == 13, stderr[-2000:]
+    assert f"WAL file {SEGS[0]} is already archived with different content" in stderr.decode()
+    assert pusher.push_failure(SEGS[0]) is None  # reported once, then forgotten
 
 
 def test_pushing_identical_content_again_succeeds_and_different_content_fails_loudly(pg_wal: Path, cli: Cli) -> None:

@@ -61,6 +61,7 @@ class WalCall:
     data_directory: str
     sync: bool = False  # do the work in this process: no spool, no worker
     queue_max: str | None = None  # the limit given for this call (e.g. 8GiB), over the configured one
+    pusher_failed: bool = False  # the call saw the running pusher fail on its file: report it, not retry
 
 
 def _stamp() -> str:
@@ -143,6 +144,7 @@ def _push(call: WalCall, path: str, setup: WalSetup, spawn: Spawn) -> PushResult
         spool,
         lambda: spawn(lambda: run_pusher(call, name, pg_wal, setup)),
         push_settings(config, call.queue_max),
+        failure_seen=call.pusher_failed,
     )
 
 
@@ -167,6 +169,7 @@ def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup, *, canc
         spool.clean_temporaries()
         config = setup.source()
         settings = push_settings(config, call.queue_max)
+        spool.note_queue_limit(settings.queue_max)
         system_id = cluster_system_id(call.data_directory)
         # The key is derived while the pusher reads and compresses the first files.
         archive = OpeningArchive.start(system_id, lambda: WalArchive(setup.open_repository(), system_id))
