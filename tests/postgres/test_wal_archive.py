@@ -18,10 +18,10 @@ from lifeboat.operations.wal_fetch import (
     fetch_direct,
     fetch_file,
 )
-from lifeboat.operations.wal_push import BackgroundPusher, PushSettings, archive_file, push_file
+from lifeboat.operations.wal_push import BackgroundPusher, PushSettings, archive_file, push_file, read_wal_payload
 from lifeboat.operations.wal_worker import WalCall, run_pusher
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import PushOutcome, WalArchive, archived_systems
+from lifeboat.repository.wal import PayloadBuffer, PushOutcome, WalArchive, archived_systems, encode_payload
 from lifeboat.sources.postgres.spool import Spool
 from tests.postgres.fakewal import SYSTEM_ID, add_ready, make_pg_wal, mark_done, segment_bytes
 
@@ -204,6 +204,18 @@ def test_below_the_queue_limit_nothing_is_dropped(archive: WalArchive, tmp_path:
     result = archive_file(SEG1, pg_wal, spool, start_worker, PushSettings(queue_max=1024**3))
     assert result.outcome == "pushed" and result.dropped is None
     assert archive.fetch(SEG1) == segment_bytes(SEG1)
+
+
+def test_a_reused_payload_buffer_holds_exactly_the_payload_of_each_file(tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    for name in (SEG1, SEG2):
+        add_ready(pg_wal, name)
+    add_ready(pg_wal, "00000002.history", b"1\t0/3000000\tno recovery target specified\n")
+    buffer = PayloadBuffer()
+    for name in (SEG1, "00000002.history", SEG2):  # a segment, a small file, a segment again
+        payload, content = read_wal_payload(pg_wal, name, SYSTEM_ID, buffer)
+        assert bytes(content) == (pg_wal / name).read_bytes()
+        assert bytes(payload) == encode_payload(name, (pg_wal / name).read_bytes())
 
 
 def _bytes_read() -> int:
