@@ -28,8 +28,8 @@ class CancelAfterFirst(WalArchive):
         super().__init__(repo, SYSTEM_ID)
         self.token = token
 
-    def push(self, name: str, data: bytes) -> PushOutcome:
-        outcome = super().push(name, data)
+    def store(self, name: str, compressed: bytes, data: bytes | memoryview) -> PushOutcome:
+        outcome = super().store(name, compressed, data)
         self.token.cancel("the daemon stops")
         return outcome
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat.core.events import CancelToken
 from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, StorageNotFound, WalConflict
 from lifeboat.operations.wal_fetch import (
     BackgroundFetcher,
@@ -17,9 +18,10 @@ from lifeboat.operations.wal_fetch import (
     fetch_direct,
     fetch_file,
 )
-from lifeboat.operations.wal_push import BackgroundPusher, PushSettings, archive_file, push_file
+from lifeboat.operations.wal_push import BackgroundPusher, PushSettings, archive_file, push_file, read_wal_payload
+from lifeboat.operations.wal_worker import WalCall, run_pusher
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import PushOutcome, WalArchive, archived_systems
+from lifeboat.repository.wal import PayloadBuffer, PushOutcome, WalArchive, archived_systems, encode_payload
 from lifeboat.sources.postgres.spool import Spool
 from tests.postgres.fakewal import SYSTEM_ID, add_ready, make_pg_wal, mark_done, segment_bytes
 
@@ -95,9 +97,9 @@ class _ArrivalOrder(WalArchive):
         super().__init__(repo, SYSTEM_ID)
         self.order: list[str] = []
 
-    def push(self, name: str, data: bytes) -> PushOutcome:
+    def store(self, name: str, compressed: bytes, data: bytes | memoryview) -> PushOutcome:
         self.order.append(name)
-        return super().push(name, data)
+        return super().store(name, compressed, data)
 
 
 def test_the_pusher_pushes_every_ready_file_history_first(memory_repo: Repository, tmp_path: Path) -> None:
@@ -202,6 +204,86 @@ def test_below_the_queue_limit_nothing_is_dropped(archive: WalArchive, tmp_path:
     result = archive_file(SEG1, pg_wal, spool, start_worker, PushSettings(queue_max=1024**3))
     assert result.outcome == "pushed" and result.dropped is None
     assert archive.fetch(SEG1) == segment_bytes(SEG1)
+
+
+def test_a_reused_payload_buffer_holds_exactly_the_payload_of_each_file(tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    for name in (SEG1, SEG2):
+        add_ready(pg_wal, name)
+    add_ready(pg_wal, "00000002.history", b"1\t0/3000000\tno recovery target specified\n")
+    buffer = PayloadBuffer()
+    for name in (SEG1, "00000002.history", SEG2):  # a segment, a small file, a segment again
+        payload, content = read_wal_payload(pg_wal, name, SYSTEM_ID, buffer)
+        assert bytes(content) == (pg_wal / name).read_bytes()
+        assert bytes(payload) == encode_payload(name, (pg_wal / name).read_bytes())
+
+
+def _bytes_read() -> int:
+    """What this process has read so far (Linux's ``rchar``: the bytes of every read call)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+class _KeyAfterTheRead:
+    """A call's set-up whose repository unlocks (its key derived) only once the ready segment
+    was read: a pusher that waits for the key before it reads never gets one."""
+
+    def __init__(self, repo: Repository, segment: Path) -> None:
+        self.repo = repo
+        self.size = segment.stat().st_size
+        self.read_before = _bytes_read()
+
+    def source(self) -> None:
+        return None
+
+    def open_repository(self) -> Repository:
+        deadline = time.monotonic() + 10
+        while _bytes_read() - self.read_before < self.size:
+            if time.monotonic() > deadline:
+                raise LifeboatError("the pusher read no WAL while the key was derived")
+            time.sleep(0.005)
+        return self.repo
+
+
+def test_the_pusher_reads_and_compresses_while_the_key_is_derived(memory_repo: Repository, tmp_path: Path) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, SEG1)
+    call = WalCall(spool=str(tmp_path / "spool"), data_directory=str(pg_wal.parent))
+    spool = Spool(call.spool).ensure()
+    setup = _KeyAfterTheRead(memory_repo, pg_wal / SEG1)
+    stop = CancelToken()
+    pusher = threading.Thread(target=lambda: run_pusher(call, SEG1, pg_wal, setup, cancel=stop), daemon=True)
+    pusher.start()
+    deadline = time.monotonic() + 30
+    while spool.push_done(SEG1) is None and spool.push_failure(SEG1) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.cancel("the test is over")
+    pusher.join(30)
+    assert spool.push_failure(SEG1) is None
+    assert spool.push_done(SEG1) == "pushed"
+    assert WalArchive(memory_repo, SYSTEM_ID).fetch(SEG1) == segment_bytes(SEG1)
+
+
+def test_a_pusher_that_cannot_open_the_repository_fails_the_waiting_call(
+    memory_repo: Repository, tmp_path: Path
+) -> None:
+    pg_wal = make_pg_wal(tmp_path / "data")
+    add_ready(pg_wal, "00000002.history", b"1\t0/3000000\tno recovery target specified\n")
+    add_ready(pg_wal, SEG1)
+    call = WalCall(spool=str(tmp_path / "spool"), data_directory=str(pg_wal.parent))
+    spool = Spool(call.spool).ensure()
+
+    class Locked(_KeyAfterTheRead):
+        def open_repository(self) -> Repository:
+            raise LifeboatError("wrong passphrase", hint="check LIFEBOAT_PASSWORD_FILE")
+
+    # The call waits for SEG1; the pusher met the failure on other files first, whichever they were.
+    run_pusher(call, SEG1, pg_wal, Locked(memory_repo, pg_wal / SEG1))
+    failure = spool.push_failure(SEG1)
+    assert failure is not None and failure.message == "wrong passphrase"
+    assert spool.push_done(SEG1) is None
 
 
 # --- fetching ------------------------------------------------------------------------------------------

@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from lifeboat import START_CODE
+from lifeboat.app.cli.walcall import parse, spool_root
+from lifeboat.sources.postgres.spool import Failure, Spool
 from tests.conftest import Cli
 from tests.postgres.fakewal import add_ready, make_pg_wal, mark_done, segment_bytes
 
@@ -59,6 +64,74 @@ def test_wal_push_archives_the_file_and_pushes_the_next_ready_ones_ahead(pg_wal:
     info = json.loads(cli("--json", "pg", "info").stdout)["clusters"][0]
     assert info["wal"]["files"] == 3
     assert info["wal"]["timelines"][0]["ranges"] == [{"first": SEGS[0], "last": SEGS[2], "segments": 3}]
+
+
+def test_a_call_answered_from_the_spool_imports_no_runpy_cli_or_cryptography(
+    pg_wal: Path, cli: Cli, cli_env: dict[str, str]
+) -> None:
+    assert cli("wal-push", str(pg_wal / SEGS[0])).code == 0
+    deadline = time.monotonic() + 20
+    while not list(spool(pg_wal).glob(f"*/out/{SEGS[1]}.ok")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # How a server runs Lifeboat (lifeboat_program, server_lifeboat_command): python -c START_CODE
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", START_CODE, "wal-push", str(pg_wal / SEGS[1])],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.decode().splitlines()
+    imported = {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
+    assert "lifeboat.app.cli.walfast" in imported
+    assert not imported & {"runpy", "lifeboat.app.cli.main", "lifeboat.app.cli.walrun", "zstandard", "cryptography"}
+
+
+def _imports(stderr: bytes) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.decode().splitlines() if line.startswith("import time:")}
+
+
+def _call_under_a_running_pusher(
+    pg_wal: Path, cli_env: dict[str, str], name: str
+) -> tuple[Spool, subprocess.Popen[bytes]]:
+    """A ``wal-push`` call of ``name`` while a pusher (this test, holding the spool's lock)
+    is running and keeps no queue limit."""
+    inv = parse(["wal-push", str(pg_wal / name)])
+    assert inv is not None
+    inv.repo = cli_env["LIFEBOAT_REPO"]
+    pusher = Spool(spool_root(inv)).ensure()
+    pusher.note_queue_limit(None)
+    lock = pusher.push_lock()
+    assert lock.try_acquire()
+    call = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-c", START_CODE, "wal-push", str(pg_wal / name)],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.5)  # the call is waiting for its file
+    assert call.poll() is None
+    return pusher, call
+
+
+def test_a_call_waits_for_the_running_pusher_without_loading_the_rest_of_lifeboat(
+    pg_wal: Path, cli_env: dict[str, str]
+) -> None:
+    pusher, call = _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0])
+    pusher.mark_pushed(SEGS[0])
+    _, stderr = call.communicate(timeout=60)
+    assert call.returncode == 0, stderr[-2000:]
+    assert not _imports(stderr) & {"lifeboat.app.cli.walrun", "zstandard", "cryptography"}
+
+
+def test_a_call_waiting_for_the_running_pusher_reports_its_failure(pg_wal: Path, cli_env: dict[str, str]) -> None:
+    pusher, call = _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0])
+    pusher.mark_push_failed(SEGS[0], Failure(13, f"WAL file {SEGS[0]} is already archived with different content"))
+    _, stderr = call.communicate(timeout=120)
+    assert call.returncode == 13, stderr[-2000:]
+    assert f"WAL file {SEGS[0]} is already archived with different content" in stderr.decode()
+    assert pusher.push_failure(SEGS[0]) is None  # reported once, then forgotten
 
 
 def test_pushing_identical_content_again_succeeds_and_different_content_fails_loudly(pg_wal: Path, cli: Cli) -> None:

@@ -8,6 +8,12 @@ several at a time, keeping the repository open. So the next calls find their fil
 already pushed and return at once, without even deriving the key. A status says "done"
 only after the repository said the object is durable.
 
+The pusher starts reading and compressing at once: only sealing needs the key, which is
+derived meanwhile in a thread of its own (:class:`OpeningArchive`), so the first call of a
+burst waits for the key derivation *or* its file's compression, not for one after the
+other. Each pusher thread reads segments into one reusable buffer
+(:class:`~lifeboat.repository.wal.PayloadBuffer`).
+
 When the queue of ready files grows past ``queue_max`` bytes (the repository has been
 unreachable for long), the whole queue is dropped — marked done without being archived —
 so that ``pg_wal`` does not fill the disk and stop the database. Point-in-time recovery
@@ -16,6 +22,8 @@ across the dropped range becomes impossible; the caller must say so loudly.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,7 +33,8 @@ from pathlib import Path
 from lifeboat.core.events import CancelToken
 from lifeboat.core.wal import WalFileKind, parse_wal_file_name
 from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict, describe, error_from
-from lifeboat.repository.wal import PushOutcome, WalArchive
+from lifeboat.repository.compression import Compressor
+from lifeboat.repository.wal import WAL_COMPRESSION_LEVEL, PayloadBuffer, PushOutcome, WalArchive
 from lifeboat.sources.postgres.pgdata import read_segment_header
 from lifeboat.sources.postgres.spool import DROPPED, Failure, Spool
 from lifeboat.sources.postgres.walqueue import file_size, ready_files
@@ -72,16 +81,45 @@ _NOT_A_SEGMENT_HINT = (
 )
 
 
+def _unreadable(pg_wal: Path, name: str, exc: OSError) -> LifeboatError:
+    return LifeboatError(
+        f"cannot read the WAL file {pg_wal / name}: {exc.strerror or exc}",
+        hint="archive_command must run as the cluster's owner and pass %p",
+    )
+
+
 def read_wal_file(pg_wal: Path, name: str, system_id: str) -> bytes:
     """The content of ``pg_wal/<name>``, checked to belong to cluster ``system_id``."""
-    parsed = parse_wal_file_name(name)
     try:
         data = (pg_wal / name).read_bytes()
     except OSError as exc:
-        raise LifeboatError(
-            f"cannot read the WAL file {pg_wal / name}: {exc.strerror or exc}",
-            hint="archive_command must run as the cluster's owner and pass %p",
-        ) from None
+        raise _unreadable(pg_wal, name, exc) from None
+    _check_wal_file(name, data, system_id)
+    return data
+
+
+def read_wal_payload(pg_wal: Path, name: str, system_id: str, buffer: PayloadBuffer) -> tuple[memoryview, memoryview]:
+    """(payload, content) of ``pg_wal/<name>``, read into ``buffer`` and checked like
+    :func:`read_wal_file`; valid until the buffer's next file."""
+    try:
+        with open(pg_wal / name, "rb", buffering=0) as file:
+            # One byte more than the file's size: a file that grew while read is seen (and refused).
+            area = buffer.content_area(name, os.fstat(file.fileno()).st_size + 1)
+            size = 0
+            while size < len(area) and (got := file.readinto(area[size:])):
+                size += got
+    except OSError as exc:
+        raise _unreadable(pg_wal, name, exc) from None
+    content = area[:size]
+    if size == len(area):
+        raise IntegrityError(f"{name} grew while it was read; refusing to archive it", hint=_NOT_A_SEGMENT_HINT)
+    _check_wal_file(name, content, system_id)
+    return buffer.payload(name, size), content
+
+
+def _check_wal_file(name: str, data: bytes | memoryview, system_id: str) -> None:
+    """Refuse a segment that is not a whole one of cluster ``system_id``."""
+    parsed = parse_wal_file_name(name)
     if parsed.kind in (WalFileKind.SEGMENT, WalFileKind.PARTIAL):
         header = read_segment_header(data)
         if header is None:
@@ -97,7 +135,6 @@ def read_wal_file(pg_wal: Path, name: str, system_id: str) -> bytes:
             raise IntegrityError(
                 f"{name} has {len(data)} bytes, its header says {header.segment_size}", hint=_NOT_A_SEGMENT_HINT
             )
-    return data
 
 
 def push_file(archive: WalArchive, pg_wal: Path, name: str) -> PushOutcome:
@@ -138,10 +175,15 @@ def archive_file(
     start_worker: Callable[[], None],
     settings: PushSettings,
     *,
+    failure_seen: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> PushResult:
-    """Return once ``name`` is durable in the repository (or dropped); raise if it cannot be."""
+    """Return once ``name`` is durable in the repository (or dropped); raise if it cannot be.
+
+    A failure recorded for ``name`` is taken as left by an earlier attempt and retried, unless
+    ``failure_seen``: this call waited for the pusher (the fast start) and saw it fail.
+    """
     started = monotonic()
     status = spool.push_done(name)
     if status is not None:
@@ -151,7 +193,8 @@ def archive_file(
     dropped = enforce_queue_limit(pg_wal, spool, settings.queue_max)
     if dropped is not None and name in dropped.names:
         return PushResult(name, DROPPED, monotonic() - started, dropped)
-    spool.forget_push_failure(name)  # a failure left by an earlier attempt is retried, not repeated
+    if not failure_seen:
+        spool.forget_push_failure(name)  # a failure left by an earlier attempt is retried, not repeated
     lock = spool.push_lock()
     starts = 0
     next_check = started
@@ -189,12 +232,56 @@ def _failure_error(failure: Failure) -> LifeboatError:
 # --- the background pusher ---------------------------------------------------------------------
 
 
+class OpeningArchive:
+    """The WAL archive of cluster ``system_id``, being opened (its key derived) in a thread of
+    its own while the pusher already reads and compresses.
+
+    Deriving the key (Argon2id) keeps a core busy for a few hundred milliseconds at the start
+    of every burst, while PostgreSQL waits on the burst's first call; compression, the most
+    costly step of a push, needs no key and runs on the other core meanwhile.
+    """
+
+    def __init__(self, system_id: str, opened: Future[WalArchive], compression_level: int) -> None:
+        self.system_id = system_id
+        self.compression_level = compression_level  # what the archive will most likely use
+        self._opened = opened
+
+    @classmethod
+    def start(cls, system_id: str, open_archive: Callable[[], WalArchive]) -> OpeningArchive:
+        """Open the archive with ``open_archive`` in a new thread."""
+        opened: Future[WalArchive] = Future()
+
+        def run() -> None:
+            try:
+                opened.set_result(open_archive())
+            except BaseException as exc:  # noqa: BLE001 - every push waiting for the key reports it
+                opened.set_exception(exc)
+
+        threading.Thread(target=run, name="lifeboat-walpush-open", daemon=True).start()
+        # A repository's WAL is compressed at WAL_COMPRESSION_LEVEL unless its own level is lower.
+        return cls(system_id, opened, WAL_COMPRESSION_LEVEL)
+
+    @classmethod
+    def ready(cls, archive: WalArchive) -> OpeningArchive:
+        opened: Future[WalArchive] = Future()
+        opened.set_result(archive)
+        return cls(archive.system_id, opened, archive.compression_level)
+
+    def get(self) -> WalArchive:
+        """The opened archive (waits for it); raises why it could not be opened."""
+        return self._opened.result()
+
+    def failure(self) -> BaseException | None:
+        """Why the archive could not be opened, once that is known."""
+        return self._opened.exception() if self._opened.done() else None
+
+
 class BackgroundPusher:
     """Pushes every ready WAL file of one cluster, ``parallel`` at a time, until idle."""
 
     def __init__(
         self,
-        archive: WalArchive,
+        archive: WalArchive | OpeningArchive,
         pg_wal: Path,
         spool: Spool,
         settings: PushSettings,
@@ -203,7 +290,9 @@ class BackgroundPusher:
         owns_spool: Callable[[], bool] = lambda: True,
         cancel: CancelToken | None = None,
     ) -> None:
-        self.archive = archive
+        self.archive = archive if isinstance(archive, OpeningArchive) else OpeningArchive.ready(archive)
+        self._compressor = Compressor(self.archive.compression_level)
+        self._buffers = threading.local()  # one PayloadBuffer per pusher thread
         self.cancel = cancel or CancelToken()
         self._owns_spool = owns_spool
         self.pg_wal = pg_wal
@@ -219,7 +308,15 @@ class BackgroundPusher:
     def _push(self, name: str) -> str:
         if self.cancel.cancelled:
             return ""  # queued before the cancel: left for the next pusher
-        outcome = push_file(self.archive, self.pg_wal, name)
+        buffer = getattr(self._buffers, "buffer", None)
+        if buffer is None:
+            buffer = self._buffers.buffer = PayloadBuffer()
+        payload, content = read_wal_payload(self.pg_wal, name, self.archive.system_id, buffer)
+        compressed = self._compressor.compress(payload)
+        archive = self.archive.get()  # the key: derived meanwhile, the first time
+        if archive.compression_level != self._compressor.level:
+            compressed = archive.compress(payload)  # a repository that compresses less (or not at all)
+        outcome = archive.store(name, compressed, content)
         self.spool.mark_pushed(name)
         return outcome.value
 
@@ -246,12 +343,13 @@ class BackgroundPusher:
                     stop = True
                     self._log(f"pusher stopping: {self.cancel.reason or 'cancelled'}")
                 ready = ready_files(self.pg_wal)
+                finished = self.spool.pushed_names()  # one listing, not a status read per ready file
                 busy = set(in_flight.values())
                 if not stop:
                     for name in ready:
                         if len(in_flight) >= 2 * max(1, self.settings.parallel):
                             break
-                        if name in busy or name in self.failed or self.spool.push_done(name) is not None:
+                        if name in busy or name in self.failed or name in finished:
                             continue
                         in_flight[pool.submit(self._push, name)] = name
                         busy.add(name)
@@ -280,7 +378,7 @@ class BackgroundPusher:
                 if now - last_tidy > 5.0:
                     last_tidy = now
                     self._tidy(set(ready))
-                pending = [n for n in ready if n not in self.failed and self.spool.push_done(n) is None]
+                pending = [n for n in ready if n not in self.failed and n not in finished]
                 if pending:
                     idle_since = now
                     continue

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from lifeboat.core.units import parse_size
 from lifeboat.errors import UsageError, option
-from lifeboat.operations.wal_push import BackgroundPusher, PushResult, PushSettings, archive_file, failure_of, push_file
+from lifeboat.operations.wal_push import (
+    BackgroundPusher,
+    OpeningArchive,
+    PushResult,
+    PushSettings,
+    archive_file,
+    failure_of,
+    push_file,
+)
 from lifeboat.repository.wal import WalArchive
 from lifeboat.sources.postgres.pgdata import read_system_id
 from lifeboat.sources.postgres.spool import Failure, RecordedFailure, Spool
@@ -53,6 +61,7 @@ class WalCall:
     data_directory: str
     sync: bool = False  # do the work in this process: no spool, no worker
     queue_max: str | None = None  # the limit given for this call (e.g. 8GiB), over the configured one
+    pusher_failed: bool = False  # the call saw the running pusher fail on its file: report it, not retry
 
 
 def _stamp() -> str:
@@ -83,15 +92,20 @@ def fetch_settings(config: PostgresSourceConfig | None, data_directory: str | No
     )
 
 
-def open_archive(setup: WalSetup, data_directory: str) -> WalArchive:
-    """The WAL archive of the cluster in ``data_directory``: the one place a call opens the repository."""
+def cluster_system_id(data_directory: str) -> str:
+    """The system identifier of the cluster in ``data_directory`` (its WAL archive's name)."""
     try:
-        system_id = read_system_id(data_directory)
+        return read_system_id(data_directory)
     except OSError as exc:
         raise UsageError(
             f"cannot read the system identifier from {data_directory}/global/pg_control: {exc.strerror or exc}",
             hint="run wal-push/wal-fetch from PostgreSQL (it runs them inside the data directory)",
         ) from None
+
+
+def open_archive(setup: WalSetup, data_directory: str) -> WalArchive:
+    """The WAL archive of the cluster in ``data_directory``: the one place a call opens the repository."""
+    system_id = cluster_system_id(data_directory)
     return WalArchive(setup.open_repository(), system_id)
 
 
@@ -130,6 +144,7 @@ def _push(call: WalCall, path: str, setup: WalSetup, spawn: Spawn) -> PushResult
         spool,
         lambda: spawn(lambda: run_pusher(call, name, pg_wal, setup)),
         push_settings(config, call.queue_max),
+        failure_seen=call.pusher_failed,
     )
 
 
@@ -153,10 +168,16 @@ def run_pusher(call: WalCall, first: str, pg_wal: Path, setup: WalSetup, *, canc
     try:
         spool.clean_temporaries()
         config = setup.source()
-        archive = open_archive(setup, call.data_directory)
         settings = push_settings(config, call.queue_max)
+        spool.note_queue_limit(settings.queue_max)
+        system_id = cluster_system_id(call.data_directory)
+        # The key is derived while the pusher reads and compresses the first files.
+        archive = OpeningArchive.start(system_id, lambda: WalArchive(setup.open_repository(), system_id))
         pusher = BackgroundPusher(archive, pg_wal, spool, settings, owns_spool=lock.is_current, cancel=cancel)
         pushed = pusher.run()
+        unopened = archive.failure()
+        if unopened is not None:
+            raise unopened  # for the call waiting on ``first``, whichever files failed with it
         spool.log(_stamp() + f"pusher exits after {pushed} files")
     except BaseException as exc:  # noqa: BLE001 - reported to the waiting call through the spool
         if not lock.is_current():

@@ -64,6 +64,44 @@ def encode_payload(name: str, data: bytes) -> bytes:
     return b"".join((_MAGIC, _NAME_LEN.pack(len(encoded)), encoded, _SIZE.pack(len(data)), digest, data))
 
 
+def _head_size(name: str) -> int:
+    return len(_MAGIC) + _NAME_LEN.size + len(name.encode("ascii")) + _SIZE.size + _HASH_BYTES
+
+
+class PayloadBuffer:
+    """One reusable buffer laid out as a WAL object's payload (:func:`encode_payload`): the
+    embedded name, size and hash, then the file's bytes, read straight in after them.
+
+    A pusher thread keeps one, so pushing a 16 MiB segment allocates, faults in and copies
+    no 16 MiB buffer of its own (reading into fresh ``bytes`` and joining them behind the
+    head cost a fifth of a push's CPU). What :meth:`content_area` and :meth:`payload` return
+    is valid until the next file is read into the buffer.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def content_area(self, name: str, capacity: int) -> memoryview:
+        """Room for up to ``capacity`` bytes of the file ``name``, behind its head."""
+        head = _head_size(name)
+        if len(self._buffer) < head + capacity:
+            self._buffer = bytearray(head + capacity)  # a new one: views of the old stay valid
+        return memoryview(self._buffer)[head : head + capacity]
+
+    def payload(self, name: str, size: int) -> memoryview:
+        """The payload of ``name`` once its ``size`` bytes are in :meth:`content_area`: hashes
+        them and writes the head in front."""
+        encoded = name.encode("ascii")
+        head = _head_size(name)
+        view = memoryview(self._buffer)
+        digest = blake3.blake3(view[head : head + size], max_threads=1).digest()
+        pos = 0
+        for part in (_MAGIC, _NAME_LEN.pack(len(encoded)), encoded, _SIZE.pack(size), digest):
+            view[pos : pos + len(part)] = part
+            pos += len(part)
+        return view[: head + size]
+
+
 def _payload_prefix(name: str, payload: bytes | bytearray | memoryview, what: str) -> tuple[int, int, bytes]:
     """(where the file's content starts, its size, its hash), after checking the embedded name."""
     fixed = len(_MAGIC) + _NAME_LEN.size
@@ -163,12 +201,26 @@ class WalArchive:
     def object_name(self, name: str) -> str:
         return object_name(self.system_id, name)
 
+    @property
+    def compression_level(self) -> int:
+        return self._compressor.level
+
+    def compress(self, payload: bytes | memoryview) -> bytes:
+        """The compressed payload (:func:`encode_payload`, :class:`PayloadBuffer`) to :meth:`store`."""
+        return self._compressor.compress(payload)
+
     def seal(self, name: str, data: bytes) -> bytes:
-        return self.repo.objects.seal(ObjectKind.WAL, self._compressor.compress(encode_payload(name, data)))
+        return self.repo.objects.seal(ObjectKind.WAL, self.compress(encode_payload(name, data)))
 
     def push(self, name: str, data: bytes) -> PushOutcome:
         """Store ``data`` as ``name``; returns once it is durable. Identical re-push succeeds."""
-        sealed = self.seal(name, data)
+        return self.store(name, self.compress(encode_payload(name, data)), data)
+
+    def store(self, name: str, compressed: bytes, data: bytes | memoryview) -> PushOutcome:
+        """Store the file ``name`` (content ``data``) from its payload compressed at
+        :attr:`compression_level`; returns once it is durable. The compression needs no key,
+        so a pusher can do it while the repository is still being unlocked."""
+        sealed = self.repo.objects.seal(ObjectKind.WAL, compressed)
         try:
             self.repo.backend.put(self.object_name(name), sealed, if_absent=True)
         except StorageAlreadyExists:

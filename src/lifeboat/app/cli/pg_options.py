@@ -54,7 +54,9 @@ def lifeboat_program() -> list[str]:
     script = Path(sys.executable).parent / "lifeboat"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-m", "lifeboat"]
+    from lifeboat import START_CODE
+
+    return [sys.executable, "-c", START_CODE]  # not -m: no runpy to import for each WAL file
 
 
 def server_command(state: CliContext, source: str | None, verb: str, *extra: str) -> tuple[str, list[str]]:

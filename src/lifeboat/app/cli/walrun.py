@@ -139,7 +139,11 @@ def _call(inv: WalInvocation) -> WalCall:
     from lifeboat.operations.wal_worker import WalCall
 
     return WalCall(
-        spool=spool_root(inv), data_directory=data_directory(inv.args[-1]), sync=inv.sync, queue_max=inv.queue_max
+        spool=spool_root(inv),
+        data_directory=data_directory(inv.args[-1]),
+        sync=inv.sync,
+        queue_max=inv.queue_max,
+        pusher_failed=inv.pusher_failed,
     )
 
 

@@ -37,7 +37,7 @@ class SegmentHeader:
     block_size: int
 
 
-def read_segment_header(data: bytes) -> SegmentHeader | None:
+def read_segment_header(data: bytes | memoryview) -> SegmentHeader | None:
     """The header of a segment's first page, or None if it has none (not a segment)."""
     try:
         header = parse_long_header(data)

@@ -9,6 +9,9 @@ Layout below the spool directory (one per cluster and repository)::
     out/failed             the last failed ``wal-push`` call: JSON {wal, at, code, kind, message, hint};
                            kept, so a base backup waiting for WAL can say why archiving fails
     out/worker.lock        held (flock) by the background pusher while it runs
+    out/queue-limit        the queue limit of the pusher that ran last: bytes, or ``none``; a call
+                           waits for a running pusher without loading the rest of Lifeboat only
+                           when it is ``none`` (otherwise the call checks the queue itself)
     in/<wal file>          a prefetched file, complete (written to a temporary name, renamed)
     in/<wal file>.missing  not in the archive when asked for (content: why it matters, if it does)
     in/<wal file>.error    the fetch failed: JSON {code, message, hint}
@@ -41,6 +44,7 @@ DROPPED = "dropped"
 LOG_NAME = "worker.log"
 LOG_LIMIT = 1024 * 1024
 LAST_FAILURE = "failed"
+QUEUE_LIMIT = "queue-limit"
 DEFAULT_DIR_NAME = "lifeboat_spool"  # below the data directory
 SPOOL_ENV = "LIFEBOAT_WAL_SPOOL"
 _TMP = ".tmp-"
@@ -237,6 +241,10 @@ class Spool:
     def forget_push_failure(self, name: str) -> None:
         _remove(self.out / (name + ERROR_SUFFIX))
 
+    def pushed_names(self) -> set[str]:
+        """The files a worker finished (pushed or dropped): one listing of ``out/``."""
+        return {entry[: -len(OK_SUFFIX)] for entry in _listdir(self.out) if entry.endswith(OK_SUFFIX)}
+
     def push_statuses(self) -> dict[str, str]:
         """File name → ``ok`` or ``error`` for every push status present."""
         found: dict[str, str] = {}
@@ -246,6 +254,10 @@ class Spool:
             elif entry.endswith(ERROR_SUFFIX):
                 found.setdefault(entry[: -len(ERROR_SUFFIX)], "error")
         return found
+
+    def note_queue_limit(self, limit: int | None) -> None:
+        """Say which queue limit the running pusher keeps (:data:`QUEUE_LIMIT`)."""
+        _write_atomic(self.out / QUEUE_LIMIT, b"none" if limit is None else str(limit).encode(), self._owner)
 
     def push_lock(self) -> WorkerLock:
         return WorkerLock(self.out / "worker.lock", self._owner)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -246,4 +247,5 @@ def server_lifeboat_command(os_user: str, *, mirror: Path | None = None) -> str 
     paths = [package_root, *site]
     if not _can_run(os_user, [system], {"PYTHONPATH": ":".join(paths)}) and mirror is not None:
         paths = _mirror(paths, mirror)
-    return f"env PYTHONPATH={':'.join(paths)} {system} -S -m lifeboat"  # -S: no site scan, 20 ms less
+    # -S: no site scan, 20 ms less; -c START_CODE: no runpy, 5 ms less for each WAL file
+    return f"env PYTHONPATH={':'.join(paths)} {system} -S -c {shlex.quote(lifeboat.START_CODE)}"
