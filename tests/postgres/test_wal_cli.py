@@ -125,13 +125,33 @@ def test_a_call_waits_for_the_running_pusher_without_loading_the_rest_of_lifeboa
     assert not _imports(stderr) & {"lifeboat.app.cli.walrun", "zstandard", "cryptography"}
 
 
-def test_a_call_waiting_for_the_running_pusher_reports_its_failure(pg_wal: Path, cli_env: dict[str, str]) -> None:
-    pusher, call = _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0])
-    pusher.mark_push_failed(SEGS[0], Failure(13, f"WAL file {SEGS[0]} is already archived with different content"))
+def test_a_failure_the_running_pusher_records_is_retried_by_a_pusher_that_opens_the_repository_anew(
+    pg_wal: Path, cli_env: dict[str, str]
+) -> None:
+    """A pusher that opened the repository before it went away fails on the write ("no such
+    object"): the waiting call does not report that, it retries once with a new pusher, which
+    says what is wrong, or — here, the repository being back — archives the file."""
+    inv = parse(["wal-push", str(pg_wal / SEGS[0])])
+    assert inv is not None
+    inv.repo = cli_env["LIFEBOAT_REPO"]
+    pusher = Spool(spool_root(inv)).ensure()
+    pusher.note_queue_limit(None)
+    lock = pusher.push_lock()
+    assert lock.try_acquire()
+    call = subprocess.Popen(
+        [sys.executable, "-c", START_CODE, "wal-push", str(pg_wal / SEGS[0])],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.5)  # the call is waiting for its file in the fast start
+    assert call.poll() is None
+    pusher.mark_push_failed(SEGS[0], Failure(14, f"wal/{SEGS[0]}: no such object"))
+    lock.release()  # the failed pusher exits
     _, stderr = call.communicate(timeout=120)
-    assert call.returncode == 13, stderr[-2000:]
-    assert f"WAL file {SEGS[0]} is already archived with different content" in stderr.decode()
-    assert pusher.push_failure(SEGS[0]) is None  # reported once, then forgotten
+    assert call.returncode == 0, stderr[-2000:]
+    assert b"no such object" not in stderr
+    assert pusher.push_done(SEGS[0]) is not None and pusher.push_failure(SEGS[0]) is None
 
 
 def test_pushing_identical_content_again_succeeds_and_different_content_fails_loudly(pg_wal: Path, cli: Cli) -> None:

@@ -175,15 +175,13 @@ def archive_file(
     start_worker: Callable[[], None],
     settings: PushSettings,
     *,
-    failure_seen: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> PushResult:
     """Return once ``name`` is durable in the repository (or dropped); raise if it cannot be.
 
-    A failure recorded for ``name`` is taken as left by an earlier attempt and retried, unless
-    ``failure_seen``: this call waited for the pusher (the fast start) and saw it fail.
-    """
+    A failure recorded for ``name`` is taken as left by an earlier attempt (or seen by the fast
+    start while it waited) and retried once by a pusher that opens the repository anew."""
     started = monotonic()
     status = spool.push_done(name)
     if status is not None:
@@ -193,8 +191,7 @@ def archive_file(
     dropped = enforce_queue_limit(pg_wal, spool, settings.queue_max)
     if dropped is not None and name in dropped.names:
         return PushResult(name, DROPPED, monotonic() - started, dropped)
-    if not failure_seen:
-        spool.forget_push_failure(name)  # a failure left by an earlier attempt is retried, not repeated
+    spool.forget_push_failure(name)  # a failure left by an earlier attempt is retried, not repeated
     lock = spool.push_lock()
     starts = 0
     next_check = started

@@ -61,7 +61,6 @@ class WalCall:
     data_directory: str
     sync: bool = False  # do the work in this process: no spool, no worker
     queue_max: str | None = None  # the limit given for this call (e.g. 8GiB), over the configured one
-    pusher_failed: bool = False  # the call saw the running pusher fail on its file: report it, not retry
 
 
 def _stamp() -> str:
@@ -144,7 +143,6 @@ def _push(call: WalCall, path: str, setup: WalSetup, spawn: Spawn) -> PushResult
         spool,
         lambda: spawn(lambda: run_pusher(call, name, pg_wal, setup)),
         push_settings(config, call.queue_max),
-        failure_seen=call.pusher_failed,
     )
 
 

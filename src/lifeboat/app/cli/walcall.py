@@ -36,7 +36,6 @@ class WalInvocation:
         self.queue_max: str | None = None
         self.sync = False
         self.args: list[str] = []
-        self.pusher_failed = False  # the fast start saw the running pusher fail on this call's file
 
     def settings(self) -> dict[str, str | None]:
         return {k: getattr(self, k) for k in ("repo", "config", "source", "spool", "queue_max")}

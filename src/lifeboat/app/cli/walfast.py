@@ -71,8 +71,11 @@ def _may_wait_for_pusher(inv: WalInvocation, out: str, name: str) -> bool:
 
 
 def _wait_for_pusher(inv: WalInvocation, out: str, name: str) -> int | None:
-    """0 once the running pusher has pushed ``name``; None when it failed (``inv.pusher_failed``:
-    the long way reports that failure rather than retrying it), stopped or took too long."""
+    """0 once the running pusher has pushed ``name``; None when it failed, stopped or took too
+    long. A failure goes the long way, which retries it once with a new pusher that opens the
+    repository again: a pusher that opened it before it went away fails on the write ("no such
+    object"), the new one says what is wrong ("no Lifeboat repository at ..."), and a real
+    conflict fails again and is reported."""
     import time
 
     deadline = time.monotonic() + PUSHER_WAIT
@@ -83,7 +86,6 @@ def _wait_for_pusher(inv: WalInvocation, out: str, name: str) -> int | None:
             return done
         now = time.monotonic()
         if os.path.exists(os.path.join(out, name + ".error")):
-            inv.pusher_failed = True
             return None
         if now > deadline:
             return None

@@ -143,7 +143,6 @@ def _call(inv: WalInvocation) -> WalCall:
         data_directory=data_directory(inv.args[-1]),
         sync=inv.sync,
         queue_max=inv.queue_max,
-        pusher_failed=inv.pusher_failed,
     )
 
 
