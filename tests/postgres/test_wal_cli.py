@@ -3,19 +3,22 @@ exit codes, look-ahead, put-if-absent, the queue limit and the fast start."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lifeboat import START_CODE
 from lifeboat.app.cli.walcall import parse, spool_root
-from lifeboat.sources.postgres.spool import Failure, Spool
+from lifeboat.sources.postgres.spool import Failure, Spool, WorkerLock
 from tests.conftest import Cli
 from tests.postgres.fakewal import add_ready, make_pg_wal, mark_done, segment_bytes
 
@@ -92,36 +95,53 @@ def _imports(stderr: bytes) -> set[str]:
     return {line.split("|")[-1].strip() for line in stderr.decode().splitlines() if line.startswith("import time:")}
 
 
+@dataclass
+class _RunningPusher:
+    """This test in the role of the running pusher (it holds the spool's lock), and a
+    ``wal-push`` call waiting for it."""
+
+    spool: Spool
+    lock: WorkerLock
+    call: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
 def _call_under_a_running_pusher(
-    pg_wal: Path, cli_env: dict[str, str], name: str
-) -> tuple[Spool, subprocess.Popen[bytes]]:
+    pg_wal: Path, cli_env: dict[str, str], name: str, *python_options: str
+) -> Iterator[_RunningPusher]:
     """A ``wal-push`` call of ``name`` while a pusher (this test, holding the spool's lock)
-    is running and keeps no queue limit."""
+    is running and keeps no queue limit; the lock is released and the call ended after."""
     inv = parse(["wal-push", str(pg_wal / name)])
     assert inv is not None
     inv.repo = cli_env["LIFEBOAT_REPO"]
-    pusher = Spool(spool_root(inv)).ensure()
-    pusher.note_queue_limit(None)
-    lock = pusher.push_lock()
+    spool = Spool(spool_root(inv)).ensure()
+    spool.note_queue_limit(None)
+    lock = spool.push_lock()
     assert lock.try_acquire()
     call = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-c", START_CODE, "wal-push", str(pg_wal / name)],
+        [sys.executable, *python_options, "-c", START_CODE, "wal-push", str(pg_wal / name)],
         env={**os.environ, **cli_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(0.5)  # the call is waiting for its file
-    assert call.poll() is None
-    return pusher, call
+    try:
+        time.sleep(0.5)  # the call is waiting for its file
+        assert call.poll() is None
+        yield _RunningPusher(spool, lock, call)
+    finally:
+        lock.release()
+        if call.poll() is None:
+            call.kill()
+        call.communicate()
 
 
 def test_a_call_waits_for_the_running_pusher_without_loading_the_rest_of_lifeboat(
     pg_wal: Path, cli_env: dict[str, str]
 ) -> None:
-    pusher, call = _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0])
-    pusher.mark_pushed(SEGS[0])
-    _, stderr = call.communicate(timeout=60)
-    assert call.returncode == 0, stderr[-2000:]
+    with _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0], "-X", "importtime") as running:
+        running.spool.mark_pushed(SEGS[0])
+        _, stderr = running.call.communicate(timeout=60)
+    assert running.call.returncode == 0, stderr[-2000:]
     assert not _imports(stderr) & {"lifeboat.app.cli.walrun", "zstandard", "cryptography"}
 
 
@@ -131,27 +151,13 @@ def test_a_failure_the_running_pusher_records_is_retried_by_a_pusher_that_opens_
     """A pusher that opened the repository before it went away fails on the write ("no such
     object"): the waiting call does not report that, it retries once with a new pusher, which
     says what is wrong, or — here, the repository being back — archives the file."""
-    inv = parse(["wal-push", str(pg_wal / SEGS[0])])
-    assert inv is not None
-    inv.repo = cli_env["LIFEBOAT_REPO"]
-    pusher = Spool(spool_root(inv)).ensure()
-    pusher.note_queue_limit(None)
-    lock = pusher.push_lock()
-    assert lock.try_acquire()
-    call = subprocess.Popen(
-        [sys.executable, "-c", START_CODE, "wal-push", str(pg_wal / SEGS[0])],
-        env={**os.environ, **cli_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(0.5)  # the call is waiting for its file in the fast start
-    assert call.poll() is None
-    pusher.mark_push_failed(SEGS[0], Failure(14, f"wal/{SEGS[0]}: no such object"))
-    lock.release()  # the failed pusher exits
-    _, stderr = call.communicate(timeout=120)
-    assert call.returncode == 0, stderr[-2000:]
+    with _call_under_a_running_pusher(pg_wal, cli_env, SEGS[0]) as running:
+        running.spool.mark_push_failed(SEGS[0], Failure(14, f"wal/{SEGS[0]}: no such object"))
+        running.lock.release()  # the failed pusher exits
+        _, stderr = running.call.communicate(timeout=120)
+    assert running.call.returncode == 0, stderr[-2000:]
     assert b"no such object" not in stderr
-    assert pusher.push_done(SEGS[0]) is not None and pusher.push_failure(SEGS[0]) is None
+    assert running.spool.push_done(SEGS[0]) is not None and running.spool.push_failure(SEGS[0]) is None
 
 
 def test_pushing_identical_content_again_succeeds_and_different_content_fails_loudly(pg_wal: Path, cli: Cli) -> None:

@@ -32,7 +32,16 @@ from pathlib import Path
 
 from lifeboat.core.events import CancelToken
 from lifeboat.core.wal import WalFileKind, parse_wal_file_name
-from lifeboat.errors import ExitCode, IntegrityError, LifeboatError, UsageError, WalConflict, describe, error_from
+from lifeboat.errors import (
+    ExitCode,
+    IntegrityError,
+    LifeboatError,
+    TransientStorageError,
+    UsageError,
+    WalConflict,
+    describe,
+    error_from,
+)
 from lifeboat.repository.compression import Compressor
 from lifeboat.repository.wal import WAL_COMPRESSION_LEVEL, PayloadBuffer, PushOutcome, WalArchive
 from lifeboat.sources.postgres.pgdata import read_segment_header
@@ -264,9 +273,18 @@ class OpeningArchive:
         opened.set_result(archive)
         return cls(archive.system_id, opened, archive.compression_level)
 
-    def get(self) -> WalArchive:
-        """The opened archive (waits for it); raises why it could not be opened."""
-        return self._opened.result()
+    def get(self, timeout: float) -> WalArchive:
+        """The opened archive (waits for it, at most ``timeout`` seconds); raises why it could
+        not be opened."""
+        try:
+            return self._opened.result(timeout)
+        except TimeoutError:
+            if self._opened.done():
+                raise  # the opening itself timed out: its own error
+            raise TransientStorageError(
+                f"opening the repository took longer than {timeout:g} s",
+                hint="check that the repository's storage answers; the file is archived on the next call",
+            ) from None
 
     def failure(self) -> BaseException | None:
         """Why the archive could not be opened, once that is known."""
@@ -310,7 +328,7 @@ class BackgroundPusher:
             buffer = self._buffers.buffer = PayloadBuffer()
         payload, content = read_wal_payload(self.pg_wal, name, self.archive.system_id, buffer)
         compressed = self._compressor.compress(payload)
-        archive = self.archive.get()  # the key: derived meanwhile, the first time
+        archive = self.archive.get(self.settings.timeout)  # the key: derived meanwhile, the first time
         if archive.compression_level != self._compressor.level:
             compressed = archive.compress(payload)  # a repository that compresses less (or not at all)
         outcome = archive.store(name, compressed, content)

@@ -15,7 +15,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -255,22 +255,9 @@ class LocalBackend:
     def _name_lists(self, prefix: str) -> Iterator[str]:
         """:meth:`_names`' object names, built a directory at a time by one comprehension (a
         generator step per file costs more than the walk itself on a hundred thousand)."""
-        head, _, _ = prefix.rpartition("/")
-        start = self._root / head if head else self._root
-        try:
-            if not start.is_dir():
-                if not self._root.exists():
-                    raise StorageNotFound(f"{self._root}: no such directory")
-                return
-            for dirpath, dirnames, filenames in os.walk(start, onerror=_unless_vanished):
-                dirnames.sort()
-                rel_dir = os.path.relpath(dirpath, self._root)
-                here = "" if rel_dir == "." else f"{rel_dir}/"
-                filenames.sort()
-                names = [here + f for f in filenames if not f.startswith(TEMP_PREFIX)]
-                yield from names if here.startswith(prefix) else [n for n in names if n.startswith(prefix)]
-        except OSError as exc:
-            raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
+        for _dirpath, head, filenames in self._directories(prefix):
+            names = [head + f for f in filenames if not f.startswith(TEMP_PREFIX)]
+            yield from names if head.startswith(prefix) else [n for n in names if n.startswith(prefix)]
 
     def temporaries(self) -> Iterator[ObjectInfo]:
         return self._walk("", temporaries=True)
@@ -318,6 +305,18 @@ class LocalBackend:
 
     def _names(self, prefix: str, *, temporaries: bool) -> Iterator[tuple[str, str, str]]:
         """(object name, directory, file name) below the directory ``prefix`` points into, sorted."""
+        for dirpath, head, filenames in self._directories(prefix):
+            whole = head.startswith(prefix)  # every name here matches: no test per file
+            for filename in filenames:
+                if filename.startswith(TEMP_PREFIX) != temporaries:
+                    continue
+                name = head + filename
+                if whole or name.startswith(prefix):
+                    yield name, dirpath, filename
+
+    def _directories(self, prefix: str) -> Iterator[tuple[str, str, Sequence[str]]]:
+        """(directory, its object-name head such as ``data/ab/``, its sorted file names) for each
+        directory below the one ``prefix`` points into, in name order."""
         head, _, _ = prefix.rpartition("/")
         start = self._root / head if head else self._root
         try:
@@ -328,14 +327,8 @@ class LocalBackend:
             for dirpath, dirnames, filenames in os.walk(start, onerror=_unless_vanished):
                 dirnames.sort()
                 rel_dir = os.path.relpath(dirpath, self._root)
-                head = "" if rel_dir == "." else f"{rel_dir}/"
-                whole = head.startswith(prefix)  # every name here matches: no test per file
-                for filename in sorted(filenames):
-                    if filename.startswith(TEMP_PREFIX) != temporaries:
-                        continue
-                    name = head + filename
-                    if whole or name.startswith(prefix):
-                        yield name, dirpath, filename
+                filenames.sort()
+                yield dirpath, "" if rel_dir == "." else f"{rel_dir}/", filenames
         except OSError as exc:
             raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
 
