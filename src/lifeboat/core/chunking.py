@@ -8,9 +8,11 @@ only the boundaries around it. PostgreSQL relation files use fixed, page-aligned
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,33 @@ class Chunker:
         from pyfastcdc import FastCDC
 
         cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, seed=self.seed)
-        for chunk in cdc.cut_stream(source):
-            yield chunk.data
+        readinto = _readinto_of(source)
+        # The buffer holds the longest chunk and an average one more: a refill moves only the
+        # part of a chunk the last read cut short (half a chunk on average) to the front.
+        with _BUFFERS.lease(self.max_size + self.avg_size) as buffer:
+            view = memoryview(buffer)
+            filled, end = 0, False
+            while True:
+                while not end and filled < len(view):
+                    n = readinto(view[filled:])
+                    if not n:
+                        end = True
+                    filled += n or 0
+                start = 0
+                for chunk in cdc.cut_buf(view[:filled]):
+                    # A cut before the end of the bytes read, or at the largest size, is where
+                    # more bytes would put it too (the gear hash looks only at the chunk's own
+                    # bytes): the cut pyfastcdc's stream chunker makes. A chunk that ends with
+                    # the buffer may end there only because the read did: read on first.
+                    if not (end or chunk.length < filled - start or chunk.length == self.max_size):
+                        break
+                    yield chunk.data
+                    start += chunk.length
+                if end:
+                    return
+                rest = filled - start  # less than max_size
+                view[:rest] = bytes(view[start:filled]) if rest > start else view[start:filled]
+                filled = rest
 
     def chunk_bytes(self, data: bytes | memoryview) -> Iterator[memoryview]:
         from pyfastcdc import FastCDC
@@ -49,6 +76,48 @@ class Chunker:
         cdc = FastCDC(self.avg_size, min_size=self.min_size, max_size=self.max_size, seed=self.seed)
         for chunk in cdc.cut_buf(data):
             yield chunk.data
+
+
+class _BufferPool:
+    """Chunking buffers handed from one stream to the next: a backup reads thousands of files,
+    and a fresh zeroed buffer of twice the largest chunk for each one churns the allocator
+    (the process's RSS grew with every file read concurrently)."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lease(self, size: int) -> Iterator[bytearray]:
+        with self._lock:
+            found = next((b for b in self._free if len(b) == size), None)
+            if found is not None:
+                self._free.remove(found)
+        buffer = found if found is not None else bytearray(size)
+        try:
+            yield buffer
+        finally:
+            with self._lock:
+                if len(self._free) < self._keep:
+                    self._free.append(buffer)
+
+
+# As many buffers are kept as streams are usually chunked at once (a files backup's readers).
+_BUFFERS = _BufferPool(keep=4)
+
+
+def _readinto_of(stream: BinaryIO | _Prefixed) -> Callable[[memoryview], int | None]:
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return cast("Callable[[memoryview], int | None]", readinto)
+
+    def by_read(into: memoryview) -> int:
+        data = stream.read(len(into))
+        into[: len(data)] = data
+        return len(data)
+
+    return by_read
 
 
 def fixed_chunks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
