@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 import tracemalloc
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifeboat.core.ids import BlobType
-from lifeboat.repository.index import BlobIndex, IndexedPack, IndexFile
+from lifeboat.errors import IntegrityError
+from lifeboat.repository.index import (
+    BlobIndex,
+    EncodedIndexFile,
+    IndexedPack,
+    IndexFile,
+    encode_index_file,
+    encode_pack,
+)
 from lifeboat.repository.pack import PackEntry
 
 
@@ -19,8 +28,11 @@ def _pack(pack_id: bytes, blob_ids: list[bytes], start: int = 24) -> IndexedPack
 
 
 @settings(max_examples=40)
-@given(st.lists(st.lists(st.binary(min_size=32, max_size=32), max_size=30), max_size=8), st.booleans())
-def test_index_answers_like_a_dict(packs: list[list[bytes]], bulk: bool) -> None:
+@given(
+    st.lists(st.lists(st.binary(min_size=32, max_size=32), max_size=30), max_size=8),
+    st.sampled_from(["add", "bulk", "encoded"]),
+)
+def test_index_answers_like_a_dict(packs: list[list[bytes]], load: str) -> None:
     index = BlobIndex()
     index.MIN_TAIL = 7  # force many merges
     expected: dict[bytes, tuple[bytes, int]] = {}
@@ -30,8 +42,10 @@ def test_index_answers_like_a_dict(packs: list[list[bytes]], bulk: bool) -> None
         files.append(IndexFile([pack]))
         for entry in pack.entries:
             expected.setdefault(entry.id, (pack.pack_id, entry.offset))
-    if bulk:
+    if load == "bulk":
         index.bulk_load(files)
+    elif load == "encoded":
+        index.bulk_load(EncodedIndexFile.of(f.encode()) for f in files)
     else:
         for f in files:
             index.add_pack(f.packs[0])
@@ -112,3 +126,40 @@ def test_lookups_stay_correct_while_other_threads_add_and_merge() -> None:
         t.join()
     assert errors == []
     assert len(index) == 2000 + 2 * 60 * 40
+
+
+def _loaded(data: bytes) -> list[tuple[bytes, object]] | str:
+    """What loading ``data`` the encoded way gives: the index's items, or the error."""
+    index = BlobIndex()
+    try:
+        index.bulk_load([EncodedIndexFile.of(data)])
+    except IntegrityError as exc:
+        return str(exc)
+    return sorted(index.items(), key=lambda item: item[0])
+
+
+def _decoded(data: bytes) -> list[tuple[bytes, object]] | str:
+    index = BlobIndex()
+    try:
+        index.bulk_load([IndexFile.decode(data)])
+    except IntegrityError as exc:
+        return str(exc)
+    return sorted(index.items(), key=lambda item: item[0])
+
+
+def test_a_damaged_index_file_fails_the_encoded_load_as_it_fails_decoding() -> None:
+    """Every truncation and every changed byte of a small index file: the encoded load and the
+    full decode agree, on the blobs or on the error."""
+    packs = [_pack(b"p" * 32, [bytes([i]) * 32 for i in range(3)]), _pack(b"q" * 32, [b"z" * 32])]
+    data = encode_index_file([encode_pack(p) for p in packs], [b"o" * 32])
+    assert data == IndexFile(packs, [b"o" * 32]).encode()
+    assert len(_loaded(data)) == 4
+    for cut in range(len(data)):
+        assert _loaded(data[:cut]) == _decoded(data[:cut]) != _decoded(data), cut
+        assert isinstance(_loaded(data[:cut]), str)
+    for at in range(len(data)):
+        for value in (0, 0x02, 0xFF):
+            damaged = data[:at] + bytes([value]) + data[at + 1 :]
+            assert _loaded(damaged) == _decoded(damaged), at
+    with pytest.raises(IntegrityError, match="trailing bytes"):
+        _ = [list(entries) for *_, entries in EncodedIndexFile.of(data + b"x").packs()]

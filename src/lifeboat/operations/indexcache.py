@@ -75,7 +75,7 @@ class CachedIndex:
             known = set(ids)
             new = [i for i in index_ids if i not in known]
             if known.issubset(index_ids):
-                files = dict(repo.load_index_files(new))
+                files = dict(repo.load_encoded_index_files(new))
                 self.fetched = len(files)
                 superseded = {s.hex() for f in files.values() for s in f.supersedes}
                 if not superseded & known:  # nothing the copy holds is superseded: add the new files

@@ -42,6 +42,19 @@ class IndexedPack:
     entries: list[PackEntry]
 
 
+def encode_pack(pack: IndexedPack) -> bytes:
+    """One pack's part of an index file: a write session keeps these, not the entries, until
+    it writes the index file (up to MAX_ENTRIES_PER_FILE blobs)."""
+    head = _PACK_HEAD.pack(pack.pack_id, pack.salt, pack.size, len(pack.entries))
+    return head + b"".join([ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries])
+
+
+def encode_index_file(packs: list[bytes], supersedes: list[bytes] | None = None) -> bytes:
+    """An index file of the encoded packs (:func:`encode_pack`) that supersedes ``supersedes``."""
+    superseded = supersedes or []
+    return b"".join([_HEAD.pack(INDEX_VERSION, len(superseded)), *superseded, struct.pack("<I", len(packs)), *packs])
+
+
 @dataclass
 class IndexFile:
     """The decoded contents of one index file."""
@@ -54,47 +67,71 @@ class IndexFile:
         return sum(len(p.entries) for p in self.packs)
 
     def encode(self) -> bytes:
-        parts = [_HEAD.pack(INDEX_VERSION, len(self.supersedes)), *self.supersedes]
-        parts.append(struct.pack("<I", len(self.packs)))
-        for pack in self.packs:
-            parts.append(_PACK_HEAD.pack(pack.pack_id, pack.salt, pack.size, len(pack.entries)))
-            parts.extend(ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in pack.entries)
-        return b"".join(parts)
+        return encode_index_file([encode_pack(pack) for pack in self.packs], self.supersedes)
 
     @classmethod
     def decode(cls, data: bytes) -> IndexFile:
+        encoded = EncodedIndexFile.of(data)
+        packs = [
+            IndexedPack(pack_id, salt, size, [PackEntry(BlobType(e[0]), *e[1:]) for e in entries])
+            for pack_id, salt, size, entries in encoded.packs()
+        ]
+        return cls(packs, encoded.supersedes)
+
+
+@dataclass(frozen=True)
+class EncodedIndexFile:
+    """An index file's bytes, its header read: loading a :class:`BlobIndex` from these makes
+    no object per blob (a decoded :class:`IndexFile` holds one, several times the blob's
+    57 bytes in the index, and a process's heap keeps much of it after it is freed)."""
+
+    data: bytes
+    supersedes: list[bytes]
+    _packs_at: int
+
+    @classmethod
+    def of(cls, data: bytes) -> EncodedIndexFile:
         try:
             version, n_superseded = _HEAD.unpack_from(data, 0)
-            if version != INDEX_VERSION:
-                raise IntegrityError(f"index file has unsupported version {version}")
-            pos = _HEAD.size
-            supersedes = [bytes(data[pos + i * ID_BYTES : pos + (i + 1) * ID_BYTES]) for i in range(n_superseded)]
-            pos += n_superseded * ID_BYTES
-            if pos > len(data):
-                raise IntegrityError("index file is truncated")
-            (n_packs,) = struct.unpack_from("<I", data, pos)
-            pos += 4
-            packs: list[IndexedPack] = []
+        except struct.error as exc:
+            raise IntegrityError("index file is truncated") from exc
+        if version != INDEX_VERSION:
+            raise IntegrityError(f"index file has unsupported version {version}")
+        pos = _HEAD.size
+        if pos + n_superseded * ID_BYTES > len(data):
+            raise IntegrityError("index file is truncated")
+        supersedes = [bytes(data[pos + i * ID_BYTES : pos + (i + 1) * ID_BYTES]) for i in range(n_superseded)]
+        return cls(data, supersedes, pos + n_superseded * ID_BYTES)
+
+    def packs(self) -> Iterator[tuple[bytes, bytes, int, Iterator[tuple[int, bytes, int, int, int]]]]:
+        """(pack id, salt, size, its entries as ENTRY tuples) for each pack, each checked: a
+        known blob type, inside its pack; the file whole, with no trailing bytes. A pack's
+        entries are to be used before the next pack is asked for."""
+        data = self.data
+        try:
+            (n_packs,) = struct.unpack_from("<I", data, self._packs_at)
+            pos = self._packs_at + 4
             for _ in range(n_packs):
                 pack_id, salt, size, count = _PACK_HEAD.unpack_from(data, pos)
                 pos += _PACK_HEAD.size
-                if pos + count * ENTRY_BYTES > len(data):
+                end = pos + count * ENTRY_BYTES
+                if end > len(data):
                     raise IntegrityError("index file is truncated")
-                entries = []
-                for _ in range(count):
-                    blob_type, blob_id, offset, length, raw_length = ENTRY.unpack_from(data, pos)
-                    pos += ENTRY_BYTES
-                    if blob_type not in (BlobType.DATA, BlobType.TREE):
-                        raise IntegrityError(f"index file names unknown blob type {blob_type}")
-                    if offset + length > size:
-                        raise IntegrityError("index file entry points beyond its pack")
-                    entries.append(PackEntry(BlobType(blob_type), blob_id, offset, length, raw_length))
-                packs.append(IndexedPack(pack_id, salt, size, entries))
+                yield pack_id, salt, size, _checked_entries(memoryview(data)[pos:end], size)
+                pos = end
         except struct.error as exc:
             raise IntegrityError("index file is truncated") from exc
         if pos != len(data):
             raise IntegrityError("index file has trailing bytes")
-        return cls(packs, supersedes)
+
+
+def _checked_entries(block: memoryview, pack_size: int) -> Iterator[tuple[int, bytes, int, int, int]]:
+    for entry in ENTRY.iter_unpack(block):
+        if entry[0] not in _BLOB_TYPES:
+            raise IntegrityError(f"index file names unknown blob type {entry[0]}")
+        if entry[2] + entry[3] > pack_size:
+            raise IntegrityError("index file entry points beyond its pack")
+        yield entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,14 +233,23 @@ class BlobIndex:
         if len(self._tail) >= max(self.MIN_TAIL, len(self._keys) // 4):
             self._compact()
 
-    def bulk_load(self, index_files: Iterable[IndexFile]) -> None:
+    def bulk_load(self, index_files: Iterable[IndexFile | EncodedIndexFile]) -> None:
         """Add many index files at once, with one sort at the end."""
         with self._guard:
             self._bulk_load(index_files)
 
-    def _bulk_load(self, index_files: Iterable[IndexFile]) -> None:
+    def _bulk_load(self, index_files: Iterable[IndexFile | EncodedIndexFile]) -> None:
         self.compact()
         for index in index_files:
+            if isinstance(index, EncodedIndexFile):
+                for pack_id, salt, size, entries in index.packs():
+                    number = self._pack_number(IndexedPack(pack_id, salt, size, []))
+                    ids, locs, types = self._tail_ids, self._tail_locs, self._tail_types
+                    for blob_type, blob_id, offset, length, raw_length in entries:
+                        ids += blob_id
+                        locs.extend((number, offset, length, raw_length))
+                        types.append(blob_type)
+                continue
             for pack in index.packs:
                 number = self._pack_number(pack)
                 for entry in pack.entries:

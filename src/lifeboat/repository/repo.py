@@ -46,7 +46,7 @@ from lifeboat.repository.compression import Compressor, decompress
 from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher
 from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
 from lifeboat.repository.header import RepositoryHeader, mentions_format
-from lifeboat.repository.index import BlobIndex, BlobLocation, IndexFile
+from lifeboat.repository.index import BlobIndex, BlobLocation, EncodedIndexFile, IndexFile
 from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
 from lifeboat.repository.wallisting import WalListing
@@ -408,6 +408,16 @@ class Repository:
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             yield from zip(ids, pool.map(self.load_index_file, ids), strict=True)
 
+    def load_encoded_index_files(self, index_ids: Iterable[str]) -> Iterator[tuple[str, EncodedIndexFile]]:
+        """:meth:`load_index_files` for loading a :class:`BlobIndex`: no object per blob."""
+        ids = list(index_ids)
+
+        def load(index_id: str) -> EncodedIndexFile:
+            return EncodedIndexFile.of(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
+
+        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+            yield from zip(ids, pool.map(load, ids), strict=True)
+
     def index(self) -> BlobIndex:
         """The in-memory index of every blob, loaded on first use."""
         with self._index_guard:
@@ -421,7 +431,7 @@ class Repository:
     def build_index(self, index_ids: list[str], *, into: BlobIndex | None = None) -> BlobIndex:
         """The union of the index files ``index_ids`` fetched from storage (added to ``into``
         when given), leaving out the files another one of them supersedes."""
-        files = dict(self.load_index_files(index_ids))
+        files = dict(self.load_encoded_index_files(index_ids))
         superseded = {s.hex() for f in files.values() for s in f.supersedes}
         index = into if into is not None else BlobIndex()
         index.bulk_load(f for i, f in files.items() if i not in superseded)
@@ -437,8 +447,9 @@ class Repository:
         with self._index_guard:
             self._index = None
 
-    def save_index_file(self, index: IndexFile) -> str:
-        return self.save_object(ObjectKind.INDEX, layout.INDEX, index.encode())
+    def save_index_file(self, index: IndexFile | bytes) -> str:
+        """Store an index file (or its encoding); returns its id."""
+        return self.save_object(ObjectKind.INDEX, layout.INDEX, index if isinstance(index, bytes) else index.encode())
 
     # --- blobs -------------------------------------------------------------------------------
     def locate(self, blob_id: bytes) -> BlobLocation:

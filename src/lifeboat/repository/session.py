@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from lifeboat.core.ids import BlobType
 from lifeboat.core.tree import Tree
 from lifeboat.repository import layout
-from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
+from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, encode_index_file, encode_pack
 from lifeboat.repository.pack import PackEntry, PackWriter
 from lifeboat.repository.repo import Repository
 from lifeboat.storage.base import Staged, connections, staging
@@ -141,7 +141,8 @@ class WriteSession:
             thread.start()
         self._outstanding = 0  # blobs submitted to the workers and not yet packed
         self._idle = threading.Condition(self._state)
-        self._unindexed: list[IndexedPack] = []
+        self._unindexed: list[bytes] = []  # encoded packs (index.encode_pack) not in an index file yet
+        self._unindexed_entries = 0
         self._error: BaseException | None = None
         self._closed = False
         self._on_pack = on_pack
@@ -322,22 +323,24 @@ class WriteSession:
         entries = finished.entries
         pack = IndexedPack(bytes.fromhex(pack_hex), finished.salt, size, entries)
         finished.data = b""  # the bytes are stored: let them go before the index work
-        index_now: IndexFile | None = None
+        encoded = encode_pack(pack)  # kept for the index file instead of an object per blob
+        index_now: bytes | None = None
         with self._state:
             self._index.add_pack(pack)
             for entry in entries:
                 self._in_flight.discard(entry.id)
-            self._unindexed.append(pack)
+            self._unindexed.append(encoded)
+            self._unindexed_entries += len(entries)
             self.stats.packs += 1
             self.stats.bytes_stored += size
-            if sum(len(p.entries) for p in self._unindexed) >= MAX_ENTRIES_PER_FILE:
-                index_now, self._unindexed = IndexFile(self._unindexed), []
+            if self._unindexed_entries >= MAX_ENTRIES_PER_FILE:
+                index_now, self._unindexed, self._unindexed_entries = encode_index_file(self._unindexed), [], 0
         if self._on_pack is not None:
             self._on_pack(pack_hex, size)
         if index_now is not None:
             self._write_index(index_now)
 
-    def _write_index(self, index: IndexFile) -> None:
+    def _write_index(self, index: bytes) -> None:
         index_id = self.repo.save_index_file(index)
         with self._state:
             self.stats.index_files.append(index_id)
@@ -367,9 +370,9 @@ class WriteSession:
         self._stop_uploaders()
         self._raise_if_failed()
         with self._state:
-            rest, self._unindexed = self._unindexed, []
+            rest, self._unindexed, self._unindexed_entries = self._unindexed, [], 0
         if rest:
-            self._write_index(IndexFile(rest))
+            self._write_index(encode_index_file(rest))
         return self.stats
 
     def _stop_uploaders(self) -> None:

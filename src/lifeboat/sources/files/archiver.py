@@ -81,6 +81,9 @@ class FileBackupOptions:
     filter: PathFilter = field(default_factory=PathFilter)
     one_file_system: bool = False
     readers: int = 2
+    # Files above the smallest chunk cut at once: each holds a chunking buffer (the largest
+    # chunk and an average one, 2.5 MiB by default) while the other readers take small files.
+    chunk_streams: int = 2
     max_files_in_flight: int = 512
     # Fixed-size, aligned blocks instead of content-defined chunks for some files
     # (PostgreSQL relation files, whose pages change in place): path -> block size, 0 = CDC.
@@ -253,6 +256,7 @@ class FileArchiver:
         self._counts = threading.Lock()
         self._readers = ThreadPoolExecutor(max(1, options.readers), thread_name_prefix="lifeboat-read")
         self._files_in_flight = threading.BoundedSemaphore(options.max_files_in_flight)
+        self._chunk_streams = threading.BoundedSemaphore(max(1, options.chunk_streams))
         self._dir_jobs: queue.Queue[_DirJob | object] = queue.Queue(maxsize=10_000)
         self._hardlinks: dict[tuple[int, int], tuple[tuple[bytes, ...], bool]] = {}
         self._failed: BaseException | None = None
@@ -710,7 +714,11 @@ class FileArchiver:
             block_size = self._options.block_size_for(path) if self._options.block_size_for else 0
             on_block = self._options.on_block if block_size else None
             abs_path = _abs(path) if on_block is not None else ""
-            with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
+            chunked = not block_size and before.st_size >= self._chunker.min_size
+            with (
+                os.fdopen(fd, "rb", buffering=0, closefd=False) as stream,
+                self._chunk_streams if chunked else contextlib.nullcontext(),
+            ):
                 pieces = (
                     fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream, before.st_size)
                 )

@@ -112,6 +112,7 @@ class FilesSource(SourceKind):
             filter=PathFilter.build(request.includes, request.excludes),
             one_file_system=request.one_file_system,
             readers=2 * max(1, ctx.workers),  # reads wait on the disk: twice the cores keeps them busy
+            chunk_streams=max(1, ctx.workers),
         )
         parent = (
             ctx.reader.resolve_snapshot(request.parent)
