@@ -12,6 +12,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.dashboard.conftest import Browser, local
@@ -172,9 +174,19 @@ def test_an_operator_follows_a_running_backup_from_the_jobs_page_and_cancels_it(
 def test_the_jobs_page_refreshing_keeps_the_keyboard_focus(browser: Browser) -> None:
     browser.sign_in("operator")
     browser.goto("#/jobs", "#jobs table")
-    button = browser.find("button[data-job='verify:files']")
-    browser.driver.execute_script("arguments[0].focus()", button)
-    table = browser.find("#jobs table")
+
+    def focused_in_a_table(driver: WebDriver) -> WebElement | bool:
+        """Focus the job's button; the table holding it, once the focus has landed there (a
+        refresh between finding the button and focusing it leaves the focus nowhere)."""
+        try:
+            table = driver.find_element(By.CSS_SELECTOR, "#jobs table")
+            button = table.find_element(By.CSS_SELECTOR, "button[data-job='verify:files']")
+            driver.execute_script("arguments[0].focus()", button)
+            return table if driver.switch_to.active_element == button else False
+        except StaleElementReferenceException:
+            return False
+
+    table = browser.wait(focused_in_a_table, "the focus on the job's button")
     browser.wait(ec.staleness_of(table), "the next refresh of the jobs")  # redrawn from the API
     browser.wait(
         lambda d: d.switch_to.active_element.get_attribute("data-job") == "verify:files",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tracemalloc
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -128,20 +129,11 @@ def test_lookups_stay_correct_while_other_threads_add_and_merge() -> None:
     assert len(index) == 2000 + 2 * 60 * 40
 
 
-def _loaded(data: bytes) -> list[tuple[bytes, object]] | str:
-    """What loading ``data`` the encoded way gives: the index's items, or the error."""
+def _loaded(data: bytes, read: Callable[[bytes], IndexFile | EncodedIndexFile]) -> list[tuple[bytes, object]] | str:
+    """What an index loaded from ``data`` read by ``read`` holds: its items, or the error."""
     index = BlobIndex()
     try:
-        index.bulk_load([EncodedIndexFile.of(data)])
-    except IntegrityError as exc:
-        return str(exc)
-    return sorted(index.items(), key=lambda item: item[0])
-
-
-def _decoded(data: bytes) -> list[tuple[bytes, object]] | str:
-    index = BlobIndex()
-    try:
-        index.bulk_load([IndexFile.decode(data)])
+        index.bulk_load([read(data)])
     except IntegrityError as exc:
         return str(exc)
     return sorted(index.items(), key=lambda item: item[0])
@@ -153,13 +145,28 @@ def test_a_damaged_index_file_fails_the_encoded_load_as_it_fails_decoding() -> N
     packs = [_pack(b"p" * 32, [bytes([i]) * 32 for i in range(3)]), _pack(b"q" * 32, [b"z" * 32])]
     data = encode_index_file([encode_pack(p) for p in packs], [b"o" * 32])
     assert data == IndexFile(packs, [b"o" * 32]).encode()
-    assert len(_loaded(data)) == 4
+    encoded, decoded = EncodedIndexFile.of, IndexFile.decode
+    assert len(_loaded(data, encoded)) == 4
     for cut in range(len(data)):
-        assert _loaded(data[:cut]) == _decoded(data[:cut]) != _decoded(data), cut
-        assert isinstance(_loaded(data[:cut]), str)
+        assert _loaded(data[:cut], encoded) == _loaded(data[:cut], decoded) != _loaded(data, decoded), cut
+        assert isinstance(_loaded(data[:cut], encoded), str)
     for at in range(len(data)):
         for value in (0, 0x02, 0xFF):
             damaged = data[:at] + bytes([value]) + data[at + 1 :]
-            assert _loaded(damaged) == _decoded(damaged), at
+            assert _loaded(damaged, encoded) == _loaded(damaged, decoded), at
     with pytest.raises(IntegrityError, match="trailing bytes"):
         _ = [list(entries) for *_, entries in EncodedIndexFile.of(data + b"x").packs()]
+
+
+def test_a_damaged_index_file_adds_nothing_to_an_index() -> None:
+    """The encoded load checks entries as it adds them: what a damaged file added before its
+    damage is taken back, so the index answers as it did (a decoded file failed before it)."""
+    index = BlobIndex()
+    index.bulk_load([EncodedIndexFile.of(IndexFile([_pack(b"p" * 32, [b"a" * 32])]).encode())])
+    before = sorted(index.items(), key=lambda item: item[0])
+    damaged = bytearray(IndexFile([_pack(b"q" * 32, [b"b" * 32, b"c" * 32]), _pack(b"r" * 32, [b"d" * 32])]).encode())
+    damaged[-45] = 7  # the last entry's blob type
+    with pytest.raises(IntegrityError, match="unknown blob type 7"):
+        index.bulk_load([EncodedIndexFile.of(bytes(damaged))])
+    assert sorted(index.items(), key=lambda item: item[0]) == before
+    assert b"b" * 32 not in index and not index.has_pack(b"q" * 32) and index.pack_ids == [b"p" * 32]

@@ -36,9 +36,12 @@ def tune_process() -> None:
 
 
 def release_memory() -> None:
-    """Give freed memory back to the system (a long-running daemon between jobs): a full
-    garbage collection, then glibc's ``malloc_trim(0)`` returns the free heap pages the trim
-    threshold above would keep."""
+    """Give freed memory back to the system (a long-running daemon between jobs): the chunking
+    buffers kept for the next stream, a full garbage collection, then glibc's
+    ``malloc_trim(0)`` returns the free heap pages the trim threshold above would keep."""
+    from lifeboat.core.chunking import drop_buffers
+
+    drop_buffers()
     gc.collect()
     name = ctypes.util.find_library("c")
     if name is None:

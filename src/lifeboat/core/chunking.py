@@ -102,9 +102,19 @@ class _BufferPool:
                 if len(self._free) < self._keep:
                     self._free.append(buffer)
 
+    def drop(self) -> None:
+        """Let the kept buffers go (a long-running process between its jobs)."""
+        with self._lock:
+            self._free.clear()
+
 
 # As many buffers are kept as streams are usually chunked at once (a files backup's readers).
 _BUFFERS = _BufferPool(keep=4)
+
+
+def drop_buffers() -> None:
+    """Free the chunking buffers kept for the next stream (the daemon, after each run)."""
+    _BUFFERS.drop()
 
 
 def _readinto_of(stream: BinaryIO | _Prefixed) -> Callable[[memoryview], int | None]:

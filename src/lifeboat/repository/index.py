@@ -242,19 +242,32 @@ class BlobIndex:
         self.compact()
         for index in index_files:
             if isinstance(index, EncodedIndexFile):
-                for pack_id, salt, size, entries in index.packs():
-                    number = self._pack_number(IndexedPack(pack_id, salt, size, []))
-                    ids, locs, types = self._tail_ids, self._tail_locs, self._tail_types
-                    for blob_type, blob_id, offset, length, raw_length in entries:
-                        ids += blob_id
-                        locs.extend((number, offset, length, raw_length))
-                        types.append(blob_type)
+                self._load_encoded(index)
                 continue
             for pack in index.packs:
                 number = self._pack_number(pack)
                 for entry in pack.entries:
                     self._append_tail(number, entry)
         self.compact()
+
+    def _load_encoded(self, index: EncodedIndexFile) -> None:
+        """Add the blobs of one encoded index file to the tail, checking them as they come: a
+        damaged file adds nothing (what it added before the damage is taken back)."""
+        blobs, packs = len(self._tail_types), len(self._pack_ids)
+        try:
+            for pack_id, salt, size, entries in index.packs():
+                number = self._pack_number(IndexedPack(pack_id, salt, size, []))
+                ids, locs, types = self._tail_ids, self._tail_locs, self._tail_types
+                for blob_type, blob_id, offset, length, raw_length in entries:
+                    ids += blob_id
+                    locs.extend((number, offset, length, raw_length))
+                    types.append(blob_type)
+        except BaseException:
+            del self._tail_ids[blobs * ID_BYTES :], self._tail_locs[blobs * 4 :], self._tail_types[blobs:]
+            for pack_id in self._pack_ids[packs:]:
+                del self._pack_numbers[pack_id]
+            del self._pack_ids[packs:], self._pack_sizes[packs:], self._pack_salts[packs:]
+            raise
 
     def compact(self) -> None:
         """Merge the tail into the sorted arrays, dropping duplicate ids (first wins)."""
