@@ -115,7 +115,7 @@ def main() -> None:
         "|---|---|---|---|---|---|\n"
         f"{rows}\n\n"
         "Each time is the whole process: interpreter start, imports, the key derivation (argon2id, the default\n"
-        "cost, about 0.2 s), the listings and the command. Target: under 1 s at 10,000 snapshots.\n"
+        "cost: 19 MiB, 4 passes, about 0.05 s), the listings and the command. Target: under 1 s at 10,000 snapshots.\n"
     )
     if args.no_write:
         print(table)
