@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import blake3
 
@@ -51,6 +51,8 @@ from lifeboat.repository.lock import HeldLock, LockStore, acquire
 from lifeboat.repository.pack import PackEntry, parse_header, read_pack_entries
 from lifeboat.repository.wallisting import WalListing
 from lifeboat.storage.base import Backend, list_names, read_stream
+
+_Read = TypeVar("_Read")  # what an index file is read as (Repository._index_objects)
 
 
 class WalCatalog(Protocol):
@@ -404,16 +406,17 @@ class Repository:
         return IndexFile.decode(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
 
     def load_index_files(self, index_ids: Iterable[str]) -> Iterator[tuple[str, IndexFile]]:
-        ids = list(index_ids)
-        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-            yield from zip(ids, pool.map(self.load_index_file, ids), strict=True)
+        return self._index_objects(index_ids, IndexFile.decode)
 
     def load_encoded_index_files(self, index_ids: Iterable[str]) -> Iterator[tuple[str, EncodedIndexFile]]:
         """:meth:`load_index_files` for loading a :class:`BlobIndex`: no object per blob."""
+        return self._index_objects(index_ids, EncodedIndexFile.of)
+
+    def _index_objects(self, index_ids: Iterable[str], read: Callable[[bytes], _Read]) -> Iterator[tuple[str, _Read]]:
         ids = list(index_ids)
 
-        def load(index_id: str) -> EncodedIndexFile:
-            return EncodedIndexFile.of(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
+        def load(index_id: str) -> _Read:
+            return read(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
 
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             yield from zip(ids, pool.map(load, ids), strict=True)
