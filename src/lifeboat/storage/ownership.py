@@ -148,6 +148,9 @@ class TreeOwner:
             except OSError as exc:
                 raise self._cannot_give(path, exc) from exc
             os.chmod(temporary, self.dir_mode)
+            if path.is_dir():  # another thread or process made it meanwhile: keep theirs
+                os.rmdir(temporary)
+                return
             os.rename(temporary, path)  # replaces only an empty directory: nothing is lost
         except (OSError, StoragePermissionDenied):
             with contextlib.suppress(OSError):
