@@ -1,6 +1,8 @@
 // One run and its live log: the run (GET /api/v1/runs/{id}) and its events as server-sent
 // events (GET /api/v1/runs/{id}/log, read from a fetch stream): past lines, then live ones until
-// the run ends. The status is announced (aria-live) when it changes.
+// the run ends. The status is announced (aria-live) when the page opens and when it changes: a
+// run that ended before its page was drawn (a short drill started from a button) is announced
+// too.
 
 import { api, describe, stream } from "../api.js";
 import { bytes, duration, fill, h, pick, statusBadge, time } from "../dom.js";
@@ -78,7 +80,7 @@ export async function render(main, [id], { session, announce }) {
 
   fill(main, h("h1", {}, `Run ${String(id).slice(0, 8)}`), status, h("div", { class: "actions" }, cancel), h("section", { class: "card", "aria-labelledby": "run-h" }, h("h2", { id: "run-h" }, "Details"), facts), summary, h("section", { class: "card", "aria-labelledby": "log-h" }, h("h2", { id: "log-h" }, "Log"), streamState, log));
   show();
-  if (run.status === "running") announce(`${run.job}: run ${id} running.`);
+  announce(`${run.job}: run ${id} ${run.status}.`);
 
   (async () => {
     streamState.textContent = "Following the log…";
