@@ -28,6 +28,34 @@ FAST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)
 PASSPHRASE = b"correct horse battery staple"
 
 
+_UNGROUPED = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under ``--dist loadgroup`` (make test) pytest-xdist sends a group's tests to one worker by
+    adding the group to their node ids. When it cannot (a pytest it does not know), the groups are
+    ignored without a word and tests that share a module's server or daemon race each other on
+    several workers: every test of such a run fails, saying why."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    ungrouped = [
+        item.nodeid
+        for item in session.items
+        if (mark := item.get_closest_marker("xdist_group")) and not item.nodeid.endswith(f"@{mark.args[0]}")
+    ]
+    if ungrouped:
+        session.config.stash[_UNGROUPED] = (
+            f"pytest-xdist did not group {len(ungrouped)} tests marked xdist_group (first: {ungrouped[0]}); "
+            "hint: use the pytest and pytest-xdist versions pyproject.toml allows (make setup)"
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if problem := item.config.stash.get(_UNGROUPED, None):
+        pytest.fail(problem, pytrace=False)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Every ``lifeboat`` a test runs keeps its state (the record cache, the audit log) in a

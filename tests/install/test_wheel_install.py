@@ -80,12 +80,14 @@ def built() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="lifeboat-install-", dir="/var/tmp"))
     os.chmod(base, 0o755)
     try:
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "build", "--wheel", "--outdir", str(base / "dist"), str(ROOT)],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             timeout=300,
         )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)
