@@ -21,6 +21,7 @@ from lifeboat.core.snapshot import Snapshot
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import WriteSession
 from lifeboat.repository.wal import WalArchive
+from lifeboat.storage import ownership
 from lifeboat.storage.local import LocalBackend
 from tests.conftest import FAST_KDF, PASSPHRASE
 from tests.servers.fixtures import Server, new_sftp_dir, sftp_url
@@ -157,10 +158,11 @@ def test_root_that_may_not_change_owners_refuses_instead_of_leaving_a_root_file(
 
 
 def test_threads_making_the_same_directories_at_once_lose_no_object(tmp_path: Path) -> None:
-    """As root, a directory is made under a temporary name and renamed into place; another
-    thread's rename can replace it while it is still empty, under a file being created in it
-    (ENOENT: 'no such object'). Eight threads stage and publish into new directories at once,
-    sixty times over; every object must land (before the fix, a few of 480 failed in most runs)."""
+    """As root, a directory is made under a temporary name and renamed into place; a plain rename
+    can replace another thread's directory while it is still empty, under a file being created in
+    it (ENOENT: 'no such object'). Eight threads stage and publish into new directories at once,
+    sixty times over; every object must land (with a plain rename, a few of 480 failed in most
+    runs)."""
     entry = pwd.getpwnam(OWNER)
     failures: list[BaseException] = []
     for round_ in range(60):
@@ -187,3 +189,26 @@ def test_threads_making_the_same_directories_at_once_lose_no_object(tmp_path: Pa
             thread.join()
         assert failures == [], failures
         assert all(backend.get(name) == name.encode() for name in names)
+
+
+@pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "check-then-rename"])
+def test_a_directory_is_never_renamed_over_one_another_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renameat2: bool
+) -> None:
+    """The rename that puts a new directory in place refuses an existing target, even an empty
+    directory (which a plain rename replaces), with the kernel's no-replace rename and without it."""
+    if not renameat2:
+        monkeypatch.setattr(ownership, "_renameat2", None)
+    assert ownership._renameat2 is not None or not renameat2  # this machine's glibc has it
+    theirs, mine = tmp_path / "data", tmp_path / ".tmp-data"
+    theirs.mkdir()
+    mine.mkdir()
+    (mine / "marker").write_text("mine")
+    with pytest.raises(FileExistsError):
+        ownership.rename_without_replacing(mine, theirs)
+    assert list(theirs.iterdir()) == [] and (mine / "marker").exists()
+    (theirs / "file").write_text("x")  # a file target: refused too
+    with pytest.raises(FileExistsError):
+        ownership.rename_without_replacing(mine, theirs / "file")
+    ownership.rename_without_replacing(mine, tmp_path / "new")
+    assert (tmp_path / "new" / "marker").read_text() == "mine" and not mine.exists()

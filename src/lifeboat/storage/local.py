@@ -49,12 +49,6 @@ def _translate(exc: OSError, what: str, root: Path | None = None, *, write: bool
     return StorageError(f"{what}: {exc.strerror or exc}")
 
 
-# Attempts left after a missing directory is made: a directory other threads make at the same
-# moment is renamed into place (ownership.TreeOwner.make_directory) and can replace the one just
-# made while it is still empty, under a file being created in it (ENOENT): make it and try again.
-_DIRECTORY_RACES = (4, 3, 2, 1, 0)
-
-
 def _unless_vanished(exc: OSError) -> None:
     """``os.walk``'s error handler: a directory removed while listing is no error, others are."""
     if not isinstance(exc, FileNotFoundError):
@@ -194,14 +188,13 @@ class LocalBackend:
         """Rename the staged file ``tmp`` to object ``name`` (its directories made first)."""
         path = self._path(name)
         try:
-            for tries_left in _DIRECTORY_RACES:
-                try:
-                    os.replace(tmp, path)
-                    break
-                except FileNotFoundError:
-                    if not tries_left or not tmp.exists():
-                        raise
-                    self._make_directories(path.parent, self._learn_owner())
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                if not tmp.exists():
+                    raise
+                self._make_directories(path.parent, self._learn_owner())
+                os.replace(tmp, path)
             if self._fsync:
                 self._fsync_dir(path.parent)
         except OSError as exc:
@@ -216,14 +209,11 @@ class LocalBackend:
     def _create(self, tmp: Path, owner: TreeOwner) -> int:
         """Open the new temporary file ``tmp``, creating its directories when they are missing."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        for tries_left in _DIRECTORY_RACES:
-            try:
-                return os.open(tmp, flags, owner.file_mode)
-            except FileNotFoundError:
-                if not tries_left:
-                    raise
-                self._make_directories(tmp.parent, owner)
-        raise AssertionError("unreachable")
+        try:
+            return os.open(tmp, flags, owner.file_mode)
+        except FileNotFoundError:
+            self._make_directories(tmp.parent, owner)
+            return os.open(tmp, flags, owner.file_mode)
 
     def _make_directories(self, directory: Path, owner: TreeOwner) -> None:
         if directory == self._root or directory.is_dir():

@@ -15,10 +15,13 @@ write at all (:class:`~lifeboat.errors.StoragePermissionDenied`, naming the owne
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import grp
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,40 @@ from lifeboat.errors import StoragePermissionDenied
 
 FILE_MODE = 0o600
 _ACL_DEFAULT = "system.posix_acl_default"
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2  # glibc 2.28 and later
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    rename: Callable[..., int] = function
+    return rename
+
+
+_renameat2 = _load_renameat2()
+
+
+def rename_without_replacing(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; FileExistsError when ``target`` exists, whatever it is.
+
+    ``rename`` would silently replace an empty directory, one another thread has just made and
+    is about to create a file in. Where the kernel or the filesystem cannot rename without
+    replacing, the check and the rename are two steps (a window remains).
+    """
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(code, os.strerror(code), str(source), None, str(target))
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    os.rename(source, target)
 
 
 def user_name(uid: int) -> str:
@@ -148,14 +185,11 @@ class TreeOwner:
             except OSError as exc:
                 raise self._cannot_give(path, exc) from exc
             os.chmod(temporary, self.dir_mode)
-            if path.is_dir():  # another thread or process made it meanwhile: keep theirs
-                os.rmdir(temporary)
-                return
-            os.rename(temporary, path)  # replaces only an empty directory: nothing is lost
+            rename_without_replacing(temporary, path)
         except (OSError, StoragePermissionDenied):
             with contextlib.suppress(OSError):
                 os.rmdir(temporary)
-            if not path.is_dir():
+            if not path.is_dir():  # another thread or process made it meanwhile: theirs stays
                 raise
 
 
