@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import secrets
+import sys
 import threading
 import time
 
@@ -35,6 +36,20 @@ class GatedBackend(BackendWrapper):
                 self.waiting += 1
             self.gate.wait(timeout=60)
         super().put(name, data, if_absent=if_absent)
+
+
+def deep_size(root: object) -> int:
+    """The bytes of ``root`` and of every object it reaches (each counted once)."""
+    seen: set[int] = set()
+    todo, total = [root], 0
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or isinstance(item, type):
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        todo.extend(gc.get_referents(item))
+    return total
 
 
 def packs_in_memory() -> int:
@@ -122,3 +137,26 @@ def test_a_view_of_a_reused_buffer_is_stored_as_it_was_when_handed_over() -> Non
     assert [i for kept in ids for i in kept] == [repo.blob_id(b) for b in blobs]
     reopened = Repository.open(inner, PASSPHRASE)
     assert list(reopened.load_blobs([repo.blob_id(b) for b in blobs])) == blobs
+
+
+def test_the_index_entries_of_stored_packs_are_kept_in_their_encoded_size() -> None:
+    """Until it writes an index file (up to 100,000 blobs), a session keeps the index entries of
+    the packs it stored: as the bytes the index file will hold (45 bytes a blob), not an object
+    per blob and its id (about 150 bytes a blob: 15 MiB at 100,000 blobs)."""
+    header = RepositoryHeader(secrets.token_hex(16), "2026-11-22T00:00:00+00:00", pack_size=1 * MiB)
+    backend = MemoryBackend()
+    Repository.init(backend, PASSPHRASE, kdf=FAST_KDF, header=header)
+    repo = Repository.open(backend, PASSPHRASE)
+    session = WriteSession(repo, workers=2, uploads=1)
+    blobs = [os.urandom(200) for _ in range(20_000)]
+    for blob in blobs:
+        session.save_blob(BlobType.DATA, blob)
+    with session._state:
+        while session._outstanding:
+            session._idle.wait(timeout=60)
+    stored = len(repo.index())  # the blobs of the packs stored so far (the rest are being packed)
+    assert stored >= 10_000
+    assert deep_size(session._unindexed) <= 64 * stored
+    session.commit()
+    reopened = Repository.open(backend, PASSPHRASE)
+    assert list(reopened.load_blobs([repo.blob_id(b) for b in blobs[::997]])) == blobs[::997]

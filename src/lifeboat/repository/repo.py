@@ -403,7 +403,10 @@ class Repository:
         return self._ids(layout.INDEX)
 
     def load_index_file(self, index_id: str) -> IndexFile:
-        return IndexFile.decode(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
+        return IndexFile.decode(self._index_object(index_id))
+
+    def _index_object(self, index_id: str) -> bytes:
+        return self.load_object(ObjectKind.INDEX, layout.index_name(index_id))
 
     def load_index_files(self, index_ids: Iterable[str]) -> Iterator[tuple[str, IndexFile]]:
         return self._index_objects(index_ids, IndexFile.decode)
@@ -416,7 +419,7 @@ class Repository:
         ids = list(index_ids)
 
         def load(index_id: str) -> _Read:
-            return read(self.load_object(ObjectKind.INDEX, layout.index_name(index_id)))
+            return read(self._index_object(index_id))
 
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
             yield from zip(ids, pool.map(load, ids), strict=True)
