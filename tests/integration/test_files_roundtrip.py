@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from lifeboat.core.progress import Notice, Severity
 from lifeboat.operations.backup import BackupRequest, backup_files
 from lifeboat.operations.restore import restore_snapshot
 from lifeboat.repository.repo import Repository
+from lifeboat.sources.files import restorer
 from lifeboat.sources.files.restorer import RestoreOptions
 from tests.integration.trees import allocated_bytes, describe, make_mixed_tree
 
@@ -183,3 +186,29 @@ def test_a_large_file_is_restored_by_several_reads_at_once_and_a_damaged_blob_re
     assert result.result.damaged == ["large.bin"]
     assert not (again / "large.bin").exists()
     assert (again / "small.txt").read_text() == "small\n"
+
+
+def test_a_restore_frees_each_file_it_finished_without_the_garbage_collector(
+    local_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's records (its entry, its places) go when the file is done, by reference
+    counting: a cycle between the files of a batch and their directory's handle kept them
+    until the collector's rare full passes — in the end every file of a large restore in
+    memory at once (88 MiB RSS for the bench tree's restore against 71)."""
+    source = tmp_path / "src"
+    for d in range(4):
+        (source / f"d{d}").mkdir(parents=True)
+        for f in range(50):
+            (source / f"d{d}" / f"f{f}").write_bytes(os.urandom(100 + f))
+    snapshot_id, _ = backup(local_repo, source)
+    monkeypatch.setattr(restorer, "BATCH_FILES", 16)  # many batches, several a directory
+    gc.collect()
+    gc.disable()
+    try:
+        done = restore_snapshot(local_repo, f"{snapshot_id}:{source}", RestoreOptions(target=str(tmp_path / "out")))
+        left = sum(1 for o in gc.get_objects() if isinstance(o, restorer._File))
+    finally:
+        gc.enable()
+    assert done.result.files == 200 and done.result.errors == 0
+    assert (tmp_path / "out" / "d3" / "f49").read_bytes() == (source / "d3" / "f49").read_bytes()
+    assert left == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -45,21 +46,19 @@ def nodes(draw: st.DrawFn) -> Node:
         ctime_ns=draw(times_ns),
     )
     if kind is NodeType.FILE:
-        return Node(
-            **{
-                **node.__dict__,
-                "size": draw(st.integers(0, 2**40)),
-                "inode": draw(st.integers(0, 2**63)),
-                "device": draw(st.integers(0, 2**63)),
-                "links": draw(st.integers(1, 100)),
-                "content": tuple(draw(st.lists(ids, max_size=5))),
-                "sparse": draw(st.booleans()),
-            }
+        return replace(
+            node,
+            size=draw(st.integers(0, 2**40)),
+            inode=draw(st.integers(0, 2**63)),
+            device=draw(st.integers(0, 2**63)),
+            links=draw(st.integers(1, 100)),
+            content=tuple(draw(st.lists(ids, max_size=5))),
+            sparse=draw(st.booleans()),
         )
     if kind is NodeType.DIR:
-        return Node(**{**node.__dict__, "subtree": draw(ids)})
+        return replace(node, subtree=draw(ids))
     if kind is NodeType.SYMLINK:
-        return Node(**{**node.__dict__, "target": draw(st.text(max_size=50).filter(lambda t: "\x00" not in t))})
+        return replace(node, target=draw(st.text(max_size=50).filter(lambda t: "\x00" not in t)))
     return node
 
 

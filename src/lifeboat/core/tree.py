@@ -26,7 +26,7 @@ class NodeType(StrEnum):
     FIFO = "fifo"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """One directory entry and its metadata."""
 

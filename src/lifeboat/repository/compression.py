@@ -59,7 +59,8 @@ def decompress(payload: bytes, expected_length: int | None = None) -> bytes:
             _decompressors.dctx = dctx
         limit = expected_length if expected_length is not None else MAX_BLOB_BYTES
         try:
-            data = dctx.decompress(payload[1:], max_output_size=min(limit, MAX_BLOB_BYTES))
+            with memoryview(payload) as view, view[1:] as body:  # the body read in place, not copied
+                data = dctx.decompress(body, max_output_size=min(limit, MAX_BLOB_BYTES))
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"blob does not decompress: {exc}") from exc
     else:

@@ -479,7 +479,12 @@ class Repository:
         return cipher
 
     def decode_blob(
-        self, blob_id: bytes, location: BlobLocation, ciphertext: bytes, *, cipher: PackCipher | None = None
+        self,
+        blob_id: bytes,
+        location: BlobLocation,
+        ciphertext: bytes | memoryview,
+        *,
+        cipher: PackCipher | None = None,
     ) -> bytes:
         """Authenticate, decompress and verify one blob's ciphertext."""
         if len(ciphertext) != location.length:
@@ -554,14 +559,15 @@ class Repository:
                 buffer += piece
                 while blob is not None and blob.location.offset + blob.location.length <= start + len(buffer):
                     at = blob.location.offset - start
-                    with memoryview(buffer) as view:  # one copy; released before the buffer shrinks
-                        ciphertext = bytes(view[at : at + blob.location.length])
-                    try:
-                        data: bytes | IntegrityError = self.decode_blob(
-                            blob.blob_id, cast(BlobLocation, blob.location), ciphertext, cipher=cipher
-                        )
-                    except IntegrityError as exc:
-                        data = exc
+                    # Opened from the buffer itself (no copy); the views are released before
+                    # the buffer shrinks.
+                    with memoryview(buffer) as view, view[at : at + blob.location.length] as ciphertext:
+                        try:
+                            data: bytes | IntegrityError = self.decode_blob(
+                                blob.blob_id, cast(BlobLocation, blob.location), ciphertext, cipher=cipher
+                            )
+                        except IntegrityError as exc:
+                            data = exc
                     yield blob, data
                     blob = next(pending, None)
                 # Drop what no later blob needs: up to the next blob, or all of it when the

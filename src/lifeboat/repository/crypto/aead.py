@@ -76,7 +76,7 @@ class PackCipher:
     def seal_blob(self, offset: int, blob_type: int, blob_id: bytes, plaintext: bytes) -> bytes:
         return self._aead.encrypt(offset_nonce(offset), plaintext, self.blob_aad(blob_type, blob_id))
 
-    def open_blob(self, offset: int, blob_type: int, blob_id: bytes, ciphertext: bytes) -> bytes:
+    def open_blob(self, offset: int, blob_type: int, blob_id: bytes, ciphertext: bytes | memoryview) -> bytes:
         try:
             return self._aead.decrypt(offset_nonce(offset), ciphertext, self.blob_aad(blob_type, blob_id))
         except InvalidTag:
