@@ -42,7 +42,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ungrouped = [
         item.nodeid
         for item in session.items
-        if (mark := item.get_closest_marker("xdist_group")) and not item.nodeid.endswith(f"@{mark.args[0]}")
+        if (mark := item.get_closest_marker("xdist_group"))
+        and not item.nodeid.endswith(f"@{mark.args[0] if mark.args else mark.kwargs.get('name', 'default')}")
     ]
     if ungrouped:
         session.config.stash[_UNGROUPED] = (
