@@ -175,7 +175,7 @@ def test_threads_making_the_same_directories_at_once_lose_no_object(tmp_path: Pa
 
         def store(name: str, backend: LocalBackend = backend, start: threading.Barrier = start) -> None:
             try:
-                start.wait()
+                start.wait(timeout=30)
                 staged = backend.stage("data/")
                 staged.write(name.encode())
                 staged.publish(name)
@@ -186,7 +186,8 @@ def test_threads_making_the_same_directories_at_once_lose_no_object(tmp_path: Pa
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads), "a store hung"
         assert failures == [], failures
         assert all(backend.get(name) == name.encode() for name in names)
 
