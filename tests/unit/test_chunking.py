@@ -102,3 +102,21 @@ def test_the_default_chunker_cuts_a_large_stream_as_pyfastcdc_does() -> None:
     cut = [bytes(c) for c in chunker.chunks(_ShortReads(data, [1 << 20, 65536, 3 << 20]))]  # type: ignore[arg-type]
     assert cut == _reference(chunker, data)
     assert any(len(c) == params.max_size for c in cut) and len(cut) > 20
+
+
+def test_a_refill_moves_the_rest_of_the_buffer_without_a_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # After a refill the bytes not yet cut move to the buffer's front; when they are longer than
+    # what was cut the two overlap, and a temporary copy of up to a largest chunk was made.
+    import tracemalloc
+
+    monkeypatch.setattr(chunking, "_BUFFERS", chunking._BufferPool(keep=4))  # not one other tests filled
+    data = random.Random(8).randbytes(4 * 1024 * 1024)
+    assert b"".join(bytes(c) for c in SMALL.chunks(io.BytesIO(data))) == data  # the buffer, leased and kept
+    tracemalloc.start()
+    try:
+        for chunk in SMALL.chunks(io.BytesIO(data)):
+            del chunk
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < SMALL.max_size // 4, f"chunking allocated {peak} bytes at once"

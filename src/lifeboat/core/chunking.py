@@ -67,7 +67,7 @@ class Chunker:
                 if end:
                     return
                 rest = filled - start  # less than max_size
-                view[:rest] = bytes(view[start:filled]) if rest > start else view[start:filled]
+                view[:rest] = view[start:filled]  # memoryview assignment moves overlapping bytes (memmove)
                 filled = rest
 
     def chunk_bytes(self, data: bytes | memoryview) -> Iterator[memoryview]:
