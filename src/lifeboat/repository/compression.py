@@ -15,6 +15,11 @@ from lifeboat.errors import IntegrityError
 CODEC_NONE = 0
 CODEC_ZSTD = 1
 DEFAULT_LEVEL = 3
+# zstd's window: how far back a match may reach. 512 KiB (level 3 alone would take 2 MiB) keeps a
+# context at 2 MiB instead of 3.5 (each worker holds one; the input is copied through a window-sized
+# buffer) and compressed 200 MiB of the bench tree's chunks to the same size (0.4772 of the bytes
+# either way) in the same time (best of three: 0.431 s against 0.432 s).
+WINDOW_LOG = 19
 # Refuse to inflate a blob beyond this: a hostile payload must not exhaust memory.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 
@@ -29,7 +34,10 @@ class Compressor:
     def _zstd(self) -> zstandard.ZstdCompressor:
         ctx = getattr(self._local, "cctx", None)
         if ctx is None:
-            ctx = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
+            params = zstandard.ZstdCompressionParameters.from_level(
+                self.level, window_log=WINDOW_LOG, write_content_size=True
+            )
+            ctx = zstandard.ZstdCompressor(compression_params=params)
             self._local.cctx = ctx
         return ctx
 
