@@ -80,7 +80,7 @@ def test_unindexed_packs_younger_than_the_margin_are_kept(clocked: tuple[Reposit
     # What an interrupted backup leaves: a pack uploaded, no index file naming it.
     writer = PackWriter(repo.encryption_root)
     data = os.urandom(2_000_000)
-    writer.add(BlobType.DATA, repo.blob_id(data), repo.compressor.compress(data), len(data))
+    writer.add(BlobType.DATA, repo.blob_id(data), repo.compressor.payload(data), len(data))
     pack_id, raw = writer.finish()
     backend.put(layout.pack_name(pack_id), raw)
     orphan = {layout.pack_name(pack_id)}

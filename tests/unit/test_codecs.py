@@ -16,7 +16,7 @@ from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.tree import Node, NodeType, Tree
 from lifeboat.errors import IntegrityError
 from lifeboat.repository.compression import Compressor, decompress
-from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind
+from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher, offset_nonce
 from lifeboat.repository.header import ChunkerParams, RepositoryHeader
 from lifeboat.repository.index import IndexedPack, IndexFile
 from lifeboat.repository.lock import LockRecord
@@ -160,11 +160,36 @@ def test_pack_writer_output_describes_itself(blobs: list[bytes]) -> None:
     writer = PackWriter(root)
     compressor = Compressor()
     for i, blob in enumerate(blobs):
-        writer.add(BlobType.DATA, i.to_bytes(32, "big"), compressor.compress(blob), len(blob))
+        writer.add(BlobType.DATA, i.to_bytes(32, "big"), compressor.payload(blob), len(blob))
     _, data = writer.finish()
     assert read_pack_entries(bytes(data), root) == writer.entries
     with pytest.raises(IntegrityError):
         read_pack_entries(bytes(data), b"k" * 32)  # another repository's key
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 200, 70_000, 300_000]), min_size=1, max_size=8), st.integers(0, 2**32))
+def test_each_blob_of_a_pack_opens_to_its_payload_as_a_joined_encryption_would(sizes: list[int], seed: int) -> None:
+    # The writer joins codec byte and body in one buffer and seals them into another, both reused:
+    # each ciphertext must be AES-GCM's over that blob's payload, larger or smaller than the last.
+    root = b"r" * 32
+    rng = random.Random(seed)
+    writer = PackWriter(root)
+    compressor = Compressor()
+    blobs = [rng.randbytes(size // 2) * 2 if size % 3 else rng.randbytes(size) for size in sizes]
+    payloads = [compressor.payload(blob) for blob in blobs]
+    for i, (blob, payload) in enumerate(zip(blobs, payloads, strict=True)):
+        writer.add(BlobType.DATA, i.to_bytes(32, "big"), payload, len(blob))
+    _, data = writer.finish()
+    cipher = PackCipher(root, writer.salt)
+    for i, (entry, blob, payload) in enumerate(zip(writer.entries, blobs, payloads, strict=True)):
+        sealed = bytes(data[entry.offset : entry.offset + entry.length])
+        joined = payload.joined()
+        assert sealed == cipher._aead.encrypt(
+            offset_nonce(entry.offset), joined, PackCipher.blob_aad(BlobType.DATA, entry.id)
+        )
+        assert cipher.open_blob(entry.offset, BlobType.DATA, i.to_bytes(32, "big"), sealed) == joined
+        assert decompress(joined, len(blob)) == blob
 
 
 def test_a_compression_context_holds_a_small_window() -> None:

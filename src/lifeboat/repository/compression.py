@@ -7,6 +7,7 @@ are kept per thread: sharing one compressor between threads crashes the process.
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 import zstandard
 
@@ -22,6 +23,18 @@ DEFAULT_LEVEL = 3
 WINDOW_LOG = 19
 # Refuse to inflate a blob beyond this: a hostile payload must not exhaust memory.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
+
+
+class Payload(NamedTuple):
+    """A compressed blob as its codec byte and its body, kept apart: a pack writer joins them in
+    a buffer it reuses, so no bytes are allocated per blob to join them (and a stored body is
+    the data itself, not a copy)."""
+
+    codec: int
+    body: bytes | memoryview
+
+    def joined(self) -> bytes:
+        return bytes((self.codec,)) + self.body
 
 
 class Compressor:
@@ -43,11 +56,15 @@ class Compressor:
 
     def compress(self, data: bytes | memoryview) -> bytes:
         """``codec byte + body``, whichever of stored or zstd is smaller."""
+        return self.payload(data).joined()
+
+    def payload(self, data: bytes | memoryview) -> Payload:
+        """What :meth:`compress` gives, as codec and body: zstd's output, or ``data`` itself."""
         if self.level > 0 and len(data) >= 64:
             packed = self._zstd().compress(data)
             if len(packed) < len(data):
-                return bytes((CODEC_ZSTD,)) + packed
-        return bytes((CODEC_NONE,)) + bytes(data)
+                return Payload(CODEC_ZSTD, packed)
+        return Payload(CODEC_NONE, data)
 
 
 _decompressors = threading.local()

@@ -24,6 +24,7 @@ from lifeboat.errors import IntegrityError
 from lifeboat.repository.crypto.aead import FORMAT_VERSION, SCHEME_SYMMETRIC, TAG_BYTES, PackCipher
 
 if TYPE_CHECKING:
+    from lifeboat.repository.compression import Payload
     from lifeboat.storage.base import Staged
 
 PACK_MAGIC = b"LBPK"
@@ -90,6 +91,10 @@ class PackWriter:
         # In memory, one growing buffer: each sealed blob is appended and freed at once, so a
         # pack is held once (a large buffer grows by remapping, not copying).
         self._buffer = bytearray()
+        # Each blob is joined to its codec byte in one buffer and sealed into another, both
+        # grown to the largest blob and reused: nothing is allocated per blob.
+        self._plain = bytearray()
+        self._sealed = bytearray()
         self.sink = sink
         self._hasher = blake3.blake3(max_threads=1)
         self._size = 0
@@ -108,19 +113,26 @@ class PackWriter:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def add(self, blob_type: BlobType, blob_id: bytes, payload: bytes, raw_length: int) -> PackEntry:
+    def add(self, blob_type: BlobType, blob_id: bytes, payload: Payload, raw_length: int) -> PackEntry:
         """Encrypt ``payload`` (codec byte + body) into the pack."""
         offset = self._size
-        ciphertext = self._cipher.seal_blob(offset, blob_type, blob_id, payload)
-        if offset + len(ciphertext) > MAX_PACK_BYTES // 2:
+        end = 1 + len(payload.body)
+        if len(self._plain) < end:
+            self._plain.extend(bytes(end - len(self._plain)))
+        with memoryview(self._plain) as plain, plain[:end] as joined:
+            joined[0] = payload.codec
+            joined[1:] = payload.body
+            length = self._cipher.seal_blob_into(offset, blob_type, blob_id, joined, self._sealed)
+        if offset + length > MAX_PACK_BYTES // 2:
             raise ValueError("pack grew beyond the format's limit")
-        self._append(ciphertext)
-        entry = PackEntry(blob_type, blob_id, offset, len(ciphertext), raw_length)
+        with memoryview(self._sealed) as sealed, sealed[:length] as ciphertext:
+            self._append(ciphertext)
+        entry = PackEntry(blob_type, blob_id, offset, length, raw_length)
         self.entries.append(entry)
         self.raw_bytes += raw_length
         return entry
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes | memoryview) -> None:
         if self.sink is not None:
             self.sink.write(data)
             self._hasher.update(data)

@@ -263,7 +263,7 @@ class WriteSession:
             self._done(len(data))
 
     def _pack(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> None:
-        payload = self.repo.compressor.compress(data)
+        payload = self.repo.compressor.payload(data)
         full: PackWriter | None = None
         with self._packer_locks[blob_type]:
             packer = self._packers.get(blob_type)

@@ -73,8 +73,15 @@ class PackCipher:
     def blob_aad(blob_type: int, blob_id: bytes) -> bytes:
         return bytes((blob_type,)) + blob_id
 
-    def seal_blob(self, offset: int, blob_type: int, blob_id: bytes, plaintext: bytes) -> bytes:
-        return self._aead.encrypt(offset_nonce(offset), plaintext, self.blob_aad(blob_type, blob_id))
+    def seal_blob_into(self, offset: int, blob_type: int, blob_id: bytes, plaintext: memoryview, out: bytearray) -> int:
+        """Encrypt ``plaintext`` into the start of ``out`` (grown when too short), the tag after
+        it; returns the ciphertext's length."""
+        length = len(plaintext) + TAG_BYTES
+        if len(out) < length:
+            out.extend(bytes(length - len(out)))
+        with memoryview(out) as view, view[:length] as sealed:
+            self._aead.encrypt_into(offset_nonce(offset), plaintext, self.blob_aad(blob_type, blob_id), sealed)
+        return length
 
     def open_blob(self, offset: int, blob_type: int, blob_id: bytes, ciphertext: bytes | memoryview) -> bytes:
         try:
