@@ -4,6 +4,7 @@ the deadline and records it "cancelled"; kill -9 leaves a run the next start rec
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import time
@@ -102,6 +103,23 @@ def test_a_second_sigterm_exits_at_once(world: World) -> None:
     assert time.monotonic() - asked < 10
     assert served.logged("forced stop")
     assert world.runs("backup:stalled")[0].status == "running"  # the next start records it interrupted
+
+
+def test_a_second_sigterm_taken_by_another_thread_exits_at_once(world: World) -> None:
+    # The kernel may give a signal sent to the process to any of its threads; the handler then runs
+    # only when the main thread runs Python. Sent here to a thread that is not the main one.
+    world.write_config(stalled_source(), daemon="  shutdown_deadline: 10min")
+    served = world.serve()
+    served.wait_logged("job event", job="backup:stalled")
+    served.signal(signal.SIGTERM)
+    served.wait_logged("daemon stopping")
+    pid = served.process.pid
+    other = next(int(tid) for tid in sorted(os.listdir(f"/proc/{pid}/task")) if int(tid) != pid)
+    asked = time.monotonic()
+    assert ctypes.CDLL(None, use_errno=True).tgkill(pid, other, signal.SIGTERM) == 0
+    assert served.wait_exit() == 130
+    assert time.monotonic() - asked < 10  # the stalled producer would have held it 40 s
+    assert served.logged("forced stop")
 
 
 def _children_of(pid: int) -> list[int]:

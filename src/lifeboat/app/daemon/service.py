@@ -47,6 +47,7 @@ from lifeboat.errors import ExitCode, LifeboatError
 HISTORY_PRUNE_EVERY = timedelta(days=1)  # runs older than daemon.keep_history leave the catalog
 HEARTBEAT = 30.0  # seconds: the loop wakes at least this often, so /healthz knows it is alive
 STALLED_AFTER = 3 * HEARTBEAT
+_SIGNAL_POLL = 0.1  # seconds: how often the shutdown wait lets the main thread run a signal's handler
 
 
 def utc_now() -> datetime:
@@ -447,7 +448,7 @@ class Daemon:
         running = [name for name, _ in self._runner.running()]
         self._log.info("daemon stopping", signal=self._stop_signal, running=running, deadline_seconds=deadline)
         self._runner.stop()
-        if not self._runner.wait_idle(deadline):
+        if not self._wait_idle(deadline):
             for outcome in self._runner.abandon(
                 f"did not reach a safe point within shutdown_deadline ({deadline:g} s)"
             ):
@@ -458,6 +459,18 @@ class Daemon:
             self._alerts.close(5.0)
         self._log.info("daemon stopped", signal=self._stop_signal)
         return int(ExitCode.OK)
+
+    def _wait_idle(self, deadline: float) -> bool:
+        """Wait up to ``deadline`` seconds for the runs to end, in slices of a tenth of a second.
+
+        A signal the kernel hands to another thread (any thread may take one sent to the process)
+        runs its Python handler only once the main thread runs Python again: one wait of the whole
+        deadline held a second SIGTERM, the forced stop, until the runs ended."""
+        end = time.monotonic() + deadline
+        while not self._runner.wait_idle(min(_SIGNAL_POLL, max(0.0, end - time.monotonic()))):
+            if time.monotonic() >= end:
+                return False
+        return True
 
     # --- what the HTTP interface reads ------------------------------------------------------------
     def liveness(self) -> tuple[bool, dict[str, Any]]:
