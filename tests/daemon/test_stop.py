@@ -9,6 +9,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from tests.daemon.conftest import World
 
 
@@ -91,35 +93,26 @@ def test_a_run_that_reaches_no_safe_point_is_recorded_cancelled_at_the_deadline(
     assert served.logged("run abandoned", job="backup:stalled")
 
 
-def test_a_second_sigterm_exits_at_once(world: World) -> None:
-    world.write_config(stalled_source(), daemon="  shutdown_deadline: 10min")
-    served = world.serve()
-    served.wait_logged("job event", job="backup:stalled")
-    served.signal(signal.SIGTERM)
-    served.wait_logged("daemon stopping")
-    asked = time.monotonic()
-    served.signal(signal.SIGTERM)
-    assert served.wait_exit() == 130
-    assert time.monotonic() - asked < 10
-    assert served.logged("forced stop")
-    assert world.runs("backup:stalled")[0].status == "running"  # the next start records it interrupted
-
-
-def test_a_second_sigterm_taken_by_another_thread_exits_at_once(world: World) -> None:
-    # The kernel may give a signal sent to the process to any of its threads; the handler then runs
-    # only when the main thread runs Python. Sent here to a thread that is not the main one.
+@pytest.mark.parametrize("to", ["process", "another thread"])
+def test_a_second_sigterm_exits_at_once(world: World, to: str) -> None:
+    # The kernel may give a signal sent to the process to any of its threads, and the handler then
+    # runs only when the main thread runs Python: sent once to a thread that is not the main one.
     world.write_config(stalled_source(), daemon="  shutdown_deadline: 10min")
     served = world.serve()
     served.wait_logged("job event", job="backup:stalled")
     served.signal(signal.SIGTERM)
     served.wait_logged("daemon stopping")
     pid = served.process.pid
-    other = next(int(tid) for tid in sorted(os.listdir(f"/proc/{pid}/task")) if int(tid) != pid)
     asked = time.monotonic()
-    assert ctypes.CDLL(None, use_errno=True).tgkill(pid, other, signal.SIGTERM) == 0
+    if to == "process":
+        served.signal(signal.SIGTERM)
+    else:
+        other = next(int(tid) for tid in sorted(os.listdir(f"/proc/{pid}/task")) if int(tid) != pid)
+        assert ctypes.CDLL(None, use_errno=True).tgkill(pid, other, signal.SIGTERM) == 0
     assert served.wait_exit() == 130
-    assert time.monotonic() - asked < 10  # the stalled producer would have held it 40 s
+    assert time.monotonic() - asked < 10  # the stalled producer would hold it 40 s
     assert served.logged("forced stop")
+    assert world.runs("backup:stalled")[0].status == "running"  # the next start records it interrupted
 
 
 def _children_of(pid: int) -> list[int]:
