@@ -38,10 +38,12 @@ from common import Measurement, dir_bytes, machine, run_measured, write_results 
 from lifeboat.core.basebackup import BaseBackup  # noqa: E402
 from lifeboat.core.ids import BlobType  # noqa: E402
 from lifeboat.core.snapshot import Snapshot  # noqa: E402
+from lifeboat.core.tree import Tree  # noqa: E402
 from lifeboat.core.wal import Lsn, WalSegment  # noqa: E402
 from lifeboat.repository.index import IndexedPack, IndexFile  # noqa: E402
 from lifeboat.repository.pack import PackEntry  # noqa: E402
 from lifeboat.repository.repo import Repository  # noqa: E402
+from lifeboat.repository.session import WriteSession  # noqa: E402
 from lifeboat.repository.wal import WalArchive  # noqa: E402
 from lifeboat.storage.local import LocalBackend  # noqa: E402
 
@@ -58,7 +60,9 @@ def build(root: Path, snapshots: int, wal: int) -> dict[str, object]:
     now = datetime.now(UTC)
     backups = max(1, snapshots // 100)  # one base backup per 100 snapshots
     per_backup = wal // backups
-    tree = bytes(32)
+    with WriteSession(repo) as session:  # one real (empty) root tree, so prune and check can walk them
+        tree = session.save_tree(Tree())
+        session.commit()
     for i in range(snapshots - backups):
         source = FILE_SOURCES[i % len(FILE_SOURCES)]
         when = now - timedelta(minutes=10 * (snapshots - i))

@@ -107,9 +107,17 @@ def test_prune_refuses_a_repository_with_missing_data(clocked: tuple[Repository,
 def test_prune_with_nothing_to_do_changes_nothing(
     clocked: tuple[Repository, MemoryBackend, Clock], tmp_path: Path
 ) -> None:
+    """Nothing but the bundle of its snapshots (repository/bundle.py), once: a second prune
+    changes nothing at all."""
     repo, backend, clock = clocked
-    store(repo, "x", os.urandom(200_000))
+    snapshot_id = store(repo, "x", os.urandom(200_000))
     before = {i.name for i in backend.list()}
     result = prune(repo, now=clock.now)
     assert not result.plan.changes_anything
+    assert result.bundle is not None and result.bundle.written is not None
+    assert {i.name for i in backend.list()} == before | {layout.bundle_name(result.bundle.written)}
+    assert list(repo.load_bundle(result.bundle.written).objects) == [snapshot_id]
+    before = {i.name for i in backend.list()}
+    again = prune(repo, now=clock.now)
+    assert again.bundle is not None and again.bundle.written is None
     assert {i.name for i in backend.list()} == before

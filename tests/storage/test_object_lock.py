@@ -67,6 +67,20 @@ def test_forget_and_prune_report_what_the_lock_keeps(
     pruned = run_cli("prune", env=env)
     assert pruned.code == 0, pruned
     assert "object lock:" in pruned.stdout and "stay locked until at least" in pruned.stdout
+    assert "bundled 2 snapshots in one object" in pruned.stdout
+
+    # After another backup the next prune writes a new bundle; the storage keeps the old one
+    # locked: said, not an error, and the snapshots are listed whole from the two.
+    listing = s3_client(moto_server).list_objects_v2(Bucket=locked_bucket, Prefix="repo/bundles/")["Contents"]
+    (first,) = [o["Key"].rsplit("/", 1)[-1] for o in listing]
+    assert run_cli("backup", str(tree), env=env).code == 0
+    again = run_cli("--json", "prune", env=env)
+    assert again.code == 0, again
+    bundle = json.loads(again.stdout)["bundle"]
+    assert bundle["written"] and bundle["snapshots"] == 3 and bundle["removed"] == 0
+    assert bundle["not_removed"] == [f"bundle {first[:8]}"]
+    listed = json.loads(run_cli("--json", "snapshots", env=env).stdout)
+    assert len(listed) == 3
 
 
 def test_prune_under_lock_leaves_a_sound_repository(

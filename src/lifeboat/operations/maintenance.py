@@ -19,7 +19,7 @@ from lifeboat.core.snapshot import Snapshot, SnapshotFilter
 from lifeboat.errors import IntegrityError, StoragePermissionDenied
 from lifeboat.operations.read_lock import read_lock
 from lifeboat.repository.check import Checker, CheckResult, DataSubset
-from lifeboat.repository.gc import DEFAULT_MARGIN, PruneResult, execute_prune, plan_prune
+from lifeboat.repository.gc import DEFAULT_MARGIN, PruneResult, execute_prune, plan_prune, refresh_bundle
 from lifeboat.repository.immutability import extend_object_locks
 from lifeboat.repository.lock import LockRecord
 from lifeboat.repository.reachability import mark
@@ -184,6 +184,9 @@ def prune(
             return PruneResult(plan)
         events.check()  # the last moment a prune can stop without having deleted anything
         result = execute_prune(repo, plan, progress=events.step) if plan.changes_anything else PruneResult(plan)
+        # Gather the snapshots into one bundle, so a host reading the repository for the first
+        # time reads one object instead of one per snapshot (repository/bundle.py).
+        result.bundle = refresh_bundle(repo, repo.snapshot_ids(), progress=events.step)
         # On object-lock storage, keep locked what recent snapshots need (docs/storage.md).
         result.object_locks = extend_object_locks(repo, now=now, progress=events.step)
         return result

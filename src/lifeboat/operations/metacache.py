@@ -78,6 +78,7 @@ class CacheStats:
     snapshots_fetched: int = 0
     snapshots_cached: int = 0
     snapshots_dropped: int = 0
+    snapshots_bundled: int = 0  # of those fetched, how many came from bundles (repository/bundle.py)
     history_fetched: int = 0
     index_fetched: int = 0
     discarded: bool = False  # the cache file was damaged or of another version
@@ -87,6 +88,7 @@ class CacheStats:
             "snapshots_fetched": self.snapshots_fetched,
             "snapshots_cached": self.snapshots_cached,
             "snapshots_dropped": self.snapshots_dropped,
+            "snapshots_bundled": self.snapshots_bundled,
             "history_fetched": self.history_fetched,
             "index_fetched": self.index_fetched,
             "discarded": self.discarded,
@@ -183,25 +185,17 @@ class MetadataCache:
                 cached -= 1
         self.stats.snapshots_cached = cached
 
-        def fetch(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
-            try:
-                return repo.load_snapshot(snapshot_id)
-            except ObjectNotFound:
-                return None  # removed since listed
-            except IntegrityError as exc:
-                return UnreadableSnapshot(snapshot_id, exc.message)
-
         if missing:
-            with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-                for outcome in pool.map(fetch, missing):
-                    if isinstance(outcome, Snapshot):
-                        if kind is None or outcome.kind == kind:
-                            found.append(outcome)
-                        self.snapshots[outcome.id] = json.loads(outcome.encode())
-                        self.stats.snapshots_fetched += 1
-                        self.changed = True
-                    elif isinstance(outcome, UnreadableSnapshot):
-                        unreadable.append(outcome)
+            outcomes, self.stats.snapshots_bundled = repo.fetch_snapshots(missing)
+            for outcome in outcomes:
+                if isinstance(outcome, Snapshot):
+                    if kind is None or outcome.kind == kind:
+                        found.append(outcome)
+                    self.snapshots[outcome.id] = json.loads(outcome.encode())
+                    self.stats.snapshots_fetched += 1
+                    self.changed = True
+                elif isinstance(outcome, UnreadableSnapshot):
+                    unreadable.append(outcome)
         found.sort(key=lambda s: (s.time, s.id))
         return found, unreadable
 

@@ -25,7 +25,7 @@ from lifeboat.core.basebackup import BaseBackup
 from lifeboat.core.ids import short
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.core.treewalk import TreeShapes
-from lifeboat.errors import IntegrityError, LifeboatError, StorageError
+from lifeboat.errors import IntegrityError, LifeboatError, ObjectNotFound, StorageError
 from lifeboat.repository import layout
 from lifeboat.repository.compression import decompress
 from lifeboat.repository.crypto.aead import PackCipher
@@ -40,6 +40,7 @@ class ProblemKind(StrEnum):
     INDEX = "index"
     PACK = "pack"
     SNAPSHOT = "snapshot"
+    BUNDLE = "bundle"
     DATA = "data"
     KEY = "key"
     WAL = "wal"
@@ -198,6 +199,7 @@ class Checker:
             chosen = read_data.select([p.hex() for p in index.pack_ids if p in stored], rng or random.Random())  # noqa: S311 - sampling, not crypto
             self._read_packs(index, chosen)
         self._check_snapshots()
+        self._check_bundles()
         self._check_wal(read_data, rng)
         return self.result
 
@@ -358,6 +360,29 @@ class Checker:
                 )
 
     # --- archived WAL ----------------------------------------------------------------------------
+    def _check_bundles(self) -> None:
+        """Every bundle opens, and its copy of each listed snapshot is that snapshot's object
+        (readers pass over what fails; a damaged bundle only costs them requests)."""
+        listed = set(self.repo.snapshot_ids())
+        again = "'lifeboat prune' writes a new bundle and removes this one"
+        for bundle_id in self.repo.bundle_ids():
+            what = f"bundle {bundle_id[:8]}"
+            try:
+                bundle = self.repo.load_bundle(bundle_id)
+            except ObjectNotFound:
+                continue  # removed by a prune since it was listed
+            except StorageError as exc:
+                self._error(ProblemKind.BUNDLE, what, f"cannot be read: {exc}", storage=True)
+                continue
+            except LifeboatError as exc:
+                self._error(ProblemKind.BUNDLE, what, f"unreadable: {exc} ({again})")
+                continue
+            for snapshot_id in sorted(listed.intersection(bundle.objects)):
+                if object_hash(bundle.objects[snapshot_id]) != snapshot_id:
+                    self._error(
+                        ProblemKind.BUNDLE, what, f"holds a damaged copy of snapshot {snapshot_id[:8]} ({again})"
+                    )
+
     def _check_wal(self, read_data: DataSubset | None, rng: random.Random | None) -> None:
         backups: list[BaseBackup] = []
         for snapshot in self._snapshots:

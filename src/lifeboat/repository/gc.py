@@ -9,9 +9,11 @@ case a backup whose lock we cannot see is still writing them. The same margin ap
 the temporary files a killed writer leaves on local disk or SFTP (never listed as objects).
 
 Order: new packs (repack) → new index files (the last supersedes the old) → old index
-files removed → packs removed. A crash at any step leaves a readable repository; what
-was not removed yet is removed by the next prune. Prune needs the exclusive lock, so
-no backup can be writing while it runs.
+files removed → packs removed. The index files are also rewritten when many small ones
+(one per backup) could be a few, and the snapshots gathered into one bundle
+(:func:`refresh_bundle`), so a host's first reading of a large repository is a few reads.
+A crash at any step leaves a readable repository; what was not removed yet is removed by
+the next prune. Prune needs the exclusive lock, so no backup can be writing while it runs.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lifeboat.core.ids import short
-from lifeboat.errors import IntegrityError, StorageError, StorageNotFound, StoragePermissionDenied
+from lifeboat.errors import IntegrityError, ObjectNotFound, StorageError, StorageNotFound, StoragePermissionDenied
 from lifeboat.repository import layout
+from lifeboat.repository.bundle import SnapshotBundle
 from lifeboat.repository.immutability import LockExtension
 from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, BlobIndex, IndexedPack, IndexFile
 from lifeboat.repository.pack import PackEntry
 from lifeboat.repository.reachability import Bitmap, mark
-from lifeboat.repository.repo import Repository
+from lifeboat.repository.repo import Repository, object_hash
 from lifeboat.repository.session import WriteSession
 from lifeboat.storage.base import ObjectInfo, temporaries
 
 DEFAULT_MARGIN = timedelta(hours=1)
+# The live index files are rewritten into full ones when there are more than this many and
+# they hold under half of what as many full files would: every backup writes one of its own.
+CONSOLIDATE_ABOVE = 32
 
 
 @dataclass
@@ -51,6 +57,7 @@ class PrunePlan:
     old_index_ids: list[str] = field(default_factory=list)
     blobs_used: int = 0
     temporaries: list[ObjectInfo] = field(default_factory=list)  # left by killed writers, past the margin
+    consolidate: int = 0  # live index files to rewrite into fewer (0: they stay)
 
     def of(self, action: str) -> list[PackVerdict]:
         return [v for v in self.verdicts if v.action == action]
@@ -60,7 +67,11 @@ class PrunePlan:
 
     @property
     def changes_anything(self) -> bool:
-        return bool(self.temporaries) or any(v.action in ("delete", "repack", "orphan-delete") for v in self.verdicts)
+        return (
+            bool(self.temporaries)
+            or self.consolidate > 0
+            or any(v.action in ("delete", "repack", "orphan-delete") for v in self.verdicts)
+        )
 
     def to_json(self) -> dict[str, object]:
         summary: dict[str, object] = {
@@ -70,6 +81,7 @@ class PrunePlan:
         summary["bytes_unused_in_kept"] = sum(v.unused_bytes for v in self.of("keep"))
         summary["blobs_used"] = self.blobs_used
         summary["temporaries"] = {"files": len(self.temporaries), "bytes": sum(t.size for t in self.temporaries)}
+        summary["index_files_consolidated"] = self.consolidate
         return summary
 
 
@@ -82,6 +94,7 @@ class PruneResult:
     temporaries_removed: int = 0
     not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
     object_locks: LockExtension | None = None  # locks extended for recent snapshots (object-lock storage)
+    bundle: BundleResult | None = None  # the snapshots gathered into one bundle
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -92,6 +105,28 @@ class PruneResult:
             "temporaries_removed": self.temporaries_removed,
             "not_removed": self.not_removed,
             "object_locks": self.object_locks.to_json() if self.object_locks is not None else None,
+            "bundle": self.bundle.to_json() if self.bundle is not None else None,
+        }
+
+
+@dataclass
+class BundleResult:
+    """What :func:`refresh_bundle` did: the bundle it wrote (None: the one there was already
+    right, or there are no snapshots), how many snapshots it holds, the older bundles removed."""
+
+    written: str | None = None
+    snapshots: int = 0
+    fetched: int = 0  # snapshot objects read one by one (the rest came from the older bundles)
+    removed: int = 0
+    not_removed: list[str] = field(default_factory=list)  # refused by the storage (object lock)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "written": self.written,
+            "snapshots": self.snapshots,
+            "fetched": self.fetched,
+            "removed": self.removed,
+            "not_removed": self.not_removed,
         }
 
 
@@ -122,7 +157,8 @@ def plan_prune(
     plan.blobs_used = reach.trees + reach.data_blobs
     listed = {bytes.fromhex(layout.pack_id_of(i.name)): i for i in repo.backend.list(layout.DATA)}
     missing: list[bytes] = []
-    for pack_id, entries in _indexed_packs(repo, plan.old_index_ids):
+    indexed, live_files = _indexed_packs(repo, plan.old_index_ids)
+    for pack_id, entries in indexed:
         info = listed.pop(pack_id, None)
         if info is None:
             if any(_is_used(index, reach.used, pack_id, e) for e in entries):
@@ -159,6 +195,7 @@ def plan_prune(
             plan.verdicts.append(
                 PackVerdict(pack_id, info.size, 0, info.size, "orphan-keep", "in no index, younger than the margin")
             )
+    plan.consolidate = consolidation(live_files, sum(len(entries) for _, entries in indexed))
     leftovers = temporaries(repo.backend)
     if leftovers is not None:
         cutoff = now.timestamp() - margin.total_seconds()
@@ -166,17 +203,27 @@ def plan_prune(
     return plan
 
 
-def _indexed_packs(repo: Repository, index_ids: list[str]) -> list[tuple[bytes, list[PackEntry]]]:
-    """Every pack the live index files list, once, with its entries."""
+def _indexed_packs(repo: Repository, index_ids: list[str]) -> tuple[list[tuple[bytes, list[PackEntry]]], int]:
+    """Every pack the live index files list, once, with its entries; and how many live files list them."""
     files = dict(repo.load_index_files(index_ids))
     superseded = {s.hex() for f in files.values() for s in f.supersedes}
     seen: dict[bytes, list[PackEntry]] = {}
+    live = 0
     for index_id, index_file in files.items():
         if index_id in superseded:
             continue
+        live += 1
         for pack in index_file.packs:
             seen.setdefault(pack.pack_id, pack.entries)
-    return list(seen.items())
+    return list(seen.items()), live
+
+
+def consolidation(live_files: int, entries: int) -> int:
+    """How many live index files a rewrite folds into fewer: all of them when there are more
+    than CONSOLIDATE_ABOVE holding under half of what as many full files hold, else 0."""
+    if live_files <= CONSOLIDATE_ABOVE or entries >= live_files * MAX_ENTRIES_PER_FILE // 2:
+        return 0
+    return live_files
 
 
 def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str], None] | None = None) -> PruneResult:
@@ -198,8 +245,8 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
                     fresh.save_blob(entry.type, repo.decode_blob(entry.id, location, ciphertext), entry.id)
             stats = fresh.commit()
         result.packs_written = stats.packs
-    if remove:
-        say("writing the new index")
+    if remove or plan.consolidate:
+        say("writing the new index" if remove else f"rewriting {plan.consolidate} index files into fewer")
         _rewrite_index(repo, plan.old_index_ids, exclude=remove)
         for index_id in plan.old_index_ids:
             try:
@@ -209,6 +256,7 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
                 pass
             except StoragePermissionDenied:
                 result.not_removed.append(f"index/{index_id}")
+    if remove:
         say(f"removing {len(remove)} packs")
         for verdict in plan.verdicts:
             if verdict.pack_id not in remove:
@@ -233,6 +281,59 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
     return result
 
 
+def refresh_bundle(
+    repo: Repository, snapshot_ids: list[str], *, progress: Callable[[str], None] | None = None
+) -> BundleResult:
+    """Make one bundle hold exactly the snapshots ``snapshot_ids`` (the listing, under the
+    exclusive lock), each as an intact copy, and remove the others. When none does yet, write
+    one: copies from the older bundles that still match their names, the rest fetched. A
+    bundle the storage will not delete yet (object lock) stays until a later prune."""
+    say = progress or (lambda _msg: None)
+    result = BundleResult(snapshots=len(snapshot_ids))
+    wanted = set(snapshot_ids)
+    held: dict[str, dict[str, bytes]] = {}
+    for bundle_id in repo.bundle_ids():
+        try:
+            bundle = repo.load_bundle(bundle_id).objects
+        except (ObjectNotFound, IntegrityError):
+            bundle = {}  # damaged: removed below
+        held[bundle_id] = {i: data for i, data in bundle.items() if i in wanted and object_hash(data) == i}
+        if len(bundle) == len(wanted) == len(held[bundle_id]) and result.written is None:
+            result.written = bundle_id  # already right: kept, the others removed
+    keep = result.written
+    if keep is None and wanted:
+        objects: dict[str, bytes] = {}
+        for copies in held.values():
+            objects.update(copies)
+        rest = sorted(wanted.difference(objects))
+        say(f"bundling {len(wanted)} snapshots ({len(rest)} to read)")
+        for snapshot_id in rest:
+            try:
+                repo.ensure_locked()
+                data = repo.backend.get(layout.snapshot_name(snapshot_id))
+            except StorageNotFound:
+                continue
+            if object_hash(data) == snapshot_id:  # a damaged snapshot stays out ('check' reports it)
+                objects[snapshot_id] = data
+                result.fetched += 1
+        result.snapshots = len(objects)
+        keep = result.written = repo.save_bundle(SnapshotBundle(objects))
+    else:
+        result.written = None  # nothing written
+    for bundle_id in held:
+        if bundle_id == keep:
+            continue
+        try:
+            repo.ensure_locked()
+            repo.backend.delete(layout.bundle_name(bundle_id))
+            result.removed += 1
+        except StorageNotFound:
+            pass
+        except StoragePermissionDenied:
+            result.not_removed.append(f"bundle {bundle_id[:8]}")
+    return result
+
+
 def _rewrite_index(repo: Repository, old_ids: list[str], *, exclude: set[bytes]) -> None:
     """Write index files for every pack the old ones list except ``exclude``; the last supersedes them."""
     batch: list[IndexedPack] = []
@@ -253,4 +354,13 @@ def _rewrite_index(repo: Repository, old_ids: list[str], *, exclude: set[bytes])
     repo.save_index_file(IndexFile(batch, supersedes=[bytes.fromhex(i) for i in old_ids]))
 
 
-__all__ = ["DEFAULT_MARGIN", "PrunePlan", "PruneResult", "StorageError", "execute_prune", "plan_prune"]
+__all__ = [
+    "DEFAULT_MARGIN",
+    "BundleResult",
+    "PrunePlan",
+    "PruneResult",
+    "StorageError",
+    "execute_prune",
+    "plan_prune",
+    "refresh_bundle",
+]

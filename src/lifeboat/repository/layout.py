@@ -9,6 +9,7 @@ INDEX = "index/"
 SNAPSHOTS = "snapshots/"
 LOCKS = "locks/"
 RECORDS = "records/"
+BUNDLES = "bundles/"
 
 
 def pack_name(pack_id: str) -> str:
@@ -37,3 +38,7 @@ def lock_name(lock_id: str) -> str:
 
 def record_name(record_id: str) -> str:
     return f"{RECORDS}{record_id}"
+
+
+def bundle_name(bundle_id: str) -> str:
+    return f"{BUNDLES}{bundle_id}"

@@ -42,6 +42,7 @@ from lifeboat.errors import (
     option,
 )
 from lifeboat.repository import layout
+from lifeboat.repository.bundle import MIN_BUNDLED, SnapshotBundle
 from lifeboat.repository.compression import Compressor, decompress
 from lifeboat.repository.crypto.aead import ObjectCipher, ObjectKind, PackCipher
 from lifeboat.repository.crypto.keys import KdfParams, KeyFile, MasterKey
@@ -651,13 +652,11 @@ class Repository:
         :class:`IntegrityError`."""
         if self.snapshot_catalog is not None:
             found, damaged = self.snapshot_catalog.snapshots_of(self, kind=kind)
-            if damaged:
-                raise IntegrityError(damaged[0].describe())
-            return found
-        ids = self.snapshot_ids()
-        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-            found = list(pool.map(self.load_snapshot, ids))
-        return sorted((s for s in found if kind is None or s.kind == kind), key=lambda s: (s.time, s.id))
+        else:
+            found, damaged = self.snapshots_and_damage()
+        if damaged:
+            raise IntegrityError(damaged[0].describe())
+        return [s for s in found if kind is None or s.kind == kind]
 
     def snapshots_and_damage(self) -> tuple[list[Snapshot], list[UnreadableSnapshot]]:
         """Every snapshot that can be read, oldest first, and those that cannot (damaged):
@@ -665,6 +664,26 @@ class Repository:
         A storage failure still raises; a snapshot removed since it was listed is left out."""
         if self.snapshot_catalog is not None:
             return self.snapshot_catalog.snapshots_of(self)
+        outcomes, _ = self.fetch_snapshots(self.snapshot_ids())
+        found = sorted((o for o in outcomes if isinstance(o, Snapshot)), key=lambda s: (s.time, s.id))
+        return found, [o for o in outcomes if isinstance(o, UnreadableSnapshot)]
+
+    def fetch_snapshots(self, ids: Sequence[str]) -> tuple[list[Snapshot | UnreadableSnapshot | None], int]:
+        """The snapshots ``ids`` (just listed) read from the storage, in order: each a
+        :class:`Snapshot`, an :class:`UnreadableSnapshot` (damaged) or None (removed since it
+        was listed); and how many of them came from bundles. Many ids are looked up in the
+        bundles first (one read instead of thousands); a copy there is checked against its
+        name and decrypted as a fetched object is, and one that fails is fetched instead."""
+        outcomes: dict[str, Snapshot | UnreadableSnapshot | None] = {}
+        if len(ids) >= MIN_BUNDLED:
+            for snapshot_id, data in self.bundled_snapshots(set(ids)).items():
+                name = layout.snapshot_name(snapshot_id)
+                try:
+                    payload = self.open_object(ObjectKind.SNAPSHOT, name, data)
+                    outcomes[snapshot_id] = Snapshot.decode(payload, snapshot_id)
+                except IntegrityError:
+                    continue  # fetched below: the stored object says what is wrong with it
+        bundled = len(outcomes)
 
         def attempt(snapshot_id: str) -> Snapshot | UnreadableSnapshot | None:
             try:
@@ -674,10 +693,11 @@ class Repository:
             except IntegrityError as exc:
                 return UnreadableSnapshot(snapshot_id, exc.message)
 
-        with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-            outcomes = list(pool.map(attempt, self.snapshot_ids()))
-        found = sorted((o for o in outcomes if isinstance(o, Snapshot)), key=lambda s: (s.time, s.id))
-        return found, [o for o in outcomes if isinstance(o, UnreadableSnapshot)]
+        rest = [i for i in ids if i not in outcomes]
+        if rest:
+            with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
+                outcomes.update(zip(rest, pool.map(attempt, rest), strict=True))
+        return [outcomes[i] for i in ids], bundled
 
     def save_snapshot(self, snapshot: Snapshot) -> Snapshot:
         snapshot_id = self.save_object(ObjectKind.SNAPSHOT, layout.SNAPSHOTS, snapshot.encode())
@@ -706,6 +726,37 @@ class Repository:
         if len(matches) > 1:
             raise ObjectNotFound(f"snapshot id {ref!r} is ambiguous ({len(matches)} match)", hint="give more digits")
         return matches[0]
+
+    # --- snapshot bundles (bundle.py; written by prune) -----------------------------------------
+    def bundle_ids(self) -> list[str]:
+        return self._ids(layout.BUNDLES)
+
+    def load_bundle(self, bundle_id: str) -> SnapshotBundle:
+        """A bundle; IntegrityError when damaged, ObjectNotFound when gone."""
+        name = layout.bundle_name(bundle_id)
+        try:
+            payload = self.load_object(ObjectKind.BUNDLE, name)
+        except StorageNotFound:
+            raise ObjectNotFound(f"no bundle {bundle_id[:8]}") from None
+        return SnapshotBundle.decode(payload, f"bundle {bundle_id[:8]}")
+
+    def save_bundle(self, bundle: SnapshotBundle) -> str:
+        return self.save_object(ObjectKind.BUNDLE, layout.BUNDLES, bundle.encode())
+
+    def bundled_snapshots(self, wanted: set[str]) -> dict[str, bytes]:
+        """The stored bytes of the snapshots in ``wanted`` that the bundles hold intact (each
+        copy's hash is its id); a bundle that is damaged or gone is passed over."""
+        found: dict[str, bytes] = {}
+        for bundle_id in self.bundle_ids():
+            try:
+                bundle = self.load_bundle(bundle_id)
+            except (ObjectNotFound, IntegrityError):
+                continue  # 'check' reports a damaged bundle; its snapshots are fetched one by one
+            for snapshot_id in wanted.intersection(bundle.objects).difference(found):
+                data = bundle.objects[snapshot_id]
+                if object_hash(data) == snapshot_id:
+                    found[snapshot_id] = data
+        return found
 
     # --- records (results of verify and drills; never removed by forget or prune) -------------
     def record_ids(self) -> list[str]:

@@ -89,6 +89,8 @@ def render_prune(state: CliContext, result: PruneResult, *, dry_run: bool) -> No
         size = format_bytes(sum(t.size for t in plan.temporaries))
         count = len(plan.temporaries)
         out.line(f"  remove (temporary files of interrupted writers): {count} file{'s' if count != 1 else ''}, {size}")
+    if plan.consolidate:
+        out.line(f"  rewrite the index: {plan.consolidate} small index files into fewer")
     if dry_run:
         out.line("dry run: nothing was changed")
         return
@@ -97,6 +99,11 @@ def render_prune(state: CliContext, result: PruneResult, *, dry_run: bool) -> No
         removed += f" and {result.temporaries_removed} temporary files"
     out.line(f"{removed}, freed {format_bytes(result.bytes_freed)}")
     for name in result.not_removed:
+        out.line(f"  could not remove yet (the storage refuses, e.g. object lock): {name}")
+    bundle = result.bundle
+    if bundle is not None and bundle.written is not None:
+        out.line(f"bundled {bundle.snapshots} snapshots in one object ({bundle.fetched} read one by one)")
+    for name in bundle.not_removed if bundle is not None else []:
         out.line(f"  could not remove yet (the storage refuses, e.g. object lock): {name}")
     locks = result.object_locks
     if locks is not None and locks.until is not None:

@@ -46,6 +46,7 @@ class ObjectKind(IntEnum):
     WAL = 4
     MANIFEST = 5
     RECORD = 6  # a check's result (a verify, a drill): core/records.py
+    BUNDLE = 7  # snapshot objects gathered in one: repository/bundle.py
 
 
 def _subkey(root: bytes, purpose: bytes, salt: bytes) -> bytes:
