@@ -272,6 +272,23 @@ def test_window_equals_pg_info(memory_repo: Repository, backups: list[int], arch
     assert window.missing_count == sum(1 for n in range(min(backups), max(present) + 1) if n not in present)
 
 
+def test_archived_wal_through_the_catalogue_is_the_names_listing(local_repo: Repository, tmp_path: Path) -> None:
+    """Health reads the WAL through the catalogue where the state directory holds one: the
+    same segments and history files as a listing of names, after WAL came and went too."""
+    _push(local_repo, [1, 2, 3, 5, 8])
+    _push(local_repo, [8, 9], timeline=2)
+    archive = WalArchive(local_repo, SYSTEM)
+    archive.push("00000002.history", b"1\t0/3000000\tno reason\n")
+    archive.push(WalSegment(1, 9).name + ".partial", b"x")
+    names = _ArchivedWal.list(local_repo)
+    assert names.segments[SYSTEM][2] == [WalSegment(2, 8).name, WalSegment(2, 9).name]
+    assert _ArchivedWal.list(local_repo, tmp_path) == names
+    _push(local_repo, [4])
+    local_repo.backend.delete(archive.object_name(WalSegment(1, 1).name))
+    assert _ArchivedWal.list(local_repo, tmp_path) == _ArchivedWal.list(local_repo)
+    assert WalSegment(1, 4).name in _ArchivedWal.list(local_repo, tmp_path).segments[SYSTEM][1]
+
+
 @pytest.mark.parametrize("holes", [[], [6], [3], [8]])
 def test_window_equals_pg_info_across_a_timeline_switch(memory_repo: Repository, holes: list[int]) -> None:
     """Timeline 2 branches off timeline 1 inside segment 5; timeline 1 went on to 7 (off the

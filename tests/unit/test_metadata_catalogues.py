@@ -5,6 +5,7 @@ back: WAL archived or removed, index files added, or consolidated by another hos
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -86,6 +87,53 @@ def test_wal_catalogue_sees_wal_archived_and_removed_behind_its_back(local_repo:
     assert (catalogue.stat_calls, catalogue.listed_whole) == (2, False)
     assert WalSegment(1, 3).name not in listing.names and WalSegment(1, 11).name in listing.names
     assert _as_stored(listing) == _as_stored(archive.list_storage())
+
+
+def _age_directories(repo: Repository, seconds: float) -> tuple[Path, int]:
+    """Set the times of ``wal/<system>/`` and its timeline directory ``seconds`` back (as if the
+    last WAL arrived then); the timeline directory and its new time in ns."""
+    root = Path(repo.backend.location) / "wal" / SYSTEM
+    stamp = time.time_ns() - int(seconds * 1e9)
+    for directory in (root, root / "00000001"):
+        os.utime(directory, ns=(stamp, stamp))
+    return root / "00000001", stamp
+
+
+def test_wal_catalogue_trusts_unchanged_directory_times_and_sees_a_change(
+    local_repo: Repository, tmp_path: Path
+) -> None:
+    _push(local_repo, range(5))
+    _age_directories(local_repo, 60)
+    repo, catalogue = _catalogued(local_repo, tmp_path / "state")
+    archive = WalArchive(repo, SYSTEM)
+    archive.listing()
+    assert catalogue.listed_whole
+    listing = archive.listing()
+    assert catalogue.stamped and not catalogue.listed_whole  # not even the names were listed
+    assert _as_stored(listing) == _as_stored(archive.list_storage())
+
+    _push(local_repo, [5])  # the timeline directory's time moves
+    listing = archive.listing()
+    assert not catalogue.stamped and catalogue.stat_calls == 1
+    assert _as_stored(listing) == _as_stored(archive.list_storage())
+    local_repo.backend.delete(WalArchive(local_repo, SYSTEM).object_name(WalSegment(1, 2).name))
+    assert WalSegment(1, 2).name not in archive.listing().names and not catalogue.stamped
+
+
+def test_wal_catalogue_does_not_trust_a_directory_time_as_recent_as_its_reading(
+    local_repo: Repository, tmp_path: Path
+) -> None:
+    """A name added in the same tick of the file system's clock as the time the catalogue read
+    leaves the directory's time as it was: a time that recent is never trusted."""
+    _push(local_repo, range(3))
+    timeline, stamp = _age_directories(local_repo, 0.5)
+    repo, catalogue = _catalogued(local_repo, tmp_path / "state")
+    archive = WalArchive(repo, SYSTEM)
+    archive.listing()
+    _push(local_repo, [3])
+    os.utime(timeline, ns=(stamp, stamp))  # the same tick: the directory's time did not move
+    listing = archive.listing()
+    assert not catalogue.stamped and WalSegment(1, 3).name in listing.names
 
 
 def test_wal_catalogue_lists_whole_when_much_is_new(

@@ -23,8 +23,10 @@ to open the repository, the recorded results and the state directory.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,9 +55,11 @@ from lifeboat.core.walwindow import WalWindow, wal_window
 from lifeboat.errors import LifeboatError, StorageNotFound
 from lifeboat.operations.health_pg import ClusterProbe
 from lifeboat.operations.metacache import CacheStats, MetadataCache
+from lifeboat.operations.walcatalog import WalCatalogue
 from lifeboat.repository.repo import Repository
-from lifeboat.repository.wal import WAL_PREFIX, WalArchive
-from lifeboat.storage.base import list_names, space_report
+from lifeboat.repository.wal import WAL_PREFIX, WalArchive, archived_systems
+from lifeboat.repository.wallisting import WalListing
+from lifeboat.storage.base import list_names, lists_names_cheaply, space_report
 
 REPOSITORY = "repository"
 _SEGMENT_NAME = re.compile(r"^[0-9A-F]{24}$")
@@ -231,7 +235,7 @@ def check_health(open_repository: Callable[[], Repository], request: HealthReque
         report.cache = cache.stats
         try:
             snapshots = _repository_checks(repo, cache, report.repository, now)
-            wal = _ArchivedWal.list(repo)
+            wal = _ArchivedWal.list(repo, request.state_directory)
         except LifeboatError as exc:
             report.repository.reachable = False
             report.repository.checks = [c for c in report.repository.checks if c.name != "reachable"]
@@ -380,7 +384,34 @@ class _ArchivedWal:
     history: dict[str, set[str]] = field(default_factory=dict)  # system → history file names
 
     @classmethod
-    def list(cls, repo: Repository) -> _ArchivedWal:
+    def list(cls, repo: Repository, state_directory: str | os.PathLike[str] | None = None) -> _ArchivedWal:
+        """From the WAL catalogue in ``state_directory`` (on a local disk, unchanged directories
+        are not even listed), else from one listing of names."""
+        if state_directory is not None and lists_names_cheaply(repo.backend):
+            catalogue = WalCatalogue(state_directory)
+            return cls._of({system: catalogue.listing(repo, system) for system in archived_systems(repo)})
+        return cls._from_names(repo)
+
+    @classmethod
+    def _of(cls, listings: dict[str, WalListing]) -> _ArchivedWal:
+        found = cls()
+        for system, listing in listings.items():
+            timelines = found.segments.setdefault(system, {})
+            paths = listing.paths  # sorted "<timeline>/<file>", each an archived file's place (archived_path)
+            start = 0
+            while start < len(paths):  # one timeline directory at a time
+                directory = paths[start][:9]
+                end = bisect_left(paths, directory + "\x7f", start)  # past every name (hex digits and dots)
+                within = paths[start:end]
+                timelines[int(directory[:8], 16)] = [p[9:] for p in within if len(p) == 33]  # segments
+                history = [p[9:] for p in within if p.endswith(".history")]
+                if history:
+                    found.history.setdefault(system, set()).update(history)
+                start = end
+        return found
+
+    @classmethod
+    def _from_names(cls, repo: Repository) -> _ArchivedWal:
         found = cls()
         try:
             names = list(list_names(repo.backend, WAL_PREFIX))
@@ -408,12 +439,9 @@ class _ArchivedWal:
         per_log = segments_per_log(size)
         present: dict[int, set[int]] = {}
         for timeline, names in self.segments.get(system, {}).items():
-            numbers = set()
-            for name in names:
-                seg = int(name[16:], 16)
-                if seg < per_log:
-                    numbers.add(int(name[8:16], 16) * per_log + seg)
-            present[timeline] = numbers
+            present[timeline] = {
+                int(name[8:16], 16) * per_log + seg for name in names if (seg := int(name[16:], 16)) < per_log
+            }
         return present
 
 

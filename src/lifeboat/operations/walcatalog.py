@@ -17,6 +17,16 @@ written put-if-absent and never replaced with other content, so a name keeps its
 (A file removed *and* archived again under the same name between two runs keeps its older
 time and size here until the catalogue is rebuilt: delete the file to rebuild it.)
 
+On a local disk even the names are not listed when nothing changed: a directory's
+modification time changes whenever a name is added, removed or renamed in it, so the
+catalogue keeps the times of ``wal/<system id>/`` and of each timeline directory in it
+(:func:`lifeboat.storage.base.directory_stamps`: a ``stat`` each), read just before the
+listing it describes, and takes the listing as it is when they are all unchanged. Only times
+at least :data:`STAMP_GUARD` older than the moment they were read count: a file system's
+clock ticks coarsely, and a name added in the same tick as the time read would not move it
+(the "racy" case Git's index guards against the same way). A time too recent, or any
+difference, and the names are listed as above.
+
 Where names cost as much as a full listing (object stores list sizes and times at once),
 the catalogue is not used: one listing gives everything. The file is sealed like the
 snapshot cache (:func:`lifeboat.operations.metacache.cache_key`): a first line with the
@@ -28,6 +38,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from array import array
 from pathlib import Path
 from typing import Any
@@ -38,19 +49,32 @@ from lifeboat.operations.statefile import write_state_bytes
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.wal import WalArchive
 from lifeboat.repository.wallisting import WalListing, archived_path
-from lifeboat.storage.base import list_names, lists_names_cheaply
+from lifeboat.storage.base import directory_stamps, list_names, lists_names_cheaply
 
 CATALOG_VERSION = 1
 # New names up to this many are stat-ed one by one; more, and the directory is listed whole.
 STAT_LIMIT = 1000
+# Directory times at least this much older than the moment they were read are trusted to
+# have moved with any change since (docs above).
+STAMP_GUARD = 2_000_000_000  # ns
 
 
-def _pack(listing: WalListing, ignored: list[str]) -> dict[str, Any]:
+def _stamped(entry: dict[str, Any], stamps: dict[str, int] | None) -> bool:
+    """Whether ``stamps`` (read now) show that nothing changed since ``entry`` was listed."""
+    if stamps is None or not stamps or entry.get("stamps") != stamps:
+        return False
+    at = entry.get("stamped_at")
+    return isinstance(at, int) and max(stamps.values()) < at - STAMP_GUARD
+
+
+def _pack(listing: WalListing, ignored: list[str], stamps: dict[str, int] | None, stamped_at: int) -> dict[str, Any]:
     return {
         "paths": "\n".join(listing.paths),
         "sizes": base64.b64encode(listing.sizes.tobytes()).decode("ascii"),
         "mtimes": base64.b64encode(listing.mtimes.tobytes()).decode("ascii"),
         "ignored": ignored,
+        "stamps": stamps,
+        "stamped_at": stamped_at,
     }
 
 
@@ -76,6 +100,7 @@ class WalCatalogue:
         self._state_directory = Path(state_directory)
         self.stat_calls = 0  # new names stat-ed by the last call
         self.listed_whole = False  # whether the last call listed the directory with sizes and times
+        self.stamped = False  # whether the last call took the listing on the directories' times alone
 
     def _path(self, repo: Repository) -> Path:
         return self._state_directory / "metadata" / f"{repo.header.repository_id}.wal"
@@ -96,18 +121,27 @@ class WalCatalogue:
 
     def listing(self, repo: Repository, system_id: str) -> WalListing:
         archive = WalArchive(repo, system_id)
-        self.stat_calls, self.listed_whole = 0, False
+        self.stat_calls, self.listed_whole, self.stamped = 0, False, False
         if not lists_names_cheaply(repo.backend):
             self.listed_whole = True
             return archive.list_storage()  # names cost a full listing: take sizes and times with them
         key = cache_key(repo)
         systems = self._load(repo, key)
+        entry = systems.get(archive.system_id)
         cached: tuple[WalListing, list[str]] | None = None
-        if archive.system_id in systems:
+        if isinstance(entry, dict):
             try:
-                cached = _unpack(systems[archive.system_id])
+                cached = _unpack(entry)
             except (ValueError, KeyError, TypeError, AttributeError):
                 cached = None
+        stamped_at = time.time_ns()  # before the stamps: a change after reading them moves one past it
+        try:
+            stamps = directory_stamps(repo.backend, archive.prefix)
+        except StorageNotFound:
+            stamps = None
+        self.stamped = cached is not None and isinstance(entry, dict) and _stamped(entry, stamps)
+        if cached is not None and self.stamped:
+            return cached[0]
         ignored: list[str] = []
         if cached is None:
             self.listed_whole = True
@@ -120,9 +154,12 @@ class WalCatalogue:
                 listed = []
             known, ignored_before = cached
             if listed == known.paths and not ignored_before:
+                if stamps and max(stamps.values()) < stamped_at - STAMP_GUARD:  # the next call may trust them
+                    systems[archive.system_id] = _pack(known, [], stamps, stamped_at)
+                    self._save(repo, key, systems)
                 return known
             fresh, ignored = self._update(archive, known, listed)
-        systems[archive.system_id] = _pack(fresh, ignored)
+        systems[archive.system_id] = _pack(fresh, ignored, stamps, stamped_at)
         self._save(repo, key, systems)
         return fresh
 

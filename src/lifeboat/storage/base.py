@@ -340,6 +340,32 @@ def list_names(backend: Backend, prefix: str = "") -> Iterator[str]:
 
 
 @runtime_checkable
+class DirectoryStamps(Protocol):
+    """Storage whose directories say when their entries last changed (a local file system).
+
+    Optional. A directory's modification time changes whenever a name is added to it, removed
+    from it or renamed in it, so a catalogue of names below a directory can ask two or three
+    directories whether anything changed instead of listing a hundred thousand names.
+    """
+
+    def directory_stamps(self, prefix: str) -> dict[str, int]:
+        """The modification times (ns) of the directory ``prefix`` names (key ``""``) and of each
+        directory directly inside it (key ``"<name>/"``); empty when there is no such directory."""
+        ...
+
+
+def directory_stamps(backend: Backend, prefix: str) -> dict[str, int] | None:
+    """:meth:`DirectoryStamps.directory_stamps` of the provider, when it has them and every
+    wrapper above it passes listings through; None otherwise."""
+    for layer in _chain(backend):
+        if isinstance(layer, DirectoryStamps):
+            return layer.directory_stamps(prefix)
+        if not getattr(layer, "passes_listing", False):
+            return None
+    return None
+
+
+@runtime_checkable
 class SpaceReport(Protocol):
     """Storage that knows how much room it has left (a local file system).
 

@@ -286,6 +286,24 @@ class LocalBackend:
                 raise _translate(exc, f"list {prefix or '/'}", self._root) from exc
             yield ObjectInfo(name, st.st_size, st.st_mtime)
 
+    def directory_stamps(self, prefix: str) -> dict[str, int]:
+        """The modification times of the directory ``prefix`` names and of those directly in it
+        (storage.base.DirectoryStamps): a ``stat`` each, not a listing of their files."""
+        base = self._root / check_name(prefix.rstrip("/"))
+        try:
+            stamps = {"": base.stat().st_mtime_ns}
+            with os.scandir(base) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stamps[f"{entry.name}/"] = entry.stat(follow_symlinks=False).st_mtime_ns
+        except FileNotFoundError:
+            if not self._root.exists():
+                raise StorageNotFound(f"{self._root}: no such directory") from None
+            return {}
+        except OSError as exc:
+            raise _translate(exc, f"list {prefix}", self._root) from exc
+        return stamps
+
     def directories(self, prefix: str) -> builtins.list[str]:
         """The directories directly below ``prefix`` that hold an object (storage.base.ListsDirectories;
         a directory emptied by deletes is not one, as on object storage)."""
