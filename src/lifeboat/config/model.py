@@ -63,7 +63,10 @@ Size = Annotated[str, BeforeValidator(_as_text), AfterValidator(_size_text)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when first used, not when this module is
+    # imported; every command imports the whole configuration model and uses a few of its
+    # classes (0.52 against 0.68 s for 'snapshots' of an empty repository, farm-bench, 10 runs).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- schedules (docs/configuration.md#schedules, docs/daemon.md#schedules) -------------------
