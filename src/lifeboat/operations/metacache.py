@@ -191,7 +191,7 @@ class MetadataCache:
                 if isinstance(outcome, Snapshot):
                     if kind is None or outcome.kind == kind:
                         found.append(outcome)
-                    self.snapshots[outcome.id] = json.loads(outcome.encode())
+                    self.snapshots[outcome.id] = outcome.to_doc()  # JSON-ready: saved as it is
                     self.stats.snapshots_fetched += 1
                     self.changed = True
                 elif isinstance(outcome, UnreadableSnapshot):

@@ -279,7 +279,7 @@ class LocalBackend:
         """
         for name, directory, filename in self._names(prefix, temporaries=temporaries):
             try:
-                st = os.stat(os.path.join(directory, filename))
+                st = os.stat(f"{directory}/{filename}")  # os.walk gives the directory without a trailing slash
             except FileNotFoundError:
                 continue  # deleted while listing
             except OSError as exc:
