@@ -15,7 +15,7 @@ from lifeboat.errors import IntegrityError
 from lifeboat.operations.backup import backup_stream
 from lifeboat.operations.maintenance import check, forget_ids, prune, stats
 from lifeboat.operations.metacache import CachedSnapshots
-from lifeboat.repository import layout
+from lifeboat.repository import gc, layout
 from lifeboat.repository import repo as repo_module
 from lifeboat.repository.bundle import MIN_BUNDLED, SnapshotBundle
 from lifeboat.repository.check import ProblemKind
@@ -259,3 +259,17 @@ def test_prune_leaves_a_few_index_files_alone() -> None:
     result = prune(repo, now=NOW)
     assert result.plan.consolidate == 0 and not result.plan.changes_anything
     assert repo.index_ids() == before
+
+
+def test_a_rewritten_index_is_split_into_files_of_the_largest_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rewrite fills each index file to the cap before it starts the next (a running count)."""
+    monkeypatch.setattr(gc, "MAX_ENTRIES_PER_FILE", 10)
+    repo, _backend, _ids = _repository(CONSOLIDATE_ABOVE + 3)
+    before = {(e.id, e.length) for _, f in repo.load_index_files(repo.index_ids()) for p in f.packs for e in p.entries}
+    assert prune(repo, now=NOW).plan.consolidate == CONSOLIDATE_ABOVE + 3
+    files = [f for _, f in repo.load_index_files(repo.index_ids())]
+    sizes = sorted(sum(len(p.entries) for p in f.packs) for f in files)
+    assert len(files) > 1 and all(size >= 10 for size in sizes[1:])  # all but the last one full
+    after = {(e.id, e.length) for f in files for p in f.packs for e in p.entries}
+    assert after == before
+    assert check(repo).ok

@@ -67,7 +67,7 @@ def rebuild_index(
             return f"pack {short(layout.pack_id_of(info.name))}: {exc}"
 
     batch: list[IndexedPack] = []
-    done = 0
+    done = entries = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for described in pool.map(describe, packs):
             done += 1
@@ -79,9 +79,10 @@ def rebuild_index(
             batch.append(described)
             result.packs_indexed += 1
             result.blobs_indexed += len(described.entries)
-            if sum(len(p.entries) for p in batch) >= MAX_ENTRIES_PER_FILE:
+            entries += len(described.entries)
+            if entries >= MAX_ENTRIES_PER_FILE:  # a running count: a sum over the batch per pack is quadratic
                 result.index_files_written.append(repo.save_index_file(IndexFile(batch)))
-                batch = []
+                batch, entries = [], 0
     superseding = IndexFile(batch, supersedes=[bytes.fromhex(i) for i in old_ids])
     result.index_files_written.append(repo.save_index_file(superseding))
     for index_id in old_ids:
