@@ -273,3 +273,13 @@ def test_a_rewritten_index_is_split_into_files_of_the_largest_size(monkeypatch: 
     after = {(e.id, e.length) for f in files for p in f.packs for e in p.entries}
     assert after == before
     assert check(repo).ok
+
+
+def test_a_repository_without_snapshots_keeps_no_bundle() -> None:
+    repo, _backend, ids = _repository(3)
+    prune(repo, now=NOW)
+    assert len(repo.bundle_ids()) == 1
+    forget_ids(repo, ids)
+    result = prune(repo, now=NOW)
+    assert result.bundle is not None and result.bundle.written is None and result.bundle.removed == 1
+    assert repo.bundle_ids() == []

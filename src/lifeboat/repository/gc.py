@@ -292,16 +292,16 @@ def refresh_bundle(
     say = progress or (lambda _msg: None)
     result = BundleResult(snapshots=len(snapshot_ids))
     wanted = set(snapshot_ids)
-    held: dict[str, dict[str, bytes]] = {}
+    held: dict[str, dict[str, bytes]] = {}  # bundle id → its intact copies of listed snapshots
+    keep: str | None = None  # a bundle already right: kept, the others removed
     for bundle_id in repo.bundle_ids():
         try:
             bundle = repo.load_bundle(bundle_id).objects
         except (ObjectNotFound, IntegrityError):
             bundle = {}  # damaged: removed below
         held[bundle_id] = {i: data for i, data in bundle.items() if i in wanted and object_hash(data) == i}
-        if len(bundle) == len(wanted) == len(held[bundle_id]) and result.written is None:
-            result.written = bundle_id  # already right: kept, the others removed
-    keep = result.written
+        if keep is None and wanted and len(bundle) == len(wanted) == len(held[bundle_id]):
+            keep = bundle_id
     if keep is None and wanted:
         objects: dict[str, bytes] = {}
         for copies in held.values():
@@ -322,9 +322,8 @@ def refresh_bundle(
                     objects[snapshot_id] = data
                     result.fetched += 1
         result.snapshots = len(objects)
-        keep = result.written = repo.save_bundle(SnapshotBundle(objects))
-    else:
-        result.written = None  # nothing written
+        if objects:
+            keep = result.written = repo.save_bundle(SnapshotBundle(objects))
     for bundle_id in held:
         if bundle_id == keep:
             continue
