@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,12 @@ def test_a_session_that_fails_leaves_no_staged_file(local_repo: Repository) -> N
     with pytest.raises(RuntimeError, match="stop"), WriteSession(local_repo) as session:
         session.save_blob(BlobType.DATA, random.Random(2).randbytes(100_000))
         session.save_blob(BlobType.TREE, b'{"nodes": []}')
-        assert temporaries(root)  # being filled on disk, not in memory
+        # Being filled on disk, not in memory, once a worker has packed a blob: wait for that
+        # (the workers run on their own threads; under load they start after this line).
+        deadline = time.monotonic() + 30
+        while not temporaries(root) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert temporaries(root)
         raise RuntimeError("stop")
     assert temporaries(root) == []
     assert list((root / "data").rglob("*/*")) == []
