@@ -748,6 +748,8 @@ class Repository:
         copy's hash is its id); a bundle that is damaged or gone is passed over."""
         found: dict[str, bytes] = {}
         for bundle_id in self.bundle_ids():
+            if len(found) == len(wanted):
+                break  # older bundles an object lock keeps cannot add anything
             try:
                 bundle = self.load_bundle(bundle_id)
             except (ObjectNotFound, IntegrityError):
