@@ -15,9 +15,10 @@ from tests.daemon.conftest import World
 
 
 # A producer that streams for ever (64 KiB every 50 ms), or — once the marker exists — says one line.
+# It stops when nobody reads it any more (a write fails): the daemon killed with -9 leaves it behind.
 def slow_source(world: World, timing: str) -> str:
     marker = world.root / "marker"
-    script = f"if [ -e {marker} ]; then echo quick; else while true; do head -c 65536 /dev/zero; sleep 0.05; done; fi"
+    script = f"if [ -e {marker} ]; then echo quick; else while head -c 65536 /dev/zero; do sleep 0.05; done; fi"
     return f"""  stream:
     type: command
     command: [sh, -c, "{script}"]
