@@ -250,26 +250,18 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
         say("writing the new index" if remove else f"rewriting {plan.consolidate} index files into fewer")
         _rewrite_index(repo, plan.old_index_ids, exclude=remove)
         for index_id in plan.old_index_ids:
-            try:
-                repo.ensure_locked()
-                repo.backend.delete(layout.index_name(index_id))
-            except StorageNotFound:
-                pass
-            except StoragePermissionDenied:
+            if _delete(repo, layout.index_name(index_id)) is False:
                 result.not_removed.append(f"index/{index_id}")
     if remove:
         say(f"removing {len(remove)} packs")
         for verdict in plan.verdicts:
             if verdict.pack_id not in remove:
                 continue
-            try:
-                repo.ensure_locked()
-                repo.backend.delete(layout.pack_name(verdict.pack_id.hex()))
+            deleted = _delete(repo, layout.pack_name(verdict.pack_id.hex()))
+            if deleted:
                 result.packs_deleted += 1
                 result.bytes_freed += verdict.size
-            except StorageNotFound:
-                pass
-            except StoragePermissionDenied:
+            elif deleted is False:
                 result.not_removed.append(f"pack {short(verdict.pack_id)}")
     leftovers = temporaries(repo.backend)
     if plan.temporaries and leftovers is not None:
@@ -327,15 +319,25 @@ def refresh_bundle(
     for bundle_id in held:
         if bundle_id == keep:
             continue
-        try:
-            repo.ensure_locked()
-            repo.backend.delete(layout.bundle_name(bundle_id))
+        deleted = _delete(repo, layout.bundle_name(bundle_id))
+        if deleted:
             result.removed += 1
-        except StorageNotFound:
-            pass
-        except StoragePermissionDenied:
+        elif deleted is False:
             result.not_removed.append(f"bundle {bundle_id[:8]}")
     return result
+
+
+def _delete(repo: Repository, name: str) -> bool | None:
+    """Delete object ``name`` under the held lock: True when deleted, None when it was gone
+    already, False when the storage refuses (an object lock; a later prune tries again)."""
+    try:
+        repo.ensure_locked()
+        repo.backend.delete(name)
+    except StorageNotFound:
+        return None
+    except StoragePermissionDenied:
+        return False
+    return True
 
 
 def _rewrite_index(repo: Repository, old_ids: list[str], *, exclude: set[bytes]) -> None:
