@@ -16,12 +16,13 @@ Pure: text in, findings out; the file and its lock are app/observability/audit.p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from cryptography.hazmat.primitives.hashes import SHA256, Hash
 
 GENESIS = "0" * 64  # the ``prev`` of a log's first entry
 STATUSES = ("ok", "error", "interrupted")
@@ -61,7 +62,11 @@ def canonical(doc: Mapping[str, Any]) -> bytes:
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``entry`` without its ``hash``."""
-    return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+    # cryptography's SHA-256, not hashlib's: hashlib loads the system's libcrypto, 4 MiB of
+    # memory in every command (lifeboat/core/tokens.py)
+    digest = Hash(SHA256())
+    digest.update(canonical({k: v for k, v in entry.items() if k != "hash"}))
+    return digest.finalize().hex()
 
 
 # --- secrets out of arguments ----------------------------------------------------------------

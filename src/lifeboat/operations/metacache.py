@@ -33,7 +33,6 @@ blob index have caches of their own beside this file (:mod:`lifeboat.operations.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from typing import Any
 import blake3
 
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
+from lifeboat.core.tokens import same_digest
 from lifeboat.errors import IntegrityError, ObjectNotFound
 from lifeboat.operations.statefile import write_state_bytes
 from lifeboat.repository.repo import READ_PARALLELISM, Repository
@@ -66,7 +66,7 @@ def open_sealed(key: bytes, raw: bytes) -> bytes:
     """The body of a file :func:`seal_body` wrote; ValueError when the seal does not match
     (an edited file, or one sealed with another repository's key)."""
     seal, _, body = raw.partition(b"\n")
-    if not hmac.compare_digest(seal, blake3.blake3(body, key=key).hexdigest().encode("ascii")):
+    if not same_digest(seal, blake3.blake3(body, key=key).hexdigest().encode("ascii")):
         raise ValueError("not sealed with this repository's key")
     return body
 

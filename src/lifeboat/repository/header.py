@@ -14,13 +14,13 @@ the key is known (then its version field is what is damaged); anything else malf
 
 from __future__ import annotations
 
-import hmac
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import blake3
 
+from lifeboat.core.tokens import same_digest
 from lifeboat.errors import DamagedHeader, RepositoryNotFound, UnsupportedFormat
 
 FORMAT_NAME = "lifeboat-repository"
@@ -130,7 +130,7 @@ class RepositoryHeader:
 
     def verify(self, stored_mac: str, key: bytes) -> None:
         """Check the MAC (and the version: see :meth:`decode`) with the header MAC key."""
-        verified = hmac.compare_digest(self.mac(key), stored_mac)
+        verified = same_digest(self.mac(key), stored_mac)
         if self.stated_version != FORMAT_VERSION:
             if verified:
                 raise DamagedHeader(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import secrets
 import socket
 import threading
 import time
@@ -29,6 +28,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from lifeboat.core.tokens import token_hex
 from lifeboat.core.units import format_duration
 from lifeboat.errors import IntegrityError, LifeboatError, LockLost, RepositoryLocked, StorageError, StorageNotFound
 from lifeboat.repository import layout
@@ -136,7 +136,7 @@ class LockStore:
 
     def write(self, record: LockRecord, lock_id: str | None = None) -> LockRecord:
         """Store ``record`` as a new lock object (``lock_id``, or a random one)."""
-        lock_id = lock_id or secrets.token_hex(16)
+        lock_id = lock_id or token_hex(16)
         self._backend.put(layout.lock_name(lock_id), self._cipher.seal(ObjectKind.LOCK, record.encode()))
         return LockRecord(**{**record.__dict__, "id": lock_id})
 
@@ -268,7 +268,7 @@ def acquire(
     delay = 0.2
     while True:
         now = store.now()
-        lock_id = secrets.token_hex(16)  # known before the write, so an interrupted write is removed too
+        lock_id = token_hex(16)  # known before the write, so an interrupted write is removed too
         try:
             mine = store.write(
                 LockRecord(exclusive, operation, store.hostname, os.getpid(), _username(), now, now), lock_id

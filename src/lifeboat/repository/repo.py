@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import re
-import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +26,7 @@ from lifeboat.core.ids import BlobType, short
 from lifeboat.core.packreads import BlobWrite, PackRead
 from lifeboat.core.records import Record
 from lifeboat.core.snapshot import Snapshot, UnreadableSnapshot
+from lifeboat.core.tokens import token_hex
 from lifeboat.core.tree import ParentEntry, Tree, parse_parent_entries
 from lifeboat.errors import (
     DamagedHeader,
@@ -210,7 +210,7 @@ class Repository:
         if existing is not None:
             raise RepositoryExists(f"{backend.location} is not empty (it holds {existing.name})")
         master = MasterKey.generate()
-        header = header or RepositoryHeader(secrets.token_hex(16), clock().isoformat())
+        header = header or RepositoryHeader(token_hex(16), clock().isoformat())
         key = KeyFile.wrap(
             master,
             passphrase,

@@ -13,12 +13,12 @@ from __future__ import annotations
 import builtins
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from lifeboat.core.tokens import token_hex
 from lifeboat.errors import (
     StorageAlreadyExists,
     StorageError,
@@ -133,7 +133,7 @@ class LocalBackend:
     def put(self, name: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
         path = self._path(name)
         directory = path.parent
-        tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        tmp = directory / f"{TEMP_PREFIX}{token_hex(8)}"
         try:
             owner = self._learn_owner()
             fd = self._create(tmp, owner)
@@ -170,7 +170,7 @@ class LocalBackend:
     def stage(self, prefix: str) -> LocalStaged:
         """A temporary file in the directory of ``prefix``, renamed into place by publish."""
         directory = self._path(prefix.rstrip("/") + "/x").parent
-        tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        tmp = directory / f"{TEMP_PREFIX}{token_hex(8)}"
         try:
             owner = self._learn_owner()
             fd = self._create(tmp, owner)
@@ -219,7 +219,7 @@ class LocalBackend:
         if directory == self._root or directory.is_dir():
             return
         self._make_directories(directory.parent, owner)
-        owner.make_directory(directory, directory.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+        owner.make_directory(directory, directory.parent / f"{TEMP_PREFIX}{token_hex(8)}")
 
     @staticmethod
     def _fsync_dir(directory: Path) -> None:

@@ -22,7 +22,6 @@ import contextlib
 import os
 import posixpath
 import pwd
-import secrets
 import stat as stat_module
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -31,6 +30,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from lifeboat.core.tokens import token_hex
 from lifeboat.errors import (
     StorageAlreadyExists,
     StorageError,
@@ -326,7 +326,7 @@ class SftpBackend:
             tree = await self._learn_tree(sftp)
             if directory not in self._directories:
                 await self._makedirs(sftp, directory, tree)
-            tmp = posixpath.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+            tmp = posixpath.join(directory, f"{TEMP_PREFIX}{token_hex(8)}")
             published = False
             try:
                 async with sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=tree.file_mode)) as handle:

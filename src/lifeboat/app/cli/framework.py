@@ -14,6 +14,7 @@ costs a few milliseconds on top of click itself; the framework we used before sp
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import types
 import typing
@@ -237,12 +238,30 @@ def _require_command() -> None:
         raise MissingCommand("no command given", ctx=ctx)
 
 
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command (``attribute`` names its function) or a group (``attribute`` None: the
+    module's ``COMMANDS``) whose module is imported only when the command line names it."""
+
+    name: str
+    module: str
+    attribute: str | None = None
+    hidden: bool = False
+    help_from_function: bool = False  # the function's docstring is the help, not the module's
+
+
 class App(Group):
-    """The top-level command: global options (its callback) and every command and group."""
+    """The top-level command: global options (its callback) and every command and group.
+
+    Commands are registered by module name (:meth:`lazy`) and built when used: a run builds
+    only the command its command line names, so ``lifeboat backup`` neither imports the
+    other commands' modules nor builds their options (docs/architecture.md)."""
 
     def __init__(self, name: str, *, help: str) -> None:
         super().__init__(name, help)
         self.groups: list[Group] = []
+        self.lazy_commands: dict[str, LazyCommand] = {}
+        self.wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda fn: fn
         self._callback: Callable[..., Any] | None = None
 
     def callback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -252,7 +271,23 @@ class App(Group):
     def add_group(self, group: Group) -> None:
         self.groups.append(group)
 
-    def build(self) -> click.Group:
+    def lazy(self, command: LazyCommand) -> None:
+        self.lazy_commands[command.name] = command
+
+    def _load(self, spec: LazyCommand) -> click.Command:
+        module = importlib.import_module(spec.module)
+        if spec.attribute is None:
+            group = Group(spec.name, help=module.__doc__ or "", hidden=spec.hidden)
+            for sub, fn in module.COMMANDS.items():
+                group.command(sub, help=fn.__doc__)(self.wrap(fn))
+            return group.build()
+        fn = getattr(module, spec.attribute)
+        text = fn.__doc__ if spec.help_from_function else module.__doc__
+        return build_command(spec.name, self.wrap(fn), help=text, hidden=spec.hidden)
+
+    def build(self, only: str | None = None) -> click.Group:
+        """The click command line; with ``only`` (a registered command's name), that command
+        alone (every one when ``only`` is not one: the help and "did you mean" list them all)."""
         params: list[click.Parameter] = []
         options_callback: Callable[..., Any] | None = None
         if self._callback is not None:
@@ -278,16 +313,20 @@ class App(Group):
             root.add_command(command)
         for group in self.groups:
             root.add_command(group.build())
+        chosen = [self.lazy_commands[only]] if only in self.lazy_commands else self.lazy_commands.values()
+        for spec in chosen:
+            root.add_command(self._load(spec))
         return root
 
-    def __call__(self, *, args: list[str], prog_name: str, obj: object = None) -> int:
-        """Run the command line; returns the exit code.
+    def __call__(self, *, args: list[str], prog_name: str, obj: object = None, only: str | None = None) -> int:
+        """Run the command line; returns the exit code (``only``: the command it names, if
+        known, so that only that command is built).
 
         Every mistake click finds on the command line (an unknown option or command, a
         missing argument, a bad value) is raised as one :class:`lifeboat.errors.UsageError`
         with a hint, so it is reported like every other error (docs/cli.md).
         """
-        command = self.build()
+        command = self.build(only)
         try:
             with command.make_context(prog_name, list(args), obj=obj) as ctx:
                 command.invoke(ctx)

@@ -1,7 +1,8 @@
 """The ``lifeboat`` command: global options, the command table and error handling.
 
-Each command lives in its own ``*_cmd`` module and imports what it needs when it runs,
-so ``lifeboat --help`` stays fast. Every error a user can cause ends here as one line
+Each command lives in its own ``*_cmd`` module, which the command table names and a run
+imports only when its command line names that command (``lifeboat backup`` loads no other
+command's module); each imports what it needs when it runs. Every error a user can cause ends here as one line
 with a hint and a documented exit code (docs/cli.md); a traceback only with ``-v``.
 """
 
@@ -16,47 +17,9 @@ from typing import Annotated, Any, TypeVar
 import click
 
 from lifeboat import __version__
-from lifeboat.app.cli import (
-    alerts_cmd,
-    audit_cmd,
-    backup_cmd,
-    backup_postgres_cmd,
-    check_cmd,
-    command_cmd,
-    config_cmd,
-    copy_cmd,
-    diff_cmd,
-    drill_cmd,
-    dump_cmd,
-    forget_cmd,
-    health_cmd,
-    init_cmd,
-    key_cmd,
-    ls_cmd,
-    migrate_cmd,
-    pg_cmd,
-    prune_cmd,
-    records_cmd,
-    repair_cmd,
-    restore_cmd,
-    restore_ldap_cmd,
-    restore_mariadb_cmd,
-    restore_pg_dump_cmd,
-    restore_postgres_cmd,
-    restore_redis_cmd,
-    restore_sqlite_cmd,
-    schedule_cmd,
-    serve_cmd,
-    snapshots_cmd,
-    stats_cmd,
-    token_cmd,
-    unlock_cmd,
-    verify_cmd,
-    wal_cmd,
-)
 from lifeboat.app.cli.audit_hook import Recorded
 from lifeboat.app.cli.context import CliContext
-from lifeboat.app.cli.framework import Abort, App, Context, Exit, Group, Option
+from lifeboat.app.cli.framework import Abort, App, Context, Exit, LazyCommand, Option
 from lifeboat.app.cli.interrupts import Signals, Terminated
 from lifeboat.app.cli.output import Output, stream_closed
 from lifeboat.errors import Cancelled, ExitCode, Interrupted, LifeboatError, option
@@ -169,63 +132,52 @@ def guarded(fn: F) -> F:
 
 
 def _register() -> None:
-    for name, module in (
-        ("init", init_cmd),
-        ("backup", backup_cmd),
-        ("snapshots", snapshots_cmd),
-        ("ls", ls_cmd),
-        ("restore", restore_cmd),
-        ("dump", dump_cmd),
-        ("diff", diff_cmd),
-        ("check", check_cmd),
-        ("verify", verify_cmd),
-        ("records", records_cmd),
-        ("health", health_cmd),
-        ("forget", forget_cmd),
-        ("prune", prune_cmd),
-        ("stats", stats_cmd),
-        ("unlock", unlock_cmd),
-        ("copy", copy_cmd),
-        ("drill", drill_cmd),
-        ("serve", serve_cmd),
+    """The command table: each command by its module, imported when a command line names it."""
+    app.wrap = guarded
+    for name in (
+        "init",
+        "backup",
+        "snapshots",
+        "ls",
+        "restore",
+        "dump",
+        "diff",
+        "check",
+        "verify",
+        "records",
+        "health",
+        "forget",
+        "prune",
+        "stats",
+        "unlock",
+        "copy",
+        "drill",
+        "serve",
     ):
-        app.command(name, help=module.__doc__)(guarded(module.command))
-    for name, module in (
-        ("key", key_cmd),
-        ("repair", repair_cmd),
-        ("config", config_cmd),
-        ("pg", pg_cmd),
-        ("migrate", migrate_cmd),
-        ("schedule", schedule_cmd),
-        ("alerts", alerts_cmd),
-        ("audit", audit_cmd),
-        ("token", token_cmd),
-    ):
-        group = Group(name, help=module.__doc__ or "")
-        for sub, fn in module.COMMANDS.items():
-            group.command(sub, help=fn.__doc__)(guarded(fn))
-        app.add_group(group)
+        app.lazy(LazyCommand(name, f"lifeboat.app.cli.{name}_cmd", "command"))
+    for name in ("key", "repair", "config", "pg", "migrate", "schedule", "alerts", "audit", "token"):
+        app.lazy(LazyCommand(name, f"lifeboat.app.cli.{name}_cmd"))  # a group: the module's COMMANDS
     # PostgreSQL (docs/postgres.md): archive/restore commands PostgreSQL runs, and the routed kinds.
-    app.command("wal-push", help=wal_cmd.push_command.__doc__)(guarded(wal_cmd.push_command))
-    app.command("wal-fetch", help=wal_cmd.fetch_command.__doc__)(guarded(wal_cmd.fetch_command))
-    app.command("backup-postgres", help=backup_postgres_cmd.__doc__, hidden=True)(guarded(backup_postgres_cmd.command))
-    app.command("restore-postgres", help=restore_postgres_cmd.__doc__, hidden=True)(
-        guarded(restore_postgres_cmd.command)
-    )
-    # A program's output (docs/cli.md): 'backup command' and 'restore command'.
-    app.command("backup-command", help=command_cmd.backup.__doc__, hidden=True)(guarded(command_cmd.backup))
-    app.command("restore-command", help=command_cmd.restore.__doc__, hidden=True)(guarded(command_cmd.restore))
-    # Redis and SQLite (docs/sources.md): 'restore redis' and 'restore sqlite'.
-    app.command("restore-redis", help=restore_redis_cmd.__doc__, hidden=True)(guarded(restore_redis_cmd.command))
-    app.command("restore-sqlite", help=restore_sqlite_cmd.__doc__, hidden=True)(guarded(restore_sqlite_cmd.command))
-    # MariaDB (docs/sources.md): 'restore mariadb'.
-    app.command("restore-mariadb", help=restore_mariadb_cmd.__doc__, hidden=True)(guarded(restore_mariadb_cmd.command))
-    # slapd (docs/sources.md): 'restore ldap' loads LDIF with slapadd.
-    app.command("restore-ldap", help=restore_ldap_cmd.__doc__, hidden=True)(guarded(restore_ldap_cmd.command))
-    # A cluster's logical dumps (docs/sources.md): 'restore pg-dump'.
-    app.command("restore-pg-dump", help=restore_pg_dump_cmd.__doc__, hidden=True)(guarded(restore_pg_dump_cmd.command))
-    # Restore drills (docs/drills.md): 'drill report'.
-    app.command("drill-report", help=drill_cmd.report.__doc__, hidden=True)(guarded(drill_cmd.report))
+    app.lazy(LazyCommand("wal-push", "lifeboat.app.cli.wal_cmd", "push_command", help_from_function=True))
+    app.lazy(LazyCommand("wal-fetch", "lifeboat.app.cli.wal_cmd", "fetch_command", help_from_function=True))
+    for routed, module, attribute, from_function in (
+        ("backup-postgres", "backup_postgres_cmd", "command", False),
+        ("restore-postgres", "restore_postgres_cmd", "command", False),
+        # A program's output (docs/cli.md): 'backup command' and 'restore command'.
+        ("backup-command", "command_cmd", "backup", True),
+        ("restore-command", "command_cmd", "restore", True),
+        # Redis, SQLite, MariaDB, slapd and a cluster's logical dumps (docs/sources.md).
+        ("restore-redis", "restore_redis_cmd", "command", False),
+        ("restore-sqlite", "restore_sqlite_cmd", "command", False),
+        ("restore-mariadb", "restore_mariadb_cmd", "command", False),
+        ("restore-ldap", "restore_ldap_cmd", "command", False),
+        ("restore-pg-dump", "restore_pg_dump_cmd", "command", False),
+        # Restore drills (docs/drills.md): 'drill report'.
+        ("drill-report", "drill_cmd", "report", True),
+    ):
+        app.lazy(
+            LazyCommand(routed, f"lifeboat.app.cli.{module}", attribute, hidden=True, help_from_function=from_function)
+        )
 
 
 _register()
@@ -330,7 +282,7 @@ def run(argv: list[str], signals: Signals | None = None) -> int:
         sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     try:
         try:
-            code = app(args=argv, prog_name="lifeboat", obj=signals)
+            code = app(args=argv, prog_name="lifeboat", obj=signals, only=command_of(argv))
         except OutputClosed:
             raise
         except LifeboatError as exc:  # the command line itself was wrong

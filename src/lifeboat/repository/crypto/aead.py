@@ -14,7 +14,6 @@ It leaves room for scheme 2, public-key recipients whose writers cannot read.
 
 from __future__ import annotations
 
-import secrets
 import struct
 from enum import IntEnum
 
@@ -22,6 +21,7 @@ import blake3
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from lifeboat.core.tokens import token_bytes
 from lifeboat.errors import IntegrityError
 
 SALT_BYTES = 16
@@ -68,7 +68,7 @@ class PackCipher:
 
     @classmethod
     def fresh(cls, root: bytes) -> PackCipher:
-        return cls(root, secrets.token_bytes(SALT_BYTES))
+        return cls(root, token_bytes(SALT_BYTES))
 
     @staticmethod
     def blob_aad(blob_type: int, blob_id: bytes) -> bytes:
@@ -109,7 +109,7 @@ class ObjectCipher:
         self._root = root
 
     def seal(self, kind: ObjectKind, plaintext: bytes) -> bytes:
-        salt = secrets.token_bytes(SALT_BYTES)
+        salt = token_bytes(SALT_BYTES)
         header = OBJECT_HEADER.pack(OBJECT_MAGIC, FORMAT_VERSION, kind, SCHEME_SYMMETRIC, salt)
         aead = AESGCM(_subkey(self._root, b"object" + bytes((kind,)), salt))
         return header + aead.encrypt(_ZERO_NONCE, plaintext, header)

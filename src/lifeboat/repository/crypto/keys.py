@@ -20,12 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import blake3
 
+from lifeboat.core.tokens import token_bytes, token_hex
 from lifeboat.errors import DamagedKey, IntegrityError, PassphraseError, UnsupportedFormat
 
 MASTER_KEY_BYTES = 32
@@ -62,7 +62,7 @@ class MasterKey:
 
     @classmethod
     def generate(cls) -> MasterKey:
-        return cls(secrets.token_bytes(MASTER_KEY_BYTES))
+        return cls(token_bytes(MASTER_KEY_BYTES))
 
     @property
     def blob_id_key(self) -> bytes:
@@ -233,11 +233,11 @@ class KeyFile:
     ) -> KeyFile:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        salt = secrets.token_bytes(16)
-        nonce = secrets.token_bytes(12)
+        salt = token_bytes(16)
+        nonce = token_bytes(12)
         kek = kdf.derive(passphrase, salt)
         wrapped = AESGCM(kek).encrypt(nonce, master.raw, _WRAP_AAD)
-        return cls(secrets.token_hex(16), created, hostname, username, kdf, salt, nonce, wrapped)
+        return cls(token_hex(16), created, hostname, username, kdf, salt, nonce, wrapped)
 
     def unwrap(self, passphrase: bytes) -> MasterKey:
         from cryptography.exceptions import InvalidTag

@@ -31,7 +31,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,7 +122,7 @@ def _give(fd: int, owner: tuple[int, int] | None) -> None:
 
 
 def _write_atomic(path: Path, data: bytes, owner: tuple[int, int] | None = None) -> None:
-    tmp = path.parent / f"{_TMP}{secrets.token_hex(6)}"
+    tmp = path.parent / f"{_TMP}{os.urandom(6).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         _give(fd, owner)
@@ -297,7 +296,7 @@ class Spool:
 
     def request(self, name: str) -> None:
         """Ask the fetcher for ``name`` (a fresh token makes a repeated request a new one)."""
-        _write_atomic(self.inbox / "request", f"{name} {secrets.token_hex(4)}".encode(), self._owner)
+        _write_atomic(self.inbox / "request", f"{name} {os.urandom(4).hex()}".encode(), self._owner)
 
     def current_request(self) -> tuple[str, str] | None:
         """The last request as (file name, token), or None."""
