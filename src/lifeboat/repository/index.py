@@ -15,10 +15,11 @@ from __future__ import annotations
 import struct
 import threading
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import NamedTuple
 
 from lifeboat.core.ids import ID_BYTES, BlobType
 from lifeboat.errors import IntegrityError
@@ -146,20 +147,134 @@ class BlobLocation:
 
 
 _KEY_PREFIX = struct.Struct(">Q24x")  # the search key: a blob id's first 8 bytes, big-endian
+_FILL_STEP = 65_536  # blobs placed at once when a load fills the arrays
 
 
-def _first_copies(order: list[int], keys: array[int], ids: list[bytes]) -> list[int]:
-    """``order`` without later copies of the same blob (two backups stored it at once)."""
+class _Sorted(NamedTuple):
+    """One generation of the sorted arrays (search keys, ids, locations, types)."""
+
+    keys: array[int]
+    ids: bytearray
+    locs: array[int]
+    types: bytearray
+
+
+def _sorted_tail(tail_ids: bytearray, tail_locs: array[int], tail_types: bytearray) -> _Sorted:
+    """The whole tail sorted by key, later copies of a blob left out: what a merge into an
+    empty index is (a load). One sort of an int per blob (key and position packed, so the sort
+    stays in C), then the arrays filled a step of that order at a time: some 70 bytes per
+    blob beside the arrays, not the ~390 of sorting ids and locations as objects."""
+    order = sorted((k << 32) | i for i, (k,) in enumerate(_KEY_PREFIX.iter_unpack(tail_ids)))
+    locs_of = tail_locs.tobytes()
+    if any(not (a ^ b) >> 32 for a, b in pairwise(order)):  # equal keys: the same blob twice?
+        order = _first_copies(order, tail_ids)
+    n = len(order)
+    new = _Sorted(array("Q", [0]) * n, bytearray(n * ID_BYTES), array("I", [0]) * (n * 4), bytearray(n))
+    to_locs = memoryview(new.locs).cast("B")
+    for start in range(0, n, _FILL_STEP):
+        end = min(n, start + _FILL_STEP)
+        positions = [v & 0xFFFFFFFF for v in order[start:end]]
+        new.keys[start:end] = array("Q", [v >> 32 for v in order[start:end]])
+        new.ids[start * ID_BYTES : end * ID_BYTES] = b"".join(
+            [tail_ids[p * ID_BYTES : (p + 1) * ID_BYTES] for p in positions]
+        )
+        to_locs[start * 16 : end * 16] = b"".join([locs_of[p * 16 : (p + 1) * 16] for p in positions])
+        new.types[start:end] = bytes([tail_types[p] for p in positions])
+    to_locs.release()
+    return new
+
+
+def _first_copies(order: list[int], tail_ids: bytearray) -> list[int]:
+    """``order`` (packed key and position, sorted) without later copies of a blob."""
     kept: list[int] = []
-    run_key = -1
-    run_ids: set[bytes] = set()
-    for position in order:
-        if keys[position] != run_key:
-            run_key, run_ids = keys[position], set()
-        if ids[position] not in run_ids:
-            run_ids.add(ids[position])
-            kept.append(position)
+    run_key, run_ids = -1, set()
+    for v in order:
+        key, p = v >> 32, v & 0xFFFFFFFF
+        blob_id = bytes(tail_ids[p * ID_BYTES : (p + 1) * ID_BYTES])
+        if key != run_key:
+            run_key, run_ids = key, {blob_id}
+        elif blob_id in run_ids:
+            continue
+        else:
+            run_ids.add(blob_id)
+        kept.append(v)
     return kept
+
+
+def _sorted_run(tail_ids: bytearray, tail_locs: array[int], tail_types: bytearray, start: int, end: int) -> _Sorted:
+    """Tail entries ``[start, end)`` sorted by key, later copies of a blob left out (two
+    backups stored it at once: the first copy wins)."""
+    keys = [k for (k,) in _KEY_PREFIX.iter_unpack(memoryview(tail_ids)[start * ID_BYTES : end * ID_BYTES])]
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: a blob's first copy first
+    id_view, loc_view = memoryview(tail_ids), memoryview(tail_locs).cast("B")
+    ids = [bytes(id_view[p * ID_BYTES : (p + 1) * ID_BYTES]) for p in range(start, end)]
+    kept: list[int] = []
+    run_key, run_ids = -1, set()
+    for j in order:
+        if keys[j] != run_key:
+            run_key, run_ids = keys[j], {ids[j]}
+        elif ids[j] in run_ids:
+            continue
+        else:
+            run_ids.add(ids[j])
+        kept.append(j)
+    locs: array[int] = array("I")
+    locs.frombytes(b"".join([loc_view[(start + j) * 16 : (start + j + 1) * 16] for j in kept]))
+    return _Sorted(
+        array("Q", [keys[j] for j in kept]),
+        bytearray(b"".join([ids[j] for j in kept])),
+        locs,
+        bytearray([tail_types[start + j] for j in kept]),
+    )
+
+
+def _merged(main: _Sorted, run: _Sorted) -> _Sorted:
+    """``main`` and ``run`` as one new generation (neither is changed): ``run``'s blobs that
+    ``main`` holds are left out (the first copy wins), the others placed by key, ``main``
+    copied between them a slice at a time into arrays allocated once at their final size."""
+    keys = main.keys
+    n = len(main.types)
+    if not n:
+        return run
+    total = n + len(run.types)
+    new = _Sorted(array("Q", [0]) * total, bytearray(total * ID_BYTES), array("I", [0]) * (total * 4), bytearray(total))
+    views = [memoryview(a).cast("B") for a in (*new, *main, run.keys, run.ids, run.locs)]
+    to_keys, to_ids, to_locs, to_types, keys_at, ids_at, locs_at, types_at, run_keys_at, run_ids_at, run_locs_at = views
+    copied = written = 0
+    for j, key in enumerate(run.keys):
+        at = bisect_right(keys, key, copied)  # after main's blobs of this key
+        blob_id = run_ids_at[j * ID_BYTES : (j + 1) * ID_BYTES]
+        i = at - 1
+        while i >= 0 and keys[i] == key:  # main's blobs of this key: rarely one
+            if ids_at[i * ID_BYTES : (i + 1) * ID_BYTES] == blob_id:
+                break
+            i -= 1
+        else:
+            i = -1
+        if i >= 0:
+            continue
+        if at > copied:
+            k = at - copied
+            to_keys[written * 8 : (written + k) * 8] = keys_at[copied * 8 : at * 8]
+            to_ids[written * ID_BYTES : (written + k) * ID_BYTES] = ids_at[copied * ID_BYTES : at * ID_BYTES]
+            to_locs[written * 16 : (written + k) * 16] = locs_at[copied * 16 : at * 16]
+            to_types[written : written + k] = types_at[copied:at]
+            written, copied = written + k, at
+        to_keys[written * 8 : (written + 1) * 8] = run_keys_at[j * 8 : (j + 1) * 8]
+        to_ids[written * ID_BYTES : (written + 1) * ID_BYTES] = blob_id
+        to_locs[written * 16 : (written + 1) * 16] = run_locs_at[j * 16 : (j + 1) * 16]
+        to_types[written] = run.types[j]
+        written += 1
+    k = n - copied
+    to_keys[written * 8 : (written + k) * 8] = keys_at[copied * 8 :]
+    to_ids[written * ID_BYTES : (written + k) * ID_BYTES] = ids_at[copied * ID_BYTES :]
+    to_locs[written * 16 : (written + k) * 16] = locs_at[copied * 16 :]
+    to_types[written : written + k] = types_at[copied:]
+    written += k
+    for view in views:
+        view.release()  # the arrays can be cut to size only with no view left
+    del new.keys[written:], new.ids[written * ID_BYTES :], new.locs[written * 4 :], new.types[written:]
+    return new
 
 
 def _array(typecode: str, data: memoryview) -> array[int]:
@@ -177,12 +292,19 @@ class BlobIndex:
 
     Additions go to an unsorted tail (a dict from id to tail position) that is merged
     into the sorted arrays once it holds a quarter as many blobs; lookups search both.
-    :meth:`bulk_load` fills the arrays from index files with a single sort. Thread-safe:
+    :meth:`bulk_load` fills the tail from index files and merges it once. Into an empty index
+    that is one sort of a packed int per blob; into a loaded one, the tail is sorted a run at a
+    time and each run merged into the sorted arrays by slices, so what a merge allocates beyond
+    the new arrays is bounded by a run, whatever the index's size (sorting ids and locations as
+    objects peaked at ~400 bytes per indexed blob: 370 MiB for a million). Thread-safe:
     uploader threads add packs while readers look blobs up; a merge builds new arrays and
     never changes old ones, so :meth:`items` iterates a consistent generation unlocked.
     """
 
     MIN_TAIL = 4096
+    # A merge sorts the tail this many blobs at a time (or a sixteenth of the index, if more):
+    # its objects per blob, some 250 bytes, are a run's, not the whole index's.
+    MERGE_RUN = 65_536
 
     def __init__(self) -> None:
         self._guard = threading.RLock()
@@ -278,26 +400,21 @@ class BlobIndex:
         n_tail = len(self._tail_types)
         if not n_tail:
             return
-        ids = self._ids + self._tail_ids
-        locs = self._locs + self._tail_locs
-        types = self._types + self._tail_types
-        n = len(types)
-        keys = self._keys + array("Q", (k for (k,) in _KEY_PREFIX.iter_unpack(self._tail_ids)))
-        # Sort positions by (key, position); ints pack both so the sort stays in C. Equal
-        # keys keep insertion order, so the first copy of a blob comes first.
-        order = [v & 0xFFFFFFFF for v in sorted((k << 32) | i for i, k in enumerate(keys))]
-        id_list = [bytes(ids[i : i + ID_BYTES]) for i in range(0, len(ids), ID_BYTES)]
-        if any(keys[a] == keys[b] for a, b in pairwise(order)):
-            order = _first_copies(order, keys, id_list)
-        raw_locs = locs.tobytes()
-        loc_list = [raw_locs[i : i + 16] for i in range(0, len(raw_locs), 16)]
-        new_locs: array[int] = array("I")
-        new_locs.frombytes(b"".join([loc_list[i] for i in order]))
-        self._keys = array("Q", [keys[i] for i in order])
-        self._ids = bytearray(b"".join([id_list[i] for i in order]))
-        self._locs = new_locs
-        self._types = bytearray([types[i] for i in order])
-        assert len(self._types) <= n
+        if not self._types:  # a load: one sort
+            self._keys, self._ids, self._locs, self._types = _sorted_tail(
+                self._tail_ids, self._tail_locs, self._tail_types
+            )
+            self._clear_tail()
+            return
+        generation = _Sorted(self._keys, self._ids, self._locs, self._types)
+        run = max(self.MERGE_RUN, (len(self._types) + n_tail) // 16)
+        for start in range(0, n_tail, run):
+            tail_run = _sorted_run(self._tail_ids, self._tail_locs, self._tail_types, start, min(n_tail, start + run))
+            generation = _merged(generation, tail_run)
+        self._keys, self._ids, self._locs, self._types = generation
+        self._clear_tail()
+
+    def _clear_tail(self) -> None:
         self._tail = {}
         self._tail_ids = bytearray()
         self._tail_locs = array("I")
