@@ -159,27 +159,29 @@ class _Sorted(NamedTuple):
     types: bytearray
 
 
-def _sorted_tail(tail_ids: bytearray, tail_locs: array[int], tail_types: bytearray) -> _Sorted:
-    """The whole tail sorted by key, later copies of a blob left out: what a merge into an
-    empty index is (a load). One sort of an int per blob (key and position packed, so the sort
-    stays in C), then the arrays filled a step of that order at a time: some 70 bytes per
-    blob beside the arrays, not the ~390 of sorting ids and locations as objects."""
-    order = sorted((k << 32) | i for i, (k,) in enumerate(_KEY_PREFIX.iter_unpack(tail_ids)))
+def _sorted_tail(tail_ids: bytearray, tail_locs: array[int], tail_types: bytearray, start: int, end: int) -> _Sorted:
+    """Tail entries ``[start, end)`` sorted by key, later copies of a blob left out (two
+    backups stored it at once: the first copy wins): a load's whole tail, or a merge's run.
+    One sort of an int per blob (key and position packed, so the sort stays in C), then the
+    arrays filled a step of that order at a time: some 70 bytes per blob beside the arrays,
+    not the ~390 of sorting ids and locations as objects."""
+    ids = memoryview(tail_ids)[start * ID_BYTES : end * ID_BYTES]
+    order = sorted((k << 32) | i for i, (k,) in enumerate(_KEY_PREFIX.iter_unpack(ids), start))
     locs_of = tail_locs.tobytes()
     if any(not (a ^ b) >> 32 for a, b in pairwise(order)):  # equal keys: the same blob twice?
         order = _first_copies(order, tail_ids)
     n = len(order)
     new = _Sorted(array("Q", [0]) * n, bytearray(n * ID_BYTES), array("I", [0]) * (n * 4), bytearray(n))
     to_locs = memoryview(new.locs).cast("B")
-    for start in range(0, n, _FILL_STEP):
-        end = min(n, start + _FILL_STEP)
-        positions = [v & 0xFFFFFFFF for v in order[start:end]]
-        new.keys[start:end] = array("Q", [v >> 32 for v in order[start:end]])
-        new.ids[start * ID_BYTES : end * ID_BYTES] = b"".join(
+    for first in range(0, n, _FILL_STEP):
+        last = min(n, first + _FILL_STEP)
+        positions = [v & 0xFFFFFFFF for v in order[first:last]]
+        new.keys[first:last] = array("Q", [v >> 32 for v in order[first:last]])
+        new.ids[first * ID_BYTES : last * ID_BYTES] = b"".join(
             [tail_ids[p * ID_BYTES : (p + 1) * ID_BYTES] for p in positions]
         )
-        to_locs[start * 16 : end * 16] = b"".join([locs_of[p * 16 : (p + 1) * 16] for p in positions])
-        new.types[start:end] = bytes([tail_types[p] for p in positions])
+        to_locs[first * 16 : last * 16] = b"".join([locs_of[p * 16 : (p + 1) * 16] for p in positions])
+        new.types[first:last] = bytes([tail_types[p] for p in positions])
     to_locs.release()
     return new
 
@@ -201,41 +203,12 @@ def _first_copies(order: list[int], tail_ids: bytearray) -> list[int]:
     return kept
 
 
-def _sorted_run(tail_ids: bytearray, tail_locs: array[int], tail_types: bytearray, start: int, end: int) -> _Sorted:
-    """Tail entries ``[start, end)`` sorted by key, later copies of a blob left out (two
-    backups stored it at once: the first copy wins)."""
-    keys = [k for (k,) in _KEY_PREFIX.iter_unpack(memoryview(tail_ids)[start * ID_BYTES : end * ID_BYTES])]
-    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: a blob's first copy first
-    id_view, loc_view = memoryview(tail_ids), memoryview(tail_locs).cast("B")
-    ids = [bytes(id_view[p * ID_BYTES : (p + 1) * ID_BYTES]) for p in range(start, end)]
-    kept: list[int] = []
-    run_key, run_ids = -1, set()
-    for j in order:
-        if keys[j] != run_key:
-            run_key, run_ids = keys[j], {ids[j]}
-        elif ids[j] in run_ids:
-            continue
-        else:
-            run_ids.add(ids[j])
-        kept.append(j)
-    locs: array[int] = array("I")
-    locs.frombytes(b"".join([loc_view[(start + j) * 16 : (start + j + 1) * 16] for j in kept]))
-    return _Sorted(
-        array("Q", [keys[j] for j in kept]),
-        bytearray(b"".join([ids[j] for j in kept])),
-        locs,
-        bytearray([tail_types[start + j] for j in kept]),
-    )
-
-
 def _merged(main: _Sorted, run: _Sorted) -> _Sorted:
     """``main`` and ``run`` as one new generation (neither is changed): ``run``'s blobs that
     ``main`` holds are left out (the first copy wins), the others placed by key, ``main``
     copied between them a slice at a time into arrays allocated once at their final size."""
     keys = main.keys
     n = len(main.types)
-    if not n:
-        return run
     total = n + len(run.types)
     new = _Sorted(array("Q", [0]) * total, bytearray(total * ID_BYTES), array("I", [0]) * (total * 4), bytearray(total))
     views = [memoryview(a).cast("B") for a in (*new, *main, run.keys, run.ids, run.locs)]
@@ -400,17 +373,15 @@ class BlobIndex:
         n_tail = len(self._tail_types)
         if not n_tail:
             return
+        tail = (self._tail_ids, self._tail_locs, self._tail_types)
         if not self._types:  # a load: one sort
-            self._keys, self._ids, self._locs, self._types = _sorted_tail(
-                self._tail_ids, self._tail_locs, self._tail_types
-            )
+            self._keys, self._ids, self._locs, self._types = _sorted_tail(*tail, 0, n_tail)
             self._clear_tail()
             return
         generation = _Sorted(self._keys, self._ids, self._locs, self._types)
         run = max(self.MERGE_RUN, (len(self._types) + n_tail) // 16)
         for start in range(0, n_tail, run):
-            tail_run = _sorted_run(self._tail_ids, self._tail_locs, self._tail_types, start, min(n_tail, start + run))
-            generation = _merged(generation, tail_run)
+            generation = _merged(generation, _sorted_tail(*tail, start, min(n_tail, start + run)))
         self._keys, self._ids, self._locs, self._types = generation
         self._clear_tail()
 

@@ -259,7 +259,6 @@ class App(Group):
 
     def __init__(self, name: str, *, help: str) -> None:
         super().__init__(name, help)
-        self.groups: list[Group] = []
         self.lazy_commands: dict[str, LazyCommand] = {}
         self.wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda fn: fn
         self._callback: Callable[..., Any] | None = None
@@ -267,9 +266,6 @@ class App(Group):
     def callback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         self._callback = fn
         return fn
-
-    def add_group(self, group: Group) -> None:
-        self.groups.append(group)
 
     def lazy(self, command: LazyCommand) -> None:
         self.lazy_commands[command.name] = command
@@ -311,8 +307,6 @@ class App(Group):
         )
         for command in self.commands:
             root.add_command(command)
-        for group in self.groups:
-            root.add_command(group.build())
         chosen = [self.lazy_commands[only]] if only in self.lazy_commands else self.lazy_commands.values()
         for spec in chosen:
             root.add_command(self._load(spec))
