@@ -119,8 +119,8 @@ def probe_cluster(
             probe.ready, probe.ready_how = len(ready), f"in {pg_wal / 'archive_status'}"
         else:
             try:
-                probe.ready = int(
-                    server.value("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%%.ready'")
+                probe.ready = server.integer(
+                    "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%%.ready'"
                 )
                 probe.ready_how = "with pg_ls_archive_statusdir()"
             except LifeboatError as exc:

@@ -1,24 +1,24 @@
-"""SQL control of a running PostgreSQL server (psycopg 3): facts, settings, backup mode.
+"""SQL control of a running PostgreSQL server: facts, settings, backup mode.
 
 Data never flows through this connection — base backups read files or run
-pg_basebackup, WAL comes through archive_command — it only asks and commands. Backup
-mode is the non-exclusive kind, tied to this session: if Lifeboat dies, the server
-ends the backup itself when the connection drops, so it is never left in backup mode.
+pg_basebackup, WAL comes through archive_command — it only asks and commands, through a
+``psql`` process (:class:`~lifeboat.sources.tools.psql.PsqlSession`), so no driver is loaded
+here. Backup mode is the non-exclusive kind, tied to this session: if Lifeboat dies, psql
+reads the end of its input and disconnects, and the server ends the backup itself, so it is
+never left in backup mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 from lifeboat.core.wal import Lsn
-from lifeboat.errors import MissingTool, PostgresError
+from lifeboat.errors import PostgresError
 from lifeboat.sources.tools.pg import Connection
-
-if TYPE_CHECKING:
-    import psycopg
+from lifeboat.sources.tools.psql import Param, PsqlSession, Value, identifier, literal
 
 
 @dataclass(frozen=True)
@@ -78,32 +78,26 @@ def parse_pg_size(text: str) -> int:
 
 
 class PgServer:
-    """One autocommit connection to a server."""
+    """One autocommit session with a server."""
 
-    def __init__(self, connection: psycopg.Connection[Any], settings: Connection) -> None:
-        self._conn = connection
+    def __init__(self, session: PsqlSession, settings: Connection) -> None:
+        self._session = session
         self.settings = settings
 
     @classmethod
     def connect(cls, settings: Connection, *, application_name: str = "lifeboat", timeout: int = 30) -> PgServer:
-        try:
-            import psycopg
-        except ImportError:  # pragma: no cover - a declared dependency
-            raise MissingTool("the psycopg package is not installed", hint="pip install 'psycopg[binary]'") from None
-        params: dict[str, Any] = {"application_name": application_name, "autocommit": True, "connect_timeout": timeout}
-        for key in ("host", "port", "user", "dbname"):
-            value = getattr(settings, key)
-            if value:
-                params[key] = value
-        try:
-            conn = psycopg.connect(**params)
-        except (psycopg.Error, ValueError) as exc:  # ValueError: a host name no resolver accepts
-            where = f"{settings.host or 'default host'}:{settings.port or 'default port'}"
-            raise PostgresError(f"cannot connect to PostgreSQL at {where}: {_first_line(exc)}") from None
-        return cls(conn, settings)
+        session = PsqlSession(
+            host=settings.host,
+            port=settings.port,
+            user=settings.user,
+            dbname=settings.dbname,
+            application_name=application_name,
+            timeout=timeout,
+        )
+        return cls(session, settings)
 
     def close(self) -> None:
-        self._conn.close()
+        self._session.close()
 
     def __enter__(self) -> PgServer:
         return self
@@ -112,37 +106,38 @@ class PgServer:
         self.close()
 
     # --- queries -----------------------------------------------------------------------------
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        import psycopg
+    def rows(self, sql: str, params: Sequence[Param] = ()) -> list[tuple[Value, ...]]:
+        """The rows of a query, each field as PostgreSQL prints it (None for NULL)."""
+        return self._session.rows(sql, params)
 
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute(sql, params)
-                return list(cur.fetchall()) if cur.description else []
-        except psycopg.Error as exc:
-            raise PostgresError(f"PostgreSQL refused {sql.split('(', 1)[0].strip()!r}: {_first_line(exc)}") from None
-
-    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def value(self, sql: str, params: Sequence[Param] = ()) -> Value:
         found = self.rows(sql, params)
         return found[0][0] if found else None
+
+    def integer(self, sql: str, params: Sequence[Param] = ()) -> int:
+        """The one integer a query returns."""
+        found = self.value(sql, params)
+        if found is None:
+            raise PostgresError(f"PostgreSQL answered {sql.split('(', 1)[0].strip()!r} with no number")
+        return int(found)
 
     def setting(self, name: str) -> str:
         return str(self.value("SELECT current_setting(%s)", (name,)))
 
     def info(self) -> ServerInfo:
-        version_num = int(self.value("SELECT current_setting('server_version_num')"))
+        version_num = self.integer("SELECT current_setting('server_version_num')")
         row = self.rows(
             "SELECT current_setting('server_version'), (SELECT system_identifier FROM pg_control_system()),"
             " current_setting('data_directory'), current_setting('wal_segment_size'),"
             " current_setting('block_size'), current_setting('segment_size'), current_setting('data_checksums'),"
             " pg_is_in_recovery(), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_user"
         )[0]
-        in_recovery = bool(row[7])
+        in_recovery = row[7] == "t"
         if in_recovery:
-            timeline = int(self.value("SELECT timeline_id FROM pg_control_checkpoint()"))
+            timeline = self.integer("SELECT timeline_id FROM pg_control_checkpoint()")
         else:
             timeline = int(str(self.value("SELECT pg_walfile_name(pg_current_wal_lsn())"))[:8], 16)
-        block_size = int(row[4])
+        block_size = int(str(row[4]))
         return ServerInfo(
             version_num=version_num,
             version=str(row[0]),
@@ -154,13 +149,13 @@ class PgServer:
             relation_segment_size=parse_pg_size(str(row[5])) * (block_size if str(row[5]).isdigit() else 1),
             data_checksums=str(row[6]) == "on",
             in_recovery=in_recovery,
-            superuser=bool(row[8]),
+            superuser=row[8] == "t",
             user=str(row[9]),
         )
 
     def tablespaces(self) -> list[Tablespace]:
         return [
-            Tablespace(int(oid), str(name), str(location))
+            Tablespace(int(str(oid)), str(name), str(location))
             for oid, name, location in self.rows(
                 "SELECT oid, spcname, pg_tablespace_location(oid) FROM pg_tablespace"
                 " WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid"
@@ -169,7 +164,7 @@ class PgServer:
 
     def database_sizes(self) -> list[DatabaseSize]:
         return [
-            DatabaseSize(str(name), int(oid), int(size))
+            DatabaseSize(str(name), int(str(oid)), int(str(size)))
             for name, oid, size in self.rows(
                 "SELECT datname, oid, pg_database_size(oid) FROM pg_database WHERE datallowconn ORDER BY datname"
             )
@@ -177,7 +172,7 @@ class PgServer:
 
     def next_xid(self) -> int:
         """The next transaction id to be assigned (full 64-bit form)."""
-        return int(str(self.value("SELECT pg_snapshot_xmax(pg_current_snapshot())")))
+        return self.integer("SELECT pg_snapshot_xmax(pg_current_snapshot())")
 
     # --- backup mode -------------------------------------------------------------------------
     def backup_start(self, label: str, *, fast: bool = True) -> Lsn:
@@ -189,11 +184,13 @@ class PgServer:
 
     def backup_stop(self) -> BackupStop:
         function = "pg_backup_stop(false)" if self._version() >= 150000 else "pg_stop_backup(false, false)"
-        row = self.rows(f"SELECT lsn::text, labelfile, spcmapfile, clock_timestamp() FROM {function}")[0]  # noqa: S608
-        return BackupStop(Lsn.parse(str(row[0])), str(row[1] or ""), str(row[2] or ""), row[3])
+        row = self.rows(
+            f"SELECT lsn::text, labelfile, spcmapfile, extract(epoch FROM clock_timestamp()) FROM {function}"  # noqa: S608
+        )[0]
+        return BackupStop(Lsn.parse(str(row[0])), row[1] or "", row[2] or "", _timestamp(row[3]) or datetime.now(UTC))
 
     def _version(self) -> int:
-        return int(self._conn.info.server_version)
+        return self._session.server_version
 
     # --- WAL ---------------------------------------------------------------------------------
     def switch_wal(self) -> str:
@@ -205,23 +202,24 @@ class PgServer:
         return Lsn.parse(str(self.value("SELECT pg_current_wal_lsn()::text")))
 
     def archiver(self) -> dict[str, Any]:
+        """``pg_stat_archiver``: the counts as ints, the times as aware datetimes (None when never)."""
         row = self.rows(
-            "SELECT archived_count, last_archived_wal, last_archived_time, failed_count,"
-            " last_failed_wal, last_failed_time FROM pg_stat_archiver"
+            "SELECT archived_count, last_archived_wal, extract(epoch FROM last_archived_time), failed_count,"
+            " last_failed_wal, extract(epoch FROM last_failed_time) FROM pg_stat_archiver"
         )[0]
-        keys = ("archived_count", "last_archived_wal", "last_archived_time", "failed_count", "last_failed_wal")
-        return dict(zip((*keys, "last_failed_time"), row, strict=True))
+        return {
+            "archived_count": int(row[0] or 0),
+            "last_archived_wal": row[1],
+            "last_archived_time": _timestamp(row[2]),
+            "failed_count": int(row[3] or 0),
+            "last_failed_wal": row[4],
+            "last_failed_time": _timestamp(row[5]),
+        }
 
     def alter_system(self, name: str, value: str) -> None:
-        from psycopg import sql
-
-        statement = sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
-        import psycopg
-
-        try:
-            self._conn.execute(statement)
-        except psycopg.Error as exc:
-            raise PostgresError(f"ALTER SYSTEM SET {name} failed: {_first_line(exc)}") from None
+        self._session.execute(
+            f"ALTER SYSTEM SET {identifier(name)} = {literal(value)}", what=f"ALTER SYSTEM SET {name}"
+        )
 
     def reload(self) -> None:
         self.value("SELECT pg_reload_conf()")
@@ -230,6 +228,6 @@ class PgServer:
         return [str(r[0]) for r in self.rows("SELECT name FROM pg_settings WHERE pending_restart")]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _timestamp(epoch: Value) -> datetime | None:
+    """A time PostgreSQL gave as seconds since the epoch (``extract(epoch FROM ...)``)."""
+    return None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)
