@@ -10,9 +10,10 @@ Two CPython/glibc defaults cost a backup much of its time, measured with py-spy:
   arena for every thread (not eight per core) keeps the workers from each hoarding freed
   blocks: a files backup of the 2.6 GiB bench tree peaks at 76 MiB against 80 with two
   arenas, at the same speed (farm-bench, 4 pairs), a restore at 67 against 69, a
-  ``restore postgres`` at 51 against 52 in 0.92x the time. A PostgreSQL base backup, whose
-  threads allocate a fixed block at a time, keeps two: with one it took 1.11x the time for
-  2 MiB less (farm-bench, 4 cold pairs of pgbench -s 100 full backups).
+  ``restore postgres`` at 51 against 52 in 0.92x the time, a ``backup postgres`` of
+  pgbench -s 100 at 62 against 63 in the same time (farm-bench, 9 cold pairs: medians 0.95x
+  and 1.03x; with psycopg loaded, before its session became a psql process, one arena had
+  cost it 1.11x).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
-def tune_process(*, arenas: int = 1) -> None:
+def tune_process() -> None:
     gc.set_threshold(50_000, 20, 20)
     name = ctypes.util.find_library("c")
     if name is None:
@@ -35,7 +36,7 @@ def tune_process(*, arenas: int = 1) -> None:
         libc = ctypes.CDLL(name)
         libc.mallopt(_M_MMAP_THRESHOLD, 8 * 1024 * 1024)
         libc.mallopt(_M_TRIM_THRESHOLD, 16 * 1024 * 1024)
-        libc.mallopt(_M_ARENA_MAX, arenas)  # one heap for every thread: the least memory held in fragments
+        libc.mallopt(_M_ARENA_MAX, 1)  # one heap for every thread: the least memory held in fragments
     except (OSError, AttributeError):
         return
 

@@ -202,9 +202,6 @@ ROUTED_KINDS: dict[tuple[str, str], str] = {
 
 
 _FLAG_OPTIONS = {"--json", "--quiet", "-q", "--verbose", "-v", "-vv", "-vvv"}
-# Commands faster with two malloc arenas than with one (app/runtime.py: a base backup's
-# threads allocate a block at a time; one arena made it 1.11x slower for 2 MiB less).
-TWO_ARENAS = frozenset({"backup-postgres"})
 
 
 def route(argv: list[str]) -> list[str]:
@@ -329,8 +326,8 @@ def main() -> None:
         sys.exit(code)
     from lifeboat.app.runtime import tune_process
 
+    tune_process()
     argv = route(sys.argv[1:])
-    tune_process(arenas=2 if command_of(argv) in TWO_ARENAS else 1)
     if command_of(argv) in walcall.COMMANDS:  # PostgreSQL's commands keep its signal conventions
         sys.exit(run(argv))
     with Signals().installed(exiting=True) as signals:  # Ctrl-C and SIGTERM stop at a safe point: exit 130
