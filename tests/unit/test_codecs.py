@@ -170,8 +170,9 @@ def test_pack_writer_output_describes_itself(blobs: list[bytes]) -> None:
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.sampled_from([0, 1, 200, 70_000, 300_000]), min_size=1, max_size=8), st.integers(0, 2**32))
 def test_each_blob_of_a_pack_opens_to_its_payload_as_a_joined_encryption_would(sizes: list[int], seed: int) -> None:
-    # The writer joins codec byte and body in one buffer and seals them into another, both reused:
-    # each ciphertext must be AES-GCM's over that blob's payload, larger or smaller than the last.
+    # The writer seals codec byte and body in one GCM stream into a buffer it reuses, never joining
+    # them: each ciphertext must be AES-GCM's over that blob's joined payload, larger or smaller
+    # than the last, so readers (and older versions) open it as before.
     root = b"r" * 32
     rng = random.Random(seed)
     writer = PackWriter(root)

@@ -9,12 +9,12 @@ are the configuration model's, which take theirs from :mod:`lifeboat.core.defaul
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from lifeboat.core.defaults import LOCK_WAIT
+from lifeboat.core.host import this_host
 from lifeboat.errors import UsageError, option
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def backup_job(
         chosen,
         request,
         tags=configured_tags + tuple(options.tags),
-        hostname=options.hostname or socket.gethostname(),
+        hostname=options.hostname or this_host(),
         lock_wait=lock_wait,
         workers=workers or default_workers(),
         label=chosen.label(request),

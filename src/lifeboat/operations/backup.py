@@ -9,13 +9,13 @@ producer that failed.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
 from lifeboat.core.events import Events
+from lifeboat.core.host import this_host
 from lifeboat.operations.snapshots import BackupResult, SourceBackup, default_workers, run_backup, snapshot_summary
 from lifeboat.repository.repo import Repository
 from lifeboat.sources.files.kind import FilesRequest, FilesSource
@@ -40,7 +40,7 @@ class BackupRequest:
     paths: tuple[str, ...] = ()
     source: str = ""
     tags: tuple[str, ...] = ()
-    hostname: str = field(default_factory=socket.gethostname)
+    hostname: str = field(default_factory=this_host)
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     one_file_system: bool = False
@@ -116,7 +116,7 @@ def backup_stream(
         StreamSource(),
         StreamRequest(stream, name, source=source, allow_empty=allow_empty),
         tags=tags,
-        hostname=hostname or socket.gethostname(),
+        hostname=hostname or this_host(),
         lock_wait=lock_wait,
         workers=workers or default_workers(),
         label="backing up stdin",

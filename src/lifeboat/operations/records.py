@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lifeboat import __version__
+from lifeboat.core.host import this_host
 from lifeboat.core.records import Record, newest_per_source, select
 from lifeboat.errors import IntegrityError, ObjectNotFound
 from lifeboat.operations.statefile import read_state_file, write_state_file
@@ -91,7 +91,7 @@ def new_record(
         ok=ok,
         summary=summary,
         result=result,
-        hostname=socket.gethostname() if hostname is None else hostname,
+        hostname=this_host() if hostname is None else hostname,
         program_version=__version__,
     )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 from lifeboat import __version__
 from lifeboat.core.events import Event, Events, NoticeRaised
+from lifeboat.core.host import this_host
 from lifeboat.core.progress import Notice
 from lifeboat.core.snapshot import Snapshot
 from lifeboat.errors import LifeboatError
@@ -44,7 +44,7 @@ class SourceBackup:
     kind: SourceKind
     request: Any  # the kind's own request (SourceKind.request made it)
     tags: tuple[str, ...] = ()
-    hostname: str = field(default_factory=socket.gethostname)
+    hostname: str = field(default_factory=this_host)
     lock_wait: float = 0.0
     workers: int = field(default_factory=default_workers)
     label: str = "backing up"  # for a progress line

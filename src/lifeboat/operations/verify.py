@@ -19,7 +19,6 @@ repository, one record per source (:mod:`lifeboat.operations.records`).
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 from lifeboat.core.basebackup import KIND as BASE_BACKUP_KIND
 from lifeboat.core.basebackup import BaseBackup
 from lifeboat.core.events import Events
+from lifeboat.core.host import this_host
 from lifeboat.core.patterns import PathFilter
 from lifeboat.core.records import VERIFY, Record
 from lifeboat.core.snapshot import Snapshot, SnapshotFilter, UnreadableSnapshot
@@ -259,7 +259,7 @@ class _Checker:
             snapshot,
             self.options.spot_check,
             path_filter=patterns,
-            hostname=socket.gethostname(),
+            hostname=this_host(),
             rng=self.rng,
             check=self.events.check,
         )

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from lifeboat.core.host import this_host
 from lifeboat.core.tokens import token_hex
 from lifeboat.core.units import format_duration
 from lifeboat.errors import IntegrityError, LifeboatError, LockLost, RepositoryLocked, StorageError, StorageNotFound
@@ -120,7 +120,7 @@ class LockStore:
         self._backend = backend
         self._cipher = cipher
         self._clock = clock
-        self.hostname = hostname or socket.gethostname()
+        self.hostname = hostname or this_host()
 
     def now(self) -> datetime:
         return self._clock()

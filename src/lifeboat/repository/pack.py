@@ -91,9 +91,8 @@ class PackWriter:
         # In memory, one growing buffer: each sealed blob is appended and freed at once, so a
         # pack is held once (a large buffer grows by remapping, not copying).
         self._buffer = bytearray()
-        # Each blob is joined to its codec byte in one buffer and sealed into another, both
-        # grown to the largest blob and reused: nothing is allocated per blob.
-        self._plain = bytearray()
+        # Each blob is sealed, its codec byte and body in one stream, into a buffer grown to the
+        # largest blob and reused: nothing is allocated per blob.
         self._sealed = bytearray()
         self.sink = sink
         self._hasher = blake3.blake3(max_threads=1)
@@ -116,13 +115,7 @@ class PackWriter:
     def add(self, blob_type: BlobType, blob_id: bytes, payload: Payload, raw_length: int) -> PackEntry:
         """Encrypt ``payload`` (codec byte + body) into the pack."""
         offset = self._size
-        end = 1 + len(payload.body)
-        if len(self._plain) < end:
-            self._plain.extend(bytes(end - len(self._plain)))
-        with memoryview(self._plain) as plain, plain[:end] as joined:
-            joined[0] = payload.codec
-            joined[1:] = payload.body
-            length = self._cipher.seal_blob_into(offset, blob_type, blob_id, joined, self._sealed)
+        length = self._cipher.seal_blob_into(offset, blob_type, blob_id, payload.codec, payload.body, self._sealed)
         if offset + length > MAX_PACK_BYTES // 2:
             raise ValueError("pack grew beyond the format's limit")
         with memoryview(self._sealed) as sealed, sealed[:length] as ciphertext:

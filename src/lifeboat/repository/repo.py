@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 import blake3
 
 from lifeboat.core.chunking import Chunker
+from lifeboat.core.host import this_host
 from lifeboat.core.ids import BlobType, short
 from lifeboat.core.packreads import BlobWrite, PackRead
 from lifeboat.core.records import Record
@@ -216,7 +216,7 @@ class Repository:
             passphrase,
             kdf=kdf or KdfParams(),
             created=clock().isoformat(),
-            hostname=socket.gethostname(),
+            hostname=this_host(),
             username=getpass.getuser(),
         )
         # Key first: a header without a key would be a repository nobody can open.
@@ -328,7 +328,7 @@ class Repository:
             passphrase,
             kdf=kdf or KdfParams(),
             created=self.clock().isoformat(),
-            hostname=socket.gethostname(),
+            hostname=this_host(),
             username=getpass.getuser(),
         )
         self.backend.put(layout.key_name(key.id), key.encode(), if_absent=True)

@@ -15,9 +15,8 @@ ChannelOpt = Annotated[
 def test(ctx: Context, channel: ChannelOpt = None) -> None:
     """Send a test message through each alert channel now, synchronously; prints ok or the one-line
     failure per channel (exit 1 if any failed)."""
-    import socket
-
     from lifeboat.app.observability.alerts import send_test_messages
+    from lifeboat.core.host import this_host
     from lifeboat.errors import ConfigError, LifeboatError
 
     state: CliContext = ctx.obj
@@ -27,7 +26,7 @@ def test(ctx: Context, channel: ChannelOpt = None) -> None:
             "no alert channel is configured",
             hint="add alerts.channels to the configuration file (docs/alerts.md) and pass --config",
         )
-    checks = send_test_messages(config.alerts, state.environment(), only=channel, host=socket.gethostname())
+    checks = send_test_messages(config.alerts, state.environment(), only=channel, host=this_host())
     failed = [check for check in checks if check.error is not None]
     if state.json:
         state.output.emit_json(

@@ -114,8 +114,7 @@ def _back_up_stdin(
     lock_wait: str | None,
     workers: int | None,
 ) -> None:
-    import socket
-
+    from lifeboat.core.host import this_host
     from lifeboat.operations.snapshots import SourceBackup, default_workers
     from lifeboat.sources.stream import StreamRequest, StreamSource
 
@@ -123,7 +122,7 @@ def _back_up_stdin(
         StreamSource(),
         StreamRequest(sys.stdin.buffer, name, source=source or "", allow_empty=allow_empty),
         tags=tags,
-        hostname=host or socket.gethostname(),
+        hostname=host or this_host(),
         lock_wait=state.lock_wait(lock_wait),
         workers=workers or default_workers(),
         label="backing up stdin",

@@ -67,9 +67,8 @@ _LIVE_SYMBOLS = {"added": "+", "removed": "-", "content": "M", "metadata": "U", 
 
 def _live(state: CliContext, source: str, snapshot: str | None, *, content: bool, no_lock: bool) -> None:
     """``diff --live SOURCE [SNAPSHOT]``: the configured source's patterns choose what a backup takes."""
-    import socket
-
     from lifeboat.config.resolve import configured_source
+    from lifeboat.core.host import this_host
     from lifeboat.operations.live_diff import LiveDiffRequest, live_diff
 
     entry = configured_source(state.config(), source)
@@ -83,7 +82,7 @@ def _live(state: CliContext, source: str, snapshot: str | None, *, content: bool
         excludes=excludes,
         one_file_system=bool(getattr(entry, "one_file_system", False)),
         secrets=tuple(secrets) if secrets is not None else None,
-        hostname=socket.gethostname(),
+        hostname=this_host(),
         content=content,
     )
     if entry is not None and entry.repository and not state.repo:

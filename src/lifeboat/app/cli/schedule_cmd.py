@@ -27,12 +27,12 @@ def list_command(ctx: Context, at: AtOpt = None) -> None:
     """List the scheduled jobs and when each runs next (local and UTC), with its priority,
     timeout and retries. An interval job's next run counts from its last run, which only the
     daemon knows: the list shows the first run of a daemon started at --at (default: now)."""
-    import socket
     from datetime import UTC
     from zoneinfo import ZoneInfo
 
     from lifeboat.app.timezone import host_zone
     from lifeboat.config.jobs import scheduled_jobs
+    from lifeboat.core.host import this_host
     from lifeboat.core.jobtiming import first_run
     from lifeboat.errors import ConfigError
 
@@ -53,7 +53,7 @@ def list_command(ctx: Context, at: AtOpt = None) -> None:
         )
     default_zone = ZoneInfo(config.daemon.time_zone) if config.daemon.time_zone else local_zone
     now = _instant(at, default_zone) if at is not None else datetime.now(UTC)
-    host = config.daemon.host or socket.gethostname()
+    host = config.daemon.host or this_host()
     planned = sorted(
         ((first_run(job.timing, now, host=host, job=job.name), job) for job in jobs),
         key=lambda item: (item[0], -item[1].priority, item[1].name),

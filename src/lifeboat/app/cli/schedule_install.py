@@ -128,14 +128,13 @@ def install_command(
     ] = None,
 ) -> None:
     """Write the schedule as systemd units, a cron file or Kubernetes CronJobs."""
-    import socket
-
     from lifeboat.app.deploy import cron as cron_gen
     from lifeboat.app.deploy import kubernetes as k8s_gen
     from lifeboat.app.deploy import systemd as systemd_gen
     from lifeboat.app.deploy.plan import Layout
     from lifeboat.app.timezone import host_zone as host_zone_of
     from lifeboat.config.jobs import scheduled_jobs
+    from lifeboat.core.host import this_host
     from lifeboat.core.jobtiming import zone_name as zone_name_of
     from lifeboat.core.units import parse_duration
 
@@ -169,7 +168,7 @@ def install_command(
         state_dir=state.state_directory() if os.environ.get("LIFEBOAT_STATE_DIR") else "/var/lib/lifeboat",
         password_file=os.path.abspath(password_file) if password_file else None,
         writable=_writable(config),
-        host=config.daemon.host or socket.gethostname(),
+        host=config.daemon.host or this_host(),
         host_zone=zone_name,
         shutdown_deadline_seconds=int(parse_duration(config.daemon.shutdown_deadline).total_seconds()),
         image=image,

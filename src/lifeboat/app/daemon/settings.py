@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from lifeboat.core.host import this_host
 from lifeboat.errors import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:7800"
@@ -66,7 +66,7 @@ class DaemonSettings:
             shutdown_deadline=seconds(get("shutdown_deadline"), 60.0),
             archiving_check=seconds(get("archiving_check"), 60.0),
             health_check=seconds(get("health_check"), 300.0),
-            host=str(get("host") or socket.gethostname()),
+            host=str(get("host") or this_host()),
             keep_history=(seconds(get("keep_history"), 0.0) or None) if section is not None else 180 * 86400.0,
             tls=(str(tls.certificate), str(tls.key)) if tls is not None else None,
         )

@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import pwd
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifeboat.core.auditchain import Anchor, Verification, anchor_due, entry_line, new_entry, next_link, verify_lines
+from lifeboat.core.host import this_host
 from lifeboat.errors import LifeboatError
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class AuditLog:
         self, path: str | os.PathLike[str], *, host: str | None = None, clock: Callable[[], datetime] = utc_now
     ) -> None:
         self.path = Path(path)
-        self.host = host if host is not None else socket.gethostname()
+        self.host = host if host is not None else this_host()
         self.clock = clock
 
     # --- writing ---------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ from enum import IntEnum
 
 import blake3
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.algorithms import AES
+from cryptography.hazmat.primitives.ciphers.modes import GCM
 
 from lifeboat.core.tokens import token_bytes
 from lifeboat.errors import IntegrityError
@@ -64,7 +67,8 @@ class PackCipher:
         if len(salt) != SALT_BYTES:
             raise IntegrityError("pack header: malformed salt")
         self.salt = salt
-        self._aead = AESGCM(_subkey(root, b"pack", salt))
+        self._key = _subkey(root, b"pack", salt)
+        self._aead = AESGCM(self._key)
 
     @classmethod
     def fresh(cls, root: bytes) -> PackCipher:
@@ -74,14 +78,26 @@ class PackCipher:
     def blob_aad(blob_type: int, blob_id: bytes) -> bytes:
         return bytes((blob_type,)) + blob_id
 
-    def seal_blob_into(self, offset: int, blob_type: int, blob_id: bytes, plaintext: memoryview, out: bytearray) -> int:
-        """Encrypt ``plaintext`` into the start of ``out`` (grown when too short), the tag after
-        it; returns the ciphertext's length."""
-        length = len(plaintext) + TAG_BYTES
+    def seal_blob_into(
+        self, offset: int, blob_type: int, blob_id: bytes, codec: int, body: bytes | memoryview, out: bytearray
+    ) -> int:
+        """Encrypt the plaintext ``codec byte + body`` into the start of ``out`` (grown when too
+        short), the tag after it; returns the ciphertext's length. The two parts go through one
+        GCM stream, so they are never joined in memory: the ciphertext is what one
+        ``AESGCM.encrypt`` of the joined bytes gives."""
+        length = 1 + len(body) + TAG_BYTES
         if len(out) < length:
             out.extend(bytes(length - len(out)))
-        with memoryview(out) as view, view[:length] as sealed:
-            self._aead.encrypt_into(offset_nonce(offset), plaintext, self.blob_aad(blob_type, blob_id), sealed)
+        encryptor = Cipher(AES(self._key), GCM(offset_nonce(offset))).encryptor()
+        encryptor.authenticate_additional_data(self.blob_aad(blob_type, blob_id))
+        with memoryview(out) as view:
+            # update_into wants room for a block more than it writes; GCM writes each byte at once
+            written = encryptor.update_into(bytes((codec,)), view[:TAG_BYTES])
+            written += encryptor.update_into(body, view[1:length])
+            encryptor.finalize()
+            if written != length - TAG_BYTES:  # pragma: no cover - GCM is a stream cipher
+                raise RuntimeError("AES-GCM held back bytes of a blob")
+            view[length - TAG_BYTES : length] = encryptor.tag
         return length
 
     def open_blob(self, offset: int, blob_type: int, blob_id: bytes, ciphertext: bytes | memoryview) -> bytes:
