@@ -230,3 +230,57 @@ def test_loading_index_files_peaks_far_below_sorting_objects_per_blob() -> None:
     tracemalloc.stop()
     assert len(index) == count
     assert peak / count < 300, f"{peak / count:.0f} bytes per blob at the load's peak"
+
+
+def test_a_repository_index_leaves_out_superseded_files_in_either_order() -> None:
+    """A prune writes its consolidated index file before it deletes the old ones: a reader that
+    lists both must see the blobs where the new file puts them (the old pack may be gone),
+    whichever file the listing names first. Files are added as they arrive, so a superseded one
+    that came first must be taken back."""
+    from lifeboat.repository.repo import Repository
+    from lifeboat.storage.memory import MemoryBackend
+    from tests.conftest import FAST_KDF, PASSPHRASE
+
+    shared, kept = os.urandom(32), os.urandom(32)
+    orders = set()
+    for _ in range(40):  # the files' names are hashes: try until both orders have been seen
+        repo = Repository.init(MemoryBackend(), PASSPHRASE, kdf=FAST_KDF)
+        old_pack, new_pack = os.urandom(32), os.urandom(32)
+        old = repo.save_index_file(IndexFile([_pack(old_pack, [shared])]))
+        new = repo.save_index_file(IndexFile([_pack(new_pack, [shared, kept])], supersedes=[bytes.fromhex(old)]))
+        ids = repo.index_ids()
+        orders.add(ids.index(old) < ids.index(new))
+        index = repo.build_index(ids)
+        assert len(index) == 2
+        found = index.lookup(shared)
+        assert found is not None and found.pack_id == new_pack
+        if orders == {True, False}:
+            break
+    assert orders == {True, False}
+
+
+def test_a_repository_reads_index_files_a_bounded_window_ahead() -> None:
+    """Loading an index reads a few files ahead of the merge, never all of them at once."""
+    from lifeboat.repository import repo as repo_module
+    from lifeboat.repository.repo import Repository
+    from lifeboat.storage.memory import MemoryBackend
+    from tests.conftest import FAST_KDF, PASSPHRASE
+
+    repo = Repository.init(MemoryBackend(), PASSPHRASE, kdf=FAST_KDF)
+    for _ in range(60):
+        repo.save_index_file(IndexFile([_pack(os.urandom(32), [os.urandom(32)])]))
+    ids = repo.index_ids()
+    reads: list[str] = []
+    real = repo._index_object
+
+    def counted(index_id: str) -> bytes:
+        reads.append(index_id)
+        return real(index_id)
+
+    repo._index_object = counted  # type: ignore[method-assign]
+    files = repo.load_encoded_index_files(ids)
+    next(files)
+    ahead = 2 * repo_module.READ_PARALLELISM
+    assert len(reads) <= ahead + 1  # the first file and the window behind it
+    assert sum(1 for _ in files) == len(ids) - 1
+    assert sorted(reads) == sorted(ids)

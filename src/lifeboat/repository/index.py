@@ -147,7 +147,7 @@ class BlobLocation:
 
 
 _KEY_PREFIX = struct.Struct(">Q24x")  # the search key: a blob id's first 8 bytes, big-endian
-_FILL_STEP = 65_536  # blobs placed at once when a load fills the arrays
+_FILL_STEP = 16_384  # blobs placed at once when a load fills the arrays (their slices: ~1.5 MiB)
 
 
 class _Sorted(NamedTuple):

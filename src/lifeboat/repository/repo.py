@@ -12,10 +12,12 @@ import contextlib
 import getpass
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import blake3
@@ -417,13 +419,22 @@ class Repository:
         return self._index_objects(index_ids, EncodedIndexFile.of)
 
     def _index_objects(self, index_ids: Iterable[str], read: Callable[[bytes], _Read]) -> Iterator[tuple[str, _Read]]:
-        ids = list(index_ids)
+        """The index files, in order, read ``READ_PARALLELISM`` at a time and at most twice that
+        many ahead of the caller: a large index is never all in memory at once."""
+        ids = iter(index_ids)
 
         def load(index_id: str) -> _Read:
             return read(self._index_object(index_id))
 
         with ThreadPoolExecutor(max_workers=READ_PARALLELISM) as pool:
-            yield from zip(ids, pool.map(load, ids), strict=True)
+            ahead = deque((i, pool.submit(load, i)) for i in islice(ids, 2 * READ_PARALLELISM))
+            while ahead:
+                index_id, loading = ahead.popleft()
+                found = loading.result()
+                following = next(ids, None)
+                if following is not None:
+                    ahead.append((following, pool.submit(load, following)))
+                yield index_id, found
 
     def index(self) -> BlobIndex:
         """The in-memory index of every blob, loaded on first use."""
@@ -435,13 +446,24 @@ class Repository:
                 self._index_ids = set(ids)
             return self._index
 
-    def build_index(self, index_ids: list[str], *, into: BlobIndex | None = None) -> BlobIndex:
-        """The union of the index files ``index_ids`` fetched from storage (added to ``into``
-        when given), leaving out the files another one of them supersedes."""
-        files = dict(self.load_encoded_index_files(index_ids))
-        superseded = {s.hex() for f in files.values() for s in f.supersedes}
-        index = into if into is not None else BlobIndex()
-        index.bulk_load(f for i, f in files.items() if i not in superseded)
+    def build_index(self, index_ids: list[str]) -> BlobIndex:
+        """The union of the index files ``index_ids`` fetched from storage, leaving out the files
+        another one of them supersedes. Each file is added as it arrives and let go (a million
+        blobs' files are some 45 MiB): only when one of them supersedes another (a prune's
+        rewritten index, its old files not deleted yet) is the index built again from the rest."""
+        superseded: set[str] = set()
+
+        def files() -> Iterator[EncodedIndexFile]:
+            for _, file in self.load_encoded_index_files(index_ids):
+                superseded.update(s.hex() for s in file.supersedes)
+                yield file
+
+        index = BlobIndex()
+        index.bulk_load(files())
+        if superseded.isdisjoint(index_ids):
+            return index
+        index = BlobIndex()
+        index.bulk_load(file for _, file in self.load_encoded_index_files(i for i in index_ids if i not in superseded))
         return index
 
     def use_index(self, index: BlobIndex) -> None:

@@ -709,7 +709,8 @@ class FileArchiver:
             if not stat.S_ISREG(before.st_mode):
                 self._notice(Severity.WARNING, _abs(path), "changed type while being backed up; skipped")
                 return None
-            ids: list[Future[bytes]] = []
+            ids: list[Future[bytes] | bytes] = []
+            settled = 0  # ids[:settled] are blob ids; the rest may still be futures
             size = 0
             block_size = self._options.block_size_for(path) if self._options.block_size_for else 0
             on_block = self._options.on_block if block_size else None
@@ -728,10 +729,12 @@ class FileArchiver:
                     # Hashing runs on the session's workers, so one large file keeps every core
                     # busy; the chunker's view is copied once the session has room for it.
                     ids.append(self._saver.submit_blob(BlobType.DATA, piece))
+                    if len(ids) - settled >= _SETTLE_EVERY:
+                        settled = _settle(ids, settled)
                     size += len(piece)
                     self.progress.bytes_read(len(piece))
             after = os.fstat(fd)
-            content = [future.result() for future in ids]
+            content = [blob if isinstance(blob, bytes) else blob.result() for blob in ids]
         except OSError as exc:
             self._notice(Severity.ERROR, _abs(path), f"read failed: {exc.strerror}")
             return None
@@ -812,3 +815,22 @@ class FileArchiver:
         except BaseException as exc:  # noqa: BLE001 - handed to the walk, which waits on it
             self._failed = exc
             barrier.result.set_exception(exc)
+
+
+# A large file's blobs are stored while it is read: every this many, the futures of those
+# already stored give way to their ids (a future holds a condition and its locks, some 1.5 KiB:
+# a 1 GiB relation file's 8,192 blocks held 12 MiB of them until the file's end).
+_SETTLE_EVERY = 256
+
+
+def _settle(ids: list[Future[bytes] | bytes], start: int) -> int:
+    """Replace the futures of ``ids`` from ``start`` that have their blob id by the id, up to the
+    first still pending (or failed: its error is raised when the file's ids are collected);
+    returns where the next call starts."""
+    for i in range(start, len(ids)):
+        blob = ids[i]
+        if isinstance(blob, Future):
+            if not blob.done() or blob.exception() is not None:
+                return i
+            ids[i] = blob.result()
+    return len(ids)

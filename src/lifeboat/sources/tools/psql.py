@@ -124,15 +124,19 @@ class PsqlSession:
             raise PostgresError(f"cannot run psql: {exc.strerror or exc}") from None
         try:
             self._send(f"\\echo {self._marker} :SERVER_VERSION_NUM\n")
-            line = self._line()
-        except PostgresError:
-            self.close()
-            raise
+            while (line := self._line()) is not None and not line.startswith(self._marker):
+                pass  # nothing else is printed with -q -X; a banner would be read past
+        except PostgresError:  # psql has gone already: it could not connect
+            line = None
         if line is None:
             words = self._last_words()
             self.close()
             raise PostgresError(f"cannot connect to PostgreSQL at {self._where}: {words}")
-        self.server_version = int(line.split()[1])
+        try:
+            self.server_version = int(line.split()[1])
+        except (IndexError, ValueError):
+            self.close()
+            raise PostgresError(f"psql at {self._where} did not say the server's version: {line!r}") from None
 
     def rows(self, sql: str, params: Sequence[Param] = ()) -> list[tuple[Value, ...]]:
         """The rows a query returns, each field as text (None for NULL)."""
