@@ -61,6 +61,20 @@ def test_a_refused_statement_is_an_error_and_the_session_goes_on(world: PgWorld)
         assert server.value("SELECT 1") == "1"  # autocommit: the failure took nothing else with it
 
 
+def test_a_query_refused_while_its_rows_stream_is_an_error(world: PgWorld) -> None:
+    """psql leaves its ERROR variable as it was when a COPY fails during execution (a setting a
+    role may not read): the error on its standard error must still reach the caller, not an
+    empty answer (health's probe once crashed on the missing row)."""
+    world.cluster.psql("DO $$ BEGIN CREATE ROLE lifeboat_plain LOGIN; EXCEPTION WHEN duplicate_object THEN END $$")
+    c = world.cluster
+    plain = Connection(host=str(c.socket_dir), port=c.port, user="lifeboat_plain", dbname="postgres")
+    with PgServer.connect(plain) as server:
+        assert server.value("SELECT 1") == "1"  # a success first: ERROR is then "false"
+        with pytest.raises(PostgresError, match=r"refused 'SELECT current_setting'.*data_directory"):
+            server.rows("SELECT current_setting('data_directory')")
+        assert server.value("SELECT current_user") == "lifeboat_plain"
+
+
 def test_backup_mode_round_trip_names_the_stop_and_its_time(world: PgWorld) -> None:
     with PgServer.connect(_connection(world)) as server:
         start = server.backup_start("lifeboat session test")

@@ -28,6 +28,9 @@ Value = str | None  # one field as PostgreSQL prints it (text), None for NULL
 Param = str | int | bool | None | Sequence[str]
 
 _PLACEHOLDER = re.compile(r"%s|%%")
+# An error psql reports on its standard error (VERBOSITY=terse: one line; a "psql:<stdin>:N: "
+# prefix when it names the input line).
+_ERROR_LINE = re.compile(r"^(?:psql:\S*: )?(?:ERROR|FATAL|PANIC):\s+(.*)$", re.MULTILINE)
 _COPY_ESCAPE = re.compile(r"\\(.)")
 _COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _ENCODING = "utf-8"
@@ -109,6 +112,7 @@ class PsqlSession:
         self._where = f"{host or env.get('PGHOST') or 'default host'}:{port or env.get('PGPORT') or 'default port'}"
         self._marker = f"--lifeboat-{token_hex(8)}"
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._stderr_read = 0  # how much of psql's standard error the answers have looked at
         argv = [find_program("psql", major), "-X", "-q", "-w", "-v", "VERBOSITY=terse"]
         try:
             self._process = subprocess.Popen(
@@ -177,10 +181,22 @@ class PsqlSession:
             message.append(line)
         if line is None:
             raise PostgresError(f"PostgreSQL session ended during {what!r}: {self._last_words()}")
-        if failed:
-            reason = next((m.strip() for m in message if m.strip()), "an error")
+        # psql leaves ERROR as it was when a COPY fails once its rows have begun (a function the
+        # role may not call, a setting it may not read): its standard error still says so.
+        errors = self._new_errors()
+        if failed or errors:
+            reason = errors[-1] if errors else next((m.strip() for m in message if m.strip()), "an error")
             raise PostgresError(f"PostgreSQL refused {what!r}: {reason}")
         return answer
+
+    def _new_errors(self) -> list[str]:
+        """The errors psql wrote to its standard error since the last look (read in place: psql
+        shares the file's offset)."""
+        fd = self._stderr.fileno()
+        end = os.fstat(fd).st_size
+        text = os.pread(fd, end - self._stderr_read, self._stderr_read).decode(_ENCODING, "replace")
+        self._stderr_read = end
+        return [found[1].strip() for found in _ERROR_LINE.finditer(text)]
 
     def _send(self, text: str) -> None:
         stdin = self._process.stdin
@@ -202,8 +218,8 @@ class PsqlSession:
     def _last_words(self) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=10)
-        self._stderr.seek(0)
-        text = self._stderr.read().decode(_ENCODING, "replace")
+        fd = self._stderr.fileno()
+        text = os.pread(fd, os.fstat(fd).st_size, 0).decode(_ENCODING, "replace")
         lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
         last = lines[-1] if lines else f"psql exited with status {self._process.returncode}"
         return last.removeprefix("psql: error: ")
