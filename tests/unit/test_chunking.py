@@ -120,3 +120,26 @@ def test_a_refill_moves_the_rest_of_the_buffer_without_a_copy(monkeypatch: pytes
     finally:
         tracemalloc.stop()
     assert peak < SMALL.max_size // 4, f"chunking allocated {peak} bytes at once"
+
+
+def test_an_abandoned_stream_gives_its_buffer_back_even_inside_the_pools_lock() -> None:
+    """The garbage collector may finalize an abandoned chunker on any thread at any allocation,
+    one that holds the buffer pool's lock included: giving the buffer back there must not
+    deadlock (a daemon's backup once hung for good after an earlier one failed mid-file)."""
+    import io
+    import threading
+
+    from lifeboat.core import chunking
+
+    chunker = chunking.Chunker(64 * 1024, 128 * 1024, 256 * 1024)
+    stream = chunker.chunks(io.BytesIO(random.randbytes(1024 * 1024)), 1024 * 1024)
+    next(stream)  # holds a leased buffer
+
+    def finalize_inside_the_lock() -> None:
+        with chunking._BUFFERS._lock:
+            stream.close()  # what the collector does to an abandoned generator
+
+    thread = threading.Thread(target=finalize_inside_the_lock, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "giving the buffer back inside the pool's lock deadlocked"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
@@ -24,7 +24,7 @@ class Chunker:
     max_size: int
     seed: int = 0
 
-    def chunks(self, stream: BinaryIO, size_hint: int = -1) -> Iterator[memoryview]:
+    def chunks(self, stream: BinaryIO, size_hint: int = -1) -> Generator[memoryview, None, None]:
         """Yield chunks of ``stream``; each view is valid only until the next is yielded.
 
         A stream expected to be shorter than the minimum chunk (``size_hint``) is one chunk
@@ -86,12 +86,14 @@ class _BufferPool:
     def __init__(self, keep: int) -> None:
         self._keep = keep
         self._free: list[bytearray] = []
-        self._lock = threading.Lock()
+        # Reentrant: the garbage collector may finalize an abandoned stream's chunker (its lease
+        # giving the buffer back) on whatever thread allocates, this one too, inside the lock.
+        self._lock = threading.RLock()
 
     @contextlib.contextmanager
     def lease(self, size: int) -> Iterator[bytearray]:
         with self._lock:
-            found = next((b for b in self._free if len(b) == size), None)
+            found = next((b for b in list(self._free) if len(b) == size), None)
             if found is not None:
                 self._free.remove(found)
         buffer = found if found is not None else bytearray(size)
@@ -130,7 +132,7 @@ def _readinto_of(stream: BinaryIO | _Prefixed) -> Callable[[memoryview], int | N
     return by_read
 
 
-def fixed_chunks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
+def fixed_chunks(stream: BinaryIO, block_size: int) -> Generator[bytes, None, None]:
     """Yield ``block_size`` blocks (the last may be shorter)."""
     while True:
         block = stream.read(block_size)

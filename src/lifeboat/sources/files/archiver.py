@@ -719,9 +719,14 @@ class FileArchiver:
             with (
                 os.fdopen(fd, "rb", buffering=0, closefd=False) as stream,
                 self._chunk_streams if chunked else contextlib.nullcontext(),
+                contextlib.ExitStack() as stack,
             ):
-                pieces = (
-                    fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream, before.st_size)
+                # Closed when the read ends, however it ends: a chunker left to the garbage
+                # collector would give its buffer back on whatever thread collects it.
+                pieces = stack.enter_context(
+                    contextlib.closing(
+                        fixed_chunks(stream, block_size) if block_size else self._chunker.chunks(stream, before.st_size)
+                    )
                 )
                 for piece in pieces:
                     if on_block is not None and isinstance(piece, bytes):  # fixed blocks are bytes
