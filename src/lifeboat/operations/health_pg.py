@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +80,6 @@ class ClusterProbe:
         }
 
 
-def _time(value: Any) -> datetime | None:
-    return value if isinstance(value, datetime) else None
-
-
 def probe_cluster(
     connection: Connection, *, configured_spool: str | None = None, timeout: int = CONNECT_TIMEOUT
 ) -> ClusterProbe:
@@ -107,10 +102,10 @@ def probe_cluster(
         probe.archiver = ArchiverStats(
             archived_count=int(stats["archived_count"] or 0),
             last_archived_wal=stats["last_archived_wal"],
-            last_archived_time=_time(stats["last_archived_time"]),
+            last_archived_time=stats["last_archived_time"],
             failed_count=int(stats["failed_count"] or 0),
             last_failed_wal=stats["last_failed_wal"],
-            last_failed_time=_time(stats["last_failed_time"]),
+            last_failed_time=stats["last_failed_time"],
         )
         pg_wal = Path(probe.data_directory) / "pg_wal"
         ready: list[str] | None = None

@@ -830,12 +830,12 @@ _SETTLE_EVERY = 256
 
 def _settle(ids: list[Future[bytes] | bytes], start: int) -> int:
     """Replace the futures of ``ids`` from ``start`` that have their blob id by the id, up to the
-    first still pending (or failed: its error is raised when the file's ids are collected);
-    returns where the next call starts."""
+    first still pending (or failed or cancelled by an aborted session: its error is raised when
+    the file's ids are collected); returns where the next call starts."""
     for i in range(start, len(ids)):
         blob = ids[i]
         if isinstance(blob, Future):
-            if not blob.done() or blob.exception() is not None:
+            if not blob.done() or blob.cancelled() or blob.exception() is not None:
                 return i
             ids[i] = blob.result()
     return len(ids)

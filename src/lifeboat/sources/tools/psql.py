@@ -1,6 +1,7 @@
 """One SQL session held open in a ``psql`` process: statements go in on its standard input,
-rows come back in COPY's text format, each answer closed by a line that says whether the
-statement failed.
+rows come back in COPY's text format, each answer closed by a marker line; the statement
+failed if psql's ERROR variable says so or an error line reached its standard error since the
+last answer (a COPY that fails after its rows began leaves ERROR as it was).
 
 The session is a process of its own so that the backup's process never loads a PostgreSQL
 driver (psycopg brings its own libpq, TLS and Kerberos libraries: 23 MiB resident). It ends
