@@ -17,6 +17,7 @@ import pytest
 from lifeboat.core.chunking import Chunker
 from lifeboat.core.ids import BlobType
 from lifeboat.core.treewalk import walk
+from lifeboat.operations.backup import BackupRequest, backup_files
 from lifeboat.repository.repo import Repository
 from lifeboat.repository.session import WriteSession
 from lifeboat.sources.files.archiver import FileArchiver, FileBackupOptions
@@ -107,3 +108,23 @@ def test_a_large_file_does_not_hold_a_future_per_block(local_repo: Repository, t
     assert node.content is not None and len(node.content) == blocks
     restored = b"".join(local_repo.load_blob(blob_id, BlobType.DATA) for blob_id in node.content)
     assert restored == content
+
+
+@pytest.mark.parametrize(("workers", "streams"), [(2, 1), (4, 2)])
+def test_a_files_backup_cuts_half_its_workers_of_large_files_at_once(
+    local_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, streams: int
+) -> None:
+    """The default on two cores (two workers) holds one chunking buffer: a second bought 4 % of
+    a first backup's time for 5 MiB more at the peak."""
+    root = tmp_path / "data"
+    root.mkdir()
+    chunker = local_repo.chunker()
+    for i in range(12):
+        (root / f"large-{i}.bin").write_bytes(os.urandom(chunker.min_size * 3))
+    counting = _CountingChunker(chunker)
+    monkeypatch.setattr(Repository, "chunker", lambda self: counting)
+    result = backup_files(local_repo, BackupRequest(paths=(str(root),), workers=workers))
+    assert counting.streams == 12
+    assert counting.most == streams
+    names = sorted(p.rsplit("/", 1)[-1] for p, _ in walk(local_repo, result.snapshot.tree))
+    assert [n for n in names if n.startswith("large-")] == sorted(f"large-{i}.bin" for i in range(12))
