@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,40 @@ def test_a_deleted_index_file_is_found_and_repair_index_rebuilds_it(
         assert cli("restore", f"latest:{source}", "--path", str(source), "--target", str(target)).code == 0
         for original in source.iterdir():
             assert (target / original.name).read_bytes() == original.read_bytes()
+
+
+def test_repair_index_succeeds_where_the_storage_refuses_to_delete_the_old_index_files(
+    cli: Cli, two_snapshots: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """An old index file the storage will not delete (an object lock; here the immutable
+    attribute, which root cannot override either) is superseded by the rebuilt index: the repair
+    is done, says which it could not remove, and every reader ignores them (was exit 11)."""
+    repo, first, second = two_snapshots
+    old = sorted((repo / "index").iterdir())
+    try:
+        for path in old:
+            subprocess.run(["chattr", "+i", str(path)], check=True)
+        repaired = cli("--json", "repair", "index")
+        assert repaired.code == 0, repaired
+        report = json.loads(repaired.stdout)
+        assert report["index_files_removed"] == 0
+        assert sorted(report["index_files_not_removed"]) == [f"index/{p.name}" for p in old]
+        said = cli("repair", "index")  # the first repair's file is deleted, the locked ones named again
+        assert said.code == 0, said
+        assert "removed 1" in said.stdout
+        assert f"could not remove yet (the storage refuses, e.g. object lock; superseded): index/{old[0].name}" in (
+            said.stdout
+        )
+        healthy = cli("check", "--read-data")
+        assert healthy.code == 0, healthy
+        for source in (first, second):
+            target = tmp_path / f"restored-{source.name}"
+            assert cli("restore", f"latest:{source}", "--path", str(source), "--target", str(target)).code == 0
+            for original in source.iterdir():
+                assert (target / original.name).read_bytes() == original.read_bytes()
+    finally:
+        for path in old:
+            subprocess.run(["chattr", "-i", str(path)], check=False)
 
 
 def test_a_garbage_index_file_is_an_integrity_error_not_a_crash(

@@ -250,14 +250,14 @@ def execute_prune(repo: Repository, plan: PrunePlan, *, progress: Callable[[str]
         say("writing the new index" if remove else f"rewriting {plan.consolidate} index files into fewer")
         _rewrite_index(repo, plan.old_index_ids, exclude=remove)
         for index_id in plan.old_index_ids:
-            if _delete(repo, layout.index_name(index_id)) is False:
+            if delete_object(repo, layout.index_name(index_id)) is False:
                 result.not_removed.append(f"index/{index_id}")
     if remove:
         say(f"removing {len(remove)} packs")
         for verdict in plan.verdicts:
             if verdict.pack_id not in remove:
                 continue
-            deleted = _delete(repo, layout.pack_name(verdict.pack_id.hex()))
+            deleted = delete_object(repo, layout.pack_name(verdict.pack_id.hex()))
             if deleted:
                 result.packs_deleted += 1
                 result.bytes_freed += verdict.size
@@ -319,7 +319,7 @@ def refresh_bundle(
     for bundle_id in held:
         if bundle_id == keep:
             continue
-        deleted = _delete(repo, layout.bundle_name(bundle_id))
+        deleted = delete_object(repo, layout.bundle_name(bundle_id))
         if deleted:
             result.removed += 1
         elif deleted is False:
@@ -327,7 +327,7 @@ def refresh_bundle(
     return result
 
 
-def _delete(repo: Repository, name: str) -> bool | None:
+def delete_object(repo: Repository, name: str) -> bool | None:
     """Delete object ``name`` under the held lock: True when deleted, None when it was gone
     already, False when the storage refuses (an object lock; a later prune tries again)."""
     try:

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lifeboat.core.ids import is_hex_id, short
-from lifeboat.errors import IntegrityError, StorageError, StorageNotFound
+from lifeboat.errors import IntegrityError, StorageError
 from lifeboat.repository import layout
+from lifeboat.repository.gc import delete_object
 from lifeboat.repository.index import MAX_ENTRIES_PER_FILE, IndexedPack, IndexFile
 from lifeboat.repository.pack import FOOTER_BYTES, HEADER_BYTES, parse_header, read_trailer, trailer_length
 from lifeboat.repository.repo import Repository
@@ -28,6 +29,9 @@ class RepairResult:
     packs_unreadable: list[str] = field(default_factory=list)
     index_files_written: list[str] = field(default_factory=list)
     index_files_removed: int = 0
+    # Superseded old index files the storage refused to delete (an object lock): ignored by
+    # every reader, removed by a later repair or prune.
+    index_files_not_removed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -36,6 +40,7 @@ class RepairResult:
             "packs_unreadable": self.packs_unreadable,
             "index_files_written": self.index_files_written,
             "index_files_removed": self.index_files_removed,
+            "index_files_not_removed": self.index_files_not_removed,
         }
 
 
@@ -86,12 +91,11 @@ def rebuild_index(
     superseding = IndexFile(batch, supersedes=[bytes.fromhex(i) for i in old_ids])
     result.index_files_written.append(repo.save_index_file(superseding))
     for index_id in old_ids:
-        try:
-            repo.ensure_locked()
-            repo.backend.delete(layout.index_name(index_id))
+        deleted = delete_object(repo, layout.index_name(index_id))
+        if deleted:
             result.index_files_removed += 1
-        except StorageNotFound:
-            pass
+        elif deleted is False:
+            result.index_files_not_removed.append(f"index/{index_id}")
     repo.forget_index()
     return result
 

@@ -23,6 +23,8 @@ def index(ctx: Context, lock_wait: LockWaitOpt = None) -> None:
         f"indexed {result.blobs_indexed} blobs in {result.packs_indexed} packs; "
         f"wrote {len(result.index_files_written)} index files, removed {result.index_files_removed}"
     )
+    for name in result.index_files_not_removed:
+        state.output.line(f"  could not remove yet (the storage refuses, e.g. object lock; superseded): {name}")
 
 
 COMMANDS = {"index": index}
