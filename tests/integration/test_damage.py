@@ -117,7 +117,7 @@ def test_repair_index_succeeds_where_the_storage_refuses_to_delete_the_old_index
 ) -> None:
     """An old index file the storage will not delete (an object lock; here the immutable
     attribute, which root cannot override either) is superseded by the rebuilt index: the repair
-    is done, says which it could not remove, and every reader ignores them (was exit 11)."""
+    is done, says which it could not remove, and every reader ignores them (was exit 14)."""
     repo, first, second = two_snapshots
     old = sorted((repo / "index").iterdir())
     try:
