@@ -103,9 +103,14 @@ def test_a_deleted_index_file_is_found_and_repair_index_rebuilds_it(
     repaired = cli("repair", "index")
     assert repaired.code == 0, repaired
     assert "indexed" in repaired.stdout
+    _assert_checked_and_restored(cli, tmp_path, first, second)
+
+
+def _assert_checked_and_restored(cli: Cli, tmp_path: Path, *sources: Path) -> None:
+    """``check --read-data`` passes and each source's latest snapshot restores byte for byte."""
     healthy = cli("check", "--read-data")
     assert healthy.code == 0, healthy
-    for source in (first, second):
+    for source in sources:
         target = tmp_path / f"restored-{source.name}"
         assert cli("restore", f"latest:{source}", "--path", str(source), "--target", str(target)).code == 0
         for original in source.iterdir():
@@ -134,13 +139,7 @@ def test_repair_index_succeeds_where_the_storage_refuses_to_delete_the_old_index
         assert f"could not remove yet (the storage refuses, e.g. object lock; superseded): index/{old[0].name}" in (
             said.stdout
         )
-        healthy = cli("check", "--read-data")
-        assert healthy.code == 0, healthy
-        for source in (first, second):
-            target = tmp_path / f"restored-{source.name}"
-            assert cli("restore", f"latest:{source}", "--path", str(source), "--target", str(target)).code == 0
-            for original in source.iterdir():
-                assert (target / original.name).read_bytes() == original.read_bytes()
+        _assert_checked_and_restored(cli, tmp_path, first, second)
     finally:
         for path in old:
             subprocess.run(["chattr", "-i", str(path)], check=False)
